@@ -1,0 +1,112 @@
+//! The seeded directory: tenants, their users, and the GroupMgr app registration. Everything is
+//! derived deterministically from names (UUID v5), so ids are stable across runs.
+
+use uuid::Uuid;
+
+const NAMESPACE: Uuid = Uuid::from_u128(0x6d33_3635_2d73_696d_2d64_6972_6563_746f);
+
+/// A stable id for a named thing in the sim.
+pub fn stable_id(kind: &str, name: &str) -> Uuid {
+    Uuid::new_v5(&NAMESPACE, format!("{kind}:{name}").as_bytes())
+}
+
+/// The demo tenant every run is seeded with.
+pub const CONTOSO: Uuid = Uuid::from_u128(0x6f1c2b4a_3d5e_4f70_8a9b_0c1d2e3f4a5b);
+/// A second tenant, so that cross-tenant isolation can be tested.
+pub const FABRIKAM: Uuid = Uuid::from_u128(0x9a8b7c6d_5e4f_4a3b_8c2d_1e0f9a8b7c6d);
+/// The GroupMgr multi-tenant app registration (the API the UI calls).
+pub const GROUPMGR_CLIENT_ID: Uuid = Uuid::from_u128(0x3c5e7a9b_1d2f_4a6b_8c0d_2e4f6a8b0c1d);
+/// Its client secret in the sim. It has no meaning anywhere else.
+pub const GROUPMGR_CLIENT_SECRET: &str = "sim-only-client-secret-not-a-real-credential";
+/// The GroupMgr UI (a public SPA client that requests tokens for the API).
+pub const UI_CLIENT_ID: Uuid = Uuid::from_u128(0x5b7d9f1a_3c5e_4b7d_9f1a_3c5e7b9d1f3a);
+/// Every seeded user's password, for the resource-owner password grant the sim supports.
+pub const USER_PASSWORD: &str = "sim-password";
+
+/// The delegated scope the GroupMgr API exposes.
+pub const API_SCOPE: &str = "access_as_user";
+/// The app role that allows policy changes, sync and log reading.
+pub const ADMIN_ROLE: &str = "GroupMgr.Admin";
+
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub id: Uuid,
+    pub upn: String,
+    pub display_name: String,
+    /// GroupMgr app roles assigned to the user.
+    pub app_roles: Vec<String>,
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimTenant {
+    pub id: Uuid,
+    pub name: String,
+    pub domain: String,
+    pub users: Vec<SimUser>,
+    /// Whether an admin has consented to GroupMgr (its service principal exists). Revoking it
+    /// makes on-behalf-of and app-only token requests fail with AADSTS65001 / AADSTS7000229.
+    pub consented: bool,
+}
+
+impl SimTenant {
+    pub fn user_by_upn(&self, upn: &str) -> Option<&SimUser> {
+        self.users.iter().find(|u| u.upn.eq_ignore_ascii_case(upn))
+    }
+
+    pub fn user_by_id(&self, id: &Uuid) -> Option<&SimUser> {
+        self.users.iter().find(|u| &u.id == id)
+    }
+}
+
+fn user(domain: &str, alias: &str, display: &str, admin: bool) -> SimUser {
+    let upn = format!("{alias}@{domain}");
+    SimUser {
+        id: stable_id("user", &upn),
+        upn,
+        display_name: display.to_string(),
+        app_roles: if admin {
+            vec![ADMIN_ROLE.to_string()]
+        } else {
+            vec![]
+        },
+        enabled: true,
+    }
+}
+
+/// The seeded tenants: Contoso (the demo tenant, ten users, one GroupMgr admin) and Fabrikam.
+pub fn seed() -> Vec<SimTenant> {
+    let contoso = "contoso.onmicrosoft.com";
+    let fabrikam = "fabrikam.onmicrosoft.com";
+    vec![
+        SimTenant {
+            id: CONTOSO,
+            name: "Contoso".into(),
+            domain: contoso.into(),
+            users: vec![
+                user(contoso, "admin", "MOD Administrator", true),
+                user(contoso, "adelev", "Adele Vance", false),
+                user(contoso, "alexw", "Alex Wilber", false),
+                user(contoso, "meganb", "Megan Bowen", false),
+                user(contoso, "lynner", "Lynne Robbins", false),
+                user(contoso, "diegos", "Diego Siciliani", false),
+                user(contoso, "isaiahl", "Isaiah Langer", false),
+                user(contoso, "johannal", "Johanna Lorenz", false),
+                user(contoso, "leeg", "Lee Gu", false),
+                user(contoso, "pattif", "Patti Fernandez", false),
+            ],
+            consented: true,
+        },
+        SimTenant {
+            id: FABRIKAM,
+            name: "Fabrikam".into(),
+            domain: fabrikam.into(),
+            users: vec![
+                user(fabrikam, "admin", "Fabrikam Admin", true),
+                user(fabrikam, "kim", "Kim Akers", false),
+                user(fabrikam, "pat", "Pat Coleman", false),
+            ],
+            consented: true,
+        },
+    ]
+}

@@ -1,0 +1,88 @@
+//! Switchable fault injection: a test (or an operator of a standalone sim) arms rules that
+//! make matching requests fail the way Microsoft's services fail, a given number of times.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How a matching request fails.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// Answer with this status and error code, optionally with a `Retry-After` header value
+    /// (seconds like `"2"`, or an HTTP date).
+    Status {
+        status: u16,
+        code: String,
+        retry_after: Option<String>,
+    },
+    /// Wait this long before answering normally.
+    Delay(Duration),
+}
+
+/// One armed fault: requests whose path contains `path_contains` (and whose method matches,
+/// if given) fail as `kind`, `remaining` more times (`None` = until cleared).
+#[derive(Debug, Clone)]
+pub struct FaultRule {
+    pub path_contains: String,
+    pub method: Option<String>,
+    pub kind: FaultKind,
+    pub remaining: Option<u32>,
+}
+
+impl FaultRule {
+    pub fn new(path_contains: impl Into<String>, kind: FaultKind) -> Self {
+        Self {
+            path_contains: path_contains.into(),
+            method: None,
+            kind,
+            remaining: None,
+        }
+    }
+
+    pub fn times(mut self, n: u32) -> Self {
+        self.remaining = Some(n);
+        self
+    }
+
+    pub fn method(mut self, m: &str) -> Self {
+        self.method = Some(m.to_ascii_uppercase());
+        self
+    }
+}
+
+/// The armed rules. The first matching rule with uses left fires.
+#[derive(Debug, Default)]
+pub struct Faults {
+    rules: Mutex<Vec<FaultRule>>,
+}
+
+impl Faults {
+    pub fn arm(&self, rule: FaultRule) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rule);
+    }
+
+    pub fn clear(&self) {
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The fault this request meets, if any, using up one of its uses.
+    pub fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
+        let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+        let pos = rules.iter().position(|r| {
+            path.contains(&r.path_contains)
+                && r.method.as_deref().is_none_or(|m| m == method)
+                && r.remaining != Some(0)
+        })?;
+        let rule = &mut rules[pos];
+        if let Some(n) = rule.remaining.as_mut() {
+            *n -= 1;
+        }
+        let kind = rule.kind.clone();
+        if rule.remaining == Some(0) {
+            rules.remove(pos);
+        }
+        Some(kind)
+    }
+}

@@ -1,0 +1,254 @@
+//! m365-sim: a faithful local stand-in for the Microsoft endpoints GroupMgr calls — Entra ID
+//! login (OpenID metadata, JWKS, the v2 token endpoint), and, as the product grows, Microsoft
+//! Graph and the Office 365 Management Activity API. Wire formats follow the notes in
+//! `../shared/reference/`; where the sim chooses something Microsoft does not document, the
+//! code says so.
+//!
+//! Use it in-process (`Sim::start`) from tests and `groupmgr dev`, or standalone
+//! (`cargo run -p m365-sim -- --port 7072`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use warp::Filter;
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+
+pub mod directory;
+pub mod faults;
+pub mod keys;
+mod login;
+
+pub use directory::{SimTenant, SimUser};
+pub use faults::{FaultKind, FaultRule, Faults};
+pub use keys::SigningKey;
+pub use login::TokenSpec;
+
+/// An HTTP request as the sim's handlers see it.
+pub struct SimRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// Shared state of a running sim.
+pub struct SimState {
+    base_url: OnceLock<String>,
+    /// Published signing keys; the first one signs new tokens.
+    keys: RwLock<Vec<Arc<SigningKey>>>,
+    tenants: RwLock<Vec<SimTenant>>,
+    pub faults: Faults,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl SimState {
+    pub fn base_url(&self) -> &str {
+        self.base_url
+            .get()
+            .map(String::as_str)
+            .unwrap_or("http://127.0.0.1")
+    }
+
+    fn signing_key(&self) -> Arc<SigningKey> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner())[0].clone()
+    }
+
+    fn published_keys(&self) -> Vec<Arc<SigningKey>> {
+        self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn tenant(&self, id: &uuid::Uuid) -> Option<SimTenant> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|t| &t.id == id)
+            .cloned()
+    }
+
+    fn tenants(&self) -> Vec<SimTenant> {
+        self.tenants
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Changes a tenant in place (revoking consent, disabling a user, …).
+    pub fn update_tenant(&self, id: &uuid::Uuid, f: impl FnOnce(&mut SimTenant)) {
+        let mut tenants = self.tenants.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = tenants.iter_mut().find(|t| &t.id == id) {
+            f(t);
+        }
+    }
+}
+
+/// A running sim. Dropping it stops the server.
+pub struct Sim {
+    pub state: Arc<SimState>,
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Sim {
+    /// Starts the sim on `addr` (port 0 picks a free port) with the seeded directory.
+    pub async fn start(addr: SocketAddr) -> std::io::Result<Sim> {
+        let state = Arc::new(SimState {
+            base_url: OnceLock::new(),
+            keys: RwLock::new(vec![Arc::new(SigningKey::generate())]),
+            tenants: RwLock::new(directory::seed()),
+            faults: Faults::default(),
+            requests: Default::default(),
+        });
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let _ = state.base_url.set(format!("http://{addr}"));
+
+        let filter_state = state.clone();
+        let routes = warp::any()
+            .and(warp::method())
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .then(
+                move |method, path: warp::path::FullPath, query, headers, body| {
+                    let state = filter_state.clone();
+                    let req = SimRequest {
+                        method,
+                        path: path.as_str().to_string(),
+                        query,
+                        headers,
+                        body,
+                    };
+                    async move { handle(&state, req).await }
+                },
+            );
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(
+            warp::serve(routes)
+                .incoming(listener)
+                .graceful(async {
+                    let _ = rx.await;
+                })
+                .run(),
+        );
+        Ok(Sim {
+            state,
+            addr,
+            shutdown: Some(tx),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the value for GROUPMGR_AUTHORITY_HOST and the other endpoints.
+    pub fn url(&self) -> String {
+        self.state.base_url().to_string()
+    }
+
+    /// How many requests the sim has answered (for benchmarks and "exactly one request" tests).
+    pub fn request_count(&self) -> u64 {
+        self.state
+            .requests
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Mints a v2 access token for the GroupMgr API, as the token endpoint would.
+    pub fn token(&self, spec: &TokenSpec) -> String {
+        login::mint_api_token(&self.state, spec)
+    }
+
+    /// A token for a seeded user of a seeded tenant, e.g. `user_token(CONTOSO, "admin")`.
+    pub fn user_token(&self, tenant: uuid::Uuid, alias: &str) -> String {
+        self.token(&TokenSpec::user(tenant, alias))
+    }
+
+    /// The claims the token endpoint would put in a v2 access token for this user, for tests
+    /// that forge variations of them.
+    pub fn api_claims(&self, spec: &TokenSpec) -> Value {
+        login::api_claims(&self.state, spec)
+    }
+
+    /// Signs arbitrary header and claims with the current signing key.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        keys::encode_jwt(&self.state.signing_key(), header, claims)
+    }
+
+    /// The current signing key's id.
+    pub fn current_kid(&self) -> String {
+        self.state.signing_key().kid.clone()
+    }
+
+    /// Rotates keys: a new key signs from now on; the old one stays published (as Entra does
+    /// during a rollover) unless `retire_old` is set.
+    pub fn rotate_signing_key(&self, retire_old: bool) {
+        let mut keys = self.state.keys.write().unwrap_or_else(|p| p.into_inner());
+        if retire_old {
+            keys.clear();
+        }
+        keys.insert(0, Arc::new(SigningKey::generate()));
+    }
+
+    /// The issuer Entra puts in v2 tokens of this tenant.
+    pub fn issuer(&self, tenant: uuid::Uuid) -> String {
+        format!("{}/{tenant}/v2.0", self.url())
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// JSON response with the given status.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Bytes> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json; charset=utf-8")
+        .body(Bytes::from(body.to_string()))
+        .expect("static headers are valid")
+}
+
+async fn handle(state: &Arc<SimState>, req: SimRequest) -> Response<Bytes> {
+    state
+        .requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if let Some(fault) = state.faults.take(req.method.as_str(), &req.path) {
+        match fault {
+            FaultKind::Delay(d) => tokio::time::sleep(d).await,
+            FaultKind::Status {
+                status,
+                code,
+                retry_after,
+            } => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let mut resp = json_response(
+                    status,
+                    &json!({"error": {"code": code, "message": "Injected fault."}}),
+                );
+                if let Some(ra) = retry_after.and_then(|v| v.parse().ok()) {
+                    resp.headers_mut().insert("retry-after", ra);
+                }
+                return resp;
+            }
+        }
+    }
+    let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    match (req.method.as_str(), segments.as_slice()) {
+        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
+            login::openid_configuration(state, tenant)
+        }
+        ("GET", [_tenant, "discovery", "v2.0", "keys"]) => login::jwks(state),
+        ("POST", [tenant, "oauth2", "v2.0", "token"]) => login::token_endpoint(state, tenant, &req),
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": {"code": "NotFound", "message": format!("m365-sim does not serve {} {}", req.method, req.path)}}),
+        ),
+    }
+}

@@ -1,0 +1,101 @@
+//! Start-up, kept apart from routes: build the shared state from settings, bind, serve until
+//! a shutdown signal. `App` is the one small struct every handler gets a handle to.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::{Gate, JwksCache, JwksOptions, TokenValidator};
+use crate::config::{ServeSettings, Settings};
+use crate::crypto::UpnIndexer;
+use crate::store::Store;
+
+/// Shared state of a running handler.
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub gate: Gate,
+    /// The one outbound HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// Knobs tests turn; production uses the defaults.
+#[derive(Debug, Clone, Default)]
+pub struct AppOptions {
+    pub jwks: JwksOptions,
+}
+
+impl App {
+    /// Builds the app on an already opened store.
+    pub fn new(
+        settings: Settings,
+        serve: ServeSettings,
+        store: Arc<dyn Store>,
+        options: AppOptions,
+    ) -> Arc<Self> {
+        let http = crate::microsoft::http_client();
+        let authority = settings.authority_host.origin();
+        let jwks = Arc::new(JwksCache::new(&authority, http.clone(), options.jwks));
+        let validator = TokenValidator::new(&authority, serve.client_id, jwks);
+        let gate = Gate::new(
+            validator,
+            store.clone(),
+            UpnIndexer::new(serve.index_key.clone()),
+        );
+        Arc::new(Self {
+            settings,
+            store,
+            gate,
+            http,
+        })
+    }
+}
+
+/// Binds 127.0.0.1 on the configured port (0 = any free port).
+pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+/// Serves until `shutdown` resolves; the JWKS is warmed in the background so that start-up
+/// does not wait on Entra.
+pub async fn run(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    let warm = app.clone();
+    tokio::spawn(async move {
+        match warm.gate.validator().jwks().prefetch().await {
+            Ok(n) => tracing::info!(event = "jwks_loaded", keys = n),
+            Err(e) => tracing::warn!(event = "jwks_unavailable", error = %e),
+        }
+    });
+    crate::host::serve(app, listener, shutdown).await;
+}
+
+/// Resolves on SIGTERM (what the Functions host and App Service send) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!(
+        event = "shutdown",
+        "shutting down; finishing in-flight requests"
+    );
+}

@@ -1,0 +1,14 @@
+//! Who is calling, and may they: inbound Entra ID v2 token validation against the JWKS
+//! (`jwks.rs`, `token.rs`) and the tenant + licence gate (`gate.rs`). Outbound token
+//! acquisition (on-behalf-of, client credentials) joins this module with the Graph work.
+//!
+//! Tokens are held only for the duration of one request, never stored, cached or logged:
+//! `BearerToken` has no `Debug`/`Display` that would reveal it.
+
+mod gate;
+mod jwks;
+mod token;
+
+pub use gate::{Caller, Gate, GateError};
+pub use jwks::{JwksCache, JwksOptions, KeyLookupError};
+pub use token::{BearerToken, Principal, TokenError, TokenValidator, Upn, bearer_from_header};

@@ -1,0 +1,126 @@
+//! The UPN blind index: lets us count a tenant's unique users without storing who they are.
+//!
+//! index = HMAC-SHA256(K_tenant, lowercase(NFC(upn))), where K_tenant = HKDF-SHA256(
+//! ikm = GROUPMGR_INDEX_KEY, salt = "groupmgr/upn-blind-index/v1", info = tenant id).
+//! A per-tenant key means the same person in two tenants has unrelated indexes, and a leaked
+//! database without the master key cannot be tested against a list of guessed UPNs.
+
+use std::fmt;
+
+use ring::{hkdf, hmac};
+use unicode_normalization::UnicodeNormalization;
+
+use crate::config::IndexKey;
+use crate::domain::TenantId;
+
+const SALT: &[u8] = b"groupmgr/upn-blind-index/v1";
+
+/// A 32-byte blind index of one UPN in one tenant.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct BlindIndex(pub [u8; 32]);
+
+impl fmt::Debug for BlindIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Not secret (it is what the database stores) but long; a prefix identifies it.
+        write!(
+            f,
+            "BlindIndex({:02x}{:02x}{:02x}{:02x}…)",
+            self.0[0], self.0[1], self.0[2], self.0[3]
+        )
+    }
+}
+
+/// Computes blind indexes from the master key. Cheap to clone and share.
+#[derive(Clone)]
+pub struct UpnIndexer {
+    /// HKDF-Extract of the master key, done once; per-tenant keys are Expand steps.
+    prk: hkdf::Prk,
+}
+
+impl UpnIndexer {
+    pub fn new(master: IndexKey) -> Self {
+        Self {
+            prk: hkdf::Salt::new(hkdf::HKDF_SHA256, SALT).extract(&master.0),
+        }
+    }
+
+    /// The HMAC key for one tenant.
+    fn tenant_key(&self, tenant: &TenantId) -> hmac::Key {
+        let info = [tenant.as_uuid().as_bytes().as_slice()];
+        let okm = self
+            .prk
+            .expand(&info, hmac::HMAC_SHA256)
+            // ring refuses only outputs longer than 255 × hash length; 32 bytes is far below.
+            .expect("HKDF output of one hash length is always valid");
+        hmac::Key::from(okm)
+    }
+
+    /// The index of `upn` in `tenant`: the UPN is normalised to NFC, then lower-cased, so
+    /// `Åsa@X.com` written with a combining ring and with `Å` count as one user.
+    pub fn index(&self, tenant: &TenantId, upn: &str) -> BlindIndex {
+        let normalised: String = upn.nfc().collect::<String>().to_lowercase();
+        let tag = hmac::sign(&self.tenant_key(tenant), normalised.as_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(tag.as_ref());
+        BlindIndex(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn indexer(byte: u8) -> UpnIndexer {
+        UpnIndexer::new(IndexKey::from_bytes([byte; 32]))
+    }
+
+    fn tenant(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+
+    const A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const B: &str = "11111111-2222-3333-4444-555555555555";
+
+    #[test]
+    fn case_and_normalisation_do_not_split_a_user() {
+        let ix = indexer(7);
+        let t = tenant(A);
+        let composed = ix.index(&t, "\u{c5}sa@Contoso.com");
+        let decomposed = ix.index(&t, "A\u{30a}SA@contoso.COM");
+        assert_eq!(composed, decomposed);
+    }
+
+    #[test]
+    fn tenants_and_master_keys_separate_indexes() {
+        let ix = indexer(7);
+        assert_ne!(
+            ix.index(&tenant(A), "u@x.com"),
+            ix.index(&tenant(B), "u@x.com")
+        );
+        assert_ne!(
+            indexer(7).index(&tenant(A), "u@x.com"),
+            indexer(8).index(&tenant(A), "u@x.com")
+        );
+        assert_ne!(
+            ix.index(&tenant(A), "u@x.com"),
+            ix.index(&tenant(A), "v@x.com")
+        );
+    }
+
+    #[test]
+    fn matches_an_independent_hkdf_hmac_computation() {
+        // Recompute with ring's primitives spelled out step by step (RFC 5869 extract+expand).
+        let master = [9u8; 32];
+        let t = tenant(A);
+        let prk = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, SALT), &master);
+        let mut t1_input = t.as_uuid().as_bytes().to_vec();
+        t1_input.push(1);
+        let okm = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()), &t1_input);
+        let expected = hmac::sign(
+            &hmac::Key::new(hmac::HMAC_SHA256, okm.as_ref()),
+            b"user@contoso.com",
+        );
+        let got = indexer(9).index(&t, "User@Contoso.com");
+        assert_eq!(got.0.as_slice(), expected.as_ref());
+    }
+}

@@ -1,0 +1,120 @@
+//! From one HTTP request to one response: resolve the route, pass the gate where required,
+//! call the handler, and log one line per request (function, status, duration, invocation
+//! id — never headers, bodies or tokens).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use warp::http::{HeaderMap, Method, Response, StatusCode};
+
+use super::invocation::{InvocationRequest, InvocationResponse};
+use super::router::{self, Endpoint, Invocation, Resolved};
+use crate::api::{self, ApiError};
+use crate::app::App;
+use crate::jobs;
+
+/// A request as the host forwarded it.
+pub struct HttpRequest {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Handles one request end to end.
+pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
+    let started = Instant::now();
+    let resolved = router::resolve(req.method.as_str(), &req.path);
+    let function = match &resolved {
+        Resolved::Http { function, .. } | Resolved::Invocation(function, _) => *function,
+        Resolved::Readiness => "readiness",
+        Resolved::MethodNotAllowed { .. } | Resolved::NotFound => "unrouted",
+    };
+    let response = match resolved {
+        Resolved::Readiness => Response::builder()
+            .status(StatusCode::OK)
+            .header("content-type", "text/plain; charset=utf-8")
+            .body(Bytes::from_static(b"ready"))
+            .expect("static response is valid"),
+        Resolved::NotFound => ApiError::not_found().into_response(),
+        Resolved::MethodNotAllowed { allow } => ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
+        .with_header("allow", allow.join(", "))
+        .into_response(),
+        Resolved::Http { endpoint, .. } => match http(app, endpoint, &req).await {
+            Ok(r) => r,
+            Err(e) => e.into_response(),
+        },
+        Resolved::Invocation(_, inv) => invoke(app, inv, &req).await,
+    };
+    let response = if req.method == Method::HEAD {
+        let (parts, _) = response.into_parts();
+        Response::from_parts(parts, Bytes::new())
+    } else {
+        response
+    };
+    tracing::info!(
+        event = "request",
+        invocation_id = req.header("x-azure-functions-invocationid").unwrap_or(""),
+        function,
+        method = %req.method,
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+    );
+    response
+}
+
+async fn http(
+    app: &Arc<App>,
+    endpoint: Endpoint,
+    req: &HttpRequest,
+) -> Result<Response<Bytes>, ApiError> {
+    if endpoint.is_anonymous() {
+        return Ok(match endpoint {
+            Endpoint::Health => api::health::get(app).await,
+            Endpoint::Pending(what) => return Err(ApiError::not_implemented(what)),
+        });
+    }
+    let _caller = app.gate.admit(req.header("authorization")).await?;
+    match endpoint {
+        Endpoint::Health => Ok(api::health::get(app).await),
+        Endpoint::Pending(what) => Err(ApiError::not_implemented(what)),
+    }
+}
+
+/// Answers a timer or queue invocation. Failures are non-2xx so the host records the
+/// invocation as failed (and retries queue messages).
+async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> Response<Bytes> {
+    let envelope: InvocationRequest = match serde_json::from_slice(&req.body) {
+        Ok(e) => e,
+        Err(_) => {
+            return ApiError::bad_request(
+                "invalid_invocation",
+                "body is not a Functions invocation envelope",
+            )
+            .into_response();
+        }
+    };
+    let outcome: Result<InvocationResponse, ApiError> = match inv {
+        Invocation::SyncScheduler => jobs::scheduler::run(app, &envelope).await,
+        Invocation::TenantSync => Err(ApiError::not_implemented("TenantSync")),
+    };
+    match outcome {
+        Ok(resp) => api::json(
+            StatusCode::OK,
+            &serde_json::to_value(&resp).expect("invocation responses are plain JSON values"),
+        ),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,243 @@
+//! The route table: every HTTP function (name, route template, methods) and every
+//! non-HTTP function name the handler answers. `functions/*/function.json` must agree with
+//! it; `tests/functions_json.rs` checks that they do.
+
+/// What an HTTP route does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /api/health`, the only anonymous route.
+    Health,
+    /// A function whose logic lands with a later piece of work: authenticated, then 501.
+    Pending(&'static str),
+}
+
+impl Endpoint {
+    pub fn is_anonymous(&self) -> bool {
+        matches!(self, Endpoint::Health)
+    }
+}
+
+/// One HTTP function: its folder name under `functions/`, its route template (without the
+/// `api/` prefix, as in function.json) and what each method does.
+#[derive(Debug)]
+pub struct HttpFunction {
+    pub name: &'static str,
+    pub route: &'static str,
+    pub methods: &'static [(&'static str, Endpoint)],
+}
+
+const GROUPS: Endpoint = Endpoint::Pending("group management");
+const POLICY: Endpoint = Endpoint::Pending("the group creation policy");
+
+pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
+    HttpFunction {
+        name: "Health",
+        route: "health",
+        methods: &[("GET", Endpoint::Health)],
+    },
+    HttpFunction {
+        name: "Groups",
+        route: "groups",
+        methods: &[("GET", GROUPS), ("POST", GROUPS)],
+    },
+    HttpFunction {
+        name: "Group",
+        route: "groups/{id}",
+        methods: &[("GET", GROUPS), ("PATCH", GROUPS), ("DELETE", GROUPS)],
+    },
+    HttpFunction {
+        name: "GroupRestore",
+        route: "groups/{id}/restore",
+        methods: &[("POST", GROUPS)],
+    },
+    HttpFunction {
+        name: "GroupOwners",
+        route: "groups/{id}/owners",
+        methods: &[("GET", GROUPS), ("POST", GROUPS)],
+    },
+    HttpFunction {
+        name: "GroupOwner",
+        route: "groups/{id}/owners/{userId}",
+        methods: &[("DELETE", GROUPS)],
+    },
+    HttpFunction {
+        name: "GroupMembers",
+        route: "groups/{id}/members",
+        methods: &[("GET", GROUPS), ("POST", GROUPS)],
+    },
+    HttpFunction {
+        name: "GroupMember",
+        route: "groups/{id}/members/{userId}",
+        methods: &[("DELETE", GROUPS)],
+    },
+    HttpFunction {
+        name: "GroupCreationPolicy",
+        route: "policy/group-creation",
+        methods: &[("GET", POLICY), ("PUT", POLICY)],
+    },
+    HttpFunction {
+        name: "Activity",
+        route: "activity",
+        methods: &[("GET", Endpoint::Pending("group activity"))],
+    },
+    HttpFunction {
+        name: "Sync",
+        route: "sync",
+        methods: &[("POST", Endpoint::Pending("on-demand sync"))],
+    },
+    HttpFunction {
+        name: "Logs",
+        route: "logs",
+        methods: &[("GET", Endpoint::Pending("reading sealed logs"))],
+    },
+    HttpFunction {
+        name: "OpenApi",
+        route: "openapi.json",
+        methods: &[("GET", Endpoint::Pending("the OpenAPI description"))],
+    },
+];
+
+/// Timer and queue functions, invoked as `POST /<name>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Invocation {
+    /// Timer, every 15 minutes: one `tenant-sync` message per active tenant.
+    SyncScheduler,
+    /// Queue `tenant-sync`: one tenant's sync.
+    TenantSync,
+}
+
+pub const INVOCATION_FUNCTIONS: &[(&str, Invocation)] = &[
+    ("SyncScheduler", Invocation::SyncScheduler),
+    ("TenantSync", Invocation::TenantSync),
+];
+
+/// Where a request goes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Resolved {
+    /// `GET /`: the host's readiness probe.
+    Readiness,
+    Http {
+        function: &'static str,
+        endpoint: Endpoint,
+        /// Route parameters, percent-decoded, in template order.
+        params: Vec<(&'static str, String)>,
+    },
+    MethodNotAllowed {
+        allow: Vec<&'static str>,
+    },
+    Invocation(&'static str, Invocation),
+    NotFound,
+}
+
+/// Resolves a method and path (without query) to a route.
+pub fn resolve(method: &str, path: &str) -> Resolved {
+    if path == "/" {
+        return if method == "GET" || method == "HEAD" {
+            Resolved::Readiness
+        } else {
+            Resolved::MethodNotAllowed {
+                allow: vec!["GET", "HEAD"],
+            }
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api/") {
+        let segments: Vec<&str> = rest.strip_suffix('/').unwrap_or(rest).split('/').collect();
+        for f in HTTP_FUNCTIONS {
+            if let Some(params) = match_template(f.route, &segments) {
+                let method = if method == "HEAD" { "GET" } else { method };
+                return match f.methods.iter().find(|(m, _)| *m == method) {
+                    Some((_, endpoint)) => Resolved::Http {
+                        function: f.name,
+                        endpoint: *endpoint,
+                        params,
+                    },
+                    None => Resolved::MethodNotAllowed {
+                        allow: f.methods.iter().map(|(m, _)| *m).collect(),
+                    },
+                };
+            }
+        }
+        return Resolved::NotFound;
+    }
+    let name = path.trim_start_matches('/');
+    match INVOCATION_FUNCTIONS.iter().find(|(n, _)| *n == name) {
+        Some((n, inv)) if method == "POST" => Resolved::Invocation(n, *inv),
+        Some(_) => Resolved::MethodNotAllowed {
+            allow: vec!["POST"],
+        },
+        None => Resolved::NotFound,
+    }
+}
+
+fn match_template(
+    template: &'static str,
+    segments: &[&str],
+) -> Option<Vec<(&'static str, String)>> {
+    let parts: Vec<&'static str> = template.split('/').collect();
+    if parts.len() != segments.len() {
+        return None;
+    }
+    let mut params = Vec::new();
+    for (part, seg) in parts.iter().zip(segments) {
+        if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+            let value = percent_encoding::percent_decode_str(seg)
+                .decode_utf8()
+                .ok()?;
+            if value.is_empty() {
+                return None;
+            }
+            params.push((name, value.into_owned()));
+        } else if part != seg {
+            return None;
+        }
+    }
+    Some(params)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_routes_params_and_methods() {
+        assert_eq!(resolve("GET", "/"), Resolved::Readiness);
+        match resolve("DELETE", "/api/groups/abc/owners/d%2De") {
+            Resolved::Http {
+                function, params, ..
+            } => {
+                assert_eq!(function, "GroupOwner");
+                assert_eq!(
+                    params,
+                    vec![("id", "abc".to_string()), ("userId", "d-e".to_string())]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            resolve("GET", "/api/groups/"),
+            Resolved::Http {
+                function: "Groups",
+                ..
+            }
+        ));
+        assert_eq!(
+            resolve("PUT", "/api/groups"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["GET", "POST"]
+            }
+        );
+        assert_eq!(resolve("GET", "/api/nope"), Resolved::NotFound);
+        assert_eq!(resolve("GET", "/api/groups//owners"), Resolved::NotFound);
+        assert_eq!(
+            resolve("POST", "/SyncScheduler"),
+            Resolved::Invocation("SyncScheduler", Invocation::SyncScheduler)
+        );
+        assert_eq!(
+            resolve("GET", "/TenantSync"),
+            Resolved::MethodNotAllowed {
+                allow: vec!["POST"]
+            }
+        );
+        assert_eq!(resolve("POST", "/syncscheduler"), Resolved::NotFound);
+    }
+}

@@ -1,0 +1,17 @@
+//! GroupMgr backend: an Azure Functions custom handler that manages Microsoft 365 groups for
+//! customer tenants. See ARCHITECTURE.md for the picture this code follows.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod crypto;
+#[cfg(feature = "dev-sim")]
+pub mod dev;
+pub mod domain;
+pub mod host;
+pub mod jobs;
+pub mod microsoft;
+pub mod store;
+pub mod telemetry;

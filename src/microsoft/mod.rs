@@ -1,0 +1,23 @@
+//! Typed clients for Microsoft's services, and the one outbound HTTP client they share.
+
+use std::time::Duration;
+
+/// Timeout for establishing a connection to any Microsoft endpoint.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Timeout for one whole request (connect, send, receive).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shared outbound client: rustls with TLS 1.2 as the floor, explicit timeouts, no
+/// redirects followed automatically (a bearer token must never ride a redirect to another
+/// host; callers that expect one, like the Teams report download, follow it themselves).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .timeout(REQUEST_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_version_min(reqwest::tls::Version::TLS_1_2)
+        .user_agent(concat!("GroupMgr/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build()
+        .expect("a rustls client with static settings always builds")
+}

@@ -1,0 +1,171 @@
+//! GroupMgr's own SQL data, behind one `Store` trait with two implementations: SQLite (the
+//! embedded default, `sqlite.rs`) and Azure SQL / SQL Server (`mssql.rs`). Both pass the same
+//! contract suite (`tests/store_contract.rs`). Callers never see SQL; all SQL is parameterised.
+//!
+//! What is kept (ARCHITECTURE.md §6, and nothing else): tenants, licensed users by UPN blind
+//! index (plus the UPN sealed to the tenant's key), sealed log data keys, and sealed logs.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use std::sync::Arc;
+
+use crate::config::DatabaseSetting;
+use crate::crypto::BlindIndex;
+use crate::domain::{Seats, TenantId, TenantRecord, TenantStatus};
+
+pub mod mssql;
+pub mod sqlite;
+
+/// Why a store operation failed. Messages name the operation, never a parameter value.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("already exists")]
+    Duplicate,
+    /// The database could not be reached or answered with an error; callers map it to 503.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A stored value does not parse (a migration or a hand edit went wrong).
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A tenant to register.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub tenant_id: TenantId,
+    pub seats: Seats,
+    pub licence_expires: Option<NaiveDate>,
+}
+
+/// The outcome of presenting a user (by blind index) at the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Already counted against the tenant's seats.
+    Existing,
+    /// Newly counted: there was a free seat.
+    Admitted,
+    /// New, and every seat is taken.
+    SeatsExhausted,
+}
+
+/// A licensed user as stored: the blind index, and the UPN sealed to the tenant's key when
+/// the encrypted-logs work has sealed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicensedUser {
+    pub upn_index: BlindIndex,
+    pub sealed_upn: Option<SealedValue>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+}
+
+/// An AES-256-GCM ciphertext with the data key and nonce it was made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    pub key_id: uuid::Uuid,
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
+/// A data key sealed to one of the tenant's public keys with HPKE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogKeyRecord {
+    pub key_id: uuid::Uuid,
+    pub tenant_id: TenantId,
+    /// Which tenant public key it is sealed to.
+    pub public_key_id: String,
+    /// HPKE encapsulated key.
+    pub enc: Vec<u8>,
+    pub sealed_key: Vec<u8>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One log entry: event code and message template in clear, sensitive fields sealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub id: uuid::Uuid,
+    pub tenant_id: TenantId,
+    pub time: DateTime<Utc>,
+    pub level: String,
+    pub event: String,
+    pub message: String,
+    pub sealed: SealedValue,
+}
+
+/// A window of a tenant's logs, oldest first. `after` is the (time, id) of the last entry of
+/// the previous page.
+#[derive(Debug, Clone, Default)]
+pub struct LogQuery {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub after: Option<(DateTime<Utc>, uuid::Uuid)>,
+    pub limit: u32,
+}
+
+/// GroupMgr's SQL data. Implementations are cheap to share (`Arc<dyn Store>`).
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Registers a tenant as `active`. `Duplicate` if it is already known.
+    async fn add_tenant(&self, tenant: &NewTenant) -> StoreResult<TenantRecord>;
+    async fn tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRecord>>;
+    /// All tenants, ordered by tenant id.
+    async fn tenants(&self) -> StoreResult<Vec<TenantRecord>>;
+    /// `NotFound` for an unknown tenant.
+    async fn set_status(&self, id: &TenantId, status: TenantStatus) -> StoreResult<()>;
+    async fn set_seats(&self, id: &TenantId, seats: Seats) -> StoreResult<()>;
+    async fn set_licence_expiry(
+        &self,
+        id: &TenantId,
+        expires: Option<NaiveDate>,
+    ) -> StoreResult<()>;
+
+    /// Counts a user against the tenant's seats, atomically: two new users racing for the last
+    /// seat cannot both get it. An existing user's `last_seen` is refreshed at most hourly.
+    async fn admit_user(
+        &self,
+        tenant: &TenantId,
+        index: &BlindIndex,
+        seats: Seats,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Admission>;
+    /// Stores the sealed UPN of an already admitted user (the encrypted copy).
+    async fn set_sealed_upn(
+        &self,
+        tenant: &TenantId,
+        index: &BlindIndex,
+        upn: &SealedValue,
+    ) -> StoreResult<()>;
+    async fn licensed_users(&self, tenant: &TenantId) -> StoreResult<Vec<LicensedUser>>;
+    async fn licensed_user_count(&self, tenant: &TenantId) -> StoreResult<u64>;
+
+    async fn put_log_key(&self, key: &LogKeyRecord) -> StoreResult<()>;
+    /// The tenant's sealed data keys, oldest first.
+    async fn log_keys(&self, tenant: &TenantId) -> StoreResult<Vec<LogKeyRecord>>;
+    /// Writes a batch of log entries in one transaction.
+    async fn append_logs(&self, entries: &[LogRecord]) -> StoreResult<()>;
+    async fn logs(&self, tenant: &TenantId, query: &LogQuery) -> StoreResult<Vec<LogRecord>>;
+
+    /// Deletes the tenant's data keys and licensed users and marks it offboarded (its logs
+    /// become unreadable). Returns how many log entries remain to be purged.
+    async fn offboard(&self, tenant: &TenantId, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// A cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Opens the store named by `GROUPMGR_DATABASE` and applies pending migrations.
+pub async fn open(setting: &DatabaseSetting) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match setting {
+        DatabaseSetting::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path).await?),
+        DatabaseSetting::SqlServer(conn) => {
+            Arc::new(mssql::MssqlStore::connect(conn.expose()).await?)
+        }
+    })
+}
+
+/// An hour: how stale `last_seen` may get before an admission writes it again, so that the
+/// gate does not write to the database on every request.
+pub const LAST_SEEN_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::hours(1);

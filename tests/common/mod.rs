@@ -1,0 +1,194 @@
+//! The one helper integration tests use: spawn m365-sim and the real app on random ports,
+//! on a fresh SQLite file, and talk to it over HTTP.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use groupmgr::app::{self, App, AppOptions};
+use groupmgr::auth::JwksOptions;
+use groupmgr::config::Settings;
+use groupmgr::domain::{Seats, TenantId};
+use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
+use m365_sim::Sim;
+use m365_sim::directory::{CONTOSO, FABRIKAM, GROUPMGR_CLIENT_ID, GROUPMGR_CLIENT_SECRET};
+use tokio::sync::oneshot;
+
+pub const INDEX_KEY: [u8; 32] = [42u8; 32];
+
+pub fn contoso() -> TenantId {
+    TenantId::parse(&CONTOSO.to_string()).unwrap()
+}
+
+pub fn fabrikam() -> TenantId {
+    TenantId::parse(&FABRIKAM.to_string()).unwrap()
+}
+
+/// The environment `serve` would get, pointing at `sim` and a SQLite file.
+pub fn settings_map(sim_url: &str, db: &std::path::Path) -> HashMap<String, String> {
+    let mut env = HashMap::new();
+    env.insert("GROUPMGR_CLIENT_ID".into(), GROUPMGR_CLIENT_ID.to_string());
+    env.insert(
+        "GROUPMGR_CLIENT_SECRET".into(),
+        GROUPMGR_CLIENT_SECRET.into(),
+    );
+    env.insert("GROUPMGR_AUTHORITY_HOST".into(), sim_url.into());
+    env.insert("GROUPMGR_GRAPH_ENDPOINT".into(), sim_url.into());
+    env.insert("GROUPMGR_MANAGEMENT_ENDPOINT".into(), sim_url.into());
+    env.insert(
+        "GROUPMGR_DATABASE".into(),
+        format!("sqlite:{}", db.display()),
+    );
+    env.insert(
+        "GROUPMGR_INDEX_KEY".into(),
+        base64::engine::general_purpose::STANDARD.encode(INDEX_KEY),
+    );
+    env.insert("FUNCTIONS_CUSTOMHANDLER_PORT".into(), "0".into());
+    env
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub sim: Sim,
+    pub store: Arc<dyn Store>,
+    pub http: reqwest::Client,
+    pub db_path: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// How the test app starts.
+pub struct Spawn {
+    /// Seats of Contoso (registered active); `None` leaves it unregistered.
+    pub contoso_seats: Option<u32>,
+    pub fabrikam_seats: Option<u32>,
+    pub jwks: JwksOptions,
+    /// Faults armed on the sim before the app starts (so even its first JWKS fetch meets them).
+    pub sim_faults: Vec<m365_sim::FaultRule>,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Self {
+            contoso_seats: Some(25),
+            fabrikam_seats: Some(5),
+            jwks: JwksOptions::default(),
+            sim_faults: Vec::new(),
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(Spawn::default()).await
+}
+
+pub async fn spawn_with(opts: Spawn) -> TestApp {
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("sim starts");
+    for rule in opts.sim_faults {
+        sim.state.faults.arm(rule);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db_path = dir.path().join("groupmgr.db");
+    let env = settings_map(&sim.url(), &db_path);
+    let settings = Settings::from_source(|k| env.get(k).cloned()).expect("test settings are valid");
+    let serve = settings.for_serve().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
+    for (tenant, seats) in [
+        (contoso(), opts.contoso_seats),
+        (fabrikam(), opts.fabrikam_seats),
+    ] {
+        if let Some(seats) = seats {
+            store
+                .add_tenant(&NewTenant {
+                    tenant_id: tenant,
+                    seats: Seats::new(seats).unwrap(),
+                    licence_expires: None,
+                })
+                .await
+                .unwrap();
+        }
+    }
+    let app = App::new(
+        settings,
+        serve,
+        store.clone(),
+        AppOptions { jwks: opts.jwks },
+    );
+    let listener = app::bind(0).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(app::run(app, listener, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        sim,
+        store,
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap(),
+        db_path,
+        _dir: dir,
+        shutdown: Some(tx),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        req.send().await.expect("request reaches the app")
+    }
+
+    /// GET with a raw Authorization header value (or none).
+    pub async fn get_with_auth(
+        &self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self.http.get(self.url(path));
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        req.send().await.expect("request reaches the app")
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), h).await;
+        }
+    }
+}
+
+/// The `{"error":{"code"}}` of a response, asserting the JSON error shape.
+pub async fn error_code(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let body: serde_json::Value = resp.json().await.expect("error bodies are JSON");
+    let code = body["error"]["code"]
+        .as_str()
+        .expect("error.code is a string")
+        .to_string();
+    assert!(
+        body["error"]["message"].is_string(),
+        "error.message missing: {body}"
+    );
+    (status, code)
+}
