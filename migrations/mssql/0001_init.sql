@@ -35,7 +35,7 @@ GO
 CREATE INDEX ix_log_keys_tenant ON dbo.log_keys (tenant_id, created_at)
 GO
 CREATE TABLE dbo.logs (
-    id        UNIQUEIDENTIFIER NOT NULL CONSTRAINT pk_logs PRIMARY KEY NONCLUSTERED,
+    id        UNIQUEIDENTIFIER NOT NULL,
     tenant_id UNIQUEIDENTIFIER NOT NULL CONSTRAINT fk_logs_tenant REFERENCES dbo.tenants (tenant_id),
     time      DATETIME2(6)     NOT NULL,
     level     NVARCHAR(8)      NOT NULL,
@@ -43,8 +43,10 @@ CREATE TABLE dbo.logs (
     message   NVARCHAR(512)    NOT NULL,
     key_id    UNIQUEIDENTIFIER NOT NULL,
     nonce     BINARY(12)       NOT NULL,
-    sealed    VARBINARY(MAX)   NOT NULL
+    sealed    VARBINARY(MAX)   NOT NULL,
+    -- Clustered on the read path: one tenant's entries in time order.
+    CONSTRAINT pk_logs PRIMARY KEY (tenant_id, time, id)
 )
 GO
-CREATE CLUSTERED INDEX cx_logs_tenant_time ON dbo.logs (tenant_id, time, id)
+CREATE UNIQUE INDEX ux_logs_id ON dbo.logs (id)
 GO
