@@ -1,0 +1,249 @@
+//! The real `groupmgr` binary: start-up errors, serving as the Functions host starts it,
+//! graceful shutdown, the operator CLI, and a scan of everything it wrote for the tokens and
+//! UPNs it was given.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{settings_map, contoso};
+use m365_sim::directory::{CONTOSO, FABRIKAM};
+use m365_sim::{FaultKind, FaultRule, Sim};
+
+const BIN: &str = env!("CARGO_BIN_EXE_groupmgr");
+
+fn groupmgr(env: &std::collections::HashMap<String, String>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `groupmgr serve` and waits for its "listening" line.
+fn serve(env: &std::collections::HashMap<String, String>) -> Served {
+    let mut child = groupmgr(env, &["serve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let sink = stdout.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("\"event\":\"listening\"") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
+            }
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let mut err = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = String::new();
+        let _ = err.read_to_string(&mut buf);
+        sink.lock().unwrap().push_str(&buf);
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("no listening line; stderr: {}", stderr.lock().unwrap()));
+    Served { child, addr, stdout, stderr }
+}
+
+fn sigterm(child: &Child) {
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+}
+
+fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn missing_or_bad_settings_stop_startup_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = settings_map("http://127.0.0.1:9", &dir.path().join("x.db"));
+    let cases: Vec<(&str, Option<&str>)> = vec![
+        ("GROUPMGR_CLIENT_ID", None),
+        ("GROUPMGR_INDEX_KEY", Some("too-short")),
+        ("GROUPMGR_GRAPH_ENDPOINT", Some("http://graph.example.com")),
+        ("GROUPMGR_CLOUD", Some("moon")),
+    ];
+    for (name, value) in cases {
+        let saved = env.get(name).cloned();
+        match value {
+            Some(v) => env.insert(name.to_string(), v.to_string()),
+            None => env.remove(name),
+        };
+        let out = groupmgr(&env, &["serve"]).output().unwrap();
+        assert!(!out.status.success(), "{name}");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{name}: {stderr}");
+        assert!(stderr.contains(name), "{name}: {stderr}");
+        match saved {
+            Some(v) => env.insert(name.to_string(), v),
+            None => env.remove(name),
+        };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("g.db");
+    let env = settings_map(&sim.url(), &db);
+    let out = groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "5"]).output().unwrap();
+    assert!(out.status.success());
+    // The JWKS fetch the app starts after binding is slowed down by the sim, so the first
+    // authenticated request below waits on it and is in flight when SIGTERM arrives.
+    sim.state.faults.arm(FaultRule::new("/discovery/v2.0/keys", FaultKind::Delay(Duration::from_millis(2000))).times(1));
+    let mut served = serve(&env);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", served.addr);
+    assert_eq!(http.get(format!("{base}/")).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(format!("{base}/api/health")).send().await.unwrap().status(), 200);
+
+    // A request in flight when SIGTERM arrives still gets its answer.
+    let started = Instant::now();
+    let token = sim.user_token(CONTOSO, "admin");
+    let in_flight = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{base}/api/groups");
+        async move { http.get(url).bearer_auth(token).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sigterm(&served.child);
+    let status = in_flight.await.unwrap().expect("in-flight request answered");
+    assert_eq!(status, 501, "the in-flight request completed normally");
+    assert!(started.elapsed() >= Duration::from_millis(1000), "the request was really in flight during shutdown");
+    let exit = wait_exit(&mut served.child, Duration::from_secs(15));
+    assert!(exit.success(), "exit status {exit:?}; stderr: {}", served.stderr.lock().unwrap());
+    assert!(served.stdout.lock().unwrap().contains("\"event\":\"shutdown\""));
+}
+
+#[test]
+fn operator_cli_manages_tenants_with_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = settings_map("http://127.0.0.1:9", &dir.path().join("ops.db"));
+    let run = |args: &[&str]| {
+        let out = groupmgr(&env, args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let t = contoso().to_string();
+    let (code, out, _) = run(&["tenant", "add", &t, "--seats", "10", "--expires", "2027-12-31"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("registered tenant") && out.contains("2027-12-31"), "{out}");
+    let (code, _, err) = run(&["tenant", "add", &t, "--seats", "10"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("already registered"), "{err}");
+    let (code, _, err) = run(&["tenant", "add", "not-a-guid", "--seats", "10"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("GUID"), "{err}");
+    let (code, _, err) = run(&["tenant", "add", &FABRIKAM.to_string(), "--seats", "0"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("seats"), "{err}");
+    let (code, _, err) = run(&["tenant", "add", &FABRIKAM.to_string(), "--seats", "3", "--expires", "31/12/2027"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("expires"), "{err}");
+    let (code, out, _) = run(&["tenant", "set-seats", &t, "20"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, _, err) = run(&["tenant", "set-seats", &FABRIKAM.to_string(), "20"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not registered"), "{err}");
+    let (code, _, _) = run(&["tenant", "suspend", &t]);
+    assert_eq!(code, 0);
+    let (code, out, _) = run(&["tenant", "list"]);
+    assert_eq!(code, 0);
+    let line = out.lines().find(|l| l.starts_with(&t)).unwrap_or_else(|| panic!("{out}"));
+    assert!(line.contains("suspended") && line.contains("20") && line.contains("2027-12-31"), "{line}");
+    let (code, _, _) = run(&["tenant", "activate", &t]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run(&["tenant", "frobnicate"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("scan.db");
+    let mut env = settings_map(&sim.url(), &db);
+    env.insert("GROUPMGR_LOG".into(), "debug".into());
+    assert!(groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"]).output().unwrap().status.success());
+    let mut served = serve(&env);
+    let http = reqwest::Client::new();
+    let base = format!("http://{}", served.addr);
+
+    let aliases = ["admin", "adelev", "alexw", "meganb"];
+    let mut tokens = Vec::new();
+    let mut upns = Vec::new();
+    for alias in aliases {
+        tokens.push(sim.user_token(CONTOSO, alias));
+        upns.push(format!("{alias}@contoso.onmicrosoft.com"));
+    }
+    tokens.push(sim.user_token(FABRIKAM, "kim"));
+    upns.push("kim@fabrikam.onmicrosoft.com".into());
+    let mut expired = sim.api_claims(&m365_sim::TokenSpec::user(CONTOSO, "pattif"));
+    expired["exp"] = serde_json::json!(chrono::Utc::now().timestamp() - 3600);
+    let header = serde_json::json!({"typ": "JWT", "alg": "RS256", "kid": sim.current_kid()});
+    tokens.push(sim.sign(&header, &expired));
+    upns.push("pattif@contoso.onmicrosoft.com".into());
+
+    for (i, token) in tokens.iter().enumerate() {
+        for path in ["/api/groups", "/api/policy/group-creation", "/api/logs?since=2026-01-01"] {
+            let resp = http.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+            let body = resp.text().await.unwrap();
+            assert!(!body.contains(token.as_str()) && !body.contains(&upns[i]), "response leaks caller data: {body}");
+        }
+        // A token in the wrong place (query string, odd header) must not be logged either.
+        let _ = http.get(format!("{base}/api/groups?access_token={token}")).header("x-debug", token.as_str()).send().await.unwrap();
+    }
+    sigterm(&served.child);
+    wait_exit(&mut served.child, Duration::from_secs(15));
+
+    let stdout = served.stdout.lock().unwrap().clone();
+    let stderr = served.stderr.lock().unwrap().clone();
+    assert!(stdout.contains("\"event\":\"request\""), "the run logged requests: {stdout}");
+    let mut files = vec![];
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let p = entry.unwrap().path();
+        files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
+    }
+    assert!(files.iter().any(|(n, _)| n.ends_with("scan.db")));
+    let haystacks: Vec<(String, Vec<u8>)> = [("stdout".to_string(), stdout.into_bytes()), ("stderr".to_string(), stderr.into_bytes())]
+        .into_iter()
+        .chain(files)
+        .collect();
+    for (name, bytes) in &haystacks {
+        let lower = String::from_utf8_lossy(bytes).to_lowercase();
+        for token in &tokens {
+            let signature = token.rsplit('.').next().unwrap();
+            assert!(!lower.contains(&token.to_lowercase()), "{name} contains a raw token");
+            assert!(!lower.contains(&signature.to_lowercase()), "{name} contains a token signature");
+        }
+        for upn in &upns {
+            assert!(!lower.contains(upn), "{name} contains the UPN {upn}");
+            // UTF-16 (as SQL Server would store NVARCHAR) too.
+            let utf16: Vec<u8> = upn.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            assert!(!bytes.windows(utf16.len()).any(|w| w == utf16.as_slice()), "{name} contains a UTF-16 UPN");
+        }
+    }
+}
