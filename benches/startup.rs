@@ -14,13 +14,21 @@ use base64::Engine as _;
 const RUNS: usize = 30;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn ready(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").is_err() {
+    if s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut buf = [0u8; 12];
@@ -48,7 +56,9 @@ fn main() {
         return;
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let sim = rt.block_on(m365_sim::Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+    let sim = rt
+        .block_on(m365_sim::Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))))
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let bin = env!("CARGO_BIN_EXE_groupmgr");
     let key = base64::engine::general_purpose::STANDARD.encode([9u8; 32]);
@@ -61,8 +71,14 @@ fn main() {
         let mut child = Command::new(bin)
             .arg("serve")
             .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-            .env("GROUPMGR_CLIENT_ID", m365_sim::directory::GROUPMGR_CLIENT_ID.to_string())
-            .env("GROUPMGR_CLIENT_SECRET", m365_sim::directory::GROUPMGR_CLIENT_SECRET)
+            .env(
+                "GROUPMGR_CLIENT_ID",
+                m365_sim::directory::GROUPMGR_CLIENT_ID.to_string(),
+            )
+            .env(
+                "GROUPMGR_CLIENT_SECRET",
+                m365_sim::directory::GROUPMGR_CLIENT_SECRET,
+            )
             .env("GROUPMGR_AUTHORITY_HOST", sim.url())
             .env("GROUPMGR_GRAPH_ENDPOINT", sim.url())
             .env("GROUPMGR_MANAGEMENT_ENDPOINT", sim.url())
@@ -73,7 +89,10 @@ fn main() {
             .spawn()
             .unwrap();
         while !ready(port) {
-            assert!(started.elapsed() < Duration::from_secs(10), "not ready in 10 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "not ready in 10 s"
+            );
             std::thread::sleep(Duration::from_micros(500));
         }
         startup_ms.push(started.elapsed().as_secs_f64() * 1000.0);

@@ -17,17 +17,35 @@ use m365_sim::Sim;
 use m365_sim::directory::{CONTOSO, GROUPMGR_CLIENT_ID};
 
 fn bench(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (sim, validator, gate, token, _dir) = rt.block_on(async {
-        let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+        let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
         let http = groupmgr::microsoft::http_client();
-        let jwks = Arc::new(JwksCache::new(&sim.url(), http.clone(), JwksOptions::default()));
+        let jwks = Arc::new(JwksCache::new(
+            &sim.url(),
+            http.clone(),
+            JwksOptions::default(),
+        ));
         jwks.prefetch().await.unwrap();
         let validator = TokenValidator::new(&sim.url(), GROUPMGR_CLIENT_ID, jwks.clone());
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("b.db")).await.unwrap());
+        let store: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(&dir.path().join("b.db")).await.unwrap());
         let tenant = TenantId::parse(&CONTOSO.to_string()).unwrap();
-        store.add_tenant(&NewTenant { tenant_id: tenant, seats: Seats::new(10).unwrap(), licence_expires: None }).await.unwrap();
+        store
+            .add_tenant(&NewTenant {
+                tenant_id: tenant,
+                seats: Seats::new(10).unwrap(),
+                licence_expires: None,
+            })
+            .await
+            .unwrap();
         let key = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
         let gate = Gate::new(
             TokenValidator::new(&sim.url(), GROUPMGR_CLIENT_ID, jwks),
@@ -47,7 +65,29 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("gate_admit_existing_user_sqlite", |b| {
-        b.to_async(&rt).iter(|| async { gate.admit(Some(&header)).await.map(|c| c.principal.tenant).unwrap() })
+        b.to_async(&rt).iter(|| async {
+            gate.admit(Some(&header))
+                .await
+                .map(|c| c.principal.tenant)
+                .unwrap()
+        })
+    });
+    let tenant = TenantId::parse(&CONTOSO.to_string()).unwrap();
+    let store = rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+        s.add_tenant(&NewTenant {
+            tenant_id: tenant,
+            seats: Seats::new(10).unwrap(),
+            licence_expires: None,
+        })
+        .await
+        .unwrap();
+        (s, dir)
+    });
+    c.bench_function("sqlite_tenant_lookup", |b| {
+        b.to_async(&rt)
+            .iter(|| async { store.0.tenant(&tenant).await.unwrap().unwrap() })
     });
     drop(sim);
 }

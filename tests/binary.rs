@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{settings_map, contoso};
+use common::{contoso, settings_map};
 use m365_sim::directory::{CONTOSO, FABRIKAM};
 use m365_sim::{FaultKind, FaultRule, Sim};
 
@@ -17,7 +17,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_groupmgr");
 
 fn groupmgr(env: &std::collections::HashMap<String, String>, args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -33,7 +35,11 @@ struct Served {
 
 /// Starts `groupmgr serve` and waits for its "listening" line.
 fn serve(env: &std::collections::HashMap<String, String>) -> Served {
-    let mut child = groupmgr(env, &["serve"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = groupmgr(env, &["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
@@ -57,12 +63,21 @@ fn serve(env: &std::collections::HashMap<String, String>) -> Served {
         let _ = err.read_to_string(&mut buf);
         sink.lock().unwrap().push_str(&buf);
     });
-    let addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("no listening line; stderr: {}", stderr.lock().unwrap()));
-    Served { child, addr, stdout, stderr }
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no listening line; stderr: {}", stderr.lock().unwrap()));
+    Served {
+        child,
+        addr,
+        stdout,
+        stderr,
+    }
 }
 
 fn sigterm(child: &Child) {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
 }
 
 fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
@@ -106,20 +121,43 @@ fn missing_or_bad_settings_stop_startup_with_one_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
-    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("g.db");
     let env = settings_map(&sim.url(), &db);
-    let out = groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "5"]).output().unwrap();
+    let out = groupmgr(
+        &env,
+        &["tenant", "add", &CONTOSO.to_string(), "--seats", "5"],
+    )
+    .output()
+    .unwrap();
     assert!(out.status.success());
     // The JWKS fetch the app starts after binding is slowed down by the sim, so the first
     // authenticated request below waits on it and is in flight when SIGTERM arrives.
-    sim.state.faults.arm(FaultRule::new("/discovery/v2.0/keys", FaultKind::Delay(Duration::from_millis(2000))).times(1));
+    sim.state.faults.arm(
+        FaultRule::new(
+            "/discovery/v2.0/keys",
+            FaultKind::Delay(Duration::from_millis(2000)),
+        )
+        .times(1),
+    );
     let mut served = serve(&env);
     let http = reqwest::Client::new();
     let base = format!("http://{}", served.addr);
-    assert_eq!(http.get(format!("{base}/")).send().await.unwrap().status(), 200);
-    assert_eq!(http.get(format!("{base}/api/health")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{base}/")).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(
+        http.get(format!("{base}/api/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
 
     // A request in flight when SIGTERM arrives still gets its answer.
     let started = Instant::now();
@@ -127,16 +165,38 @@ async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
     let in_flight = tokio::spawn({
         let http = http.clone();
         let url = format!("{base}/api/groups");
-        async move { http.get(url).bearer_auth(token).send().await.map(|r| r.status().as_u16()) }
+        async move {
+            http.get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     sigterm(&served.child);
-    let status = in_flight.await.unwrap().expect("in-flight request answered");
+    let status = in_flight
+        .await
+        .unwrap()
+        .expect("in-flight request answered");
     assert_eq!(status, 501, "the in-flight request completed normally");
-    assert!(started.elapsed() >= Duration::from_millis(1000), "the request was really in flight during shutdown");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "the request was really in flight during shutdown"
+    );
     let exit = wait_exit(&mut served.child, Duration::from_secs(15));
-    assert!(exit.success(), "exit status {exit:?}; stderr: {}", served.stderr.lock().unwrap());
-    assert!(served.stdout.lock().unwrap().contains("\"event\":\"shutdown\""));
+    assert!(
+        exit.success(),
+        "exit status {exit:?}; stderr: {}",
+        served.stderr.lock().unwrap()
+    );
+    assert!(
+        served
+            .stdout
+            .lock()
+            .unwrap()
+            .contains("\"event\":\"shutdown\"")
+    );
 }
 
 #[test]
@@ -145,12 +205,27 @@ fn operator_cli_manages_tenants_with_clear_errors() {
     let env = settings_map("http://127.0.0.1:9", &dir.path().join("ops.db"));
     let run = |args: &[&str]| {
         let out = groupmgr(&env, args).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     };
     let t = contoso().to_string();
-    let (code, out, _) = run(&["tenant", "add", &t, "--seats", "10", "--expires", "2027-12-31"]);
+    let (code, out, _) = run(&[
+        "tenant",
+        "add",
+        &t,
+        "--seats",
+        "10",
+        "--expires",
+        "2027-12-31",
+    ]);
     assert_eq!(code, 0);
-    assert!(out.contains("registered tenant") && out.contains("2027-12-31"), "{out}");
+    assert!(
+        out.contains("registered tenant") && out.contains("2027-12-31"),
+        "{out}"
+    );
     let (code, _, err) = run(&["tenant", "add", &t, "--seats", "10"]);
     assert_ne!(code, 0);
     assert!(err.contains("already registered"), "{err}");
@@ -160,7 +235,15 @@ fn operator_cli_manages_tenants_with_clear_errors() {
     let (code, _, err) = run(&["tenant", "add", &FABRIKAM.to_string(), "--seats", "0"]);
     assert_ne!(code, 0);
     assert!(err.contains("seats"), "{err}");
-    let (code, _, err) = run(&["tenant", "add", &FABRIKAM.to_string(), "--seats", "3", "--expires", "31/12/2027"]);
+    let (code, _, err) = run(&[
+        "tenant",
+        "add",
+        &FABRIKAM.to_string(),
+        "--seats",
+        "3",
+        "--expires",
+        "31/12/2027",
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("expires"), "{err}");
     let (code, out, _) = run(&["tenant", "set-seats", &t, "20"]);
@@ -172,8 +255,14 @@ fn operator_cli_manages_tenants_with_clear_errors() {
     assert_eq!(code, 0);
     let (code, out, _) = run(&["tenant", "list"]);
     assert_eq!(code, 0);
-    let line = out.lines().find(|l| l.starts_with(&t)).unwrap_or_else(|| panic!("{out}"));
-    assert!(line.contains("suspended") && line.contains("20") && line.contains("2027-12-31"), "{line}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(&t))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("suspended") && line.contains("20") && line.contains("2027-12-31"),
+        "{line}"
+    );
     let (code, _, _) = run(&["tenant", "activate", &t]);
     assert_eq!(code, 0);
     let (code, _, err) = run(&["tenant", "frobnicate"]);
@@ -182,12 +271,23 @@ fn operator_cli_manages_tenants_with_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
-    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("scan.db");
     let mut env = settings_map(&sim.url(), &db);
     env.insert("GROUPMGR_LOG".into(), "debug".into());
-    assert!(groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"]).output().unwrap().status.success());
+    assert!(
+        groupmgr(
+            &env,
+            &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"]
+        )
+        .output()
+        .unwrap()
+        .status
+        .success()
+    );
     let mut served = serve(&env);
     let http = reqwest::Client::new();
     let base = format!("http://{}", served.addr);
@@ -208,42 +308,74 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
     upns.push("pattif@contoso.onmicrosoft.com".into());
 
     for (i, token) in tokens.iter().enumerate() {
-        for path in ["/api/groups", "/api/policy/group-creation", "/api/logs?since=2026-01-01"] {
-            let resp = http.get(format!("{base}{path}")).bearer_auth(token).send().await.unwrap();
+        for path in [
+            "/api/groups",
+            "/api/policy/group-creation",
+            "/api/logs?since=2026-01-01",
+        ] {
+            let resp = http
+                .get(format!("{base}{path}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
             let body = resp.text().await.unwrap();
-            assert!(!body.contains(token.as_str()) && !body.contains(&upns[i]), "response leaks caller data: {body}");
+            assert!(
+                !body.contains(token.as_str()) && !body.contains(&upns[i]),
+                "response leaks caller data: {body}"
+            );
         }
         // A token in the wrong place (query string, odd header) must not be logged either.
-        let _ = http.get(format!("{base}/api/groups?access_token={token}")).header("x-debug", token.as_str()).send().await.unwrap();
+        let _ = http
+            .get(format!("{base}/api/groups?access_token={token}"))
+            .header("x-debug", token.as_str())
+            .send()
+            .await
+            .unwrap();
     }
     sigterm(&served.child);
     wait_exit(&mut served.child, Duration::from_secs(15));
 
     let stdout = served.stdout.lock().unwrap().clone();
     let stderr = served.stderr.lock().unwrap().clone();
-    assert!(stdout.contains("\"event\":\"request\""), "the run logged requests: {stdout}");
+    assert!(
+        stdout.contains("\"event\":\"request\""),
+        "the run logged requests: {stdout}"
+    );
     let mut files = vec![];
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let p = entry.unwrap().path();
         files.push((p.display().to_string(), std::fs::read(&p).unwrap()));
     }
     assert!(files.iter().any(|(n, _)| n.ends_with("scan.db")));
-    let haystacks: Vec<(String, Vec<u8>)> = [("stdout".to_string(), stdout.into_bytes()), ("stderr".to_string(), stderr.into_bytes())]
-        .into_iter()
-        .chain(files)
-        .collect();
+    let haystacks: Vec<(String, Vec<u8>)> = [
+        ("stdout".to_string(), stdout.into_bytes()),
+        ("stderr".to_string(), stderr.into_bytes()),
+    ]
+    .into_iter()
+    .chain(files)
+    .collect();
     for (name, bytes) in &haystacks {
         let lower = String::from_utf8_lossy(bytes).to_lowercase();
         for token in &tokens {
             let signature = token.rsplit('.').next().unwrap();
-            assert!(!lower.contains(&token.to_lowercase()), "{name} contains a raw token");
-            assert!(!lower.contains(&signature.to_lowercase()), "{name} contains a token signature");
+            assert!(
+                !lower.contains(&token.to_lowercase()),
+                "{name} contains a raw token"
+            );
+            assert!(
+                !lower.contains(&signature.to_lowercase()),
+                "{name} contains a token signature"
+            );
         }
         for upn in &upns {
             assert!(!lower.contains(upn), "{name} contains the UPN {upn}");
             // UTF-16 (as SQL Server would store NVARCHAR) too.
             let utf16: Vec<u8> = upn.encode_utf16().flat_map(u16::to_le_bytes).collect();
-            assert!(!bytes.windows(utf16.len()).any(|w| w == utf16.as_slice()), "{name} contains a UTF-16 UPN");
+            assert!(
+                !bytes.windows(utf16.len()).any(|w| w == utf16.as_slice()),
+                "{name} contains a UTF-16 UPN"
+            );
         }
     }
 }

@@ -38,18 +38,29 @@ async fn strict_mock() -> Mock {
     let cert_pem = certified.cert.pem();
     let key_pem = certified.signing_key.serialize_pem();
     let identity = create_test_identity(cert_pem.as_bytes(), key_pem.as_bytes()).unwrap();
-    let server = MockTdsServer::new_with_strict_tls("127.0.0.1:0", identity).await.unwrap();
+    let server = MockTdsServer::new_with_strict_tls("127.0.0.1:0", identity)
+        .await
+        .unwrap();
     let port = server.local_addr().port();
     let connections = server.connection_store();
     tokio::spawn(server.run());
     let dir = tempfile::tempdir().unwrap();
     let ca_path = dir.path().join("ca.pem");
     std::fs::write(&ca_path, cert_pem).unwrap();
-    Mock { port, ca_path, connections, _dir: dir }
+    Mock {
+        port,
+        ca_path,
+        connections,
+        _dir: dir,
+    }
 }
 
 fn token_manager(mock: &Mock, source: Arc<FixedToken>, trust_ca: bool) -> TdsManager {
-    let ca = if trust_ca { format!(";TrustServerCertificateCA={}", mock.ca_path.display()) } else { String::new() };
+    let ca = if trust_ca {
+        format!(";TrustServerCertificateCA={}", mock.ca_path.display())
+    } else {
+        String::new()
+    };
     let conn = format!("Server=tcp:localhost,{};Database=groupmgr{ca}", mock.port);
     let (config, _) = mssql::parse_connection(&conn).unwrap();
     TdsManager::new(config, SqlAuth::Token(source))
@@ -58,8 +69,15 @@ fn token_manager(mock: &Mock, source: Arc<FixedToken>, trust_ca: bool) -> TdsMan
 #[tokio::test]
 async fn strict_tls_with_token_login_through_the_pool() {
     let mock = strict_mock().await;
-    let source = Arc::new(FixedToken { token: "eyJ0eXAiOiJKV1QiLCJzcWwiOiJ0b2tlbiJ9.sig".into(), fetched: AtomicUsize::new(0) });
-    let pool = bb8::Pool::builder().max_size(2).build(token_manager(&mock, source.clone(), true)).await.unwrap();
+    let source = Arc::new(FixedToken {
+        token: "eyJ0eXAiOiJKV1QiLCJzcWwiOiJ0b2tlbiJ9.sig".into(),
+        fetched: AtomicUsize::new(0),
+    });
+    let pool = bb8::Pool::builder()
+        .max_size(2)
+        .build(token_manager(&mock, source.clone(), true))
+        .await
+        .unwrap();
     let store = Arc::new(MssqlStore::unmigrated(pool));
     // Ten concurrent round trips share at most two connections.
     let pings = (0..10).map(|_| {
@@ -70,22 +88,49 @@ async fn strict_tls_with_token_login_through_the_pool() {
         r.expect("SELECT 1 through the pool");
     }
     let conns = mock.connections.lock().await;
-    assert!(conns.count() >= 1 && conns.count() <= 2, "{} connections for a pool of 2", conns.count());
+    assert!(
+        conns.count() >= 1 && conns.count() <= 2,
+        "{} connections for a pool of 2",
+        conns.count()
+    );
     for info in conns.all().values() {
         assert!(info.authenticated);
-        assert_eq!(info.received_token_as_string().as_deref(), Some("eyJ0eXAiOiJKV1QiLCJzcWwiOiJ0b2tlbiJ9.sig"), "FedAuth carried the token");
+        assert_eq!(
+            info.received_token_as_string().as_deref(),
+            Some("eyJ0eXAiOiJKV1QiLCJzcWwiOiJ0b2tlbiJ9.sig"),
+            "FedAuth carried the token"
+        );
     }
-    assert_eq!(source.fetched.load(Ordering::SeqCst), conns.count(), "one fresh token per new connection");
+    assert_eq!(
+        source.fetched.load(Ordering::SeqCst),
+        conns.count(),
+        "one fresh token per new connection"
+    );
 }
 
 #[tokio::test]
 async fn an_untrusted_server_certificate_is_refused() {
     let mock = strict_mock().await;
-    let source = Arc::new(FixedToken { token: "t".into(), fetched: AtomicUsize::new(0) });
+    let source = Arc::new(FixedToken {
+        token: "t".into(),
+        fetched: AtomicUsize::new(0),
+    });
     let manager = token_manager(&mock, source, false);
-    let err = bb8::ManageConnection::connect(&manager).await.err().expect("self-signed certificate must not be trusted");
-    assert!(err.to_lowercase().contains("certificate") || err.to_lowercase().contains("login"), "{err}");
-    assert!(mock.connections.lock().await.all().values().all(|c| !c.authenticated && c.received_token.is_none()));
+    let Err(err) = bb8::ManageConnection::connect(&manager).await else {
+        panic!("self-signed certificate must not be trusted");
+    };
+    assert!(
+        err.to_lowercase().contains("certificate") || err.to_lowercase().contains("login"),
+        "{err}"
+    );
+    assert!(
+        mock.connections
+            .lock()
+            .await
+            .all()
+            .values()
+            .all(|c| !c.authenticated && c.received_token.is_none())
+    );
 }
 
 #[tokio::test]
@@ -94,19 +139,38 @@ async fn a_server_without_tls_is_refused() {
     let port = server.local_addr().port();
     let connections = server.connection_store();
     tokio::spawn(server.run());
-    let (config, _) = mssql::parse_connection(&format!("Server=tcp:localhost,{port};User ID=sa;Password=x;TrustServerCertificate=true")).unwrap();
+    let (config, _) = mssql::parse_connection(&format!(
+        "Server=tcp:localhost,{port};User ID=sa;Password=x;TrustServerCertificate=true"
+    ))
+    .unwrap();
     let manager = TdsManager::new(config, SqlAuth::ConnectionString);
-    assert!(bb8::ManageConnection::connect(&manager).await.is_err(), "strict mode never talks TDS in the clear");
-    assert!(connections.lock().await.all().values().all(|c| !c.authenticated));
+    assert!(
+        bb8::ManageConnection::connect(&manager).await.is_err(),
+        "strict mode never talks TDS in the clear"
+    );
+    assert!(
+        connections
+            .lock()
+            .await
+            .all()
+            .values()
+            .all(|c| !c.authenticated)
+    );
 }
 
 #[test]
 fn connection_strings_choose_the_login() {
-    let (_, auth) = mssql::parse_connection("Server=tcp:x.database.windows.net,1433;Database=g;User ID=app;Password=p").unwrap();
+    let (_, auth) = mssql::parse_connection(
+        "Server=tcp:x.database.windows.net,1433;Database=g;User ID=app;Password=p",
+    )
+    .unwrap();
     assert!(matches!(auth, SqlAuth::ConnectionString));
     let (_, auth) = mssql::parse_connection("Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Managed Identity").unwrap();
     assert!(matches!(auth, SqlAuth::Token(_)));
-    assert!(mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive").is_err());
+    assert!(
+        mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive")
+            .is_err()
+    );
 }
 
 #[test]
@@ -118,7 +182,8 @@ fn every_tsql_migration_batch_parses() {
         let batches = mssql::batches(script);
         assert!(!batches.is_empty());
         for batch in batches {
-            let statements = Parser::parse_sql(&dialect, &batch).unwrap_or_else(|e| panic!("migration {version}: {e}\n{batch}"));
+            let statements = Parser::parse_sql(&dialect, &batch)
+                .unwrap_or_else(|e| panic!("migration {version}: {e}\n{batch}"));
             assert!(!statements.is_empty());
             parsed += statements.len();
         }

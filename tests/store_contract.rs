@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use groupmgr::crypto::BlindIndex;
 use groupmgr::domain::{Seats, TenantId, TenantStatus};
 use groupmgr::store::{
-    Admission, LogKeyRecord, LogQuery, LogRecord, NewTenant, SealedValue, Store, StoreError, mssql::MssqlStore,
-    sqlite::SqliteStore,
+    Admission, LogKeyRecord, LogQuery, LogRecord, NewTenant, SealedValue, Store, StoreError,
+    mssql::MssqlStore, sqlite::SqliteStore,
 };
 
 fn random_tenant() -> TenantId {
@@ -51,31 +51,62 @@ async fn tenants_contract(store: &dyn Store) {
     let id = random_tenant();
     let expires = chrono::NaiveDate::from_ymd_opt(2027, 6, 30);
     let rec = store
-        .add_tenant(&NewTenant { tenant_id: id, seats: Seats::new(10).unwrap(), licence_expires: expires })
+        .add_tenant(&NewTenant {
+            tenant_id: id,
+            seats: Seats::new(10).unwrap(),
+            licence_expires: expires,
+        })
         .await
         .unwrap();
     assert_eq!(rec.status, TenantStatus::Active);
     let got = store.tenant(&id).await.unwrap().unwrap();
     assert_eq!(got, rec, "a tenant reads back exactly as registered");
     assert!(matches!(
-        store.add_tenant(&NewTenant { tenant_id: id, seats: Seats::new(1).unwrap(), licence_expires: None }).await,
+        store
+            .add_tenant(&NewTenant {
+                tenant_id: id,
+                seats: Seats::new(1).unwrap(),
+                licence_expires: None
+            })
+            .await,
         Err(StoreError::Duplicate)
     ));
     assert!(store.tenant(&random_tenant()).await.unwrap().is_none());
 
-    store.set_status(&id, TenantStatus::Suspended).await.unwrap();
+    store
+        .set_status(&id, TenantStatus::Suspended)
+        .await
+        .unwrap();
     store.set_seats(&id, Seats::new(3).unwrap()).await.unwrap();
     store.set_licence_expiry(&id, None).await.unwrap();
     let got = store.tenant(&id).await.unwrap().unwrap();
-    assert_eq!((got.status, got.seats.get(), got.licence_expires), (TenantStatus::Suspended, 3, None));
+    assert_eq!(
+        (got.status, got.seats.get(), got.licence_expires),
+        (TenantStatus::Suspended, 3, None)
+    );
 
     let unknown = random_tenant();
-    assert!(matches!(store.set_status(&unknown, TenantStatus::Active).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.set_seats(&unknown, Seats::new(1).unwrap()).await, Err(StoreError::NotFound)));
-    assert!(matches!(store.set_licence_expiry(&unknown, None).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.set_status(&unknown, TenantStatus::Active).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.set_seats(&unknown, Seats::new(1).unwrap()).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.set_licence_expiry(&unknown, None).await,
+        Err(StoreError::NotFound)
+    ));
 
     let other = new_tenant(store, 1).await;
-    let listed: Vec<TenantId> = store.tenants().await.unwrap().into_iter().map(|t| t.tenant_id).collect();
+    let listed: Vec<TenantId> = store
+        .tenants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.tenant_id)
+        .collect();
     assert!(listed.contains(&id) && listed.contains(&other));
     let mut sorted = listed.clone();
     sorted.sort_by_key(|t| t.to_string());
@@ -85,16 +116,49 @@ async fn tenants_contract(store: &dyn Store) {
 async fn users_contract(store: &dyn Store) {
     let tenant = new_tenant(store, 2).await;
     let seats = Seats::new(2).unwrap();
-    assert_eq!(store.admit_user(&tenant, &index(1), seats, t(0)).await.unwrap(), Admission::Admitted);
-    assert_eq!(store.admit_user(&tenant, &index(1), seats, t(10)).await.unwrap(), Admission::Existing);
-    assert_eq!(store.admit_user(&tenant, &index(2), seats, t(20)).await.unwrap(), Admission::Admitted);
-    assert_eq!(store.admit_user(&tenant, &index(3), seats, t(30)).await.unwrap(), Admission::SeatsExhausted);
-    assert_eq!(store.admit_user(&tenant, &index(2), seats, t(40)).await.unwrap(), Admission::Existing);
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(1), seats, t(0))
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(1), seats, t(10))
+            .await
+            .unwrap(),
+        Admission::Existing
+    );
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(2), seats, t(20))
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(3), seats, t(30))
+            .await
+            .unwrap(),
+        Admission::SeatsExhausted
+    );
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(2), seats, t(40))
+            .await
+            .unwrap(),
+        Admission::Existing
+    );
     assert_eq!(store.licensed_user_count(&tenant).await.unwrap(), 2);
 
     // last_seen moves only when it is more than an hour old.
     let two_hours = 7200;
-    store.admit_user(&tenant, &index(1), seats, t(two_hours)).await.unwrap();
+    store
+        .admit_user(&tenant, &index(1), seats, t(two_hours))
+        .await
+        .unwrap();
     let users = store.licensed_users(&tenant).await.unwrap();
     assert_eq!(users.len(), 2);
     let u1 = users.iter().find(|u| u.upn_index == index(1)).unwrap();
@@ -104,14 +168,35 @@ async fn users_contract(store: &dyn Store) {
     assert!(u1.sealed_upn.is_none());
 
     let key = uuid::Uuid::new_v4();
-    store.set_sealed_upn(&tenant, &index(1), &sealed(key, 7)).await.unwrap();
+    store
+        .set_sealed_upn(&tenant, &index(1), &sealed(key, 7))
+        .await
+        .unwrap();
     let users = store.licensed_users(&tenant).await.unwrap();
-    assert_eq!(users.iter().find(|u| u.upn_index == index(1)).unwrap().sealed_upn, Some(sealed(key, 7)));
-    assert!(matches!(store.set_sealed_upn(&tenant, &index(9), &sealed(key, 7)).await, Err(StoreError::NotFound)));
+    assert_eq!(
+        users
+            .iter()
+            .find(|u| u.upn_index == index(1))
+            .unwrap()
+            .sealed_upn,
+        Some(sealed(key, 7))
+    );
+    assert!(matches!(
+        store
+            .set_sealed_upn(&tenant, &index(9), &sealed(key, 7))
+            .await,
+        Err(StoreError::NotFound)
+    ));
 
     // Seats are per tenant.
     let other = new_tenant(store, 1).await;
-    assert_eq!(store.admit_user(&other, &index(1), Seats::new(1).unwrap(), t(0)).await.unwrap(), Admission::Admitted);
+    assert_eq!(
+        store
+            .admit_user(&other, &index(1), Seats::new(1).unwrap(), t(0))
+            .await
+            .unwrap(),
+        Admission::Admitted
+    );
     assert_eq!(store.licensed_user_count(&tenant).await.unwrap(), 2);
     assert_eq!(store.licensed_users(&other).await.unwrap().len(), 1);
 }
@@ -122,7 +207,12 @@ async fn concurrent_admissions_contract(store: Arc<dyn Store>) {
     let handles: Vec<_> = (0..20u8)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.admit_user(&tenant, &index(100 + i), seats, t(0)).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .admit_user(&tenant, &index(100 + i), seats, t(0))
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut admitted = 0;
@@ -158,21 +248,50 @@ async fn logs_contract(store: &dyn Store) {
         sealed_key: vec![2; 48],
         created_at: t(0),
     };
-    let key2 = LogKeyRecord { key_id: uuid::Uuid::new_v4(), public_key_id: "pk-2".into(), created_at: t(100), ..key.clone() };
+    let key2 = LogKeyRecord {
+        key_id: uuid::Uuid::new_v4(),
+        public_key_id: "pk-2".into(),
+        created_at: t(100),
+        ..key.clone()
+    };
     store.put_log_key(&key2).await.unwrap();
     store.put_log_key(&key).await.unwrap();
-    assert!(matches!(store.put_log_key(&key).await, Err(StoreError::Duplicate)));
-    assert_eq!(store.log_keys(&tenant).await.unwrap(), vec![key.clone(), key2.clone()], "oldest first");
+    assert!(matches!(
+        store.put_log_key(&key).await,
+        Err(StoreError::Duplicate)
+    ));
+    assert_eq!(
+        store.log_keys(&tenant).await.unwrap(),
+        vec![key.clone(), key2.clone()],
+        "oldest first"
+    );
     assert!(store.log_keys(&other).await.unwrap().is_empty());
 
     // 250 entries (more than one SQL Server INSERT statement), two at each second.
-    let entries: Vec<LogRecord> = (0..250).map(|i| log(tenant, key.key_id, i / 2, (i % 250) as u8)).collect();
+    let entries: Vec<LogRecord> = (0..250)
+        .map(|i| log(tenant, key.key_id, i / 2, (i % 250) as u8))
+        .collect();
     store.append_logs(&entries).await.unwrap();
-    store.append_logs(&[log(other, key.key_id, 5, 1)]).await.unwrap();
+    store
+        .append_logs(&[log(other, key.key_id, 5, 1)])
+        .await
+        .unwrap();
 
-    let all = store.logs(&tenant, &LogQuery { limit: 1000, ..Default::default() }).await.unwrap();
+    let all = store
+        .logs(
+            &tenant,
+            &LogQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(all.len(), 250);
-    assert!(all.windows(2).all(|w| (w[0].time, w[0].id) < (w[1].time, w[1].id) || w[0].time < w[1].time));
+    assert!(
+        all.windows(2)
+            .all(|w| (w[0].time, w[0].id) < (w[1].time, w[1].id) || w[0].time < w[1].time)
+    );
     let mut expected = entries.clone();
     expected.sort_by_key(|e| e.time);
     for e in &entries {
@@ -183,7 +302,17 @@ async fn logs_contract(store: &dyn Store) {
     let mut seen = Vec::new();
     let mut after = None;
     loop {
-        let page = store.logs(&tenant, &LogQuery { after, limit: 37, ..Default::default() }).await.unwrap();
+        let page = store
+            .logs(
+                &tenant,
+                &LogQuery {
+                    after,
+                    limit: 37,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         if page.is_empty() {
             break;
         }
@@ -194,19 +323,43 @@ async fn logs_contract(store: &dyn Store) {
     assert_eq!(seen, all.iter().map(|e| e.id).collect::<Vec<_>>());
 
     let window = store
-        .logs(&tenant, &LogQuery { since: Some(t(10)), until: Some(t(20)), limit: 1000, ..Default::default() })
+        .logs(
+            &tenant,
+            &LogQuery {
+                since: Some(t(10)),
+                until: Some(t(20)),
+                limit: 1000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(window.len(), 20, "since is inclusive, until exclusive");
     assert!(window.iter().all(|e| e.time >= t(10) && e.time < t(20)));
 
-    assert_eq!(store.logs(&other, &LogQuery { limit: 1000, ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .logs(
+                &other,
+                &LogQuery {
+                    limit: 1000,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn offboard_contract(store: &dyn Store) {
     let tenant = new_tenant(store, 3).await;
     let seats = Seats::new(3).unwrap();
-    store.admit_user(&tenant, &index(1), seats, t(0)).await.unwrap();
+    store
+        .admit_user(&tenant, &index(1), seats, t(0))
+        .await
+        .unwrap();
     let key = LogKeyRecord {
         key_id: uuid::Uuid::new_v4(),
         tenant_id: tenant,
@@ -216,13 +369,22 @@ async fn offboard_contract(store: &dyn Store) {
         created_at: t(0),
     };
     store.put_log_key(&key).await.unwrap();
-    store.append_logs(&[log(tenant, key.key_id, 1, 1), log(tenant, key.key_id, 2, 2)]).await.unwrap();
+    store
+        .append_logs(&[log(tenant, key.key_id, 1, 1), log(tenant, key.key_id, 2, 2)])
+        .await
+        .unwrap();
 
     assert_eq!(store.offboard(&tenant, t(100)).await.unwrap(), 2);
-    assert_eq!(store.tenant(&tenant).await.unwrap().unwrap().status, TenantStatus::Offboarded);
+    assert_eq!(
+        store.tenant(&tenant).await.unwrap().unwrap().status,
+        TenantStatus::Offboarded
+    );
     assert!(store.log_keys(&tenant).await.unwrap().is_empty());
     assert_eq!(store.licensed_user_count(&tenant).await.unwrap(), 0);
-    assert!(matches!(store.offboard(&random_tenant(), t(0)).await, Err(StoreError::NotFound)));
+    assert!(matches!(
+        store.offboard(&random_tenant(), t(0)).await,
+        Err(StoreError::NotFound)
+    ));
 }
 
 async fn run_contract(store: Arc<dyn Store>) {
@@ -246,7 +408,10 @@ async fn store_contract_sqlite() {
 
 #[tokio::test]
 async fn store_contract_sql_server() {
-    let Some(conn) = std::env::var("GROUPMGR_TEST_MSSQL").ok().filter(|s| !s.is_empty()) else {
+    let Some(conn) = std::env::var("GROUPMGR_TEST_MSSQL")
+        .ok()
+        .filter(|s| !s.is_empty())
+    else {
         // Written past the test harness's capture so that the skip is visible in every run.
         let _ = writeln!(
             std::io::stderr(),
@@ -254,7 +419,9 @@ async fn store_contract_sql_server() {
         );
         return;
     };
-    let store = MssqlStore::connect(&conn).await.expect("GROUPMGR_TEST_MSSQL connects");
+    let store = MssqlStore::connect(&conn)
+        .await
+        .expect("GROUPMGR_TEST_MSSQL connects");
     run_contract(Arc::new(store)).await;
 }
 
@@ -269,8 +436,21 @@ async fn sqlite_survives_a_second_process_writing_the_same_file() {
     let mut handles = Vec::new();
     for i in 0..8u8 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
-        handles.push(tokio::spawn(async move { s.admit_user(&tenant, &index(i), seats, t(0) + TimeDelta::seconds(i.into())).await.unwrap() }));
+        handles.push(tokio::spawn(async move {
+            s.admit_user(
+                &tenant,
+                &index(i),
+                seats,
+                t(0) + TimeDelta::seconds(i.into()),
+            )
+            .await
+            .unwrap()
+        }));
     }
-    let admitted = futures_util::future::join_all(handles).await.into_iter().filter(|r| *r.as_ref().unwrap() == Admission::Admitted).count();
+    let admitted = futures_util::future::join_all(handles)
+        .await
+        .into_iter()
+        .filter(|r| *r.as_ref().unwrap() == Admission::Admitted)
+        .count();
     assert_eq!(admitted, 4);
 }

@@ -181,30 +181,52 @@ fn resource_claims(
     claims
 }
 
-/// An Entra OAuth error response.
+/// An Entra OAuth error, rendered as Entra renders it (`error`, `error_description` starting
+/// with the AADSTS code, `error_codes`, `timestamp`, `trace_id`, `correlation_id`, …).
+pub struct AadError {
+    status: StatusCode,
+    error: &'static str,
+    code: u32,
+    description: String,
+    suberror: Option<&'static str>,
+}
+
+impl AadError {
+    fn into_response(self) -> Response<Bytes> {
+        let trace = Uuid::new_v4();
+        let correlation = Uuid::new_v4();
+        let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
+        let code = self.code;
+        let mut body = json!({
+            "error": self.error,
+            "error_description": format!("AADSTS{code}: {} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {timestamp}", self.description),
+            "error_codes": [code],
+            "timestamp": timestamp,
+            "trace_id": trace.to_string(),
+            "correlation_id": correlation.to_string(),
+            "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
+        });
+        if let Some(s) = self.suberror {
+            body["suberror"] = json!(s);
+        }
+        json_response(self.status, &body)
+    }
+}
+
 fn aad_error(
     status: StatusCode,
-    error: &str,
+    error: &'static str,
     code: u32,
     description: &str,
-    suberror: Option<&str>,
-) -> Response<Bytes> {
-    let trace = Uuid::new_v4();
-    let correlation = Uuid::new_v4();
-    let timestamp = chrono::Utc::now().format("%Y-%m-%d %H:%M:%SZ").to_string();
-    let mut body = json!({
-        "error": error,
-        "error_description": format!("AADSTS{code}: {description} Trace ID: {trace} Correlation ID: {correlation} Timestamp: {timestamp}"),
-        "error_codes": [code],
-        "timestamp": timestamp,
-        "trace_id": trace.to_string(),
-        "correlation_id": correlation.to_string(),
-        "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
-    });
-    if let Some(s) = suberror {
-        body["suberror"] = json!(s);
+    suberror: Option<&'static str>,
+) -> AadError {
+    AadError {
+        status,
+        error,
+        code,
+        description: description.to_string(),
+        suberror,
     }
-    json_response(status, &body)
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
@@ -221,7 +243,8 @@ pub fn openid_configuration(state: &SimState, tenant: &str) -> Response<Bytes> {
                     90002,
                     &format!("Tenant '{tenant}' not found."),
                     None,
-                );
+                )
+                .into_response();
             }
         },
     };
@@ -273,7 +296,7 @@ fn form(req: &SimRequest) -> std::collections::HashMap<String, String> {
 fn authenticate_client(
     req: &SimRequest,
     f: &std::collections::HashMap<String, String>,
-) -> Result<Uuid, Response<Bytes>> {
+) -> Result<Uuid, AadError> {
     let basic = req
         .headers
         .get("authorization")
@@ -366,7 +389,7 @@ fn token_response(access_token: String, scope: &str) -> Response<Bytes> {
     )
 }
 
-fn tenant_of(state: &SimState, segment: &str) -> Result<SimTenant, Response<Bytes>> {
+fn tenant_of(state: &SimState, segment: &str) -> Result<SimTenant, AadError> {
     segment
         .parse::<Uuid>()
         .ok()
@@ -385,16 +408,14 @@ fn tenant_of(state: &SimState, segment: &str) -> Result<SimTenant, Response<Byte
 
 /// `POST /{tenant}/oauth2/v2.0/token`.
 pub fn token_endpoint(state: &SimState, tenant_segment: &str, req: &SimRequest) -> Response<Bytes> {
-    match token_endpoint_inner(state, tenant_segment, req) {
-        Ok(r) | Err(r) => r,
-    }
+    token_endpoint_inner(state, tenant_segment, req).unwrap_or_else(AadError::into_response)
 }
 
 fn token_endpoint_inner(
     state: &SimState,
     tenant_segment: &str,
     req: &SimRequest,
-) -> Result<Response<Bytes>, Response<Bytes>> {
+) -> Result<Response<Bytes>, AadError> {
     let f = form(req);
     let grant = f.get("grant_type").map(String::as_str).unwrap_or_default();
     let scope = f.get("scope").cloned().unwrap_or_default();
@@ -531,7 +552,7 @@ fn validate_assertion(
     state: &SimState,
     tenant: &SimTenant,
     assertion: &str,
-) -> Result<SimUser, Response<Bytes>> {
+) -> Result<SimUser, AadError> {
     let bad =
         |code: u32, msg: &str| aad_error(StatusCode::BAD_REQUEST, "invalid_grant", code, msg, None);
     let parts: Vec<&str> = assertion.split('.').collect();

@@ -109,9 +109,8 @@ impl JwksCache {
 
     /// The key with this `kid`, fetching or refreshing the key set when needed.
     pub async fn key(&self, kid: &str) -> Result<Arc<VerificationKey>, KeyLookupError> {
-        match self.cached(kid) {
-            (Some(key), true) => return Ok(key),
-            (None, true) | (Some(_), false) | (None, false) => {}
+        if let (Some(key), true) = self.cached(kid) {
+            return Ok(key);
         }
         let mut last_attempt = self.refresh.lock().await;
         // Another request may have refreshed while we waited.

@@ -12,6 +12,7 @@ use super::invocation::{InvocationRequest, InvocationResponse};
 use super::router::{self, Endpoint, Invocation, Resolved};
 use crate::api::{self, ApiError};
 use crate::app::App;
+use crate::domain::TenantId;
 use crate::jobs;
 
 /// A request as the host forwarded it.
@@ -38,6 +39,7 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         Resolved::Readiness => "readiness",
         Resolved::MethodNotAllowed { .. } | Resolved::NotFound => "unrouted",
     };
+    let mut tenant: Option<TenantId> = None;
     let response = match resolved {
         Resolved::Readiness => Response::builder()
             .status(StatusCode::OK)
@@ -52,10 +54,11 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         )
         .with_header("allow", allow.join(", "))
         .into_response(),
-        Resolved::Http { endpoint, .. } => match http(app, endpoint, &req).await {
-            Ok(r) => r,
-            Err(e) => e.into_response(),
-        },
+        Resolved::Http { endpoint, .. } => {
+            let (outcome, caller_tenant) = http(app, endpoint, &req).await;
+            tenant = caller_tenant;
+            outcome.unwrap_or_else(ApiError::into_response)
+        }
         Resolved::Invocation(_, inv) => invoke(app, inv, &req).await,
     };
     let response = if req.method == Method::HEAD {
@@ -68,6 +71,7 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         event = "request",
         invocation_id = req.header("x-azure-functions-invocationid").unwrap_or(""),
         function,
+        tenant_id = tenant.map(|t| t.to_string()).unwrap_or_default(),
         method = %req.method,
         status = response.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
@@ -75,22 +79,27 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
     response
 }
 
+/// Runs an HTTP endpoint: the gate first unless the endpoint is anonymous. Returns the
+/// caller's tenant (for the request log) alongside the outcome.
 async fn http(
     app: &Arc<App>,
     endpoint: Endpoint,
     req: &HttpRequest,
-) -> Result<Response<Bytes>, ApiError> {
-    if endpoint.is_anonymous() {
-        return Ok(match endpoint {
-            Endpoint::Health => api::health::get(app).await,
-            Endpoint::Pending(what) => return Err(ApiError::not_implemented(what)),
-        });
-    }
-    let _caller = app.gate.admit(req.header("authorization")).await?;
-    match endpoint {
+) -> (Result<Response<Bytes>, ApiError>, Option<TenantId>) {
+    let caller = if endpoint.is_anonymous() {
+        None
+    } else {
+        match app.gate.admit(req.header("authorization")).await {
+            Ok(c) => Some(c),
+            Err(e) => return (Err(e.into()), None),
+        }
+    };
+    let tenant = caller.as_ref().map(|c| c.tenant.tenant_id);
+    let outcome = match endpoint {
         Endpoint::Health => Ok(api::health::get(app).await),
         Endpoint::Pending(what) => Err(ApiError::not_implemented(what)),
-    }
+    };
+    (outcome, tenant)
 }
 
 /// Answers a timer or queue invocation. Failures are non-2xx so the host records the

@@ -162,9 +162,10 @@ fn expect_one_row(changed: usize) -> StoreResult<()> {
     }
 }
 
-fn log_key_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, String, Vec<u8>, Vec<u8>, i64)> {
+/// key_id, tenant_id, public_key_id, enc, sealed_key, created_at
+type LogKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64);
+
+fn log_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogKeyRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -208,12 +209,8 @@ impl Store for SqliteStore {
     async fn tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRecord>> {
         let id = id.to_string();
         self.with(move |c| {
-            c.query_row(
-                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE tenant_id = ?1"),
-                [id],
-                tenant_row,
-            )
-            .optional()
+            c.prepare_cached("SELECT tenant_id, status, seats, licence_expires, created_at FROM tenants WHERE tenant_id = ?1")
+                .and_then(|mut stmt| stmt.query_row([id], tenant_row).optional())
             .map_err(db_err)?
             .map(tenant_from_row)
             .transpose()
@@ -296,12 +293,8 @@ impl Store for SqliteStore {
             let stale_before = micros(now - LAST_SEEN_GRANULARITY);
             // Fast path without a write lock: a known user seen within the hour.
             let seen: Option<i64> = c
-                .query_row(
-                    "SELECT last_seen FROM licensed_users WHERE tenant_id = ?1 AND upn_index = ?2",
-                    params![tenant, index.as_slice()],
-                    |r| r.get(0),
-                )
-                .optional()
+                .prepare_cached("SELECT last_seen FROM licensed_users WHERE tenant_id = ?1 AND upn_index = ?2")
+                .and_then(|mut stmt| stmt.query_row(params![tenant, index.as_slice()], |r| r.get(0)).optional())
                 .map_err(db_err)?;
             if seen.is_some_and(|s| s >= stale_before) {
                 return Ok(Admission::Existing);
