@@ -128,7 +128,7 @@ async fn users_contract(store: &dyn Store) {
             .admit_user(&tenant, &index(1), seats, t(10))
             .await
             .unwrap(),
-        Admission::Existing
+        Admission::Existing { upn_sealed: false }
     );
     assert_eq!(
         store
@@ -149,7 +149,7 @@ async fn users_contract(store: &dyn Store) {
             .admit_user(&tenant, &index(2), seats, t(40))
             .await
             .unwrap(),
-        Admission::Existing
+        Admission::Existing { upn_sealed: false }
     );
     assert_eq!(store.licensed_user_count(&tenant).await.unwrap(), 2);
 
@@ -187,6 +187,29 @@ async fn users_contract(store: &dyn Store) {
             .await,
         Err(StoreError::NotFound)
     ));
+
+    // Once sealed, admissions say so, on the fast path and on the refreshing path.
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(1), seats, t(two_hours + 1))
+            .await
+            .unwrap(),
+        Admission::Existing { upn_sealed: true }
+    );
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(1), seats, t(3 * two_hours))
+            .await
+            .unwrap(),
+        Admission::Existing { upn_sealed: true }
+    );
+    assert_eq!(
+        store
+            .admit_user(&tenant, &index(2), seats, t(3 * two_hours))
+            .await
+            .unwrap(),
+        Admission::Existing { upn_sealed: false }
+    );
 
     // Seats are per tenant.
     let other = new_tenant(store, 1).await;

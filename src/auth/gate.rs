@@ -84,7 +84,7 @@ impl Gate {
             .admit_user(&tenant.tenant_id, &index, tenant.seats, now)
             .await?
         {
-            Admission::Existing | Admission::Admitted => {}
+            Admission::Existing { .. } | Admission::Admitted => {}
             Admission::SeatsExhausted => return Err(GateError::SeatsExhausted),
         }
         Ok(Caller {

@@ -1,6 +1,11 @@
-//! Cryptography on tenant data: the UPN blind index (here) and, with the encrypted-logs work,
-//! sealing to tenant keys. Everything uses `ring`; nothing here does I/O.
+//! Cryptography on tenant data: the UPN blind index, tenant key pairs, and sealing (HPKE for
+//! data keys, AES-256-GCM for records). Everything here is pure computation: no I/O except
+//! reading and writing key files.
 
 mod blind_index;
+pub mod seal;
+pub mod tenant_key;
 
 pub use blind_index::{BlindIndex, UpnIndexer};
+pub use seal::{DataKey, OpenError};
+pub use tenant_key::{KeyFileError, TenantPrivateKey, TenantPublicKey};

@@ -145,7 +145,12 @@ pub struct TenantRecord {
     pub seats: Seats,
     /// Last day (UTC, inclusive) on which the licence is valid; `None` = no expiry.
     pub licence_expires: Option<NaiveDate>,
+    /// The tenant's current log public key (new data is sealed to it); `None` until the
+    /// customer registers one.
+    #[serde(skip)]
+    pub log_key: Option<crate::crypto::TenantPublicKey>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    pub offboarded_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl TenantRecord {
@@ -196,7 +201,9 @@ mod tests {
             status: TenantStatus::Active,
             seats: Seats::new(1).unwrap(),
             licence_expires: NaiveDate::from_ymd_opt(2026, 1, 31),
+            log_key: None,
             created_at: chrono::Utc::now(),
+            offboarded_at: None,
         };
         assert!(rec.licence_valid_on(NaiveDate::from_ymd_opt(2026, 1, 31).unwrap()));
         assert!(!rec.licence_valid_on(NaiveDate::from_ymd_opt(2026, 2, 1).unwrap()));

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 
 use crate::config::DatabaseSetting;
-use crate::crypto::BlindIndex;
+use crate::crypto::{BlindIndex, TenantPublicKey};
 use crate::domain::{Seats, TenantId, TenantRecord, TenantStatus};
 
 pub mod mssql;
@@ -44,8 +44,9 @@ pub struct NewTenant {
 /// The outcome of presenting a user (by blind index) at the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {
-    /// Already counted against the tenant's seats.
-    Existing,
+    /// Already counted against the tenant's seats; says whether the sealed copy of the UPN is
+    /// stored yet (it cannot be before the tenant registers a log key).
+    Existing { upn_sealed: bool },
     /// Newly counted: there was a free seat.
     Admitted,
     /// New, and every seat is taken.
@@ -121,6 +122,9 @@ pub trait Store: Send + Sync + 'static {
         id: &TenantId,
         expires: Option<NaiveDate>,
     ) -> StoreResult<()>;
+    /// Registers the tenant's new log public key (new data is sealed to it from now on).
+    /// `NotFound` for unknown or offboarded tenants.
+    async fn set_log_public_key(&self, id: &TenantId, key: &TenantPublicKey) -> StoreResult<()>;
 
     /// Counts a user against the tenant's seats, atomically: two new users racing for the last
     /// seat cannot both get it. An existing user's `last_seen` is refreshed at most hourly.
@@ -151,6 +155,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the tenant's data keys and licensed users and marks it offboarded (its logs
     /// become unreadable). Returns how many log entries remain to be purged.
     async fn offboard(&self, tenant: &TenantId, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Deletes the (unreadable) logs of tenants offboarded before `cutoff`. Returns how many
+    /// entries were deleted.
+    async fn purge_offboarded_logs(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -258,7 +258,16 @@ fn tenant_from_row(row: &Row) -> StoreResult<TenantRecord> {
             .and_then(|n| Seats::new(n).ok())
             .ok_or_else(|| StoreError::Corrupt("tenants.seats".into()))?,
         licence_expires: opt_col::<NaiveDate>(row, 3, "licence_expires")?,
-        created_at: utc(col(row, 4, "created_at")?),
+        log_key: opt_col::<&[u8]>(row, 4, "log_public_key")?
+            .map(|k| {
+                <[u8; 32]>::try_from(k)
+                    .ok()
+                    .and_then(|b| TenantPublicKey::from_bytes(b).ok())
+                    .ok_or_else(|| StoreError::Corrupt("tenants.log_public_key".into()))
+            })
+            .transpose()?,
+        created_at: utc(col(row, 5, "created_at")?),
+        offboarded_at: opt_col::<NaiveDateTime>(row, 6, "offboarded_at")?.map(utc),
     })
 }
 
@@ -272,7 +281,8 @@ fn sealed_from(key_id: uuid::Uuid, nonce: &[u8], ciphertext: &[u8]) -> StoreResu
     })
 }
 
-const TENANT_COLUMNS: &str = "tenant_id, status, seats, licence_expires, created_at";
+const TENANT_COLUMNS: &str =
+    "tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at";
 
 impl MssqlStore {
     /// Connects with the given connection string and migrates the database.
@@ -398,7 +408,9 @@ impl Store for MssqlStore {
             status: TenantStatus::Active,
             seats: t.seats,
             licence_expires: t.licence_expires,
+            log_key: None,
             created_at,
+            offboarded_at: None,
         })
     }
 
@@ -474,38 +486,46 @@ impl Store for MssqlStore {
         seats: Seats,
         now: DateTime<Utc>,
     ) -> StoreResult<Admission> {
+        let seats = seats.get() as i32;
+        let index = index.0.as_slice();
+        // Fast path without locks: a known user seen within the hour.
+        let seen = self
+            .rows(
+                "SELECT last_seen, CAST(CASE WHEN sealed_upn IS NULL THEN 0 ELSE 1 END AS INT) FROM dbo.licensed_users WHERE tenant_id = @P1 AND upn_index = @P2",
+                &[tenant.as_uuid(), &index],
+            )
+            .await?;
+        if let Some(row) = seen.first() {
+            let last_seen: NaiveDateTime = col(row, 0, "last_seen")?;
+            let sealed: i32 = col(row, 1, "sealed")?;
+            if utc(last_seen) >= now - LAST_SEEN_GRANULARITY {
+                return Ok(Admission::Existing {
+                    upn_sealed: sealed == 1,
+                });
+            }
+        }
         // The tenant row is locked first (UPDLOCK) so admissions for one tenant serialise and
         // two new users cannot both take the last seat.
         const SQL: &str = "
             DECLARE @outcome INT;
             BEGIN TRANSACTION;
             SELECT @outcome = NULL FROM dbo.tenants WITH (UPDLOCK, ROWLOCK) WHERE tenant_id = @P1;
-            UPDATE dbo.licensed_users SET last_seen = CASE WHEN last_seen < @P5 THEN @P4 ELSE last_seen END
+            UPDATE dbo.licensed_users SET last_seen = @P4, @outcome = CASE WHEN sealed_upn IS NULL THEN 0 ELSE 3 END
                 WHERE tenant_id = @P1 AND upn_index = @P2;
-            IF @@ROWCOUNT > 0
-                SET @outcome = 0;
-            ELSE IF (SELECT COUNT(*) FROM dbo.licensed_users WHERE tenant_id = @P1) >= @P3
-                SET @outcome = 2;
-            ELSE
+            IF @outcome IS NULL
             BEGIN
-                INSERT INTO dbo.licensed_users (tenant_id, upn_index, first_seen, last_seen) VALUES (@P1, @P2, @P4, @P4);
-                SET @outcome = 1;
+                IF (SELECT COUNT(*) FROM dbo.licensed_users WHERE tenant_id = @P1) >= @P3
+                    SET @outcome = 2;
+                ELSE
+                BEGIN
+                    INSERT INTO dbo.licensed_users (tenant_id, upn_index, first_seen, last_seen) VALUES (@P1, @P2, @P4, @P4);
+                    SET @outcome = 1;
+                END
             END
             COMMIT;
             SELECT @outcome;";
-        let seats = seats.get() as i32;
-        let index = index.0.as_slice();
         let rows = self
-            .rows(
-                SQL,
-                &[
-                    tenant.as_uuid(),
-                    &index,
-                    &seats,
-                    &naive(now),
-                    &naive(now - LAST_SEEN_GRANULARITY),
-                ],
-            )
+            .rows(SQL, &[tenant.as_uuid(), &index, &seats, &naive(now)])
             .await?;
         let outcome: i32 = rows
             .first()
@@ -513,11 +533,35 @@ impl Store for MssqlStore {
             .transpose()?
             .ok_or_else(|| StoreError::Corrupt("admission returned no row".into()))?;
         match outcome {
-            0 => Ok(Admission::Existing),
+            0 => Ok(Admission::Existing { upn_sealed: false }),
+            3 => Ok(Admission::Existing { upn_sealed: true }),
             1 => Ok(Admission::Admitted),
             2 => Ok(Admission::SeatsExhausted),
             _ => Err(StoreError::Corrupt("admission outcome".into())),
         }
+    }
+
+    async fn set_log_public_key(&self, id: &TenantId, key: &TenantPublicKey) -> StoreResult<()> {
+        let bytes = key.as_bytes().as_slice();
+        let n = self
+            .exec(
+                "UPDATE dbo.tenants SET log_public_key = @P2, log_public_key_id = @P3 WHERE tenant_id = @P1 AND status <> 'offboarded'",
+                &[id.as_uuid(), &bytes, &key.id()],
+            )
+            .await?;
+        if n == 0 {
+            Err(StoreError::NotFound)
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn purge_offboarded_logs(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM dbo.logs WHERE tenant_id IN (SELECT tenant_id FROM dbo.tenants WHERE status = 'offboarded' AND offboarded_at < @P1)",
+            &[&naive(cutoff)],
+        )
+        .await
     }
 
     async fn set_sealed_upn(

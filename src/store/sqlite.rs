@@ -127,16 +127,34 @@ fn nonce(bytes: Vec<u8>) -> Result<[u8; 12], StoreError> {
         .map_err(|_| StoreError::Corrupt("nonce is not 12 bytes".into()))
 }
 
-type TenantRow = (String, String, i64, Option<String>, i64);
+/// tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at
+type TenantRow = (
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<Vec<u8>>,
+    i64,
+    Option<i64>,
+);
 
-const TENANT_COLUMNS: &str = "tenant_id, status, seats, licence_expires, created_at";
+const TENANT_COLUMNS: &str =
+    "tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at";
 
 fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
 }
 
 fn tenant_from_row(
-    (id, status, seats, expires, created): TenantRow,
+    (id, status, seats, expires, log_key, created, offboarded): TenantRow,
 ) -> Result<TenantRecord, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("tenants.{what}"));
     Ok(TenantRecord {
@@ -150,7 +168,16 @@ fn tenant_from_row(
             .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
             .transpose()
             .map_err(|_| corrupt("licence_expires"))?,
+        log_key: log_key
+            .map(|k| {
+                <[u8; 32]>::try_from(k)
+                    .ok()
+                    .and_then(|b| TenantPublicKey::from_bytes(b).ok())
+                    .ok_or_else(|| corrupt("log_public_key"))
+            })
+            .transpose()?,
         created_at: from_micros(created)?,
+        offboarded_at: offboarded.map(from_micros).transpose()?,
     })
 }
 
@@ -184,8 +211,10 @@ impl Store for SqliteStore {
             status: TenantStatus::Active,
             seats: t.seats,
             licence_expires: t.licence_expires,
+            log_key: None,
             // Stored with microsecond precision; round-trip exactly.
             created_at: from_micros(micros(Utc::now()))?,
+            offboarded_at: None,
         };
         let r = record.clone();
         self.with(move |c| {
@@ -209,7 +238,7 @@ impl Store for SqliteStore {
     async fn tenant(&self, id: &TenantId) -> StoreResult<Option<TenantRecord>> {
         let id = id.to_string();
         self.with(move |c| {
-            c.prepare_cached("SELECT tenant_id, status, seats, licence_expires, created_at FROM tenants WHERE tenant_id = ?1")
+            c.prepare_cached("SELECT tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at FROM tenants WHERE tenant_id = ?1")
                 .and_then(|mut stmt| stmt.query_row([id], tenant_row).optional())
             .map_err(db_err)?
             .map(tenant_from_row)
@@ -279,6 +308,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_log_public_key(&self, id: &TenantId, key: &TenantPublicKey) -> StoreResult<()> {
+        let (id, bytes, key_id) = (
+            id.to_string(),
+            key.as_bytes().to_vec(),
+            key.id().to_string(),
+        );
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE tenants SET log_public_key = ?2, log_public_key_id = ?3 WHERE tenant_id = ?1 AND status <> 'offboarded'",
+                    params![id, bytes, key_id],
+                )
+                .map_err(db_err)?;
+            expect_one_row(n)
+        })
+        .await
+    }
+
     async fn admit_user(
         &self,
         tenant: &TenantId,
@@ -292,24 +339,33 @@ impl Store for SqliteStore {
             let now_us = micros(now);
             let stale_before = micros(now - LAST_SEEN_GRANULARITY);
             // Fast path without a write lock: a known user seen within the hour.
-            let seen: Option<i64> = c
-                .prepare_cached("SELECT last_seen FROM licensed_users WHERE tenant_id = ?1 AND upn_index = ?2")
-                .and_then(|mut stmt| stmt.query_row(params![tenant, index.as_slice()], |r| r.get(0)).optional())
+            let seen: Option<(i64, bool)> = c
+                .prepare_cached(
+                    "SELECT last_seen, sealed_upn IS NOT NULL FROM licensed_users WHERE tenant_id = ?1 AND upn_index = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![tenant, index.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
                 .map_err(db_err)?;
-            if seen.is_some_and(|s| s >= stale_before) {
-                return Ok(Admission::Existing);
+            if let Some((last_seen, upn_sealed)) = seen
+                && last_seen >= stale_before
+            {
+                return Ok(Admission::Existing { upn_sealed });
             }
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let refreshed = tx
-                .execute(
-                    "UPDATE licensed_users SET last_seen = ?3 WHERE tenant_id = ?1 AND upn_index = ?2",
+            let refreshed: Option<bool> = tx
+                .query_row(
+                    "UPDATE licensed_users SET last_seen = ?3 WHERE tenant_id = ?1 AND upn_index = ?2 RETURNING sealed_upn IS NOT NULL",
                     params![tenant, index.as_slice(), now_us],
+                    |r| r.get(0),
                 )
+                .optional()
                 .map_err(db_err)?;
-            let outcome = if refreshed > 0 {
-                Admission::Existing
+            let outcome = if let Some(upn_sealed) = refreshed {
+                Admission::Existing { upn_sealed }
             } else {
                 let used: i64 = tx
                     .query_row("SELECT COUNT(*) FROM licensed_users WHERE tenant_id = ?1", [&tenant], |r| r.get(0))
@@ -558,6 +614,19 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             tx.commit().map_err(db_err)?;
             Ok(remaining.max(0) as u64)
+        })
+        .await
+    }
+
+    async fn purge_offboarded_logs(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
+        self.with(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM logs WHERE tenant_id IN (SELECT tenant_id FROM tenants WHERE status = 'offboarded' AND offboarded_at < ?1)",
+                    [micros(cutoff)],
+                )
+                .map_err(db_err)?;
+            Ok(n as u64)
         })
         .await
     }

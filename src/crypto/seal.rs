@@ -1,0 +1,291 @@
+//! Sealing: data keys to a tenant's public key with HPKE (RFC 9180, base mode), and records
+//! under a data key with AES-256-GCM.
+//!
+//! A data key is 32 random bytes, sealed with `info` = "groupmgr/log-data-key/v1" and
+//! `aad` = tenant id ‖ key id, so a sealed key moved to another tenant or row fails to open.
+//! A record is one AES-256-GCM ciphertext whose AAD binds a purpose label, the tenant id, the
+//! data key id and the record id (a log entry's id, or a licensed user's blind index): a
+//! ciphertext swapped between tenants, keys or rows fails authentication.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hpke::aead::AesGcm256;
+use hpke::kdf::HkdfSha256;
+use hpke::kem::X25519HkdfSha256;
+use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use super::tenant_key::{TenantPrivateKey, TenantPublicKey};
+use crate::domain::TenantId;
+use crate::store::SealedValue;
+
+const DATA_KEY_INFO: &[u8] = b"groupmgr/log-data-key/v1";
+/// Purpose labels that start every record AAD.
+pub const LOG_RECORD: &[u8] = b"groupmgr/log/v1";
+pub const LICENSED_UPN: &[u8] = b"groupmgr/upn/v1";
+
+/// Most records sealed under one data key (nonces are a per-key counter).
+pub const MAX_RECORDS_PER_KEY: u64 = 1 << 20;
+
+/// Why something could not be opened. Each is a per-record outcome, never a crash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenError {
+    #[error("sealed to a different key (public key {0})")]
+    WrongKey(String),
+    #[error("integrity check failed (tampered, or moved to another tenant, key or record)")]
+    Tampered,
+    #[error("its data key is missing (deleted at offboarding, or not included)")]
+    MissingDataKey,
+    #[error("malformed: {0}")]
+    Malformed(&'static str),
+}
+
+/// The AAD of one record.
+pub fn record_aad(
+    purpose: &[u8],
+    tenant: &TenantId,
+    key_id: &uuid::Uuid,
+    record: &[u8],
+) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(purpose.len() + 32 + record.len());
+    aad.extend_from_slice(purpose);
+    aad.extend_from_slice(tenant.as_uuid().as_bytes());
+    aad.extend_from_slice(key_id.as_bytes());
+    aad.extend_from_slice(record);
+    aad
+}
+
+fn data_key_aad(tenant: &TenantId, key_id: &uuid::Uuid) -> Vec<u8> {
+    let mut aad = tenant.as_uuid().as_bytes().to_vec();
+    aad.extend_from_slice(key_id.as_bytes());
+    aad
+}
+
+/// HPKE-seals a data key to the tenant's public key. Returns (enc, sealed key).
+pub fn seal_data_key(
+    pk: &TenantPublicKey,
+    tenant: &TenantId,
+    key_id: &uuid::Uuid,
+    data_key: &[u8; 32],
+) -> (Vec<u8>, Vec<u8>) {
+    let (enc, sealed) = hpke::single_shot_seal::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
+        &OpModeS::Base,
+        &pk.hpke(),
+        DATA_KEY_INFO,
+        data_key,
+        &data_key_aad(tenant, key_id),
+    )
+    .expect("HPKE sealing to a validated X25519 key cannot fail");
+    (enc.to_bytes().to_vec(), sealed)
+}
+
+/// Opens a sealed data key with the tenant's private key.
+pub fn open_data_key(
+    sk: &TenantPrivateKey,
+    tenant: &TenantId,
+    key_id: &uuid::Uuid,
+    enc: &[u8],
+    sealed: &[u8],
+) -> Result<[u8; 32], OpenError> {
+    let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
+        .map_err(|_| OpenError::Malformed("encapsulated key"))?;
+    let plain = hpke::single_shot_open::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
+        &OpModeR::Base,
+        sk.hpke(),
+        &enc,
+        DATA_KEY_INFO,
+        sealed,
+        &data_key_aad(tenant, key_id),
+    )
+    .map_err(|_| OpenError::Tampered)?;
+    plain
+        .try_into()
+        .map_err(|_| OpenError::Malformed("data key length"))
+}
+
+/// A data key in memory, sealing records with counter nonces. Never leaves the process.
+pub struct DataKey {
+    pub key_id: uuid::Uuid,
+    pub tenant: TenantId,
+    pub public_key_id: String,
+    aead: LessSafeKey,
+    counter: AtomicU64,
+}
+
+/// The key has sealed its maximum number of records; a new one is needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("data key exhausted")]
+pub struct Exhausted;
+
+impl DataKey {
+    /// A new random data key for `tenant`, and its sealed form for the store.
+    pub fn generate(tenant: TenantId, pk: &TenantPublicKey) -> (Self, Vec<u8>, Vec<u8>) {
+        let mut bytes = [0u8; 32];
+        SystemRandom::new()
+            .fill(&mut bytes)
+            .expect("the OS random source is available");
+        let key_id = uuid::Uuid::new_v4();
+        let (enc, sealed) = seal_data_key(pk, &tenant, &key_id, &bytes);
+        let key = Self::from_bytes(key_id, tenant, pk.id().to_string(), &bytes);
+        bytes.fill(0);
+        (key, enc, sealed)
+    }
+
+    pub fn from_bytes(
+        key_id: uuid::Uuid,
+        tenant: TenantId,
+        public_key_id: String,
+        bytes: &[u8; 32],
+    ) -> Self {
+        Self {
+            key_id,
+            tenant,
+            public_key_id,
+            aead: LessSafeKey::new(
+                UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key"),
+            ),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    /// How many records this key has sealed.
+    pub fn used(&self) -> u64 {
+        self.counter.load(Ordering::Relaxed)
+    }
+
+    /// Seals `plaintext` for record `record` under `purpose`.
+    pub fn seal(
+        &self,
+        purpose: &[u8],
+        record: &[u8],
+        plaintext: &[u8],
+    ) -> Result<SealedValue, Exhausted> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        if n >= MAX_RECORDS_PER_KEY {
+            return Err(Exhausted);
+        }
+        // 4 zero bytes ‖ 64-bit counter: unique per key, and each key is fresh and used by
+        // this process only.
+        let mut nonce = [0u8; 12];
+        nonce[4..].copy_from_slice(&n.to_be_bytes());
+        let aad = record_aad(purpose, &self.tenant, &self.key_id, record);
+        let mut buf = plaintext.to_vec();
+        self.aead
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(&aad),
+                &mut buf,
+            )
+            .expect("AES-GCM sealing of a bounded buffer cannot fail");
+        Ok(SealedValue {
+            key_id: self.key_id,
+            nonce,
+            ciphertext: buf,
+        })
+    }
+
+    /// Opens a record sealed under this key.
+    pub fn open(
+        &self,
+        purpose: &[u8],
+        record: &[u8],
+        sealed: &SealedValue,
+    ) -> Result<Vec<u8>, OpenError> {
+        if sealed.key_id != self.key_id {
+            return Err(OpenError::MissingDataKey);
+        }
+        let aad = record_aad(purpose, &self.tenant, &self.key_id, record);
+        let mut buf = sealed.ciphertext.clone();
+        let plain = self
+            .aead
+            .open_in_place(
+                Nonce::assume_unique_for_key(sealed.nonce),
+                Aad::from(&aad),
+                &mut buf,
+            )
+            .map_err(|_| OpenError::Tampered)?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(s: &str) -> TenantId {
+        TenantId::parse(s).unwrap()
+    }
+    const A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const B: &str = "11111111-2222-3333-4444-555555555555";
+
+    #[test]
+    fn data_key_round_trip_and_binding() {
+        let sk = TenantPrivateKey::generate();
+        let t = tenant(A);
+        let key_id = uuid::Uuid::new_v4();
+        let secret = [7u8; 32];
+        let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret);
+        assert_eq!(
+            open_data_key(&sk, &t, &key_id, &enc, &sealed).unwrap(),
+            secret
+        );
+        // Another tenant, another key id, another private key: all refused.
+        assert_eq!(
+            open_data_key(&sk, &tenant(B), &key_id, &enc, &sealed),
+            Err(OpenError::Tampered)
+        );
+        assert_eq!(
+            open_data_key(&sk, &t, &uuid::Uuid::new_v4(), &enc, &sealed),
+            Err(OpenError::Tampered)
+        );
+        assert_eq!(
+            open_data_key(&TenantPrivateKey::generate(), &t, &key_id, &enc, &sealed),
+            Err(OpenError::Tampered)
+        );
+        assert!(open_data_key(&sk, &t, &key_id, &enc[..10], &sealed).is_err());
+    }
+
+    #[test]
+    fn records_are_bound_to_tenant_key_and_record() {
+        let sk = TenantPrivateKey::generate();
+        let (key, _, _) = DataKey::generate(tenant(A), sk.public());
+        let sealed = key
+            .seal(LOG_RECORD, b"record-1", b"{\"user\":\"u@x.com\"}")
+            .unwrap();
+        assert_eq!(
+            key.open(LOG_RECORD, b"record-1", &sealed).unwrap(),
+            b"{\"user\":\"u@x.com\"}"
+        );
+        assert_eq!(
+            key.open(LOG_RECORD, b"record-2", &sealed),
+            Err(OpenError::Tampered)
+        );
+        assert_eq!(
+            key.open(LICENSED_UPN, b"record-1", &sealed),
+            Err(OpenError::Tampered)
+        );
+        let mut flipped = sealed.clone();
+        flipped.ciphertext[0] ^= 1;
+        assert_eq!(
+            key.open(LOG_RECORD, b"record-1", &flipped),
+            Err(OpenError::Tampered)
+        );
+        // Same key bytes but presented for another tenant: the AAD differs.
+        let other =
+            DataKey::from_bytes(key.key_id, tenant(B), key.public_key_id.clone(), &[0u8; 32]);
+        assert!(other.open(LOG_RECORD, b"record-1", &sealed).is_err());
+    }
+
+    #[test]
+    fn nonces_never_repeat_and_keys_exhaust() {
+        let sk = TenantPrivateKey::generate();
+        let (key, _, _) = DataKey::generate(tenant(A), sk.public());
+        let a = key.seal(LOG_RECORD, b"r", b"x").unwrap();
+        let b = key.seal(LOG_RECORD, b"r", b"x").unwrap();
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a.ciphertext, b.ciphertext);
+        key.counter.store(MAX_RECORDS_PER_KEY, Ordering::Relaxed);
+        assert_eq!(key.seal(LOG_RECORD, b"r", b"x"), Err(Exhausted));
+    }
+}
