@@ -51,6 +51,7 @@ fn bench(c: &mut Criterion) {
             TokenValidator::new(&sim.url(), GROUPMGR_CLIENT_ID, jwks),
             store,
             UpnIndexer::new(IndexKey::parse(&key).unwrap()),
+            None,
         );
         let token = sim.user_token(CONTOSO, "admin");
         (sim, validator, gate, token, dir)

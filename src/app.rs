@@ -10,6 +10,7 @@ use crate::auth::{Gate, JwksCache, JwksOptions, TokenValidator};
 use crate::config::{ServeSettings, Settings};
 use crate::crypto::UpnIndexer;
 use crate::store::Store;
+use crate::telemetry::TenantLogSink;
 
 /// Shared state of a running handler.
 pub struct App {
@@ -18,6 +19,8 @@ pub struct App {
     pub gate: Gate,
     /// The one outbound HTTP client.
     pub http: reqwest::Client,
+    /// The tenant log / sealed-UPN writer, when running as a server.
+    pub tenant_log: Option<TenantLogSink>,
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -32,6 +35,7 @@ impl App {
         settings: Settings,
         serve: ServeSettings,
         store: Arc<dyn Store>,
+        tenant_log: Option<TenantLogSink>,
         options: AppOptions,
     ) -> Arc<Self> {
         let http = crate::microsoft::http_client();
@@ -42,14 +46,25 @@ impl App {
             validator,
             store.clone(),
             UpnIndexer::new(serve.index_key.clone()),
+            tenant_log.clone(),
         );
         Arc::new(Self {
             settings,
             store,
             gate,
             http,
+            tenant_log,
         })
     }
+}
+
+/// Builds the app for `serve` and `dev`: starts the tenant-log writer and installs the
+/// logging sinks (redacted stdout, sealed tenant log), then the app on top of them.
+pub fn start(settings: Settings, serve: ServeSettings, store: Arc<dyn Store>) -> Arc<App> {
+    let (sink, _writer) =
+        TenantLogSink::start(store.clone(), crate::telemetry::SinkOptions::default());
+    crate::telemetry::init_json(Some(sink.clone()));
+    App::new(settings, serve, store, Some(sink), AppOptions::default())
 }
 
 /// Binds 127.0.0.1 on the configured port (0 = any free port).
@@ -71,7 +86,11 @@ pub async fn run(
             Err(e) => tracing::warn!(event = "jwks_unavailable", error = %e),
         }
     });
-    crate::host::serve(app, listener, shutdown).await;
+    crate::host::serve(app.clone(), listener, shutdown).await;
+    // Requests are done; write what they logged before the process exits.
+    if let Some(sink) = &app.tenant_log {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), sink.flush()).await;
+    }
 }
 
 /// Resolves on SIGTERM (what the Functions host and App Service send) or Ctrl-C.

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 
 use base64::Engine as _;
 
-use crate::app::{self, App, AppOptions};
+use crate::app;
 use crate::config::Settings;
 use crate::domain::{Seats, TenantId};
 use crate::store::{self, NewTenant, StoreError};
@@ -82,8 +82,7 @@ pub async fn run() -> anyhow::Result<()> {
         m365_sim::directory::USER_PASSWORD,
     );
     println!("Ctrl-C stops both.");
-    crate::telemetry::init_json();
-    let app = App::new(settings, serve, store, AppOptions::default());
+    let app = app::start(settings, serve, store);
     app::run(app, listener, app::shutdown_signal()).await;
     drop(sim);
     Ok(())

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use groupmgr::app::{self, App, AppOptions};
+use groupmgr::app;
 use groupmgr::config::Settings;
 use groupmgr::{cli, store, telemetry};
 
@@ -31,6 +31,65 @@ enum Command {
         #[command(subcommand)]
         command: TenantCommand,
     },
+    /// Tenant log keys (for customers).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Sealed tenant logs.
+    Logs {
+        #[command(subcommand)]
+        command: LogsCommand,
+    },
+    /// Licensed users.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a tenant log key pair: writes the private key file (mode 0600) and prints the
+    /// public key to register with `groupmgr tenant set-log-key`.
+    Generate {
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogsCommand {
+    /// Decrypt a tenant's logs with its private key, from the store or a saved
+    /// `GET /api/logs` response.
+    Decrypt {
+        #[arg(long)]
+        key: std::path::PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+        /// RFC 3339 time (inclusive).
+        #[arg(long)]
+        since: Option<String>,
+        /// RFC 3339 time (exclusive).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: cli::logs::Format,
+        /// A saved `GET /api/logs` response (one JSON body, or one per line) instead of the store.
+        #[arg(long)]
+        input: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// List licensed users with their UPNs, decrypted with the tenant's private key.
+    List {
+        #[arg(long)]
+        key: std::path::PathBuf,
+        #[arg(long)]
+        tenant: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -52,6 +111,13 @@ enum TenantCommand {
     Activate { tenant_id: String },
     /// Change a tenant's seat count.
     SetSeats { tenant_id: String, seats: String },
+    /// Register the tenant's log public key (printed by `groupmgr keys generate`).
+    SetLogKey {
+        tenant_id: String,
+        public_key: String,
+    },
+    /// Offboard a tenant: delete its data keys and licensed users; its logs become unreadable.
+    Offboard { tenant_id: String },
     /// Change (or with no date, remove) a tenant's licence expiry.
     SetExpiry {
         tenant_id: String,
@@ -75,7 +141,138 @@ async fn main() -> ExitCode {
             Err(e) => fail(e),
         },
         Command::Tenant { command } => tenant(command).await,
+        Command::Keys {
+            command: KeysCommand::Generate { out },
+        } => print(cli::keys::generate(&out)),
+        Command::Logs { command } => logs(command).await,
+        Command::Users { command } => users(command).await,
     }
+}
+
+fn print(result: Result<String, cli::CommandError>) -> ExitCode {
+    match result {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Opens the configured store for a command that needs it.
+async fn command_store() -> Result<std::sync::Arc<dyn store::Store>, String> {
+    telemetry::init_cli();
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    store::open(&settings.database)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn parse_time(
+    name: &str,
+    raw: Option<&String>,
+) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+    raw.map(|r| {
+        chrono::DateTime::parse_from_rfc3339(r)
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .map_err(|_| format!("--{name}: must be an RFC 3339 time like 2026-11-27T10:00:00Z"))
+    })
+    .transpose()
+}
+
+fn parse_tenant(raw: Option<&String>) -> Result<Option<groupmgr::domain::TenantId>, String> {
+    raw.map(|t| groupmgr::domain::TenantId::parse(t).map_err(|e| e.to_string()))
+        .transpose()
+}
+
+/// Ends a decrypting command: a summary on stderr; failure status if anything did not open.
+fn finish(tally: Result<cli::logs::Tally, cli::CommandError>, what: &str) -> ExitCode {
+    match tally {
+        Ok(t) => {
+            eprintln!(
+                "{} {what} opened, {} could not be opened",
+                t.opened, t.failed
+            );
+            if t.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => fail(e),
+    }
+}
+
+async fn logs(command: LogsCommand) -> ExitCode {
+    let LogsCommand::Decrypt {
+        key,
+        tenant,
+        since,
+        until,
+        format,
+        input,
+    } = command;
+    let key = match cli::logs::read_key(&key) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let (tenant, since, until) = match (
+        parse_tenant(tenant.as_ref()),
+        parse_time("since", since.as_ref()),
+        parse_time("until", until.as_ref()),
+    ) {
+        (Ok(t), Ok(s), Ok(u)) => (t, s, u),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return fail(e),
+    };
+    let mut out = std::io::stdout().lock();
+    let mut emit = |l: String| {
+        use std::io::Write as _;
+        let _ = writeln!(out, "{l}");
+    };
+    let tally = match input {
+        Some(path) => match std::fs::read_to_string(&path) {
+            Ok(text) => cli::logs::decrypt_saved(&text, &key, tenant, format, &mut emit),
+            Err(e) => return fail(format_args!("cannot read {}: {e}", path.display())),
+        },
+        None => {
+            let store = match command_store().await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            cli::logs::decrypt_from_store(
+                store.as_ref(),
+                &key,
+                tenant,
+                since,
+                until,
+                format,
+                &mut emit,
+            )
+            .await
+        }
+    };
+    finish(tally, "log entries")
+}
+
+async fn users(command: UsersCommand) -> ExitCode {
+    let UsersCommand::List { key, tenant } = command;
+    let key = match cli::logs::read_key(&key) {
+        Ok(k) => k,
+        Err(e) => return fail(e),
+    };
+    let tenant = match parse_tenant(tenant.as_ref()) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    let store = match command_store().await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let mut emit = |l: String| println!("{l}");
+    finish(
+        cli::logs::users_list(store.as_ref(), &key, tenant, &mut emit).await,
+        "licensed users",
+    )
 }
 
 async fn serve() -> ExitCode {
@@ -87,7 +284,6 @@ async fn serve() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    telemetry::init_json();
     let store = match store::open(&settings.database).await {
         Ok(s) => s,
         Err(e) => return fail(e),
@@ -101,23 +297,18 @@ async fn serve() -> ExitCode {
             ));
         }
     };
+    let app = app::start(settings, serve, store);
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(event = "listening", addr = %addr, version = env!("CARGO_PKG_VERSION"));
-    let app = App::new(settings, serve, store, AppOptions::default());
     app::run(app, listener, app::shutdown_signal()).await;
     ExitCode::SUCCESS
 }
 
 async fn tenant(command: TenantCommand) -> ExitCode {
-    telemetry::init_cli();
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let store = match store::open(&settings.database).await {
+    let store = match command_store().await {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -131,6 +322,11 @@ async fn tenant(command: TenantCommand) -> ExitCode {
         TenantCommand::List => cli::tenant_list(store).await,
         TenantCommand::Suspend { tenant_id } => cli::tenant_suspend(store, tenant_id).await,
         TenantCommand::Activate { tenant_id } => cli::tenant_activate(store, tenant_id).await,
+        TenantCommand::SetLogKey {
+            tenant_id,
+            public_key,
+        } => cli::tenant_set_log_key(store, tenant_id, public_key).await,
+        TenantCommand::Offboard { tenant_id } => cli::tenant_offboard(store, tenant_id).await,
         TenantCommand::SetSeats { tenant_id, seats } => {
             cli::tenant_set_seats(store, tenant_id, seats).await
         }
@@ -138,11 +334,5 @@ async fn tenant(command: TenantCommand) -> ExitCode {
             cli::tenant_set_expiry(store, tenant_id, expires.as_deref()).await
         }
     };
-    match result {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(e),
-    }
+    print(result)
 }

@@ -4,92 +4,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::binary::{groupmgr, serve, sigterm, wait_exit};
 use common::{contoso, settings_map};
 use m365_sim::directory::{CONTOSO, FABRIKAM};
 use m365_sim::{FaultKind, FaultRule, Sim};
-
-const BIN: &str = env!("CARGO_BIN_EXE_groupmgr");
-
-fn groupmgr(env: &std::collections::HashMap<String, String>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd
-}
-
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    stdout: std::sync::Arc<std::sync::Mutex<String>>,
-    stderr: std::sync::Arc<std::sync::Mutex<String>>,
-}
-
-/// Starts `groupmgr serve` and waits for its "listening" line.
-fn serve(env: &std::collections::HashMap<String, String>) -> Served {
-    let mut child = groupmgr(env, &["serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let out = child.stdout.take().unwrap();
-    let sink = stdout.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if line.contains("\"event\":\"listening\"") {
-                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                let _ = tx.send(v["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
-            }
-            let mut s = sink.lock().unwrap();
-            s.push_str(&line);
-            s.push('\n');
-        }
-    });
-    let mut err = child.stderr.take().unwrap();
-    let sink = stderr.clone();
-    std::thread::spawn(move || {
-        let mut buf = String::new();
-        let _ = err.read_to_string(&mut buf);
-        sink.lock().unwrap().push_str(&buf);
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| panic!("no listening line; stderr: {}", stderr.lock().unwrap()));
-    Served {
-        child,
-        addr,
-        stdout,
-        stderr,
-    }
-}
-
-fn sigterm(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(Instant::now() < deadline, "process did not exit");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 #[test]
 fn missing_or_bad_settings_stop_startup_with_one_line() {

@@ -130,7 +130,7 @@ async fn bad_envelopes_and_unknown_routes_get_json_errors() {
 }
 
 #[tokio::test]
-async fn every_pending_route_is_gated_then_501() {
+async fn every_route_but_health_is_gated_and_pending_ones_answer_501() {
     let app = spawn_app().await;
     let token = app.sim.user_token(m365_sim::directory::CONTOSO, "admin");
     for f in groupmgr::host::router::HTTP_FUNCTIONS {
@@ -156,6 +156,9 @@ async fn every_pending_route_is_gated_then_501() {
                 401,
                 "{method} {path} without a token"
             );
+            if !matches!(endpoint, groupmgr::host::router::Endpoint::Pending(_)) {
+                continue;
+            }
             let authed = app
                 .http
                 .request(m, app.url(&path))

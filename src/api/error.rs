@@ -6,7 +6,7 @@ use bytes::Bytes;
 use serde_json::json;
 use warp::http::{HeaderValue, Response, StatusCode};
 
-use crate::auth::{GateError, TokenError};
+use crate::auth::{GateError, Refused, TokenError};
 
 /// An error answer of the API.
 #[derive(Debug, Clone)]
@@ -63,6 +63,12 @@ impl ApiError {
             }
         }
         resp
+    }
+}
+
+impl From<Refused> for ApiError {
+    fn from(r: Refused) -> Self {
+        r.error.into()
     }
 }
 

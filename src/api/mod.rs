@@ -3,6 +3,7 @@
 
 mod error;
 pub mod health;
+pub mod logs;
 
 pub use error::ApiError;
 

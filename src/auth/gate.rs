@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use chrono::Utc;
 
-use super::token::{BearerToken, Principal, TokenError, TokenValidator, bearer_from_header};
+use super::token::{BearerToken, Principal, TokenError, TokenValidator, Upn, bearer_from_header};
 use crate::crypto::UpnIndexer;
-use crate::domain::{TenantRecord, TenantStatus};
+use crate::domain::{TenantId, TenantRecord, TenantStatus};
 use crate::store::{Admission, Store, StoreError};
+use crate::telemetry::TenantLogSink;
 
 /// A caller that passed the gate.
 pub struct Caller {
@@ -44,14 +45,22 @@ pub struct Gate {
     validator: TokenValidator,
     store: Arc<dyn Store>,
     indexer: UpnIndexer,
+    /// Seals admitted users' UPNs to the tenant key (absent in tools that only validate).
+    sealer: Option<TenantLogSink>,
 }
 
 impl Gate {
-    pub fn new(validator: TokenValidator, store: Arc<dyn Store>, indexer: UpnIndexer) -> Self {
+    pub fn new(
+        validator: TokenValidator,
+        store: Arc<dyn Store>,
+        indexer: UpnIndexer,
+        sealer: Option<TenantLogSink>,
+    ) -> Self {
         Self {
             validator,
             store,
             indexer,
+            sealer,
         }
     }
 
@@ -59,10 +68,25 @@ impl Gate {
         &self.validator
     }
 
-    /// Checks the `Authorization` header value and admits the caller, or says why not.
-    pub async fn admit(&self, authorization: Option<&str>) -> Result<Caller, GateError> {
-        let token = bearer_from_header(authorization)?;
-        let principal = self.validator.validate(&token).await?;
+    /// Checks the `Authorization` header value and admits the caller, or says why not (and,
+    /// once the token is known to be genuine, who was refused).
+    pub async fn admit(&self, authorization: Option<&str>) -> Result<Caller, Refused> {
+        let token = bearer_from_header(authorization).map_err(Refused::anonymous)?;
+        let principal = self
+            .validator
+            .validate(&token)
+            .await
+            .map_err(Refused::anonymous)?;
+        // An unregistered tenant has no tenant log to write to.
+        let who = |error: GateError| Refused {
+            tenant: (!matches!(error, GateError::TenantNotRegistered)).then_some(principal.tenant),
+            upn: principal.upn.clone(),
+            error,
+        };
+        self.check(token, &principal).await.map_err(who)
+    }
+
+    async fn check(&self, token: BearerToken, principal: &Principal) -> Result<Caller, GateError> {
         let tenant = self
             .store
             .tenant(&principal.tenant)
@@ -79,18 +103,52 @@ impl Gate {
         }
         let upn = principal.upn.as_ref().ok_or(GateError::UserRequired)?;
         let index = self.indexer.index(&tenant.tenant_id, upn.expose());
-        match self
+        let admission = self
             .store
             .admit_user(&tenant.tenant_id, &index, tenant.seats, now)
-            .await?
+            .await?;
+        let tenant_id = tenant.tenant_id.to_string();
+        let needs_sealed_copy = match admission {
+            Admission::Admitted => {
+                tracing::info!(event = "user_admitted", tenant_id, user = upn.expose());
+                true
+            }
+            Admission::Existing { upn_sealed } => !upn_sealed,
+            Admission::SeatsExhausted => {
+                tracing::warn!(event = "seat_refused", tenant_id, user = upn.expose());
+                return Err(GateError::SeatsExhausted);
+            }
+        };
+        // The encrypted copy of the UPN can only be made once the tenant has a log key.
+        if needs_sealed_copy
+            && tenant.log_key.is_some()
+            && let Some(sealer) = &self.sealer
         {
-            Admission::Existing { .. } | Admission::Admitted => {}
-            Admission::SeatsExhausted => return Err(GateError::SeatsExhausted),
+            sealer.seal_upn(tenant.tenant_id, index, upn);
         }
         Ok(Caller {
-            principal,
+            principal: principal.clone(),
             tenant,
             token,
         })
+    }
+}
+
+/// A refused request: why, and who it was when the token itself was genuine (so that the
+/// request can still be logged for the tenant).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: GateError,
+    pub tenant: Option<TenantId>,
+    pub upn: Option<Upn>,
+}
+
+impl Refused {
+    fn anonymous(e: impl Into<GateError>) -> Self {
+        Self {
+            error: e.into(),
+            tenant: None,
+            upn: None,
+        }
     }
 }

@@ -5,10 +5,13 @@
 //! Tokens are held only for the duration of one request, never stored, cached or logged:
 //! `BearerToken` has no `Debug`/`Display` that would reveal it.
 
+/// The app role that may change the group-creation policy, start syncs and read logs.
+pub const ADMIN_ROLE: &str = "GroupMgr.Admin";
+
 mod gate;
 mod jwks;
 mod token;
 
-pub use gate::{Caller, Gate, GateError};
+pub use gate::{Caller, Gate, GateError, Refused};
 pub use jwks::{JwksCache, JwksOptions, KeyLookupError};
 pub use token::{BearerToken, Principal, TokenError, TokenValidator, Upn, bearer_from_header};

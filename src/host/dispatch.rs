@@ -12,6 +12,7 @@ use super::invocation::{InvocationRequest, InvocationResponse};
 use super::router::{self, Endpoint, Invocation, Resolved};
 use crate::api::{self, ApiError};
 use crate::app::App;
+use crate::auth::Upn;
 use crate::domain::TenantId;
 use crate::jobs;
 
@@ -39,7 +40,7 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         Resolved::Readiness => "readiness",
         Resolved::MethodNotAllowed { .. } | Resolved::NotFound => "unrouted",
     };
-    let mut tenant: Option<TenantId> = None;
+    let mut who: Option<(TenantId, Option<Upn>)> = None;
     let response = match resolved {
         Resolved::Readiness => Response::builder()
             .status(StatusCode::OK)
@@ -55,8 +56,8 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         .with_header("allow", allow.join(", "))
         .into_response(),
         Resolved::Http { endpoint, .. } => {
-            let (outcome, caller_tenant) = http(app, endpoint, &req).await;
-            tenant = caller_tenant;
+            let (outcome, caller) = http(app, endpoint, &req).await;
+            who = caller;
             outcome.unwrap_or_else(ApiError::into_response)
         }
         Resolved::Invocation(_, inv) => invoke(app, inv, &req).await,
@@ -67,6 +68,8 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
     } else {
         response
     };
+    // `user` and `client_ip` are sensitive: redacted on stdout, sealed in the tenant log.
+    let (tenant, user) = who.unzip();
     tracing::info!(
         event = "request",
         invocation_id = req.header("x-azure-functions-invocationid").unwrap_or(""),
@@ -75,31 +78,47 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         method = %req.method,
         status = response.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        user = user.flatten().as_ref().map_or("", |u| u.expose()),
+        client_ip = client_ip(&req),
     );
     response
 }
 
-/// Runs an HTTP endpoint: the gate first unless the endpoint is anonymous. Returns the
-/// caller's tenant (for the request log) alongside the outcome.
+/// The caller's address as the Functions front end reports it (first `X-Forwarded-For` hop).
+fn client_ip(req: &HttpRequest) -> &str {
+    req.header("x-forwarded-for")
+        .and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .unwrap_or("")
+}
+
+/// Runs an HTTP endpoint: the gate first unless the endpoint is anonymous. Returns who called
+/// (for the request log) alongside the outcome.
 async fn http(
     app: &Arc<App>,
     endpoint: Endpoint,
     req: &HttpRequest,
-) -> (Result<Response<Bytes>, ApiError>, Option<TenantId>) {
-    let caller = if endpoint.is_anonymous() {
-        None
-    } else {
-        match app.gate.admit(req.header("authorization")).await {
-            Ok(c) => Some(c),
-            Err(e) => return (Err(e.into()), None),
+) -> (
+    Result<Response<Bytes>, ApiError>,
+    Option<(TenantId, Option<Upn>)>,
+) {
+    if endpoint.is_anonymous() {
+        return (Ok(api::health::get(app).await), None);
+    }
+    let caller = match app.gate.admit(req.header("authorization")).await {
+        Ok(c) => c,
+        Err(refused) => {
+            let who = refused.tenant.map(|t| (t, refused.upn.clone()));
+            return (Err(refused.into()), who);
         }
     };
-    let tenant = caller.as_ref().map(|c| c.tenant.tenant_id);
+    let who = Some((caller.tenant.tenant_id, caller.principal.upn.clone()));
     let outcome = match endpoint {
         Endpoint::Health => Ok(api::health::get(app).await),
+        Endpoint::Logs => api::logs::get(app, &caller, req).await,
         Endpoint::Pending(what) => Err(ApiError::not_implemented(what)),
     };
-    (outcome, tenant)
+    (outcome, who)
 }
 
 /// Answers a timer or queue invocation. Failures are non-2xx so the host records the

@@ -7,6 +7,8 @@
 pub enum Endpoint {
     /// `GET /api/health`, the only anonymous route.
     Health,
+    /// `GET /api/logs`: the tenant's sealed log entries (role `GroupMgr.Admin`).
+    Logs,
     /// A function whose logic lands with a later piece of work: authenticated, then 501.
     Pending(&'static str),
 }
@@ -88,7 +90,7 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "Logs",
         route: "logs",
-        methods: &[("GET", Endpoint::Pending("reading sealed logs"))],
+        methods: &[("GET", Endpoint::Logs)],
     },
     HttpFunction {
         name: "OpenApi",

@@ -10,6 +10,7 @@ use crate::api::ApiError;
 use crate::app::App;
 use crate::domain::TenantStatus;
 use crate::host::invocation::{InvocationRequest, InvocationResponse};
+use crate::store::OFFBOARDED_LOG_RETENTION;
 
 /// Runs one scheduler tick.
 pub async fn run(app: &App, req: &InvocationRequest) -> Result<InvocationResponse, ApiError> {
@@ -47,6 +48,21 @@ pub async fn run(app: &App, req: &InvocationRequest) -> Result<InvocationRespons
         logs.push("timer was past due".to_string());
     }
     tracing::info!(event = "sync_scheduled", tenants = messages.len(), past_due);
+    // Housekeeping on the same tick: logs of tenants offboarded longer ago than the retention
+    // period are unreadable already (their keys are gone); delete them. A failure here does
+    // not fail the tick; the next one tries again.
+    match app
+        .store
+        .purge_offboarded_logs(now - OFFBOARDED_LOG_RETENTION)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => {
+            tracing::info!(event = "offboarded_logs_purged", count = n);
+            logs.push(format!("purged {n} log entries of offboarded tenants"));
+        }
+        Err(e) => tracing::warn!(event = "tenant_log_error", error = %e),
+    }
     let mut resp = InvocationResponse {
         logs,
         ..Default::default()

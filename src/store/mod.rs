@@ -177,3 +177,7 @@ pub async fn open(setting: &DatabaseSetting) -> anyhow::Result<Arc<dyn Store>> {
 /// An hour: how stale `last_seen` may get before an admission writes it again, so that the
 /// gate does not write to the database on every request.
 pub const LAST_SEEN_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
+/// How long the (unreadable) logs of an offboarded tenant are kept before `SyncScheduler`
+/// purges them.
+pub const OFFBOARDED_LOG_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(30);

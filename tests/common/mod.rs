@@ -2,6 +2,8 @@
 //! on a fresh SQLite file, and talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod binary;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,6 +16,7 @@ use groupmgr::auth::JwksOptions;
 use groupmgr::config::Settings;
 use groupmgr::domain::{Seats, TenantId};
 use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
+use groupmgr::telemetry::{SinkOptions, TenantLogSink};
 use m365_sim::Sim;
 use m365_sim::directory::{CONTOSO, FABRIKAM, GROUPMGR_CLIENT_ID, GROUPMGR_CLIENT_SECRET};
 use tokio::sync::oneshot;
@@ -57,6 +60,7 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     pub http: reqwest::Client,
     pub db_path: PathBuf,
+    pub sink: TenantLogSink,
     _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -115,10 +119,14 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
                 .unwrap();
         }
     }
+    // The sealed-UPN writer runs as in production; the tracing layer of the tenant log is
+    // process-global, so in-process tests exercise it through `TenantLogSink` directly.
+    let (sink, _writer) = TenantLogSink::start(store.clone(), SinkOptions::default());
     let app = App::new(
         settings,
         serve,
         store.clone(),
+        Some(sink.clone()),
         AppOptions { jwks: opts.jwks },
     );
     let listener = app::bind(0).await.unwrap();
@@ -136,6 +144,7 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
             .build()
             .unwrap(),
         db_path,
+        sink,
         _dir: dir,
         shutdown: Some(tx),
         server: Some(server),

@@ -1,8 +1,13 @@
-//! The operator commands (`groupmgr tenant …`) on the configured store. Each returns the text
-//! to print on success, or an error whose one-line message goes to stderr.
+//! The operator and customer commands on the configured store: `tenant …` here, `keys` and
+//! `logs`/`users` in their modules. Each returns the text to print on success, or an error
+//! whose one-line message goes to stderr.
+
+pub mod keys;
+pub mod logs;
 
 use chrono::NaiveDate;
 
+use crate::crypto::TenantPublicKey;
 use crate::domain::{InvalidInput, Seats, TenantId, TenantStatus};
 use crate::store::{NewTenant, Store, StoreError};
 
@@ -17,6 +22,10 @@ pub enum CommandError {
     Duplicate(TenantId),
     #[error("database error: {0}")]
     Store(StoreError),
+    #[error("{0}")]
+    KeyFile(#[from] crate::crypto::KeyFileError),
+    #[error("{0}")]
+    Other(String),
 }
 
 fn store_err(tenant: TenantId) -> impl Fn(StoreError) -> CommandError {
@@ -155,4 +164,36 @@ pub async fn tenant_set_expiry(
         Some(d) => format!("tenant {tenant_id} licence valid until {d}"),
         None => format!("tenant {tenant_id} licence has no expiry"),
     })
+}
+
+pub async fn tenant_set_log_key(
+    store: &dyn Store,
+    tenant: &str,
+    public_key: &str,
+) -> Result<String, CommandError> {
+    let tenant_id = TenantId::parse(tenant)?;
+    let key = TenantPublicKey::parse(public_key)?;
+    store
+        .set_log_public_key(&tenant_id, &key)
+        .await
+        .map_err(store_err(tenant_id))?;
+    Ok(format!(
+        "tenant {tenant_id}: log key {} registered; new log entries and licensed-user UPNs are sealed to it (older ones still open with the keys they were sealed to)",
+        key.id()
+    ))
+}
+
+pub async fn tenant_offboard(store: &dyn Store, tenant: &str) -> Result<String, CommandError> {
+    let tenant_id = TenantId::parse(tenant)?;
+    let now = chrono::Utc::now();
+    let remaining = store
+        .offboard(&tenant_id, now)
+        .await
+        .map_err(store_err(tenant_id))?;
+    let retention = crate::store::OFFBOARDED_LOG_RETENTION;
+    let purge_on = (now + retention).date_naive();
+    Ok(format!(
+        "offboarded tenant {tenant_id}: its data keys and licensed users are deleted, so its {remaining} remaining log entries can no longer be decrypted by anyone; they are purged after {} days (from {purge_on})",
+        retention.num_days()
+    ))
 }

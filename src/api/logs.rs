@@ -1,0 +1,194 @@
+//! `GET /api/logs?since=&until=&cursor=&top=`: the caller's tenant's log entries, still
+//! sealed, with the sealed data keys they need, so that the customer's own tools (or
+//! `groupmgr logs decrypt --input`) can open them with the tenant's private key. Role
+//! `GroupMgr.Admin`. Entries are oldest first; `nextCursor` continues after the last one.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+use warp::http::{Response, StatusCode};
+
+use super::ApiError;
+use crate::app::App;
+use crate::auth::{ADMIN_ROLE, Caller};
+use crate::host::HttpRequest;
+use crate::store::LogQuery;
+
+const DEFAULT_TOP: u32 = 200;
+const MAX_TOP: u32 = 1000;
+
+/// A parsed request.
+#[derive(Debug, Default, PartialEq)]
+struct LogsRequest {
+    since: Option<DateTime<Utc>>,
+    until: Option<DateTime<Utc>>,
+    after: Option<(DateTime<Utc>, uuid::Uuid)>,
+    top: u32,
+}
+
+fn invalid(field: &str, rule: &str) -> ApiError {
+    ApiError::bad_request("invalid_input", format!("{field}: {rule}"))
+}
+
+fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| invalid(field, "must be an RFC 3339 time like 2026-11-27T10:00:00Z"))
+}
+
+pub fn encode_cursor(time: DateTime<Utc>, id: uuid::Uuid) -> String {
+    B64URL.encode(format!("{}.{id}", time.timestamp_micros()))
+}
+
+fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
+    let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
+    let (micros, id) = text.split_once('.')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.parse().ok()?,
+    ))
+}
+
+fn parse(query: &str) -> Result<LogsRequest, ApiError> {
+    let mut req = LogsRequest {
+        top: DEFAULT_TOP,
+        ..Default::default()
+    };
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        match k.as_ref() {
+            "since" => req.since = Some(parse_time("since", &v)?),
+            "until" => req.until = Some(parse_time("until", &v)?),
+            "cursor" => {
+                req.after = Some(decode_cursor(&v).ok_or_else(|| {
+                    ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+                })?)
+            }
+            "top" => {
+                req.top = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_TOP).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            "top",
+                            &format!("must be a whole number from 1 to {MAX_TOP}"),
+                        )
+                    })?
+            }
+            _ => {}
+        }
+    }
+    if let (Some(s), Some(u)) = (req.since, req.until)
+        && s >= u
+    {
+        return Err(invalid("until", "must be later than since"));
+    }
+    Ok(req)
+}
+
+pub async fn get(
+    app: &App,
+    caller: &Caller,
+    req: &HttpRequest,
+) -> Result<Response<Bytes>, ApiError> {
+    if !caller.principal.has_role(ADMIN_ROLE) {
+        return Err(ApiError::forbidden(
+            "role_required",
+            format!("the {ADMIN_ROLE} app role is required"),
+        ));
+    }
+    let q = parse(&req.query)?;
+    let tenant = caller.tenant.tenant_id;
+    let unavailable = |_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "GroupMgr's database is unavailable",
+        )
+        .with_header("retry-after", "5")
+    };
+    let mut entries = app
+        .store
+        .logs(
+            &tenant,
+            &LogQuery {
+                since: q.since,
+                until: q.until,
+                after: q.after,
+                limit: q.top + 1,
+            },
+        )
+        .await
+        .map_err(unavailable)?;
+    let more = entries.len() > q.top as usize;
+    entries.truncate(q.top as usize);
+    let next = more
+        .then(|| entries.last().map(|e| encode_cursor(e.time, e.id)))
+        .flatten();
+    let used: std::collections::HashSet<uuid::Uuid> =
+        entries.iter().map(|e| e.sealed.key_id).collect();
+    let keys: Vec<Value> = app
+        .store
+        .log_keys(&tenant)
+        .await
+        .map_err(unavailable)?
+        .into_iter()
+        .filter(|k| used.contains(&k.key_id))
+        .map(|k| {
+            json!({
+                "keyId": k.key_id,
+                "publicKeyId": k.public_key_id,
+                "enc": B64.encode(&k.enc),
+                "sealedKey": B64.encode(&k.sealed_key),
+            })
+        })
+        .collect();
+    let value: Vec<Value> = entries
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "time": e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": e.level,
+                "event": e.event,
+                "message": e.message,
+                "keyId": e.sealed.key_id,
+                "nonce": B64.encode(e.sealed.nonce),
+                "sealed": B64.encode(&e.sealed.ciphertext),
+            })
+        })
+        .collect();
+    Ok(super::json(
+        StatusCode::OK,
+        &json!({"tenantId": tenant, "value": value, "keys": keys, "nextCursor": next}),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(parse("").unwrap().top, DEFAULT_TOP);
+        let r =
+            parse("since=2026-11-01T00:00:00Z&until=2026-11-02T00:00:00%2B01:00&top=5").unwrap();
+        assert_eq!(r.top, 5);
+        assert_eq!(r.until.unwrap().to_rfc3339(), "2026-11-01T23:00:00+00:00");
+        assert!(parse("since=yesterday").is_err());
+        assert!(parse("top=0").is_err());
+        assert!(parse("top=1001").is_err());
+        assert!(parse("cursor=zzz").is_err());
+        assert!(parse("since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z").is_err());
+        let t = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        let id = uuid::Uuid::new_v4();
+        assert_eq!(
+            parse(&format!("cursor={}", encode_cursor(t, id)))
+                .unwrap()
+                .after,
+            Some((t, id))
+        );
+    }
+}

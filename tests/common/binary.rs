@@ -1,0 +1,111 @@
+//! Running the real `groupmgr` binary: commands, and `serve` with its output captured.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_groupmgr");
+
+pub fn groupmgr(env: &std::collections::HashMap<String, String>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+pub struct Served {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+/// Starts `groupmgr serve` and waits for its "listening" line.
+pub fn serve(env: &std::collections::HashMap<String, String>) -> Served {
+    let mut child = groupmgr(env, &["serve"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let sink = stdout.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if line.contains("\"event\":\"listening\"") {
+                let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                let _ = tx.send(v["addr"].as_str().unwrap().parse::<SocketAddr>().unwrap());
+            }
+            let mut s = sink.lock().unwrap();
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let mut err = child.stderr.take().unwrap();
+    let sink = stderr.clone();
+    std::thread::spawn(move || {
+        let mut buf = String::new();
+        let _ = err.read_to_string(&mut buf);
+        sink.lock().unwrap().push_str(&buf);
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| panic!("no listening line; stderr: {}", stderr.lock().unwrap()));
+    Served {
+        child,
+        addr,
+        stdout,
+        stderr,
+    }
+}
+
+pub fn sigterm(child: &Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+}
+
+pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "process did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a command to completion: (exit code, stdout, stderr).
+pub fn run(
+    env: &std::collections::HashMap<String, String>,
+    args: &[&str],
+) -> (i32, String, String) {
+    let out = groupmgr(env, args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+impl Served {
+    /// Stops the server with SIGTERM and waits for it; returns (stdout, stderr).
+    pub fn stop(mut self) -> (String, String) {
+        sigterm(&self.child);
+        let status = wait_exit(&mut self.child, Duration::from_secs(15));
+        assert!(status.success(), "serve exited with {status:?}");
+        // Give the reader threads a moment to drain the pipes.
+        std::thread::sleep(Duration::from_millis(100));
+        let out = self.stdout.lock().unwrap().clone();
+        let err = self.stderr.lock().unwrap().clone();
+        (out, err)
+    }
+}

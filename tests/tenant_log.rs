@@ -1,0 +1,291 @@
+//! The tenant-log sink in-process: events reach the store sealed, batching, data-key rotation,
+//! a full buffer degrading to counted drops (never blocking, never plaintext), and the stdout
+//! format's redaction.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use groupmgr::crypto::TenantPrivateKey;
+use groupmgr::decrypt::Opener;
+use groupmgr::domain::{Seats, TenantId};
+use groupmgr::store::{LogQuery, NewTenant, Store, sqlite::SqliteStore};
+use groupmgr::telemetry::{SinkOptions, TenantLogLayer, TenantLogSink};
+use tracing_subscriber::layer::SubscriberExt as _;
+
+const TENANT: &str = "6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b";
+
+async fn setup(with_key: bool) -> (Arc<dyn Store>, TenantId, TenantPrivateKey) {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let tenant = TenantId::parse(TENANT).unwrap();
+    store
+        .add_tenant(&NewTenant {
+            tenant_id: tenant,
+            seats: Seats::new(5).unwrap(),
+            licence_expires: None,
+        })
+        .await
+        .unwrap();
+    let key = TenantPrivateKey::generate();
+    if with_key {
+        store
+            .set_log_public_key(&tenant, key.public())
+            .await
+            .unwrap();
+    }
+    (store, tenant, key)
+}
+
+async fn read_all(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    key: &TenantPrivateKey,
+) -> Vec<groupmgr::decrypt::OpenedLog> {
+    let keys = store.log_keys(tenant).await.unwrap();
+    let opener = Opener::new(key, *tenant, &keys);
+    store
+        .logs(
+            tenant,
+            &LogQuery {
+                limit: 100_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| opener.open_log(r).expect("every entry opens"))
+        .collect()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn tenant_scoped_events_are_sealed_into_the_store() {
+    let (store, tenant, key) = setup(true).await;
+    let (sink, _w) = TenantLogSink::start(store.clone(), SinkOptions::default());
+    let subscriber = tracing_subscriber::registry().with(TenantLogLayer(sink.clone()));
+    {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        tracing::info!(
+            event = "user_admitted",
+            tenant_id = TENANT,
+            user = "lee@contoso.com"
+        );
+        tracing::info!(event = "user_admitted", user = "no-tenant@contoso.com");
+        tracing::info!(
+            event = "not_catalogued",
+            tenant_id = TENANT,
+            user = "x@contoso.com"
+        );
+        tracing::info!(
+            tenant_id = TENANT,
+            user = "no-code@contoso.com",
+            "free text"
+        );
+    }
+    sink.flush().await;
+    let logs = read_all(&store, &tenant, &key).await;
+    assert_eq!(
+        logs.len(),
+        1,
+        "only catalogued, tenant-scoped events: {logs:?}"
+    );
+    assert_eq!(logs[0].message, "lee@contoso.com took a licensed seat");
+    assert_eq!(logs[0].event, "user_admitted");
+    let raw = store
+        .logs(
+            &tenant,
+            &LogQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        raw[0].message, "{user} took a licensed seat",
+        "the template is stored, not the rendered text"
+    );
+    assert!(!String::from_utf8_lossy(&raw[0].sealed.ciphertext).contains("lee@"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_keys_rotate_and_old_records_still_open() {
+    let (store, tenant, key) = setup(true).await;
+    // A zero lifetime forces a new data key for every batch.
+    let options = SinkOptions {
+        key_max_age: Duration::ZERO,
+        ..Default::default()
+    };
+    let (sink, _w) = TenantLogSink::start(store.clone(), options);
+    let subscriber = Arc::new(tracing_subscriber::registry().with(TenantLogLayer(sink.clone())));
+    for batch in 0..3 {
+        tracing::subscriber::with_default(subscriber.clone(), || {
+            for i in 0..10 {
+                tracing::info!(
+                    event = "user_admitted",
+                    tenant_id = TENANT,
+                    user = format!("u{batch}-{i}@contoso.com")
+                );
+            }
+        });
+        sink.flush().await;
+    }
+    assert!(store.log_keys(&tenant).await.unwrap().len() >= 3);
+    assert_eq!(
+        sink.stats().data_keys_created.load(Ordering::Relaxed),
+        store.log_keys(&tenant).await.unwrap().len() as u64
+    );
+    let logs = read_all(&store, &tenant, &key).await;
+    assert_eq!(logs.len(), 30);
+
+    // A new tenant key takes over at once; records under the old one keep opening with it.
+    let key2 = TenantPrivateKey::generate();
+    store
+        .set_log_public_key(&tenant, key2.public())
+        .await
+        .unwrap();
+    tracing::subscriber::with_default(subscriber.clone(), || {
+        tracing::info!(
+            event = "user_admitted",
+            tenant_id = TENANT,
+            user = "after@contoso.com"
+        );
+    });
+    sink.flush().await;
+    let keys = store.log_keys(&tenant).await.unwrap();
+    let entries = store
+        .logs(
+            &tenant,
+            &LogQuery {
+                limit: 1000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let old = Opener::new(&key, tenant, &keys);
+    let new = Opener::new(&key2, tenant, &keys);
+    assert_eq!(
+        entries.iter().filter(|e| old.open_log(e).is_ok()).count(),
+        30
+    );
+    assert_eq!(
+        entries.iter().filter(|e| new.open_log(e).is_ok()).count(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_buffer_drops_and_counts_without_blocking() {
+    let (store, tenant, key) = setup(true).await;
+    let options = SinkOptions {
+        capacity: 4,
+        ..Default::default()
+    };
+    let (sink, _w) = TenantLogSink::start(store.clone(), options);
+    let subscriber = tracing_subscriber::registry().with(TenantLogLayer(sink.clone()));
+    let started = std::time::Instant::now();
+    {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        // On a current-thread runtime the writer cannot run during this loop: the buffer fills.
+        for i in 0..1000 {
+            tracing::info!(
+                event = "user_admitted",
+                tenant_id = TENANT,
+                user = format!("u{i}@contoso.com")
+            );
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "logging never waits for the writer"
+    );
+    let dropped = sink.stats().dropped_full.load(Ordering::Relaxed);
+    assert_eq!(dropped, 996);
+    sink.flush().await;
+    assert_eq!(read_all(&store, &tenant, &key).await.len(), 4);
+    assert_eq!(sink.stats().written.load(Ordering::Relaxed), 4);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_key_nothing_is_written_and_the_drop_is_counted() {
+    let (store, tenant, _key) = setup(false).await;
+    let (sink, _w) = TenantLogSink::start(store.clone(), SinkOptions::default());
+    let subscriber = tracing_subscriber::registry().with(TenantLogLayer(sink.clone()));
+    {
+        let _guard = tracing::subscriber::set_default(subscriber);
+        tracing::info!(
+            event = "user_admitted",
+            tenant_id = TENANT,
+            user = "lee@contoso.com"
+        );
+    }
+    sink.flush().await;
+    assert_eq!(sink.stats().dropped_no_key.load(Ordering::Relaxed), 1);
+    assert!(
+        store
+            .logs(
+                &tenant,
+                &LogQuery {
+                    limit: 10,
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.log_keys(&tenant).await.unwrap().is_empty());
+}
+
+#[test]
+fn stdout_lines_redact_everything_not_on_the_clear_list() {
+    use std::sync::Mutex;
+    // Capture what the stdout formatter produces for a few events.
+    struct Capture(Arc<Mutex<Vec<String>>>);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Capture {
+        fn on_event(&self, e: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(groupmgr::telemetry::stdout::format_event(
+                    e,
+                    chrono::Utc::now(),
+                ));
+        }
+    }
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let subscriber = tracing_subscriber::registry().with(Capture(lines.clone()));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!(
+            event = "request",
+            tenant_id = TENANT,
+            method = "GET",
+            function = "Groups",
+            status = 200u16,
+            duration_ms = 1.5,
+            user = "lee@contoso.com",
+            client_ip = "203.0.113.7"
+        );
+        tracing::info!(
+            event = "user_admitted",
+            tenant_id = TENANT,
+            user = "lee@contoso.com",
+            group_name = "Secret Project"
+        );
+    });
+    let lines = lines.lock().unwrap();
+    let first: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["function"], "Groups");
+    assert_eq!(first["user"], "[redacted]");
+    assert_eq!(first["client_ip"], "[redacted]");
+    assert_eq!(
+        first["message"],
+        "{method} {function} answered {status} in {duration_ms} ms for {user} from {client_ip}"
+    );
+    let all = lines.join("\n");
+    for secret in ["lee@contoso.com", "203.0.113.7", "Secret Project"] {
+        assert!(!all.contains(secret), "{secret} reached stdout");
+    }
+}
