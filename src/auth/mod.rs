@@ -10,8 +10,10 @@ pub const ADMIN_ROLE: &str = "GroupMgr.Admin";
 
 mod gate;
 mod jwks;
+mod outbound;
 mod token;
 
 pub use gate::{Caller, Gate, GateError, Refused};
 pub use jwks::{JwksCache, JwksOptions, KeyLookupError};
+pub use outbound::{AccessToken, AcquireError, TokenClient};
 pub use token::{BearerToken, Principal, TokenError, TokenValidator, Upn, bearer_from_header};

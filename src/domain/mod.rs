@@ -2,8 +2,10 @@
 //! stands for has been checked, so handlers and stores never re-validate ("parse, don't
 //! validate").
 
+mod group;
 mod tenant;
 
+pub use group::*;
 pub use tenant::{Seats, TenantId, TenantRecord, TenantStatus};
 
 /// Why a piece of input was refused: which field, and the rule it broke. Rendered to callers

@@ -1,4 +1,8 @@
-//! Typed clients for Microsoft's services, and the one outbound HTTP client they share.
+//! Typed clients for Microsoft's services, the retry policy they share, and the one outbound
+//! HTTP client.
+
+pub mod graph;
+pub mod retry;
 
 use std::time::Duration;
 
