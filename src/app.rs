@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::auth::{Gate, JwksCache, JwksOptions, TokenValidator};
+use crate::auth::{Gate, JwksCache, JwksOptions, TokenClient, TokenValidator};
 use crate::config::{ServeSettings, Settings};
 use crate::crypto::UpnIndexer;
+use crate::microsoft::graph::GraphClient;
+use crate::microsoft::retry::RetryPolicy;
 use crate::store::Store;
 use crate::telemetry::TenantLogSink;
 
@@ -21,12 +23,20 @@ pub struct App {
     pub http: reqwest::Client,
     /// The tenant log / sealed-UPN writer, when running as a server.
     pub tenant_log: Option<TenantLogSink>,
+    /// On-behalf-of and app-only token acquisition.
+    pub tokens: TokenClient,
+    pub graph: GraphClient,
+    /// Graph's resource identifier in this cloud (the token audience), e.g.
+    /// `https://graph.microsoft.com`. Not the endpoint: m365-sim serves Graph on loopback
+    /// while tokens still name the cloud's resource.
+    pub graph_resource: String,
 }
 
 /// Knobs tests turn; production uses the defaults.
 #[derive(Debug, Clone, Default)]
 pub struct AppOptions {
     pub jwks: JwksOptions,
+    pub graph_retry: RetryPolicy,
 }
 
 impl App {
@@ -37,7 +47,7 @@ impl App {
         store: Arc<dyn Store>,
         tenant_log: Option<TenantLogSink>,
         options: AppOptions,
-    ) -> Arc<Self> {
+    ) -> anyhow::Result<Arc<Self>> {
         let http = crate::microsoft::http_client();
         let authority = settings.authority_host.origin();
         let jwks = Arc::new(JwksCache::new(&authority, http.clone(), options.jwks));
@@ -48,19 +58,30 @@ impl App {
             UpnIndexer::new(serve.index_key.clone()),
             tenant_log.clone(),
         );
-        Arc::new(Self {
+        let tokens =
+            TokenClient::new(http.clone(), &authority, serve.client_id, &serve.credential)?;
+        let graph = GraphClient::new(&settings.graph_endpoint, http.clone(), options.graph_retry);
+        let graph_resource = settings.cloud.graph_endpoint().to_string();
+        Ok(Arc::new(Self {
             settings,
             store,
             gate,
             http,
             tenant_log,
-        })
+            tokens,
+            graph,
+            graph_resource,
+        }))
     }
 }
 
 /// Builds the app for `serve` and `dev`: starts the tenant-log writer and installs the
 /// logging sinks (redacted stdout, sealed tenant log), then the app on top of them.
-pub fn start(settings: Settings, serve: ServeSettings, store: Arc<dyn Store>) -> Arc<App> {
+pub fn start(
+    settings: Settings,
+    serve: ServeSettings,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Arc<App>> {
     let (sink, _writer) =
         TenantLogSink::start(store.clone(), crate::telemetry::SinkOptions::default());
     crate::telemetry::init_json(Some(sink.clone()));

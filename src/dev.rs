@@ -82,7 +82,7 @@ pub async fn run() -> anyhow::Result<()> {
         m365_sim::directory::USER_PASSWORD,
     );
     println!("Ctrl-C stops both.");
-    let app = app::start(settings, serve, store);
+    let app = app::start(settings, serve, store)?;
     app::run(app, listener, app::shutdown_signal()).await;
     drop(sim);
     Ok(())

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod customer_list;
 pub mod decrypt;
 #[cfg(feature = "dev-sim")]
 pub mod dev;

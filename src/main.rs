@@ -297,7 +297,10 @@ async fn serve() -> ExitCode {
             ));
         }
     };
-    let app = app::start(settings, serve, store);
+    let app = match app::start(settings, serve, store) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
     let addr = listener
         .local_addr()
         .map(|a| a.to_string())

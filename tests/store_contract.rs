@@ -410,6 +410,62 @@ async fn offboard_contract(store: &dyn Store) {
     ));
 }
 
+async fn state_contract(store: &dyn Store) {
+    let tenant = new_tenant(store, 1).await;
+    assert_eq!(store.get_state(&tenant, "delta").await.unwrap(), None);
+    assert_eq!(
+        store
+            .put_state(&tenant, "delta", "link-1", None)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        matches!(
+            store.put_state(&tenant, "delta", "again", None).await,
+            Err(StoreError::Conflict)
+        ),
+        "create only if absent"
+    );
+    assert_eq!(
+        store.get_state(&tenant, "delta").await.unwrap(),
+        Some(("link-1".into(), 1))
+    );
+    assert_eq!(
+        store
+            .put_state(&tenant, "delta", "link-2", Some(1))
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(
+        matches!(
+            store.put_state(&tenant, "delta", "stale", Some(1)).await,
+            Err(StoreError::Conflict)
+        ),
+        "compare-and-swap"
+    );
+    assert_eq!(
+        store.get_state(&tenant, "delta").await.unwrap(),
+        Some(("link-2".into(), 2))
+    );
+    let other = new_tenant(store, 1).await;
+    assert_eq!(
+        store.get_state(&other, "delta").await.unwrap(),
+        None,
+        "per tenant"
+    );
+    store.delete_state(&tenant, "delta").await.unwrap();
+    assert_eq!(store.get_state(&tenant, "delta").await.unwrap(), None);
+    store.put_state(&tenant, "list", "x", None).await.unwrap();
+    store.offboard(&tenant, Utc::now()).await.unwrap();
+    assert_eq!(
+        store.get_state(&tenant, "list").await.unwrap(),
+        None,
+        "offboarding forgets state"
+    );
+}
+
 async fn run_contract(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
     tenants_contract(store.as_ref()).await;
@@ -417,6 +473,7 @@ async fn run_contract(store: Arc<dyn Store>) {
     concurrent_admissions_contract(store.clone()).await;
     logs_contract(store.as_ref()).await;
     offboard_contract(store.as_ref()).await;
+    state_contract(store.as_ref()).await;
 }
 
 #[tokio::test]

@@ -2,8 +2,12 @@
 //! domain and clients, map errors to `ApiError`. Handlers never build URLs or SQL.
 
 mod error;
+pub mod groups;
 pub mod health;
 pub mod logs;
+pub mod membership;
+pub mod policy;
+pub mod upstream;
 
 pub use error::ApiError;
 
@@ -19,4 +23,19 @@ pub fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
         .header("x-content-type-options", "nosniff")
         .body(Bytes::from(body.to_string()))
         .expect("static header names and values are valid")
+}
+
+/// A 204 answer.
+pub fn no_content() -> Response<Bytes> {
+    Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Bytes::new())
+        .expect("static response is valid")
+}
+
+/// The decoded `name=value` pairs of a query string.
+pub fn query_params(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }

@@ -166,6 +166,23 @@ impl Visibility {
     }
 }
 
+/// Which relationship of a group an owner/member route manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relation {
+    Owners,
+    Members,
+}
+
+impl Relation {
+    /// The Graph navigation property (and our route segment).
+    pub fn path(&self) -> &'static str {
+        match self {
+            Relation::Owners => "owners",
+            Relation::Members => "members",
+        }
+    }
+}
+
 /// Most owners + members Graph accepts in a create request.
 pub const MAX_CREATE_RELATIONSHIPS: usize = 20;
 

@@ -55,8 +55,10 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         )
         .with_header("allow", allow.join(", "))
         .into_response(),
-        Resolved::Http { endpoint, .. } => {
-            let (outcome, caller) = http(app, endpoint, &req).await;
+        Resolved::Http {
+            endpoint, params, ..
+        } => {
+            let (outcome, caller) = http(app, endpoint, &params, &req).await;
             who = caller;
             outcome.unwrap_or_else(ApiError::into_response)
         }
@@ -97,6 +99,7 @@ fn client_ip(req: &HttpRequest) -> &str {
 async fn http(
     app: &Arc<App>,
     endpoint: Endpoint,
+    params: &[(&'static str, String)],
     req: &HttpRequest,
 ) -> (
     Result<Response<Bytes>, ApiError>,
@@ -113,9 +116,21 @@ async fn http(
         }
     };
     let who = Some((caller.tenant.tenant_id, caller.principal.upn.clone()));
+    use api::{groups, membership, policy};
     let outcome = match endpoint {
         Endpoint::Health => Ok(api::health::get(app).await),
         Endpoint::Logs => api::logs::get(app, &caller, req).await,
+        Endpoint::GroupsList => groups::list(app, &caller, req).await,
+        Endpoint::GroupCreate => groups::create(app, &caller, req).await,
+        Endpoint::GroupGet => groups::get(app, &caller, params).await,
+        Endpoint::GroupUpdate => groups::update(app, &caller, req, params).await,
+        Endpoint::GroupDelete => groups::delete(app, &caller, params).await,
+        Endpoint::GroupRestore => groups::restore(app, &caller, params).await,
+        Endpoint::RelationList(rel) => membership::list(app, &caller, req, params, rel).await,
+        Endpoint::RelationAdd(rel) => membership::add(app, &caller, req, params, rel).await,
+        Endpoint::RelationRemove(rel) => membership::remove(app, &caller, params, rel).await,
+        Endpoint::PolicyGet => policy::get(app, &caller).await,
+        Endpoint::PolicyPut => policy::put(app, &caller, req).await,
         Endpoint::Pending(what) => Err(ApiError::not_implemented(what)),
     };
     (outcome, who)

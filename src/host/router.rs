@@ -9,6 +9,17 @@ pub enum Endpoint {
     Health,
     /// `GET /api/logs`: the tenant's sealed log entries (role `GroupMgr.Admin`).
     Logs,
+    GroupsList,
+    GroupCreate,
+    GroupGet,
+    GroupUpdate,
+    GroupDelete,
+    GroupRestore,
+    RelationList(Relation),
+    RelationAdd(Relation),
+    RelationRemove(Relation),
+    PolicyGet,
+    PolicyPut,
     /// A function whose logic lands with a later piece of work: authenticated, then 501.
     Pending(&'static str),
 }
@@ -28,8 +39,9 @@ pub struct HttpFunction {
     pub methods: &'static [(&'static str, Endpoint)],
 }
 
-const GROUPS: Endpoint = Endpoint::Pending("group management");
-const POLICY: Endpoint = Endpoint::Pending("the group creation policy");
+use crate::domain::Relation;
+use crate::domain::Relation::{Members, Owners};
+use Endpoint::*;
 
 pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
@@ -40,42 +52,49 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "Groups",
         route: "groups",
-        methods: &[("GET", GROUPS), ("POST", GROUPS)],
+        methods: &[("GET", GroupsList), ("POST", GroupCreate)],
     },
     HttpFunction {
         name: "Group",
         route: "groups/{id}",
-        methods: &[("GET", GROUPS), ("PATCH", GROUPS), ("DELETE", GROUPS)],
+        methods: &[
+            ("GET", GroupGet),
+            ("PATCH", GroupUpdate),
+            ("DELETE", GroupDelete),
+        ],
     },
     HttpFunction {
         name: "GroupRestore",
         route: "groups/{id}/restore",
-        methods: &[("POST", GROUPS)],
+        methods: &[("POST", GroupRestore)],
     },
     HttpFunction {
         name: "GroupOwners",
         route: "groups/{id}/owners",
-        methods: &[("GET", GROUPS), ("POST", GROUPS)],
+        methods: &[("GET", RelationList(Owners)), ("POST", RelationAdd(Owners))],
     },
     HttpFunction {
         name: "GroupOwner",
         route: "groups/{id}/owners/{userId}",
-        methods: &[("DELETE", GROUPS)],
+        methods: &[("DELETE", RelationRemove(Owners))],
     },
     HttpFunction {
         name: "GroupMembers",
         route: "groups/{id}/members",
-        methods: &[("GET", GROUPS), ("POST", GROUPS)],
+        methods: &[
+            ("GET", RelationList(Members)),
+            ("POST", RelationAdd(Members)),
+        ],
     },
     HttpFunction {
         name: "GroupMember",
         route: "groups/{id}/members/{userId}",
-        methods: &[("DELETE", GROUPS)],
+        methods: &[("DELETE", RelationRemove(Members))],
     },
     HttpFunction {
         name: "GroupCreationPolicy",
         route: "policy/group-creation",
-        methods: &[("GET", POLICY), ("PUT", POLICY)],
+        methods: &[("GET", PolicyGet), ("PUT", PolicyPut)],
     },
     HttpFunction {
         name: "Activity",

@@ -23,6 +23,9 @@ pub enum StoreError {
     NotFound,
     #[error("already exists")]
     Duplicate,
+    /// A compare-and-swap write lost: someone else changed the value first.
+    #[error("changed by someone else")]
+    Conflict,
     /// The database could not be reached or answered with an error; callers map it to 503.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -159,6 +162,19 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the (unreadable) logs of tenants offboarded before `cutoff`. Returns how many
     /// entries were deleted.
     async fn purge_offboarded_logs(&self, cutoff: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// A piece of per-tenant state and its version.
+    async fn get_state(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<(String, u64)>>;
+    /// Writes state if its version is still `expected` (`None`: only if absent). Returns the
+    /// new version, or `Conflict`.
+    async fn put_state(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        expected: Option<u64>,
+    ) -> StoreResult<u64>;
+    async fn delete_state(&self, tenant: &TenantId, name: &str) -> StoreResult<()>;
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

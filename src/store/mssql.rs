@@ -21,7 +21,13 @@ use super::*;
 use crate::config::Secret;
 
 /// The T-SQL migrations, in order: (version, script of `GO`-separated batches).
-pub const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("../../migrations/mssql/0001_init.sql"))];
+pub const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../../migrations/mssql/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/mssql/0002_tenant_state.sql"),
+    ),
+];
 
 /// Creates the migrations ledger if it does not exist; run before any migration.
 pub const BOOTSTRAP: &str = "IF OBJECT_ID(N'dbo.schema_migrations', N'U') IS NULL \
@@ -772,6 +778,7 @@ impl Store for MssqlStore {
                 RETURN;
             END
             DELETE FROM dbo.log_keys WHERE tenant_id = @P1;
+            DELETE FROM dbo.tenant_state WHERE tenant_id = @P1;
             DELETE FROM dbo.licensed_users WHERE tenant_id = @P1;
             COMMIT;
             SELECT COUNT_BIG(*) FROM dbo.logs WHERE tenant_id = @P1;";
@@ -786,6 +793,65 @@ impl Store for MssqlStore {
         } else {
             Ok(n as u64)
         }
+    }
+
+    async fn get_state(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<(String, u64)>> {
+        let rows = self
+            .rows(
+                "SELECT value, version FROM dbo.tenant_state WHERE tenant_id = @P1 AND name = @P2",
+                &[tenant.as_uuid(), &name],
+            )
+            .await?;
+        rows.first()
+            .map(|r| {
+                let value: &str = col(r, 0, "value")?;
+                let version: i64 = col(r, 1, "version")?;
+                Ok((value.to_string(), version.max(0) as u64))
+            })
+            .transpose()
+    }
+
+    async fn put_state(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        expected: Option<u64>,
+    ) -> StoreResult<u64> {
+        let now = naive(Utc::now());
+        let changed = match expected {
+            None => {
+                self.exec(
+                    "INSERT INTO dbo.tenant_state (tenant_id, name, value, version, updated_at) \
+                     SELECT @P1, @P2, @P3, 1, @P4 WHERE NOT EXISTS \
+                     (SELECT 1 FROM dbo.tenant_state WITH (UPDLOCK, HOLDLOCK) WHERE tenant_id = @P1 AND name = @P2)",
+                    &[tenant.as_uuid(), &name, &value, &now],
+                )
+                .await?
+            }
+            Some(v) => {
+                let v = v as i64;
+                self.exec(
+                    "UPDATE dbo.tenant_state SET value = @P3, version = version + 1, updated_at = @P4 \
+                     WHERE tenant_id = @P1 AND name = @P2 AND version = @P5",
+                    &[tenant.as_uuid(), &name, &value, &now, &v],
+                )
+                .await?
+            }
+        };
+        if changed == 0 {
+            return Err(StoreError::Conflict);
+        }
+        Ok(expected.map_or(1, |v| v + 1))
+    }
+
+    async fn delete_state(&self, tenant: &TenantId, name: &str) -> StoreResult<()> {
+        self.exec(
+            "DELETE FROM dbo.tenant_state WHERE tenant_id = @P1 AND name = @P2",
+            &[tenant.as_uuid(), &name],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -14,7 +14,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::*;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        2,
+        include_str!("../../migrations/sqlite/0002_tenant_state.sql"),
+    ),
+];
 
 /// The SQLite implementation of [`Store`].
 #[derive(Clone)]
@@ -608,6 +614,7 @@ impl Store for SqliteStore {
                 .map_err(db_err)?;
             expect_one_row(n)?;
             tx.execute("DELETE FROM log_keys WHERE tenant_id = ?1", [&tenant]).map_err(db_err)?;
+            tx.execute("DELETE FROM tenant_state WHERE tenant_id = ?1", [&tenant]).map_err(db_err)?;
             tx.execute("DELETE FROM licensed_users WHERE tenant_id = ?1", [&tenant]).map_err(db_err)?;
             let remaining: i64 = tx
                 .query_row("SELECT COUNT(*) FROM logs WHERE tenant_id = ?1", [&tenant], |r| r.get(0))
@@ -627,6 +634,66 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn get_state(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<(String, u64)>> {
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        self.with(move |c| {
+            c.prepare_cached(
+                "SELECT value, version FROM tenant_state WHERE tenant_id = ?1 AND name = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![tenant, name], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .map(|row| row.map(|(v, ver)| (v, ver.max(0) as u64)))
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn put_state(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        expected: Option<u64>,
+    ) -> StoreResult<u64> {
+        let (tenant, name, value) = (tenant.to_string(), name.to_string(), value.to_string());
+        self.with(move |c| {
+            let now = micros(Utc::now());
+            let changed = match expected {
+                None => c.execute(
+                    "INSERT INTO tenant_state (tenant_id, name, value, version, updated_at) VALUES (?1, ?2, ?3, 1, ?4) ON CONFLICT DO NOTHING",
+                    params![tenant, name, value, now],
+                ),
+                Some(v) => c.execute(
+                    "UPDATE tenant_state SET value = ?3, version = version + 1, updated_at = ?4 WHERE tenant_id = ?1 AND name = ?2 AND version = ?5",
+                    params![tenant, name, value, now, v as i64],
+                ),
+            }
+            .map_err(db_err)?;
+            if changed == 0 {
+                return Err(StoreError::Conflict);
+            }
+            Ok(expected.map_or(1, |v| v + 1))
+        })
+        .await
+    }
+
+    async fn delete_state(&self, tenant: &TenantId, name: &str) -> StoreResult<()> {
+        let (tenant, name) = (tenant.to_string(), name.to_string());
+        self.with(move |c| {
+            c.execute(
+                "DELETE FROM tenant_state WHERE tenant_id = ?1 AND name = ?2",
+                params![tenant, name],
+            )
+            .map(|_| ())
+            .map_err(db_err)
         })
         .await
     }

@@ -44,6 +44,34 @@ pub const EVENTS: &[EventSpec] = &[
         "{dropped} tenant log entries were not written ({reason})",
     ),
     ev("tenant_log_error", "tenant log write failed: {error}"),
+    ev(
+        "token_acquisition_failed",
+        "Entra ID refused GroupMgr's credential ({error})",
+    ),
+    ev("group_created", "group {group_name} ({group_id}) created"),
+    ev("group_updated", "group {group_id} updated"),
+    ev("group_deleted", "group {group_id} deleted"),
+    ev("group_restored", "group {group_id} restored"),
+    ev(
+        "membership_added",
+        "{object_id} added to the {relation} of group {group_id}",
+    ),
+    ev(
+        "membership_removed",
+        "{object_id} removed from the {relation} of group {group_id}",
+    ),
+    ev(
+        "policy_changed",
+        "group creation policy changed (creation enabled: {enabled})",
+    ),
+    ev(
+        "group_sync_finished",
+        "group sync: {groups} groups seen, {written} rows written, {requests} Graph requests ({mode})",
+    ),
+    ev(
+        "group_sync_restarted",
+        "group sync: the delta token expired; starting a full sync",
+    ),
 ];
 
 /// Fields that are never sensitive: codes, counts, durations, ids that are not personal.
@@ -64,6 +92,13 @@ pub const CLEAR_FIELDS: &[&str] = &[
     "dropped",
     "reason",
     "error",
+    "group_id",
+    "relation",
+    "enabled",
+    "groups",
+    "written",
+    "requests",
+    "mode",
 ];
 
 pub fn spec(code: &str) -> Option<&'static EventSpec> {

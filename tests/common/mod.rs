@@ -74,6 +74,8 @@ pub struct Spawn {
     pub jwks: JwksOptions,
     /// Faults armed on the sim before the app starts (so even its first JWKS fetch meets them).
     pub sim_faults: Vec<m365_sim::FaultRule>,
+    /// Graph retry policy (tests shorten the waits).
+    pub graph_retry: groupmgr::microsoft::retry::RetryPolicy,
 }
 
 impl Default for Spawn {
@@ -83,6 +85,11 @@ impl Default for Spawn {
             fabrikam_seats: Some(5),
             jwks: JwksOptions::default(),
             sim_faults: Vec::new(),
+            graph_retry: groupmgr::microsoft::retry::RetryPolicy {
+                base_delay: std::time::Duration::from_millis(20),
+                max_delay: std::time::Duration::from_secs(3),
+                ..Default::default()
+            },
         }
     }
 }
@@ -127,8 +134,12 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
         serve,
         store.clone(),
         Some(sink.clone()),
-        AppOptions { jwks: opts.jwks },
-    );
+        AppOptions {
+            jwks: opts.jwks,
+            graph_retry: opts.graph_retry,
+        },
+    )
+    .unwrap();
     let listener = app::bind(0).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

@@ -58,21 +58,7 @@ pub struct DirectoryObject {
     pub user_principal_name: Option<String>,
 }
 
-/// Which relationship of a group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Relation {
-    Owners,
-    Members,
-}
-
-impl Relation {
-    pub fn path(&self) -> &'static str {
-        match self {
-            Relation::Owners => "owners",
-            Relation::Members => "members",
-        }
-    }
-}
+pub use crate::domain::Relation;
 
 /// One name/value of a directory setting (values are strings).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -345,5 +331,25 @@ impl<'a> Graph<'a> {
         )
         .await
         .map(|_| ())
+    }
+}
+
+impl<'a> Graph<'a> {
+    /// `GET /groups/{id}/{owners|members}/$count` (an advanced query; text/plain answer).
+    pub async fn count_relation(&self, group: &str, rel: Relation) -> Result<u64, GraphError> {
+        let url = self.url(&format!("/groups/{}/{}/$count", enc(group), rel.path()));
+        let reply = self
+            .send(
+                Method::GET,
+                &url,
+                None,
+                &[("ConsistencyLevel", "eventual")],
+                Idempotency::Safe,
+            )
+            .await?;
+        std::str::from_utf8(&reply.body)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| GraphError::Protocol("$count is not a number".into()))
     }
 }

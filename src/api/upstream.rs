@@ -1,0 +1,136 @@
+//! What Microsoft's answers mean to our callers: Entra token errors and Graph errors become
+//! `ApiError`s with stable codes — 403 when Microsoft forbids, 429 (with `Retry-After`) when it
+//! throttles and retries are exhausted, 502/504 when it fails — never a 500 for something a
+//! caller or Microsoft did. Also the per-request Graph session.
+
+use warp::http::StatusCode;
+
+use super::ApiError;
+use crate::app::App;
+use crate::auth::{AccessToken, AcquireError, Caller};
+use crate::microsoft::graph::GraphError;
+
+impl From<AcquireError> for ApiError {
+    fn from(e: AcquireError) -> Self {
+        let message = e.to_string();
+        match e {
+            AcquireError::ConsentRequired => ApiError::forbidden("consent_required", message),
+            AcquireError::InteractionRequired => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "interaction_required", message)
+                    .with_header(
+                        "www-authenticate",
+                        "Bearer realm=\"GroupMgr\", error=\"insufficient_claims\"",
+                    )
+            }
+            AcquireError::InvalidGrant(_) => {
+                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message).with_header(
+                    "www-authenticate",
+                    "Bearer realm=\"GroupMgr\", error=\"invalid_token\"",
+                )
+            }
+            AcquireError::Misconfigured(code) => {
+                tracing::error!(event = "token_acquisition_failed", error = %code);
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "GroupMgr could not authenticate itself to Entra ID; the operator has been alerted",
+                )
+            }
+            AcquireError::Unavailable(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "identity_provider_unavailable",
+                message,
+            )
+            .with_header("retry-after", "5"),
+        }
+    }
+}
+
+impl From<GraphError> for ApiError {
+    fn from(e: GraphError) -> Self {
+        match e {
+            GraphError::Service {
+                status,
+                code,
+                message,
+                retry_after,
+            } => {
+                let reason = if message.is_empty() {
+                    code.clone()
+                } else {
+                    format!("{code}: {message}")
+                };
+                match status {
+                    400 if message.contains("already exist") => {
+                        ApiError::new(StatusCode::CONFLICT, "conflict", reason)
+                    }
+                    400 | 422 => ApiError::bad_request("rejected_by_microsoft", reason),
+                    401 => ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "microsoft_auth_failed",
+                        "Microsoft Graph refused GroupMgr's token",
+                    ),
+                    403 => ApiError::forbidden("forbidden_by_microsoft", reason),
+                    404 => ApiError::not_found(),
+                    409 | 412 => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
+                    429 => {
+                        let secs =
+                            retry_after.map_or(5, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+                        ApiError::new(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            "throttled",
+                            "Microsoft Graph is throttling this tenant; retry later",
+                        )
+                        .with_header("retry-after", secs.to_string())
+                    }
+                    504 => ApiError::new(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "microsoft_timeout",
+                        "Microsoft Graph timed out",
+                    ),
+                    _ => ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "microsoft_unavailable",
+                        format!("Microsoft Graph answered {status}"),
+                    ),
+                }
+            }
+            GraphError::Timeout => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "microsoft_timeout",
+                "Microsoft Graph timed out",
+            ),
+            GraphError::Transport(_) | GraphError::Protocol(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "microsoft_unavailable",
+                "Microsoft Graph could not be reached",
+            ),
+        }
+    }
+}
+
+/// A Graph token on behalf of the caller, for this request only.
+pub async fn graph_token(app: &App, caller: &Caller) -> Result<AccessToken, ApiError> {
+    Ok(app
+        .tokens
+        .on_behalf_of(&caller.tenant.tenant_id, &caller.token, &app.graph_resource)
+        .await?)
+}
+
+/// Parses a JSON request body.
+pub fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_input",
+            "body: a JSON object is required",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|_| ApiError::bad_request("invalid_input", "body: not valid JSON"))
+}
+
+impl From<crate::domain::InvalidInput> for ApiError {
+    fn from(e: crate::domain::InvalidInput) -> Self {
+        ApiError::bad_request("invalid_input", e.to_string())
+    }
+}
