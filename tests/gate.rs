@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 /// A route behind the gate whose handler is not built yet: a valid caller gets 501, so any
 /// other status is the gate's answer.
-const GATED: &str = "/api/groups";
+const GATED: &str = "/api/activity";
 
 fn now() -> i64 {
     Utc::now().timestamp()

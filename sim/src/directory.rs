@@ -36,6 +36,9 @@ pub struct SimUser {
     /// GroupMgr app roles assigned to the user.
     pub app_roles: Vec<String>,
     pub enabled: bool,
+    /// Holds a directory admin role (Global / Groups Administrator): may manage every group
+    /// and the tenant's group settings, not only groups they own.
+    pub directory_admin: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +74,7 @@ fn user(domain: &str, alias: &str, display: &str, admin: bool) -> SimUser {
             vec![]
         },
         enabled: true,
+        directory_admin: admin,
     }
 }
 

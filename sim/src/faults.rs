@@ -16,6 +16,8 @@ pub enum FaultKind {
     },
     /// Wait this long before answering normally.
     Delay(Duration),
+    /// Send headers, then break the connection.
+    Drop,
 }
 
 /// One armed fault: requests whose path contains `path_contains` (and whose method matches,
@@ -26,6 +28,8 @@ pub struct FaultRule {
     pub method: Option<String>,
     pub kind: FaultKind,
     pub remaining: Option<u32>,
+    /// Matching requests to let through before the fault starts firing ("page 3").
+    pub skip: u32,
 }
 
 impl FaultRule {
@@ -35,7 +39,14 @@ impl FaultRule {
             method: None,
             kind,
             remaining: None,
+            skip: 0,
         }
+    }
+
+    /// Lets the first `n` matching requests pass.
+    pub fn after(mut self, n: u32) -> Self {
+        self.skip = n;
+        self
     }
 
     pub fn times(mut self, n: u32) -> Self {
@@ -67,7 +78,8 @@ impl Faults {
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
-    /// The fault this request meets, if any, using up one of its uses.
+    /// The fault this request (path, with its query if any) meets, if any, using up one of
+    /// its uses.
     pub fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
         let pos = rules.iter().position(|r| {
@@ -76,6 +88,10 @@ impl Faults {
                 && r.remaining != Some(0)
         })?;
         let rule = &mut rules[pos];
+        if rule.skip > 0 {
+            rule.skip -= 1;
+            return None;
+        }
         if let Some(n) = rule.remaining.as_mut() {
             *n -= 1;
         }

@@ -18,8 +18,9 @@ use warp::http::{HeaderMap, Method, Response, StatusCode};
 
 pub mod directory;
 pub mod faults;
+pub mod graph;
 pub mod keys;
-mod login;
+pub mod login;
 
 pub use directory::{SimTenant, SimUser};
 pub use faults::{FaultKind, FaultRule, Faults};
@@ -38,6 +39,8 @@ pub struct SimRequest {
 /// Shared state of a running sim.
 pub struct SimState {
     base_url: OnceLock<String>,
+    pub options: SimOptions,
+    pub graph: graph::GraphData,
     /// Published signing keys; the first one signs new tokens.
     keys: RwLock<Vec<Arc<SigningKey>>>,
     tenants: RwLock<Vec<SimTenant>>,
@@ -57,7 +60,33 @@ impl SimState {
         self.keys.read().unwrap_or_else(|p| p.into_inner())[0].clone()
     }
 
-    fn published_keys(&self) -> Vec<Arc<SigningKey>> {
+    /// The tenant's Graph data, seeded on first use.
+    pub(crate) fn ensure_graph<'a>(
+        &self,
+        all: &'a mut std::collections::HashMap<uuid::Uuid, graph::TenantGraph>,
+        tenant: &SimTenant,
+    ) -> &'a mut graph::TenantGraph {
+        let count = if tenant.id == directory::CONTOSO {
+            self.options.groups
+        } else {
+            self.options.groups.min(20)
+        };
+        all.entry(tenant.id)
+            .or_insert_with(|| graph::model::seed(tenant, count))
+    }
+
+    /// Runs `f` on a tenant's Graph data (tests use it to look at or change the directory).
+    pub fn with_graph<R>(
+        &self,
+        tenant: &uuid::Uuid,
+        f: impl FnOnce(&mut graph::TenantGraph) -> R,
+    ) -> Option<R> {
+        let t = self.tenant(tenant)?;
+        let mut all = self.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
+        Some(f(self.ensure_graph(&mut all, &t)))
+    }
+
+    pub(crate) fn published_keys(&self) -> Vec<Arc<SigningKey>> {
         self.keys.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
@@ -86,6 +115,19 @@ impl SimState {
     }
 }
 
+/// How the sim is seeded.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Microsoft 365 groups in the Contoso tenant (Fabrikam gets at most 20).
+    pub groups: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self { groups: 300 }
+    }
+}
+
 /// A running sim. Dropping it stops the server.
 pub struct Sim {
     pub state: Arc<SimState>,
@@ -96,8 +138,15 @@ pub struct Sim {
 impl Sim {
     /// Starts the sim on `addr` (port 0 picks a free port) with the seeded directory.
     pub async fn start(addr: SocketAddr) -> std::io::Result<Sim> {
+        Self::start_with(addr, SimOptions::default()).await
+    }
+
+    /// Starts the sim with seeding options.
+    pub async fn start_with(addr: SocketAddr, options: SimOptions) -> std::io::Result<Sim> {
         let state = Arc::new(SimState {
             base_url: OnceLock::new(),
+            options,
+            graph: Default::default(),
             keys: RwLock::new(vec![Arc::new(SigningKey::generate())]),
             tenants: RwLock::new(directory::seed()),
             faults: Faults::default(),
@@ -214,13 +263,29 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Bytes>
         .expect("static headers are valid")
 }
 
-async fn handle(state: &Arc<SimState>, req: SimRequest) -> Response<Bytes> {
+async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response {
+    use warp::Reply as _;
     state
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Some(fault) = state.faults.take(req.method.as_str(), &req.path) {
+    let target = if req.query.is_empty() {
+        req.path.clone()
+    } else {
+        format!("{}?{}", req.path, req.query)
+    };
+    let graph = req.path.starts_with("/v1.0/");
+    if let Some(fault) = state.faults.take(req.method.as_str(), &target) {
         match fault {
             FaultKind::Delay(d) => tokio::time::sleep(d).await,
+            FaultKind::Drop => {
+                // Headers go out, then the body fails: the client sees the connection die.
+                let body = futures_util::stream::once(async {
+                    Err::<Bytes, std::io::Error>(std::io::Error::other(
+                        "connection dropped by m365-sim",
+                    ))
+                });
+                return warp::reply::stream(body).into_response();
+            }
             FaultKind::Status {
                 status,
                 code,
@@ -228,19 +293,37 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> Response<Bytes> {
             } => {
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                let mut resp = json_response(
-                    status,
-                    &json!({"error": {"code": code, "message": "Injected fault."}}),
-                );
+                let mut resp = if graph && status == StatusCode::TOO_MANY_REQUESTS {
+                    graph::GraphReply::throttled(retry_after.as_deref().unwrap_or("1"))
+                        .into_response()
+                } else if graph {
+                    graph::GraphReply::error(status, &code, "Injected fault.").into_response()
+                } else {
+                    json_response(
+                        status,
+                        &json!({"error": {"code": code, "message": "Injected fault."}}),
+                    )
+                };
                 if let Some(ra) = retry_after.and_then(|v| v.parse().ok()) {
                     resp.headers_mut().insert("retry-after", ra);
                 }
-                return resp;
+                return resp.into_response();
             }
         }
     }
+    if graph {
+        return graph::handle_http(
+            state,
+            &req.method,
+            &req.path,
+            &req.query,
+            &req.headers,
+            &req.body,
+        )
+        .into_response();
+    }
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    match (req.method.as_str(), segments.as_slice()) {
+    let resp = match (req.method.as_str(), segments.as_slice()) {
         ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
             login::openid_configuration(state, tenant)
         }
@@ -250,5 +333,6 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> Response<Bytes> {
             StatusCode::NOT_FOUND,
             &json!({"error": {"code": "NotFound", "message": format!("m365-sim does not serve {} {}", req.method, req.path)}}),
         ),
-    }
+    };
+    resp.into_response()
 }

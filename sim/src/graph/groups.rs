@@ -1,0 +1,721 @@
+//! Groups, owners/members, delta, restore and teams (graph-groups.md §1–7).
+
+use std::collections::BTreeSet;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use chrono::Utc;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+use warp::http::StatusCode;
+
+use super::model::{Group, TenantGraph, fmt_time};
+use super::{GraphCaller, GraphReply, GraphRequest, absolute, page};
+use crate::SimState;
+
+const READ: &[&str] = &[
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+    "GroupMember.ReadWrite.All",
+];
+const WRITE: &[&str] = &["Group.ReadWrite.All", "Directory.ReadWrite.All"];
+const MEMBERSHIP_WRITE: &[&str] = &[
+    "GroupMember.ReadWrite.All",
+    "Group.ReadWrite.All",
+    "Directory.ReadWrite.All",
+];
+const DELTA_PAGE: usize = 100;
+
+fn context(state: &SimState, what: &str) -> String {
+    format!("{}/v1.0/$metadata#{what}", state.base_url())
+}
+
+/// Projects a full representation onto `$select` (Graph returns only what is selected).
+fn select(full: Value, sel: Option<&str>) -> Value {
+    let Some(sel) = sel else { return full };
+    let Value::Object(obj) = full else {
+        return full;
+    };
+    let wanted: Vec<&str> = sel.split(',').map(str::trim).collect();
+    Value::Object(
+        obj.into_iter()
+            .filter(|(k, _)| wanted.contains(&k.as_str()) || k.starts_with('@'))
+            .collect(),
+    )
+}
+
+fn parse_id(raw: &str) -> Option<Uuid> {
+    Uuid::try_parse(raw).ok()
+}
+
+pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphReply {
+    let mut all = state
+        .graph
+        .tenants
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let tenant = state.ensure_graph(&mut all, &req.caller.tenant);
+    let c = req.caller;
+    match (req.method.as_str(), segs) {
+        ("GET", ["groups"]) => guard(c, READ).unwrap_or_else(|| list(state, tenant, req)),
+        ("POST", ["groups"]) => guard(c, &["Group.Create", "Group.ReadWrite.All", "Directory.ReadWrite.All"]).unwrap_or_else(|| create(state, tenant, req)),
+        ("GET", ["groups", "delta"]) => guard(c, READ).unwrap_or_else(|| delta(state, tenant, req)),
+        ("GET", ["groups", id]) => guard(c, READ).unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)) {
+            Some(g) => GraphReply::ok(with_context(select(g.to_json(&c.tenant.domain), req.q("$select")), &context(state, "groups/$entity"))),
+            None => GraphReply::not_found(id),
+        }),
+        ("PATCH", ["groups", id]) => guard(c, WRITE).unwrap_or_else(|| update(tenant, req, id)),
+        ("DELETE", ["groups", id]) => guard(c, WRITE).unwrap_or_else(|| delete(tenant, req, id)),
+        ("GET", ["groups", id, rel @ ("owners" | "members")]) => guard(c, READ).unwrap_or_else(|| list_relation(state, tenant, req, id, rel)),
+        ("GET", ["groups", id, rel @ ("owners" | "members"), "$count"]) => guard(c, READ).unwrap_or_else(|| {
+            if req.header("consistencylevel").is_none_or(|v| !v.eq_ignore_ascii_case("eventual")) {
+                return GraphReply::error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Count is not currently supported without the ConsistencyLevel: eventual header.");
+            }
+            match parse_id(id).and_then(|i| tenant.live_group(&i)) {
+                Some(g) => GraphReply::text(if *rel == "owners" { g.owners.len() } else { g.members.len() }.to_string()),
+                None => GraphReply::not_found(id),
+            }
+        }),
+        ("POST", ["groups", id, rel @ ("owners" | "members"), "$ref"]) => guard(c, MEMBERSHIP_WRITE).unwrap_or_else(|| add_relation(tenant, req, id, rel)),
+        ("DELETE", ["groups", id, rel @ ("owners" | "members"), member, "$ref"]) => {
+            guard(c, MEMBERSHIP_WRITE).unwrap_or_else(|| remove_relation(tenant, req, id, rel, member))
+        }
+        ("POST", ["directory", "deletedItems", id, "restore"]) => guard(c, WRITE).unwrap_or_else(|| restore(state, tenant, req, id)),
+        ("GET", ["teams", id]) => guard(c, &["Team.ReadBasic.All", "TeamSettings.Read.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All"])
+            .unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)) {
+                Some(g) if g.team.is_some() => GraphReply::ok(json!({
+                    "@odata.context": context(state, "teams/$entity"),
+                    "id": g.id.to_string(),
+                    "createdDateTime": fmt_time(g.created),
+                    "displayName": g.display_name,
+                    "description": g.description,
+                    "internalId": g.team,
+                    "classification": null,
+                    "specialization": "none",
+                    "visibility": g.visibility.as_deref().map(str::to_lowercase),
+                    "webUrl": format!("https://teams.microsoft.com/l/team/{}/conversations?groupId={}&tenantId={}", percent_encoding::utf8_percent_encode(g.team.as_deref().unwrap_or_default(), percent_encoding::NON_ALPHANUMERIC), g.id, c.tenant.id),
+                    "isArchived": false,
+                    "isMembershipLimitedToOwners": false,
+                })),
+                _ => GraphReply::error(StatusCode::NOT_FOUND, "NotFound", "No team found with Group Id"),
+            }),
+        _ => GraphReply::error(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."),
+    }
+}
+
+fn with_context(mut v: Value, ctx: &str) -> Value {
+    if let Value::Object(o) = &mut v {
+        let mut out = Map::new();
+        out.insert("@odata.context".into(), json!(ctx));
+        out.extend(std::mem::take(o));
+        *o = out;
+    }
+    v
+}
+
+/// Refuses a caller that holds none of `permissions`.
+fn guard(c: &GraphCaller, permissions: &[&str]) -> Option<GraphReply> {
+    (!c.has_any(permissions)).then(GraphReply::denied)
+}
+
+/// Delegated callers may change a group only if they own it or are a directory admin.
+fn may_manage(c: &GraphCaller, g: &Group) -> bool {
+    match c.user {
+        None => true,
+        Some(u) => g.owners.contains(&u) || c.is_directory_admin(),
+    }
+}
+
+fn list(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
+    let domain = &req.caller.tenant.domain;
+    let mut groups: Vec<&Group> = t.groups.values().filter(|g| g.deleted.is_none()).collect();
+    if let Some(filter) = req.q("$filter") {
+        let f = filter.replace(' ', "");
+        if f == "groupTypes/any(c:ceq'Unified')" {
+            groups.retain(|g| g.is_unified());
+        } else if let Some(nick) = filter
+            .strip_prefix("mailNickname eq '")
+            .and_then(|r| r.strip_suffix('\''))
+        {
+            let nick = nick.replace("''", "'");
+            groups.retain(|g| g.mail_nickname.eq_ignore_ascii_case(&nick));
+        } else {
+            return GraphReply::error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Unsupported Query.",
+            );
+        }
+    }
+    let searching = req.q("$search").is_some();
+    if let Some(search) = req.q("$search") {
+        if req
+            .header("consistencylevel")
+            .is_none_or(|v| !v.eq_ignore_ascii_case("eventual"))
+        {
+            return GraphReply::error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'",
+            );
+        }
+        let Some(term) = search.trim_matches('"').strip_prefix("displayName:") else {
+            return GraphReply::error(
+                StatusCode::BAD_REQUEST,
+                "Request_UnsupportedQuery",
+                "Syntax error: the $search value must be a quoted property:term pair.",
+            );
+        };
+        let term = term.to_lowercase();
+        // Graph's $search on displayName matches words by prefix.
+        groups.retain(|g| {
+            g.display_name
+                .to_lowercase()
+                .split(|c: char| !c.is_alphanumeric())
+                .any(|w| w.starts_with(&term))
+        });
+    }
+    let total = groups.len();
+    let (items, next) = match page(state, req, &groups, 100, 999) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let value: Vec<Value> = items
+        .iter()
+        .map(|g| select(g.to_json(domain), req.q("$select")))
+        .collect();
+    let mut body = json!({"@odata.context": context(state, "groups"), "value": value});
+    if searching || req.q("$count") == Some("true") {
+        body["@odata.count"] = json!(total);
+    }
+    if let Some(n) = next {
+        body["@odata.nextLink"] = json!(n);
+    }
+    GraphReply::ok(body)
+}
+
+const FORBIDDEN_NICK: &[char] = &[
+    '@', '(', ')', '\\', '[', ']', '"', ';', ':', '.', '<', '>', ',', ' ',
+];
+
+fn valid_nickname(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 64
+        && n.is_ascii()
+        && !n
+            .chars()
+            .any(|c| FORBIDDEN_NICK.contains(&c) || c.is_ascii_control())
+}
+
+/// The tenant's naming policy (Group.Unified PrefixSuffixNamingRequirement and
+/// CustomBlockedWordsList) applied to a display name.
+fn naming_policy_violation(t: &TenantGraph, name: &str) -> Option<String> {
+    let setting = t
+        .settings
+        .iter()
+        .find(|s| s.template_id == super::model::GROUP_UNIFIED_TEMPLATE)?;
+    let get = |n: &str| {
+        setting
+            .values
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    let blocked = get("CustomBlockedWordsList");
+    for word in blocked.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        if name
+            .to_lowercase()
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w == word.to_lowercase())
+        {
+            return Some(format!(
+                "The display name contains a blocked word: '{word}'."
+            ));
+        }
+    }
+    let rule = get("PrefixSuffixNamingRequirement");
+    if let Some((prefix, suffix)) = rule.split_once("[GroupName]") {
+        let (p, s) = (
+            prefix.trim_start_matches('[').trim_end_matches(']'),
+            suffix.trim_start_matches('[').trim_end_matches(']'),
+        );
+        if !name.starts_with(p) || !name.ends_with(s) {
+            return Some(format!(
+                "The display name does not comply with the group naming policy '{rule}'."
+            ));
+        }
+    }
+    None
+}
+
+/// Whether the tenant's creation policy lets this caller create groups.
+fn may_create(t: &TenantGraph, c: &GraphCaller) -> bool {
+    let Some(user) = c.user else { return true };
+    if c.is_directory_admin() {
+        return true;
+    }
+    let Some(setting) = t
+        .settings
+        .iter()
+        .find(|s| s.template_id == super::model::GROUP_UNIFIED_TEMPLATE)
+    else {
+        return true;
+    };
+    let get = |n: &str| {
+        setting
+            .values
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    if !get("EnableGroupCreation").eq_ignore_ascii_case("false") {
+        return true;
+    }
+    get("GroupCreationAllowedGroupId")
+        .parse::<Uuid>()
+        .ok()
+        .and_then(|g| t.live_group(&g))
+        .is_some_and(|g| g.members.contains(&user))
+}
+
+fn bound_users(req: &GraphRequest<'_>, key: &str) -> Result<BTreeSet<Uuid>, GraphReply> {
+    let mut out = BTreeSet::new();
+    let Some(v) = req.body.get(key) else {
+        return Ok(out);
+    };
+    let arr = v
+        .as_array()
+        .ok_or_else(|| GraphReply::bad_request(&format!("Invalid value for '{key}'.")))?;
+    for item in arr {
+        let url = item.as_str().unwrap_or_default();
+        let id = url.rsplit('/').next().and_then(|s| Uuid::try_parse(s).ok());
+        match id.filter(|id| req.caller.tenant.user_by_id(id).is_some()) {
+            Some(id) => {
+                out.insert(id);
+            }
+            None => {
+                return Err(GraphReply::bad_request(&format!(
+                    "Invalid object identifier '{url}'."
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
+    let b = &req.body;
+    let s = |k: &str| b.get(k).and_then(Value::as_str);
+    let Some(name) = s("displayName").filter(|n| !n.trim().is_empty() && n.chars().count() <= 256)
+    else {
+        return GraphReply::bad_request(
+            "Invalid value specified for property 'displayName' of resource 'Group'.",
+        );
+    };
+    let Some(nick) = s("mailNickname").filter(|n| valid_nickname(n)) else {
+        return GraphReply::bad_request(
+            "Invalid value specified for property 'mailNickname' of resource 'Group'.",
+        );
+    };
+    let (Some(mail_enabled), Some(security_enabled)) = (
+        b.get("mailEnabled").and_then(Value::as_bool),
+        b.get("securityEnabled").and_then(Value::as_bool),
+    ) else {
+        return GraphReply::bad_request(
+            "A value is required for property 'mailEnabled' and 'securityEnabled' of resource 'Group'.",
+        );
+    };
+    let group_types: Vec<String> = b
+        .get("groupTypes")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let unified = group_types.iter().any(|t| t == "Unified");
+    if unified
+        && t.groups
+            .values()
+            .any(|g| g.is_unified() && g.mail_nickname.eq_ignore_ascii_case(nick))
+    {
+        return GraphReply::bad_request(
+            "Another object with the same value for property mailNickname already exists.",
+        );
+    }
+    if let Some(msg) = naming_policy_violation(t, name) {
+        return GraphReply::bad_request(&msg);
+    }
+    if unified && !may_create(t, req.caller) {
+        return GraphReply::denied();
+    }
+    let owners = match bound_users(req, "owners@odata.bind") {
+        Ok(o) => o,
+        Err(e) => return e,
+    };
+    let members = match bound_users(req, "members@odata.bind") {
+        Ok(m) => m,
+        Err(e) => return e,
+    };
+    if owners.len() + members.len() > 20 {
+        return GraphReply::bad_request(
+            "A maximum of 20 relationships can be added in this request.",
+        );
+    }
+    let id = Uuid::new_v4();
+    let mut owners = owners;
+    // A delegated creator of a Microsoft 365 group becomes its owner when none is given.
+    if owners.is_empty()
+        && unified
+        && let Some(u) = req.caller.user
+    {
+        owners.insert(u);
+    }
+    let g = Group {
+        id,
+        display_name: name.to_string(),
+        description: s("description").map(str::to_string),
+        mail_nickname: nick.to_string(),
+        visibility: if unified {
+            Some(s("visibility").unwrap_or("Public").to_string())
+        } else {
+            None
+        },
+        group_types,
+        mail_enabled,
+        security_enabled,
+        created: Utc::now(),
+        owners,
+        members,
+        team: None,
+        deleted: None,
+    };
+    let body = with_context(
+        g.to_json(&req.caller.tenant.domain),
+        &context(state, "groups/$entity"),
+    );
+    t.groups.insert(id, g);
+    t.touch(id);
+    GraphReply::created(body)
+}
+
+fn update(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str) -> GraphReply {
+    let Some(gid) = parse_id(id).filter(|i| t.live_group(i).is_some()) else {
+        return GraphReply::not_found(id);
+    };
+    let b = &req.body;
+    if let Some(nick) = b.get("mailNickname") {
+        let Some(nick) = nick.as_str().filter(|n| valid_nickname(n)) else {
+            return GraphReply::bad_request(
+                "Invalid value specified for property 'mailNickname' of resource 'Group'.",
+            );
+        };
+        if t.groups
+            .values()
+            .any(|g| g.id != gid && g.is_unified() && g.mail_nickname.eq_ignore_ascii_case(nick))
+        {
+            return GraphReply::bad_request(
+                "Another object with the same value for property mailNickname already exists.",
+            );
+        }
+    }
+    if let Some(name) = b.get("displayName") {
+        let Some(name) = name
+            .as_str()
+            .filter(|n| !n.trim().is_empty() && n.chars().count() <= 256)
+        else {
+            return GraphReply::bad_request(
+                "Invalid value specified for property 'displayName' of resource 'Group'.",
+            );
+        };
+        if let Some(msg) = naming_policy_violation(t, name) {
+            return GraphReply::bad_request(&msg);
+        }
+    }
+    if let Some(v) = b.get("visibility").and_then(Value::as_str)
+        && !matches!(v, "Public" | "Private" | "")
+    {
+        return GraphReply::bad_request(
+            "Invalid value specified for property 'visibility' of resource 'Group'.",
+        );
+    }
+    let g = t.groups.get_mut(&gid).expect("checked above");
+    if !may_manage(req.caller, g) {
+        return GraphReply::denied();
+    }
+    if let Some(v) = b.get("displayName").and_then(Value::as_str) {
+        g.display_name = v.to_string();
+    }
+    if let Some(v) = b.get("description") {
+        g.description = v.as_str().map(str::to_string);
+    }
+    if let Some(v) = b.get("mailNickname").and_then(Value::as_str) {
+        g.mail_nickname = v.to_string();
+    }
+    if let Some(v) = b.get("visibility").and_then(Value::as_str) {
+        g.visibility = Some(if v.is_empty() { "Public" } else { v }.to_string());
+    }
+    t.touch(gid);
+    GraphReply::no_content()
+}
+
+fn delete(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str) -> GraphReply {
+    let Some(gid) = parse_id(id).filter(|i| t.live_group(i).is_some()) else {
+        return GraphReply::not_found(id);
+    };
+    if !may_manage(req.caller, &t.groups[&gid]) {
+        return GraphReply::denied();
+    }
+    // Microsoft 365 groups go to deleted items for 30 days; security groups are gone at once.
+    if t.groups[&gid].is_unified() {
+        t.groups.get_mut(&gid).expect("exists").deleted = Some(Utc::now());
+    } else {
+        t.groups.remove(&gid);
+    }
+    t.touch(gid);
+    GraphReply::no_content()
+}
+
+fn restore(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str) -> GraphReply {
+    let Some(gid) = parse_id(id) else {
+        return GraphReply::not_found(id);
+    };
+    match t.groups.get_mut(&gid) {
+        Some(g)
+            if g.deleted
+                .is_some_and(|d| Utc::now() - d < chrono::TimeDelta::days(30)) =>
+        {
+            if !may_manage(req.caller, g) {
+                return GraphReply::denied();
+            }
+            g.deleted = None;
+            let body = with_context(
+                g.to_json(&req.caller.tenant.domain),
+                &context(state, "directoryObjects/$entity"),
+            );
+            let mut body = body;
+            body["@odata.type"] = json!("#microsoft.graph.group");
+            t.touch(gid);
+            GraphReply::ok(body)
+        }
+        _ => GraphReply::not_found(id),
+    }
+}
+
+fn user_json(c: &GraphCaller, id: &Uuid) -> Value {
+    match c.tenant.user_by_id(id) {
+        Some(u) => {
+            json!({"@odata.type": "#microsoft.graph.user", "id": u.id.to_string(), "accountEnabled": u.enabled, "displayName": u.display_name, "userPrincipalName": u.upn})
+        }
+        None => json!({"@odata.type": "#microsoft.graph.user", "id": id.to_string()}),
+    }
+}
+
+fn list_relation(
+    state: &SimState,
+    t: &TenantGraph,
+    req: &GraphRequest<'_>,
+    id: &str,
+    rel: &str,
+) -> GraphReply {
+    let Some(g) = parse_id(id).and_then(|i| t.live_group(&i)) else {
+        return GraphReply::not_found(id);
+    };
+    let ids: Vec<Uuid> = if rel == "owners" {
+        g.owners.iter().copied().collect()
+    } else {
+        g.members.iter().copied().collect()
+    };
+    let (items, next) = match page(state, req, &ids, 100, 999) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let value: Vec<Value> = items
+        .iter()
+        .map(|u| select(user_json(req.caller, u), req.q("$select")))
+        .collect();
+    let mut body = json!({"@odata.context": context(state, "directoryObjects"), "value": value});
+    if let Some(n) = next {
+        body["@odata.nextLink"] = json!(n);
+    }
+    GraphReply::ok(body)
+}
+
+fn add_relation(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str) -> GraphReply {
+    let Some(gid) = parse_id(id).filter(|i| t.live_group(i).is_some()) else {
+        return GraphReply::not_found(id);
+    };
+    let target = req
+        .body
+        .get("@odata.id")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let Some(uid) = target
+        .rsplit('/')
+        .next()
+        .and_then(|s| Uuid::try_parse(s).ok())
+        .filter(|u| req.caller.tenant.user_by_id(u).is_some())
+    else {
+        return GraphReply::bad_request(&format!("Invalid object identifier '{target}'."));
+    };
+    let g = t.groups.get_mut(&gid).expect("checked");
+    if !may_manage(req.caller, g) {
+        return GraphReply::denied();
+    }
+    let set = if rel == "owners" {
+        &mut g.owners
+    } else {
+        &mut g.members
+    };
+    if !set.insert(uid) {
+        return GraphReply::bad_request(&format!(
+            "One or more added object references already exist for the following modified properties: '{rel}'."
+        ));
+    }
+    t.touch(gid);
+    GraphReply::no_content()
+}
+
+fn remove_relation(
+    t: &mut TenantGraph,
+    req: &GraphRequest<'_>,
+    id: &str,
+    rel: &str,
+    member: &str,
+) -> GraphReply {
+    let Some(gid) = parse_id(id).filter(|i| t.live_group(i).is_some()) else {
+        return GraphReply::not_found(id);
+    };
+    let Some(uid) = parse_id(member) else {
+        return GraphReply::not_found(member);
+    };
+    let g = t.groups.get_mut(&gid).expect("checked");
+    if !may_manage(req.caller, g) {
+        return GraphReply::denied();
+    }
+    if rel == "owners" && g.is_unified() && g.owners.len() == 1 && g.owners.contains(&uid) {
+        return GraphReply::bad_request(
+            "The group must have at least one owner, hence this owner cannot be removed.",
+        );
+    }
+    let set = if rel == "owners" {
+        &mut g.owners
+    } else {
+        &mut g.members
+    };
+    if !set.remove(&uid) {
+        return GraphReply::not_found(member);
+    }
+    t.touch(gid);
+    GraphReply::no_content()
+}
+
+/// The delta token / skip token carry where a delta session stands: `from` (changes after
+/// this sequence; `None` = initial full read), `to` (the sequence the session ends at), and
+/// the offset of the next page.
+fn delta_state(raw: &str) -> Option<(Option<u64>, u64, usize)> {
+    let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        ["s", from, to, off] => Some((
+            (*from != "-").then(|| from.parse().ok()).flatten(),
+            to.parse().ok()?,
+            off.parse().ok()?,
+        )),
+        _ => None,
+    }
+}
+
+fn delta_token(from: Option<u64>, to: u64, offset: usize) -> String {
+    B64URL.encode(format!(
+        "s:{}:{to}:{offset}",
+        from.map_or("-".to_string(), |f| f.to_string())
+    ))
+}
+
+fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
+    let expired = || {
+        GraphReply::error(
+            StatusCode::BAD_REQUEST,
+            "syncStateNotFound",
+            "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+        )
+    };
+    // The first call starts a session; a $deltatoken resumes one after its end; a $skiptoken
+    // continues one page by page.
+    let (from, to, offset) = if let Some(tok) = req.q("$skiptoken") {
+        match delta_state(tok) {
+            Some(s) => s,
+            None => return expired(),
+        }
+    } else if let Some(tok) = req.q("$deltatoken") {
+        if tok == "latest" {
+            let link = absolute(
+                state,
+                "/groups/delta",
+                &[("$deltatoken", delta_token(Some(t.seq), t.seq, 0))],
+            );
+            return GraphReply::ok(
+                json!({"@odata.context": context(state, "groups"), "@odata.deltaLink": link, "value": []}),
+            );
+        }
+        match delta_state(tok) {
+            Some((_, to, _)) => (Some(to), t.seq, 0),
+            None => return expired(),
+        }
+    } else {
+        (None, t.seq, 0)
+    };
+    if from.is_some_and(|f| f > t.seq) {
+        return expired();
+    }
+    let ids: Vec<Uuid> = match from {
+        None => t
+            .groups
+            .values()
+            .filter(|g| g.deleted.is_none())
+            .map(|g| g.id)
+            .collect(),
+        Some(f) => {
+            let set: BTreeSet<Uuid> = t
+                .changes
+                .iter()
+                .filter(|(s, _)| *s > f && *s <= to)
+                .map(|(_, id)| *id)
+                .collect();
+            set.into_iter().collect()
+        }
+    };
+    let end = (offset + DELTA_PAGE).min(ids.len());
+    let domain = &req.caller.tenant.domain;
+    let sel = req.q("$select");
+    let value: Vec<Value> = ids[offset.min(ids.len())..end]
+        .iter()
+        .map(|id| match t.groups.get(id) {
+            Some(g) if g.deleted.is_none() => select(g.to_json(domain), sel),
+            Some(_) => json!({"id": id.to_string(), "@removed": {"reason": "changed"}}),
+            None => json!({"id": id.to_string(), "@removed": {"reason": "deleted"}}),
+        })
+        .collect();
+    let mut body = json!({"@odata.context": context(state, "groups"), "value": value});
+    if end < ids.len() {
+        body["@odata.nextLink"] = json!(absolute(
+            state,
+            "/groups/delta",
+            &[("$skiptoken", delta_token(from, to, end))]
+        ));
+    } else {
+        body["@odata.deltaLink"] = json!(absolute(
+            state,
+            "/groups/delta",
+            &[("$deltatoken", delta_token(from, to, 0))]
+        ));
+    }
+    GraphReply::ok(body)
+}

@@ -1,0 +1,290 @@
+//! The sim's directory and SharePoint data for one tenant, and how it is seeded.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use crate::directory::{SimTenant, stable_id};
+
+/// A group, Microsoft 365 or security.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: Uuid,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub mail_nickname: String,
+    pub visibility: Option<String>,
+    pub group_types: Vec<String>,
+    pub mail_enabled: bool,
+    pub security_enabled: bool,
+    pub created: DateTime<Utc>,
+    pub owners: BTreeSet<Uuid>,
+    pub members: BTreeSet<Uuid>,
+    /// The team's thread id (`internalId`) when the group is Teams-enabled.
+    pub team: Option<String>,
+    /// Set while the group sits in deleted items (restorable).
+    pub deleted: Option<DateTime<Utc>>,
+}
+
+impl Group {
+    pub fn is_unified(&self) -> bool {
+        self.group_types.iter().any(|t| t == "Unified")
+    }
+
+    /// The full Graph representation (graph-groups.md §1 example, field for field).
+    pub fn to_json(&self, domain: &str) -> Value {
+        let mail = self
+            .mail_enabled
+            .then(|| format!("{}@{domain}", self.mail_nickname.to_lowercase()));
+        json!({
+            "id": self.id.to_string(),
+            "deletedDateTime": self.deleted.map(fmt_time),
+            "classification": null,
+            "createdDateTime": fmt_time(self.created),
+            "description": self.description,
+            "displayName": self.display_name,
+            "expirationDateTime": null,
+            "groupTypes": self.group_types,
+            "isAssignableToRole": null,
+            "mail": mail,
+            "mailEnabled": self.mail_enabled,
+            "mailNickname": self.mail_nickname,
+            "membershipRule": null,
+            "membershipRuleProcessingState": null,
+            "onPremisesLastSyncDateTime": null,
+            "onPremisesSecurityIdentifier": null,
+            "onPremisesSyncEnabled": null,
+            "preferredDataLocation": null,
+            "preferredLanguage": null,
+            "proxyAddresses": mail.iter().map(|m| format!("SMTP:{m}")).collect::<Vec<_>>(),
+            "renewedDateTime": fmt_time(self.created),
+            "resourceBehaviorOptions": [],
+            "resourceProvisioningOptions": if self.team.is_some() { json!(["Team"]) } else { json!([]) },
+            "securityEnabled": self.security_enabled,
+            "theme": null,
+            "visibility": self.visibility,
+            "onPremisesProvisioningErrors": []
+        })
+    }
+}
+
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A directory setting object.
+#[derive(Debug, Clone)]
+pub struct Setting {
+    pub id: Uuid,
+    pub template_id: String,
+    pub values: Vec<(String, String)>,
+}
+
+/// A SharePoint list with its items (fields as JSON).
+#[derive(Debug, Clone)]
+pub struct SpList {
+    pub id: Uuid,
+    pub display_name: String,
+    pub columns: Vec<Value>,
+    pub items: BTreeMap<u64, Map<String, Value>>,
+    pub next_item: u64,
+}
+
+/// Everything the Graph part of the sim knows about one tenant.
+#[derive(Debug, Clone)]
+pub struct TenantGraph {
+    pub groups: BTreeMap<Uuid, Group>,
+    /// Change log for delta: (sequence, group id), appended on every change.
+    pub changes: Vec<(u64, Uuid)>,
+    pub seq: u64,
+    pub settings: Vec<Setting>,
+    pub hostname: String,
+    pub root_site: String,
+    /// Sites by server-relative path (e.g. `/sites/GroupMgr`) → site id.
+    pub sites: BTreeMap<String, String>,
+    /// Lists by site id.
+    pub lists: BTreeMap<String, Vec<SpList>>,
+}
+
+impl TenantGraph {
+    /// Records a change to a group (for delta).
+    pub fn touch(&mut self, id: Uuid) {
+        self.seq += 1;
+        self.changes.push((self.seq, id));
+    }
+
+    /// A unified group that is not deleted.
+    pub fn live_group(&self, id: &Uuid) -> Option<&Group> {
+        self.groups.get(id).filter(|g| g.deleted.is_none())
+    }
+}
+
+/// A deterministic pseudo-random sequence (so seeded tenants are the same on every run).
+pub struct Lcg(u64);
+
+impl Lcg {
+    pub fn new(seed: u64) -> Self {
+        Self(
+            seed.wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407),
+        )
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 { 0 } else { self.next() % n }
+    }
+}
+
+const TOPICS: &[&str] = &[
+    "Marketing",
+    "Sales",
+    "Finance",
+    "Engineering",
+    "Design",
+    "Legal",
+    "Support",
+    "Research",
+    "Operations",
+    "Product",
+    "Recruiting",
+    "Training",
+    "Events",
+    "Partners",
+    "Security",
+    "Data",
+    "Mobile",
+    "Cloud",
+    "Retail",
+    "Logistics",
+];
+
+/// Seeds a tenant with `count` Microsoft 365 groups (about 40 % Teams-enabled), three
+/// security groups, the GroupMgr SharePoint site, and the tenant's root site.
+pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
+    let mut rng = Lcg::new(tenant.id.as_u128() as u64);
+    let base_time = DateTime::parse_from_rfc3339("2024-01-15T09:00:00Z")
+        .expect("valid")
+        .with_timezone(&Utc);
+    let users: Vec<Uuid> = tenant.users.iter().map(|u| u.id).collect();
+    let mut groups = BTreeMap::new();
+    let mut changes = Vec::new();
+    let mut seq = 0;
+    for i in 0..count {
+        let topic = TOPICS[i % TOPICS.len()];
+        let nickname = format!("{}{}", topic.to_lowercase(), i + 1);
+        let id = stable_id("group", &format!("{}:{nickname}", tenant.id));
+        let owner = users[rng.below(users.len() as u64) as usize];
+        let mut members: BTreeSet<Uuid> = (0..rng.below(6))
+            .map(|_| users[rng.below(users.len() as u64) as usize])
+            .collect();
+        members.insert(owner);
+        let team = (rng.below(10) < 4).then(|| format!("19:{}@thread.skype", id.simple()));
+        groups.insert(
+            id,
+            Group {
+                id,
+                display_name: format!("{topic} Team {}", i + 1),
+                description: Some(format!("Collaboration space for {topic} ({})", i + 1)),
+                mail_nickname: nickname,
+                visibility: Some(
+                    if rng.below(3) == 0 {
+                        "Private"
+                    } else {
+                        "Public"
+                    }
+                    .into(),
+                ),
+                group_types: vec!["Unified".into()],
+                mail_enabled: true,
+                security_enabled: false,
+                created: base_time + TimeDelta::hours(i as i64 * 7),
+                owners: BTreeSet::from([owner]),
+                members,
+                team,
+                deleted: None,
+            },
+        );
+        seq += 1;
+        changes.push((seq, id));
+    }
+    for name in ["GroupCreators", "IT Admins", "All Staff Security"] {
+        let id = stable_id("group", &format!("{}:{name}", tenant.id));
+        groups.insert(
+            id,
+            Group {
+                id,
+                display_name: name.into(),
+                description: None,
+                mail_nickname: name.replace(' ', "").to_lowercase(),
+                visibility: None,
+                group_types: vec![],
+                mail_enabled: false,
+                security_enabled: true,
+                created: base_time,
+                owners: BTreeSet::new(),
+                members: users.iter().take(2).copied().collect(),
+                team: None,
+                deleted: None,
+            },
+        );
+        seq += 1;
+        changes.push((seq, id));
+    }
+    let host = format!("{}.sharepoint.com", tenant.name.to_lowercase());
+    let site_id = |path: &str| {
+        let site = stable_id("site", &format!("{}:{path}", tenant.id));
+        let web = stable_id("web", &format!("{}:{path}", tenant.id));
+        format!("{host},{site},{web}")
+    };
+    let root = site_id("/");
+    let groupmgr = site_id("/sites/GroupMgr");
+    TenantGraph {
+        groups,
+        changes,
+        seq,
+        settings: Vec::new(),
+        hostname: host,
+        root_site: root.clone(),
+        sites: BTreeMap::from([
+            ("/".to_string(), root),
+            ("/sites/GroupMgr".to_string(), groupmgr),
+        ]),
+        lists: BTreeMap::new(),
+    }
+}
+
+/// The id of the seeded security group members of which may create groups.
+pub fn group_creators_id(tenant: Uuid) -> Uuid {
+    stable_id("group", &format!("{tenant}:GroupCreators"))
+}
+
+/// The `Group.Unified` template (graph-settings-activity.md §1: names and defaults).
+pub const GROUP_UNIFIED_TEMPLATE: &str = "62375ab9-6b52-47ed-826b-58e47e0e304b";
+
+pub fn group_unified_template() -> Vec<(&'static str, &'static str, &'static str)> {
+    vec![
+        ("EnableGroupCreation", "System.Boolean", "true"),
+        ("GroupCreationAllowedGroupId", "System.Guid", ""),
+        ("UsageGuidelinesUrl", "System.String", ""),
+        ("ClassificationDescriptions", "System.String", ""),
+        ("DefaultClassification", "System.String", ""),
+        ("PrefixSuffixNamingRequirement", "System.String", ""),
+        ("CustomBlockedWordsList", "System.String", ""),
+        ("EnableMSStandardBlockedWords", "System.Boolean", "false"),
+        ("AllowGuestsToBeGroupOwner", "System.Boolean", "false"),
+        ("AllowGuestsToAccessGroups", "System.Boolean", "true"),
+        ("GuestUsageGuidelinesUrl", "System.String", ""),
+        ("AllowToAddGuests", "System.Boolean", "true"),
+        ("ClassificationList", "System.String", ""),
+        ("EnableMIPLabels", "System.Boolean", "false"),
+        ("NewUnifiedGroupWritebackDefault", "System.Boolean", "true"),
+    ]
+}

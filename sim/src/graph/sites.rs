@@ -1,0 +1,349 @@
+//! SharePoint through Graph (graph-settings-activity.md §5): the root site, sites by path,
+//! lists (find by `displayName`, create with columns) and list items (create, update fields,
+//! filter on an indexed column, expand fields).
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+use warp::http::StatusCode;
+
+use super::model::SpList;
+use super::{GraphReply, GraphRequest, page};
+use crate::SimState;
+
+const READ: &[&str] = &[
+    "Sites.Read.All",
+    "Sites.ReadWrite.All",
+    "Sites.Manage.All",
+    "Sites.FullControl.All",
+];
+const WRITE: &[&str] = &[
+    "Sites.ReadWrite.All",
+    "Sites.Manage.All",
+    "Sites.FullControl.All",
+];
+const MANAGE: &[&str] = &["Sites.Manage.All", "Sites.FullControl.All"];
+
+fn site_json(state: &SimState, host: &str, id: &str, path: &str) -> Value {
+    let name = path
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty())
+        .unwrap_or("Communication site");
+    json!({
+        "@odata.context": format!("{}/v1.0/$metadata#sites/$entity", state.base_url()),
+        "id": id,
+        "name": name,
+        "displayName": name,
+        "webUrl": format!("https://{host}{}", if path == "/" { "" } else { path }),
+        "siteCollection": {"hostname": host},
+    })
+}
+
+fn item_json(list: &SpList, id: u64, fields: &Map<String, Value>, expand: bool) -> Value {
+    let mut f = fields.clone();
+    f.insert("id".into(), json!(id.to_string()));
+    let mut v = json!({
+        "id": id.to_string(),
+        "eTag": format!("\"{},{}\"", list.id, fields.len()),
+        "createdDateTime": "2026-01-01T00:00:00Z",
+    });
+    if expand {
+        v["fields"] = Value::Object(f);
+    }
+    v
+}
+
+/// The list column names a fields object may use.
+fn known_columns(list: &SpList) -> Vec<String> {
+    let mut names: Vec<String> = list
+        .columns
+        .iter()
+        .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+        .collect();
+    names.push("Title".into());
+    names
+}
+
+pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphReply {
+    let c = req.caller;
+    if !c.has_any(READ) {
+        return GraphReply::denied();
+    }
+    let mut all = state
+        .graph
+        .tenants
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let t = state.ensure_graph(&mut all, &c.tenant);
+    let host = t.hostname.clone();
+    let m = req.method.as_str();
+    // /sites/{hostname}:/{path}
+    if m == "GET" && segs.len() >= 2 && segs[1].ends_with(':') {
+        let hostname = segs[1].trim_end_matches(':');
+        let path = format!("/{}", segs[2..].join("/"));
+        return match t.sites.get(&path) {
+            Some(id) if hostname.eq_ignore_ascii_case(&host) => {
+                GraphReply::ok(site_json(state, &host, id, &path))
+            }
+            _ => GraphReply::error(
+                StatusCode::NOT_FOUND,
+                "itemNotFound",
+                "Requested site could not be found",
+            ),
+        };
+    }
+    let site_of = |id: &str| {
+        t.sites
+            .iter()
+            .find(|(_, v)| v.as_str() == id)
+            .map(|(k, v)| (k.clone(), v.clone()))
+    };
+    match (m, segs) {
+        ("GET", ["sites", "root"]) => {
+            let id = t.root_site.clone();
+            GraphReply::ok(site_json(state, &host, &id, "/"))
+        }
+        ("GET", ["sites", id]) => match site_of(id) {
+            Some((path, id)) => GraphReply::ok(site_json(state, &host, &id, &path)),
+            None => GraphReply::error(
+                StatusCode::NOT_FOUND,
+                "itemNotFound",
+                "Requested site could not be found",
+            ),
+        },
+        ("GET", ["sites", site, "lists"]) => {
+            if site_of(site).is_none() {
+                return GraphReply::error(
+                    StatusCode::NOT_FOUND,
+                    "itemNotFound",
+                    "Requested site could not be found",
+                );
+            }
+            let lists = t.lists.get(*site).cloned().unwrap_or_default();
+            let wanted = req
+                .q("$filter")
+                .and_then(|f| f.strip_prefix("displayName eq '"))
+                .and_then(|r| r.strip_suffix('\''))
+                .map(|n| n.replace("''", "'"));
+            let value: Vec<Value> = lists
+                .iter()
+                .filter(|l| wanted.as_ref().is_none_or(|w| *w == l.display_name))
+                .map(|l| json!({"id": l.id.to_string(), "displayName": l.display_name, "name": l.display_name.replace(' ', "")}))
+                .collect();
+            GraphReply::ok(json!({"value": value}))
+        }
+        ("POST", ["sites", site, "lists"]) => {
+            if !c.has_any(MANAGE) {
+                return GraphReply::denied();
+            }
+            if site_of(site).is_none() {
+                return GraphReply::error(
+                    StatusCode::NOT_FOUND,
+                    "itemNotFound",
+                    "Requested site could not be found",
+                );
+            }
+            let Some(name) = req.body.get("displayName").and_then(Value::as_str) else {
+                return GraphReply::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    "displayName is required",
+                );
+            };
+            let lists = t.lists.entry(site.to_string()).or_default();
+            if lists.iter().any(|l| l.display_name == name) {
+                return GraphReply::error(
+                    StatusCode::CONFLICT,
+                    "nameAlreadyExists",
+                    "A list with this name already exists.",
+                );
+            }
+            let list = SpList {
+                id: Uuid::new_v4(),
+                display_name: name.to_string(),
+                columns: req
+                    .body
+                    .get("columns")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+                items: Default::default(),
+                next_item: 1,
+            };
+            let body = json!({"id": list.id.to_string(), "displayName": list.display_name, "list": {"template": "genericList"}});
+            lists.push(list);
+            GraphReply::created(body)
+        }
+        (_, ["sites", site, "lists", list, "items", rest @ ..]) => {
+            let Some(l) = t
+                .lists
+                .get_mut(*site)
+                .and_then(|ls| ls.iter_mut().find(|l| l.id.to_string() == *list))
+            else {
+                return GraphReply::error(
+                    StatusCode::NOT_FOUND,
+                    "itemNotFound",
+                    "The list was not found",
+                );
+            };
+            items(state, req, l, m, rest)
+        }
+        _ => GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request"),
+    }
+}
+
+fn items(
+    state: &SimState,
+    req: &GraphRequest<'_>,
+    l: &mut SpList,
+    m: &str,
+    rest: &[&str],
+) -> GraphReply {
+    let c = req.caller;
+    let expand = req
+        .q("expand")
+        .or(req.q("$expand"))
+        .is_some_and(|e| e.starts_with("fields"));
+    match (m, rest) {
+        ("GET", []) => {
+            let mut rows: Vec<(u64, Map<String, Value>)> =
+                l.items.iter().map(|(k, v)| (*k, v.clone())).collect();
+            if let Some(filter) = req.q("$filter") {
+                // fields/<Column> eq '<value>' — only on indexed columns, as SharePoint requires.
+                let Some((col, val)) = filter
+                    .strip_prefix("fields/")
+                    .and_then(|r| r.split_once(" eq '"))
+                    .map(|(c, v)| (c.to_string(), v.trim_end_matches('\'').replace("''", "'")))
+                else {
+                    return GraphReply::error(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        "Invalid filter clause",
+                    );
+                };
+                let indexed = l.columns.iter().any(|cd| {
+                    cd.get("name").and_then(Value::as_str) == Some(col.as_str())
+                        && cd.get("indexed") == Some(&json!(true))
+                });
+                if !indexed
+                    && req
+                        .header("prefer")
+                        .is_none_or(|p| !p.contains("HonorNonIndexedQueriesWarningMayFailRandomly"))
+                {
+                    return GraphReply::error(
+                        StatusCode::BAD_REQUEST,
+                        "invalidRequest",
+                        &format!(
+                            "Field '{col}' cannot be referenced in filter or orderby as it is not indexed. Provide the 'Prefer: HonorNonIndexedQueriesWarningMayFailRandomly' header to allow this, but be warned that such queries may fail on large lists."
+                        ),
+                    );
+                }
+                rows.retain(|(_, f)| f.get(&col).and_then(Value::as_str) == Some(val.as_str()));
+            }
+            let (page_rows, next) = match page(state, req, &rows, 200, 999) {
+                Ok(p) => p,
+                Err(e) => return e,
+            };
+            let value: Vec<Value> = page_rows
+                .iter()
+                .map(|(id, f)| item_json(l, *id, f, expand))
+                .collect();
+            let mut body = json!({"value": value});
+            if let Some(n) = next {
+                body["@odata.nextLink"] = json!(n);
+            }
+            GraphReply::ok(body)
+        }
+        ("POST", []) => {
+            if !c.has_any(WRITE) {
+                return GraphReply::denied();
+            }
+            let Some(fields) = req.body.get("fields").and_then(Value::as_object).cloned() else {
+                return GraphReply::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    "fields are required",
+                );
+            };
+            let known = known_columns(l);
+            if let Some(k) = fields.keys().find(|k| !known.contains(k)) {
+                return GraphReply::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    &format!("Field '{k}' is not recognized"),
+                );
+            }
+            // Unique columns stay unique.
+            for cd in &l.columns {
+                if cd.get("enforceUniqueValues") == Some(&json!(true))
+                    && let Some(name) = cd.get("name").and_then(Value::as_str)
+                    && let Some(v) = fields.get(name)
+                    && l.items.values().any(|f| f.get(name) == Some(v))
+                {
+                    return GraphReply::error(
+                        StatusCode::CONFLICT,
+                        "nameAlreadyExists",
+                        "The list item could not be added or updated because duplicate values were found in one or more fields in the list.",
+                    );
+                }
+            }
+            let id = l.next_item;
+            l.next_item += 1;
+            let fields: Map<String, Value> =
+                fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+            l.items.insert(id, fields.clone());
+            GraphReply::created(item_json(l, id, &fields, true))
+        }
+        ("PATCH", [id, "fields"]) => {
+            if !c.has_any(WRITE) {
+                return GraphReply::denied();
+            }
+            let Some(id) = id.parse::<u64>().ok().filter(|i| l.items.contains_key(i)) else {
+                return GraphReply::error(
+                    StatusCode::NOT_FOUND,
+                    "itemNotFound",
+                    "The specified list item was not found",
+                );
+            };
+            let Some(patch) = req.body.as_object().cloned() else {
+                return GraphReply::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    "Invalid request",
+                );
+            };
+            let known = known_columns(l);
+            if let Some(k) = patch.keys().find(|k| !known.contains(k)) {
+                return GraphReply::error(
+                    StatusCode::BAD_REQUEST,
+                    "invalidRequest",
+                    &format!("Field '{k}' is not recognized"),
+                );
+            }
+            let fields = l.items.get_mut(&id).expect("checked");
+            for (k, v) in patch {
+                if v.is_null() {
+                    fields.remove(&k);
+                } else {
+                    fields.insert(k, v);
+                }
+            }
+            let out = fields.clone();
+            GraphReply::ok(Value::Object(out))
+        }
+        ("DELETE", [id]) => {
+            if !c.has_any(WRITE) {
+                return GraphReply::denied();
+            }
+            match id.parse::<u64>().ok().and_then(|i| l.items.remove(&i)) {
+                Some(_) => GraphReply::no_content(),
+                None => GraphReply::error(
+                    StatusCode::NOT_FOUND,
+                    "itemNotFound",
+                    "The specified list item was not found",
+                ),
+            }
+        }
+        _ => GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request"),
+    }
+}
