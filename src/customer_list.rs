@@ -232,13 +232,13 @@ pub async fn row(
         .find_map(|i| GroupRow::from_fields(&i.fields).map(|r| (i.id, r))))
 }
 
-/// The rows of several groups, looked up 20 at a time with `$batch`. Groups without a row
-/// are absent from the map; a lookup that fails leaves its group absent too.
+/// The rows (with their item ids) of several groups, looked up 20 at a time with `$batch`.
+/// Groups without a row are absent from the map; so is a group whose lookup failed.
 pub async fn rows_for(
     graph: &Graph<'_>,
     loc: &ListLocation,
     ids: &[String],
-) -> Result<HashMap<String, GroupRow>, GraphError> {
+) -> Result<HashMap<String, (String, GroupRow)>, GraphError> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(MAX_BATCH) {
         let requests: Vec<BatchRequest> = chunk
@@ -257,7 +257,7 @@ pub async fn rows_for(
             if let Ok(page) = resp.into_result::<Page<ListItem>>() {
                 for item in page.value {
                     if let Some(r) = GroupRow::from_fields(&item.fields) {
-                        out.insert(r.group_id.clone(), r);
+                        out.insert(r.group_id.clone(), (item.id, r));
                     }
                 }
             }

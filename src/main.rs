@@ -46,6 +46,13 @@ enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Run TenantSync for one tenant now (what the tenant-sync queue function does).
+    Sync {
+        tenant_id: String,
+        /// Ignore the saved delta link: read every group again.
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -146,6 +153,45 @@ async fn main() -> ExitCode {
         } => print(cli::keys::generate(&out)),
         Command::Logs { command } => logs(command).await,
         Command::Users { command } => users(command).await,
+        Command::Sync { tenant_id, full } => sync(&tenant_id, full).await,
+    }
+}
+
+async fn sync(tenant: &str, full: bool) -> ExitCode {
+    let tenant = match groupmgr::domain::TenantId::parse(tenant) {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
+    telemetry::init_cli();
+    let settings = match Settings::from_env() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let serve = match settings.for_serve() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let store = match store::open(&settings.database).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let app = match app::App::new(settings, serve, store, None, app::AppOptions::default()) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    match groupmgr::jobs::tenant_sync::run(&app, &tenant, full).await {
+        Ok(s) => {
+            println!(
+                "tenant {tenant}: {} sync, {} groups, {} rows written, {} Graph requests, {:.1} s",
+                if s.groups.full { "full" } else { "incremental" },
+                s.groups.groups,
+                s.groups.written,
+                s.requests,
+                s.seconds
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
     }
 }
 

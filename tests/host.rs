@@ -78,24 +78,6 @@ async fn timer_invocation_is_answered_in_the_documented_shape() {
 }
 
 #[tokio::test]
-async fn queue_function_not_yet_built_fails_the_invocation_honestly() {
-    let app = spawn_app().await;
-    let envelope = json!({
-        "Data": {"message": format!("{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}", contoso())},
-        "Metadata": {"DequeueCount": 1, "Id": "800ae4b3-bdd2-4c08-badd-f08e5a34b865", "sys": {"MethodName": "TenantSync", "UtcNow": "2026-11-27T10:30:00Z", "RandGuid": "24ad4c06-24ad-4e5b-8294-3da9714877e9"}}
-    });
-    let resp = app
-        .http
-        .post(app.url("/TenantSync"))
-        .json(&envelope)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(error_code(resp).await, (501, "not_implemented".into()));
-    app.stop().await;
-}
-
-#[tokio::test]
 async fn bad_envelopes_and_unknown_routes_get_json_errors() {
     let app = spawn_app().await;
     let resp = app

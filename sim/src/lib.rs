@@ -46,6 +46,8 @@ pub struct SimState {
     tenants: RwLock<Vec<SimTenant>>,
     pub faults: Faults,
     requests: std::sync::atomic::AtomicU64,
+    /// Requests answered, by path (without query).
+    by_path: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl SimState {
@@ -151,6 +153,7 @@ impl Sim {
             tenants: RwLock::new(directory::seed()),
             faults: Faults::default(),
             requests: Default::default(),
+            by_path: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -204,6 +207,23 @@ impl Sim {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// How many requests went to paths matching `pred` (paths without query strings).
+    pub fn requests_where(&self, pred: impl Fn(&str) -> bool) -> u64 {
+        self.state
+            .by_path
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(p, _)| pred(p))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Microsoft Graph requests answered (everything under `/v1.0/`).
+    pub fn graph_requests(&self) -> u64 {
+        self.requests_where(|p| p.starts_with("/v1.0/"))
+    }
+
     /// Mints a v2 access token for the GroupMgr API, as the token endpoint would.
     pub fn token(&self, spec: &TokenSpec) -> String {
         login::mint_api_token(&self.state, spec)
@@ -240,6 +260,11 @@ impl Sim {
         keys.insert(0, Arc::new(SigningKey::generate()));
     }
 
+    /// An app-only Graph token for a tenant, as client credentials would give GroupMgr.
+    pub fn graph_app_token(&self, tenant: uuid::Uuid) -> String {
+        login::mint_resource_token(&self.state, tenant, login::GRAPH_RESOURCE, None)
+    }
+
     /// The issuer Entra puts in v2 tokens of this tenant.
     pub fn issuer(&self, tenant: uuid::Uuid) -> String {
         format!("{}/{tenant}/v2.0", self.url())
@@ -268,6 +293,12 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response
     state
         .requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    *state
+        .by_path
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(req.path.clone())
+        .or_default() += 1;
     let target = if req.query.is_empty() {
         req.path.clone()
     } else {

@@ -181,6 +181,22 @@ fn resource_claims(
     claims
 }
 
+/// A token for a Microsoft resource, app-only (`user` None) or delegated.
+pub fn mint_resource_token(
+    state: &SimState,
+    tenant: Uuid,
+    resource: &str,
+    user: Option<&SimUser>,
+) -> String {
+    let t = state.tenant(&tenant).expect("seeded tenant");
+    let key = state.signing_key();
+    encode_jwt(
+        &key,
+        &header_for(&key),
+        &resource_claims(state, &t, resource, user),
+    )
+}
+
 /// An Entra OAuth error, rendered as Entra renders it (`error`, `error_description` starting
 /// with the AADSTS code, `error_codes`, `timestamp`, `trace_id`, `correlation_id`, …).
 pub struct AadError {

@@ -168,7 +168,7 @@ pub async fn list(
     let value: Vec<Value> = page
         .value
         .iter()
-        .map(|g| group_view(g, rows.get(&g.id), None))
+        .map(|g| group_view(g, rows.get(&g.id).map(|(_, r)| r), None))
         .collect();
     let next = page
         .next_link

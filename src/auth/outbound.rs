@@ -60,7 +60,10 @@ pub enum AcquireError {
 /// Proof of the app's identity.
 enum Credential {
     Secret(Secret),
-    Certificate { key: RsaKeyPair, x5t_s256: String },
+    Certificate {
+        key: Box<RsaKeyPair>,
+        x5t_s256: String,
+    },
 }
 
 /// Acquires tokens from one authority for one app registration.
@@ -150,7 +153,7 @@ impl TokenClient {
                     })?;
                 let digest = ring::digest::digest(&ring::digest::SHA256, &cert);
                 Credential::Certificate {
-                    key,
+                    key: Box::new(key),
                     x5t_s256: B64URL.encode(digest.as_ref()),
                 }
             }

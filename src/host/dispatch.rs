@@ -151,7 +151,7 @@ async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> Response<
     };
     let outcome: Result<InvocationResponse, ApiError> = match inv {
         Invocation::SyncScheduler => jobs::scheduler::run(app, &envelope).await,
-        Invocation::TenantSync => Err(ApiError::not_implemented("TenantSync")),
+        Invocation::TenantSync => jobs::tenant_sync::invoke(app, &envelope).await,
     };
     match outcome {
         Ok(resp) => api::json(

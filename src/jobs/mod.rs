@@ -1,6 +1,8 @@
 //! Timer and queue functions: scheduling and per-tenant sync.
 
+pub mod group_sync;
 pub mod scheduler;
+pub mod tenant_sync;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -61,6 +61,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub db_path: PathBuf,
     pub sink: TenantLogSink,
+    pub app: Arc<App>,
     _dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -76,6 +77,8 @@ pub struct Spawn {
     pub sim_faults: Vec<m365_sim::FaultRule>,
     /// Graph retry policy (tests shorten the waits).
     pub graph_retry: groupmgr::microsoft::retry::RetryPolicy,
+    /// Seeding of the sim.
+    pub sim: m365_sim::SimOptions,
 }
 
 impl Default for Spawn {
@@ -90,6 +93,7 @@ impl Default for Spawn {
                 max_delay: std::time::Duration::from_secs(3),
                 ..Default::default()
             },
+            sim: m365_sim::SimOptions::default(),
         }
     }
 }
@@ -143,6 +147,7 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
     let listener = app::bind(0).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
+    let handle = app.clone();
     let server = tokio::spawn(app::run(app, listener, async {
         let _ = rx.await;
     }));
@@ -156,6 +161,7 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
             .unwrap(),
         db_path,
         sink,
+        app: handle,
         _dir: dir,
         shutdown: Some(tx),
         server: Some(server),

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 use warp::http::StatusCode;
 
-use super::model::{Group, TenantGraph, fmt_time};
+use super::model::{ChangeKind, Group, TenantGraph, fmt_time};
 use super::{GraphCaller, GraphReply, GraphRequest, absolute, page};
 use crate::SimState;
 
@@ -27,7 +27,6 @@ const MEMBERSHIP_WRITE: &[&str] = &[
     "Group.ReadWrite.All",
     "Directory.ReadWrite.All",
 ];
-const DELTA_PAGE: usize = 100;
 
 fn context(state: &SimState, what: &str) -> String {
     format!("{}/v1.0/$metadata#{what}", state.base_url())
@@ -578,7 +577,7 @@ fn add_relation(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str
             "One or more added object references already exist for the following modified properties: '{rel}'."
         ));
     }
-    t.touch(gid);
+    t.record(gid, relation_change(rel, uid, true));
     GraphReply::no_content()
 }
 
@@ -612,34 +611,74 @@ fn remove_relation(
     if !set.remove(&uid) {
         return GraphReply::not_found(member);
     }
-    t.touch(gid);
+    t.record(gid, relation_change(rel, uid, false));
     GraphReply::no_content()
 }
 
-/// The delta token / skip token carry where a delta session stands: `from` (changes after
-/// this sequence; `None` = initial full read), `to` (the sequence the session ends at), and
-/// the offset of the next page.
-fn delta_state(raw: &str) -> Option<(Option<u64>, u64, usize)> {
-    let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
-    let parts: Vec<&str> = text.split(':').collect();
-    match parts.as_slice() {
-        ["s", from, to, off] => Some((
-            (*from != "-").then(|| from.parse().ok()).flatten(),
-            to.parse().ok()?,
-            off.parse().ok()?,
-        )),
-        _ => None,
+fn relation_change(rel: &str, user: Uuid, added: bool) -> ChangeKind {
+    if rel == "owners" {
+        ChangeKind::Owner { user, added }
+    } else {
+        ChangeKind::Member { user, added }
     }
 }
 
-fn delta_token(from: Option<u64>, to: u64, offset: usize) -> String {
-    B64URL.encode(format!(
-        "s:{}:{to}:{offset}",
-        from.map_or("-".to_string(), |f| f.to_string())
-    ))
+/// Where a delta session stands, carried in its skip and delta tokens (Graph encodes the
+/// query of the first call in them too): `from` (changes after this sequence; `None` = the
+/// initial full read), `to` (the sequence the round ends at), the offset of the next page,
+/// and which relationships are tracked.
+#[derive(Debug, Clone, Copy)]
+struct DeltaState {
+    from: Option<u64>,
+    to: u64,
+    offset: usize,
+    members: bool,
+    owners: bool,
 }
 
+impl DeltaState {
+    fn parse(raw: &str) -> Option<Self> {
+        let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
+        let parts: Vec<&str> = text.split(':').collect();
+        match parts.as_slice() {
+            ["s", from, to, off, flags] => Some(Self {
+                from: (*from != "-").then(|| from.parse().ok()).flatten(),
+                to: to.parse().ok()?,
+                offset: off.parse().ok()?,
+                members: flags.contains('m'),
+                owners: flags.contains('o'),
+            }),
+            _ => None,
+        }
+    }
+
+    fn token(&self) -> String {
+        let flags = format!(
+            "{}{}-",
+            if self.members { "m" } else { "" },
+            if self.owners { "o" } else { "" }
+        );
+        B64URL.encode(format!(
+            "s:{}:{}:{}:{flags}",
+            self.from.map_or("-".to_string(), |f| f.to_string()),
+            self.to,
+            self.offset
+        ))
+    }
+}
+
+fn ref_json(user: &Uuid, removed: bool) -> Value {
+    let mut v = json!({"@odata.type": "#microsoft.graph.user", "id": user.to_string()});
+    if removed {
+        v["@removed"] = json!({"reason": "deleted"});
+    }
+    v
+}
+
+/// `GET /groups/delta`. Graph chooses its own delta page sizes; the sim uses the collection
+/// maximum of 999 objects a page.
 fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
+    const PAGE: usize = 999;
     let expired = || {
         GraphReply::error(
             StatusCode::BAD_REQUEST,
@@ -647,35 +686,49 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
             "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
         )
     };
-    // The first call starts a session; a $deltatoken resumes one after its end; a $skiptoken
-    // continues one page by page.
-    let (from, to, offset) = if let Some(tok) = req.q("$skiptoken") {
-        match delta_state(tok) {
+    let st = if let Some(tok) = req.q("$skiptoken") {
+        match DeltaState::parse(tok) {
             Some(s) => s,
             None => return expired(),
         }
     } else if let Some(tok) = req.q("$deltatoken") {
-        if tok == "latest" {
-            let link = absolute(
-                state,
-                "/groups/delta",
-                &[("$deltatoken", delta_token(Some(t.seq), t.seq, 0))],
-            );
-            return GraphReply::ok(
-                json!({"@odata.context": context(state, "groups"), "@odata.deltaLink": link, "value": []}),
-            );
-        }
-        match delta_state(tok) {
-            Some((_, to, _)) => (Some(to), t.seq, 0),
+        match DeltaState::parse(tok) {
+            // A new round: the changes since the end of the last one.
+            Some(s) => DeltaState {
+                from: Some(s.to),
+                to: t.seq,
+                offset: 0,
+                ..s
+            },
             None => return expired(),
         }
     } else {
-        (None, t.seq, 0)
+        let sel = req.q("$select").unwrap_or_default();
+        let has = |p: &str| sel.split(',').any(|x| x.trim() == p);
+        if req.q("$deltatoken") == Some("latest") {
+            let s = DeltaState {
+                from: Some(t.seq),
+                to: t.seq,
+                offset: 0,
+                members: has("members"),
+                owners: has("owners"),
+            };
+            return GraphReply::ok(
+                json!({"@odata.context": context(state, "groups"), "@odata.deltaLink": absolute(state, "/groups/delta", &[("$deltatoken", s.token())]), "value": []}),
+            );
+        }
+        DeltaState {
+            from: None,
+            to: t.seq,
+            offset: 0,
+            members: has("members"),
+            owners: has("owners"),
+        }
     };
-    if from.is_some_and(|f| f > t.seq) {
+    if st.from.is_some_and(|f| f > t.seq) {
         return expired();
     }
-    let ids: Vec<Uuid> = match from {
+    let ids: Vec<Uuid> = match st.from {
         None => t
             .groups
             .values()
@@ -686,19 +739,58 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
             let set: BTreeSet<Uuid> = t
                 .changes
                 .iter()
-                .filter(|(s, _)| *s > f && *s <= to)
-                .map(|(_, id)| *id)
+                .filter(|c| c.seq > f && c.seq <= st.to)
+                .map(|c| c.group)
                 .collect();
             set.into_iter().collect()
         }
     };
-    let end = (offset + DELTA_PAGE).min(ids.len());
+    let end = (st.offset + PAGE).min(ids.len());
     let domain = &req.caller.tenant.domain;
-    let sel = req.q("$select");
-    let value: Vec<Value> = ids[offset.min(ids.len())..end]
+    let value: Vec<Value> = ids[st.offset.min(ids.len())..end]
         .iter()
         .map(|id| match t.groups.get(id) {
-            Some(g) if g.deleted.is_none() => select(g.to_json(domain), sel),
+            Some(g) if g.deleted.is_none() => {
+                let mut v = select(g.to_json(domain), Some(GROUP_PROPS));
+                let relations = [
+                    (st.members, "members@delta", &g.members, true),
+                    (st.owners, "owners@delta", &g.owners, false),
+                ];
+                for (tracked, key, current, is_member) in relations {
+                    if !tracked {
+                        continue;
+                    }
+                    let refs: Vec<Value> = match st.from {
+                        // Initial round: the whole relationship.
+                        None => current.iter().map(|u| ref_json(u, false)).collect(),
+                        // Later rounds: the net change of each related object in the window.
+                        Some(f) => {
+                            let mut last: std::collections::BTreeMap<Uuid, bool> =
+                                Default::default();
+                            for c in t
+                                .changes
+                                .iter()
+                                .filter(|c| c.group == *id && c.seq > f && c.seq <= st.to)
+                            {
+                                match c.kind {
+                                    ChangeKind::Member { user, added } if is_member => {
+                                        last.insert(user, added);
+                                    }
+                                    ChangeKind::Owner { user, added } if !is_member => {
+                                        last.insert(user, added);
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            last.iter().map(|(u, added)| ref_json(u, !added)).collect()
+                        }
+                    };
+                    if st.from.is_none() || !refs.is_empty() {
+                        v[key] = json!(refs);
+                    }
+                }
+                v
+            }
             Some(_) => json!({"id": id.to_string(), "@removed": {"reason": "changed"}}),
             None => json!({"id": id.to_string(), "@removed": {"reason": "deleted"}}),
         })
@@ -708,14 +800,18 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
         body["@odata.nextLink"] = json!(absolute(
             state,
             "/groups/delta",
-            &[("$skiptoken", delta_token(from, to, end))]
+            &[("$skiptoken", DeltaState { offset: end, ..st }.token())]
         ));
     } else {
         body["@odata.deltaLink"] = json!(absolute(
             state,
             "/groups/delta",
-            &[("$deltatoken", delta_token(from, to, 0))]
+            &[("$deltatoken", DeltaState { offset: 0, ..st }.token())]
         ));
     }
     GraphReply::ok(body)
 }
+
+/// The scalar properties delta returns (the `$select` of the first call is remembered by
+/// Graph; the sim returns these whatever was selected).
+const GROUP_PROPS: &str = "id,displayName,description,mailNickname,visibility,createdDateTime,groupTypes,resourceProvisioningOptions,securityEnabled";

@@ -264,16 +264,22 @@ pub(crate) fn parse_query(raw: &str) -> HashMap<String, String> {
         .collect()
 }
 
-/// An absolute URL on the sim's Graph for a path below `/v1.0` and a query.
+/// An absolute URL on the sim's Graph for a path below `/v1.0` and a query. Names are
+/// written as Graph writes them (`$skiptoken`, not `%24skiptoken`); values are encoded.
 pub(crate) fn absolute(state: &SimState, path: &str, query: &[(&str, String)]) -> String {
-    let mut url = url::Url::parse(&format!("{}/v1.0{path}", state.base_url())).expect("valid base");
-    {
-        let mut pairs = url.query_pairs_mut();
-        for (k, v) in query {
-            pairs.append_pair(k, v);
-        }
+    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    let mut url = format!("{}/v1.0{path}", state.base_url());
+    for (i, (k, v)) in query.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(k);
+        url.push('=');
+        url.push_str(&percent_encoding::utf8_percent_encode(v, VALUE).to_string());
     }
-    url.to_string().trim_end_matches('?').to_string()
+    url
 }
 
 /// Pages a collection: `$top` (default `default_top`, capped at `max_top`) and an opaque

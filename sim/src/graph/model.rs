@@ -96,8 +96,8 @@ pub struct SpList {
 #[derive(Debug, Clone)]
 pub struct TenantGraph {
     pub groups: BTreeMap<Uuid, Group>,
-    /// Change log for delta: (sequence, group id), appended on every change.
-    pub changes: Vec<(u64, Uuid)>,
+    /// Change log for delta, appended on every change.
+    pub changes: Vec<Change>,
     pub seq: u64,
     pub settings: Vec<Setting>,
     pub hostname: String,
@@ -108,11 +108,41 @@ pub struct TenantGraph {
     pub lists: BTreeMap<String, Vec<SpList>>,
 }
 
+/// What changed about a group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Its properties, or its existence.
+    Object,
+    Member {
+        user: Uuid,
+        added: bool,
+    },
+    Owner {
+        user: Uuid,
+        added: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Change {
+    pub seq: u64,
+    pub group: Uuid,
+    pub kind: ChangeKind,
+}
+
 impl TenantGraph {
     /// Records a change to a group (for delta).
     pub fn touch(&mut self, id: Uuid) {
+        self.record(id, ChangeKind::Object);
+    }
+
+    pub fn record(&mut self, group: Uuid, kind: ChangeKind) {
         self.seq += 1;
-        self.changes.push((self.seq, id));
+        self.changes.push(Change {
+            seq: self.seq,
+            group,
+            kind,
+        });
     }
 
     /// A unified group that is not deleted.
@@ -131,7 +161,7 @@ impl Lcg {
                 .wrapping_add(1442695040888963407),
         )
     }
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6364136223846793005)
@@ -139,7 +169,7 @@ impl Lcg {
         self.0 >> 33
     }
     pub fn below(&mut self, n: u64) -> u64 {
-        if n == 0 { 0 } else { self.next() % n }
+        if n == 0 { 0 } else { self.next_u64() % n }
     }
 }
 
@@ -213,7 +243,11 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
             },
         );
         seq += 1;
-        changes.push((seq, id));
+        changes.push(Change {
+            seq,
+            group: id,
+            kind: ChangeKind::Object,
+        });
     }
     for name in ["GroupCreators", "IT Admins", "All Staff Security"] {
         let id = stable_id("group", &format!("{}:{name}", tenant.id));
@@ -236,7 +270,11 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
             },
         );
         seq += 1;
-        changes.push((seq, id));
+        changes.push(Change {
+            seq,
+            group: id,
+            kind: ChangeKind::Object,
+        });
     }
     let host = format!("{}.sharepoint.com", tenant.name.to_lowercase());
     let site_id = |path: &str| {

@@ -5,10 +5,10 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{Graph, GraphError, Idempotency, Page, enc};
+use super::{BatchRequest, Graph, GraphError, Idempotency, Page, enc};
 
 /// The group properties GroupMgr reads.
-pub const GROUP_SELECT: &str = "id,displayName,description,mailNickname,visibility,createdDateTime,groupTypes,resourceProvisioningOptions";
+pub const GROUP_SELECT: &str = "id,displayName,description,mailNickname,visibility,createdDateTime,groupTypes,resourceProvisioningOptions,securityEnabled";
 /// `$filter` for Microsoft 365 (Unified) groups.
 pub const UNIFIED_FILTER: &str = "groupTypes/any(c:c eq 'Unified')";
 /// The tenant-wide Microsoft 365 groups settings template (`Group.Unified`).
@@ -31,6 +31,28 @@ pub struct GraphGroup {
     #[serde(default)]
     pub security_enabled: Option<bool>,
     /// Present in delta responses for removed groups.
+    #[serde(rename = "@removed", default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Value>,
+    /// Membership in delta responses (`$select=members`): the whole relationship in the first
+    /// round, net changes after.
+    #[serde(
+        rename = "members@delta",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub members_delta: Option<Vec<DeltaRef>>,
+    #[serde(
+        rename = "owners@delta",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub owners_delta: Option<Vec<DeltaRef>>,
+}
+
+/// A related object in a delta response: its id, and `@removed` when it left.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct DeltaRef {
+    pub id: String,
     #[serde(rename = "@removed", default, skip_serializing_if = "Option::is_none")]
     pub removed: Option<Value>,
 }
@@ -273,15 +295,24 @@ impl<'a> Graph<'a> {
         .map(|_| ())
     }
 
-    /// `GET /groups/delta` (first call) or a stored delta / next link.
+    /// `GET /groups/delta` (first call, tracking owners and members too) or a stored delta /
+    /// next link (which carries the query of the first call).
     pub async fn group_delta(&self, link: Option<&str>) -> Result<Page<GraphGroup>, GraphError> {
         match link {
             Some(l) => self.next_page(l, &[]).await,
             None => {
-                let url = format!("{}?$select={GROUP_SELECT}", self.url("/groups/delta"));
+                let url = format!(
+                    "{}?$select={GROUP_SELECT},members,owners",
+                    self.url("/groups/delta")
+                );
                 self.get_json(&url, &[]).await
             }
         }
+    }
+
+    /// `GET /teams/{id}?$select=internalId` as a batch item.
+    pub fn team_internal_id_request(group: &str) -> BatchRequest {
+        BatchRequest::get(format!("/teams/{}?$select=id,internalId", enc(group)))
     }
 
     pub async fn group_settings(&self) -> Result<Vec<GroupSetting>, GraphError> {

@@ -141,6 +141,8 @@ pub struct GraphClient {
 pub struct Graph<'a> {
     client: &'a GraphClient,
     token: &'a AccessToken,
+    /// HTTP requests this session has sent (retries and batches count once each).
+    sent: std::sync::atomic::AtomicU64,
 }
 
 /// A raw response.
@@ -169,6 +171,7 @@ impl GraphClient {
         Graph {
             client: self,
             token,
+            sent: Default::default(),
         }
     }
 
@@ -201,6 +204,11 @@ impl<'a> Graph<'a> {
         self.client
     }
 
+    /// How many HTTP requests this session has sent.
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Sends one request with the retry policy. `url` is absolute (use `self.url(path)`).
     pub async fn send(
         &self,
@@ -215,6 +223,7 @@ impl<'a> Graph<'a> {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut req = self
                 .client
                 .http
@@ -343,9 +352,16 @@ impl<'a> Graph<'a> {
                 "requests": pending.iter().map(|&i| {
                     let r = &requests[i];
                     let mut item = json!({"id": i.to_string(), "method": r.method, "url": r.url});
+                    let mut headers = serde_json::Map::new();
+                    for (k, v) in &r.headers {
+                        headers.insert((*k).to_string(), json!(v));
+                    }
                     if let Some(b) = &r.body {
                         item["body"] = b.clone();
-                        item["headers"] = json!({"Content-Type": "application/json"});
+                        headers.insert("Content-Type".into(), json!("application/json"));
+                    }
+                    if !headers.is_empty() {
+                        item["headers"] = Value::Object(headers);
                     }
                     item
                 }).collect::<Vec<_>>()
@@ -426,6 +442,7 @@ pub struct BatchRequest {
     pub method: &'static str,
     pub url: String,
     pub body: Option<Value>,
+    pub headers: Vec<(&'static str, &'static str)>,
 }
 
 impl BatchRequest {
@@ -434,6 +451,15 @@ impl BatchRequest {
             method: "GET",
             url: url.into(),
             body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    /// A `$count` or `$search` read, which needs `ConsistencyLevel: eventual`.
+    pub fn get_eventual(url: impl Into<String>) -> Self {
+        Self {
+            headers: vec![("ConsistencyLevel", "eventual")],
+            ..Self::get(url)
         }
     }
 }
@@ -476,7 +502,14 @@ struct BatchItem {
     body: Value,
 }
 
+/// Everything but RFC 3986 unreserved characters is encoded.
+const COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Percent-encodes one path segment or query value.
 pub fn enc(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    percent_encoding::utf8_percent_encode(s, COMPONENT).to_string()
 }

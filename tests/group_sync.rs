@@ -1,0 +1,336 @@
+//! Group sync into the customer's SharePoint list: full then incremental (no change = one
+//! Graph request), created / renamed / deleted groups and membership changes reflected,
+//! expired delta tokens, a sync interrupted half-way and resumed, and the merge of the list
+//! row into `GET /api/groups/{id}`. Also the `TenantSync` queue invocation.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use groupmgr::jobs::tenant_sync;
+use m365_sim::directory::CONTOSO;
+use m365_sim::{FaultKind, FaultRule};
+use serde_json::{Map, Value, json};
+
+/// The GroupMgr list as the sim holds it: group id → fields (without `SyncedAt`).
+fn list_rows(app: &TestApp) -> BTreeMap<String, Map<String, Value>> {
+    app.sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            let mut out = BTreeMap::new();
+            for lists in t.lists.values() {
+                for l in lists.iter().filter(|l| l.display_name == "GroupMgr Groups") {
+                    for fields in l.items.values() {
+                        let mut f = fields.clone();
+                        f.remove("SyncedAt");
+                        out.insert(f["GroupId"].as_str().unwrap().to_string(), f);
+                    }
+                }
+            }
+            out
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn full_then_incremental_with_changes() {
+    let app = spawn_app().await;
+    let first = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(first.groups.full);
+    assert_eq!((first.groups.groups, first.groups.written), (300, 300));
+    let rows = list_rows(&app);
+    assert_eq!(rows.len(), 300, "security groups are not listed");
+    // Counts and Teams thread ids match the directory.
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for g in t.groups.values().filter(|g| g.is_unified()) {
+            let r = &rows[&g.id.to_string()];
+            assert_eq!(r["OwnerCount"], json!(g.owners.len()));
+            assert_eq!(r["MemberCount"], json!(g.members.len()));
+            assert_eq!(r["TeamsEnabled"], json!(g.team.is_some()));
+            assert_eq!(
+                r.get("TeamsThreadId").and_then(Value::as_str),
+                g.team.as_deref()
+            );
+            assert_eq!(r["Title"], json!(g.display_name));
+            assert_eq!(r["LifecycleStatus"], "active");
+        }
+    });
+
+    // Nothing changed: exactly one Graph request (the delta link), nothing written.
+    let before = app.sim.graph_requests();
+    let second = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(!second.groups.full);
+    assert_eq!((second.groups.written, second.requests), (0, 1));
+    assert_eq!(app.sim.graph_requests() - before, 1);
+
+    // Create, rename, delete, change membership through the API.
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let created: Value = app
+        .http
+        .post(app.url("/api/groups"))
+        .bearer_auth(&admin)
+        .json(&json!({"displayName": "Newcomers", "mailNickname": "newcomers"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let new_id = created["id"].as_str().unwrap().to_string();
+    let ids: Vec<String> = rows.keys().take(3).cloned().collect();
+    let patch = app
+        .http
+        .patch(app.url(&format!("/api/groups/{}", ids[0])))
+        .bearer_auth(&admin)
+        .json(&json!({"displayName": "Renamed Team"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status().as_u16(), 204);
+    assert_eq!(
+        app.http
+            .delete(app.url(&format!("/api/groups/{}", ids[1])))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        204
+    );
+    let someone =
+        m365_sim::directory::stable_id("user", "johannal@contoso.onmicrosoft.com").to_string();
+    let members_before = rows[&ids[2]]["MemberCount"].as_u64().unwrap();
+    let add = app
+        .http
+        .post(app.url(&format!("/api/groups/{}/members", ids[2])))
+        .bearer_auth(&admin)
+        .json(&json!({"id": someone}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(add.status().as_u16(), 204);
+    let already = members_before == rows[&ids[2]]["MemberCount"].as_u64().unwrap()
+        && app
+            .sim
+            .state
+            .with_graph(&CONTOSO, |t| {
+                t.groups
+                    .values()
+                    .find(|g| g.id.to_string() == ids[2])
+                    .unwrap()
+                    .members
+                    .len() as u64
+            })
+            .unwrap()
+            == members_before;
+
+    let third = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(!third.groups.full);
+    let rows = list_rows(&app);
+    assert_eq!(rows.len(), 301);
+    assert_eq!(rows[&new_id]["Title"], "Newcomers");
+    assert_eq!(rows[&new_id]["OwnerCount"], 1);
+    assert_eq!(rows[&ids[0]]["Title"], "Renamed Team");
+    assert_eq!(rows[&ids[1]]["LifecycleStatus"], "deleted");
+    if !already {
+        assert_eq!(
+            rows[&ids[2]]["MemberCount"].as_u64().unwrap(),
+            members_before + 1
+        );
+    }
+    assert!(
+        third.groups.written >= 3 && third.groups.written <= 4,
+        "only changed rows: {}",
+        third.groups.written
+    );
+
+    // Restoring brings the row back to active.
+    app.http
+        .post(app.url(&format!("/api/groups/{}/restore", ids[1])))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(list_rows(&app)[&ids[1]]["LifecycleStatus"], "active");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_delta_token_restarts_with_a_full_round() {
+    let app = spawn_app().await;
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let expected = list_rows(&app);
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/v1.0/groups/delta?$deltatoken",
+            FaultKind::Status {
+                status: 400,
+                code: "syncStateNotFound".into(),
+                retry_after: None,
+            },
+        )
+        .times(1),
+    );
+    let run = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(run.groups.restarted && run.groups.full);
+    assert_eq!(
+        run.groups.written, 0,
+        "a clean restart rewrites nothing that did not change"
+    );
+    assert_eq!(list_rows(&app), expected);
+    // And the next run is incremental again.
+    let next = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(!next.groups.full);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_sync_interrupted_half_way_and_resumed_matches_an_uninterrupted_one() {
+    // Reference: an uninterrupted sync of an identically seeded tenant.
+    let reference = spawn_app().await;
+    tenant_sync::run(&reference.app, &contoso(), false)
+        .await
+        .unwrap();
+    let expected = list_rows(&reference);
+    reference.stop().await;
+
+    let app = spawn_app().await;
+    // After ten batches (the Teams lookups and the first row writes) every connection to
+    // $batch drops: the run fails half-way through its writes.
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/v1.0/$batch", FaultKind::Drop).after(10));
+    let err = tenant_sync::run(&app.app, &contoso(), false).await;
+    assert!(err.is_err(), "the run must fail when its writes fail");
+    let partial = list_rows(&app);
+    assert!(
+        !partial.is_empty() && partial.len() < 300,
+        "stopped half-way: {} rows",
+        partial.len()
+    );
+    app.sim.state.faults.clear();
+    let resumed = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(
+        resumed.groups.full,
+        "no progress was saved, so the round is read again"
+    );
+    assert_eq!(list_rows(&app), expected);
+    let again = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(again.groups.written, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn get_group_merges_the_list_row() {
+    let app = spawn_app().await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let id = list_rows(&app).keys().next().unwrap().clone();
+    // Activity as the activity sync would record it.
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for lists in t.lists.values_mut() {
+            for l in lists.iter_mut() {
+                for f in l.items.values_mut() {
+                    if f["GroupId"] == json!(id) {
+                        f.insert("LastTeamsActivity".into(), json!("2026-11-20T10:00:00Z"));
+                        f.insert("LastActivity".into(), json!("2026-11-20T10:00:00Z"));
+                    }
+                }
+            }
+        }
+    });
+    let g: Value = app
+        .http
+        .get(app.url(&format!("/api/groups/{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(g["activity"]["lastTeamsActivity"], "2026-11-20T10:00:00Z");
+    assert_eq!(g["activity"]["lastActivity"], "2026-11-20T10:00:00Z");
+    assert_eq!(g["activity"]["lastSharePointActivity"], Value::Null);
+    // The list view takes counts from the rows.
+    let page: Value = app
+        .http
+        .get(app.url("/api/groups?top=5"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        page["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["ownerCount"].is_u64() && g["memberCount"].is_u64())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_tenant_sync_queue_function() {
+    let app = spawn_app().await;
+    let envelope = |msg: &str| json!({"Data": {"message": msg}, "Metadata": {"DequeueCount": 1, "sys": {"MethodName": "TenantSync", "UtcNow": "2026-11-27T10:30:00Z", "RandGuid": "24ad4c06-24ad-4e5b-8294-3da9714877e9"}}});
+    let ok = app
+        .http
+        .post(app.url("/TenantSync"))
+        .json(&envelope(&format!(
+            "{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}",
+            contoso()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status().as_u16(), 200);
+    let body: Value = ok.json().await.unwrap();
+    assert!(
+        body["Logs"][0].as_str().unwrap().contains("300 groups"),
+        "{body}"
+    );
+    assert_eq!(list_rows(&app).len(), 300);
+    let junk = app
+        .http
+        .post(app.url("/TenantSync"))
+        .json(&envelope("not a message"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        junk.status().as_u16(),
+        200,
+        "a malformed message is discarded, not retried"
+    );
+    let unknown = app.http.post(app.url("/TenantSync")).json(&envelope("{\"tenantId\":\"11111111-2222-3333-4444-555555555555\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}")).send().await.unwrap();
+    assert_eq!(unknown.status().as_u16(), 200);
+    // Graph down: the invocation fails so that the host retries the message.
+    app.sim.state.faults.arm(FaultRule::new(
+        "/v1.0/groups/delta",
+        FaultKind::Status {
+            status: 503,
+            code: "serviceNotAvailable".into(),
+            retry_after: Some("0".into()),
+        },
+    ));
+    let failed = app
+        .http
+        .post(app.url("/TenantSync"))
+        .json(&envelope(&format!(
+            "{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}",
+            contoso()
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert!(failed.status().is_server_error());
+    app.stop().await;
+}
