@@ -83,6 +83,9 @@ pub async fn run() -> anyhow::Result<()> {
     );
     println!("Ctrl-C stops both.");
     let app = app::start(settings, serve, store)?;
+    // The timer and queue functions run in process here: the demo tenant's SharePoint list
+    // is filled right away, and again every 15 minutes.
+    crate::jobs::local_schedule::spawn(app.clone());
     app::run(app, listener, app::shutdown_signal()).await;
     drop(sim);
     Ok(())

@@ -352,6 +352,9 @@ async fn serve() -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_default();
     tracing::info!(event = "listening", addr = %addr, version = env!("CARGO_PKG_VERSION"));
+    if !groupmgr::jobs::local_schedule::under_functions_host() {
+        groupmgr::jobs::local_schedule::spawn(app.clone());
+    }
     app::run(app, listener, app::shutdown_signal()).await;
     ExitCode::SUCCESS
 }

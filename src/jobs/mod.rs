@@ -1,6 +1,7 @@
 //! Timer and queue functions: scheduling and per-tenant sync.
 
 pub mod group_sync;
+pub mod local_schedule;
 pub mod scheduler;
 pub mod tenant_sync;
 
