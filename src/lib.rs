@@ -1,6 +1,7 @@
 //! GroupMgr backend: an Azure Functions custom handler that manages Microsoft 365 groups for
 //! customer tenants. See ARCHITECTURE.md for the picture this code follows.
 
+pub mod activity;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -15,5 +16,6 @@ pub mod domain;
 pub mod host;
 pub mod jobs;
 pub mod microsoft;
+pub mod state;
 pub mod store;
 pub mod telemetry;

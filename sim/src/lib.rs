@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use warp::Filter;
 use warp::http::{HeaderMap, Method, Response, StatusCode};
 
+pub mod audit;
 pub mod directory;
 pub mod faults;
 pub mod graph;
@@ -41,6 +42,10 @@ pub struct SimState {
     base_url: OnceLock<String>,
     pub options: SimOptions,
     pub graph: graph::GraphData,
+    /// Management Activity API state per tenant.
+    pub feeds: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, audit::FeedState>>,
+    /// Tenants whose reports conceal names (`/admin/reportSettings`).
+    pub concealed_reports: std::sync::Mutex<std::collections::HashSet<uuid::Uuid>>,
     /// Published signing keys; the first one signs new tokens.
     keys: RwLock<Vec<Arc<SigningKey>>>,
     tenants: RwLock<Vec<SimTenant>>,
@@ -122,11 +127,16 @@ impl SimState {
 pub struct SimOptions {
     /// Microsoft 365 groups in the Contoso tenant (Fabrikam gets at most 20).
     pub groups: usize,
+    /// How much audit content the Management Activity API serves.
+    pub audit: audit::AuditOptions,
 }
 
 impl Default for SimOptions {
     fn default() -> Self {
-        Self { groups: 300 }
+        Self {
+            groups: 300,
+            audit: audit::AuditOptions::default(),
+        }
     }
 }
 
@@ -149,6 +159,8 @@ impl Sim {
             base_url: OnceLock::new(),
             options,
             graph: Default::default(),
+            feeds: Default::default(),
+            concealed_reports: Default::default(),
             keys: RwLock::new(vec![Arc::new(SigningKey::generate())]),
             tenants: RwLock::new(directory::seed()),
             faults: Faults::default(),
@@ -265,6 +277,43 @@ impl Sim {
         login::mint_resource_token(&self.state, tenant, login::GRAPH_RESOURCE, None)
     }
 
+    /// An app-only Management API token for a tenant.
+    pub fn manage_app_token(&self, tenant: uuid::Uuid) -> String {
+        login::mint_resource_token(&self.state, tenant, login::MANAGE_RESOURCE, None)
+    }
+
+    /// What the audit feed says about each group of a tenant right now (the test oracle):
+    /// group → (last Teams activity, last SharePoint activity).
+    pub fn expected_activity(
+        &self,
+        tenant: uuid::Uuid,
+    ) -> std::collections::HashMap<
+        uuid::Uuid,
+        (
+            Option<chrono::DateTime<chrono::Utc>>,
+            Option<chrono::DateTime<chrono::Utc>>,
+        ),
+    > {
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let host = format!("{}.sharepoint.com", t.name.to_lowercase());
+        let opts = self.state.options.audit.clone();
+        self.state
+            .with_graph(&tenant, |g| {
+                audit::expected_activity(g, &tenant, &host, &opts, chrono::Utc::now())
+            })
+            .unwrap_or_default()
+    }
+
+    /// Requests to the Management API that lacked `PublisherIdentifier`.
+    pub fn feed_requests_without_publisher(&self, tenant: uuid::Uuid) -> u64 {
+        self.state
+            .feeds
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&tenant)
+            .map_or(0, |f| f.missing_publisher)
+    }
+
     /// The issuer Entra puts in v2 tokens of this tenant.
     pub fn issuer(&self, tenant: uuid::Uuid) -> String {
         format!("{}/{tenant}/v2.0", self.url())
@@ -354,6 +403,22 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response
         .into_response();
     }
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    if matches!(
+        segments.as_slice(),
+        ["api", "v1.0" | "v1", _, "activity", ..]
+    ) {
+        return audit::handle(
+            state,
+            req.method.as_str(),
+            &segments,
+            &req.query,
+            &req.headers,
+        )
+        .into_response();
+    }
+    if let ["_reports", tenant, file] = segments.as_slice() {
+        return graph::report_download(state, tenant, file).into_response();
+    }
     let resp = match (req.method.as_str(), segments.as_slice()) {
         ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
             login::openid_configuration(state, tenant)

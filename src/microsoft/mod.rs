@@ -2,6 +2,7 @@
 //! HTTP client.
 
 pub mod graph;
+pub mod management;
 pub mod retry;
 
 use std::time::Duration;

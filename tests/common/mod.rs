@@ -2,6 +2,7 @@
 //! on a fresh SQLite file, and talk to it over HTTP.
 #![allow(dead_code)]
 
+pub mod azurite;
 pub mod binary;
 
 use std::collections::HashMap;

@@ -83,6 +83,18 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             guard(c, MEMBERSHIP_WRITE).unwrap_or_else(|| remove_relation(tenant, req, id, rel, member))
         }
         ("POST", ["directory", "deletedItems", id, "restore"]) => guard(c, WRITE).unwrap_or_else(|| restore(state, tenant, req, id)),
+        ("GET", ["groups", id, "sites", "root"]) => guard(c, &["Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All"]).unwrap_or_else(|| {
+            match parse_id(id).and_then(|i| tenant.live_group(&i)).and_then(|g| g.site.clone().map(|s| (g.id, s))) {
+                Some((gid, site)) => GraphReply::ok(json!({
+                    "@odata.context": context(state, "sites/$entity"),
+                    "id": format!("{},{},{}", tenant.hostname, m365_site_id(&gid), m365_web_id(&gid)),
+                    "webUrl": site,
+                    "displayName": site.rsplit('/').next().unwrap_or_default(),
+                    "siteCollection": {"hostname": tenant.hostname},
+                })),
+                None => GraphReply::error(StatusCode::NOT_FOUND, "itemNotFound", "Requested site could not be found"),
+            }
+        }),
         ("GET", ["teams", id]) => guard(c, &["Team.ReadBasic.All", "TeamSettings.Read.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All"])
             .unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)) {
                 Some(g) if g.team.is_some() => GraphReply::ok(json!({
@@ -103,6 +115,14 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             }),
         _ => GraphReply::error(StatusCode::METHOD_NOT_ALLOWED, "Request_BadRequest", "Specified HTTP method is not allowed for the request target."),
     }
+}
+
+fn m365_site_id(group: &Uuid) -> Uuid {
+    crate::directory::stable_id("groupsite", &group.to_string())
+}
+
+fn m365_web_id(group: &Uuid) -> Uuid {
+    crate::directory::stable_id("groupweb", &group.to_string())
 }
 
 fn with_context(mut v: Value, ctx: &str) -> Value {
@@ -394,6 +414,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         members,
         team: None,
         deleted: None,
+        site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
     };
     let body = with_context(
         g.to_json(&req.caller.tenant.domain),

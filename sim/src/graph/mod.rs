@@ -7,6 +7,7 @@
 mod batch;
 mod groups;
 pub mod model;
+mod reports;
 mod settings;
 mod sites;
 
@@ -24,6 +25,7 @@ use crate::SimState;
 use crate::directory::SimTenant;
 use crate::login::GRAPH_RESOURCE;
 pub use model::TenantGraph;
+pub(crate) use reports::report_download;
 
 /// Graph data of every tenant.
 #[derive(Default)]
@@ -181,6 +183,50 @@ impl GraphReply {
     }
 }
 
+/// Verifies an access token the sim issued for `resource` and returns its claims.
+pub(crate) fn verify_token(
+    state: &SimState,
+    headers: &warp::http::HeaderMap,
+    resource: &str,
+) -> Result<Value, &'static str> {
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or("Access token is empty.")?;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [h, p, s] = parts.as_slice() else {
+        return Err("Access token is malformed.");
+    };
+    let header: Value = B64URL
+        .decode(h)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("Access token is malformed.")?;
+    let claims: Value = B64URL
+        .decode(p)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or("Access token is malformed.")?;
+    let sig = B64URL.decode(s).map_err(|_| "Access token is malformed.")?;
+    let kid = header["kid"].as_str().unwrap_or_default();
+    let key = state
+        .published_keys()
+        .into_iter()
+        .find(|k| k.kid == kid)
+        .ok_or("Access token signature is invalid.")?;
+    if !key.verify(format!("{h}.{p}").as_bytes(), &sig) {
+        return Err("Access token signature is invalid.");
+    }
+    if claims["aud"] != resource {
+        return Err("Access token validation failure. Invalid audience.");
+    }
+    if claims["exp"].as_i64().unwrap_or(0) <= chrono::Utc::now().timestamp() {
+        return Err("Lifetime validation failed, the token is expired.");
+    }
+    Ok(claims)
+}
+
 /// Verifies a Graph access token the sim issued and returns the caller.
 fn authenticate(
     state: &SimState,
@@ -188,43 +234,7 @@ fn authenticate(
 ) -> Result<GraphCaller, GraphReply> {
     let unauth =
         |m: &str| GraphReply::error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m);
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| unauth("Access token is empty."))?;
-    let parts: Vec<&str> = token.split('.').collect();
-    let [h, p, s] = parts.as_slice() else {
-        return Err(unauth("Access token validation failure. Invalid audience."));
-    };
-    let header: Value = B64URL
-        .decode(h)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| unauth("Access token is malformed."))?;
-    let claims: Value = B64URL
-        .decode(p)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or_else(|| unauth("Access token is malformed."))?;
-    let sig = B64URL
-        .decode(s)
-        .map_err(|_| unauth("Access token is malformed."))?;
-    let kid = header["kid"].as_str().unwrap_or_default();
-    let key = state
-        .published_keys()
-        .into_iter()
-        .find(|k| k.kid == kid)
-        .ok_or_else(|| unauth("Access token signature is invalid."))?;
-    if !key.verify(format!("{h}.{p}").as_bytes(), &sig) {
-        return Err(unauth("Access token signature is invalid."));
-    }
-    if claims["aud"] != GRAPH_RESOURCE {
-        return Err(unauth("Access token validation failure. Invalid audience."));
-    }
-    if claims["exp"].as_i64().unwrap_or(0) <= chrono::Utc::now().timestamp() {
-        return Err(unauth("Lifetime validation failed, the token is expired."));
-    }
+    let claims = verify_token(state, headers, GRAPH_RESOURCE).map_err(unauth)?;
     let tenant = claims["tid"]
         .as_str()
         .and_then(|t| t.parse::<Uuid>().ok())
@@ -340,6 +350,9 @@ pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
             settings::handle(state, req, &segs)
         }
         (_, ["sites", ..]) => sites::handle(state, req, &segs),
+        (_, ["reports", ..]) | (_, ["admin", "reportSettings"]) => {
+            reports::handle(state, req, &segs)
+        }
         _ => GraphReply::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

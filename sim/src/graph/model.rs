@@ -26,6 +26,9 @@ pub struct Group {
     pub team: Option<String>,
     /// Set while the group sits in deleted items (restorable).
     pub deleted: Option<DateTime<Utc>>,
+    /// The group's SharePoint site (Microsoft 365 groups): named after the nickname it was
+    /// created with, and not renamed with it.
+    pub site: Option<String>,
 }
 
 impl Group {
@@ -240,6 +243,11 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 members,
                 team,
                 deleted: None,
+                site: Some(format!(
+                    "https://{}.sharepoint.com/sites/{}",
+                    tenant.name.to_lowercase(),
+                    nickname_for_site(&tenant.id, i)
+                )),
             },
         );
         seq += 1;
@@ -267,6 +275,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 members: users.iter().take(2).copied().collect(),
                 team: None,
                 deleted: None,
+                site: None,
             },
         );
         seq += 1;
@@ -297,6 +306,11 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         ]),
         lists: BTreeMap::new(),
     }
+}
+
+/// The nickname seeded group `i` was created with (its site is named after it).
+fn nickname_for_site(_tenant: &Uuid, i: usize) -> String {
+    format!("{}{}", TOPICS[i % TOPICS.len()].to_lowercase(), i + 1)
 }
 
 /// The id of the seeded security group members of which may create groups.

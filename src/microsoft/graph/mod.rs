@@ -8,6 +8,7 @@
 //! host; the bearer token goes nowhere else. Graph's error envelope becomes `GraphError`.
 
 mod groups;
+mod reports;
 mod sites;
 
 use std::time::{Duration, Instant, SystemTime};
@@ -19,6 +20,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 pub use groups::*;
+pub use reports::Period;
 pub use sites::*;
 
 use super::retry::{RetryPolicy, parse_retry_after};
@@ -261,7 +263,8 @@ impl<'a> Graph<'a> {
                 }),
             };
             let (retry_after, error) = match outcome {
-                Ok(reply) if (200..300).contains(&reply.status) => return Ok(reply),
+                // Redirects are answers too (report downloads); nothing follows them automatically.
+                Ok(reply) if (200..400).contains(&reply.status) => return Ok(reply),
                 Ok(reply) => {
                     let ra = reply
                         .headers
@@ -289,6 +292,39 @@ impl<'a> Graph<'a> {
                 "retrying Graph request"
             );
             tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// GETs a pre-authenticated download URL with no credentials at all, retrying like any
+    /// read. Used for report downloads, which live on another host.
+    pub async fn download_anonymous(&self, url: &str) -> Result<String, GraphError> {
+        let policy = &self.client.policy;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let outcome = match self.client.http.get(url).send().await {
+                Ok(resp) if resp.status().is_success() => {
+                    return resp
+                        .text()
+                        .await
+                        .map_err(|e| GraphError::Transport(e.without_url().to_string()));
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let err = service_error(status, &body, None);
+                    if !RetryPolicy::is_transient(status) {
+                        return Err(err);
+                    }
+                    err
+                }
+                Err(e) => GraphError::Transport(e.without_url().to_string()),
+            };
+            if attempt >= policy.max_attempts {
+                return Err(outcome);
+            }
+            tokio::time::sleep(policy.delay(attempt, None)).await;
         }
     }
 

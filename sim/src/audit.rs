@@ -1,0 +1,508 @@
+//! The Office 365 Management Activity API (management-activity-api.md): subscriptions, content
+//! listing with `NextPageUri` paging, content blobs that expire after 7 days, AF errors —
+//! and audit records generated deterministically from the seeded tenant at any volume, so a
+//! test can know the right answer without storing millions of records.
+//!
+//! Content: for each content type, `blobs_per_hour` blobs per hour of the last 7 days, each
+//! with `records_per_blob` records. Like the real feed, records inside a blob are out of
+//! order, some blobs become available hours after their events (late content), and each blob
+//! repeats two records of the previous one (duplicates). Records cover group sites and teams,
+//! and also what activity must ignore: other sites, OneDrive, system accounts, applications,
+//! sign-ins without a team.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use serde_json::{Value, json};
+use uuid::Uuid;
+use warp::http::{HeaderMap, Response, StatusCode};
+
+use crate::graph::model::{Lcg, TenantGraph};
+use crate::login::MANAGE_RESOURCE;
+use crate::{SimState, json_response};
+
+/// How much audit content the sim makes.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    pub records_per_blob: usize,
+    pub blobs_per_hour: usize,
+    /// Entries per page of a content listing.
+    pub page_size: usize,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        Self {
+            records_per_blob: 20,
+            blobs_per_hour: 1,
+            page_size: 50,
+        }
+    }
+}
+
+const SHAREPOINT: &str = "Audit.SharePoint";
+const GENERAL: &str = "Audit.General";
+const RETENTION_DAYS: i64 = 7;
+
+/// A content blob's identity: content type, the hour its events belong to, its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlobId {
+    sharepoint: bool,
+    hour: i64,
+    index: usize,
+}
+
+impl BlobId {
+    fn content_id(&self) -> String {
+        format!(
+            "{}${}${}",
+            if self.sharepoint { "sp" } else { "gen" },
+            self.hour,
+            self.index
+        )
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        let mut it = s.split('$');
+        let sharepoint = match it.next()? {
+            "sp" => true,
+            "gen" => false,
+            _ => return None,
+        };
+        Some(Self {
+            sharepoint,
+            hour: it.next()?.parse().ok()?,
+            index: it.next()?.parse().ok()?,
+        })
+    }
+
+    fn start(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp(self.hour * 3600, 0).expect("in range")
+    }
+
+    fn seed(&self, tenant: &Uuid) -> u64 {
+        (tenant.as_u128() as u64)
+            ^ (self.hour as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ ((self.index as u64) << 1)
+            ^ (self.sharepoint as u64)
+    }
+
+    /// When the blob became available: 30 minutes after its hour, or (one in five) hours later.
+    fn created(&self, tenant: &Uuid) -> DateTime<Utc> {
+        let mut rng = Lcg::new(self.seed(tenant) ^ 0xC0FFEE);
+        let late = rng.below(5) == 0;
+        self.start()
+            + TimeDelta::minutes(30 + self.index as i64)
+            + if late {
+                TimeDelta::hours(3)
+            } else {
+                TimeDelta::zero()
+            }
+    }
+}
+
+/// The group a generated record is about, and whether it is Teams (else SharePoint).
+#[derive(Debug, Clone)]
+pub struct Truth {
+    pub group: Uuid,
+    pub teams: bool,
+    pub time: DateTime<Utc>,
+}
+
+fn fmt_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// A blob's own records, unshuffled, and (for the oracle) what each one means.
+fn base(
+    t: &TenantGraph,
+    tenant: &Uuid,
+    domain_host: &str,
+    b: BlobId,
+    opts: &AuditOptions,
+) -> (Vec<Value>, Vec<Truth>) {
+    let mut rng = Lcg::new(b.seed(tenant));
+    let groups: Vec<_> = t
+        .groups
+        .values()
+        .filter(|g| g.is_unified() && g.deleted.is_none())
+        .collect();
+    let teams: Vec<_> = groups.iter().filter(|g| g.team.is_some()).collect();
+    let mail_domain = domain_host.replace(".sharepoint.com", ".onmicrosoft.com");
+    let mut records = Vec::with_capacity(opts.records_per_blob + 2);
+    let mut truth = Vec::new();
+    for i in 0..opts.records_per_blob {
+        let time = b.start() + TimeDelta::seconds(rng.below(3600) as i64);
+        let id = Uuid::from_u128(
+            ((b.seed(tenant) as u128) << 64) | (i as u128).wrapping_mul(2_654_435_761),
+        );
+        let user = format!("user{}@{mail_domain}", rng.below(50));
+        let roll = rng.below(100);
+        let rec = if b.sharepoint {
+            let g = (!groups.is_empty()).then(|| groups[rng.below(groups.len() as u64) as usize]);
+            let (record_type, item_type, op) = match rng.below(4) {
+                0 => (36, "ListItem", "ListItemUpdated"),
+                1 => (4, "Page", "PageViewed"),
+                _ => (6, "File", "FileModified"),
+            };
+            let mut r = json!({"Id": id.to_string(), "CreationTime": fmt_time(time), "RecordType": record_type, "ItemType": item_type,
+                "Operation": op, "OrganizationId": tenant.to_string(), "UserType": 0, "UserId": user, "UserKey": "i:0h.f|membership|1003200096971f55@live.com",
+                "Workload": "SharePoint", "ClientIP": format!("203.0.113.{}", rng.below(250)), "EventSource": "SharePoint",
+                "SourceFileName": "Report.docx", "SourceRelativeUrl": "Shared Documents"});
+            match (roll, g) {
+                (0..=59, Some(g)) => {
+                    let site = g.site.clone().unwrap_or_default();
+                    truth.push(Truth {
+                        group: g.id,
+                        teams: false,
+                        time,
+                    });
+                    r["SiteUrl"] = json!(format!("{site}/"));
+                    r["ObjectId"] = json!(format!("{site}/Shared Documents/Report.docx"));
+                }
+                (60..=74, _) => {
+                    r["SiteUrl"] = json!(format!("https://{domain_host}/sites/intranet/"))
+                }
+                (75..=89, _) => {
+                    r["Workload"] = json!("OneDrive");
+                    r["SiteUrl"] = json!(format!(
+                        "https://{}/personal/user_contoso_onmicrosoft_com/",
+                        domain_host.replace(".sharepoint.com", "-my.sharepoint.com")
+                    ));
+                }
+                (_, g) => {
+                    r["UserId"] = json!("SHAREPOINT\\system");
+                    r["SiteUrl"] = json!(g.and_then(|g| g.site.clone()).unwrap_or_default());
+                }
+            }
+            r
+        } else {
+            let team = (!teams.is_empty()).then(|| teams[rng.below(teams.len() as u64) as usize]);
+            let mut r = json!({"Id": id.to_string(), "CreationTime": fmt_time(time), "RecordType": 25, "OrganizationId": tenant.to_string(),
+                "UserType": 0, "UserId": user, "UserKey": Uuid::from_u128(id.as_u128() ^ 1).to_string(), "Workload": "MicrosoftTeams", "Version": 1});
+            match (roll, team) {
+                (0..=49, Some(g)) => {
+                    truth.push(Truth {
+                        group: g.id,
+                        teams: true,
+                        time,
+                    });
+                    r["Operation"] = json!(
+                        ["ChannelAdded", "MemberAdded", "TabAdded", "MessageSent"]
+                            [rng.below(4) as usize]
+                    );
+                    r["TeamGuid"] = json!(g.team.clone());
+                    r["TeamName"] = json!(g.display_name);
+                    r["MessageURLs"] = json!([
+                        "https://teams.microsoft.com/l/message/19:secret@thread.skype/1616965872395"
+                    ]);
+                    r["HostedContents"] = json!([{"Id": "aGlkZGVuIGNvbnRlbnQ="}]);
+                }
+                (50..=59, Some(g)) => {
+                    truth.push(Truth {
+                        group: g.id,
+                        teams: true,
+                        time,
+                    });
+                    r["Operation"] = json!("MeetingDetail");
+                    r["AADGroupId"] = json!(g.id.to_string());
+                }
+                (60..=79, _) => {
+                    r["Operation"] = json!("TeamsSessionStarted");
+                    r["ObjectId"] = json!("Unknown (Unknown)");
+                }
+                (80..=89, Some(g)) => {
+                    r["Operation"] = json!("TeamSettingChanged");
+                    r["UserId"] = json!("Application");
+                    r["UserType"] = json!(5);
+                    r["TeamGuid"] = json!(g.team.clone());
+                }
+                _ => {
+                    r["Workload"] = json!("PowerBI");
+                    r["RecordType"] = json!(20);
+                    r["Operation"] = json!("ViewReport");
+                }
+            }
+            r
+        };
+        records.push(rec);
+    }
+    (records, truth)
+}
+
+fn previous(b: BlobId, opts: &AuditOptions) -> BlobId {
+    if b.index > 0 {
+        BlobId {
+            index: b.index - 1,
+            ..b
+        }
+    } else {
+        BlobId {
+            hour: b.hour - 1,
+            index: opts.blobs_per_hour.max(1) - 1,
+            ..b
+        }
+    }
+}
+
+/// A blob as served: its records shuffled, plus two records of the previous blob again.
+fn blob_records(
+    t: &TenantGraph,
+    tenant: &Uuid,
+    host: &str,
+    b: BlobId,
+    opts: &AuditOptions,
+) -> Vec<Value> {
+    let (mut records, _) = base(t, tenant, host, b, opts);
+    let mut rng = Lcg::new(b.seed(tenant) ^ 0x5EED);
+    for i in (1..records.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        records.swap(i, j);
+    }
+    let (prev, _) = base(t, tenant, host, previous(b, opts), opts);
+    records.extend(prev.into_iter().take(2));
+    records
+}
+
+/// The hours (as hour numbers since the epoch) whose content is still retrievable.
+fn live_hours(now: DateTime<Utc>) -> std::ops::RangeInclusive<i64> {
+    let first = (now - TimeDelta::days(RETENTION_DAYS))
+        .duration_trunc(TimeDelta::hours(1))
+        .expect("valid")
+        .timestamp()
+        / 3600
+        + 1;
+    let last = now.timestamp() / 3600 - 1;
+    first..=last
+}
+
+fn all_blobs(
+    tenant: &Uuid,
+    sharepoint: bool,
+    now: DateTime<Utc>,
+    opts: &AuditOptions,
+) -> Vec<(BlobId, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    for hour in live_hours(now) {
+        for index in 0..opts.blobs_per_hour {
+            let b = BlobId {
+                sharepoint,
+                hour,
+                index,
+            };
+            let created = b.created(tenant);
+            if created <= now {
+                out.push((b, created));
+            }
+        }
+    }
+    out
+}
+
+/// What the feed says about each group: latest Teams and SharePoint activity times.
+pub fn expected_activity(
+    t: &TenantGraph,
+    tenant: &Uuid,
+    host: &str,
+    opts: &AuditOptions,
+    now: DateTime<Utc>,
+) -> HashMap<Uuid, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
+    let mut out: HashMap<Uuid, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = HashMap::new();
+    for sharepoint in [true, false] {
+        for (b, _) in all_blobs(tenant, sharepoint, now, opts) {
+            for truth in base(t, tenant, host, b, opts).1 {
+                let e = out.entry(truth.group).or_default();
+                let slot = if truth.teams { &mut e.0 } else { &mut e.1 };
+                *slot = Some(slot.map_or(truth.time, |s: DateTime<Utc>| s.max(truth.time)));
+            }
+        }
+    }
+    out
+}
+
+/// Management API state of one tenant.
+#[derive(Debug, Default)]
+pub struct FeedState {
+    pub subscriptions: HashMap<String, bool>,
+    /// Requests that came without `PublisherIdentifier` (GroupMgr must send it on every call).
+    pub missing_publisher: u64,
+}
+
+fn af(status: StatusCode, code: &str, message: &str) -> Response<bytes::Bytes> {
+    json_response(
+        status,
+        &json!({"error": {"code": code, "message": message}}),
+    )
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    for fmt in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(n) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(n.and_utc());
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|n| n.and_utc())
+}
+
+/// `/api/v1.0/{tenant}/activity/feed/...`
+pub fn handle(
+    state: &SimState,
+    method: &str,
+    segs: &[&str],
+    query: &str,
+    headers: &HeaderMap,
+) -> Response<bytes::Bytes> {
+    let q = crate::graph::parse_query(query);
+    let Some(tenant) = segs.get(2).and_then(|t| t.parse::<Uuid>().ok()) else {
+        return af(
+            StatusCode::BAD_REQUEST,
+            "AF20013",
+            "The tenant ID passed in the URL is not a valid GUID.",
+        );
+    };
+    // Authorisation: a token for the Management API, with ActivityFeed.Read, for this tenant.
+    let claims = match crate::graph::verify_token(state, headers, MANAGE_RESOURCE) {
+        Ok(c) => c,
+        Err(_) => {
+            return af(
+                StatusCode::UNAUTHORIZED,
+                "AF10001",
+                "Authorization has been denied for this request.",
+            );
+        }
+    };
+    if claims["tid"].as_str() != Some(tenant.to_string().as_str()) {
+        return af(
+            StatusCode::BAD_REQUEST,
+            "AF20010",
+            "The tenant ID passed in the URL does not match the tenant ID passed in the access token.",
+        );
+    }
+    if !claims["roles"]
+        .as_array()
+        .is_some_and(|r| r.iter().any(|x| x == "ActivityFeed.Read"))
+    {
+        return af(
+            StatusCode::FORBIDDEN,
+            "AF10001",
+            "The permission set (ActivityFeed.Read) sent in the request does not include the expected permission.",
+        );
+    }
+    let Some(sim_tenant) = state.tenant(&tenant) else {
+        return af(
+            StatusCode::BAD_REQUEST,
+            "AF20011",
+            "The tenant does not exist.",
+        );
+    };
+    let publisher_ok = q
+        .keys()
+        .any(|k| k.eq_ignore_ascii_case("PublisherIdentifier"));
+    let mut feeds = state.feeds.lock().unwrap_or_else(|p| p.into_inner());
+    let feed = feeds.entry(tenant).or_default();
+    if !publisher_ok {
+        feed.missing_publisher += 1;
+    }
+    let ct = q.get("contentType").cloned().unwrap_or_default();
+    let valid_ct = |c: &str| {
+        [
+            SHAREPOINT,
+            GENERAL,
+            "Audit.Exchange",
+            "Audit.AzureActiveDirectory",
+            "DLP.All",
+        ]
+        .contains(&c)
+    };
+    match (method, &segs[3..]) {
+        ("POST", ["activity", "feed", "subscriptions", "start"]) => {
+            if !valid_ct(&ct) {
+                return af(StatusCode::BAD_REQUEST, "AF20020", "The content type is not valid.");
+            }
+            feed.subscriptions.insert(ct.clone(), true);
+            json_response(StatusCode::OK, &json!({"contentType": ct, "status": "enabled", "webhook": null}))
+        }
+        ("POST", ["activity", "feed", "subscriptions", "stop"]) => {
+            feed.subscriptions.insert(ct, false);
+            json_response(StatusCode::OK, &json!(null))
+        }
+        ("GET", ["activity", "feed", "subscriptions", "list"]) => json_response(
+            StatusCode::OK,
+            &json!(feed.subscriptions.iter().map(|(c, on)| json!({"contentType": c, "status": if *on { "enabled" } else { "disabled" }, "webhook": null})).collect::<Vec<_>>()),
+        ),
+        ("GET", ["activity", "feed", "subscriptions", "content"]) => {
+            if !valid_ct(&ct) {
+                return af(StatusCode::BAD_REQUEST, "AF20020", "The content type is not valid.");
+            }
+            if feed.subscriptions.get(&ct) != Some(&true) {
+                return af(StatusCode::BAD_REQUEST, "AF20022", "No subscription found for the specified content type.");
+            }
+            let now = Utc::now();
+            let (start, end) = match (q.get("startTime").and_then(|s| parse_time(s)), q.get("endTime").and_then(|s| parse_time(s))) {
+                (Some(s), Some(e)) => (s, e),
+                (None, None) if !q.contains_key("startTime") && !q.contains_key("endTime") => (now - TimeDelta::hours(24), now),
+                _ => return af(StatusCode::BAD_REQUEST, "AF20030", "Start time and end time must both be specified (or both omitted) and they must be more than zero minutes apart and no more than 24 hours apart with the start time no more than 7 days in the past."),
+            };
+            if end <= start || end - start > TimeDelta::hours(24) || start < now - TimeDelta::days(RETENTION_DAYS) {
+                return af(StatusCode::BAD_REQUEST, "AF20030", "Start time and end time must both be specified (or both omitted) and they must be more than zero minutes apart and no more than 24 hours apart with the start time no more than 7 days in the past.");
+            }
+            let sharepoint = ct == SHAREPOINT;
+            let opts = state.options.audit.clone();
+            let mut entries: Vec<(BlobId, DateTime<Utc>)> = if ct == SHAREPOINT || ct == GENERAL {
+                all_blobs(&tenant, sharepoint, now, &opts).into_iter().filter(|(_, c)| *c >= start && *c < end).collect()
+            } else {
+                Vec::new()
+            };
+            // Listed in an order of the service's choosing, not by time.
+            entries.sort_by_key(|(b, _)| (b.hour * 7919 + b.index as i64) % 97);
+            let offset = q.get("nextPage").and_then(|p| p.parse::<usize>().ok()).unwrap_or(0);
+            let end_idx = (offset + opts.page_size).min(entries.len());
+            let base = state.base_url();
+            let body: Vec<Value> = entries[offset.min(entries.len())..end_idx]
+                .iter()
+                .map(|(b, created)| {
+                    json!({
+                        "contentType": ct,
+                        "contentId": b.content_id(),
+                        "contentUri": format!("{base}/api/v1.0/{tenant}/activity/feed/audit/{}", b.content_id()),
+                        "contentCreated": format!("{}Z", created.format("%Y-%m-%dT%H:%M:%S%.3f")),
+                        "contentExpiration": format!("{}Z", (*created + TimeDelta::days(RETENTION_DAYS)).format("%Y-%m-%dT%H:%M:%S%.3f")),
+                    })
+                })
+                .collect();
+            let mut resp = json_response(StatusCode::OK, &json!(body));
+            if end_idx < entries.len() {
+                let next = format!(
+                    "{base}/api/v1/{tenant}/activity/feed/subscriptions/content?contentType={ct}&startTime={}&endTime={}&nextPage={end_idx}",
+                    q.get("startTime").cloned().unwrap_or_default(),
+                    q.get("endTime").cloned().unwrap_or_default()
+                );
+                resp.headers_mut().insert("NextPageUri", next.parse().expect("ascii"));
+            }
+            resp
+        }
+        ("GET", ["activity", "feed", "audit", content_id]) => {
+            let Some(b) = BlobId::parse(content_id) else {
+                return af(StatusCode::BAD_REQUEST, "AF20052", "Content ID in the URL is invalid.");
+            };
+            let now = Utc::now();
+            if b.created(&tenant) > now {
+                return af(StatusCode::BAD_REQUEST, "AF20050", "The specified content does not exist.");
+            }
+            if b.created(&tenant) < now - TimeDelta::days(RETENTION_DAYS) {
+                return af(StatusCode::BAD_REQUEST, "AF20051", "Content requested with the key {0} has already expired. Content older than 7 days cannot be retrieved.");
+            }
+            drop(feeds);
+            let opts = state.options.audit.clone();
+            let host = format!("{}.sharepoint.com", sim_tenant.name.to_lowercase());
+            let records = state
+                .with_graph(&tenant, |t| blob_records(t, &tenant, &host, b, &opts))
+                .unwrap_or_default();
+            json_response(StatusCode::OK, &Value::Array(records))
+        }
+        _ => af(StatusCode::NOT_FOUND, "AF20001", "Resource not found."),
+    }
+}

@@ -1,0 +1,180 @@
+//! Which group an audit record concerns, and when (management-activity-api.md §4):
+//! - SharePoint file, page, list and sharing operations whose `SiteUrl` is a group's site
+//!   (compared normalised: scheme and host case-folded, percent-decoded, no trailing slash);
+//!   OneDrive and other sites are not group activity;
+//! - Teams records (`Workload` MicrosoftTeams) whose `TeamGuid` — a thread id like
+//!   `19:…@thread.skype`, not the group id — is a group's team, or that name the group in
+//!   `AADGroupId`;
+//! - never actions of system accounts or applications (`UserType` 4–8, `SHAREPOINT\system`,
+//!   `app@sharepoint`).
+
+use std::collections::HashMap;
+
+use super::LastActivity;
+use super::records::AuditRecord;
+
+/// Normalises a site URL for comparison.
+pub fn normalise_site(url: &str) -> String {
+    let decoded = percent_encoding::percent_decode_str(url.trim()).decode_utf8_lossy();
+    decoded.trim_end_matches('/').to_lowercase()
+}
+
+/// What maps records to groups: built from the tenant's GroupMgr list.
+#[derive(Debug, Default, Clone)]
+pub struct GroupIndex {
+    sites: HashMap<String, String>,
+    threads: HashMap<String, String>,
+    groups: std::collections::HashSet<String>,
+}
+
+impl GroupIndex {
+    pub fn add_group(&mut self, group_id: &str, site_url: Option<&str>, thread_id: Option<&str>) {
+        let g = group_id.to_lowercase();
+        if let Some(s) = site_url.filter(|s| !s.is_empty()) {
+            self.sites.insert(normalise_site(s), g.clone());
+        }
+        if let Some(t) = thread_id.filter(|t| !t.is_empty()) {
+            self.threads.insert(t.to_lowercase(), g.clone());
+        }
+        self.groups.insert(g);
+    }
+
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The group a record concerns and what it says about its activity, if any.
+    pub fn classify(&self, r: &AuditRecord<'_>) -> Option<(String, LastActivity)> {
+        if is_system_actor(r) {
+            return None;
+        }
+        let time = r.time()?;
+        let workload = r.workload.as_deref().unwrap_or_default();
+        if workload.eq_ignore_ascii_case("MicrosoftTeams") {
+            let by_id = r
+                .aad_group_id
+                .as_deref()
+                .map(str::to_lowercase)
+                .filter(|g| self.groups.contains(g));
+            let by_thread = || {
+                r.team_guid
+                    .as_deref()
+                    .and_then(|t| self.threads.get(&t.to_lowercase()))
+                    .cloned()
+            };
+            let group = by_id.or_else(by_thread)?;
+            return Some((
+                group,
+                LastActivity {
+                    teams: Some(time),
+                    sharepoint: None,
+                },
+            ));
+        }
+        if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
+            let group = self
+                .sites
+                .get(&normalise_site(r.site_url.as_deref()?))?
+                .clone();
+            return Some((
+                group,
+                LastActivity {
+                    teams: None,
+                    sharepoint: Some(time),
+                },
+            ));
+        }
+        None
+    }
+}
+
+/// RecordType 6 (file), 36 (list), 14 (sharing), and 4 (SharePoint) for pages.
+fn is_content_operation(r: &AuditRecord<'_>) -> bool {
+    match r.record_type {
+        Some(6 | 14 | 36) => true,
+        Some(4) => {
+            r.item_type
+                .as_deref()
+                .is_some_and(|t| t.eq_ignore_ascii_case("Page"))
+                || r.operation
+                    .as_deref()
+                    .is_some_and(|o| o.starts_with("Page"))
+        }
+        _ => false,
+    }
+}
+
+fn is_system_actor(r: &AuditRecord<'_>) -> bool {
+    if matches!(r.user_type, Some(4..=8)) {
+        return true;
+    }
+    r.user_id.as_deref().is_some_and(|u| {
+        let u = u.to_ascii_lowercase();
+        u.starts_with("sharepoint\\") || u == "app@sharepoint" || u == "application"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::records::for_each_record;
+
+    fn classify(index: &GroupIndex, json: &str) -> Option<(String, LastActivity)> {
+        let mut out = None;
+        for_each_record(format!("[{json}]").as_bytes(), |r| out = index.classify(r)).unwrap();
+        out
+    }
+
+    fn index() -> GroupIndex {
+        let mut i = GroupIndex::default();
+        i.add_group(
+            "AAAA0000-0000-0000-0000-000000000001",
+            Some("https://contoso.sharepoint.com/sites/Marketing/"),
+            Some("19:abc@thread.skype"),
+        );
+        i.add_group(
+            "aaaa0000-0000-0000-0000-000000000002",
+            Some("https://contoso.sharepoint.com/sites/Sales%20Team"),
+            None,
+        );
+        i
+    }
+
+    #[test]
+    fn sharepoint_records_map_by_normalised_site() {
+        let i = index();
+        let r = classify(&i, r#"{"Id":"1","CreationTime":"2026-11-01T10:00:00","RecordType":6,"Workload":"SharePoint","SiteUrl":"HTTPS://CONTOSO.sharepoint.com/sites/marketing","UserType":0,"UserId":"u@contoso.com"}"#).unwrap();
+        assert_eq!(r.0, "aaaa0000-0000-0000-0000-000000000001");
+        assert!(r.1.sharepoint.is_some() && r.1.teams.is_none());
+        let r = classify(&i, r#"{"Id":"2","CreationTime":"2026-11-01T10:00:00","RecordType":"36","Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/Sales Team/","UserType":0}"#).unwrap();
+        assert_eq!(r.0, "aaaa0000-0000-0000-0000-000000000002");
+        // Another site, OneDrive, a system account, an application, a non-content operation.
+        for other in [
+            r#"{"Id":"3","CreationTime":"2026-11-01T10:00:00","RecordType":6,"Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/Other","UserType":0}"#,
+            r#"{"Id":"4","CreationTime":"2026-11-01T10:00:00","RecordType":6,"Workload":"OneDrive","SiteUrl":"https://contoso-my.sharepoint.com/personal/u_contoso_com/","UserType":0}"#,
+            r#"{"Id":"5","CreationTime":"2026-11-01T10:00:00","RecordType":6,"Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/marketing","UserId":"SHAREPOINT\\system","UserType":0}"#,
+            r#"{"Id":"6","CreationTime":"2026-11-01T10:00:00","RecordType":6,"Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/marketing","UserType":5}"#,
+            r#"{"Id":"7","CreationTime":"2026-11-01T10:00:00","RecordType":4,"Operation":"SiteCollectionAdminAdded","Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/marketing","UserType":0}"#,
+        ] {
+            assert!(classify(&i, other).is_none(), "{other}");
+        }
+        assert!(classify(&i, r#"{"Id":"8","CreationTime":"2026-11-01T10:00:00","RecordType":4,"ItemType":"Page","Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/marketing","UserType":0}"#).is_some());
+    }
+
+    #[test]
+    fn teams_records_map_by_thread_id_or_group_id() {
+        let i = index();
+        let r = classify(&i, r#"{"Id":"1","CreationTime":"2026-11-01T10:00:00","RecordType":25,"Workload":"MicrosoftTeams","TeamGuid":"19:ABC@thread.skype","UserType":0,"Operation":"ChannelAdded"}"#).unwrap();
+        assert_eq!(r.0, "aaaa0000-0000-0000-0000-000000000001");
+        assert!(r.1.teams.is_some());
+        let r = classify(&i, r#"{"Id":"2","CreationTime":"2026-11-01T10:00:00","RecordType":25,"Workload":"MicrosoftTeams","AADGroupId":"aaaa0000-0000-0000-0000-000000000002","UserType":0}"#).unwrap();
+        assert_eq!(r.0, "aaaa0000-0000-0000-0000-000000000002");
+        assert!(classify(&i, r#"{"Id":"3","CreationTime":"2026-11-01T10:00:00","RecordType":25,"Workload":"MicrosoftTeams","TeamGuid":"19:unknown@thread.skype","UserType":0}"#).is_none());
+        assert!(classify(&i, r#"{"Id":"4","CreationTime":"2026-11-01T10:00:00","RecordType":25,"Workload":"MicrosoftTeams","Operation":"TeamsSessionStarted","UserType":0}"#).is_none());
+        assert!(classify(&i, r#"{"Id":"5","CreationTime":"2026-11-01T10:00:00","RecordType":25,"Workload":"MicrosoftTeams","TeamGuid":"19:abc@thread.skype","UserId":"Application","UserType":5}"#).is_none());
+    }
+}

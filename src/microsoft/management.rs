@@ -1,0 +1,346 @@
+//! The Office 365 Management Activity API (management-activity-api.md): subscriptions, content
+//! listing (windows of at most 24 hours, never older than 7 days, paged by the `NextPageUri`
+//! header), and content blobs. `PublisherIdentifier` goes on every call.
+//!
+//! Errors are handled by their AF code, not their HTTP status: AF429 (throttling) arrives as
+//! HTTP **403** (management-activity-api.md §5) and is retried like a 429; AF50000 is retried;
+//! the others are returned typed so the caller can act on their meaning (start a missing
+//! subscription, clamp a window, record expired content as lost).
+
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::retry::{RetryPolicy, parse_retry_after};
+use crate::auth::AccessToken;
+use crate::config::Endpoint;
+use crate::domain::TenantId;
+
+/// The content types GroupMgr reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ContentType {
+    /// SharePoint and OneDrive.
+    SharePoint,
+    /// Everything else, Microsoft Teams included.
+    General,
+}
+
+impl ContentType {
+    pub const ALL: [ContentType; 2] = [ContentType::SharePoint, ContentType::General];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ContentType::SharePoint => "Audit.SharePoint",
+            ContentType::General => "Audit.General",
+        }
+    }
+}
+
+/// One available content blob.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContentBlob {
+    pub content_type: String,
+    pub content_id: String,
+    pub content_uri: String,
+    pub content_created: DateTime<Utc>,
+    pub content_expiration: Option<DateTime<Utc>>,
+}
+
+/// A failed call, by meaning.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ManagementError {
+    /// AF20022: no subscription for this content type — start it and retry.
+    #[error("no subscription for this content type")]
+    NoSubscription,
+    /// AF20023: a tenant admin disabled the subscription.
+    #[error("the subscription was disabled by the tenant")]
+    SubscriptionDisabled,
+    /// AF20030 / AF20055 / AF20031: the window or page token was refused — clamp and retry.
+    #[error("content window refused ({0})")]
+    BadWindow(String),
+    /// AF20050 / AF20051 / AF20052: the blob is gone (expired after 7 days, or never existed).
+    #[error("content expired or missing ({0})")]
+    ContentGone(String),
+    /// AF10001 / AF20010–AF20013: permission or tenant problems; retrying cannot help.
+    #[error("refused: {code} {message}")]
+    Refused { code: String, message: String },
+    /// Throttling (AF429) or service errors that outlasted the retries.
+    #[error("unavailable: {code}")]
+    Unavailable {
+        code: String,
+        retry_after: Option<Duration>,
+    },
+    #[error("unreachable: {0}")]
+    Transport(String),
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    error: EnvelopeError,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeError {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// Classifies an error answer by its AF code (and status only when there is no code).
+fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> (bool, ManagementError) {
+    let (code, message) = serde_json::from_slice::<Envelope>(body)
+        .map(|e| (e.error.code, e.error.message))
+        .unwrap_or_else(|_| (String::new(), String::new()));
+    let transient = matches!(code.as_str(), "AF429" | "AF50000")
+        || (code.is_empty() && RetryPolicy::is_transient(status));
+    let err = match code.as_str() {
+        "AF20022" => ManagementError::NoSubscription,
+        "AF20023" => ManagementError::SubscriptionDisabled,
+        "AF20030" | "AF20055" | "AF20031" => ManagementError::BadWindow(code),
+        "AF20050" | "AF20051" | "AF20052" => ManagementError::ContentGone(code),
+        _ if transient => ManagementError::Unavailable {
+            code: if code.is_empty() {
+                status.to_string()
+            } else {
+                code
+            },
+            retry_after,
+        },
+        _ => ManagementError::Refused {
+            code: if code.is_empty() {
+                status.to_string()
+            } else {
+                code
+            },
+            message,
+        },
+    };
+    (transient, err)
+}
+
+/// The Management Activity API client. Share it.
+pub struct ManagementClient {
+    origin: String,
+    http: reqwest::Client,
+    policy: RetryPolicy,
+    publisher: uuid::Uuid,
+}
+
+/// A session for one tenant with one app-only token.
+pub struct Management<'a> {
+    client: &'a ManagementClient,
+    token: &'a AccessToken,
+    tenant: TenantId,
+    sent: std::sync::atomic::AtomicU64,
+}
+
+impl ManagementClient {
+    pub fn new(
+        endpoint: &Endpoint,
+        publisher: uuid::Uuid,
+        http: reqwest::Client,
+        policy: RetryPolicy,
+    ) -> Self {
+        Self {
+            origin: endpoint.origin(),
+            http,
+            policy,
+            publisher,
+        }
+    }
+
+    pub fn session<'a>(&'a self, token: &'a AccessToken, tenant: TenantId) -> Management<'a> {
+        Management {
+            client: self,
+            token,
+            tenant,
+            sent: Default::default(),
+        }
+    }
+}
+
+impl Management<'_> {
+    fn feed(&self, op: &str) -> String {
+        format!(
+            "{}/api/v1.0/{}/activity/feed/{op}",
+            self.client.origin, self.tenant
+        )
+    }
+
+    pub fn requests_sent(&self) -> u64 {
+        self.sent.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Accepts a URL the service gave us only on our configured host (the token goes nowhere
+    /// else), and adds `PublisherIdentifier` if it is missing.
+    fn checked(&self, url: &str) -> Result<String, ManagementError> {
+        let mut u =
+            url::Url::parse(url).map_err(|_| ManagementError::Protocol("not a URL".into()))?;
+        if u.origin().ascii_serialization() != self.client.origin {
+            return Err(ManagementError::Protocol(
+                "URL outside the configured Management API endpoint".into(),
+            ));
+        }
+        if !u
+            .query_pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("PublisherIdentifier"))
+        {
+            u.query_pairs_mut()
+                .append_pair("PublisherIdentifier", &self.client.publisher.to_string());
+        }
+        Ok(u.to_string())
+    }
+
+    /// One call with the retry policy. All Management API calls may be repeated: starting a
+    /// subscription that is already on only updates it.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        url: &str,
+    ) -> Result<(reqwest::header::HeaderMap, Bytes), ManagementError> {
+        let url = self.checked(url)?;
+        let policy = &self.client.policy;
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let mut req = self
+                .client
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.token.expose());
+            if method == reqwest::Method::POST {
+                req = req.header("content-type", "application/json").body("");
+            }
+            let (retry_after, err) = match req.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let headers = resp.headers().clone();
+                    let body = resp
+                        .bytes()
+                        .await
+                        .map_err(|e| ManagementError::Transport(e.without_url().to_string()));
+                    match body {
+                        Ok(body) if (200..300).contains(&status) => return Ok((headers, body)),
+                        Ok(body) => {
+                            let ra = headers
+                                .get("retry-after")
+                                .and_then(|v| v.to_str().ok())
+                                .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                            let (transient, err) = classify(status, &body, ra);
+                            if !transient {
+                                return Err(err);
+                            }
+                            (ra, err)
+                        }
+                        Err(e) => (None, e),
+                    }
+                }
+                Err(e) => (
+                    None,
+                    ManagementError::Transport(e.without_url().to_string()),
+                ),
+            };
+            if attempt >= policy.max_attempts {
+                return Err(err);
+            }
+            let wait = policy.delay(attempt, retry_after);
+            if started.elapsed() + wait > policy.deadline {
+                return Err(err);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// `POST subscriptions/start`: enables the content type (already enabled is success).
+    pub async fn start_subscription(&self, ct: ContentType) -> Result<(), ManagementError> {
+        let url = format!(
+            "{}?contentType={}",
+            self.feed("subscriptions/start"),
+            ct.as_str()
+        );
+        self.send(reqwest::Method::POST, &url).await.map(|_| ())
+    }
+
+    /// `GET subscriptions/content` for `[start, end)`, every page (`NextPageUri` header, any
+    /// casing; also the `NextPageUrl` spelling of the troubleshooting article).
+    pub async fn list_content(
+        &self,
+        ct: ContentType,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<ContentBlob>, ManagementError> {
+        let fmt = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%S").to_string();
+        let mut url = format!(
+            "{}?contentType={}&startTime={}&endTime={}",
+            self.feed("subscriptions/content"),
+            ct.as_str(),
+            fmt(start),
+            fmt(end)
+        );
+        let mut out = Vec::new();
+        loop {
+            let (headers, body) = self.send(reqwest::Method::GET, &url).await?;
+            let mut page: Vec<ContentBlob> = serde_json::from_slice(&body)
+                .map_err(|e| ManagementError::Protocol(format!("content list: {e}")))?;
+            out.append(&mut page);
+            let next = headers
+                .get("nextpageuri")
+                .or_else(|| headers.get("nextpageurl"))
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty());
+            match next {
+                Some(n) => url = n.to_string(),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    /// `GET {contentUri}`: a blob of audit records (a JSON array).
+    pub async fn fetch(&self, blob: &ContentBlob) -> Result<Bytes, ManagementError> {
+        self.send(reqwest::Method::GET, &blob.content_uri)
+            .await
+            .map(|(_, b)| b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn af_codes_by_meaning_not_status() {
+        let body =
+            |c: &str| format!("{{\"error\":{{\"code\":\"{c}\",\"message\":\"m\"}}}}").into_bytes();
+        // AF429 arrives as 403 and is throttling, not a permission problem.
+        assert!(matches!(
+            classify(403, &body("AF429"), None),
+            (true, ManagementError::Unavailable { .. })
+        ));
+        assert!(matches!(classify(500, &body("AF50000"), None), (true, _)));
+        assert_eq!(
+            classify(400, &body("AF20022"), None).1,
+            ManagementError::NoSubscription
+        );
+        assert!(matches!(
+            classify(400, &body("AF20030"), None).1,
+            ManagementError::BadWindow(_)
+        ));
+        assert!(matches!(
+            classify(400, &body("AF20051"), None).1,
+            ManagementError::ContentGone(_)
+        ));
+        assert!(matches!(
+            classify(403, &body("AF10001"), None),
+            (false, ManagementError::Refused { .. })
+        ));
+        assert!(matches!(classify(503, b"", None), (true, _)));
+    }
+}

@@ -1,0 +1,96 @@
+//! Per-tenant job state with compare-and-swap writes, on both backends: Azure Blob Storage
+//! (against Azurite) and the embedded store.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::azurite::Azurite;
+use common::contoso;
+use groupmgr::state::{BlobState, EmbeddedState, StateError, TenantState, parse_storage};
+use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
+
+async fn contract(state: &dyn TenantState) {
+    let t = contoso();
+    assert!(
+        state
+            .load(&t, "audit/Audit.General")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let v1 = state
+        .save(&t, "audit/Audit.General", "{\"bookmark\":1}", None)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            state.save(&t, "audit/Audit.General", "{}", None).await,
+            Err(StateError::Conflict)
+        ),
+        "create only once"
+    );
+    let (text, v) = state
+        .load(&t, "audit/Audit.General")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((text.as_str(), &v), ("{\"bookmark\":1}", &v1));
+    let v2 = state
+        .save(&t, "audit/Audit.General", "{\"bookmark\":2}", Some(&v1))
+        .await
+        .unwrap();
+    assert_ne!(v1, v2);
+    // A second worker still holding v1 cannot advance it again.
+    assert!(matches!(
+        state
+            .save(&t, "audit/Audit.General", "{\"bookmark\":3}", Some(&v1))
+            .await,
+        Err(StateError::Conflict)
+    ));
+    assert_eq!(
+        state
+            .load(&t, "audit/Audit.General")
+            .await
+            .unwrap()
+            .unwrap()
+            .0,
+        "{\"bookmark\":2}"
+    );
+    // Names are independent.
+    assert!(
+        state
+            .load(&t, "audit/Audit.SharePoint")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn blob_state_on_azurite() {
+    let Some(azurite) = Azurite::start("blob_state_on_azurite") else {
+        return;
+    };
+    let access = parse_storage(Some(&azurite.connection_string()), None, None)
+        .unwrap()
+        .unwrap();
+    let state = BlobState::new(access).unwrap();
+    state.ensure_container().await.unwrap();
+    state.ensure_container().await.unwrap();
+    contract(&state).await;
+}
+
+#[tokio::test]
+async fn embedded_state() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    store
+        .add_tenant(&NewTenant {
+            tenant_id: contoso(),
+            seats: groupmgr::domain::Seats::new(1).unwrap(),
+            licence_expires: None,
+        })
+        .await
+        .unwrap();
+    contract(&EmbeddedState(store)).await;
+}
