@@ -28,9 +28,15 @@ struct World {
 }
 
 async fn world(groups: usize) -> World {
-    let sim = Sim::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), SimOptions { groups })
-        .await
-        .unwrap();
+    let sim = Sim::start_with(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SimOptions {
+            groups,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bench.db");
     let env: Vec<(&str, String)> = vec![
@@ -44,9 +50,7 @@ async fn world(groups: usize) -> World {
             base64::engine::general_purpose::STANDARD.encode([5u8; 32]),
         ),
     ];
-    let settings =
-        Settings::from_source(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone()))
-            .unwrap();
+    let settings = Settings::from_source(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
     let serve = settings.for_serve().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
     store
@@ -58,11 +62,7 @@ async fn world(groups: usize) -> World {
         .await
         .unwrap();
     let app = App::new(settings, serve, store, None, AppOptions::default()).unwrap();
-    World {
-        sim,
-        app,
-        _dir: dir,
-    }
+    World { sim, app, _dir: dir }
 }
 
 fn tenant() -> TenantId {
@@ -113,21 +113,12 @@ fn get_overhead(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             .unwrap();
         let listener = groupmgr::app::bind(0).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(groupmgr::app::run(
-            w.app.clone(),
-            listener,
-            std::future::pending(),
-        ));
+        tokio::spawn(groupmgr::app::run(w.app.clone(), listener, std::future::pending()));
         let id = w
             .sim
             .state
             .with_graph(&CONTOSO, |t| {
-                t.groups
-                    .values()
-                    .find(|g| g.is_unified())
-                    .unwrap()
-                    .id
-                    .to_string()
+                t.groups.values().find(|g| g.is_unified()).unwrap().id.to_string()
             })
             .unwrap();
         (w, addr, id)
@@ -178,15 +169,8 @@ fn get_overhead(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     });
     let health = format!("http://{addr}/api/health");
     g.bench_function("http_round_trip_health", |b| {
-        b.to_async(rt).iter(|| async {
-            http.get(&health)
-                .send()
-                .await
-                .unwrap()
-                .bytes()
-                .await
-                .unwrap()
-        })
+        b.to_async(rt)
+            .iter(|| async { http.get(&health).send().await.unwrap().bytes().await.unwrap() })
     });
     g.finish();
 }

@@ -27,8 +27,7 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     let payload = br#"{"user":"adele.vance@contoso.onmicrosoft.com","client_ip":"203.0.113.7","group_name":"Contoso Marketing Team","method":"GET","function":"Group","status":200,"duration_ms":12.5,"note":"x"}"#;
     let padding = "x".repeat(200 - payload.len());
-    let payload = String::from_utf8_lossy(payload)
-        .replace("\"note\":\"x\"", &format!("\"note\":\"x{padding}\""));
+    let payload = String::from_utf8_lossy(payload).replace("\"note\":\"x\"", &format!("\"note\":\"x{padding}\""));
     let payload = payload.as_bytes();
     assert_eq!(payload.len(), 200);
     let record = uuid::Uuid::now_v7();
@@ -58,9 +57,8 @@ fn bench(c: &mut Criterion) {
         b.iter(|| seal_data_key(sk.public(), &tenant, &key_id, &[7u8; 32]))
     });
 
-    let indexer = UpnIndexer::new(
-        IndexKey::parse(&base64::engine::general_purpose::STANDARD.encode([3u8; 32])).unwrap(),
-    );
+    let indexer =
+        UpnIndexer::new(IndexKey::parse(&base64::engine::general_purpose::STANDARD.encode([3u8; 32])).unwrap());
     c.bench_function("upn_blind_index", |b| {
         b.iter(|| indexer.index(&tenant, "Adele.Vance@Contoso.onmicrosoft.com"))
     });
@@ -73,11 +71,7 @@ fn bench(c: &mut Criterion) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = rt.block_on(async {
-        let s: Arc<dyn Store> = Arc::new(
-            SqliteStore::open(&dir.path().join("bench.db"))
-                .await
-                .unwrap(),
-        );
+        let s: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bench.db")).await.unwrap());
         s.add_tenant(&NewTenant {
             tenant_id: tenant,
             seats: Seats::new(10).unwrap(),
@@ -88,8 +82,7 @@ fn bench(c: &mut Criterion) {
         s.set_log_public_key(&tenant, sk.public()).await.unwrap();
         s
     });
-    let (sink, _writer) =
-        rt.block_on(async { TenantLogSink::start(store.clone(), SinkOptions::default()) });
+    let (sink, _writer) = rt.block_on(async { TenantLogSink::start(store.clone(), SinkOptions::default()) });
     let subscriber = Arc::new(tracing_subscriber::registry().with(TenantLogLayer(sink.clone())));
     let mut g = c.benchmark_group("tenant_log_end_to_end_sqlite");
     g.throughput(Throughput::Elements(1));
@@ -125,9 +118,7 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
     assert_eq!(
-        sink.stats()
-            .dropped_full
-            .load(std::sync::atomic::Ordering::Relaxed),
+        sink.stats().dropped_full.load(std::sync::atomic::Ordering::Relaxed),
         0,
         "the benchmark dropped entries"
     );

@@ -14,11 +14,7 @@ use base64::Engine as _;
 const RUNS: usize = 30;
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn ready(port: u16) -> bool {
@@ -75,10 +71,7 @@ fn main() {
                 "GROUPMGR_CLIENT_ID",
                 m365_sim::directory::GROUPMGR_CLIENT_ID.to_string(),
             )
-            .env(
-                "GROUPMGR_CLIENT_SECRET",
-                m365_sim::directory::GROUPMGR_CLIENT_SECRET,
-            )
+            .env("GROUPMGR_CLIENT_SECRET", m365_sim::directory::GROUPMGR_CLIENT_SECRET)
             .env("GROUPMGR_AUTHORITY_HOST", sim.url())
             .env("GROUPMGR_GRAPH_ENDPOINT", sim.url())
             .env("GROUPMGR_MANAGEMENT_ENDPOINT", sim.url())
@@ -89,10 +82,7 @@ fn main() {
             .spawn()
             .unwrap();
         while !ready(port) {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "not ready in 10 s"
-            );
+            assert!(started.elapsed() < Duration::from_secs(10), "not ready in 10 s");
             std::thread::sleep(Duration::from_micros(500));
         }
         startup_ms.push(started.elapsed().as_secs_f64() * 1000.0);

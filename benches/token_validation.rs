@@ -23,20 +23,13 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let (sim, validator, gate, token, _dir) = rt.block_on(async {
-        let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
+        let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
         let http = groupmgr::microsoft::http_client();
-        let jwks = Arc::new(JwksCache::new(
-            &sim.url(),
-            http.clone(),
-            JwksOptions::default(),
-        ));
+        let jwks = Arc::new(JwksCache::new(&sim.url(), http.clone(), JwksOptions::default()));
         jwks.prefetch().await.unwrap();
         let validator = TokenValidator::new(&sim.url(), GROUPMGR_CLIENT_ID, jwks.clone());
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::open(&dir.path().join("b.db")).await.unwrap());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("b.db")).await.unwrap());
         let tenant = TenantId::parse(&CONTOSO.to_string()).unwrap();
         store
             .add_tenant(&NewTenant {
@@ -66,12 +59,8 @@ fn bench(c: &mut Criterion) {
         })
     });
     c.bench_function("gate_admit_existing_user_sqlite", |b| {
-        b.to_async(&rt).iter(|| async {
-            gate.admit(Some(&header))
-                .await
-                .map(|c| c.principal.tenant)
-                .unwrap()
-        })
+        b.to_async(&rt)
+            .iter(|| async { gate.admit(Some(&header)).await.map(|c| c.principal.tenant).unwrap() })
     });
     let tenant = TenantId::parse(&CONTOSO.to_string()).unwrap();
     let store = rt.block_on(async {

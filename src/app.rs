@@ -10,7 +10,9 @@ use crate::auth::{Gate, JwksCache, JwksOptions, TokenClient, TokenValidator};
 use crate::config::{ServeSettings, Settings};
 use crate::crypto::UpnIndexer;
 use crate::microsoft::graph::GraphClient;
+use crate::microsoft::management::ManagementClient;
 use crate::microsoft::retry::RetryPolicy;
+use crate::state::TenantState;
 use crate::store::Store;
 use crate::telemetry::TenantLogSink;
 
@@ -30,6 +32,10 @@ pub struct App {
     /// `https://graph.microsoft.com`. Not the endpoint: m365-sim serves Graph on loopback
     /// while tokens still name the cloud's resource.
     pub graph_resource: String,
+    /// The Office 365 Management Activity API, when configured (publisher id + endpoint).
+    pub management: Option<ManagementClient>,
+    /// Job state (delta links, audit checkpoints): Blob Storage or the embedded store.
+    pub state: Arc<dyn TenantState>,
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -58,10 +64,22 @@ impl App {
             UpnIndexer::new(serve.index_key.clone()),
             tenant_log.clone(),
         );
-        let tokens =
-            TokenClient::new(http.clone(), &authority, serve.client_id, &serve.credential)?;
-        let graph = GraphClient::new(&settings.graph_endpoint, http.clone(), options.graph_retry);
+        let tokens = TokenClient::new(http.clone(), &authority, serve.client_id, &serve.credential)?;
+        let graph = GraphClient::new(&settings.graph_endpoint, http.clone(), options.graph_retry.clone());
         let graph_resource = settings.cloud.graph_endpoint().to_string();
+        let management = settings.for_audit().ok().map(|(publisher, endpoint)| {
+            ManagementClient::new(&endpoint, publisher, http.clone(), options.graph_retry.clone())
+        });
+        let state: Arc<dyn TenantState> = match crate::state::parse_storage(
+            settings.storage.as_ref().map(|s| s.expose()),
+            settings.storage_blob_uri.as_deref(),
+            settings.storage_account.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?
+        {
+            Some(access) => Arc::new(crate::state::BlobState::new(access)?),
+            None => Arc::new(crate::state::EmbeddedState(store.clone())),
+        };
         Ok(Arc::new(Self {
             settings,
             store,
@@ -71,19 +89,16 @@ impl App {
             tokens,
             graph,
             graph_resource,
+            management,
+            state,
         }))
     }
 }
 
 /// Builds the app for `serve` and `dev`: starts the tenant-log writer and installs the
 /// logging sinks (redacted stdout, sealed tenant log), then the app on top of them.
-pub fn start(
-    settings: Settings,
-    serve: ServeSettings,
-    store: Arc<dyn Store>,
-) -> anyhow::Result<Arc<App>> {
-    let (sink, _writer) =
-        TenantLogSink::start(store.clone(), crate::telemetry::SinkOptions::default());
+pub fn start(settings: Settings, serve: ServeSettings, store: Arc<dyn Store>) -> anyhow::Result<Arc<App>> {
+    let (sink, _writer) = TenantLogSink::start(store.clone(), crate::telemetry::SinkOptions::default());
     crate::telemetry::init_json(Some(sink.clone()));
     App::new(settings, serve, store, Some(sink), AppOptions::default())
 }
@@ -134,8 +149,5 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!(
-        event = "shutdown",
-        "shutting down; finishing in-flight requests"
-    );
+    tracing::info!(event = "shutdown", "shutting down; finishing in-flight requests");
 }

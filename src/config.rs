@@ -121,10 +121,7 @@ impl Endpoint {
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ConfigError::new(setting, "must not contain credentials"));
         }
-        if (url.path() != "/" && !url.path().is_empty())
-            || url.query().is_some()
-            || url.fragment().is_some()
-        {
+        if (url.path() != "/" && !url.path().is_empty()) || url.query().is_some() || url.fragment().is_some() {
             return Err(ConfigError::new(
                 setting,
                 "must be scheme and host only, without a path or query",
@@ -254,6 +251,9 @@ pub struct Settings {
     pub database: DatabaseSetting,
     pub index_key: Option<IndexKey>,
     pub storage: Option<Secret>,
+    /// Identity-based storage (`AzureWebJobsStorage__blobServiceUri` / `__accountName`).
+    pub storage_blob_uri: Option<String>,
+    pub storage_account: Option<String>,
     pub sharepoint_site: String,
 }
 
@@ -279,27 +279,21 @@ impl Settings {
         let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
 
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
-            Some(raw) => raw.trim().parse::<u16>().map_err(|_| {
-                ConfigError::new(
-                    "FUNCTIONS_CUSTOMHANDLER_PORT",
-                    "must be a port number 0-65535",
-                )
-            })?,
+            Some(raw) => raw
+                .trim()
+                .parse::<u16>()
+                .map_err(|_| ConfigError::new("FUNCTIONS_CUSTOMHANDLER_PORT", "must be a port number 0-65535"))?,
             None => DEFAULT_PORT,
         };
 
         let client_id = get("GROUPMGR_CLIENT_ID")
             .map(|raw| {
-                crate::domain::parse_guid("clientId", raw.trim()).map_err(|_| {
-                    ConfigError::new("GROUPMGR_CLIENT_ID", "must be the app registration's GUID")
-                })
+                crate::domain::parse_guid("clientId", raw.trim())
+                    .map_err(|_| ConfigError::new("GROUPMGR_CLIENT_ID", "must be the app registration's GUID"))
             })
             .transpose()?;
 
-        let credential = match (
-            get("GROUPMGR_CLIENT_SECRET"),
-            get("GROUPMGR_CLIENT_CERTIFICATE"),
-        ) {
+        let credential = match (get("GROUPMGR_CLIENT_SECRET"), get("GROUPMGR_CLIENT_CERTIFICATE")) {
             (Some(_), Some(_)) => {
                 return Err(ConfigError::new(
                     "GROUPMGR_CLIENT_SECRET",
@@ -325,25 +319,22 @@ impl Settings {
             .transpose()?
             .unwrap_or(Cloud::Public);
 
-        let endpoint =
-            |name: &'static str, default: Option<&str>| -> Result<Option<Endpoint>, ConfigError> {
-                match get(name) {
-                    Some(raw) => Endpoint::parse(name, &raw).map(Some),
-                    None => default.map(|d| Endpoint::parse(name, d)).transpose(),
-                }
-            };
+        let endpoint = |name: &'static str, default: Option<&str>| -> Result<Option<Endpoint>, ConfigError> {
+            match get(name) {
+                Some(raw) => Endpoint::parse(name, &raw).map(Some),
+                None => default.map(|d| Endpoint::parse(name, d)).transpose(),
+            }
+        };
         let authority_host = endpoint("GROUPMGR_AUTHORITY_HOST", Some(cloud.authority_host()))?
             .expect("a default is always given for the authority host");
         let graph_endpoint = endpoint("GROUPMGR_GRAPH_ENDPOINT", Some(cloud.graph_endpoint()))?
             .expect("a default is always given for the Graph endpoint");
-        let management_endpoint =
-            endpoint("GROUPMGR_MANAGEMENT_ENDPOINT", cloud.management_endpoint())?;
+        let management_endpoint = endpoint("GROUPMGR_MANAGEMENT_ENDPOINT", cloud.management_endpoint())?;
 
         let publisher_id = get("GROUPMGR_PUBLISHER_ID")
             .map(|raw| {
-                crate::domain::parse_guid("publisherId", raw.trim()).map_err(|_| {
-                    ConfigError::new("GROUPMGR_PUBLISHER_ID", "must be our own tenant's GUID")
-                })
+                crate::domain::parse_guid("publisherId", raw.trim())
+                    .map_err(|_| ConfigError::new("GROUPMGR_PUBLISHER_ID", "must be our own tenant's GUID"))
             })
             .transpose()?;
 
@@ -352,14 +343,19 @@ impl Settings {
             None => DatabaseSetting::Sqlite(PathBuf::from("groupmgr.db")),
         };
 
-        let index_key = get("GROUPMGR_INDEX_KEY")
-            .map(|raw| IndexKey::parse(&raw))
-            .transpose()?;
+        let index_key = get("GROUPMGR_INDEX_KEY").map(|raw| IndexKey::parse(&raw)).transpose()?;
 
         let storage = get("AzureWebJobsStorage").map(Secret::new);
+        let storage_blob_uri = get("AzureWebJobsStorage__blobServiceUri");
+        let storage_account = get("AzureWebJobsStorage__accountName");
+        crate::state::parse_storage(
+            storage.as_ref().map(Secret::expose),
+            storage_blob_uri.as_deref(),
+            storage_account.as_deref(),
+        )
+        .map_err(|problem| ConfigError::new("AzureWebJobsStorage", problem))?;
 
-        let sharepoint_site =
-            get("GROUPMGR_SHAREPOINT_SITE").unwrap_or_else(|| "/sites/GroupMgr".into());
+        let sharepoint_site = get("GROUPMGR_SHAREPOINT_SITE").unwrap_or_else(|| "/sites/GroupMgr".into());
         if !sharepoint_site.starts_with('/')
             || sharepoint_site.contains("://")
             || sharepoint_site.contains(char::is_whitespace)
@@ -382,18 +378,17 @@ impl Settings {
             database,
             index_key,
             storage,
+            storage_blob_uri,
+            storage_account,
             sharepoint_site,
         })
     }
 
     /// The settings `serve` requires, or the first one missing.
     pub fn for_serve(&self) -> Result<ServeSettings, ConfigError> {
-        let client_id = self.client_id.ok_or_else(|| {
-            ConfigError::new(
-                "GROUPMGR_CLIENT_ID",
-                "required to serve (the app registration's GUID)",
-            )
-        })?;
+        let client_id = self
+            .client_id
+            .ok_or_else(|| ConfigError::new("GROUPMGR_CLIENT_ID", "required to serve (the app registration's GUID)"))?;
         let credential = self.credential.clone().ok_or_else(|| {
             ConfigError::new(
                 "GROUPMGR_CLIENT_SECRET",
@@ -434,10 +429,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn load(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_source(|k| map.get(k).cloned())
     }
 
@@ -448,15 +440,9 @@ mod tests {
         let s = load(&[]).unwrap();
         assert_eq!(s.port, 7071);
         assert_eq!(s.cloud, Cloud::Public);
-        assert_eq!(
-            s.authority_host.origin(),
-            "https://login.microsoftonline.com"
-        );
+        assert_eq!(s.authority_host.origin(), "https://login.microsoftonline.com");
         assert_eq!(s.graph_endpoint.origin(), "https://graph.microsoft.com");
-        assert_eq!(
-            s.management_endpoint.unwrap().origin(),
-            "https://manage.office.com"
-        );
+        assert_eq!(s.management_endpoint.unwrap().origin(), "https://manage.office.com");
         assert_eq!(s.database, DatabaseSetting::Sqlite("groupmgr.db".into()));
         assert_eq!(s.sharepoint_site, "/sites/GroupMgr");
     }
@@ -493,24 +479,14 @@ mod tests {
             let s = load(&[("GROUPMGR_CLOUD", cloud)]).unwrap();
             assert_eq!(s.authority_host.origin(), login, "{cloud}");
             assert_eq!(s.graph_endpoint.origin(), graph, "{cloud}");
-            assert_eq!(
-                s.management_endpoint.map(|e| e.origin()).as_deref(),
-                manage,
-                "{cloud}"
-            );
+            assert_eq!(s.management_endpoint.map(|e| e.origin()).as_deref(), manage, "{cloud}");
         }
         let china = load(&[
             ("GROUPMGR_CLOUD", "china"),
-            (
-                "GROUPMGR_PUBLISHER_ID",
-                "72f988bf-86f1-41af-91ab-2d7cd011db47",
-            ),
+            ("GROUPMGR_PUBLISHER_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
         ])
         .unwrap();
-        assert_eq!(
-            china.for_audit().unwrap_err().setting,
-            "GROUPMGR_MANAGEMENT_ENDPOINT"
-        );
+        assert_eq!(china.for_audit().unwrap_err().setting, "GROUPMGR_MANAGEMENT_ENDPOINT");
     }
 
     #[test]
@@ -549,10 +525,7 @@ mod tests {
             ("GROUPMGR_PUBLISHER_ID", "x"),
             ("GROUPMGR_DATABASE", "postgres://x"),
             ("GROUPMGR_INDEX_KEY", "c2hvcnQ="),
-            (
-                "GROUPMGR_SHAREPOINT_SITE",
-                "https://contoso.sharepoint.com/sites/x",
-            ),
+            ("GROUPMGR_SHAREPOINT_SITE", "https://contoso.sharepoint.com/sites/x"),
             ("GROUPMGR_CLIENT_CERTIFICATE", "/nonexistent/cert.pem"),
         ];
         for (name, value) in cases {
@@ -606,7 +579,11 @@ mod tests {
     fn database_forms() {
         let s = load(&[("GROUPMGR_DATABASE", "sqlite:/tmp/x.db")]).unwrap();
         assert_eq!(s.database, DatabaseSetting::Sqlite("/tmp/x.db".into()));
-        let s = load(&[("GROUPMGR_DATABASE", "Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Managed Identity")]).unwrap();
+        let s = load(&[(
+            "GROUPMGR_DATABASE",
+            "Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Managed Identity",
+        )])
+        .unwrap();
         assert!(matches!(s.database, DatabaseSetting::SqlServer(_)));
         assert!(!format!("{:?}", s.database).contains("windows.net"));
     }

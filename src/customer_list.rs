@@ -43,6 +43,8 @@ pub struct GroupRow {
     /// The team's thread id (`19:…@thread.skype`, Graph `internalId`): how Teams audit
     /// records name the team.
     pub teams_thread_id: Option<String>,
+    /// The group's SharePoint site (how SharePoint audit records name the group).
+    pub site_url: Option<String>,
     pub last_teams_activity: Option<DateTime<Utc>>,
     pub last_sharepoint_activity: Option<DateTime<Utc>>,
     pub last_activity: Option<DateTime<Utc>>,
@@ -62,6 +64,7 @@ pub fn list_definition() -> Value {
             {"name": "MemberCount", "number": {}},
             {"name": "TeamsEnabled", "boolean": {}},
             {"name": "TeamsThreadId", "text": {}},
+            {"name": "SiteUrl", "text": {}},
             {"name": "LastTeamsActivity", "dateTime": {}},
             {"name": "LastSharePointActivity", "dateTime": {}},
             {"name": "LastActivity", "dateTime": {}},
@@ -89,10 +92,7 @@ impl GroupRow {
         let mut f = Map::new();
         f.insert("Title".into(), json!(self.name));
         f.insert("GroupId".into(), json!(self.group_id));
-        f.insert(
-            "OwnerCount".into(),
-            self.owner_count.map_or(Value::Null, |n| json!(n)),
-        );
+        f.insert("OwnerCount".into(), self.owner_count.map_or(Value::Null, |n| json!(n)));
         f.insert(
             "MemberCount".into(),
             self.member_count.map_or(Value::Null, |n| json!(n)),
@@ -100,15 +100,14 @@ impl GroupRow {
         f.insert("TeamsEnabled".into(), json!(self.teams_enabled));
         f.insert(
             "TeamsThreadId".into(),
-            self.teams_thread_id
-                .as_ref()
-                .map_or(Value::Null, |t| json!(t)),
+            self.teams_thread_id.as_ref().map_or(Value::Null, |t| json!(t)),
+        );
+        f.insert(
+            "SiteUrl".into(),
+            self.site_url.as_ref().map_or(Value::Null, |t| json!(t)),
         );
         f.insert("LastTeamsActivity".into(), time(&self.last_teams_activity));
-        f.insert(
-            "LastSharePointActivity".into(),
-            time(&self.last_sharepoint_activity),
-        );
+        f.insert("LastSharePointActivity".into(), time(&self.last_sharepoint_activity));
         f.insert("LastActivity".into(), time(&self.last_activity));
         f.insert(
             "LifecycleStatus".into(),
@@ -124,21 +123,12 @@ impl GroupRow {
         let count = |k: &str| f.get(k).and_then(Value::as_f64).map(|n| n.max(0.0) as u64);
         Some(Self {
             group_id: f.get("GroupId")?.as_str()?.to_string(),
-            name: f
-                .get("Title")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
+            name: f.get("Title").and_then(Value::as_str).unwrap_or_default().to_string(),
             owner_count: count("OwnerCount"),
             member_count: count("MemberCount"),
-            teams_enabled: f
-                .get("TeamsEnabled")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-            teams_thread_id: f
-                .get("TeamsThreadId")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            teams_enabled: f.get("TeamsEnabled").and_then(Value::as_bool).unwrap_or(false),
+            teams_thread_id: f.get("TeamsThreadId").and_then(Value::as_str).map(str::to_string),
+            site_url: f.get("SiteUrl").and_then(Value::as_str).map(str::to_string),
             last_teams_activity: parse_time(f.get("LastTeamsActivity")),
             last_sharepoint_activity: parse_time(f.get("LastSharePointActivity")),
             last_activity: parse_time(f.get("LastActivity")),
@@ -166,10 +156,7 @@ pub enum ListError {
 }
 
 /// Where the tenant's list is, if a sync has found or made it.
-pub async fn location(
-    store: &dyn Store,
-    tenant: &TenantId,
-) -> Result<Option<ListLocation>, StoreError> {
+pub async fn location(store: &dyn Store, tenant: &TenantId) -> Result<Option<ListLocation>, StoreError> {
     Ok(store
         .get_state(tenant, STATE_KEY)
         .await?
@@ -286,4 +273,55 @@ pub async fn all_rows(
         }
     }
     Ok(out)
+}
+
+/// Writes rows (creates and updates), 20 to a batch. A create that meets an existing row
+/// (a previous run wrote it but stopped before saving its progress) becomes an update.
+pub async fn write_rows(
+    graph: &Graph<'_>,
+    loc: &ListLocation,
+    rows: Vec<(Option<String>, GroupRow)>,
+) -> Result<usize, GraphError> {
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let written = rows.len();
+    let base = format!("/sites/{}/lists/{}/items", enc(&loc.site_id), enc(&loc.list_id));
+    for chunk in rows.chunks(MAX_BATCH) {
+        let requests: Vec<BatchRequest> = chunk
+            .iter()
+            .map(|(item, row)| {
+                let mut fields: Map<String, Value> = row.to_fields();
+                fields.insert("SyncedAt".into(), json!(now));
+                match item {
+                    Some(id) => BatchRequest {
+                        method: "PATCH",
+                        url: format!("{base}/{}/fields", enc(id)),
+                        body: Some(Value::Object(fields)),
+                        headers: vec![],
+                    },
+                    None => BatchRequest {
+                        method: "POST",
+                        url: base.clone(),
+                        body: Some(json!({ "fields": fields })),
+                        headers: vec![],
+                    },
+                }
+            })
+            .collect();
+        let answers = graph.batch(&requests).await?;
+        for ((_, row), answer) in chunk.iter().zip(answers) {
+            if answer.ok() {
+                continue;
+            }
+            if answer.status == 409
+                && let Some((item, _)) = self::row(graph, loc, &row.group_id).await?
+            {
+                let mut fields = row.to_fields();
+                fields.insert("SyncedAt".into(), json!(now));
+                graph.update_item(&loc.site_id, &loc.list_id, &item, &fields).await?;
+                continue;
+            }
+            answer.into_result::<Value>()?;
+        }
+    }
+    Ok(written)
 }

@@ -41,9 +41,8 @@ impl Opener {
                 let opened = if k.public_key_id != sk.public().id() {
                     Err(OpenError::WrongKey(k.public_key_id.clone()))
                 } else {
-                    open_data_key(sk, &tenant, &k.key_id, &k.enc, &k.sealed_key).map(|bytes| {
-                        DataKey::from_bytes(k.key_id, tenant, k.public_key_id.clone(), &bytes)
-                    })
+                    open_data_key(sk, &tenant, &k.key_id, &k.enc, &k.sealed_key)
+                        .map(|bytes| DataKey::from_bytes(k.key_id, tenant, k.public_key_id.clone(), &bytes))
                 };
                 (k.key_id, opened)
             })
@@ -63,11 +62,11 @@ impl Opener {
         if rec.tenant_id != self.tenant {
             return Err(OpenError::Tampered);
         }
-        let plain =
-            self.key(&rec.sealed.key_id)?
-                .open(LOG_RECORD, rec.id.as_bytes(), &rec.sealed)?;
-        let fields: Map<String, Value> = serde_json::from_slice(&plain)
-            .map_err(|_| OpenError::Malformed("sealed fields are not a JSON object"))?;
+        let plain = self
+            .key(&rec.sealed.key_id)?
+            .open(LOG_RECORD, rec.id.as_bytes(), &rec.sealed)?;
+        let fields: Map<String, Value> =
+            serde_json::from_slice(&plain).map_err(|_| OpenError::Malformed("sealed fields are not a JSON object"))?;
         Ok(OpenedLog {
             id: rec.id,
             time: rec.time,
@@ -124,9 +123,7 @@ mod tests {
             level: "INFO".into(),
             event: "user_admitted".into(),
             message: "{user} took a licensed seat".into(),
-            sealed: key
-                .seal(LOG_RECORD, id.as_bytes(), fields.as_bytes())
-                .unwrap(),
+            sealed: key.seal(LOG_RECORD, id.as_bytes(), fields.as_bytes()).unwrap(),
         }
     }
 
@@ -152,10 +149,7 @@ mod tests {
             Opener::new(&other, t, std::slice::from_ref(&key_rec)).open_log(&e),
             Err(OpenError::WrongKey(_))
         ));
-        assert_eq!(
-            Opener::new(&sk, t, &[]).open_log(&e),
-            Err(OpenError::MissingDataKey)
-        );
+        assert_eq!(Opener::new(&sk, t, &[]).open_log(&e), Err(OpenError::MissingDataKey));
 
         let opener = Opener::new(&sk, t, std::slice::from_ref(&key_rec));
         let mut tampered = e.clone();
@@ -163,11 +157,7 @@ mod tests {
         assert_eq!(opener.open_log(&tampered), Err(OpenError::Tampered));
         let mut moved = e.clone();
         moved.id = uuid::Uuid::now_v7();
-        assert_eq!(
-            opener.open_log(&moved),
-            Err(OpenError::Tampered),
-            "row id is bound"
-        );
+        assert_eq!(opener.open_log(&moved), Err(OpenError::Tampered), "row id is bound");
         // Moved to another tenant (with its key record moved along): the AADs no longer match.
         let mut other_tenant = e.clone();
         other_tenant.tenant_id = tenant(B);
@@ -181,19 +171,13 @@ mod tests {
         // A sealed key whose bytes were altered.
         let mut bad_key = key_rec.clone();
         bad_key.sealed_key[0] ^= 1;
-        assert_eq!(
-            Opener::new(&sk, t, &[bad_key]).open_log(&e),
-            Err(OpenError::Tampered)
-        );
+        assert_eq!(Opener::new(&sk, t, &[bad_key]).open_log(&e), Err(OpenError::Tampered));
 
         // Content that authenticates but is not a JSON object is reported, not shown.
         let junk = LogRecord {
             sealed: key.seal(LOG_RECORD, e.id.as_bytes(), b"not json").unwrap(),
             ..e.clone()
         };
-        assert!(matches!(
-            opener.open_log(&junk),
-            Err(OpenError::Malformed(_))
-        ));
+        assert!(matches!(opener.open_log(&junk), Err(OpenError::Malformed(_))));
     }
 }

@@ -36,10 +36,7 @@ pub async fn run() -> anyhow::Result<()> {
         ("GROUPMGR_GRAPH_ENDPOINT", sim_url.clone()),
         ("GROUPMGR_MANAGEMENT_ENDPOINT", sim_url.clone()),
         ("GROUPMGR_INDEX_KEY", index_key),
-        (
-            "GROUPMGR_PUBLISHER_ID",
-            m365_sim::directory::CONTOSO.to_string(),
-        ),
+        ("GROUPMGR_PUBLISHER_ID", m365_sim::directory::CONTOSO.to_string()),
     ];
     // Everything else (port, database, …) comes from the environment as usual; the database
     // defaults to a dev file so that dev never touches a production-looking groupmgr.db.

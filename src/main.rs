@@ -119,17 +119,11 @@ enum TenantCommand {
     /// Change a tenant's seat count.
     SetSeats { tenant_id: String, seats: String },
     /// Register the tenant's log public key (printed by `groupmgr keys generate`).
-    SetLogKey {
-        tenant_id: String,
-        public_key: String,
-    },
+    SetLogKey { tenant_id: String, public_key: String },
     /// Offboard a tenant: delete its data keys and licensed users; its logs become unreadable.
     Offboard { tenant_id: String },
     /// Change (or with no date, remove) a tenant's licence expiry.
-    SetExpiry {
-        tenant_id: String,
-        expires: Option<String>,
-    },
+    SetExpiry { tenant_id: String, expires: Option<String> },
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -209,15 +203,10 @@ fn print(result: Result<String, cli::CommandError>) -> ExitCode {
 async fn command_store() -> Result<std::sync::Arc<dyn store::Store>, String> {
     telemetry::init_cli();
     let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    store::open(&settings.database)
-        .await
-        .map_err(|e| e.to_string())
+    store::open(&settings.database).await.map_err(|e| e.to_string())
 }
 
-fn parse_time(
-    name: &str,
-    raw: Option<&String>,
-) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+fn parse_time(name: &str, raw: Option<&String>) -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
     raw.map(|r| {
         chrono::DateTime::parse_from_rfc3339(r)
             .map(|t| t.with_timezone(&chrono::Utc))
@@ -235,10 +224,7 @@ fn parse_tenant(raw: Option<&String>) -> Result<Option<groupmgr::domain::TenantI
 fn finish(tally: Result<cli::logs::Tally, cli::CommandError>, what: &str) -> ExitCode {
     match tally {
         Ok(t) => {
-            eprintln!(
-                "{} {what} opened, {} could not be opened",
-                t.opened, t.failed
-            );
+            eprintln!("{} {what} opened, {} could not be opened", t.opened, t.failed);
             if t.failed == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -285,16 +271,7 @@ async fn logs(command: LogsCommand) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            cli::logs::decrypt_from_store(
-                store.as_ref(),
-                &key,
-                tenant,
-                since,
-                until,
-                format,
-                &mut emit,
-            )
-            .await
+            cli::logs::decrypt_from_store(store.as_ref(), &key, tenant, since, until, format, &mut emit).await
         }
     };
     finish(tally, "log entries")
@@ -347,10 +324,7 @@ async fn serve() -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    let addr = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(event = "listening", addr = %addr, version = env!("CARGO_PKG_VERSION"));
     if !groupmgr::jobs::local_schedule::under_functions_host() {
         groupmgr::jobs::local_schedule::spawn(app.clone());
@@ -374,14 +348,11 @@ async fn tenant(command: TenantCommand) -> ExitCode {
         TenantCommand::List => cli::tenant_list(store).await,
         TenantCommand::Suspend { tenant_id } => cli::tenant_suspend(store, tenant_id).await,
         TenantCommand::Activate { tenant_id } => cli::tenant_activate(store, tenant_id).await,
-        TenantCommand::SetLogKey {
-            tenant_id,
-            public_key,
-        } => cli::tenant_set_log_key(store, tenant_id, public_key).await,
-        TenantCommand::Offboard { tenant_id } => cli::tenant_offboard(store, tenant_id).await,
-        TenantCommand::SetSeats { tenant_id, seats } => {
-            cli::tenant_set_seats(store, tenant_id, seats).await
+        TenantCommand::SetLogKey { tenant_id, public_key } => {
+            cli::tenant_set_log_key(store, tenant_id, public_key).await
         }
+        TenantCommand::Offboard { tenant_id } => cli::tenant_offboard(store, tenant_id).await,
+        TenantCommand::SetSeats { tenant_id, seats } => cli::tenant_set_seats(store, tenant_id, seats).await,
         TenantCommand::SetExpiry { tenant_id, expires } => {
             cli::tenant_set_expiry(store, tenant_id, expires.as_deref()).await
         }

@@ -40,11 +40,7 @@ impl From<StoreError> for StateError {
 /// Per-tenant state with conditional writes.
 #[async_trait]
 pub trait TenantState: Send + Sync {
-    async fn load(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-    ) -> Result<Option<(String, Version)>, StateError>;
+    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError>;
     /// Writes `value` if the stored version is still `expected` (`None`: only if absent).
     async fn save(
         &self,
@@ -60,11 +56,7 @@ pub struct EmbeddedState(pub Arc<dyn Store>);
 
 #[async_trait]
 impl TenantState for EmbeddedState {
-    async fn load(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-    ) -> Result<Option<(String, Version)>, StateError> {
+    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
         Ok(self
             .0
             .get_state(tenant, name)
@@ -84,10 +76,7 @@ impl TenantState for EmbeddedState {
             None => None,
         };
         Ok(Version(
-            self.0
-                .put_state(tenant, name, value, expected)
-                .await?
-                .to_string(),
+            self.0.put_state(tenant, name, value, expected).await?.to_string(),
         ))
     }
 }
@@ -118,8 +107,7 @@ pub fn parse_storage(
     account_name: Option<&str>,
 ) -> Result<Option<StorageAccess>, String> {
     if let Some(uri) = blob_service_uri {
-        let url = url::Url::parse(uri)
-            .map_err(|_| "AzureWebJobsStorage__blobServiceUri: not a URL".to_string())?;
+        let url = url::Url::parse(uri).map_err(|_| "AzureWebJobsStorage__blobServiceUri: not a URL".to_string())?;
         return Ok(Some(StorageAccess::ManagedIdentity { blob_endpoint: url }));
     }
     if let Some(name) = account_name {
@@ -162,8 +150,7 @@ pub fn parse_storage(
             format!("{protocol}://{account}.blob.{suffix}")
         }
     };
-    let url = url::Url::parse(&endpoint)
-        .map_err(|_| "AzureWebJobsStorage: BlobEndpoint is not a URL".to_string())?;
+    let url = url::Url::parse(&endpoint).map_err(|_| "AzureWebJobsStorage: BlobEndpoint is not a URL".to_string())?;
     Ok(Some(StorageAccess::SharedKey {
         blob_endpoint: url,
         account,
@@ -173,21 +160,14 @@ pub fn parse_storage(
 
 /// An account SAS for the blob service (version 2018-11-09 string-to-sign: account,
 /// permissions, services, resource types, start, expiry, IP, protocol, version).
-pub fn account_sas(
-    account: &str,
-    key: &Secret,
-    expiry: chrono::DateTime<chrono::Utc>,
-) -> Result<String, String> {
+pub fn account_sas(account: &str, key: &Secret, expiry: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
     let key = base64::engine::general_purpose::STANDARD
         .decode(key.expose())
         .map_err(|_| "account key is not base64".to_string())?;
     let (sp, ss, srt, sv) = ("rwdlac", "b", "sco", "2018-11-09");
     let se = expiry.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let to_sign = format!("{account}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n\n{sv}\n");
-    let tag = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
-        to_sign.as_bytes(),
-    );
+    let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), to_sign.as_bytes());
     let sig = base64::engine::general_purpose::STANDARD.encode(tag.as_ref());
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.extend_pairs([
@@ -213,9 +193,7 @@ const CONTAINER: &str = "groupmgr-state";
 impl BlobState {
     pub fn new(access: StorageAccess) -> anyhow::Result<Self> {
         let credential: Option<Arc<dyn azure_core::credentials::TokenCredential>> = match &access {
-            StorageAccess::ManagedIdentity { .. } => {
-                Some(azure_identity::ManagedIdentityCredential::new(None)?)
-            }
+            StorageAccess::ManagedIdentity { .. } => Some(azure_identity::ManagedIdentityCredential::new(None)?),
             StorageAccess::SharedKey { .. } => None,
         };
         Ok(Self {
@@ -234,37 +212,22 @@ impl BlobState {
             } => (
                 blob_endpoint,
                 Some(
-                    account_sas(
-                        account,
-                        key,
-                        chrono::Utc::now() + chrono::TimeDelta::hours(1),
-                    )
-                    .map_err(StateError::Unavailable)?,
+                    account_sas(account, key, chrono::Utc::now() + chrono::TimeDelta::hours(1))
+                        .map_err(StateError::Unavailable)?,
                 ),
             ),
             StorageAccess::ManagedIdentity { blob_endpoint } => (blob_endpoint, None),
         };
-        let mut url = url::Url::parse(&format!(
-            "{}/{path}",
-            endpoint.as_str().trim_end_matches('/')
-        ))
-        .map_err(|e| StateError::Unavailable(e.to_string()))?;
+        let mut url = url::Url::parse(&format!("{}/{path}", endpoint.as_str().trim_end_matches('/')))
+            .map_err(|e| StateError::Unavailable(e.to_string()))?;
         if let Some(sas) = sas {
             url.set_query(Some(&sas));
         }
         Ok(url)
     }
 
-    fn blob(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-    ) -> Result<azure_storage_blob::BlobClient, StateError> {
-        let url = self.url(&format!(
-            "{}/{tenant}/{}.json",
-            self.container,
-            name.replace('/', "-")
-        ))?;
+    fn blob(&self, tenant: &TenantId, name: &str) -> Result<azure_storage_blob::BlobClient, StateError> {
+        let url = self.url(&format!("{}/{tenant}/{}.json", self.container, name.replace('/', "-")))?;
         azure_storage_blob::BlobClient::new(url, self.credential.clone(), None)
             .map_err(|e| StateError::Unavailable(e.to_string()))
     }
@@ -272,9 +235,8 @@ impl BlobState {
     /// Creates the container if it does not exist (called at start-up of jobs).
     pub async fn ensure_container(&self) -> Result<(), StateError> {
         let url = self.url(&self.container)?;
-        let client =
-            azure_storage_blob::BlobContainerClient::new(url, self.credential.clone(), None)
-                .map_err(|e| StateError::Unavailable(e.to_string()))?;
+        let client = azure_storage_blob::BlobContainerClient::new(url, self.credential.clone(), None)
+            .map_err(|e| StateError::Unavailable(e.to_string()))?;
         match client.create(None).await {
             Ok(_) => Ok(()),
             Err(e) if e.http_status() == Some(azure_core::http::StatusCode::Conflict) => Ok(()),
@@ -285,11 +247,7 @@ impl BlobState {
 
 #[async_trait]
 impl TenantState for BlobState {
-    async fn load(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-    ) -> Result<Option<(String, Version)>, StateError> {
+    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
         let blob = self.blob(tenant, name)?;
         match blob.download(None).await {
             Ok(result) => {
@@ -332,10 +290,7 @@ impl TenantState for BlobState {
             Err(e)
                 if matches!(
                     e.http_status(),
-                    Some(
-                        azure_core::http::StatusCode::PreconditionFailed
-                            | azure_core::http::StatusCode::Conflict
-                    )
+                    Some(azure_core::http::StatusCode::PreconditionFailed | azure_core::http::StatusCode::Conflict)
                 ) =>
             {
                 Err(StateError::Conflict)
@@ -356,14 +311,9 @@ mod tests {
             .unwrap()
         {
             StorageAccess::SharedKey {
-                blob_endpoint,
-                account,
-                ..
+                blob_endpoint, account, ..
             } => {
-                assert_eq!(
-                    blob_endpoint.as_str(),
-                    "http://127.0.0.1:10000/devstoreaccount1"
-                );
+                assert_eq!(blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
                 assert_eq!(account, AZURITE_ACCOUNT);
             }
             other => panic!("{other:?}"),
@@ -392,14 +342,10 @@ mod tests {
             .with_timezone(&chrono::Utc);
         let sas = account_sas(AZURITE_ACCOUNT, &Secret::new(AZURITE_KEY), expiry).unwrap();
         assert!(
-            sas.starts_with(
-                "sv=2018-11-09&ss=b&srt=sco&sp=rwdlac&se=2030-01-01T00%3A00%3A00Z&sig="
-            ),
+            sas.starts_with("sv=2018-11-09&ss=b&srt=sco&sp=rwdlac&se=2030-01-01T00%3A00%3A00Z&sig="),
             "{sas}"
         );
-        let key = base64::engine::general_purpose::STANDARD
-            .decode(AZURITE_KEY)
-            .unwrap();
+        let key = base64::engine::general_purpose::STANDARD.decode(AZURITE_KEY).unwrap();
         let expected = ring::hmac::sign(
             &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
             b"devstoreaccount1\nrwdlac\nb\nsco\n\n2030-01-01T00:00:00Z\n\n\n2018-11-09\n",
@@ -409,9 +355,6 @@ mod tests {
             .unwrap()
             .1
             .to_string();
-        assert_eq!(
-            sig,
-            base64::engine::general_purpose::STANDARD.encode(expected.as_ref())
-        );
+        assert_eq!(sig, base64::engine::general_purpose::STANDARD.encode(expected.as_ref()));
     }
 }

@@ -42,41 +42,25 @@ fn missing_or_bad_settings_stop_startup_with_one_line() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
-    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("g.db");
     let env = settings_map(&sim.url(), &db);
-    let out = groupmgr(
-        &env,
-        &["tenant", "add", &CONTOSO.to_string(), "--seats", "5"],
-    )
-    .output()
-    .unwrap();
+    let out = groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "5"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     // The JWKS fetch the app starts after binding is slowed down by the sim, so the first
     // authenticated request below waits on it and is in flight when SIGTERM arrives.
-    sim.state.faults.arm(
-        FaultRule::new(
-            "/discovery/v2.0/keys",
-            FaultKind::Delay(Duration::from_millis(2000)),
-        )
-        .times(1),
-    );
+    sim.state
+        .faults
+        .arm(FaultRule::new("/discovery/v2.0/keys", FaultKind::Delay(Duration::from_millis(2000))).times(1));
     let mut served = serve(&env);
     let http = reqwest::Client::new();
     let base = format!("http://{}", served.addr);
+    assert_eq!(http.get(format!("{base}/")).send().await.unwrap().status(), 200);
     assert_eq!(
-        http.get(format!("{base}/")).send().await.unwrap().status(),
-        200
-    );
-    assert_eq!(
-        http.get(format!("{base}/api/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        http.get(format!("{base}/api/health")).send().await.unwrap().status(),
         200
     );
 
@@ -96,10 +80,7 @@ async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     sigterm(&served.child);
-    let status = in_flight
-        .await
-        .unwrap()
-        .expect("in-flight request answered");
+    let status = in_flight.await.unwrap().expect("in-flight request answered");
     assert_eq!(status, 200, "the in-flight request completed normally");
     assert!(
         started.elapsed() >= Duration::from_millis(1000),
@@ -111,13 +92,7 @@ async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
         "exit status {exit:?}; stderr: {}",
         served.stderr.lock().unwrap()
     );
-    assert!(
-        served
-            .stdout
-            .lock()
-            .unwrap()
-            .contains("\"event\":\"shutdown\"")
-    );
+    assert!(served.stdout.lock().unwrap().contains("\"event\":\"shutdown\""));
 }
 
 #[test]
@@ -133,20 +108,9 @@ fn operator_cli_manages_tenants_with_clear_errors() {
         )
     };
     let t = contoso().to_string();
-    let (code, out, _) = run(&[
-        "tenant",
-        "add",
-        &t,
-        "--seats",
-        "10",
-        "--expires",
-        "2027-12-31",
-    ]);
+    let (code, out, _) = run(&["tenant", "add", &t, "--seats", "10", "--expires", "2027-12-31"]);
     assert_eq!(code, 0);
-    assert!(
-        out.contains("registered tenant") && out.contains("2027-12-31"),
-        "{out}"
-    );
+    assert!(out.contains("registered tenant") && out.contains("2027-12-31"), "{out}");
     let (code, _, err) = run(&["tenant", "add", &t, "--seats", "10"]);
     assert_ne!(code, 0);
     assert!(err.contains("already registered"), "{err}");
@@ -192,22 +156,17 @@ fn operator_cli_manages_tenants_with_clear_errors() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
-    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("scan.db");
     let mut env = settings_map(&sim.url(), &db);
     env.insert("GROUPMGR_LOG".into(), "debug".into());
     assert!(
-        groupmgr(
-            &env,
-            &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"]
-        )
-        .output()
-        .unwrap()
-        .status
-        .success()
+        groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"])
+            .output()
+            .unwrap()
+            .status
+            .success()
     );
     let mut served = serve(&env);
     let http = reqwest::Client::new();
@@ -280,10 +239,7 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
         let lower = String::from_utf8_lossy(bytes).to_lowercase();
         for token in &tokens {
             let signature = token.rsplit('.').next().unwrap();
-            assert!(
-                !lower.contains(&token.to_lowercase()),
-                "{name} contains a raw token"
-            );
+            assert!(!lower.contains(&token.to_lowercase()), "{name} contains a raw token");
             assert!(
                 !lower.contains(&signature.to_lowercase()),
                 "{name} contains a token signature"

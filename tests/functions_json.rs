@@ -17,15 +17,12 @@ fn schema(name: &str) -> Value {
     // The reference schemas live beside the repository; a copy is kept in-tree so that CI on
     // a fresh clone has them too.
     let in_tree = root().join("tests/schemas").join(name);
-    serde_json::from_str(
-        &std::fs::read_to_string(&in_tree).unwrap_or_else(|e| panic!("{}: {e}", in_tree.display())),
-    )
-    .unwrap()
+    serde_json::from_str(&std::fs::read_to_string(&in_tree).unwrap_or_else(|e| panic!("{}: {e}", in_tree.display())))
+        .unwrap()
 }
 
 fn read(path: &Path) -> Value {
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// The function.json schema declares draft-04 but uses `const` (a draft-06 keyword) inside
@@ -34,10 +31,7 @@ fn read(path: &Path) -> Value {
 /// (see `the_reference_function_schema_needs_draft6_semantics`). It is therefore evaluated
 /// with draft-06 semantics, which is what its authors' validator does.
 fn validate(schema: &Value, doc: &Value, what: &str) {
-    let validator = if schema["$schema"]
-        .as_str()
-        .is_some_and(|s| s.contains("draft-04"))
-    {
+    let validator = if schema["$schema"].as_str().is_some_and(|s| s.contains("draft-04")) {
         jsonschema::options()
             .with_draft(jsonschema::Draft::Draft6)
             .build(schema)
@@ -49,11 +43,7 @@ fn validate(schema: &Value, doc: &Value, what: &str) {
         .iter_errors(doc)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
-    assert!(
-        errors.is_empty(),
-        "{what} does not validate:\n{}",
-        errors.join("\n")
-    );
+    assert!(errors.is_empty(), "{what} does not validate:\n{}", errors.join("\n"));
 }
 
 fn function_dirs() -> Vec<PathBuf> {
@@ -72,12 +62,7 @@ fn in_tree_schemas_are_the_reference_copies() {
         let reference = root().join("../shared/reference/schemas").join(name);
         if let Ok(text) = std::fs::read_to_string(&reference) {
             let ours = std::fs::read_to_string(root().join("tests/schemas").join(name)).unwrap();
-            assert_eq!(
-                text,
-                ours,
-                "tests/schemas/{name} differs from {}",
-                reference.display()
-            );
+            assert_eq!(text, ours, "tests/schemas/{name} differs from {}", reference.display());
         }
     }
 }
@@ -126,11 +111,7 @@ fn every_function_json_validates() {
     let dirs = function_dirs();
     assert!(!dirs.is_empty());
     for dir in dirs {
-        validate(
-            &s,
-            &read(&dir.join("function.json")),
-            &dir.display().to_string(),
-        );
+        validate(&s, &read(&dir.join("function.json")), &dir.display().to_string());
     }
 }
 
@@ -154,9 +135,7 @@ fn function_definitions_and_the_router_agree() {
                 "{name}: forwarding needs exactly httpTrigger + http out"
             );
             assert!(
-                bindings
-                    .iter()
-                    .any(|b| b["type"] == "http" && b["direction"] == "out"),
+                bindings.iter().any(|b| b["type"] == "http" && b["direction"] == "out"),
                 "{name}"
             );
             assert_eq!(
@@ -180,10 +159,7 @@ fn function_definitions_and_the_router_agree() {
             served.sort();
             assert_eq!(methods, served, "{name}: methods differ from the router");
             // And the router resolves a concrete path of this route to this function.
-            let path = format!(
-                "/api/{}",
-                route.replace("{id}", "a").replace("{userId}", "b")
-            );
+            let path = format!("/api/{}", route.replace("{id}", "a").replace("{userId}", "b"));
             for m in &methods {
                 match router::resolve(m, &path) {
                     Resolved::Http { function, .. } => assert_eq!(function, name, "{m} {path}"),
@@ -197,20 +173,14 @@ fn function_definitions_and_the_router_agree() {
                 "{name} has no invocation handler"
             );
             assert!(
-                matches!(
-                    router::resolve("POST", &format!("/{name}")),
-                    Resolved::Invocation(..)
-                ),
+                matches!(router::resolve("POST", &format!("/{name}")), Resolved::Invocation(..)),
                 "{name}"
             );
             other_seen.insert(name);
         }
     }
     let table_http: BTreeSet<String> = HTTP_FUNCTIONS.iter().map(|f| f.name.to_string()).collect();
-    let table_other: BTreeSet<String> = INVOCATION_FUNCTIONS
-        .iter()
-        .map(|(n, _)| n.to_string())
-        .collect();
+    let table_other: BTreeSet<String> = INVOCATION_FUNCTIONS.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(
         http_seen, table_http,
         "router serves HTTP functions without a function.json (or vice versa)"

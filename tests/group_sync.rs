@@ -48,21 +48,24 @@ async fn full_then_incremental_with_changes() {
             assert_eq!(r["OwnerCount"], json!(g.owners.len()));
             assert_eq!(r["MemberCount"], json!(g.members.len()));
             assert_eq!(r["TeamsEnabled"], json!(g.team.is_some()));
-            assert_eq!(
-                r.get("TeamsThreadId").and_then(Value::as_str),
-                g.team.as_deref()
-            );
+            assert_eq!(r.get("TeamsThreadId").and_then(Value::as_str), g.team.as_deref());
             assert_eq!(r["Title"], json!(g.display_name));
             assert_eq!(r["LifecycleStatus"], "active");
         }
     });
 
     // Nothing changed: exactly one Graph request (the delta link), nothing written.
-    let before = app.sim.graph_requests();
+    let deltas = app.sim.requests_where(|p| p == "/v1.0/groups/delta");
+    let batches = app.sim.requests_where(|p| p == "/v1.0/$batch");
     let second = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert!(!second.groups.full);
-    assert_eq!((second.groups.written, second.requests), (0, 1));
-    assert_eq!(app.sim.graph_requests() - before, 1);
+    assert_eq!(
+        (second.groups.written, second.groups.requests),
+        (0, 1),
+        "group sync: one request, nothing written"
+    );
+    assert_eq!(app.sim.requests_where(|p| p == "/v1.0/groups/delta") - deltas, 1);
+    assert_eq!(app.sim.requests_where(|p| p == "/v1.0/$batch") - batches, 0);
 
     // Create, rename, delete, change membership through the API.
     let admin = app.sim.user_token(CONTOSO, "admin");
@@ -99,8 +102,7 @@ async fn full_then_incremental_with_changes() {
             .as_u16(),
         204
     );
-    let someone =
-        m365_sim::directory::stable_id("user", "johannal@contoso.onmicrosoft.com").to_string();
+    let someone = m365_sim::directory::stable_id("user", "johannal@contoso.onmicrosoft.com").to_string();
     let members_before = rows[&ids[2]]["MemberCount"].as_u64().unwrap();
     let add = app
         .http
@@ -135,10 +137,7 @@ async fn full_then_incremental_with_changes() {
     assert_eq!(rows[&ids[0]]["Title"], "Renamed Team");
     assert_eq!(rows[&ids[1]]["LifecycleStatus"], "deleted");
     if !already {
-        assert_eq!(
-            rows[&ids[2]]["MemberCount"].as_u64().unwrap(),
-            members_before + 1
-        );
+        assert_eq!(rows[&ids[2]]["MemberCount"].as_u64().unwrap(), members_before + 1);
     }
     assert!(
         third.groups.written >= 3 && third.groups.written <= 4,
@@ -187,40 +186,53 @@ async fn an_expired_delta_token_restarts_with_a_full_round() {
     app.stop().await;
 }
 
+/// The group sync alone, with an app-only token (as TenantSync runs it).
+async fn group_sync(
+    app: &TestApp,
+) -> Result<groupmgr::jobs::group_sync::SyncReport, groupmgr::jobs::group_sync::SyncError> {
+    let a = &app.app;
+    let token = a.tokens.app_token(&contoso(), &a.graph_resource).await.unwrap();
+    let graph = a.graph.session(&token);
+    groupmgr::jobs::group_sync::sync_groups(
+        &graph,
+        a.store.as_ref(),
+        a.state.as_ref(),
+        &contoso(),
+        &a.settings.sharepoint_site,
+        false,
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_sync_interrupted_half_way_and_resumed_matches_an_uninterrupted_one() {
     // Reference: an uninterrupted sync of an identically seeded tenant.
     let reference = spawn_app().await;
-    tenant_sync::run(&reference.app, &contoso(), false)
-        .await
-        .unwrap();
+    group_sync(&reference).await.unwrap();
     let expected = list_rows(&reference);
+    // The sync ends with 15 batches of row writes (300 rows, 20 a batch).
+    let lookups = reference.sim.requests_where(|p| p == "/v1.0/$batch") - 15;
     reference.stop().await;
 
     let app = spawn_app().await;
-    // After ten batches (the Teams lookups and the first row writes) every connection to
-    // $batch drops: the run fails half-way through its writes.
+    // After the lookups and five write batches, every connection to $batch drops: the run
+    // fails half-way through its writes.
     app.sim
         .state
         .faults
-        .arm(FaultRule::new("/v1.0/$batch", FaultKind::Drop).after(10));
-    let err = tenant_sync::run(&app.app, &contoso(), false).await;
-    assert!(err.is_err(), "the run must fail when its writes fail");
+        .arm(FaultRule::new("/v1.0/$batch", FaultKind::Drop).after(lookups as u32 + 5));
+    assert!(
+        group_sync(&app).await.is_err(),
+        "the run must fail when its writes fail"
+    );
     let partial = list_rows(&app);
-    assert!(
-        !partial.is_empty() && partial.len() < 300,
-        "stopped half-way: {} rows",
-        partial.len()
-    );
+    assert_eq!(partial.len(), 100, "stopped half-way");
     app.sim.state.faults.clear();
-    let resumed = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-    assert!(
-        resumed.groups.full,
-        "no progress was saved, so the round is read again"
-    );
+    let resumed = group_sync(&app).await.unwrap();
+    assert!(resumed.full, "no progress was saved, so the round is read again");
     assert_eq!(list_rows(&app), expected);
-    let again = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-    assert_eq!(again.groups.written, 0);
+    let again = group_sync(&app).await.unwrap();
+    assert_eq!((again.written, again.requests), (0, 1));
     app.stop().await;
 }
 
@@ -293,10 +305,7 @@ async fn the_tenant_sync_queue_function() {
         .unwrap();
     assert_eq!(ok.status().as_u16(), 200);
     let body: Value = ok.json().await.unwrap();
-    assert!(
-        body["Logs"][0].as_str().unwrap().contains("300 groups"),
-        "{body}"
-    );
+    assert!(body["Logs"][0].as_str().unwrap().contains("300 groups"), "{body}");
     assert_eq!(list_rows(&app).len(), 300);
     let junk = app
         .http
@@ -310,7 +319,15 @@ async fn the_tenant_sync_queue_function() {
         200,
         "a malformed message is discarded, not retried"
     );
-    let unknown = app.http.post(app.url("/TenantSync")).json(&envelope("{\"tenantId\":\"11111111-2222-3333-4444-555555555555\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}")).send().await.unwrap();
+    let unknown = app
+        .http
+        .post(app.url("/TenantSync"))
+        .json(&envelope(
+            "{\"tenantId\":\"11111111-2222-3333-4444-555555555555\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}",
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status().as_u16(), 200);
     // Graph down: the invocation fails so that the host retries the message.
     app.sim.state.faults.arm(FaultRule::new(

@@ -25,19 +25,10 @@ fn user_id(alias: &str) -> String {
 }
 
 impl TestApp {
-    async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: &str,
-        body: Option<Value>,
-    ) -> reqwest::Response {
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> reqwest::Response {
         let mut req = self
             .http
-            .request(
-                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
-                self.url(path),
-            )
+            .request(reqwest::Method::from_bytes(method.as_bytes()).unwrap(), self.url(path))
             .bearer_auth(token);
         if let Some(b) = body {
             req = req.json(&b);
@@ -61,12 +52,7 @@ impl TestApp {
         self.sim
             .state
             .with_graph(&CONTOSO, |t| {
-                t.groups
-                    .values()
-                    .find(|g| g.is_unified())
-                    .unwrap()
-                    .id
-                    .to_string()
+                t.groups.values().find(|g| g.is_unified()).unwrap().id.to_string()
             })
             .unwrap()
     }
@@ -102,18 +88,12 @@ async fn list_pages_through_every_group_and_searches() {
             None => break,
         }
     }
-    assert_eq!(
-        seen.len(),
-        300,
-        "every Microsoft 365 group, no security groups"
-    );
+    assert_eq!(seen.len(), 300, "every Microsoft 365 group, no security groups");
     seen.sort();
     seen.dedup();
     assert_eq!(seen.len(), 300);
 
-    let found = app
-        .json_ok("GET", "/api/groups?search=Marketing", &admin, None)
-        .await;
+    let found = app.json_ok("GET", "/api/groups?search=Marketing", &admin, None).await;
     let names: Vec<&str> = found["value"]
         .as_array()
         .unwrap()
@@ -124,24 +104,16 @@ async fn list_pages_through_every_group_and_searches() {
     assert!(names.iter().all(|n| n.starts_with("Marketing")));
 
     for bad in ["top=0", "top=1000", "top=x", "cursor=garbage", "search="] {
-        let (status, code) =
-            error_code(app.get(&format!("/api/groups?{bad}"), Some(&admin)).await).await;
+        let (status, code) = error_code(app.get(&format!("/api/groups?{bad}"), Some(&admin)).await).await;
         assert_eq!(status, 400, "{bad}");
-        assert!(
-            code == "invalid_input" || code == "invalid_cursor",
-            "{bad}: {code}"
-        );
+        assert!(code == "invalid_input" || code == "invalid_cursor", "{bad}: {code}");
     }
     // A cursor that would send the token elsewhere is refused.
     use base64::Engine as _;
     let evil = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(json!({"l": "https://evil.example/v1.0/groups?x=1", "s": false}).to_string());
     assert_eq!(
-        error_code(
-            app.get(&format!("/api/groups?cursor={evil}"), Some(&admin))
-                .await
-        )
-        .await,
+        error_code(app.get(&format!("/api/groups?cursor={evil}"), Some(&admin)).await).await,
         (400, "invalid_cursor".into())
     );
     app.stop().await;
@@ -171,9 +143,7 @@ async fn create_get_update_delete_restore() {
         g["activity"],
         json!({"lastTeamsActivity": null, "lastSharePointActivity": null, "lastActivity": null})
     );
-    let owners = app
-        .json_ok("GET", &format!("{location}/owners"), &adele, None)
-        .await;
+    let owners = app.json_ok("GET", &format!("{location}/owners"), &adele, None).await;
     assert_eq!(owners["value"][0]["id"], user_id("adelev"));
     assert_eq!(owners["value"][0]["type"], "user");
 
@@ -182,9 +152,7 @@ async fn create_get_update_delete_restore() {
             "PATCH",
             &location,
             &adele,
-            Some(
-                json!({"displayName": "Library Help", "visibility": "Public", "description": null}),
-            ),
+            Some(json!({"displayName": "Library Help", "visibility": "Public", "description": null})),
         )
         .await;
     assert_eq!(resp.status().as_u16(), 204);
@@ -198,37 +166,15 @@ async fn create_get_update_delete_restore() {
         (Some("Library Help"), Some("Public"), None)
     );
 
+    assert_eq!(app.call("DELETE", &location, &adele, None).await.status().as_u16(), 204);
+    assert_eq!(error_code(app.call("GET", &location, &adele, None).await).await.0, 404);
+    let restored = app.json_ok("POST", &format!("{location}/restore"), &adele, None).await;
+    assert_eq!(restored["id"], id);
+    assert_eq!(app.call("GET", &location, &adele, None).await.status().as_u16(), 200);
     assert_eq!(
-        app.call("DELETE", &location, &adele, None)
-            .await
-            .status()
-            .as_u16(),
-        204
-    );
-    assert_eq!(
-        error_code(app.call("GET", &location, &adele, None).await)
+        error_code(app.call("POST", &format!("{location}/restore"), &adele, None).await)
             .await
             .0,
-        404
-    );
-    let restored = app
-        .json_ok("POST", &format!("{location}/restore"), &adele, None)
-        .await;
-    assert_eq!(restored["id"], id);
-    assert_eq!(
-        app.call("GET", &location, &adele, None)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    assert_eq!(
-        error_code(
-            app.call("POST", &format!("{location}/restore"), &adele, None)
-                .await
-        )
-        .await
-        .0,
         404,
         "nothing to restore"
     );
@@ -242,9 +188,7 @@ async fn owners_and_members_are_managed() {
     let g = app.first_group();
     let base = format!("/api/groups/{g}");
     for rel in ["owners", "members"] {
-        let before = app
-            .json_ok("GET", &format!("{base}/{rel}"), &admin, None)
-            .await["value"]
+        let before = app.json_ok("GET", &format!("{base}/{rel}"), &admin, None).await["value"]
             .as_array()
             .unwrap()
             .len();
@@ -256,12 +200,7 @@ async fn owners_and_members_are_managed() {
                 Some(json!({"id": user_id("pattif")})),
             )
             .await;
-        assert_eq!(
-            resp.status().as_u16(),
-            204,
-            "{}",
-            resp.text().await.unwrap()
-        );
+        assert_eq!(resp.status().as_u16(), 204, "{}", resp.text().await.unwrap());
         assert_eq!(
             app.call(
                 "POST",
@@ -275,9 +214,7 @@ async fn owners_and_members_are_managed() {
             204,
             "adding twice is fine"
         );
-        let after = app
-            .json_ok("GET", &format!("{base}/{rel}"), &admin, None)
-            .await;
+        let after = app.json_ok("GET", &format!("{base}/{rel}"), &admin, None).await;
         assert!(
             after["value"]
                 .as_array()
@@ -287,15 +224,10 @@ async fn owners_and_members_are_managed() {
         );
         assert!(after["value"].as_array().unwrap().len() <= before + 1);
         assert_eq!(
-            app.call(
-                "DELETE",
-                &format!("{base}/{rel}/{}", user_id("pattif")),
-                &admin,
-                None
-            )
-            .await
-            .status()
-            .as_u16(),
+            app.call("DELETE", &format!("{base}/{rel}/{}", user_id("pattif")), &admin, None)
+                .await
+                .status()
+                .as_u16(),
             204
         );
         assert_eq!(
@@ -326,25 +258,15 @@ async fn owners_and_members_are_managed() {
             400
         );
         assert_eq!(
-            error_code(
-                app.call("DELETE", &format!("{base}/{rel}/nope"), &admin, None)
-                    .await
-            )
-            .await,
+            error_code(app.call("DELETE", &format!("{base}/{rel}/nope"), &admin, None).await).await,
             (400, "invalid_input".into())
         );
     }
     // The last owner cannot be removed (Graph's rule, passed on).
-    let owners = app
-        .json_ok("GET", &format!("{base}/owners"), &admin, None)
-        .await;
+    let owners = app.json_ok("GET", &format!("{base}/owners"), &admin, None).await;
     let only = owners["value"][0]["id"].as_str().unwrap().to_string();
     if owners["value"].as_array().unwrap().len() == 1 {
-        let (status, code) = error_code(
-            app.call("DELETE", &format!("{base}/owners/{only}"), &admin, None)
-                .await,
-        )
-        .await;
+        let (status, code) = error_code(app.call("DELETE", &format!("{base}/owners/{only}"), &admin, None).await).await;
         assert_eq!((status, code.as_str()), (400, "rejected_by_microsoft"));
     }
     // Paging of members with a small page.
@@ -377,10 +299,7 @@ async fn every_validation_rule_answers_400_with_the_field() {
     let admin = app.sim.user_token(CONTOSO, "admin");
     let cases = vec![
         (json!({"mailNickname": "x"}), "displayName"),
-        (
-            json!({"displayName": "", "mailNickname": "x"}),
-            "displayName",
-        ),
+        (json!({"displayName": "", "mailNickname": "x"}), "displayName"),
         (
             json!({"displayName": "a".repeat(257), "mailNickname": "x"}),
             "displayName",
@@ -390,26 +309,11 @@ async fn every_validation_rule_answers_400_with_the_field() {
             json!({"displayName": "x", "mailNickname": "a".repeat(65)}),
             "mailNickname",
         ),
-        (
-            json!({"displayName": "x", "mailNickname": "bad nick"}),
-            "mailNickname",
-        ),
-        (
-            json!({"displayName": "x", "mailNickname": "bad@nick"}),
-            "mailNickname",
-        ),
-        (
-            json!({"displayName": "x", "mailNickname": "bad.nick"}),
-            "mailNickname",
-        ),
-        (
-            json!({"displayName": "x", "mailNickname": "bad(nick)"}),
-            "mailNickname",
-        ),
-        (
-            json!({"displayName": "x", "mailNickname": "ünïcode"}),
-            "mailNickname",
-        ),
+        (json!({"displayName": "x", "mailNickname": "bad nick"}), "mailNickname"),
+        (json!({"displayName": "x", "mailNickname": "bad@nick"}), "mailNickname"),
+        (json!({"displayName": "x", "mailNickname": "bad.nick"}), "mailNickname"),
+        (json!({"displayName": "x", "mailNickname": "bad(nick)"}), "mailNickname"),
+        (json!({"displayName": "x", "mailNickname": "ünïcode"}), "mailNickname"),
         (
             json!({"displayName": "x", "mailNickname": "x", "visibility": "Secret"}),
             "visibility",
@@ -432,9 +336,7 @@ async fn every_validation_rule_answers_400_with_the_field() {
         ),
     ];
     for (body, field) in cases {
-        let resp = app
-            .call("POST", "/api/groups", &admin, Some(body.clone()))
-            .await;
+        let resp = app.call("POST", "/api/groups", &admin, Some(body.clone())).await;
         let status = resp.status().as_u16();
         let err: Value = resp.json().await.unwrap();
         assert_eq!(status, 400, "{body}");
@@ -461,12 +363,7 @@ async fn every_validation_rule_answers_400_with_the_field() {
         (json!({"visibility": "Hidden"}), "visibility"),
     ] {
         let resp = app
-            .call(
-                "PATCH",
-                &format!("/api/groups/{g}"),
-                &admin,
-                Some(body.clone()),
-            )
+            .call("PATCH", &format!("/api/groups/{g}"), &admin, Some(body.clone()))
             .await;
         let err: Value = resp.json().await.unwrap();
         assert!(
@@ -475,22 +372,13 @@ async fn every_validation_rule_answers_400_with_the_field() {
         );
     }
     assert_eq!(
-        error_code(
-            app.call("GET", "/api/groups/not-a-guid", &admin, None)
-                .await
-        )
-        .await,
+        error_code(app.call("GET", "/api/groups/not-a-guid", &admin, None).await).await,
         (400, "invalid_input".into())
     );
     assert_eq!(
         error_code(
-            app.call(
-                "GET",
-                "/api/groups/00000000-0000-0000-0000-000000000001",
-                &admin,
-                None
-            )
-            .await
+            app.call("GET", "/api/groups/00000000-0000-0000-0000-000000000001", &admin, None)
+                .await
         )
         .await
         .0,
@@ -521,10 +409,7 @@ async fn graphs_own_rejections_are_passed_on() {
             id: uuid::Uuid::new_v4(),
             template_id: m365_sim::graph::model::GROUP_UNIFIED_TEMPLATE.into(),
             values: vec![
-                (
-                    "PrefixSuffixNamingRequirement".into(),
-                    "[GRP-][GroupName]".into(),
-                ),
+                ("PrefixSuffixNamingRequirement".into(), "[GRP-][GroupName]".into()),
                 ("CustomBlockedWordsList".into(), "payroll,ceo".into()),
             ],
         })
@@ -577,12 +462,7 @@ async fn microsoft_permissions_and_consent_are_respected() {
         .with_graph(&CONTOSO, |t| {
             t.groups
                 .values()
-                .find(|g| {
-                    g.is_unified()
-                        && !g
-                            .owners
-                            .contains(&stable_id("user", "leeg@contoso.onmicrosoft.com"))
-                })
+                .find(|g| g.is_unified() && !g.owners.contains(&stable_id("user", "leeg@contoso.onmicrosoft.com")))
                 .unwrap()
                 .id
                 .to_string()
@@ -600,13 +480,8 @@ async fn microsoft_permissions_and_consent_are_respected() {
         .await;
     let text = resp.text().await.unwrap();
     assert!(text.contains("forbidden_by_microsoft"), "{text}");
-    let resp = app
-        .call("DELETE", &format!("/api/groups/{g}"), &lee, None)
-        .await;
-    assert_eq!(
-        error_code(resp).await,
-        (403, "forbidden_by_microsoft".into())
-    );
+    let resp = app.call("DELETE", &format!("/api/groups/{g}"), &lee, None).await;
+    assert_eq!(error_code(resp).await, (403, "forbidden_by_microsoft".into()));
     let resp = app
         .call(
             "POST",
@@ -615,10 +490,7 @@ async fn microsoft_permissions_and_consent_are_respected() {
             Some(json!({"id": user_id("leeg")})),
         )
         .await;
-    assert_eq!(
-        error_code(resp).await,
-        (403, "forbidden_by_microsoft".into())
-    );
+    assert_eq!(error_code(resp).await, (403, "forbidden_by_microsoft".into()));
     // Reading is fine.
     assert_eq!(
         app.call("GET", &format!("/api/groups/{g}"), &lee, None)
@@ -628,9 +500,7 @@ async fn microsoft_permissions_and_consent_are_respected() {
         200
     );
     // Revoked consent: no on-behalf-of token, 403 consent_required.
-    app.sim
-        .state
-        .update_tenant(&CONTOSO, |t| t.consented = false);
+    app.sim.state.update_tenant(&CONTOSO, |t| t.consented = false);
     assert_eq!(
         error_code(app.call("GET", "/api/groups", &lee, None).await).await,
         (403, "consent_required".into())
@@ -648,8 +518,7 @@ async fn throttling_is_retried_at_every_layer() {
         .state
         .faults
         .arm(throttle(&format!("/v1.0/groups/{g}?"), "1").times(1));
-    let date =
-        httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(1));
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now() + std::time::Duration::from_secs(1));
     app.sim
         .state
         .faults
@@ -709,13 +578,8 @@ async fn throttling_is_retried_at_every_layer() {
     );
 
     // Throttling that outlasts the retries reaches the caller as 429 with Retry-After.
-    app.sim
-        .state
-        .faults
-        .arm(throttle("/v1.0/groupSettings", "1"));
-    let resp = app
-        .call("GET", "/api/policy/group-creation", &admin, None)
-        .await;
+    app.sim.state.faults.arm(throttle("/v1.0/groupSettings", "1"));
+    let resp = app.call("GET", "/api/policy/group-creation", &admin, None).await;
     assert!(resp.headers().contains_key("retry-after"));
     assert_eq!(error_code(resp).await, (429, "throttled".into()));
     app.sim.state.faults.clear();
@@ -750,11 +614,7 @@ async fn a_throttled_item_inside_a_batch_is_retried() {
         .unwrap();
     let requests: Vec<_> = ids
         .iter()
-        .map(|id| {
-            groupmgr::microsoft::graph::BatchRequest::get_eventual(format!(
-                "/groups/{id}/owners/$count"
-            ))
-        })
+        .map(|id| groupmgr::microsoft::graph::BatchRequest::get_eventual(format!("/groups/{id}/owners/$count")))
         .collect();
     // Item 7 is throttled twice inside a 200 batch response, then served.
     app.sim
@@ -774,10 +634,10 @@ async fn a_throttled_item_inside_a_batch_is_retried() {
         "one batch plus two retries of the throttled item"
     );
     // When the item stays throttled past the retries, the caller gets its 429 back.
-    app.sim.state.faults.arm(throttle(
-        &format!("/v1.0/groups/{}/owners/$count", ids[3]),
-        "0",
-    ));
+    app.sim
+        .state
+        .faults
+        .arm(throttle(&format!("/v1.0/groups/{}/owners/$count", ids[3]), "0"));
     let out = session.batch(&requests).await.unwrap();
     assert_eq!(out[3].status, 429);
     assert!(out.iter().enumerate().all(|(i, r)| i == 3 || r.ok()));
@@ -790,8 +650,7 @@ async fn group_creation_policy_read_and_write() {
     let app = spawn_app().await;
     let admin = app.sim.user_token(CONTOSO, "admin");
     assert_eq!(
-        app.json_ok("GET", "/api/policy/group-creation", &admin, None)
-            .await,
+        app.json_ok("GET", "/api/policy/group-creation", &admin, None).await,
         json!({"enabled": true, "allowedGroupId": null}),
         "defaults without a setting object"
     );
@@ -806,8 +665,7 @@ async fn group_creation_policy_read_and_write() {
         .await;
     assert_eq!(put, json!({"enabled": false, "allowedGroupId": creators}));
     assert_eq!(
-        app.json_ok("GET", "/api/policy/group-creation", &admin, None)
-            .await,
+        app.json_ok("GET", "/api/policy/group-creation", &admin, None).await,
         put
     );
     // The object was created from the template with the full collection.
@@ -834,25 +692,10 @@ async fn group_creation_policy_read_and_write() {
         )
         .await;
     assert_eq!(cleared, json!({"enabled": true, "allowedGroupId": null}));
-    let values = app
-        .sim
-        .state
-        .with_graph(&CONTOSO, |t| t.settings.clone())
-        .unwrap();
+    let values = app.sim.state.with_graph(&CONTOSO, |t| t.settings.clone()).unwrap();
     assert_eq!(values.len(), 1, "one Group.Unified object");
-    let get = |n: &str| {
-        values[0]
-            .values
-            .iter()
-            .find(|(k, _)| k == n)
-            .unwrap()
-            .1
-            .clone()
-    };
-    assert_eq!(
-        get("UsageGuidelinesUrl"),
-        "https://contoso.example/guidelines"
-    );
+    let get = |n: &str| values[0].values.iter().find(|(k, _)| k == n).unwrap().1.clone();
+    assert_eq!(get("UsageGuidelinesUrl"), "https://contoso.example/guidelines");
     assert_eq!(get("GroupCreationAllowedGroupId"), "");
     assert_eq!(get("EnableGroupCreation"), "true");
 
@@ -875,12 +718,9 @@ async fn group_creation_policy_read_and_write() {
         json!({"enabled": 1, "allowedGroupId": null}),
     ] {
         assert_eq!(
-            error_code(
-                app.call("PUT", "/api/policy/group-creation", &admin, Some(body))
-                    .await
-            )
-            .await
-            .0,
+            error_code(app.call("PUT", "/api/policy/group-creation", &admin, Some(body)).await)
+                .await
+                .0,
             400
         );
     }
@@ -912,9 +752,6 @@ async fn group_creation_policy_read_and_write() {
             Some(json!({"displayName": "Blocked", "mailNickname": "blocked"})),
         )
         .await;
-    assert_eq!(
-        error_code(resp).await,
-        (403, "forbidden_by_microsoft".into())
-    );
+    assert_eq!(error_code(resp).await, (403, "forbidden_by_microsoft".into()));
     app.stop().await;
 }

@@ -47,10 +47,7 @@ async fn timer_invocation_is_answered_in_the_documented_shape() {
     let resp = app
         .http
         .post(app.url("/SyncScheduler"))
-        .header(
-            "x-azure-functions-invocationid",
-            "0f0e0d0c-0b0a-4909-8807-060504030201",
-        )
+        .header("x-azure-functions-invocationid", "0f0e0d0c-0b0a-4909-8807-060504030201")
         .json(&timer_envelope())
         .send()
         .await
@@ -59,13 +56,7 @@ async fn timer_invocation_is_answered_in_the_documented_shape() {
     let body: Value = resp.json().await.unwrap();
     let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
     assert_eq!(keys, ["Logs", "Outputs", "ReturnValue"]);
-    assert!(
-        body["Logs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(Value::is_string)
-    );
+    assert!(body["Logs"].as_array().unwrap().iter().all(Value::is_string));
     assert_eq!(body["ReturnValue"], Value::Null);
     // One queue message per active tenant: Contoso, not the suspended Fabrikam. Each is a
     // JSON string (the queue output binding's message text).
@@ -100,13 +91,7 @@ async fn bad_envelopes_and_unknown_routes_get_json_errors() {
     assert_eq!(resp.headers()["allow"], "GET");
     assert_eq!(error_code(resp).await, (405, "method_not_allowed".into()));
     let big = vec![b'x'; 2 * 1024 * 1024];
-    let resp = app
-        .http
-        .post(app.url("/api/groups"))
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let resp = app.http.post(app.url("/api/groups")).body(big).send().await.unwrap();
     assert_eq!(error_code(resp).await, (413, "body_too_large".into()));
     app.stop().await;
 }
@@ -127,17 +112,8 @@ async fn every_route_but_health_is_gated_and_pending_ones_answer_501() {
                 continue;
             }
             let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-            let anon = app
-                .http
-                .request(m.clone(), app.url(&path))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                anon.status().as_u16(),
-                401,
-                "{method} {path} without a token"
-            );
+            let anon = app.http.request(m.clone(), app.url(&path)).send().await.unwrap();
+            assert_eq!(anon.status().as_u16(), 401, "{method} {path} without a token");
             if !matches!(endpoint, groupmgr::host::router::Endpoint::Pending(_)) {
                 continue;
             }

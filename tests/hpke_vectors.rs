@@ -30,13 +30,8 @@ fn clamped(mut sk: Vec<u8>) -> Vec<u8> {
 fn vector(name: &str) -> Value {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let ours = std::fs::read_to_string(root.join("tests/vectors").join(name)).unwrap();
-    if let Ok(reference) =
-        std::fs::read_to_string(root.join("../shared/reference/vectors").join(name))
-    {
-        assert_eq!(
-            ours, reference,
-            "tests/vectors/{name} differs from the reference copy"
-        );
+    if let Ok(reference) = std::fs::read_to_string(root.join("../shared/reference/vectors").join(name)) {
+        assert_eq!(ours, reference, "tests/vectors/{name} differs from the reference copy");
     }
     serde_json::from_str(&ours).unwrap()
 }
@@ -44,11 +39,7 @@ fn vector(name: &str) -> Value {
 fn check<A: Aead>(v: &Value, aead: &'static ring::aead::Algorithm) {
     let s = |k: &str| hex(v[k].as_str().unwrap());
     assert_eq!(
-        (
-            v["mode"].as_u64(),
-            v["kem_id"].as_u64(),
-            v["kdf_id"].as_u64()
-        ),
+        (v["mode"].as_u64(), v["kem_id"].as_u64(), v["kdf_id"].as_u64()),
         (Some(0), Some(32), Some(1))
     );
 
@@ -63,13 +54,8 @@ fn check<A: Aead>(v: &Value, aead: &'static ring::aead::Algorithm) {
 
     // The recipient context opens the vector ciphertexts in sequence.
     let enc = <X25519HkdfSha256 as Kem>::EncappedKey::from_bytes(&s("enc")).unwrap();
-    let mut ctx = hpke::setup_receiver::<A, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
-        &sk_r,
-        &enc,
-        &s("info"),
-    )
-    .unwrap();
+    let mut ctx =
+        hpke::setup_receiver::<A, HkdfSha256, X25519HkdfSha256>(&OpModeR::Base, &sk_r, &enc, &s("info")).unwrap();
     let encryptions = v["encryptions"].as_array().unwrap();
     for (expected_seq, e) in encryptions
         .iter()
@@ -77,10 +63,7 @@ fn check<A: Aead>(v: &Value, aead: &'static ring::aead::Algorithm) {
         .take_while(|(i, e)| e["sequence_number"].as_u64() == Some(*i as u64))
     {
         let pt = ctx
-            .open(
-                &hex(e["ct"].as_str().unwrap()),
-                &hex(e["aad"].as_str().unwrap()),
-            )
+            .open(&hex(e["ct"].as_str().unwrap()), &hex(e["aad"].as_str().unwrap()))
             .unwrap_or_else(|_| panic!("seq {expected_seq}"));
         assert_eq!(pt, hex(e["pt"].as_str().unwrap()));
     }
@@ -133,14 +116,10 @@ fn groupmgr_data_key_sealing_opens_with_the_vector_recipient_key() {
     // A data key sealed by GroupMgr to the vector's recipient public key opens with skRm.
     let v = vector("hpke-x25519-sha256-aes256gcm.json");
     let sk = groupmgr::crypto::TenantPrivateKey::from_ikm(&hex(v["ikmR"].as_str().unwrap()));
-    assert_eq!(
-        sk.public().as_bytes().to_vec(),
-        hex(v["pkRm"].as_str().unwrap())
-    );
+    assert_eq!(sk.public().as_bytes().to_vec(), hex(v["pkRm"].as_str().unwrap()));
     let tenant = groupmgr::domain::TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
     let key_id = uuid::Uuid::new_v4();
-    let (enc, sealed) =
-        groupmgr::crypto::seal::seal_data_key(sk.public(), &tenant, &key_id, &[5u8; 32]);
+    let (enc, sealed) = groupmgr::crypto::seal::seal_data_key(sk.public(), &tenant, &key_id, &[5u8; 32]);
     assert_eq!(enc.len(), 32);
     assert_eq!(sealed.len(), 48, "32-byte key + 16-byte tag");
     assert_eq!(

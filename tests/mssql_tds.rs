@@ -148,29 +148,20 @@ async fn a_server_without_tls_is_refused() {
         bb8::ManageConnection::connect(&manager).await.is_err(),
         "strict mode never talks TDS in the clear"
     );
-    assert!(
-        connections
-            .lock()
-            .await
-            .all()
-            .values()
-            .all(|c| !c.authenticated)
-    );
+    assert!(connections.lock().await.all().values().all(|c| !c.authenticated));
 }
 
 #[test]
 fn connection_strings_choose_the_login() {
+    let (_, auth) =
+        mssql::parse_connection("Server=tcp:x.database.windows.net,1433;Database=g;User ID=app;Password=p").unwrap();
+    assert!(matches!(auth, SqlAuth::ConnectionString));
     let (_, auth) = mssql::parse_connection(
-        "Server=tcp:x.database.windows.net,1433;Database=g;User ID=app;Password=p",
+        "Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Managed Identity",
     )
     .unwrap();
-    assert!(matches!(auth, SqlAuth::ConnectionString));
-    let (_, auth) = mssql::parse_connection("Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Managed Identity").unwrap();
     assert!(matches!(auth, SqlAuth::Token(_)));
-    assert!(
-        mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive")
-            .is_err()
-    );
+    assert!(mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive").is_err());
 }
 
 #[test]
@@ -182,8 +173,8 @@ fn every_tsql_migration_batch_parses() {
         let batches = mssql::batches(script);
         assert!(!batches.is_empty());
         for batch in batches {
-            let statements = Parser::parse_sql(&dialect, &batch)
-                .unwrap_or_else(|e| panic!("migration {version}: {e}\n{batch}"));
+            let statements =
+                Parser::parse_sql(&dialect, &batch).unwrap_or_else(|e| panic!("migration {version}: {e}\n{batch}"));
             assert!(!statements.is_empty());
             parsed += statements.len();
         }

@@ -24,32 +24,19 @@ struct World {
 }
 
 async fn world(seats: u32) -> World {
-    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .await
-        .unwrap();
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let env = settings_map(&sim.url(), &dir.path().join("groupmgr.db"));
     let tenant = CONTOSO.to_string();
-    let (code, _, err) = run(
-        &env,
-        &["tenant", "add", &tenant, "--seats", &seats.to_string()],
-    );
+    let (code, _, err) = run(&env, &["tenant", "add", &tenant, "--seats", &seats.to_string()]);
     assert_eq!(code, 0, "{err}");
-    World {
-        sim,
-        env,
-        dir,
-        tenant,
-    }
+    World { sim, env, dir, tenant }
 }
 
 /// `keys generate`: returns (key file, public key text).
 fn generate_key(w: &World, name: &str) -> (std::path::PathBuf, String) {
     let path = w.dir.path().join(name);
-    let (code, out, err) = run(
-        &w.env,
-        &["keys", "generate", "--out", path.to_str().unwrap()],
-    );
+    let (code, out, err) = run(&w.env, &["keys", "generate", "--out", path.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 2, "{out}");
@@ -87,14 +74,7 @@ async fn traffic(w: &World, addr: SocketAddr, aliases: &[(&str, &str)]) -> Vec<(
 }
 
 fn decrypt(w: &World, key: &Path, extra: &[&str]) -> (i32, Vec<Value>, String) {
-    let mut args = vec![
-        "logs",
-        "decrypt",
-        "--key",
-        key.to_str().unwrap(),
-        "--format",
-        "json",
-    ];
+    let mut args = vec!["logs", "decrypt", "--key", key.to_str().unwrap(), "--format", "json"];
     args.extend_from_slice(extra);
     let (code, out, err) = run(&w.env, &args);
     let lines = out
@@ -156,15 +136,10 @@ async fn only_the_customers_key_reads_what_was_logged() {
     let body: Value = serde_json::from_str(&saved).unwrap();
     assert_eq!(body["tenantId"], w.tenant);
     for e in body["value"].as_array().unwrap() {
-        for k in [
-            "id", "time", "level", "event", "message", "keyId", "nonce", "sealed",
-        ] {
+        for k in ["id", "time", "level", "event", "message", "keyId", "nonce", "sealed"] {
             assert!(e.get(k).is_some(), "entry lacks {k}: {e}");
         }
-        assert!(
-            !e["message"].as_str().unwrap().contains('@'),
-            "templates only: {e}"
-        );
+        assert!(!e["message"].as_str().unwrap().contains('@'), "templates only: {e}");
     }
     assert!(!body["keys"].as_array().unwrap().is_empty());
     // Non-admins may not read logs.
@@ -212,10 +187,7 @@ async fn only_the_customers_key_reads_what_was_logged() {
     let (code, out, err) = run(&w.env, &["users", "list", "--key", key1.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     for alias in ["admin", "adelev", "alexw"] {
-        assert!(
-            out.contains(&format!("{alias}@contoso.onmicrosoft.com")),
-            "{out}"
-        );
+        assert!(out.contains(&format!("{alias}@contoso.onmicrosoft.com")), "{out}");
     }
     assert!(!out.contains("meganb"), "the refused user holds no seat");
 
@@ -250,20 +222,13 @@ async fn only_the_customers_key_reads_what_was_logged() {
         lines.len(),
         "old entries still open with the old key"
     );
-    assert!(
-        !opened(&with2).is_empty(),
-        "new entries open with the new key"
-    );
+    assert!(!opened(&with2).is_empty(), "new entries open with the new key");
     assert_eq!(
         opened(&with1).len() + opened(&with2).len(),
         with1.len(),
         "every entry opens with exactly one key"
     );
-    assert!(
-        serde_json::to_string(&opened(&with2))
-            .unwrap()
-            .contains("203.0.113.8")
-    );
+    assert!(serde_json::to_string(&opened(&with2)).unwrap().contains("203.0.113.8"));
 
     // Nothing in clear anywhere GroupMgr wrote.
     let mut haystacks: Vec<(String, Vec<u8>)> = vec![
@@ -289,10 +254,7 @@ async fn only_the_customers_key_reads_what_was_logged() {
     for (name, bytes) in &haystacks {
         let lower = String::from_utf8_lossy(bytes).to_lowercase();
         for s in &secrets {
-            assert!(
-                !lower.contains(&s.to_lowercase()),
-                "{name} contains {s} in clear"
-            );
+            assert!(!lower.contains(&s.to_lowercase()), "{name} contains {s} in clear");
         }
     }
 
@@ -304,10 +266,7 @@ async fn only_the_customers_key_reads_what_was_logged() {
         let (code, lines, _) = decrypt(&w, key, &["--tenant", &w.tenant]);
         assert_ne!(code, 0);
         assert!(!lines.is_empty());
-        assert!(
-            opened(&lines).is_empty(),
-            "an offboarded tenant's logs must not open"
-        );
+        assert!(opened(&lines).is_empty(), "an offboarded tenant's logs must not open");
         assert!(
             failed(&lines)
                 .iter()
@@ -316,14 +275,7 @@ async fn only_the_customers_key_reads_what_was_logged() {
     }
     let (_, out, _) = run(
         &w.env,
-        &[
-            "users",
-            "list",
-            "--key",
-            key1.to_str().unwrap(),
-            "--tenant",
-            &w.tenant,
-        ],
+        &["users", "list", "--key", key1.to_str().unwrap(), "--tenant", &w.tenant],
     );
     assert!(out.trim().is_empty(), "licensed users are deleted: {out}");
 }
@@ -346,8 +298,5 @@ async fn without_a_registered_key_nothing_is_logged_for_the_tenant() {
         stdout.contains("\"reason\":\"no_log_key\""),
         "the drop is reported: {stdout}"
     );
-    assert!(
-        !stdout.contains("admin@contoso"),
-        "and nothing leaks to stdout"
-    );
+    assert!(!stdout.contains("admin@contoso"), "and nothing leaks to stdout");
 }

@@ -12,13 +12,7 @@ use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
 
 async fn contract(state: &dyn TenantState) {
     let t = contoso();
-    assert!(
-        state
-            .load(&t, "audit/Audit.General")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(state.load(&t, "audit/Audit.General").await.unwrap().is_none());
     let v1 = state
         .save(&t, "audit/Audit.General", "{\"bookmark\":1}", None)
         .await
@@ -30,11 +24,7 @@ async fn contract(state: &dyn TenantState) {
         ),
         "create only once"
     );
-    let (text, v) = state
-        .load(&t, "audit/Audit.General")
-        .await
-        .unwrap()
-        .unwrap();
+    let (text, v) = state.load(&t, "audit/Audit.General").await.unwrap().unwrap();
     assert_eq!((text.as_str(), &v), ("{\"bookmark\":1}", &v1));
     let v2 = state
         .save(&t, "audit/Audit.General", "{\"bookmark\":2}", Some(&v1))
@@ -49,22 +39,11 @@ async fn contract(state: &dyn TenantState) {
         Err(StateError::Conflict)
     ));
     assert_eq!(
-        state
-            .load(&t, "audit/Audit.General")
-            .await
-            .unwrap()
-            .unwrap()
-            .0,
+        state.load(&t, "audit/Audit.General").await.unwrap().unwrap().0,
         "{\"bookmark\":2}"
     );
     // Names are independent.
-    assert!(
-        state
-            .load(&t, "audit/Audit.SharePoint")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(state.load(&t, "audit/Audit.SharePoint").await.unwrap().is_none());
 }
 
 #[tokio::test]

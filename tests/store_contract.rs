@@ -9,8 +9,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use groupmgr::crypto::BlindIndex;
 use groupmgr::domain::{Seats, TenantId, TenantStatus};
 use groupmgr::store::{
-    Admission, LogKeyRecord, LogQuery, LogRecord, NewTenant, SealedValue, Store, StoreError,
-    mssql::MssqlStore, sqlite::SqliteStore,
+    Admission, LogKeyRecord, LogQuery, LogRecord, NewTenant, SealedValue, Store, StoreError, mssql::MssqlStore,
+    sqlite::SqliteStore,
 };
 
 fn random_tenant() -> TenantId {
@@ -73,10 +73,7 @@ async fn tenants_contract(store: &dyn Store) {
     ));
     assert!(store.tenant(&random_tenant()).await.unwrap().is_none());
 
-    store
-        .set_status(&id, TenantStatus::Suspended)
-        .await
-        .unwrap();
+    store.set_status(&id, TenantStatus::Suspended).await.unwrap();
     store.set_seats(&id, Seats::new(3).unwrap()).await.unwrap();
     store.set_licence_expiry(&id, None).await.unwrap();
     let got = store.tenant(&id).await.unwrap().unwrap();
@@ -117,48 +114,30 @@ async fn users_contract(store: &dyn Store) {
     let tenant = new_tenant(store, 2).await;
     let seats = Seats::new(2).unwrap();
     assert_eq!(
-        store
-            .admit_user(&tenant, &index(1), seats, t(0))
-            .await
-            .unwrap(),
+        store.admit_user(&tenant, &index(1), seats, t(0)).await.unwrap(),
         Admission::Admitted
     );
     assert_eq!(
-        store
-            .admit_user(&tenant, &index(1), seats, t(10))
-            .await
-            .unwrap(),
+        store.admit_user(&tenant, &index(1), seats, t(10)).await.unwrap(),
         Admission::Existing { upn_sealed: false }
     );
     assert_eq!(
-        store
-            .admit_user(&tenant, &index(2), seats, t(20))
-            .await
-            .unwrap(),
+        store.admit_user(&tenant, &index(2), seats, t(20)).await.unwrap(),
         Admission::Admitted
     );
     assert_eq!(
-        store
-            .admit_user(&tenant, &index(3), seats, t(30))
-            .await
-            .unwrap(),
+        store.admit_user(&tenant, &index(3), seats, t(30)).await.unwrap(),
         Admission::SeatsExhausted
     );
     assert_eq!(
-        store
-            .admit_user(&tenant, &index(2), seats, t(40))
-            .await
-            .unwrap(),
+        store.admit_user(&tenant, &index(2), seats, t(40)).await.unwrap(),
         Admission::Existing { upn_sealed: false }
     );
     assert_eq!(store.licensed_user_count(&tenant).await.unwrap(), 2);
 
     // last_seen moves only when it is more than an hour old.
     let two_hours = 7200;
-    store
-        .admit_user(&tenant, &index(1), seats, t(two_hours))
-        .await
-        .unwrap();
+    store.admit_user(&tenant, &index(1), seats, t(two_hours)).await.unwrap();
     let users = store.licensed_users(&tenant).await.unwrap();
     assert_eq!(users.len(), 2);
     let u1 = users.iter().find(|u| u.upn_index == index(1)).unwrap();
@@ -168,23 +147,14 @@ async fn users_contract(store: &dyn Store) {
     assert!(u1.sealed_upn.is_none());
 
     let key = uuid::Uuid::new_v4();
-    store
-        .set_sealed_upn(&tenant, &index(1), &sealed(key, 7))
-        .await
-        .unwrap();
+    store.set_sealed_upn(&tenant, &index(1), &sealed(key, 7)).await.unwrap();
     let users = store.licensed_users(&tenant).await.unwrap();
     assert_eq!(
-        users
-            .iter()
-            .find(|u| u.upn_index == index(1))
-            .unwrap()
-            .sealed_upn,
+        users.iter().find(|u| u.upn_index == index(1)).unwrap().sealed_upn,
         Some(sealed(key, 7))
     );
     assert!(matches!(
-        store
-            .set_sealed_upn(&tenant, &index(9), &sealed(key, 7))
-            .await,
+        store.set_sealed_upn(&tenant, &index(9), &sealed(key, 7)).await,
         Err(StoreError::NotFound)
     ));
 
@@ -230,12 +200,7 @@ async fn concurrent_admissions_contract(store: Arc<dyn Store>) {
     let handles: Vec<_> = (0..20u8)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move {
-                store
-                    .admit_user(&tenant, &index(100 + i), seats, t(0))
-                    .await
-                    .unwrap()
-            })
+            tokio::spawn(async move { store.admit_user(&tenant, &index(100 + i), seats, t(0)).await.unwrap() })
         })
         .collect();
     let mut admitted = 0;
@@ -279,10 +244,7 @@ async fn logs_contract(store: &dyn Store) {
     };
     store.put_log_key(&key2).await.unwrap();
     store.put_log_key(&key).await.unwrap();
-    assert!(matches!(
-        store.put_log_key(&key).await,
-        Err(StoreError::Duplicate)
-    ));
+    assert!(matches!(store.put_log_key(&key).await, Err(StoreError::Duplicate)));
     assert_eq!(
         store.log_keys(&tenant).await.unwrap(),
         vec![key.clone(), key2.clone()],
@@ -295,10 +257,7 @@ async fn logs_contract(store: &dyn Store) {
         .map(|i| log(tenant, key.key_id, i / 2, (i % 250) as u8))
         .collect();
     store.append_logs(&entries).await.unwrap();
-    store
-        .append_logs(&[log(other, key.key_id, 5, 1)])
-        .await
-        .unwrap();
+    store.append_logs(&[log(other, key.key_id, 5, 1)]).await.unwrap();
 
     let all = store
         .logs(
@@ -379,10 +338,7 @@ async fn logs_contract(store: &dyn Store) {
 async fn offboard_contract(store: &dyn Store) {
     let tenant = new_tenant(store, 3).await;
     let seats = Seats::new(3).unwrap();
-    store
-        .admit_user(&tenant, &index(1), seats, t(0))
-        .await
-        .unwrap();
+    store.admit_user(&tenant, &index(1), seats, t(0)).await.unwrap();
     let key = LogKeyRecord {
         key_id: uuid::Uuid::new_v4(),
         tenant_id: tenant,
@@ -413,13 +369,7 @@ async fn offboard_contract(store: &dyn Store) {
 async fn state_contract(store: &dyn Store) {
     let tenant = new_tenant(store, 1).await;
     assert_eq!(store.get_state(&tenant, "delta").await.unwrap(), None);
-    assert_eq!(
-        store
-            .put_state(&tenant, "delta", "link-1", None)
-            .await
-            .unwrap(),
-        1
-    );
+    assert_eq!(store.put_state(&tenant, "delta", "link-1", None).await.unwrap(), 1);
     assert!(
         matches!(
             store.put_state(&tenant, "delta", "again", None).await,
@@ -431,13 +381,7 @@ async fn state_contract(store: &dyn Store) {
         store.get_state(&tenant, "delta").await.unwrap(),
         Some(("link-1".into(), 1))
     );
-    assert_eq!(
-        store
-            .put_state(&tenant, "delta", "link-2", Some(1))
-            .await
-            .unwrap(),
-        2
-    );
+    assert_eq!(store.put_state(&tenant, "delta", "link-2", Some(1)).await.unwrap(), 2);
     assert!(
         matches!(
             store.put_state(&tenant, "delta", "stale", Some(1)).await,
@@ -450,11 +394,7 @@ async fn state_contract(store: &dyn Store) {
         Some(("link-2".into(), 2))
     );
     let other = new_tenant(store, 1).await;
-    assert_eq!(
-        store.get_state(&other, "delta").await.unwrap(),
-        None,
-        "per tenant"
-    );
+    assert_eq!(store.get_state(&other, "delta").await.unwrap(), None, "per tenant");
     store.delete_state(&tenant, "delta").await.unwrap();
     assert_eq!(store.get_state(&tenant, "delta").await.unwrap(), None);
     store.put_state(&tenant, "list", "x", None).await.unwrap();
@@ -488,10 +428,7 @@ async fn store_contract_sqlite() {
 
 #[tokio::test]
 async fn store_contract_sql_server() {
-    let Some(conn) = std::env::var("GROUPMGR_TEST_MSSQL")
-        .ok()
-        .filter(|s| !s.is_empty())
-    else {
+    let Some(conn) = std::env::var("GROUPMGR_TEST_MSSQL").ok().filter(|s| !s.is_empty()) else {
         // Written past the test harness's capture so that the skip is visible in every run.
         let _ = writeln!(
             std::io::stderr(),
@@ -499,9 +436,7 @@ async fn store_contract_sql_server() {
         );
         return;
     };
-    let store = MssqlStore::connect(&conn)
-        .await
-        .expect("GROUPMGR_TEST_MSSQL connects");
+    let store = MssqlStore::connect(&conn).await.expect("GROUPMGR_TEST_MSSQL connects");
     run_contract(Arc::new(store)).await;
 }
 
@@ -517,14 +452,9 @@ async fn sqlite_survives_a_second_process_writing_the_same_file() {
     for i in 0..8u8 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
         handles.push(tokio::spawn(async move {
-            s.admit_user(
-                &tenant,
-                &index(i),
-                seats,
-                t(0) + TimeDelta::seconds(i.into()),
-            )
-            .await
-            .unwrap()
+            s.admit_user(&tenant, &index(i), seats, t(0) + TimeDelta::seconds(i.into()))
+                .await
+                .unwrap()
         }));
     }
     let admitted = futures_util::future::join_all(handles)

@@ -28,10 +28,7 @@ async fn setup(with_key: bool) -> (Arc<dyn Store>, TenantId, TenantPrivateKey) {
         .unwrap();
     let key = TenantPrivateKey::generate();
     if with_key {
-        store
-            .set_log_public_key(&tenant, key.public())
-            .await
-            .unwrap();
+        store.set_log_public_key(&tenant, key.public()).await.unwrap();
     }
     (store, tenant, key)
 }
@@ -65,30 +62,14 @@ async fn tenant_scoped_events_are_sealed_into_the_store() {
     let subscriber = tracing_subscriber::registry().with(TenantLogLayer(sink.clone()));
     {
         let _guard = tracing::subscriber::set_default(subscriber);
-        tracing::info!(
-            event = "user_admitted",
-            tenant_id = TENANT,
-            user = "lee@contoso.com"
-        );
+        tracing::info!(event = "user_admitted", tenant_id = TENANT, user = "lee@contoso.com");
         tracing::info!(event = "user_admitted", user = "no-tenant@contoso.com");
-        tracing::info!(
-            event = "not_catalogued",
-            tenant_id = TENANT,
-            user = "x@contoso.com"
-        );
-        tracing::info!(
-            tenant_id = TENANT,
-            user = "no-code@contoso.com",
-            "free text"
-        );
+        tracing::info!(event = "not_catalogued", tenant_id = TENANT, user = "x@contoso.com");
+        tracing::info!(tenant_id = TENANT, user = "no-code@contoso.com", "free text");
     }
     sink.flush().await;
     let logs = read_all(&store, &tenant, &key).await;
-    assert_eq!(
-        logs.len(),
-        1,
-        "only catalogued, tenant-scoped events: {logs:?}"
-    );
+    assert_eq!(logs.len(), 1, "only catalogued, tenant-scoped events: {logs:?}");
     assert_eq!(logs[0].message, "lee@contoso.com took a licensed seat");
     assert_eq!(logs[0].event, "user_admitted");
     let raw = store
@@ -140,16 +121,9 @@ async fn data_keys_rotate_and_old_records_still_open() {
 
     // A new tenant key takes over at once; records under the old one keep opening with it.
     let key2 = TenantPrivateKey::generate();
-    store
-        .set_log_public_key(&tenant, key2.public())
-        .await
-        .unwrap();
+    store.set_log_public_key(&tenant, key2.public()).await.unwrap();
     tracing::subscriber::with_default(subscriber.clone(), || {
-        tracing::info!(
-            event = "user_admitted",
-            tenant_id = TENANT,
-            user = "after@contoso.com"
-        );
+        tracing::info!(event = "user_admitted", tenant_id = TENANT, user = "after@contoso.com");
     });
     sink.flush().await;
     let keys = store.log_keys(&tenant).await.unwrap();
@@ -165,14 +139,8 @@ async fn data_keys_rotate_and_old_records_still_open() {
         .unwrap();
     let old = Opener::new(&key, tenant, &keys);
     let new = Opener::new(&key2, tenant, &keys);
-    assert_eq!(
-        entries.iter().filter(|e| old.open_log(e).is_ok()).count(),
-        30
-    );
-    assert_eq!(
-        entries.iter().filter(|e| new.open_log(e).is_ok()).count(),
-        1
-    );
+    assert_eq!(entries.iter().filter(|e| old.open_log(e).is_ok()).count(), 30);
+    assert_eq!(entries.iter().filter(|e| new.open_log(e).is_ok()).count(), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -214,11 +182,7 @@ async fn without_a_key_nothing_is_written_and_the_drop_is_counted() {
     let subscriber = tracing_subscriber::registry().with(TenantLogLayer(sink.clone()));
     {
         let _guard = tracing::subscriber::set_default(subscriber);
-        tracing::info!(
-            event = "user_admitted",
-            tenant_id = TENANT,
-            user = "lee@contoso.com"
-        );
+        tracing::info!(event = "user_admitted", tenant_id = TENANT, user = "lee@contoso.com");
     }
     sink.flush().await;
     assert_eq!(sink.stats().dropped_no_key.load(Ordering::Relaxed), 1);
@@ -248,10 +212,7 @@ fn stdout_lines_redact_everything_not_on_the_clear_list() {
             self.0
                 .lock()
                 .unwrap()
-                .push(groupmgr::telemetry::stdout::format_event(
-                    e,
-                    chrono::Utc::now(),
-                ));
+                .push(groupmgr::telemetry::stdout::format_event(e, chrono::Utc::now()));
         }
     }
     let lines = Arc::new(Mutex::new(Vec::new()));

@@ -93,11 +93,7 @@ impl BlobId {
         let late = rng.below(5) == 0;
         self.start()
             + TimeDelta::minutes(30 + self.index as i64)
-            + if late {
-                TimeDelta::hours(3)
-            } else {
-                TimeDelta::zero()
-            }
+            + if late { TimeDelta::hours(3) } else { TimeDelta::zero() }
     }
 }
 
@@ -114,13 +110,7 @@ fn fmt_time(t: DateTime<Utc>) -> String {
 }
 
 /// A blob's own records, unshuffled, and (for the oracle) what each one means.
-fn base(
-    t: &TenantGraph,
-    tenant: &Uuid,
-    domain_host: &str,
-    b: BlobId,
-    opts: &AuditOptions,
-) -> (Vec<Value>, Vec<Truth>) {
+fn base(t: &TenantGraph, tenant: &Uuid, domain_host: &str, b: BlobId, opts: &AuditOptions) -> (Vec<Value>, Vec<Truth>) {
     let mut rng = Lcg::new(b.seed(tenant));
     let groups: Vec<_> = t
         .groups
@@ -133,9 +123,7 @@ fn base(
     let mut truth = Vec::new();
     for i in 0..opts.records_per_blob {
         let time = b.start() + TimeDelta::seconds(rng.below(3600) as i64);
-        let id = Uuid::from_u128(
-            ((b.seed(tenant) as u128) << 64) | (i as u128).wrapping_mul(2_654_435_761),
-        );
+        let id = Uuid::from_u128(((b.seed(tenant) as u128) << 64) | (i as u128).wrapping_mul(2_654_435_761));
         let user = format!("user{}@{mail_domain}", rng.below(50));
         let roll = rng.below(100);
         let rec = if b.sharepoint {
@@ -160,9 +148,7 @@ fn base(
                     r["SiteUrl"] = json!(format!("{site}/"));
                     r["ObjectId"] = json!(format!("{site}/Shared Documents/Report.docx"));
                 }
-                (60..=74, _) => {
-                    r["SiteUrl"] = json!(format!("https://{domain_host}/sites/intranet/"))
-                }
+                (60..=74, _) => r["SiteUrl"] = json!(format!("https://{domain_host}/sites/intranet/")),
                 (75..=89, _) => {
                     r["Workload"] = json!("OneDrive");
                     r["SiteUrl"] = json!(format!(
@@ -187,15 +173,12 @@ fn base(
                         teams: true,
                         time,
                     });
-                    r["Operation"] = json!(
-                        ["ChannelAdded", "MemberAdded", "TabAdded", "MessageSent"]
-                            [rng.below(4) as usize]
-                    );
+                    r["Operation"] =
+                        json!(["ChannelAdded", "MemberAdded", "TabAdded", "MessageSent"][rng.below(4) as usize]);
                     r["TeamGuid"] = json!(g.team.clone());
                     r["TeamName"] = json!(g.display_name);
-                    r["MessageURLs"] = json!([
-                        "https://teams.microsoft.com/l/message/19:secret@thread.skype/1616965872395"
-                    ]);
+                    r["MessageURLs"] =
+                        json!(["https://teams.microsoft.com/l/message/19:secret@thread.skype/1616965872395"]);
                     r["HostedContents"] = json!([{"Id": "aGlkZGVuIGNvbnRlbnQ="}]);
                 }
                 (50..=59, Some(g)) => {
@@ -246,13 +229,7 @@ fn previous(b: BlobId, opts: &AuditOptions) -> BlobId {
 }
 
 /// A blob as served: its records shuffled, plus two records of the previous blob again.
-fn blob_records(
-    t: &TenantGraph,
-    tenant: &Uuid,
-    host: &str,
-    b: BlobId,
-    opts: &AuditOptions,
-) -> Vec<Value> {
+fn blob_records(t: &TenantGraph, tenant: &Uuid, host: &str, b: BlobId, opts: &AuditOptions) -> Vec<Value> {
     let (mut records, _) = base(t, tenant, host, b, opts);
     let mut rng = Lcg::new(b.seed(tenant) ^ 0x5EED);
     for i in (1..records.len()).rev() {
@@ -276,12 +253,7 @@ fn live_hours(now: DateTime<Utc>) -> std::ops::RangeInclusive<i64> {
     first..=last
 }
 
-fn all_blobs(
-    tenant: &Uuid,
-    sharepoint: bool,
-    now: DateTime<Utc>,
-    opts: &AuditOptions,
-) -> Vec<(BlobId, DateTime<Utc>)> {
+fn all_blobs(tenant: &Uuid, sharepoint: bool, now: DateTime<Utc>, opts: &AuditOptions) -> Vec<(BlobId, DateTime<Utc>)> {
     let mut out = Vec::new();
     for hour in live_hours(now) {
         for index in 0..opts.blobs_per_hour {
@@ -329,10 +301,7 @@ pub struct FeedState {
 }
 
 fn af(status: StatusCode, code: &str, message: &str) -> Response<bytes::Bytes> {
-    json_response(
-        status,
-        &json!({"error": {"code": code, "message": message}}),
-    )
+    json_response(status, &json!({"error": {"code": code, "message": message}}))
 }
 
 fn parse_time(s: &str) -> Option<DateTime<Utc>> {
@@ -392,15 +361,9 @@ pub fn handle(
         );
     }
     let Some(sim_tenant) = state.tenant(&tenant) else {
-        return af(
-            StatusCode::BAD_REQUEST,
-            "AF20011",
-            "The tenant does not exist.",
-        );
+        return af(StatusCode::BAD_REQUEST, "AF20011", "The tenant does not exist.");
     };
-    let publisher_ok = q
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case("PublisherIdentifier"));
+    let publisher_ok = q.keys().any(|k| k.eq_ignore_ascii_case("PublisherIdentifier"));
     let mut feeds = state.feeds.lock().unwrap_or_else(|p| p.into_inner());
     let feed = feeds.entry(tenant).or_default();
     if !publisher_ok {

@@ -68,11 +68,7 @@ fn user(domain: &str, alias: &str, display: &str, admin: bool) -> SimUser {
         id: stable_id("user", &upn),
         upn,
         display_name: display.to_string(),
-        app_roles: if admin {
-            vec![ADMIN_ROLE.to_string()]
-        } else {
-            vec![]
-        },
+        app_roles: if admin { vec![ADMIN_ROLE.to_string()] } else { vec![] },
         enabled: true,
         directory_admin: admin,
     }

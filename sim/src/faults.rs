@@ -30,6 +30,9 @@ pub struct FaultRule {
     pub remaining: Option<u32>,
     /// Matching requests to let through before the fault starts firing ("page 3").
     pub skip: u32,
+    /// Fire on every `every`-th matching request only (5 = 20 % of calls); 0 or 1 = all.
+    pub every: u32,
+    seen: u32,
 }
 
 impl FaultRule {
@@ -40,7 +43,15 @@ impl FaultRule {
             kind,
             remaining: None,
             skip: 0,
+            every: 0,
+            seen: 0,
         }
+    }
+
+    /// Fires on one matching request in `n` (deterministically: the n-th, 2n-th, …).
+    pub fn one_in(mut self, n: u32) -> Self {
+        self.every = n;
+        self
     }
 
     /// Lets the first `n` matching requests pass.
@@ -68,10 +79,7 @@ pub struct Faults {
 
 impl Faults {
     pub fn arm(&self, rule: FaultRule) {
-        self.rules
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(rule);
+        self.rules.lock().unwrap_or_else(|p| p.into_inner()).push(rule);
     }
 
     pub fn clear(&self) {
@@ -83,14 +91,18 @@ impl Faults {
     pub fn take(&self, method: &str, path: &str) -> Option<FaultKind> {
         let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
         let pos = rules.iter().position(|r| {
-            path.contains(&r.path_contains)
-                && r.method.as_deref().is_none_or(|m| m == method)
-                && r.remaining != Some(0)
+            path.contains(&r.path_contains) && r.method.as_deref().is_none_or(|m| m == method) && r.remaining != Some(0)
         })?;
         let rule = &mut rules[pos];
         if rule.skip > 0 {
             rule.skip -= 1;
             return None;
+        }
+        if rule.every > 1 {
+            rule.seen += 1;
+            if rule.seen % rule.every != 0 {
+                return None;
+            }
         }
         if let Some(n) = rule.remaining.as_mut() {
             *n -= 1;

@@ -17,14 +17,9 @@ pub struct SigningKey {
 impl SigningKey {
     /// A fresh RSA-2048 key. The `kid` looks like Entra's (27 base64url characters).
     pub fn generate() -> Self {
-        let pair =
-            KeyPair::generate(KeySize::Rsa2048).expect("RSA-2048 key generation does not fail");
+        let pair = KeyPair::generate(KeySize::Rsa2048).expect("RSA-2048 key generation does not fail");
         let id = uuid::Uuid::new_v4();
-        let kid = B64URL
-            .encode(&id.as_bytes()[..])
-            .chars()
-            .take(27)
-            .collect::<String>();
+        let kid = B64URL.encode(&id.as_bytes()[..]).chars().take(27).collect::<String>();
         let kid = format!("{kid:A<27}");
         Self { kid, pair }
     }
@@ -47,12 +42,7 @@ impl SigningKey {
     pub fn sign(&self, signing_input: &[u8]) -> Vec<u8> {
         let mut sig = vec![0u8; self.pair.public_modulus_len()];
         self.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                signing_input,
-                &mut sig,
-            )
+            .sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), signing_input, &mut sig)
             .expect("RSA signing with a valid key does not fail");
         sig
     }

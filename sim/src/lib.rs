@@ -57,10 +57,7 @@ pub struct SimState {
 
 impl SimState {
     pub fn base_url(&self) -> &str {
-        self.base_url
-            .get()
-            .map(String::as_str)
-            .unwrap_or("http://127.0.0.1")
+        self.base_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
     }
 
     fn signing_key(&self) -> Arc<SigningKey> {
@@ -83,11 +80,7 @@ impl SimState {
     }
 
     /// Runs `f` on a tenant's Graph data (tests use it to look at or change the directory).
-    pub fn with_graph<R>(
-        &self,
-        tenant: &uuid::Uuid,
-        f: impl FnOnce(&mut graph::TenantGraph) -> R,
-    ) -> Option<R> {
+    pub fn with_graph<R>(&self, tenant: &uuid::Uuid, f: impl FnOnce(&mut graph::TenantGraph) -> R) -> Option<R> {
         let t = self.tenant(tenant)?;
         let mut all = self.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
         Some(f(self.ensure_graph(&mut all, &t)))
@@ -107,10 +100,7 @@ impl SimState {
     }
 
     fn tenants(&self) -> Vec<SimTenant> {
-        self.tenants
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.tenants.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Changes a tenant in place (revoking consent, disabling a user, …).
@@ -178,19 +168,17 @@ impl Sim {
             .and(warp::query::raw().or(warp::any().map(String::new)).unify())
             .and(warp::header::headers_cloned())
             .and(warp::body::bytes())
-            .then(
-                move |method, path: warp::path::FullPath, query, headers, body| {
-                    let state = filter_state.clone();
-                    let req = SimRequest {
-                        method,
-                        path: path.as_str().to_string(),
-                        query,
-                        headers,
-                        body,
-                    };
-                    async move { handle(&state, req).await }
-                },
-            );
+            .then(move |method, path: warp::path::FullPath, query, headers, body| {
+                let state = filter_state.clone();
+                let req = SimRequest {
+                    method,
+                    path: path.as_str().to_string(),
+                    query,
+                    headers,
+                    body,
+                };
+                async move { handle(&state, req).await }
+            });
         let (tx, rx) = oneshot::channel::<()>();
         tokio::spawn(
             warp::serve(routes)
@@ -214,9 +202,7 @@ impl Sim {
 
     /// How many requests the sim has answered (for benchmarks and "exactly one request" tests).
     pub fn request_count(&self) -> u64 {
-        self.state
-            .requests
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.state.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many requests went to paths matching `pred` (paths without query strings).
@@ -339,9 +325,7 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Bytes>
 
 async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response {
     use warp::Reply as _;
-    state
-        .requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     *state
         .by_path
         .lock()
@@ -360,9 +344,7 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response
             FaultKind::Drop => {
                 // Headers go out, then the body fails: the client sees the connection die.
                 let body = futures_util::stream::once(async {
-                    Err::<Bytes, std::io::Error>(std::io::Error::other(
-                        "connection dropped by m365-sim",
-                    ))
+                    Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by m365-sim"))
                 });
                 return warp::reply::stream(body).into_response();
             }
@@ -371,18 +353,13 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response
                 code,
                 retry_after,
             } => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 let mut resp = if graph && status == StatusCode::TOO_MANY_REQUESTS {
-                    graph::GraphReply::throttled(retry_after.as_deref().unwrap_or("1"))
-                        .into_response()
+                    graph::GraphReply::throttled(retry_after.as_deref().unwrap_or("1")).into_response()
                 } else if graph {
                     graph::GraphReply::error(status, &code, "Injected fault.").into_response()
                 } else {
-                    json_response(
-                        status,
-                        &json!({"error": {"code": code, "message": "Injected fault."}}),
-                    )
+                    json_response(status, &json!({"error": {"code": code, "message": "Injected fault."}}))
                 };
                 if let Some(ra) = retry_after.and_then(|v| v.parse().ok()) {
                     resp.headers_mut().insert("retry-after", ra);
@@ -392,37 +369,17 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response
         }
     }
     if graph {
-        return graph::handle_http(
-            state,
-            &req.method,
-            &req.path,
-            &req.query,
-            &req.headers,
-            &req.body,
-        )
-        .into_response();
+        return graph::handle_http(state, &req.method, &req.path, &req.query, &req.headers, &req.body).into_response();
     }
     let segments: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
-    if matches!(
-        segments.as_slice(),
-        ["api", "v1.0" | "v1", _, "activity", ..]
-    ) {
-        return audit::handle(
-            state,
-            req.method.as_str(),
-            &segments,
-            &req.query,
-            &req.headers,
-        )
-        .into_response();
+    if matches!(segments.as_slice(), ["api", "v1.0" | "v1", _, "activity", ..]) {
+        return audit::handle(state, req.method.as_str(), &segments, &req.query, &req.headers).into_response();
     }
     if let ["_reports", tenant, file] = segments.as_slice() {
         return graph::report_download(state, tenant, file).into_response();
     }
     let resp = match (req.method.as_str(), segments.as_slice()) {
-        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => {
-            login::openid_configuration(state, tenant)
-        }
+        ("GET", [tenant, "v2.0", ".well-known", "openid-configuration"]) => login::openid_configuration(state, tenant),
         ("GET", [_tenant, "discovery", "v2.0", "keys"]) => login::jwks(state),
         ("POST", [tenant, "oauth2", "v2.0", "token"]) => login::token_endpoint(state, tenant, &req),
         _ => json_response(

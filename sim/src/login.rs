@@ -12,9 +12,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 use warp::http::{Response, StatusCode};
 
-use crate::directory::{
-    self, GROUPMGR_CLIENT_ID, GROUPMGR_CLIENT_SECRET, SimTenant, SimUser, UI_CLIENT_ID,
-};
+use crate::directory::{self, GROUPMGR_CLIENT_ID, GROUPMGR_CLIENT_SECRET, SimTenant, SimUser, UI_CLIENT_ID};
 use crate::keys::{encode_jwt, header_for};
 use crate::{SimRequest, SimState, json_response};
 
@@ -91,12 +89,8 @@ fn find_user(state: &SimState, tenant: &Uuid, alias: &str) -> Option<(SimTenant,
 /// Claims of a v2 access token for the GroupMgr API (aad-tokens.md §1 sample, plus the `upn`
 /// optional claim the app registration requests).
 pub fn api_claims(state: &SimState, spec: &TokenSpec) -> Value {
-    let (tenant, user) = find_user(state, &spec.tenant, &spec.alias).unwrap_or_else(|| {
-        panic!(
-            "m365-sim: no seeded user {} in tenant {}",
-            spec.alias, spec.tenant
-        )
-    });
+    let (tenant, user) = find_user(state, &spec.tenant, &spec.alias)
+        .unwrap_or_else(|| panic!("m365-sim: no seeded user {} in tenant {}", spec.alias, spec.tenant));
     let iat = now();
     let mut claims = json!({
         "aud": GROUPMGR_CLIENT_ID.to_string(),
@@ -131,12 +125,7 @@ pub fn mint_api_token(state: &SimState, spec: &TokenSpec) -> String {
 
 /// Claims of a token for a Microsoft resource (Graph, Management API). Those are v1 tokens
 /// (aad-tokens.md §1: "Tokens for Microsoft Graph … are proprietary/v1").
-fn resource_claims(
-    state: &SimState,
-    tenant: &SimTenant,
-    resource: &str,
-    user: Option<&SimUser>,
-) -> Value {
+fn resource_claims(state: &SimState, tenant: &SimTenant, resource: &str, user: Option<&SimUser>) -> Value {
     let iat = now();
     let mut claims = json!({
         "aud": resource,
@@ -163,10 +152,7 @@ fn resource_claims(
             claims["scp"] = json!(GRAPH_DELEGATED_SCOPES);
         }
         None => {
-            let sp = directory::stable_id(
-                "servicePrincipal",
-                &format!("{}:{GROUPMGR_CLIENT_ID}", tenant.id),
-            );
+            let sp = directory::stable_id("servicePrincipal", &format!("{}:{GROUPMGR_CLIENT_ID}", tenant.id));
             claims["idtyp"] = json!("app");
             claims["oid"] = json!(sp.to_string());
             claims["sub"] = json!(sp.to_string());
@@ -182,19 +168,10 @@ fn resource_claims(
 }
 
 /// A token for a Microsoft resource, app-only (`user` None) or delegated.
-pub fn mint_resource_token(
-    state: &SimState,
-    tenant: Uuid,
-    resource: &str,
-    user: Option<&SimUser>,
-) -> String {
+pub fn mint_resource_token(state: &SimState, tenant: Uuid, resource: &str, user: Option<&SimUser>) -> String {
     let t = state.tenant(&tenant).expect("seeded tenant");
     let key = state.signing_key();
-    encode_jwt(
-        &key,
-        &header_for(&key),
-        &resource_claims(state, &t, resource, user),
-    )
+    encode_jwt(&key, &header_for(&key), &resource_claims(state, &t, resource, user))
 }
 
 /// An Entra OAuth error, rendered as Entra renders it (`error`, `error_description` starting
@@ -295,11 +272,7 @@ pub fn openid_configuration(state: &SimState, tenant: &str) -> Response<Bytes> {
 /// `GET /{tenant}/discovery/v2.0/keys`.
 pub fn jwks(state: &SimState) -> Response<Bytes> {
     let template = format!("{}/{{tenantid}}/v2.0", state.base_url());
-    let keys: Vec<Value> = state
-        .published_keys()
-        .iter()
-        .map(|k| k.jwk(&template))
-        .collect();
+    let keys: Vec<Value> = state.published_keys().iter().map(|k| k.jwk(&template)).collect();
     json_response(StatusCode::OK, &json!({ "keys": keys }))
 }
 
@@ -309,10 +282,7 @@ fn form(req: &SimRequest) -> std::collections::HashMap<String, String> {
 
 /// Client authentication: `client_secret` in the body or HTTP Basic. Certificate assertions
 /// (`private_key_jwt`) are not accepted by the sim yet.
-fn authenticate_client(
-    req: &SimRequest,
-    f: &std::collections::HashMap<String, String>,
-) -> Result<Uuid, AadError> {
+fn authenticate_client(req: &SimRequest, f: &std::collections::HashMap<String, String>) -> Result<Uuid, AadError> {
     let basic = req
         .headers
         .get("authorization")
@@ -320,25 +290,20 @@ fn authenticate_client(
         .and_then(|v| v.strip_prefix("Basic "))
         .and_then(|b| B64.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            s.split_once(':')
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-        });
+        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
     let (client_id, secret) = match basic {
         Some((id, secret)) => (Some(id), Some(secret)),
         None => (f.get("client_id").cloned(), f.get("client_secret").cloned()),
     };
-    let client_id = client_id
-        .and_then(|c| c.parse::<Uuid>().ok())
-        .ok_or_else(|| {
-            aad_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
-                "The request body must contain the following parameter: 'client_id'.",
-                None,
-            )
-        })?;
+    let client_id = client_id.and_then(|c| c.parse::<Uuid>().ok()).ok_or_else(|| {
+        aad_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+            None,
+        )
+    })?;
     if client_id != GROUPMGR_CLIENT_ID {
         return Err(aad_error(
             StatusCode::BAD_REQUEST,
@@ -381,9 +346,7 @@ fn resource_of(scope: &str) -> Option<&'static str> {
     let first = scope
         .split_whitespace()
         .find(|s| !matches!(*s, "offline_access" | "openid" | "profile"))?;
-    if first.starts_with(GRAPH_RESOURCE)
-        || first.starts_with("00000003-0000-0000-c000-000000000000")
-    {
+    if first.starts_with(GRAPH_RESOURCE) || first.starts_with("00000003-0000-0000-c000-000000000000") {
         Some(GRAPH_RESOURCE)
     } else if first.starts_with(MANAGE_RESOURCE) {
         Some(MANAGE_RESOURCE)
@@ -427,11 +390,7 @@ pub fn token_endpoint(state: &SimState, tenant_segment: &str, req: &SimRequest) 
     token_endpoint_inner(state, tenant_segment, req).unwrap_or_else(AadError::into_response)
 }
 
-fn token_endpoint_inner(
-    state: &SimState,
-    tenant_segment: &str,
-    req: &SimRequest,
-) -> Result<Response<Bytes>, AadError> {
+fn token_endpoint_inner(state: &SimState, tenant_segment: &str, req: &SimRequest) -> Result<Response<Bytes>, AadError> {
     let f = form(req);
     let grant = f.get("grant_type").map(String::as_str).unwrap_or_default();
     let scope = f.get("scope").cloned().unwrap_or_default();
@@ -464,17 +423,12 @@ fn token_endpoint_inner(
             }
             let alias = user.upn.split('@').next().unwrap_or_default().to_string();
             let token = mint_api_token(state, &TokenSpec::user(tenant.id, &alias));
-            Ok(token_response(
-                token,
-                &format!("api://{api}/{}", directory::API_SCOPE),
-            ))
+            Ok(token_response(token, &format!("api://{api}/{}", directory::API_SCOPE)))
         }
         "client_credentials" => {
             authenticate_client(req, &f)?;
             let tenant = tenant_of(state, tenant_segment)?;
-            let Some(resource) =
-                resource_of(&scope).filter(|_| scope.trim_end().ends_with("/.default"))
-            else {
+            let Some(resource) = resource_of(&scope).filter(|_| scope.trim_end().ends_with("/.default")) else {
                 return Err(aad_error(
                     StatusCode::BAD_REQUEST,
                     "invalid_scope",
@@ -564,13 +518,8 @@ fn token_endpoint_inner(
 
 /// Checks the user token presented for on-behalf-of: signed by us, for GroupMgr, unexpired,
 /// from this tenant. Returns the user.
-fn validate_assertion(
-    state: &SimState,
-    tenant: &SimTenant,
-    assertion: &str,
-) -> Result<SimUser, AadError> {
-    let bad =
-        |code: u32, msg: &str| aad_error(StatusCode::BAD_REQUEST, "invalid_grant", code, msg, None);
+fn validate_assertion(state: &SimState, tenant: &SimTenant, assertion: &str) -> Result<SimUser, AadError> {
+    let bad = |code: u32, msg: &str| aad_error(StatusCode::BAD_REQUEST, "invalid_grant", code, msg, None);
     let parts: Vec<&str> = assertion.split('.').collect();
     let [h, p, s] = parts.as_slice() else {
         return Err(bad(50027, "JWT token is invalid or malformed."));
@@ -607,10 +556,7 @@ fn validate_assertion(
         return Err(bad(500133, "Assertion is not within its valid time range."));
     }
     if claims["tid"] != tenant.id.to_string() {
-        return Err(bad(
-            50013,
-            "Assertion tenant does not match the tenant of the request.",
-        ));
+        return Err(bad(50013, "Assertion tenant does not match the tenant of the request."));
     }
     let oid = claims["oid"].as_str().and_then(|o| o.parse::<Uuid>().ok());
     oid.and_then(|o| tenant.user_by_id(&o).cloned())

@@ -9,9 +9,7 @@ fn port_from_args() -> Result<u16, String> {
         match arg.as_str() {
             "--port" => {
                 let v = args.next().ok_or("--port needs a value")?;
-                port = v
-                    .parse()
-                    .map_err(|_| format!("--port: not a port number: {v}"))?;
+                port = v.parse().map_err(|_| format!("--port: not a port number: {v}"))?;
             }
             "-h" | "--help" => {
                 println!("m365-sim [--port <port>]   (default 7072; 0 picks a free port)");
@@ -41,9 +39,6 @@ async fn main() {
     };
     println!("m365-sim listening on {}", sim.url());
     println!("tenant Contoso: {}", m365_sim::directory::CONTOSO);
-    println!(
-        "GroupMgr client id: {}",
-        m365_sim::directory::GROUPMGR_CLIENT_ID
-    );
+    println!("GroupMgr client id: {}", m365_sim::directory::GROUPMGR_CLIENT_ID);
     let _ = tokio::signal::ctrl_c().await;
 }

@@ -76,10 +76,7 @@ impl GroupIndex {
             ));
         }
         if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
-            let group = self
-                .sites
-                .get(&normalise_site(r.site_url.as_deref()?))?
-                .clone();
+            let group = self.sites.get(&normalise_site(r.site_url.as_deref()?))?.clone();
             return Some((
                 group,
                 LastActivity {
@@ -97,12 +94,8 @@ fn is_content_operation(r: &AuditRecord<'_>) -> bool {
     match r.record_type {
         Some(6 | 14 | 36) => true,
         Some(4) => {
-            r.item_type
-                .as_deref()
-                .is_some_and(|t| t.eq_ignore_ascii_case("Page"))
-                || r.operation
-                    .as_deref()
-                    .is_some_and(|o| o.starts_with("Page"))
+            r.item_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Page"))
+                || r.operation.as_deref().is_some_and(|o| o.starts_with("Page"))
         }
         _ => false,
     }

@@ -118,9 +118,7 @@ where
     }
     let mut each = Each(f);
     let mut de = serde_json::Deserializer::from_slice(blob);
-    let out = (&mut each)
-        .deserialize(&mut de)
-        .map_err(|e| BlobError(e.to_string()))?;
+    let out = (&mut each).deserialize(&mut de).map_err(|e| BlobError(e.to_string()))?;
     de.end().map_err(|e| BlobError(e.to_string()))?;
     Ok(out)
 }
@@ -130,14 +128,11 @@ struct Lenient<'a>(Option<AuditRecord<'a>>);
 
 impl<'de> Deserialize<'de> for Lenient<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: &'de serde_json::value::RawValue =
-            match <&serde_json::value::RawValue>::deserialize(d) {
-                Ok(r) => r,
-                Err(e) => return Err(e),
-            };
-        Ok(Lenient(
-            serde_json::from_str::<AuditRecord<'de>>(raw.get()).ok(),
-        ))
+        let raw: &'de serde_json::value::RawValue = match <&serde_json::value::RawValue>::deserialize(d) {
+            Ok(r) => r,
+            Err(e) => return Err(e),
+        };
+        Ok(Lenient(serde_json::from_str::<AuditRecord<'de>>(raw.get()).ok()))
     }
 }
 

@@ -42,14 +42,9 @@ pub fn parse(csv: &str) -> Result<HashMap<String, LastActivity>, ReportError> {
     let text = csv.trim_start_matches('\u{feff}');
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = fields(lines.next().ok_or(ReportError("empty"))?);
-    let col = |name: &str| {
-        header
-            .iter()
-            .position(|h| h.trim().eq_ignore_ascii_case(name))
-    };
+    let col = |name: &str| header.iter().position(|h| h.trim().eq_ignore_ascii_case(name));
     let id_col = col("Team Id").ok_or(ReportError("no `Team Id` column"))?;
-    let date_col =
-        col("Last Activity Date").ok_or(ReportError("no `Last Activity Date` column"))?;
+    let date_col = col("Last Activity Date").ok_or(ReportError("no `Last Activity Date` column"))?;
     let mut out: HashMap<String, LastActivity> = HashMap::new();
     for line in lines {
         let f = fields(line);
@@ -89,8 +84,7 @@ mod tests {
         assert_eq!(a.teams.unwrap().to_rfc3339(), "2026-11-25T00:00:00+00:00");
         assert_eq!(fields("a,\"b,c\",\"d\"\"e\""), vec!["a", "b,c", "d\"e"]);
         // Columns found by name, in any order.
-        let reordered =
-            "Last Activity Date,Team Id\r\n2026-11-20,c063d832-ae9a-467d-8cb4-17c073260890\r\n";
+        let reordered = "Last Activity Date,Team Id\r\n2026-11-20,c063d832-ae9a-467d-8cb4-17c073260890\r\n";
         assert_eq!(parse(reordered).unwrap().len(), 1);
         assert!(parse("").is_err());
         assert!(parse("Team Name,Foo\nx,y").is_err());

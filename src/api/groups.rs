@@ -44,10 +44,8 @@ fn group_view(g: &GraphGroup, row: Option<&GroupRow>, counts: Option<(u64, u64)>
     let (owners, members) = match counts {
         Some((o, m)) => (json!(o), json!(m)),
         None => (
-            row.and_then(|r| r.owner_count)
-                .map_or(Value::Null, |n| json!(n)),
-            row.and_then(|r| r.member_count)
-                .map_or(Value::Null, |n| json!(n)),
+            row.and_then(|r| r.owner_count).map_or(Value::Null, |n| json!(n)),
+            row.and_then(|r| r.member_count).map_or(Value::Null, |n| json!(n)),
         ),
     };
     json!({
@@ -78,10 +76,7 @@ fn decode_cursor(app: &App, raw: &str) -> Result<(String, bool), ApiError> {
     let link = v["l"].as_str().ok_or_else(bad)?;
     let link = app.graph.checked_link(link).map_err(|_| bad())?;
     // Only group collection pages may be continued through this route.
-    let path = url::Url::parse(&link)
-        .map_err(|_| bad())?
-        .path()
-        .to_string();
+    let path = url::Url::parse(&link).map_err(|_| bad())?.path().to_string();
     if path != format!("/{}/groups", crate::microsoft::graph::VERSION) {
         return Err(bad());
     }
@@ -113,11 +108,7 @@ pub(super) fn group_id(params: &[(&'static str, String)]) -> Result<GroupId, Api
 }
 
 /// `GET /api/groups?search=&top=&cursor=`.
-pub async fn list(
-    app: &App,
-    caller: &Caller,
-    req: &HttpRequest,
-) -> Result<Response<Bytes>, ApiError> {
+pub async fn list(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
     let mut search = None;
     let mut top = DEFAULT_TOP;
     let mut cursor = None;
@@ -133,16 +124,12 @@ pub async fn list(
                 search = Some(v);
             }
             "top" => {
-                top = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_input",
-                            format!("top: must be a whole number from 1 to {MAX_TOP}"),
-                        )
-                    })?
+                top = v.parse().ok().filter(|n| (1..=MAX_TOP).contains(n)).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_input",
+                        format!("top: must be a whole number from 1 to {MAX_TOP}"),
+                    )
+                })?
             }
             "cursor" => cursor = Some(decode_cursor(app, &v)?),
             _ => {}
@@ -152,16 +139,11 @@ pub async fn list(
     let graph = app.graph.session(&token);
     let (page, searching) = match cursor {
         Some((link, searching)) => (graph.list_groups_next(&link, searching).await?, searching),
-        None => (
-            graph.list_groups(search.as_deref(), top).await?,
-            search.is_some(),
-        ),
+        None => (graph.list_groups(search.as_deref(), top).await?, search.is_some()),
     };
     let ids: Vec<String> = page.value.iter().map(|g| g.id.clone()).collect();
     let rows = match customer_list::location(app.store.as_ref(), &caller.tenant.tenant_id).await {
-        Ok(Some(loc)) => customer_list::rows_for(&graph, &loc, &ids)
-            .await
-            .unwrap_or_default(),
+        Ok(Some(loc)) => customer_list::rows_for(&graph, &loc, &ids).await.unwrap_or_default(),
         // Not synced yet (or our own store is down): Graph data alone is still an answer.
         _ => Default::default(),
     };
@@ -170,10 +152,7 @@ pub async fn list(
         .iter()
         .map(|g| group_view(g, rows.get(&g.id).map(|(_, r)| r), None))
         .collect();
-    let next = page
-        .next_link
-        .as_deref()
-        .map(|l| encode_cursor(l, searching));
+    let next = page.next_link.as_deref().map(|l| encode_cursor(l, searching));
     Ok(super::json(
         StatusCode::OK,
         &json!({"value": value, "nextCursor": next}),
@@ -181,11 +160,7 @@ pub async fn list(
 }
 
 /// `GET /api/groups/{id}`: Graph data, live owner/member counts, and the SharePoint row.
-pub async fn get(
-    app: &App,
-    caller: &Caller,
-    params: &[(&'static str, String)],
-) -> Result<Response<Bytes>, ApiError> {
+pub async fn get(app: &App, caller: &Caller, params: &[(&'static str, String)]) -> Result<Response<Bytes>, ApiError> {
     let id = group_id(params)?;
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);
@@ -219,11 +194,7 @@ fn is_transient(e: &GraphError) -> bool {
 /// `POST /api/groups`: 201 with `Location`. A create is not idempotent, so after a transient
 /// failure the nickname is looked up before trying again: a create whose answer was lost is
 /// found instead of duplicated.
-pub async fn create(
-    app: &App,
-    caller: &Caller,
-    req: &HttpRequest,
-) -> Result<Response<Bytes>, ApiError> {
+pub async fn create(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
     let new = NewGroup::parse(&json_body(&req.body)?)?;
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);
@@ -242,9 +213,7 @@ pub async fn create(
                     _ => None,
                 };
                 tokio::time::sleep(policy.delay(attempt, ra).min(Duration::from_secs(10))).await;
-                if let Some(existing) = graph
-                    .find_group_by_nickname(new.mail_nickname.as_str())
-                    .await?
+                if let Some(existing) = graph.find_group_by_nickname(new.mail_nickname.as_str()).await?
                     && existing.display_name.as_deref() == Some(new.display_name.as_str())
                     && existing
                         .created_date_time

@@ -45,10 +45,7 @@ pub fn encode_cursor(time: DateTime<Utc>, id: uuid::Uuid) -> String {
 fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
     let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
     let (micros, id) = text.split_once('.')?;
-    Some((
-        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-        id.parse().ok()?,
-    ))
+    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse().ok()?))
 }
 
 fn parse(query: &str) -> Result<LogsRequest, ApiError> {
@@ -61,21 +58,17 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
             "since" => req.since = Some(parse_time("since", &v)?),
             "until" => req.until = Some(parse_time("until", &v)?),
             "cursor" => {
-                req.after = Some(decode_cursor(&v).ok_or_else(|| {
-                    ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
-                })?)
+                req.after =
+                    Some(decode_cursor(&v).ok_or_else(|| {
+                        ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+                    })?)
             }
             "top" => {
                 req.top = v
                     .parse()
                     .ok()
                     .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| {
-                        invalid(
-                            "top",
-                            &format!("must be a whole number from 1 to {MAX_TOP}"),
-                        )
-                    })?
+                    .ok_or_else(|| invalid("top", &format!("must be a whole number from 1 to {MAX_TOP}")))?
             }
             _ => {}
         }
@@ -88,11 +81,7 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
     Ok(req)
 }
 
-pub async fn get(
-    app: &App,
-    caller: &Caller,
-    req: &HttpRequest,
-) -> Result<Response<Bytes>, ApiError> {
+pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
     if !caller.principal.has_role(ADMIN_ROLE) {
         return Err(ApiError::forbidden(
             "role_required",
@@ -127,8 +116,7 @@ pub async fn get(
     let next = more
         .then(|| entries.last().map(|e| encode_cursor(e.time, e.id)))
         .flatten();
-    let used: std::collections::HashSet<uuid::Uuid> =
-        entries.iter().map(|e| e.sealed.key_id).collect();
+    let used: std::collections::HashSet<uuid::Uuid> = entries.iter().map(|e| e.sealed.key_id).collect();
     let keys: Vec<Value> = app
         .store
         .log_keys(&tenant)
@@ -173,8 +161,7 @@ mod tests {
     #[test]
     fn query_parsing() {
         assert_eq!(parse("").unwrap().top, DEFAULT_TOP);
-        let r =
-            parse("since=2026-11-01T00:00:00Z&until=2026-11-02T00:00:00%2B01:00&top=5").unwrap();
+        let r = parse("since=2026-11-01T00:00:00Z&until=2026-11-02T00:00:00%2B01:00&top=5").unwrap();
         assert_eq!(r.top, 5);
         assert_eq!(r.until.unwrap().to_rfc3339(), "2026-11-01T23:00:00+00:00");
         assert!(parse("since=yesterday").is_err());
@@ -185,9 +172,7 @@ mod tests {
         let t = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
         let id = uuid::Uuid::new_v4();
         assert_eq!(
-            parse(&format!("cursor={}", encode_cursor(t, id)))
-                .unwrap()
-                .after,
+            parse(&format!("cursor={}", encode_cursor(t, id))).unwrap().after,
             Some((t, id))
         );
     }

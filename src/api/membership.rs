@@ -41,38 +41,23 @@ pub async fn list(
     for (k, v) in query_params(&req.query) {
         match k.as_str() {
             "top" => {
-                top = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(
-                            "invalid_input",
-                            format!("top: must be a whole number from 1 to {MAX_TOP}"),
-                        )
-                    })?
+                top = v.parse().ok().filter(|n| (1..=MAX_TOP).contains(n)).ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_input",
+                        format!("top: must be a whole number from 1 to {MAX_TOP}"),
+                    )
+                })?
             }
             "cursor" => {
-                let bad = || {
-                    ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
-                };
+                let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this API returned");
                 let link = B64URL
                     .decode(&v)
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .ok_or_else(bad)?;
                 let link = app.graph.checked_link(&link).map_err(|_| bad())?;
-                let expected = format!(
-                    "/{}/groups/{id}/{}",
-                    crate::microsoft::graph::VERSION,
-                    rel.path()
-                );
-                if url::Url::parse(&link)
-                    .map(|u| u.path().to_string())
-                    .ok()
-                    .as_deref()
-                    != Some(expected.as_str())
-                {
+                let expected = format!("/{}/groups/{id}/{}", crate::microsoft::graph::VERSION, rel.path());
+                if url::Url::parse(&link).map(|u| u.path().to_string()).ok().as_deref() != Some(expected.as_str()) {
                     return Err(bad());
                 }
                 cursor = Some(link);
@@ -112,10 +97,7 @@ pub async fn add(
         .as_object()
         .ok_or_else(|| ApiError::bad_request("invalid_input", "body: must be a JSON object"))?;
     if obj.keys().any(|k| k != "id") {
-        return Err(ApiError::bad_request(
-            "invalid_input",
-            "body: only `id` is allowed",
-        ));
+        return Err(ApiError::bad_request("invalid_input", "body: only `id` is allowed"));
     }
     let raw = obj
         .get("id")
@@ -125,15 +107,10 @@ pub async fn add(
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);
     unified_group(&graph, &id).await?;
-    match graph
-        .add_relation(&id.to_string(), rel, &user.to_string())
-        .await
-    {
+    match graph.add_relation(&id.to_string(), rel, &user.to_string()).await {
         Ok(()) => {}
         Err(GraphError::Service {
-            status: 400,
-            message,
-            ..
+            status: 400, message, ..
         }) if message.contains("already exist") => {}
         Err(e) => return Err(e.into()),
     }
@@ -158,9 +135,7 @@ pub async fn remove(
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);
     unified_group(&graph, &id).await?;
-    graph
-        .remove_relation(&id.to_string(), rel, &user.to_string())
-        .await?;
+    graph.remove_relation(&id.to_string(), rel, &user.to_string()).await?;
     tracing::info!(event = "membership_removed", tenant_id = %caller.tenant.tenant_id, group_id = %id, relation = rel.path(), object_id = %user);
     Ok(super::no_content())
 }

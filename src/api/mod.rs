@@ -1,6 +1,7 @@
 //! HTTP functions, one file per resource: parse the request into domain types, call the
 //! domain and clients, map errors to `ApiError`. Handlers never build URLs or SQL.
 
+pub mod activity;
 mod error;
 pub mod groups;
 pub mod health;
@@ -35,7 +36,5 @@ pub fn no_content() -> Response<Bytes> {
 
 /// The decoded `name=value` pairs of a query string.
 pub fn query_params(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
 }

@@ -14,9 +14,7 @@ use crate::app::App;
 use crate::auth::{ADMIN_ROLE, Caller};
 use crate::domain::GroupId;
 use crate::host::HttpRequest;
-use crate::microsoft::graph::{
-    GROUP_UNIFIED_TEMPLATE, Graph, GraphError, GroupSetting, SettingValue,
-};
+use crate::microsoft::graph::{GROUP_UNIFIED_TEMPLATE, Graph, GraphError, GroupSetting, SettingValue};
 
 const ENABLE: &str = "EnableGroupCreation";
 const ALLOWED: &str = "GroupCreationAllowedGroupId";
@@ -30,12 +28,7 @@ pub struct Policy {
 
 impl Policy {
     fn from_values(values: &[SettingValue]) -> Self {
-        let get = |n: &str| {
-            values
-                .iter()
-                .find(|v| v.name == n)
-                .map(|v| v.value.as_str())
-        };
+        let get = |n: &str| values.iter().find(|v| v.name == n).map(|v| v.value.as_str());
         Self {
             // Defaults when absent: creation enabled, no allowed group.
             enabled: get(ENABLE).is_none_or(|v| !v.eq_ignore_ascii_case("false")),
@@ -96,13 +89,8 @@ pub async fn get(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError
 
 fn parse_put(body: &Value) -> Result<Policy, ApiError> {
     let bad = |m: &str| ApiError::bad_request("invalid_input", m.to_string());
-    let obj = body
-        .as_object()
-        .ok_or_else(|| bad("body: must be a JSON object"))?;
-    if let Some(k) = obj
-        .keys()
-        .find(|k| !matches!(k.as_str(), "enabled" | "allowedGroupId"))
-    {
+    let obj = body.as_object().ok_or_else(|| bad("body: must be a JSON object"))?;
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "enabled" | "allowedGroupId")) {
         return Err(bad(&format!(
             "body: unknown property `{k}`; allowed: enabled, allowedGroupId"
         )));
@@ -125,18 +113,11 @@ fn parse_put(body: &Value) -> Result<Policy, ApiError> {
         ),
         Some(_) => return Err(bad("allowedGroupId: must be a group id (GUID) or null")),
     };
-    Ok(Policy {
-        enabled,
-        allowed_group,
-    })
+    Ok(Policy { enabled, allowed_group })
 }
 
 /// `PUT /api/policy/group-creation` (role `GroupMgr.Admin`).
-pub async fn put(
-    app: &App,
-    caller: &Caller,
-    req: &HttpRequest,
-) -> Result<Response<Bytes>, ApiError> {
+pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
     if !caller.principal.has_role(ADMIN_ROLE) {
         return Err(ApiError::forbidden(
             "role_required",
@@ -148,12 +129,7 @@ pub async fn put(
     let graph = app.graph.session(&token);
     if let Some(id) = &policy.allowed_group {
         // It must be an existing security group (not a Microsoft 365 group).
-        let invalid = || {
-            ApiError::bad_request(
-                "invalid_input",
-                "allowedGroupId: must be an existing security group",
-            )
-        };
+        let invalid = || ApiError::bad_request("invalid_input", "allowedGroupId: must be an existing security group");
         let g = match graph.get_group(id).await {
             Ok(g) => g,
             Err(e) if e.is_not_found() => return Err(invalid()),
@@ -240,19 +216,13 @@ mod tests {
             allowed_group: None,
         }
         .apply(out);
-        assert_eq!(
-            cleared.iter().find(|x| x.name == ALLOWED).unwrap().value,
-            ""
-        );
+        assert_eq!(cleared.iter().find(|x| x.name == ALLOWED).unwrap().value, "");
     }
 
     #[test]
     fn put_body_rules() {
         assert!(parse_put(&json!({"enabled": true, "allowedGroupId": null})).is_ok());
-        assert!(
-            parse_put(&json!({"enabled": true})).is_err(),
-            "null must be explicit"
-        );
+        assert!(parse_put(&json!({"enabled": true})).is_err(), "null must be explicit");
         assert!(parse_put(&json!({"allowedGroupId": null})).is_err());
         assert!(parse_put(&json!({"enabled": "yes", "allowedGroupId": null})).is_err());
         assert!(parse_put(&json!({"enabled": true, "allowedGroupId": "x"})).is_err());

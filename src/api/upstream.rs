@@ -16,18 +16,13 @@ impl From<AcquireError> for ApiError {
         match e {
             AcquireError::ConsentRequired => ApiError::forbidden("consent_required", message),
             AcquireError::InteractionRequired => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "interaction_required", message)
-                    .with_header(
-                        "www-authenticate",
-                        "Bearer realm=\"GroupMgr\", error=\"insufficient_claims\"",
-                    )
-            }
-            AcquireError::InvalidGrant(_) => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message).with_header(
+                ApiError::new(StatusCode::UNAUTHORIZED, "interaction_required", message).with_header(
                     "www-authenticate",
-                    "Bearer realm=\"GroupMgr\", error=\"invalid_token\"",
+                    "Bearer realm=\"GroupMgr\", error=\"insufficient_claims\"",
                 )
             }
+            AcquireError::InvalidGrant(_) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+                .with_header("www-authenticate", "Bearer realm=\"GroupMgr\", error=\"invalid_token\""),
             AcquireError::Misconfigured(code) => {
                 tracing::error!(event = "token_acquisition_failed", error = %code);
                 ApiError::new(
@@ -61,9 +56,7 @@ impl From<GraphError> for ApiError {
                     format!("{code}: {message}")
                 };
                 match status {
-                    400 if message.contains("already exist") => {
-                        ApiError::new(StatusCode::CONFLICT, "conflict", reason)
-                    }
+                    400 if message.contains("already exist") => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
                     400 | 422 => ApiError::bad_request("rejected_by_microsoft", reason),
                     401 => ApiError::new(
                         StatusCode::BAD_GATEWAY,
@@ -74,8 +67,7 @@ impl From<GraphError> for ApiError {
                     404 => ApiError::not_found(),
                     409 | 412 => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
                     429 => {
-                        let secs =
-                            retry_after.map_or(5, |d| d.as_secs_f64().ceil().max(1.0) as u64);
+                        let secs = retry_after.map_or(5, |d| d.as_secs_f64().ceil().max(1.0) as u64);
                         ApiError::new(
                             StatusCode::TOO_MANY_REQUESTS,
                             "throttled",
@@ -125,8 +117,7 @@ pub fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
             "body: a JSON object is required",
         ));
     }
-    serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("invalid_input", "body: not valid JSON"))
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("invalid_input", "body: not valid JSON"))
 }
 
 impl From<crate::domain::InvalidInput> for ApiError {

@@ -72,11 +72,7 @@ impl Gate {
     /// once the token is known to be genuine, who was refused).
     pub async fn admit(&self, authorization: Option<&str>) -> Result<Caller, Refused> {
         let token = bearer_from_header(authorization).map_err(Refused::anonymous)?;
-        let principal = self
-            .validator
-            .validate(&token)
-            .await
-            .map_err(Refused::anonymous)?;
+        let principal = self.validator.validate(&token).await.map_err(Refused::anonymous)?;
         // An unregistered tenant has no tenant log to write to.
         let who = |error: GateError| Refused {
             tenant: (!matches!(error, GateError::TenantNotRegistered)).then_some(principal.tenant),

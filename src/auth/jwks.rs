@@ -88,10 +88,7 @@ impl JwksCache {
     /// `authority` is the login host origin, e.g. `https://login.microsoftonline.com`.
     pub fn new(authority: &str, http: reqwest::Client, options: JwksOptions) -> Self {
         Self {
-            url: format!(
-                "{}/common/discovery/v2.0/keys",
-                authority.trim_end_matches('/')
-            ),
+            url: format!("{}/common/discovery/v2.0/keys", authority.trim_end_matches('/')),
             http,
             options,
             keys: RwLock::new(KeySet::default()),
@@ -101,9 +98,7 @@ impl JwksCache {
 
     fn cached(&self, kid: &str) -> (Option<Arc<VerificationKey>>, bool) {
         let set = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        let fresh = set
-            .fetched_at
-            .is_some_and(|t| t.elapsed() < self.options.max_age);
+        let fresh = set.fetched_at.is_some_and(|t| t.elapsed() < self.options.max_age);
         (set.keys.get(kid).cloned(), fresh)
     }
 
@@ -118,14 +113,8 @@ impl JwksCache {
         if let (Some(key), true) = (&cached, fresh) {
             return Ok(key.clone());
         }
-        let have_any = self
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .fetched_at
-            .is_some();
-        let throttled =
-            last_attempt.is_some_and(|t| t.elapsed() < self.options.min_refresh_interval);
+        let have_any = self.keys.read().unwrap_or_else(|p| p.into_inner()).fetched_at.is_some();
+        let throttled = last_attempt.is_some_and(|t| t.elapsed() < self.options.min_refresh_interval);
         if throttled && have_any {
             // Unknown kid (or stale set) within the refresh interval: answer from the cache.
             return cached.ok_or(KeyLookupError::UnknownKey);

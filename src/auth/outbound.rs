@@ -39,9 +39,7 @@ impl fmt::Debug for AccessToken {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AcquireError {
     /// The tenant has not consented to GroupMgr (or revoked it): an admin must consent.
-    #[error(
-        "the tenant has not granted GroupMgr the permissions it needs (admin consent required)"
-    )]
+    #[error("the tenant has not granted GroupMgr the permissions it needs (admin consent required)")]
     ConsentRequired,
     /// Conditional access demands interaction (MFA, …): the client must get a new token.
     #[error("the user must sign in again to satisfy the tenant's conditional access policy")]
@@ -60,10 +58,7 @@ pub enum AcquireError {
 /// Proof of the app's identity.
 enum Credential {
     Secret(Secret),
-    Certificate {
-        key: Box<RsaKeyPair>,
-        x5t_s256: String,
-    },
+    Certificate { key: Box<RsaKeyPair>, x5t_s256: String },
 }
 
 /// Acquires tokens from one authority for one app registration.
@@ -100,10 +95,7 @@ fn pem_blocks(pem: &str, label: &str) -> Vec<Vec<u8>> {
     while let Some(start) = rest.find(&begin) {
         let after = &rest[start + begin.len()..];
         let Some(stop) = after.find(&end) else { break };
-        let b64: String = after[..stop]
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let b64: String = after[..stop].chars().filter(|c| !c.is_whitespace()).collect();
         if let Ok(der) = B64.decode(b64) {
             out.push(der);
         }
@@ -124,20 +116,11 @@ impl TokenClient {
         let credential = match credential {
             ClientCredential::Secret(s) => Credential::Secret(s.clone()),
             ClientCredential::Certificate(path) => {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!(
-                        "GROUPMGR_CLIENT_CERTIFICATE: cannot read {}: {e}",
-                        path.display()
-                    )
+                let pem = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("GROUPMGR_CLIENT_CERTIFICATE: cannot read {}: {e}", path.display()))?;
+                let cert = pem_blocks(&pem, "CERTIFICATE").into_iter().next().ok_or_else(|| {
+                    anyhow::anyhow!("GROUPMGR_CLIENT_CERTIFICATE: no CERTIFICATE block in the PEM file")
                 })?;
-                let cert = pem_blocks(&pem, "CERTIFICATE")
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "GROUPMGR_CLIENT_CERTIFICATE: no CERTIFICATE block in the PEM file"
-                        )
-                    })?;
                 let key = pem_blocks(&pem, "PRIVATE KEY")
                     .into_iter()
                     .find_map(|der| RsaKeyPair::from_pkcs8(&der).ok())
@@ -147,9 +130,7 @@ impl TokenClient {
                             .find_map(|der| RsaKeyPair::from_der(&der).ok())
                     })
                     .ok_or_else(|| {
-                        anyhow::anyhow!(
-                            "GROUPMGR_CLIENT_CERTIFICATE: no RSA private key in the PEM file"
-                        )
+                        anyhow::anyhow!("GROUPMGR_CLIENT_CERTIFICATE: no RSA private key in the PEM file")
                     })?;
                 let digest = ring::digest::digest(&ring::digest::SHA256, &cert);
                 Credential::Certificate {
@@ -197,13 +178,8 @@ impl TokenClient {
             B64URL.encode(claims.to_string())
         );
         let mut sig = vec![0u8; key.public().modulus_len()];
-        key.sign(
-            &RSA_PSS_SHA256,
-            &SystemRandom::new(),
-            input.as_bytes(),
-            &mut sig,
-        )
-        .expect("RSA-PSS signing with a loaded key does not fail");
+        key.sign(&RSA_PSS_SHA256, &SystemRandom::new(), input.as_bytes(), &mut sig)
+            .expect("RSA-PSS signing with a loaded key does not fail");
         format!("{input}.{}", B64URL.encode(sig))
     }
 
@@ -230,10 +206,7 @@ impl TokenClient {
     ) -> Result<AccessToken, AcquireError> {
         let endpoint = self.token_endpoint(tenant);
         let mut form = vec![
-            (
-                "grant_type",
-                "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string(),
-            ),
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer".to_string()),
             ("assertion", user.expose().to_string()),
             ("requested_token_use", "on_behalf_of".to_string()),
             ("scope", format!("{resource}/.default")),
@@ -243,11 +216,7 @@ impl TokenClient {
     }
 
     /// An app-only token for a tenant (client credentials).
-    pub async fn app_token(
-        &self,
-        tenant: &TenantId,
-        resource: &str,
-    ) -> Result<AccessToken, AcquireError> {
+    pub async fn app_token(&self, tenant: &TenantId, resource: &str) -> Result<AccessToken, AcquireError> {
         let endpoint = self.token_endpoint(tenant);
         let mut form = vec![
             ("grant_type", "client_credentials".to_string()),
@@ -259,11 +228,7 @@ impl TokenClient {
 
     /// POSTs a token request; token requests have no side effects, so transient failures are
     /// retried under the shared policy.
-    async fn request(
-        &self,
-        endpoint: &str,
-        form: &[(&'static str, String)],
-    ) -> Result<AccessToken, AcquireError> {
+    async fn request(&self, endpoint: &str, form: &[(&'static str, String)]) -> Result<AccessToken, AcquireError> {
         let started = Instant::now();
         let mut attempt = 0;
         loop {
@@ -280,9 +245,7 @@ impl TokenClient {
                     if (200..300).contains(&status) {
                         return serde_json::from_slice::<TokenResponse>(&body)
                             .map(|t| AccessToken(t.access_token))
-                            .map_err(|_| {
-                                AcquireError::Unavailable("unreadable token response".into())
-                            });
+                            .map_err(|_| AcquireError::Unavailable("unreadable token response".into()));
                     }
                     let e: ErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
                     if !RetryPolicy::is_transient(status) {
@@ -311,19 +274,13 @@ impl TokenClient {
 /// meaning (65001 consent, 7000229/700016 no service principal in the tenant, 50076/50079
 /// MFA, 500133 expired assertion, 50053/50057 locked or disabled user).
 fn classify(status: u16, e: &ErrorResponse) -> AcquireError {
-    let code = |c: u32| {
-        e.error_codes.contains(&c) || e.error_description.starts_with(&format!("AADSTS{c}:"))
-    };
+    let code = |c: u32| e.error_codes.contains(&c) || e.error_description.starts_with(&format!("AADSTS{c}:"));
     // Only the AADSTS code goes into messages: descriptions can name users.
     let first_code = e
         .error_codes
         .first()
         .map_or_else(|| e.error.clone(), |c| format!("AADSTS{c}"));
-    if code(65001)
-        || code(7000229)
-        || code(700016)
-        || e.suberror.as_deref() == Some("consent_required")
-    {
+    if code(65001) || code(7000229) || code(700016) || e.suberror.as_deref() == Some("consent_required") {
         AcquireError::ConsentRequired
     } else if code(50076) || code(50079) || e.error == "interaction_required" {
         AcquireError::InteractionRequired
@@ -343,9 +300,7 @@ mod tests {
     fn err(error: &str, codes: &[u32], sub: Option<&str>) -> ErrorResponse {
         ErrorResponse {
             error: error.into(),
-            error_description: codes
-                .first()
-                .map_or(String::new(), |c| format!("AADSTS{c}: something")),
+            error_description: codes.first().map_or(String::new(), |c| format!("AADSTS{c}: something")),
             error_codes: codes.to_vec(),
             suberror: sub.map(str::to_string),
         }
@@ -354,10 +309,7 @@ mod tests {
     #[test]
     fn entra_errors_are_classified_by_meaning() {
         assert_eq!(
-            classify(
-                400,
-                &err("invalid_grant", &[65001], Some("consent_required"))
-            ),
+            classify(400, &err("invalid_grant", &[65001], Some("consent_required"))),
             AcquireError::ConsentRequired
         );
         assert_eq!(
@@ -405,21 +357,17 @@ mod tests {
         };
         let jwt = client.assertion(key, x5t_s256, "https://login.example/t/oauth2/v2.0/token");
         let parts: Vec<&str> = jwt.split('.').collect();
-        let header: serde_json::Value =
-            serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();
+        let header: serde_json::Value = serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();
         assert_eq!(header["alg"], "PS256");
         assert_eq!(
             header["x5t#S256"],
             B64URL.encode(ring::digest::digest(&ring::digest::SHA256, cert.der()).as_ref())
         );
-        let claims: serde_json::Value =
-            serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(claims["aud"], "https://login.example/t/oauth2/v2.0/token");
         assert_eq!(claims["iss"], claims["sub"]);
-        let public = ring::signature::UnparsedPublicKey::new(
-            &ring::signature::RSA_PSS_2048_8192_SHA256,
-            key.public().as_ref(),
-        );
+        let public =
+            ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PSS_2048_8192_SHA256, key.public().as_ref());
         public
             .verify(
                 format!("{}.{}", parts[0], parts[1]).as_bytes(),

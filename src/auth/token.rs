@@ -150,40 +150,33 @@ impl TokenValidator {
         if raw.split('.').count() != 3 {
             return Err(TokenError::Invalid("malformed token"));
         }
-        let header = jsonwebtoken::decode_header(raw)
-            .map_err(|_| TokenError::Invalid("malformed token header"))?;
+        let header = jsonwebtoken::decode_header(raw).map_err(|_| TokenError::Invalid("malformed token header"))?;
         if header.alg != Algorithm::RS256 {
             return Err(TokenError::Invalid("signing algorithm must be RS256"));
         }
-        let kid = header
-            .kid
-            .ok_or(TokenError::Invalid("token header has no kid"))?;
+        let kid = header.kid.ok_or(TokenError::Invalid("token header has no kid"))?;
         let key = self.jwks.key(&kid).await.map_err(|e| match e {
             KeyLookupError::UnknownKey => TokenError::Invalid("unknown signing key"),
             KeyLookupError::Unavailable(_) => TokenError::KeysUnavailable,
         })?;
-        let data =
-            jsonwebtoken::decode::<Claims>(raw, &key.decoding, &self.validation).map_err(|e| {
-                use jsonwebtoken::errors::ErrorKind as K;
-                TokenError::Invalid(match e.kind() {
-                    K::ExpiredSignature => "token expired",
-                    K::ImmatureSignature => "token not yet valid",
-                    K::InvalidAudience => "wrong audience",
-                    K::InvalidSignature => "bad signature",
-                    K::MissingRequiredClaim(_) => "required claim missing",
-                    K::InvalidAlgorithm => "signing algorithm must be RS256",
-                    _ => "malformed token",
-                })
-            })?;
+        let data = jsonwebtoken::decode::<Claims>(raw, &key.decoding, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            TokenError::Invalid(match e.kind() {
+                K::ExpiredSignature => "token expired",
+                K::ImmatureSignature => "token not yet valid",
+                K::InvalidAudience => "wrong audience",
+                K::InvalidSignature => "bad signature",
+                K::MissingRequiredClaim(_) => "required claim missing",
+                K::InvalidAlgorithm => "signing algorithm must be RS256",
+                _ => "malformed token",
+            })
+        })?;
         let claims = data.claims;
 
         if claims.ver.as_deref() != Some("2.0") {
             return Err(TokenError::Invalid("only v2.0 access tokens are accepted"));
         }
-        let tid = claims
-            .tid
-            .as_deref()
-            .ok_or(TokenError::Invalid("tid claim missing"))?;
+        let tid = claims.tid.as_deref().ok_or(TokenError::Invalid("tid claim missing"))?;
         let tenant = TenantId::parse(tid).map_err(|_| TokenError::Invalid("tid is not a GUID"))?;
         let expected_iss = format!("{}/{}/v2.0", self.authority, tid);
         if claims.iss != expected_iss {
@@ -213,10 +206,7 @@ impl TokenValidator {
         if scopes.is_empty() && roles.is_empty() {
             return Err(TokenError::Invalid("token carries neither scp nor roles"));
         }
-        let object_id = claims
-            .oid
-            .as_deref()
-            .and_then(|o| uuid::Uuid::parse_str(o).ok());
+        let object_id = claims.oid.as_deref().and_then(|o| uuid::Uuid::parse_str(o).ok());
         let upn = claims
             .upn
             .or(claims.preferred_username)
@@ -239,10 +229,7 @@ mod tests {
     #[test]
     fn bearer_header_forms() {
         assert!(matches!(bearer_from_header(None), Err(TokenError::Missing)));
-        assert!(matches!(
-            bearer_from_header(Some("Bearer ")),
-            Err(TokenError::Missing)
-        ));
+        assert!(matches!(bearer_from_header(Some("Bearer ")), Err(TokenError::Missing)));
         assert!(matches!(
             bearer_from_header(Some("Bearer")),
             Err(TokenError::Invalid(_))
@@ -255,15 +242,9 @@ mod tests {
             bearer_from_header(Some("Bearer a b")),
             Err(TokenError::Invalid(_))
         ));
-        assert_eq!(
-            bearer_from_header(Some("bearer a.b.c")).unwrap().expose(),
-            "a.b.c"
-        );
+        assert_eq!(bearer_from_header(Some("bearer a.b.c")).unwrap().expose(), "a.b.c");
         let huge = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
-        assert!(matches!(
-            bearer_from_header(Some(&huge)),
-            Err(TokenError::Invalid(_))
-        ));
+        assert!(matches!(bearer_from_header(Some(&huge)), Err(TokenError::Invalid(_))));
     }
 
     #[test]

@@ -33,9 +33,7 @@ pub struct Tally {
 }
 
 fn line(format: Format, rec: &LogRecord, opener: &Opener, tally: &mut Tally) -> String {
-    let time = rec
-        .time
-        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let time = rec.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     match (opener.open_log(rec), format) {
         (Ok(o), Format::Json) => {
             tally.opened += 1;
@@ -47,15 +45,11 @@ fn line(format: Format, rec: &LogRecord, opener: &Opener, tally: &mut Tally) -> 
         }
         (Err(e), Format::Json) => {
             tally.failed += 1;
-            json!({"id": rec.id, "time": time, "event": rec.event, "error": e.to_string()})
-                .to_string()
+            json!({"id": rec.id, "time": time, "event": rec.event, "error": e.to_string()}).to_string()
         }
         (Err(e), Format::Text) => {
             tally.failed += 1;
-            format!(
-                "{time} ERROR {} (entry {}): cannot open: {e}",
-                rec.event, rec.id
-            )
+            format!("{time} ERROR {} (entry {}): cannot open: {e}", rec.event, rec.id)
         }
     }
 }
@@ -71,14 +65,9 @@ async fn tenants_for_key(
     }
     let mut out = Vec::new();
     for t in store.tenants().await.map_err(CommandError::Store)? {
-        let keys = store
-            .log_keys(&t.tenant_id)
-            .await
-            .map_err(CommandError::Store)?;
+        let keys = store.log_keys(&t.tenant_id).await.map_err(CommandError::Store)?;
         if keys.iter().any(|k| k.public_key_id == key.public().id())
-            || t.log_key
-                .as_ref()
-                .is_some_and(|k| k.id() == key.public().id())
+            || t.log_key.as_ref().is_some_and(|k| k.id() == key.public().id())
         {
             out.push(t.tenant_id);
         }
@@ -179,9 +168,7 @@ pub fn decrypt_saved(
     let pages: Vec<SavedPage> = serde_json::Deserializer::from_str(text)
         .into_iter::<SavedPage>()
         .collect::<Result<_, _>>()
-        .map_err(|e| {
-            CommandError::Other(format!("saved response is not a GET /api/logs body: {e}"))
-        })?;
+        .map_err(|e| CommandError::Other(format!("saved response is not a GET /api/logs body: {e}")))?;
     for page in pages {
         let t = match (tenant, page.tenant_id.as_deref()) {
             (Some(t), _) => t,
@@ -245,11 +232,7 @@ pub async fn users_list(
     for t in tenants_for_key(store, key, tenant).await? {
         let keys = store.log_keys(&t).await.map_err(CommandError::Store)?;
         let opener = Opener::new(key, t, &keys);
-        for user in store
-            .licensed_users(&t)
-            .await
-            .map_err(CommandError::Store)?
-        {
+        for user in store.licensed_users(&t).await.map_err(CommandError::Store)? {
             let upn = match opener.open_upn(&user) {
                 Ok(Some(upn)) => {
                     tally.opened += 1;

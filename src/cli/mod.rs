@@ -102,18 +102,13 @@ pub async fn tenant_suspend(store: &dyn Store, tenant: &str) -> Result<String, C
 
 pub async fn tenant_activate(store: &dyn Store, tenant: &str) -> Result<String, CommandError> {
     let tenant_id = TenantId::parse(tenant)?;
-    let rec = store
-        .tenant(&tenant_id)
-        .await
-        .map_err(store_err(tenant_id))?;
+    let rec = store.tenant(&tenant_id).await.map_err(store_err(tenant_id))?;
     match rec {
         None => Err(CommandError::UnknownTenant(tenant_id)),
-        Some(r) if r.status == TenantStatus::Offboarded => {
-            Err(CommandError::Input(InvalidInput::new(
-                "tenant",
-                "an offboarded tenant cannot be reactivated (its keys are gone); register it again under a new licence",
-            )))
-        }
+        Some(r) if r.status == TenantStatus::Offboarded => Err(CommandError::Input(InvalidInput::new(
+            "tenant",
+            "an offboarded tenant cannot be reactivated (its keys are gone); register it again under a new licence",
+        ))),
         Some(_) => {
             store
                 .set_status(&tenant_id, TenantStatus::Active)
@@ -124,36 +119,22 @@ pub async fn tenant_activate(store: &dyn Store, tenant: &str) -> Result<String, 
     }
 }
 
-pub async fn tenant_set_seats(
-    store: &dyn Store,
-    tenant: &str,
-    seats: &str,
-) -> Result<String, CommandError> {
+pub async fn tenant_set_seats(store: &dyn Store, tenant: &str, seats: &str) -> Result<String, CommandError> {
     let tenant_id = TenantId::parse(tenant)?;
     let seats = Seats::parse(seats)?;
-    store
-        .set_seats(&tenant_id, seats)
-        .await
-        .map_err(store_err(tenant_id))?;
+    store.set_seats(&tenant_id, seats).await.map_err(store_err(tenant_id))?;
     let used = store
         .licensed_user_count(&tenant_id)
         .await
         .map_err(CommandError::Store)?;
-    let mut msg = format!(
-        "tenant {tenant_id} now has {} seats ({used} in use)",
-        seats.get()
-    );
+    let mut msg = format!("tenant {tenant_id} now has {} seats ({used} in use)", seats.get());
     if used > u64::from(seats.get()) {
         msg.push_str("; existing users keep access, new users are refused until usage falls below the seat count");
     }
     Ok(msg)
 }
 
-pub async fn tenant_set_expiry(
-    store: &dyn Store,
-    tenant: &str,
-    expires: Option<&str>,
-) -> Result<String, CommandError> {
+pub async fn tenant_set_expiry(store: &dyn Store, tenant: &str, expires: Option<&str>) -> Result<String, CommandError> {
     let tenant_id = TenantId::parse(tenant)?;
     let date = expires.map(parse_expiry).transpose()?;
     store
@@ -166,11 +147,7 @@ pub async fn tenant_set_expiry(
     })
 }
 
-pub async fn tenant_set_log_key(
-    store: &dyn Store,
-    tenant: &str,
-    public_key: &str,
-) -> Result<String, CommandError> {
+pub async fn tenant_set_log_key(store: &dyn Store, tenant: &str, public_key: &str) -> Result<String, CommandError> {
     let tenant_id = TenantId::parse(tenant)?;
     let key = TenantPublicKey::parse(public_key)?;
     store
@@ -186,10 +163,7 @@ pub async fn tenant_set_log_key(
 pub async fn tenant_offboard(store: &dyn Store, tenant: &str) -> Result<String, CommandError> {
     let tenant_id = TenantId::parse(tenant)?;
     let now = chrono::Utc::now();
-    let remaining = store
-        .offboard(&tenant_id, now)
-        .await
-        .map_err(store_err(tenant_id))?;
+    let remaining = store.offboard(&tenant_id, now).await.map_err(store_err(tenant_id))?;
     let retention = crate::store::OFFBOARDED_LOG_RETENTION;
     let purge_on = (now + retention).date_naive();
     Ok(format!(

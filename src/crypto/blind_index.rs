@@ -93,18 +93,12 @@ mod tests {
     #[test]
     fn tenants_and_master_keys_separate_indexes() {
         let ix = indexer(7);
-        assert_ne!(
-            ix.index(&tenant(A), "u@x.com"),
-            ix.index(&tenant(B), "u@x.com")
-        );
+        assert_ne!(ix.index(&tenant(A), "u@x.com"), ix.index(&tenant(B), "u@x.com"));
         assert_ne!(
             indexer(7).index(&tenant(A), "u@x.com"),
             indexer(8).index(&tenant(A), "u@x.com")
         );
-        assert_ne!(
-            ix.index(&tenant(A), "u@x.com"),
-            ix.index(&tenant(A), "v@x.com")
-        );
+        assert_ne!(ix.index(&tenant(A), "u@x.com"), ix.index(&tenant(A), "v@x.com"));
     }
 
     #[test]
@@ -116,10 +110,7 @@ mod tests {
         let mut t1_input = t.as_uuid().as_bytes().to_vec();
         t1_input.push(1);
         let okm = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, prk.as_ref()), &t1_input);
-        let expected = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, okm.as_ref()),
-            b"user@contoso.com",
-        );
+        let expected = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, okm.as_ref()), b"user@contoso.com");
         let got = indexer(9).index(&t, "User@Contoso.com");
         assert_eq!(got.0.as_slice(), expected.as_ref());
     }

@@ -42,12 +42,7 @@ pub enum OpenError {
 }
 
 /// The AAD of one record.
-pub fn record_aad(
-    purpose: &[u8],
-    tenant: &TenantId,
-    key_id: &uuid::Uuid,
-    record: &[u8],
-) -> Vec<u8> {
+pub fn record_aad(purpose: &[u8], tenant: &TenantId, key_id: &uuid::Uuid, record: &[u8]) -> Vec<u8> {
     let mut aad = Vec::with_capacity(purpose.len() + 32 + record.len());
     aad.extend_from_slice(purpose);
     aad.extend_from_slice(tenant.as_uuid().as_bytes());
@@ -99,9 +94,7 @@ pub fn open_data_key(
         &data_key_aad(tenant, key_id),
     )
     .map_err(|_| OpenError::Tampered)?;
-    plain
-        .try_into()
-        .map_err(|_| OpenError::Malformed("data key length"))
+    plain.try_into().map_err(|_| OpenError::Malformed("data key length"))
 }
 
 /// A data key in memory, sealing records with counter nonces. Never leaves the process.
@@ -132,19 +125,12 @@ impl DataKey {
         (key, enc, sealed)
     }
 
-    pub fn from_bytes(
-        key_id: uuid::Uuid,
-        tenant: TenantId,
-        public_key_id: String,
-        bytes: &[u8; 32],
-    ) -> Self {
+    pub fn from_bytes(key_id: uuid::Uuid, tenant: TenantId, public_key_id: String, bytes: &[u8; 32]) -> Self {
         Self {
             key_id,
             tenant,
             public_key_id,
-            aead: LessSafeKey::new(
-                UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key"),
-            ),
+            aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key")),
             counter: AtomicU64::new(0),
         }
     }
@@ -155,12 +141,7 @@ impl DataKey {
     }
 
     /// Seals `plaintext` for record `record` under `purpose`.
-    pub fn seal(
-        &self,
-        purpose: &[u8],
-        record: &[u8],
-        plaintext: &[u8],
-    ) -> Result<SealedValue, Exhausted> {
+    pub fn seal(&self, purpose: &[u8], record: &[u8], plaintext: &[u8]) -> Result<SealedValue, Exhausted> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         if n >= MAX_RECORDS_PER_KEY {
             return Err(Exhausted);
@@ -172,11 +153,7 @@ impl DataKey {
         let aad = record_aad(purpose, &self.tenant, &self.key_id, record);
         let mut buf = plaintext.to_vec();
         self.aead
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&aad),
-                &mut buf,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(&aad), &mut buf)
             .expect("AES-GCM sealing of a bounded buffer cannot fail");
         Ok(SealedValue {
             key_id: self.key_id,
@@ -186,12 +163,7 @@ impl DataKey {
     }
 
     /// Opens a record sealed under this key.
-    pub fn open(
-        &self,
-        purpose: &[u8],
-        record: &[u8],
-        sealed: &SealedValue,
-    ) -> Result<Vec<u8>, OpenError> {
+    pub fn open(&self, purpose: &[u8], record: &[u8], sealed: &SealedValue) -> Result<Vec<u8>, OpenError> {
         if sealed.key_id != self.key_id {
             return Err(OpenError::MissingDataKey);
         }
@@ -199,11 +171,7 @@ impl DataKey {
         let mut buf = sealed.ciphertext.clone();
         let plain = self
             .aead
-            .open_in_place(
-                Nonce::assume_unique_for_key(sealed.nonce),
-                Aad::from(&aad),
-                &mut buf,
-            )
+            .open_in_place(Nonce::assume_unique_for_key(sealed.nonce), Aad::from(&aad), &mut buf)
             .map_err(|_| OpenError::Tampered)?;
         Ok(plain.to_vec())
     }
@@ -226,10 +194,7 @@ mod tests {
         let key_id = uuid::Uuid::new_v4();
         let secret = [7u8; 32];
         let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret);
-        assert_eq!(
-            open_data_key(&sk, &t, &key_id, &enc, &sealed).unwrap(),
-            secret
-        );
+        assert_eq!(open_data_key(&sk, &t, &key_id, &enc, &sealed).unwrap(), secret);
         // Another tenant, another key id, another private key: all refused.
         assert_eq!(
             open_data_key(&sk, &tenant(B), &key_id, &enc, &sealed),
@@ -250,30 +215,18 @@ mod tests {
     fn records_are_bound_to_tenant_key_and_record() {
         let sk = TenantPrivateKey::generate();
         let (key, _, _) = DataKey::generate(tenant(A), sk.public());
-        let sealed = key
-            .seal(LOG_RECORD, b"record-1", b"{\"user\":\"u@x.com\"}")
-            .unwrap();
+        let sealed = key.seal(LOG_RECORD, b"record-1", b"{\"user\":\"u@x.com\"}").unwrap();
         assert_eq!(
             key.open(LOG_RECORD, b"record-1", &sealed).unwrap(),
             b"{\"user\":\"u@x.com\"}"
         );
-        assert_eq!(
-            key.open(LOG_RECORD, b"record-2", &sealed),
-            Err(OpenError::Tampered)
-        );
-        assert_eq!(
-            key.open(LICENSED_UPN, b"record-1", &sealed),
-            Err(OpenError::Tampered)
-        );
+        assert_eq!(key.open(LOG_RECORD, b"record-2", &sealed), Err(OpenError::Tampered));
+        assert_eq!(key.open(LICENSED_UPN, b"record-1", &sealed), Err(OpenError::Tampered));
         let mut flipped = sealed.clone();
         flipped.ciphertext[0] ^= 1;
-        assert_eq!(
-            key.open(LOG_RECORD, b"record-1", &flipped),
-            Err(OpenError::Tampered)
-        );
+        assert_eq!(key.open(LOG_RECORD, b"record-1", &flipped), Err(OpenError::Tampered));
         // Same key bytes but presented for another tenant: the AAD differs.
-        let other =
-            DataKey::from_bytes(key.key_id, tenant(B), key.public_key_id.clone(), &[0u8; 32]);
+        let other = DataKey::from_bytes(key.key_id, tenant(B), key.public_key_id.clone(), &[0u8; 32]);
         assert!(other.open(LOG_RECORD, b"record-1", &sealed).is_err());
     }
 

@@ -43,29 +43,21 @@ impl TenantPublicKey {
         <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&bytes)
             .map_err(|_| InvalidInput::new("publicKey", "is not a valid X25519 public key"))?;
         if bytes == [0u8; 32] {
-            return Err(InvalidInput::new(
-                "publicKey",
-                "is not a valid X25519 public key",
-            ));
+            return Err(InvalidInput::new("publicKey", "is not a valid X25519 public key"));
         }
         let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-        let id = digest.as_ref()[..8]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let id = digest.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect();
         Ok(Self { bytes, id })
     }
 
     /// Parses the text form printed by `keys generate` (base64url, 43 characters).
     pub fn parse(text: &str) -> Result<Self, InvalidInput> {
-        let raw = B64URL
-            .decode(text.trim().trim_end_matches('='))
-            .map_err(|_| {
-                InvalidInput::new(
-                    "publicKey",
-                    "must be the base64url text printed by `groupmgr keys generate`",
-                )
-            })?;
+        let raw = B64URL.decode(text.trim().trim_end_matches('=')).map_err(|_| {
+            InvalidInput::new(
+                "publicKey",
+                "must be the base64url text printed by `groupmgr keys generate`",
+            )
+        })?;
         let bytes: [u8; 32] = raw
             .try_into()
             .map_err(|_| InvalidInput::new("publicKey", "must decode to 32 bytes"))?;
@@ -107,15 +99,9 @@ pub struct TenantPrivateKey {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyFileError {
     #[error("cannot read key file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("cannot write key file {path}: {source}")]
-    Write {
-        path: String,
-        source: std::io::Error,
-    },
+    Write { path: String, source: std::io::Error },
     #[error("{0} already exists; refusing to overwrite a key")]
     Exists(String),
     #[error("not a GroupMgr tenant key file: {0}")]
@@ -134,8 +120,7 @@ impl TenantPrivateKey {
     /// Deterministic derivation (RFC 9180 DeriveKeyPair), used by tests.
     pub fn from_ikm(ikm: &[u8]) -> Self {
         let (sk, pk) = X25519HkdfSha256::derive_keypair(ikm);
-        let public =
-            TenantPublicKey::from_bytes(pk.to_bytes().into()).expect("derived keys are valid");
+        let public = TenantPublicKey::from_bytes(pk.to_bytes().into()).expect("derived keys are valid");
         Self { sk, public }
     }
 
@@ -206,9 +191,7 @@ impl TenantPrivateKey {
         match fields.get("groupmgr-tenant-key").map(String::as_str) {
             Some(FILE_VERSION) => {}
             Some(_) => {
-                return Err(KeyFileError::Format(
-                    "unsupported version (this groupmgr reads v1)",
-                ));
+                return Err(KeyFileError::Format("unsupported version (this groupmgr reads v1)"));
             }
             None => return Err(KeyFileError::Format("missing `groupmgr-tenant-key: v1`")),
         }
@@ -218,18 +201,14 @@ impl TenantPrivateKey {
         let sk_bytes = fields
             .get("private-key")
             .and_then(|v| B64URL.decode(v).ok())
-            .ok_or(KeyFileError::Format(
-                "private-key is missing or not base64url",
-            ))?;
+            .ok_or(KeyFileError::Format("private-key is missing or not base64url"))?;
         let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(&sk_bytes)
             .map_err(|_| KeyFileError::Format("private-key is not an X25519 key"))?;
         let pk = X25519HkdfSha256::sk_to_pk(&sk);
         let public = TenantPublicKey::from_bytes(pk.to_bytes().into())
             .map_err(|_| KeyFileError::Format("private-key is not an X25519 key"))?;
         if fields.get("public-key").map(String::as_str) != Some(public.to_text().as_str()) {
-            return Err(KeyFileError::Format(
-                "public-key does not belong to private-key",
-            ));
+            return Err(KeyFileError::Format("public-key does not belong to private-key"));
         }
         if fields.get("key-id").map(String::as_str) != Some(public.id()) {
             return Err(KeyFileError::Format("key-id does not match the key"));
@@ -259,10 +238,7 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(
-                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
-                0o600
-            );
+            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
         }
         let back = TenantPrivateKey::read(&path).unwrap();
         assert_eq!(back.public(), key.public());
@@ -280,9 +256,7 @@ mod tests {
         let swapped = text.replace(&key.public().to_text(), &other.public().to_text());
         assert!(TenantPrivateKey::parse(&swapped).is_err());
         assert!(TenantPrivateKey::parse(&text.replace("v1", "v9")).is_err());
-        assert!(
-            TenantPrivateKey::parse(&text.replace(key.public().id(), "0000000000000000")).is_err()
-        );
+        assert!(TenantPrivateKey::parse(&text.replace(key.public().id(), "0000000000000000")).is_err());
         assert!(TenantPrivateKey::parse("hello").is_err());
     }
 

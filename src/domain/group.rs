@@ -48,10 +48,7 @@ impl DisplayName {
     pub const MAX: usize = 256;
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         if raw.trim().is_empty() {
-            return Err(InvalidInput::new(
-                "displayName",
-                "is required and cannot be blank",
-            ));
+            return Err(InvalidInput::new("displayName", "is required and cannot be blank"));
         }
         if raw.chars().count() > Self::MAX {
             return Err(InvalidInput::new(
@@ -60,10 +57,7 @@ impl DisplayName {
             ));
         }
         if raw.chars().any(char::is_control) {
-            return Err(InvalidInput::new(
-                "displayName",
-                "must not contain control characters",
-            ));
+            return Err(InvalidInput::new("displayName", "must not contain control characters"));
         }
         Ok(Self(raw.to_string()))
     }
@@ -78,9 +72,7 @@ pub struct MailNickname(String);
 
 impl MailNickname {
     pub const MAX: usize = 64;
-    const FORBIDDEN: &'static [char] = &[
-        '@', '(', ')', '\\', '[', ']', '"', ';', ':', '.', '<', '>', ',', ' ',
-    ];
+    const FORBIDDEN: &'static [char] = &['@', '(', ')', '\\', '[', ']', '"', ';', ':', '.', '<', '>', ',', ' '];
 
     pub fn parse(raw: &str) -> Result<Self, InvalidInput> {
         if raw.is_empty() {
@@ -93,10 +85,7 @@ impl MailNickname {
             ));
         }
         if !raw.is_ascii() {
-            return Err(InvalidInput::new(
-                "mailNickname",
-                "must contain only ASCII characters",
-            ));
+            return Err(InvalidInput::new("mailNickname", "must contain only ASCII characters"));
         }
         if let Some(c) = raw
             .chars()
@@ -111,9 +100,7 @@ impl MailNickname {
             };
             return Err(InvalidInput::new(
                 "mailNickname",
-                format!(
-                    "must not contain {shown} (not allowed: @ ( ) \\ [ ] \" ; : . < > , and space)"
-                ),
+                format!("must not contain {shown} (not allowed: @ ( ) \\ [ ] \" ; : . < > , and space)"),
             ));
         }
         Ok(Self(raw.to_string()))
@@ -186,10 +173,7 @@ impl Relation {
 /// Most owners + members Graph accepts in a create request.
 pub const MAX_CREATE_RELATIONSHIPS: usize = 20;
 
-fn string_field<'a>(
-    obj: &'a Map<String, Value>,
-    field: &'static str,
-) -> Result<Option<&'a str>, InvalidInput> {
+fn string_field<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, InvalidInput> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -203,9 +187,9 @@ fn id_list(obj: &Map<String, Value>, field: &'static str) -> Result<Vec<ObjectId
         Some(Value::Array(items)) => {
             let mut out = Vec::with_capacity(items.len());
             for item in items {
-                let id = item.as_str().ok_or_else(|| {
-                    InvalidInput::new(field, "must be an array of user ids (GUIDs)")
-                })?;
+                let id = item
+                    .as_str()
+                    .ok_or_else(|| InvalidInput::new(field, "must be an array of user ids (GUIDs)"))?;
                 let id = ObjectId::parse(field, id)?;
                 if !out.contains(&id) {
                     out.push(id);
@@ -213,10 +197,7 @@ fn id_list(obj: &Map<String, Value>, field: &'static str) -> Result<Vec<ObjectId
             }
             Ok(out)
         }
-        Some(_) => Err(InvalidInput::new(
-            field,
-            "must be an array of user ids (GUIDs)",
-        )),
+        Some(_) => Err(InvalidInput::new(field, "must be an array of user ids (GUIDs)")),
     }
 }
 
@@ -260,16 +241,12 @@ impl NewGroup {
             ],
         )?;
         let display_name = DisplayName::parse(
-            string_field(obj, "displayName")?
-                .ok_or_else(|| InvalidInput::new("displayName", "is required"))?,
+            string_field(obj, "displayName")?.ok_or_else(|| InvalidInput::new("displayName", "is required"))?,
         )?;
         let mail_nickname = MailNickname::parse(
-            string_field(obj, "mailNickname")?
-                .ok_or_else(|| InvalidInput::new("mailNickname", "is required"))?,
+            string_field(obj, "mailNickname")?.ok_or_else(|| InvalidInput::new("mailNickname", "is required"))?,
         )?;
-        let description = string_field(obj, "description")?
-            .map(Description::parse)
-            .transpose()?;
+        let description = string_field(obj, "description")?.map(Description::parse).transpose()?;
         let visibility = string_field(obj, "visibility")?
             .map(Visibility::parse)
             .transpose()?
@@ -343,23 +320,14 @@ impl GroupUpdate {
         let obj = body
             .as_object()
             .ok_or_else(|| InvalidInput::new("body", "must be a JSON object"))?;
-        reject_unknown(
-            obj,
-            &["displayName", "description", "visibility", "mailNickname"],
-        )?;
+        reject_unknown(obj, &["displayName", "description", "visibility", "mailNickname"])?;
         if obj.get("displayName").is_some_and(Value::is_null) {
             return Err(InvalidInput::new("displayName", "cannot be cleared"));
         }
         let update = Self {
-            display_name: string_field(obj, "displayName")?
-                .map(DisplayName::parse)
-                .transpose()?,
-            description: string_field(obj, "description")?
-                .map(Description::parse)
-                .transpose()?,
-            visibility: string_field(obj, "visibility")?
-                .map(Visibility::parse)
-                .transpose()?,
+            display_name: string_field(obj, "displayName")?.map(DisplayName::parse).transpose()?,
+            description: string_field(obj, "description")?.map(Description::parse).transpose()?,
+            visibility: string_field(obj, "visibility")?.map(Visibility::parse).transpose()?,
             mail_nickname: string_field(obj, "mailNickname")?
                 .map(MailNickname::parse)
                 .transpose()?,
@@ -410,8 +378,7 @@ mod tests {
         assert!(MailNickname::parse("").is_err());
         assert!(MailNickname::parse("café").is_err());
         for bad in [
-            "a@b", "a(b", "a)b", "a\\b", "a[b", "a]b", "a\"b", "a;b", "a:b", "a.b", "a<b", "a>b",
-            "a,b", "a b", "a\tb",
+            "a@b", "a(b", "a)b", "a\\b", "a[b", "a]b", "a\"b", "a;b", "a:b", "a.b", "a<b", "a>b", "a,b", "a b", "a\tb",
         ] {
             assert!(MailNickname::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -420,10 +387,7 @@ mod tests {
     #[test]
     fn display_name_rules() {
         assert!(DisplayName::parse("Library Assist").is_ok());
-        assert!(
-            DisplayName::parse(&"é".repeat(256)).is_ok(),
-            "characters, not bytes"
-        );
+        assert!(DisplayName::parse(&"é".repeat(256)).is_ok(), "characters, not bytes");
         assert!(DisplayName::parse(&"a".repeat(257)).is_err());
         assert!(DisplayName::parse("   ").is_err());
     }
@@ -431,7 +395,10 @@ mod tests {
     #[test]
     fn new_group_parsing() {
         let owner = "99e44b05-c10b-4e95-a523-e2732bbaba1e";
-        let g = NewGroup::parse(&json!({"displayName": "Library Assist", "mailNickname": "library", "owners": [owner, owner]})).unwrap();
+        let g = NewGroup::parse(
+            &json!({"displayName": "Library Assist", "mailNickname": "library", "owners": [owner, owner]}),
+        )
+        .unwrap();
         assert_eq!(g.owners.len(), 1, "duplicates collapse");
         assert_eq!(g.visibility, Visibility::Public);
         let body = g.graph_body("https://graph.microsoft.com/v1.0", None);
@@ -458,18 +425,13 @@ mod tests {
             err(json!({"displayName": "x", "mailNickname": "x", "members": "x"})),
             "members"
         );
-        assert_eq!(
-            err(json!({"displayName": 5, "mailNickname": "x"})),
-            "displayName"
-        );
+        assert_eq!(err(json!({"displayName": 5, "mailNickname": "x"})), "displayName");
         assert_eq!(
             err(json!({"displayName": "x", "mailNickname": "x", "securityEnabled": true})),
             "body"
         );
         assert_eq!(err(json!([])), "body");
-        let many: Vec<String> = (0..21)
-            .map(|i| format!("00000000-0000-0000-0000-{i:012}"))
-            .collect();
+        let many: Vec<String> = (0..21).map(|i| format!("00000000-0000-0000-0000-{i:012}")).collect();
         assert_eq!(
             err(json!({"displayName": "x", "mailNickname": "x", "members": many})),
             "owners"

@@ -30,12 +30,7 @@ impl InvalidInput {
 /// (`tid`, object ids), lower-cased. Braced, URN and unhyphenated forms are refused so that one
 /// identity has exactly one spelling in our data.
 pub fn parse_guid(field: &'static str, raw: &str) -> Result<uuid::Uuid, InvalidInput> {
-    let rule = || {
-        InvalidInput::new(
-            field,
-            "must be a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47",
-        )
-    };
+    let rule = || InvalidInput::new(field, "must be a GUID like 72f988bf-86f1-41af-91ab-2d7cd011db47");
     if raw.len() != 36 {
         return Err(rule());
     }

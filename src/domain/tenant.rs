@@ -83,10 +83,7 @@ impl FromStr for TenantStatus {
             "active" => Ok(Self::Active),
             "suspended" => Ok(Self::Suspended),
             "offboarded" => Ok(Self::Offboarded),
-            _ => Err(InvalidInput::new(
-                "status",
-                "must be active, suspended or offboarded",
-            )),
+            _ => Err(InvalidInput::new("status", "must be active, suspended or offboarded")),
         }
     }
 }

@@ -55,9 +55,7 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         )
         .with_header("allow", allow.join(", "))
         .into_response(),
-        Resolved::Http {
-            endpoint, params, ..
-        } => {
+        Resolved::Http { endpoint, params, .. } => {
             let (outcome, caller) = http(app, endpoint, &params, &req).await;
             who = caller;
             outcome.unwrap_or_else(ApiError::into_response)
@@ -101,10 +99,7 @@ async fn http(
     endpoint: Endpoint,
     params: &[(&'static str, String)],
     req: &HttpRequest,
-) -> (
-    Result<Response<Bytes>, ApiError>,
-    Option<(TenantId, Option<Upn>)>,
-) {
+) -> (Result<Response<Bytes>, ApiError>, Option<(TenantId, Option<Upn>)>) {
     if endpoint.is_anonymous() {
         return (Ok(api::health::get(app).await), None);
     }
@@ -131,6 +126,7 @@ async fn http(
         Endpoint::RelationRemove(rel) => membership::remove(app, &caller, params, rel).await,
         Endpoint::PolicyGet => policy::get(app, &caller).await,
         Endpoint::PolicyPut => policy::put(app, &caller, req).await,
+        Endpoint::Activity => api::activity::get(app, &caller, req).await,
         Endpoint::Pending(what) => Err(ApiError::not_implemented(what)),
     };
     (outcome, who)
@@ -142,11 +138,8 @@ async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> Response<
     let envelope: InvocationRequest = match serde_json::from_slice(&req.body) {
         Ok(e) => e,
         Err(_) => {
-            return ApiError::bad_request(
-                "invalid_invocation",
-                "body is not a Functions invocation envelope",
-            )
-            .into_response();
+            return ApiError::bad_request("invalid_invocation", "body is not a Functions invocation envelope")
+                .into_response();
         }
     };
     let outcome: Result<InvocationResponse, ApiError> = match inv {

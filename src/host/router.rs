@@ -20,6 +20,7 @@ pub enum Endpoint {
     RelationRemove(Relation),
     PolicyGet,
     PolicyPut,
+    Activity,
     /// A function whose logic lands with a later piece of work: authenticated, then 501.
     Pending(&'static str),
 }
@@ -57,11 +58,7 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "Group",
         route: "groups/{id}",
-        methods: &[
-            ("GET", GroupGet),
-            ("PATCH", GroupUpdate),
-            ("DELETE", GroupDelete),
-        ],
+        methods: &[("GET", GroupGet), ("PATCH", GroupUpdate), ("DELETE", GroupDelete)],
     },
     HttpFunction {
         name: "GroupRestore",
@@ -81,10 +78,7 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "GroupMembers",
         route: "groups/{id}/members",
-        methods: &[
-            ("GET", RelationList(Members)),
-            ("POST", RelationAdd(Members)),
-        ],
+        methods: &[("GET", RelationList(Members)), ("POST", RelationAdd(Members))],
     },
     HttpFunction {
         name: "GroupMember",
@@ -99,7 +93,7 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "Activity",
         route: "activity",
-        methods: &[("GET", Endpoint::Pending("group activity"))],
+        methods: &[("GET", Activity)],
     },
     HttpFunction {
         name: "Sync",
@@ -183,17 +177,12 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
     let name = path.trim_start_matches('/');
     match INVOCATION_FUNCTIONS.iter().find(|(n, _)| *n == name) {
         Some((n, inv)) if method == "POST" => Resolved::Invocation(n, *inv),
-        Some(_) => Resolved::MethodNotAllowed {
-            allow: vec!["POST"],
-        },
+        Some(_) => Resolved::MethodNotAllowed { allow: vec!["POST"] },
         None => Resolved::NotFound,
     }
 }
 
-fn match_template(
-    template: &'static str,
-    segments: &[&str],
-) -> Option<Vec<(&'static str, String)>> {
+fn match_template(template: &'static str, segments: &[&str]) -> Option<Vec<(&'static str, String)>> {
     let parts: Vec<&'static str> = template.split('/').collect();
     if parts.len() != segments.len() {
         return None;
@@ -201,9 +190,7 @@ fn match_template(
     let mut params = Vec::new();
     for (part, seg) in parts.iter().zip(segments) {
         if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            let value = percent_encoding::percent_decode_str(seg)
-                .decode_utf8()
-                .ok()?;
+            let value = percent_encoding::percent_decode_str(seg).decode_utf8().ok()?;
             if value.is_empty() {
                 return None;
             }
@@ -223,23 +210,15 @@ mod tests {
     fn resolves_routes_params_and_methods() {
         assert_eq!(resolve("GET", "/"), Resolved::Readiness);
         match resolve("DELETE", "/api/groups/abc/owners/d%2De") {
-            Resolved::Http {
-                function, params, ..
-            } => {
+            Resolved::Http { function, params, .. } => {
                 assert_eq!(function, "GroupOwner");
-                assert_eq!(
-                    params,
-                    vec![("id", "abc".to_string()), ("userId", "d-e".to_string())]
-                );
+                assert_eq!(params, vec![("id", "abc".to_string()), ("userId", "d-e".to_string())]);
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             resolve("GET", "/api/groups/"),
-            Resolved::Http {
-                function: "Groups",
-                ..
-            }
+            Resolved::Http { function: "Groups", .. }
         ));
         assert_eq!(
             resolve("PUT", "/api/groups"),
@@ -255,9 +234,7 @@ mod tests {
         );
         assert_eq!(
             resolve("GET", "/TenantSync"),
-            Resolved::MethodNotAllowed {
-                allow: vec!["POST"]
-            }
+            Resolved::MethodNotAllowed { allow: vec!["POST"] }
         );
         assert_eq!(resolve("POST", "/syncscheduler"), Resolved::NotFound);
     }

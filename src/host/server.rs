@@ -19,41 +19,31 @@ use crate::app::App;
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(
-    app: Arc<App>,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) {
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) {
     let routes = warp::any()
         .and(warp::method())
         .and(warp::path::full())
         .and(warp::query::raw().or(warp::any().map(String::new)).unify())
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(
-            move |method, path: warp::path::FullPath, query, headers, body| {
-                let app = app.clone();
-                async move {
-                    let body = match read_capped(body).await {
-                        Ok(b) => b,
-                        Err(resp) => return resp,
-                    };
-                    let req = HttpRequest {
-                        method,
-                        path: path.as_str().to_string(),
-                        query,
-                        headers,
-                        body,
-                    };
-                    handle(&app, req).await
-                }
-            },
-        );
-    warp::serve(routes)
-        .incoming(listener)
-        .graceful(shutdown)
-        .run()
-        .await;
+        .then(move |method, path: warp::path::FullPath, query, headers, body| {
+            let app = app.clone();
+            async move {
+                let body = match read_capped(body).await {
+                    Ok(b) => b,
+                    Err(resp) => return resp,
+                };
+                let req = HttpRequest {
+                    method,
+                    path: path.as_str().to_string(),
+                    query,
+                    headers,
+                    body,
+                };
+                handle(&app, req).await
+            }
+        });
+    warp::serve(routes).incoming(listener).graceful(shutdown).run().await;
 }
 
 async fn read_capped<S, B>(body: S) -> Result<Bytes, Response<Bytes>>
@@ -64,10 +54,8 @@ where
     let mut body = std::pin::pin!(body);
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| {
-            ApiError::bad_request("invalid_body", "the request body could not be read")
-                .into_response()
-        })?;
+        let mut chunk = chunk
+            .map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read").into_response())?;
         if out.len() + chunk.remaining() > MAX_BODY_BYTES {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -13,12 +13,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
-use crate::customer_list::{self, GroupRow, Lifecycle, ListError, ListLocation};
+use crate::customer_list::{self, GroupRow, Lifecycle, ListError};
 use crate::domain::TenantId;
 use crate::microsoft::graph::{BatchRequest, Graph, GraphError, GraphGroup, MAX_BATCH, enc};
+use crate::state::{StateError, TenantState};
 use crate::store::{Store, StoreError};
 
 const DELTA_KEY: &str = "groups_delta";
@@ -34,6 +34,8 @@ pub struct SyncReport {
     pub groups: usize,
     /// Rows created or updated.
     pub written: usize,
+    /// Graph requests the group sync made.
+    pub requests: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +44,8 @@ pub enum SyncError {
     Graph(#[from] GraphError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 impl From<ListError> for SyncError {
@@ -122,18 +126,12 @@ async fn read_round(graph: &Graph<'_>, start: Option<&str>) -> Result<Round, Gra
 }
 
 /// Re-counts owners and members of the given groups, two `$count` items per group.
-async fn recount(
-    graph: &Graph<'_>,
-    ids: &[String],
-) -> Result<HashMap<String, (u64, u64)>, GraphError> {
+async fn recount(graph: &Graph<'_>, ids: &[String]) -> Result<HashMap<String, (u64, u64)>, GraphError> {
     let mut out = HashMap::new();
     for chunk in ids.chunks(MAX_BATCH / 2) {
         let mut requests = Vec::with_capacity(chunk.len() * 2);
         for id in chunk {
-            requests.push(BatchRequest::get_eventual(format!(
-                "/groups/{}/owners/$count",
-                enc(id)
-            )));
+            requests.push(BatchRequest::get_eventual(format!("/groups/{}/owners/$count", enc(id))));
             requests.push(BatchRequest::get_eventual(format!(
                 "/groups/{}/members/$count",
                 enc(id)
@@ -152,34 +150,51 @@ async fn recount(
                 }
                 .ok_or_else(|| GraphError::Protocol("$count answer is not a number".into()))
             };
-            out.insert(
-                id.clone(),
-                (count(&answers[2 * i])?, count(&answers[2 * i + 1])?),
-            );
+            out.insert(id.clone(), (count(&answers[2 * i])?, count(&answers[2 * i + 1])?));
         }
     }
     Ok(out)
 }
 
-/// Teams thread ids of the given groups, 20 to a batch.
-async fn thread_ids(
-    graph: &Graph<'_>,
-    ids: &[String],
-) -> Result<HashMap<String, String>, GraphError> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(MAX_BATCH) {
+/// What the sync looks up per group, once: the team's thread id and the group's site.
+#[derive(Default)]
+struct Lookups {
+    threads: HashMap<String, String>,
+    sites: HashMap<String, String>,
+}
+
+/// Looks up Teams thread ids and group site URLs, 20 requests to a batch.
+async fn lookups(graph: &Graph<'_>, threads: &[String], sites: &[String]) -> Result<Lookups, GraphError> {
+    let wanted: Vec<(&String, bool)> = threads
+        .iter()
+        .map(|g| (g, true))
+        .chain(sites.iter().map(|g| (g, false)))
+        .collect();
+    let mut out = Lookups::default();
+    for chunk in wanted.chunks(MAX_BATCH) {
         let requests: Vec<BatchRequest> = chunk
             .iter()
-            .map(|id| Graph::team_internal_id_request(id))
+            .map(|(id, team)| {
+                if *team {
+                    Graph::team_internal_id_request(id)
+                } else {
+                    BatchRequest::get(format!("/groups/{}/sites/root?$select=id,webUrl", enc(id)))
+                }
+            })
             .collect();
-        for (id, r) in chunk.iter().zip(graph.batch(&requests).await?) {
+        for ((id, team), r) in chunk.iter().zip(graph.batch(&requests).await?) {
             match r.status {
                 200 => {
-                    if let Some(t) = r.body.get("internalId").and_then(Value::as_str) {
-                        out.insert(id.clone(), t.to_string());
+                    let (key, map) = if *team {
+                        ("internalId", &mut out.threads)
+                    } else {
+                        ("webUrl", &mut out.sites)
+                    };
+                    if let Some(v) = r.body.get(key).and_then(Value::as_str) {
+                        map.insert((*id).clone(), v.to_string());
                     }
                 }
-                // Teams-enabled but the team is not provisioned (yet): no thread id.
+                // Not provisioned (yet): no team or no site to record.
                 404 => {}
                 _ => {
                     r.into_result::<Value>()?;
@@ -190,76 +205,25 @@ async fn thread_ids(
     Ok(out)
 }
 
-/// Writes rows (creates and updates), 20 to a batch. A create that meets an existing row
-/// (a previous run wrote it but stopped before saving its progress) becomes an update.
-async fn write_rows(
-    graph: &Graph<'_>,
-    loc: &ListLocation,
-    rows: Vec<(Option<String>, GroupRow)>,
-) -> Result<usize, GraphError> {
-    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let written = rows.len();
-    let base = format!(
-        "/sites/{}/lists/{}/items",
-        enc(&loc.site_id),
-        enc(&loc.list_id)
-    );
-    for chunk in rows.chunks(MAX_BATCH) {
-        let requests: Vec<BatchRequest> = chunk
-            .iter()
-            .map(|(item, row)| {
-                let mut fields: Map<String, Value> = row.to_fields();
-                fields.insert("SyncedAt".into(), json!(now));
-                match item {
-                    Some(id) => BatchRequest {
-                        method: "PATCH",
-                        url: format!("{base}/{}/fields", enc(id)),
-                        body: Some(Value::Object(fields)),
-                        headers: vec![],
-                    },
-                    None => BatchRequest {
-                        method: "POST",
-                        url: base.clone(),
-                        body: Some(json!({ "fields": fields })),
-                        headers: vec![],
-                    },
-                }
-            })
-            .collect();
-        let answers = graph.batch(&requests).await?;
-        for ((_, row), answer) in chunk.iter().zip(answers) {
-            if answer.ok() {
-                continue;
-            }
-            if answer.status == 409
-                && let Some((item, _)) = customer_list::row(graph, loc, &row.group_id).await?
-            {
-                let mut fields = row.to_fields();
-                fields.insert("SyncedAt".into(), json!(now));
-                graph
-                    .update_item(&loc.site_id, &loc.list_id, &item, &fields)
-                    .await?;
-                continue;
-            }
-            answer.into_result::<Value>()?;
-        }
-    }
-    Ok(written)
-}
-
 /// Runs one group sync for a tenant with an app-only Graph session.
 pub async fn sync_groups(
     graph: &Graph<'_>,
     store: &dyn Store,
+    state: &dyn TenantState,
     tenant: &TenantId,
     site_path: &str,
     force_full: bool,
 ) -> Result<SyncReport, SyncError> {
+    let requests_before = graph.requests_sent();
     let loc = customer_list::ensure(graph, store, tenant, site_path).await?;
+    // The version read now is the one the final write must still find (compare-and-swap):
+    // two workers on one tenant cannot both advance the delta link.
+    let stored = state.load(tenant, DELTA_KEY).await?;
+    let version = stored.as_ref().map(|(_, v)| v.clone());
     let saved = if force_full {
         None
     } else {
-        store.get_state(tenant, DELTA_KEY).await?
+        stored.map(|(link, _)| (link, ()))
     };
     let mut restarted = false;
     let round = match read_round(graph, saved.as_ref().map(|(l, _)| l.as_str())).await {
@@ -326,17 +290,19 @@ pub async fn sync_groups(
             })
             .map(|g| g.id.clone())
             .collect();
-        let threads = thread_ids(graph, &need_threads).await?;
+        let need_sites: Vec<String> = unified
+            .iter()
+            .filter(|g| existing.get(&g.id).and_then(|(_, r)| r.site_url.as_ref()).is_none())
+            .map(|g| g.id.clone())
+            .collect();
+        let found = lookups(graph, &need_threads, &need_sites).await?;
 
         let mut changes: Vec<(Option<String>, GroupRow)> = Vec::new();
         for g in &unified {
             let seen = &round.groups[&g.id];
             let old = existing.get(&g.id);
             let (owners, members) = if round.full {
-                (
-                    Some(seen.owners.len() as u64),
-                    Some(seen.members.len() as u64),
-                )
+                (Some(seen.owners.len() as u64), Some(seen.members.len() as u64))
             } else if let Some((o, m)) = counts.get(&g.id) {
                 (Some(*o), Some(*m))
             } else {
@@ -352,6 +318,7 @@ pub async fn sync_groups(
                 member_count: members,
                 teams_enabled: g.teams_enabled(),
                 teams_thread_id: None,
+                site_url: None,
                 last_teams_activity: None,
                 last_sharepoint_activity: None,
                 last_activity: None,
@@ -364,9 +331,13 @@ pub async fn sync_groups(
                 row.last_sharepoint_activity = o.last_sharepoint_activity;
                 row.last_activity = o.last_activity;
                 row.teams_thread_id = o.teams_thread_id.clone();
+                row.site_url = o.site_url.clone();
+            }
+            if let Some(site) = found.sites.get(&g.id) {
+                row.site_url = Some(site.clone());
             }
             if row.teams_enabled {
-                if let Some(t) = threads.get(&g.id) {
+                if let Some(t) = found.threads.get(&g.id) {
                     row.teams_thread_id = Some(t.clone());
                 }
             } else {
@@ -386,27 +357,19 @@ pub async fn sync_groups(
                 changes.push((item.clone(), r));
             }
         }
-        written = write_rows(graph, &loc, changes).await?;
+        written = customer_list::write_rows(graph, &loc, changes).await?;
     }
 
     // Progress is saved last: a run stopped before this line repeats the round.
-    match store.get_state(tenant, DELTA_KEY).await? {
-        Some((_, version)) => {
-            store
-                .put_state(tenant, DELTA_KEY, &round.delta_link, Some(version))
-                .await?
-        }
-        None => {
-            store
-                .put_state(tenant, DELTA_KEY, &round.delta_link, None)
-                .await?
-        }
-    };
+    state
+        .save(tenant, DELTA_KEY, &round.delta_link, version.as_ref())
+        .await?;
     let report = SyncReport {
         full: round.full,
         restarted,
         groups: unified.len(),
         written,
+        requests: graph.requests_sent() - requests_before,
     };
     Ok(report)
 }

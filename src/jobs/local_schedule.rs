@@ -36,11 +36,7 @@ pub async fn tick(app: &App) {
         .into_iter()
         .filter(|t| t.status == TenantStatus::Active && t.licence_valid_on(today))
         .collect();
-    tracing::info!(
-        event = "sync_scheduled",
-        tenants = due.len(),
-        past_due = false
-    );
+    tracing::info!(event = "sync_scheduled", tenants = due.len(), past_due = false);
     futures_util::stream::iter(due)
         .for_each_concurrent(CONCURRENCY, |t| async move {
             if let Err(e) = super::tenant_sync::run(app, &t.tenant_id, false).await {

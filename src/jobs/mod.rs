@@ -1,5 +1,6 @@
 //! Timer and queue functions: scheduling and per-tenant sync.
 
+pub mod activity_sync;
 pub mod group_sync;
 pub mod local_schedule;
 pub mod scheduler;

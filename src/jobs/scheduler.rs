@@ -51,11 +51,7 @@ pub async fn run(app: &App, req: &InvocationRequest) -> Result<InvocationRespons
     // Housekeeping on the same tick: logs of tenants offboarded longer ago than the retention
     // period are unreadable already (their keys are gone); delete them. A failure here does
     // not fail the tick; the next one tries again.
-    match app
-        .store
-        .purge_offboarded_logs(now - OFFBOARDED_LOG_RETENTION)
-        .await
-    {
+    match app.store.purge_offboarded_logs(now - OFFBOARDED_LOG_RETENTION).await {
         Ok(0) => {}
         Ok(n) => {
             tracing::info!(event = "offboarded_logs_purged", count = n);

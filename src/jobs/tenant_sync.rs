@@ -1,5 +1,6 @@
-//! `TenantSync` (queue `tenant-sync`): one tenant's sync. Today that is the group sync
-//! (`group_sync.rs`); the Teams report and the audit feed join it with the activity work.
+//! `TenantSync` (queue `tenant-sync`): one tenant's sync — the group sync (`group_sync.rs`),
+//! then the activity sync (`activity_sync.rs`: Teams report when due, audit feed since its
+//! checkpoint), each writing the tenant's SharePoint list before advancing its own state.
 //! Also run by hand with `groupmgr sync <tenant-id> [--full]`.
 
 use std::time::Instant;
@@ -8,6 +9,7 @@ use serde_json::Value;
 use warp::http::StatusCode;
 
 use super::TenantSyncMessage;
+use super::activity_sync::{ActivityError, ActivityReport, ActivitySync};
 use super::group_sync::{SyncError, SyncReport, sync_groups};
 use crate::api::ApiError;
 use crate::app::App;
@@ -22,6 +24,8 @@ pub const MESSAGE_BINDING: &str = "message";
 #[derive(Debug, Clone, Default)]
 pub struct TenantSyncSummary {
     pub groups: SyncReport,
+    pub activity: ActivityReport,
+    /// HTTP requests to Graph and the Management Activity API.
     pub requests: u64,
     pub seconds: f64,
 }
@@ -37,15 +41,23 @@ pub enum TenantSyncError {
     Token(#[from] AcquireError),
     #[error("sync failed: {0}")]
     Sync(#[from] SyncError),
+    #[error("activity sync failed: {0}")]
+    Activity(#[from] ActivityError),
     #[error("database unavailable: {0}")]
     Store(#[from] crate::store::StoreError),
 }
 
 /// Runs the sync of one tenant with an app-only token.
-pub async fn run(
+pub async fn run(app: &App, tenant: &TenantId, full: bool) -> Result<TenantSyncSummary, TenantSyncError> {
+    run_with_progress(app, tenant, full, None).await
+}
+
+/// `run`, reporting (audit blobs, records) as the audit feed is read.
+pub async fn run_with_progress(
     app: &App,
     tenant: &TenantId,
     full: bool,
+    progress: Option<&(dyn Fn(u64, u64) + Send + Sync)>,
 ) -> Result<TenantSyncSummary, TenantSyncError> {
     let started = Instant::now();
     let record = app
@@ -61,24 +73,68 @@ pub async fn run(
     let groups = sync_groups(
         &graph,
         app.store.as_ref(),
+        app.state.as_ref(),
         tenant,
         &app.settings.sharepoint_site,
         full,
     )
     .await?;
-    let summary = TenantSyncSummary {
-        requests: graph.requests_sent(),
-        seconds: started.elapsed().as_secs_f64(),
-        groups,
-    };
     tracing::info!(
         event = "group_sync_finished",
         tenant_id = %tenant,
-        groups = summary.groups.groups,
-        written = summary.groups.written,
-        requests = summary.requests,
-        mode = if summary.groups.full { "full" } else { "incremental" },
+        groups = groups.groups,
+        written = groups.written,
+        requests = graph.requests_sent(),
+        mode = if groups.full { "full" } else { "incremental" },
     );
+
+    let list = crate::customer_list::location(app.store.as_ref(), tenant)
+        .await?
+        .ok_or(TenantSyncError::Sync(SyncError::Graph(
+            crate::microsoft::graph::GraphError::Protocol("the GroupMgr list is not set up".into()),
+        )))?;
+    let manage_token = match (&app.management, app.settings.management_endpoint.as_ref()) {
+        (Some(_), Some(endpoint)) => {
+            let resource = app
+                .settings
+                .cloud
+                .management_endpoint()
+                .map_or_else(|| endpoint.origin(), str::to_string);
+            Some(app.tokens.app_token(tenant, &resource).await?)
+        }
+        _ => None,
+    };
+    let mgmt = match (&app.management, &manage_token) {
+        (Some(client), Some(token)) => Some(client.session(token, *tenant)),
+        _ => None,
+    };
+    let activity = ActivitySync {
+        graph: &graph,
+        management: mgmt.as_ref(),
+        state: app.state.as_ref(),
+        tenant: *tenant,
+        list: &list,
+        now: chrono::Utc::now(),
+        progress,
+    }
+    .run()
+    .await?;
+    tracing::info!(
+        event = "activity_sync_finished",
+        tenant_id = %tenant,
+        blobs = activity.blobs,
+        records = activity.records,
+        matched = activity.matched,
+        lost = activity.lost,
+        written = activity.rows_written,
+        teams_report = activity.teams_report,
+    );
+    let summary = TenantSyncSummary {
+        requests: graph.requests_sent() + mgmt.as_ref().map_or(0, |m| m.requests_sent()),
+        seconds: started.elapsed().as_secs_f64(),
+        groups,
+        activity,
+    };
     Ok(summary)
 }
 
@@ -99,23 +155,28 @@ pub async fn invoke(app: &App, req: &InvocationRequest) -> Result<InvocationResp
     match run(app, &msg.tenant_id, msg.full).await {
         Ok(s) => Ok(InvocationResponse {
             logs: vec![format!(
-                "tenant {} synced: {} groups, {} rows written, {} Graph requests, {:.1} s",
-                msg.tenant_id, s.groups.groups, s.groups.written, s.requests, s.seconds
+                "tenant {} synced: {} groups, {} rows written, {} audit records, {} requests, {:.1} s",
+                msg.tenant_id,
+                s.groups.groups,
+                s.groups.written + s.activity.rows_written,
+                s.activity.records,
+                s.requests,
+                s.seconds
             )],
             return_value: Value::Null,
             ..Default::default()
         }),
-        Err(TenantSyncError::UnknownTenant(_) | TenantSyncError::Inactive(_)) => {
-            Ok(InvocationResponse {
-                logs: vec![format!(
-                    "tenant {} skipped: not registered or not active",
-                    msg.tenant_id
-                )],
-                ..Default::default()
-            })
-        }
+        Err(TenantSyncError::UnknownTenant(_) | TenantSyncError::Inactive(_)) => Ok(InvocationResponse {
+            logs: vec![format!(
+                "tenant {} skipped: not registered or not active",
+                msg.tenant_id
+            )],
+            ..Default::default()
+        }),
         Err(TenantSyncError::Token(e)) => Err(ApiError::from(e)),
-        Err(TenantSyncError::Sync(SyncError::Graph(e))) => Err(ApiError::from(e)),
+        Err(TenantSyncError::Sync(SyncError::Graph(e))) | Err(TenantSyncError::Activity(ActivityError::Graph(e))) => {
+            Err(ApiError::from(e))
+        }
         Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "sync_failed",

@@ -97,27 +97,19 @@ fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> (bool, M
     let (code, message) = serde_json::from_slice::<Envelope>(body)
         .map(|e| (e.error.code, e.error.message))
         .unwrap_or_else(|_| (String::new(), String::new()));
-    let transient = matches!(code.as_str(), "AF429" | "AF50000")
-        || (code.is_empty() && RetryPolicy::is_transient(status));
+    let transient =
+        matches!(code.as_str(), "AF429" | "AF50000") || (code.is_empty() && RetryPolicy::is_transient(status));
     let err = match code.as_str() {
         "AF20022" => ManagementError::NoSubscription,
         "AF20023" => ManagementError::SubscriptionDisabled,
         "AF20030" | "AF20055" | "AF20031" => ManagementError::BadWindow(code),
         "AF20050" | "AF20051" | "AF20052" => ManagementError::ContentGone(code),
         _ if transient => ManagementError::Unavailable {
-            code: if code.is_empty() {
-                status.to_string()
-            } else {
-                code
-            },
+            code: if code.is_empty() { status.to_string() } else { code },
             retry_after,
         },
         _ => ManagementError::Refused {
-            code: if code.is_empty() {
-                status.to_string()
-            } else {
-                code
-            },
+            code: if code.is_empty() { status.to_string() } else { code },
             message,
         },
     };
@@ -141,12 +133,7 @@ pub struct Management<'a> {
 }
 
 impl ManagementClient {
-    pub fn new(
-        endpoint: &Endpoint,
-        publisher: uuid::Uuid,
-        http: reqwest::Client,
-        policy: RetryPolicy,
-    ) -> Self {
+    pub fn new(endpoint: &Endpoint, publisher: uuid::Uuid, http: reqwest::Client, policy: RetryPolicy) -> Self {
         Self {
             origin: endpoint.origin(),
             http,
@@ -167,10 +154,7 @@ impl ManagementClient {
 
 impl Management<'_> {
     fn feed(&self, op: &str) -> String {
-        format!(
-            "{}/api/v1.0/{}/activity/feed/{op}",
-            self.client.origin, self.tenant
-        )
+        format!("{}/api/v1.0/{}/activity/feed/{op}", self.client.origin, self.tenant)
     }
 
     pub fn requests_sent(&self) -> u64 {
@@ -180,8 +164,7 @@ impl Management<'_> {
     /// Accepts a URL the service gave us only on our configured host (the token goes nowhere
     /// else), and adds `PublisherIdentifier` if it is missing.
     fn checked(&self, url: &str) -> Result<String, ManagementError> {
-        let mut u =
-            url::Url::parse(url).map_err(|_| ManagementError::Protocol("not a URL".into()))?;
+        let mut u = url::Url::parse(url).map_err(|_| ManagementError::Protocol("not a URL".into()))?;
         if u.origin().ascii_serialization() != self.client.origin {
             return Err(ManagementError::Protocol(
                 "URL outside the configured Management API endpoint".into(),
@@ -243,10 +226,7 @@ impl Management<'_> {
                         Err(e) => (None, e),
                     }
                 }
-                Err(e) => (
-                    None,
-                    ManagementError::Transport(e.without_url().to_string()),
-                ),
+                Err(e) => (None, ManagementError::Transport(e.without_url().to_string())),
             };
             if attempt >= policy.max_attempts {
                 return Err(err);
@@ -261,11 +241,7 @@ impl Management<'_> {
 
     /// `POST subscriptions/start`: enables the content type (already enabled is success).
     pub async fn start_subscription(&self, ct: ContentType) -> Result<(), ManagementError> {
-        let url = format!(
-            "{}?contentType={}",
-            self.feed("subscriptions/start"),
-            ct.as_str()
-        );
+        let url = format!("{}?contentType={}", self.feed("subscriptions/start"), ct.as_str());
         self.send(reqwest::Method::POST, &url).await.map(|_| ())
     }
 
@@ -288,8 +264,8 @@ impl Management<'_> {
         let mut out = Vec::new();
         loop {
             let (headers, body) = self.send(reqwest::Method::GET, &url).await?;
-            let mut page: Vec<ContentBlob> = serde_json::from_slice(&body)
-                .map_err(|e| ManagementError::Protocol(format!("content list: {e}")))?;
+            let mut page: Vec<ContentBlob> =
+                serde_json::from_slice(&body).map_err(|e| ManagementError::Protocol(format!("content list: {e}")))?;
             out.append(&mut page);
             let next = headers
                 .get("nextpageuri")
@@ -305,9 +281,7 @@ impl Management<'_> {
 
     /// `GET {contentUri}`: a blob of audit records (a JSON array).
     pub async fn fetch(&self, blob: &ContentBlob) -> Result<Bytes, ManagementError> {
-        self.send(reqwest::Method::GET, &blob.content_uri)
-            .await
-            .map(|(_, b)| b)
+        self.send(reqwest::Method::GET, &blob.content_uri).await.map(|(_, b)| b)
     }
 }
 
@@ -317,18 +291,14 @@ mod tests {
 
     #[test]
     fn af_codes_by_meaning_not_status() {
-        let body =
-            |c: &str| format!("{{\"error\":{{\"code\":\"{c}\",\"message\":\"m\"}}}}").into_bytes();
+        let body = |c: &str| format!("{{\"error\":{{\"code\":\"{c}\",\"message\":\"m\"}}}}").into_bytes();
         // AF429 arrives as 403 and is throttling, not a permission problem.
         assert!(matches!(
             classify(403, &body("AF429"), None),
             (true, ManagementError::Unavailable { .. })
         ));
         assert!(matches!(classify(500, &body("AF50000"), None), (true, _)));
-        assert_eq!(
-            classify(400, &body("AF20022"), None).1,
-            ManagementError::NoSubscription
-        );
+        assert_eq!(classify(400, &body("AF20022"), None).1, ManagementError::NoSubscription);
         assert!(matches!(
             classify(400, &body("AF20030"), None).1,
             ManagementError::BadWindow(_)

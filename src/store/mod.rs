@@ -120,11 +120,7 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` for an unknown tenant.
     async fn set_status(&self, id: &TenantId, status: TenantStatus) -> StoreResult<()>;
     async fn set_seats(&self, id: &TenantId, seats: Seats) -> StoreResult<()>;
-    async fn set_licence_expiry(
-        &self,
-        id: &TenantId,
-        expires: Option<NaiveDate>,
-    ) -> StoreResult<()>;
+    async fn set_licence_expiry(&self, id: &TenantId, expires: Option<NaiveDate>) -> StoreResult<()>;
     /// Registers the tenant's new log public key (new data is sealed to it from now on).
     /// `NotFound` for unknown or offboarded tenants.
     async fn set_log_public_key(&self, id: &TenantId, key: &TenantPublicKey) -> StoreResult<()>;
@@ -139,12 +135,7 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> StoreResult<Admission>;
     /// Stores the sealed UPN of an already admitted user (the encrypted copy).
-    async fn set_sealed_upn(
-        &self,
-        tenant: &TenantId,
-        index: &BlindIndex,
-        upn: &SealedValue,
-    ) -> StoreResult<()>;
+    async fn set_sealed_upn(&self, tenant: &TenantId, index: &BlindIndex, upn: &SealedValue) -> StoreResult<()>;
     async fn licensed_users(&self, tenant: &TenantId) -> StoreResult<Vec<LicensedUser>>;
     async fn licensed_user_count(&self, tenant: &TenantId) -> StoreResult<u64>;
 
@@ -167,13 +158,7 @@ pub trait Store: Send + Sync + 'static {
     async fn get_state(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<(String, u64)>>;
     /// Writes state if its version is still `expected` (`None`: only if absent). Returns the
     /// new version, or `Conflict`.
-    async fn put_state(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        value: &str,
-        expected: Option<u64>,
-    ) -> StoreResult<u64>;
+    async fn put_state(&self, tenant: &TenantId, name: &str, value: &str, expected: Option<u64>) -> StoreResult<u64>;
     async fn delete_state(&self, tenant: &TenantId, name: &str) -> StoreResult<()>;
 
     /// A cheap round trip, for readiness checks.
@@ -184,9 +169,7 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(setting: &DatabaseSetting) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match setting {
         DatabaseSetting::Sqlite(path) => Arc::new(sqlite::SqliteStore::open(path).await?),
-        DatabaseSetting::SqlServer(conn) => {
-            Arc::new(mssql::MssqlStore::connect(conn.expose()).await?)
-        }
+        DatabaseSetting::SqlServer(conn) => Arc::new(mssql::MssqlStore::connect(conn.expose()).await?),
     })
 }
 

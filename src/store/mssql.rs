@@ -23,10 +23,7 @@ use crate::config::Secret;
 /// The T-SQL migrations, in order: (version, script of `GO`-separated batches).
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/mssql/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/mssql/0002_tenant_state.sql"),
-    ),
+    (2, include_str!("../../migrations/mssql/0002_tenant_state.sql")),
 ];
 
 /// Creates the migrations ledger if it does not exist; run before any migration.
@@ -111,9 +108,8 @@ fn ado_value(conn: &str, keys: &[&str]) -> Option<String> {
 /// Parses the connection string into a tiberius config (strict encryption forced) and the
 /// way to log in.
 pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
-    let mut config = Config::from_ado_string(conn).map_err(|e| {
-        anyhow::anyhow!("GROUPMGR_DATABASE: invalid SQL Server connection string ({e})")
-    })?;
+    let mut config = Config::from_ado_string(conn)
+        .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: invalid SQL Server connection string ({e})"))?;
     config.encryption(EncryptionLevel::Strict);
     config.application_name("groupmgr");
     let auth = match ado_value(conn, &["Authentication"]).map(|a| a.to_ascii_lowercase()) {
@@ -130,9 +126,7 @@ pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
                 ..Default::default()
             };
             let credential = azure_identity::ManagedIdentityCredential::new(Some(options))
-                .map_err(|e| {
-                    anyhow::anyhow!("GROUPMGR_DATABASE: managed identity unavailable ({e})")
-                })?;
+                .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: managed identity unavailable ({e})"))?;
             SqlAuth::Token(Arc::new(ManagedIdentityTokens(credential)))
         }
         Some(_) => anyhow::bail!(
@@ -218,9 +212,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 /// Maps a tiberius error; 2627/2601 are primary-key / unique-index violations.
 fn sql_err(e: tiberius::error::Error) -> StoreError {
     match &e {
-        tiberius::error::Error::Server(token) if matches!(token.code(), 2627 | 2601) => {
-            StoreError::Duplicate
-        }
+        tiberius::error::Error::Server(token) if matches!(token.code(), 2627 | 2601) => StoreError::Duplicate,
         _ => unavailable(e),
     }
 }
@@ -239,11 +231,7 @@ fn col<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize, name: &str) -> Stor
         .ok_or_else(|| StoreError::Corrupt(format!("column {name} is NULL")))
 }
 
-fn opt_col<'a, T: tiberius::FromSql<'a>>(
-    row: &'a Row,
-    i: usize,
-    name: &str,
-) -> StoreResult<Option<T>> {
+fn opt_col<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize, name: &str) -> StoreResult<Option<T>> {
     row.try_get::<T, usize>(i)
         .map_err(|_| StoreError::Corrupt(format!("column {name}")))
 }
@@ -287,8 +275,7 @@ fn sealed_from(key_id: uuid::Uuid, nonce: &[u8], ciphertext: &[u8]) -> StoreResu
     })
 }
 
-const TENANT_COLUMNS: &str =
-    "tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at";
+const TENANT_COLUMNS: &str = "tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at";
 
 impl MssqlStore {
     /// Connects with the given connection string and migrates the database.
@@ -322,10 +309,7 @@ impl MssqlStore {
     }
 
     async fn conn(&self) -> StoreResult<bb8::PooledConnection<'_, TdsManager>> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| unavailable(format!("{e:?}")))
+        self.pool.get().await.map_err(|e| unavailable(format!("{e:?}")))
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {
@@ -358,9 +342,19 @@ impl MssqlStore {
                 if done {
                     continue;
                 }
-                c.simple_query("BEGIN TRANSACTION").await.map_err(run)?.into_results().await.map_err(run)?;
+                c.simple_query("BEGIN TRANSACTION")
+                    .await
+                    .map_err(run)?
+                    .into_results()
+                    .await
+                    .map_err(run)?;
                 for batch in batches(script) {
-                    c.simple_query(batch).await.map_err(run)?.into_results().await.map_err(run)?;
+                    c.simple_query(batch)
+                        .await
+                        .map_err(run)?
+                        .into_results()
+                        .await
+                        .map_err(run)?;
                 }
                 c.execute(
                     "INSERT INTO dbo.schema_migrations (version, applied_at) VALUES (@P1, SYSUTCDATETIME())",
@@ -368,16 +362,19 @@ impl MssqlStore {
                 )
                 .await
                 .map_err(run)?;
-                c.simple_query("COMMIT").await.map_err(run)?.into_results().await.map_err(run)?;
+                c.simple_query("COMMIT")
+                    .await
+                    .map_err(run)?
+                    .into_results()
+                    .await
+                    .map_err(run)?;
             }
             Ok::<(), anyhow::Error>(())
         }
         .await;
         // XACT_ABORT rolled back a failed transaction; the session lock goes with the release.
         let _ = c
-            .simple_query(
-                "EXEC sp_releaseapplock @Resource = 'groupmgr-migrations', @LockOwner = 'Session'",
-            )
+            .simple_query("EXEC sp_releaseapplock @Resource = 'groupmgr-migrations', @LockOwner = 'Session'")
             .await;
         outcome
     }
@@ -433,7 +430,10 @@ impl Store for MssqlStore {
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
         // uniqueidentifier sorts by its last bytes first; sort by the text form like SQLite.
         let rows = self
-            .rows(&format!("SELECT {TENANT_COLUMNS} FROM dbo.tenants ORDER BY CONVERT(NCHAR(36), tenant_id)"), &[])
+            .rows(
+                &format!("SELECT {TENANT_COLUMNS} FROM dbo.tenants ORDER BY CONVERT(NCHAR(36), tenant_id)"),
+                &[],
+            )
             .await?;
         rows.iter().map(tenant_from_row).collect()
     }
@@ -445,11 +445,7 @@ impl Store for MssqlStore {
                 &[id.as_uuid(), &status.as_str()],
             )
             .await?;
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn set_seats(&self, id: &TenantId, seats: Seats) -> StoreResult<()> {
@@ -460,29 +456,17 @@ impl Store for MssqlStore {
                 &[id.as_uuid(), &seats],
             )
             .await?;
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
-    async fn set_licence_expiry(
-        &self,
-        id: &TenantId,
-        expires: Option<NaiveDate>,
-    ) -> StoreResult<()> {
+    async fn set_licence_expiry(&self, id: &TenantId, expires: Option<NaiveDate>) -> StoreResult<()> {
         let n = self
             .exec(
                 "UPDATE dbo.tenants SET licence_expires = @P2 WHERE tenant_id = @P1",
                 &[id.as_uuid(), &expires],
             )
             .await?;
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn admit_user(
@@ -530,9 +514,7 @@ impl Store for MssqlStore {
             END
             COMMIT;
             SELECT @outcome;";
-        let rows = self
-            .rows(SQL, &[tenant.as_uuid(), &index, &seats, &naive(now)])
-            .await?;
+        let rows = self.rows(SQL, &[tenant.as_uuid(), &index, &seats, &naive(now)]).await?;
         let outcome: i32 = rows
             .first()
             .map(|r| col(r, 0, "outcome"))
@@ -555,11 +537,7 @@ impl Store for MssqlStore {
                 &[id.as_uuid(), &bytes, &key.id()],
             )
             .await?;
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn purge_offboarded_logs(&self, cutoff: DateTime<Utc>) -> StoreResult<u64> {
@@ -570,28 +548,15 @@ impl Store for MssqlStore {
         .await
     }
 
-    async fn set_sealed_upn(
-        &self,
-        tenant: &TenantId,
-        index: &BlindIndex,
-        upn: &SealedValue,
-    ) -> StoreResult<()> {
-        let (ix, nonce, ct) = (
-            index.0.as_slice(),
-            upn.nonce.as_slice(),
-            upn.ciphertext.as_slice(),
-        );
+    async fn set_sealed_upn(&self, tenant: &TenantId, index: &BlindIndex, upn: &SealedValue) -> StoreResult<()> {
+        let (ix, nonce, ct) = (index.0.as_slice(), upn.nonce.as_slice(), upn.ciphertext.as_slice());
         let n = self
             .exec(
                 "UPDATE dbo.licensed_users SET sealed_upn = @P3, upn_key_id = @P4, upn_nonce = @P5 WHERE tenant_id = @P1 AND upn_index = @P2",
                 &[tenant.as_uuid(), &ix, &ct, &upn.key_id, &nonce],
             )
             .await?;
-        if n == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        if n == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
     async fn licensed_users(&self, tenant: &TenantId) -> StoreResult<Vec<LicensedUser>> {
@@ -613,10 +578,7 @@ impl Store for MssqlStore {
                     _ => None,
                 };
                 Ok(LicensedUser {
-                    upn_index: BlindIndex(
-                        ix.try_into()
-                            .map_err(|_| StoreError::Corrupt("upn_index".into()))?,
-                    ),
+                    upn_index: BlindIndex(ix.try_into().map_err(|_| StoreError::Corrupt("upn_index".into()))?),
                     sealed_upn: sealed,
                     first_seen: utc(col(r, 4, "first_seen")?),
                     last_seen: utc(col(r, 5, "last_seen")?),
@@ -632,11 +594,7 @@ impl Store for MssqlStore {
                 &[tenant.as_uuid()],
             )
             .await?;
-        let n: i64 = rows
-            .first()
-            .map(|r| col(r, 0, "count"))
-            .transpose()?
-            .unwrap_or(0);
+        let n: i64 = rows.first().map(|r| col(r, 0, "count")).transpose()?.unwrap_or(0);
         Ok(n.max(0) as u64)
     }
 
@@ -756,11 +714,7 @@ impl Store for MssqlStore {
                     level: col::<&str>(r, 2, "level")?.to_string(),
                     event: col::<&str>(r, 3, "event")?.to_string(),
                     message: col::<&str>(r, 4, "message")?.to_string(),
-                    sealed: sealed_from(
-                        col(r, 5, "key_id")?,
-                        col(r, 6, "nonce")?,
-                        col(r, 7, "sealed")?,
-                    )?,
+                    sealed: sealed_from(col(r, 5, "key_id")?, col(r, 6, "nonce")?, col(r, 7, "sealed")?)?,
                 })
             })
             .collect()
@@ -788,11 +742,7 @@ impl Store for MssqlStore {
             .map(|r| col(r, 0, "count"))
             .transpose()?
             .ok_or_else(|| StoreError::Corrupt("offboard returned no row".into()))?;
-        if n < 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(n as u64)
-        }
+        if n < 0 { Err(StoreError::NotFound) } else { Ok(n as u64) }
     }
 
     async fn get_state(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<(String, u64)>> {
@@ -811,13 +761,7 @@ impl Store for MssqlStore {
             .transpose()
     }
 
-    async fn put_state(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        value: &str,
-        expected: Option<u64>,
-    ) -> StoreResult<u64> {
+    async fn put_state(&self, tenant: &TenantId, name: &str, value: &str, expected: Option<u64>) -> StoreResult<u64> {
         let now = naive(Utc::now());
         let changed = match expected {
             None => {

@@ -16,10 +16,7 @@ use super::*;
 
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
-    (
-        2,
-        include_str!("../../migrations/sqlite/0002_tenant_state.sql"),
-    ),
+    (2, include_str!("../../migrations/sqlite/0002_tenant_state.sql")),
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -33,9 +30,8 @@ impl SqliteStore {
     pub async fn open(path: &Path) -> anyhow::Result<Self> {
         let path = path.to_owned();
         tokio::task::spawn_blocking(move || -> anyhow::Result<Self> {
-            let conn = Connection::open(&path).map_err(|e| {
-                anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display())
-            })?;
+            let conn = Connection::open(&path)
+                .map_err(|e| anyhow::anyhow!("cannot open SQLite database {}: {e}", path.display()))?;
             Self::from_connection(conn)
         })
         .await?
@@ -84,11 +80,9 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
     for (version, sql) in MIGRATIONS {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let done: bool = tx
-            .query_row(
-                "SELECT 1 FROM schema_migrations WHERE version = ?1",
-                [version],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM schema_migrations WHERE version = ?1", [version], |_| {
+                Ok(())
+            })
             .optional()?
             .is_some();
         if !done {
@@ -105,9 +99,7 @@ fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
 
 fn db_err(e: rusqlite::Error) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(ref f, _)
-            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
+        rusqlite::Error::SqliteFailure(ref f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
             StoreError::Duplicate
         }
         other => StoreError::Unavailable(other.to_string()),
@@ -119,8 +111,7 @@ fn micros(t: DateTime<Utc>) -> i64 {
 }
 
 fn from_micros(v: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(v)
-        .ok_or_else(|| StoreError::Corrupt("timestamp out of range".into()))
+    DateTime::from_timestamp_micros(v).ok_or_else(|| StoreError::Corrupt("timestamp out of range".into()))
 }
 
 fn parse_uuid(s: &str) -> Result<uuid::Uuid, StoreError> {
@@ -134,18 +125,9 @@ fn nonce(bytes: Vec<u8>) -> Result<[u8; 12], StoreError> {
 }
 
 /// tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at
-type TenantRow = (
-    String,
-    String,
-    i64,
-    Option<String>,
-    Option<Vec<u8>>,
-    i64,
-    Option<i64>,
-);
+type TenantRow = (String, String, i64, Option<String>, Option<Vec<u8>>, i64, Option<i64>);
 
-const TENANT_COLUMNS: &str =
-    "tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at";
+const TENANT_COLUMNS: &str = "tenant_id, status, seats, licence_expires, log_public_key, created_at, offboarded_at";
 
 fn tenant_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TenantRow> {
     Ok((
@@ -199,14 +181,7 @@ fn expect_one_row(changed: usize) -> StoreResult<()> {
 type LogKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64);
 
 fn log_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogKeyRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
 }
 
 #[async_trait]
@@ -256,13 +231,10 @@ impl Store for SqliteStore {
     async fn tenants(&self) -> StoreResult<Vec<TenantRecord>> {
         self.with(|c| {
             let mut stmt = c
-                .prepare(&format!(
-                    "SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id"
-                ))
+                .prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY tenant_id"))
                 .map_err(db_err)?;
             let rows = stmt.query_map([], tenant_row).map_err(db_err)?;
-            rows.map(|r| r.map_err(db_err).and_then(tenant_from_row))
-                .collect()
+            rows.map(|r| r.map_err(db_err).and_then(tenant_from_row)).collect()
         })
         .await
     }
@@ -295,11 +267,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_licence_expiry(
-        &self,
-        id: &TenantId,
-        expires: Option<NaiveDate>,
-    ) -> StoreResult<()> {
+    async fn set_licence_expiry(&self, id: &TenantId, expires: Option<NaiveDate>) -> StoreResult<()> {
         let id = id.to_string();
         let expires = expires.map(|d| d.format("%Y-%m-%d").to_string());
         self.with(move |c| {
@@ -315,11 +283,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_log_public_key(&self, id: &TenantId, key: &TenantPublicKey) -> StoreResult<()> {
-        let (id, bytes, key_id) = (
-            id.to_string(),
-            key.as_bytes().to_vec(),
-            key.id().to_string(),
-        );
+        let (id, bytes, key_id) = (id.to_string(), key.as_bytes().to_vec(), key.id().to_string());
         self.with(move |c| {
             let n = c
                 .execute(
@@ -393,12 +357,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_sealed_upn(
-        &self,
-        tenant: &TenantId,
-        index: &BlindIndex,
-        upn: &SealedValue,
-    ) -> StoreResult<()> {
+    async fn set_sealed_upn(&self, tenant: &TenantId, index: &BlindIndex, upn: &SealedValue) -> StoreResult<()> {
         let (tenant, index, upn) = (tenant.to_string(), index.0, upn.clone());
         self.with(move |c| {
             let n = c
@@ -581,8 +540,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(db_err)?;
             rows.map(|row| {
-                let (id, time, level, event, message, key_id, nonce_bytes, ciphertext) =
-                    row.map_err(db_err)?;
+                let (id, time, level, event, message, key_id, nonce_bytes, ciphertext) = row.map_err(db_err)?;
                 Ok(LogRecord {
                     id: parse_uuid(&id)?,
                     tenant_id,
@@ -641,28 +599,20 @@ impl Store for SqliteStore {
     async fn get_state(&self, tenant: &TenantId, name: &str) -> StoreResult<Option<(String, u64)>> {
         let (tenant, name) = (tenant.to_string(), name.to_string());
         self.with(move |c| {
-            c.prepare_cached(
-                "SELECT value, version FROM tenant_state WHERE tenant_id = ?1 AND name = ?2",
-            )
-            .and_then(|mut stmt| {
-                stmt.query_row(params![tenant, name], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+            c.prepare_cached("SELECT value, version FROM tenant_state WHERE tenant_id = ?1 AND name = ?2")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![tenant, name], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()
                 })
-                .optional()
-            })
-            .map(|row| row.map(|(v, ver)| (v, ver.max(0) as u64)))
-            .map_err(db_err)
+                .map(|row| row.map(|(v, ver)| (v, ver.max(0) as u64)))
+                .map_err(db_err)
         })
         .await
     }
 
-    async fn put_state(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        value: &str,
-        expected: Option<u64>,
-    ) -> StoreResult<u64> {
+    async fn put_state(&self, tenant: &TenantId, name: &str, value: &str, expected: Option<u64>) -> StoreResult<u64> {
         let (tenant, name, value) = (tenant.to_string(), name.to_string(), value.to_string());
         self.with(move |c| {
             let now = micros(Utc::now());

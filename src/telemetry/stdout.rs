@@ -20,8 +20,7 @@ pub fn format_event(event: &tracing::Event<'_>, now: chrono::DateTime<chrono::Ut
     let mut obj = Map::new();
     obj.insert(
         "timestamp".into(),
-        now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
-            .into(),
+        now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).into(),
     );
     obj.insert("level".into(), meta.level().as_str().into());
     let code = fields.str("event").map(str::to_string);

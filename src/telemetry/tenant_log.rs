@@ -98,10 +98,7 @@ pub struct TenantLogSink {
 
 impl TenantLogSink {
     /// Starts the writer task on the current runtime.
-    pub fn start(
-        store: Arc<dyn Store>,
-        options: SinkOptions,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    pub fn start(store: Arc<dyn Store>, options: SinkOptions) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(options.capacity);
         let stats = Arc::new(SinkStats::default());
         let writer = Writer {
@@ -147,10 +144,7 @@ impl TenantLogSink {
         let Some(spec) = fields.str("event").and_then(catalog::spec) else {
             return;
         };
-        let Some(tenant) = fields
-            .str("tenant_id")
-            .and_then(|t| TenantId::parse(t).ok())
-        else {
+        let Some(tenant) = fields.str("tenant_id").and_then(|t| TenantId::parse(t).ok()) else {
             return;
         };
         fields.map.remove("event");
@@ -227,17 +221,10 @@ impl Writer {
             self.stats.dropped_no_key.load(Ordering::Relaxed),
             self.stats.dropped_store.load(Ordering::Relaxed),
         ];
-        for (i, reason) in ["buffer_full", "no_log_key", "store_error"]
-            .iter()
-            .enumerate()
-        {
+        for (i, reason) in ["buffer_full", "no_log_key", "store_error"].iter().enumerate() {
             let delta = now[i] - self.reported[i];
             if delta > 0 {
-                tracing::warn!(
-                    event = "tenant_log_dropped",
-                    dropped = delta,
-                    reason = *reason
-                );
+                tracing::warn!(event = "tenant_log_dropped", dropped = delta, reason = *reason);
             }
         }
         self.reported = now;
@@ -296,20 +283,14 @@ impl Writer {
     /// The tenant, if its data may be sealed now (registered, not offboarded, with a key).
     async fn sealable_tenant(&self, tenant: &TenantId) -> Result<TenantRecord, Unsealable> {
         match self.store.tenant(tenant).await {
-            Ok(Some(rec)) if rec.status != TenantStatus::Offboarded && rec.log_key.is_some() => {
-                Ok(rec)
-            }
+            Ok(Some(rec)) if rec.status != TenantStatus::Offboarded && rec.log_key.is_some() => Ok(rec),
             Ok(_) => Err(Unsealable::NoKey),
             Err(e) => Err(Unsealable::Store(e)),
         }
     }
 
     /// The tenant's current data key, making (and durably storing) a new one when needed.
-    async fn key_for(
-        &mut self,
-        rec: &TenantRecord,
-        force_new: bool,
-    ) -> Result<&DataKey, Unsealable> {
+    async fn key_for(&mut self, rec: &TenantRecord, force_new: bool) -> Result<&DataKey, Unsealable> {
         let pk = rec.log_key.as_ref().ok_or(Unsealable::NoKey)?;
         let stale = match self.keys.get(&rec.tenant_id) {
             None => true,
@@ -347,11 +328,7 @@ impl Writer {
         record: &[u8],
         plaintext: &[u8],
     ) -> Result<crate::store::SealedValue, Unsealable> {
-        match self
-            .key_for(rec, false)
-            .await?
-            .seal(purpose, record, plaintext)
-        {
+        match self.key_for(rec, false).await?.seal(purpose, record, plaintext) {
             Ok(s) => Ok(s),
             Err(Exhausted) => Ok(self
                 .key_for(rec, true)
@@ -361,18 +338,12 @@ impl Writer {
         }
     }
 
-    async fn seal_logs(
-        &mut self,
-        tenant: &TenantId,
-        entries: Vec<PendingLog>,
-    ) -> Result<Vec<LogRecord>, Unsealable> {
+    async fn seal_logs(&mut self, tenant: &TenantId, entries: Vec<PendingLog>) -> Result<Vec<LogRecord>, Unsealable> {
         let rec = self.sealable_tenant(tenant).await?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let plaintext = serde_json::to_vec(&e.fields).expect("JSON values serialise");
-            let sealed = self
-                .seal(&rec, LOG_RECORD, e.id.as_bytes(), &plaintext)
-                .await?;
+            let sealed = self.seal(&rec, LOG_RECORD, e.id.as_bytes(), &plaintext).await?;
             out.push(LogRecord {
                 id: e.id,
                 tenant_id: e.tenant,
@@ -386,16 +357,9 @@ impl Writer {
         Ok(out)
     }
 
-    async fn seal_upn(
-        &mut self,
-        tenant: &TenantId,
-        index: &BlindIndex,
-        upn: &Upn,
-    ) -> Result<(), Unsealable> {
+    async fn seal_upn(&mut self, tenant: &TenantId, index: &BlindIndex, upn: &Upn) -> Result<(), Unsealable> {
         let rec = self.sealable_tenant(tenant).await?;
-        let sealed = self
-            .seal(&rec, LICENSED_UPN, &index.0, upn.expose().as_bytes())
-            .await?;
+        let sealed = self.seal(&rec, LICENSED_UPN, &index.0, upn.expose().as_bytes()).await?;
         self.store
             .set_sealed_upn(tenant, index, &sealed)
             .await

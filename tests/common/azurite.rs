@@ -26,8 +26,7 @@ fn binary() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AZURITE_BLOB") {
         return Some(PathBuf::from(p));
     }
-    let local =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin/azurite-blob");
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin/azurite-blob");
     if local.exists() {
         return Some(local);
     }
@@ -48,11 +47,7 @@ impl Azurite {
             );
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(bin)
             .args([
@@ -72,17 +67,10 @@ impl Azurite {
             .expect("Azurite starts");
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "Azurite did not start"
-            );
+            assert!(started.elapsed() < Duration::from_secs(60), "Azurite did not start");
             std::thread::sleep(Duration::from_millis(100));
         }
-        Some(Azurite {
-            child,
-            port,
-            _dir: dir,
-        })
+        Some(Azurite { child, port, _dir: dir })
     }
 
     /// The `AzureWebJobsStorage` connection string for it.

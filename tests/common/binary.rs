@@ -67,9 +67,7 @@ pub fn serve(env: &std::collections::HashMap<String, String>) -> Served {
 }
 
 pub fn sigterm(child: &Child) {
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
 
 pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
@@ -84,10 +82,7 @@ pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatu
 }
 
 /// Runs a command to completion: (exit code, stdout, stderr).
-pub fn run(
-    env: &std::collections::HashMap<String, String>,
-    args: &[&str],
-) -> (i32, String, String) {
+pub fn run(env: &std::collections::HashMap<String, String>, args: &[&str]) -> (i32, String, String) {
     let out = groupmgr(env, args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),

@@ -36,17 +36,11 @@ pub fn fabrikam() -> TenantId {
 pub fn settings_map(sim_url: &str, db: &std::path::Path) -> HashMap<String, String> {
     let mut env = HashMap::new();
     env.insert("GROUPMGR_CLIENT_ID".into(), GROUPMGR_CLIENT_ID.to_string());
-    env.insert(
-        "GROUPMGR_CLIENT_SECRET".into(),
-        GROUPMGR_CLIENT_SECRET.into(),
-    );
+    env.insert("GROUPMGR_CLIENT_SECRET".into(), GROUPMGR_CLIENT_SECRET.into());
     env.insert("GROUPMGR_AUTHORITY_HOST".into(), sim_url.into());
     env.insert("GROUPMGR_GRAPH_ENDPOINT".into(), sim_url.into());
     env.insert("GROUPMGR_MANAGEMENT_ENDPOINT".into(), sim_url.into());
-    env.insert(
-        "GROUPMGR_DATABASE".into(),
-        format!("sqlite:{}", db.display()),
-    );
+    env.insert("GROUPMGR_DATABASE".into(), format!("sqlite:{}", db.display()));
     env.insert(
         "GROUPMGR_INDEX_KEY".into(),
         base64::engine::general_purpose::STANDARD.encode(INDEX_KEY),
@@ -116,10 +110,7 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
     let settings = Settings::from_source(|k| env.get(k).cloned()).expect("test settings are valid");
     let serve = settings.for_serve().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
-    for (tenant, seats) in [
-        (contoso(), opts.contoso_seats),
-        (fabrikam(), opts.fabrikam_seats),
-    ] {
+    for (tenant, seats) in [(contoso(), opts.contoso_seats), (fabrikam(), opts.fabrikam_seats)] {
         if let Some(seats) = seats {
             store
                 .add_tenant(&NewTenant {
@@ -183,11 +174,7 @@ impl TestApp {
     }
 
     /// GET with a raw Authorization header value (or none).
-    pub async fn get_with_auth(
-        &self,
-        path: &str,
-        authorization: Option<&str>,
-    ) -> reqwest::Response {
+    pub async fn get_with_auth(&self, path: &str, authorization: Option<&str>) -> reqwest::Response {
         let mut req = self.http.get(self.url(path));
         if let Some(a) = authorization {
             req = req.header("authorization", a);
@@ -213,9 +200,6 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String) {
         .as_str()
         .expect("error.code is a string")
         .to_string();
-    assert!(
-        body["error"]["message"].is_string(),
-        "error.message missing: {body}"
-    );
+    assert!(body["error"]["message"].is_string(), "error.message missing: {body}");
     (status, code)
 }

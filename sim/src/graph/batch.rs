@@ -10,18 +10,9 @@ use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use super::{GraphCaller, GraphReply, GraphRequest, dispatch, parse_query};
 use crate::{FaultKind, SimState};
 
-pub fn handle(
-    state: &SimState,
-    caller: &GraphCaller,
-    _headers: &HeaderMap,
-    body: &Value,
-) -> GraphReply {
+pub fn handle(state: &SimState, caller: &GraphCaller, _headers: &HeaderMap, body: &Value) -> GraphReply {
     let Some(requests) = body.get("requests").and_then(Value::as_array) else {
-        return GraphReply::error(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            "Invalid batch payload format.",
-        );
+        return GraphReply::error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid batch payload format.");
     };
     if requests.len() > 20 {
         return GraphReply::error(
@@ -32,11 +23,7 @@ pub fn handle(
     }
     let mut seen = HashSet::new();
     for r in requests {
-        let id = r
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_lowercase();
+        let id = r.get("id").and_then(Value::as_str).unwrap_or_default().to_lowercase();
         if id.is_empty() || !seen.insert(id) {
             return GraphReply::error(
                 StatusCode::BAD_REQUEST,
@@ -52,18 +39,10 @@ pub fn handle(
         let depends: Vec<String> = r
             .get("dependsOn")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|v| v.as_str().map(str::to_string))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let reply = if depends.iter().any(|d| failed.contains(d)) {
-            GraphReply::error(
-                StatusCode::FAILED_DEPENDENCY,
-                "BadRequest",
-                "Failed dependency.",
-            )
+            GraphReply::error(StatusCode::FAILED_DEPENDENCY, "BadRequest", "Failed dependency.")
         } else {
             run_item(state, caller, r)
         };
@@ -72,11 +51,7 @@ pub fn handle(
         }
         let mut headers = Map::new();
         for (k, v) in &reply.headers {
-            let name = if *k == "retry-after" {
-                "Retry-After"
-            } else {
-                k
-            };
+            let name = if *k == "retry-after" { "Retry-After" } else { k };
             headers.insert(name.to_string(), json!(v));
         }
         if reply.body.is_some() {

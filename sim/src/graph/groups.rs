@@ -51,11 +51,7 @@ fn parse_id(raw: &str) -> Option<Uuid> {
 }
 
 pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphReply {
-    let mut all = state
-        .graph
-        .tenants
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut all = state.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
     let tenant = state.ensure_graph(&mut all, &req.caller.tenant);
     let c = req.caller;
     match (req.method.as_str(), segs) {
@@ -216,17 +212,13 @@ fn list(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply
     GraphReply::ok(body)
 }
 
-const FORBIDDEN_NICK: &[char] = &[
-    '@', '(', ')', '\\', '[', ']', '"', ';', ':', '.', '<', '>', ',', ' ',
-];
+const FORBIDDEN_NICK: &[char] = &['@', '(', ')', '\\', '[', ']', '"', ';', ':', '.', '<', '>', ',', ' '];
 
 fn valid_nickname(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.is_ascii()
-        && !n
-            .chars()
-            .any(|c| FORBIDDEN_NICK.contains(&c) || c.is_ascii_control())
+        && !n.chars().any(|c| FORBIDDEN_NICK.contains(&c) || c.is_ascii_control())
 }
 
 /// The tenant's naming policy (Group.Unified PrefixSuffixNamingRequirement and
@@ -251,9 +243,7 @@ fn naming_policy_violation(t: &TenantGraph, name: &str) -> Option<String> {
             .split(|c: char| !c.is_alphanumeric())
             .any(|w| w == word.to_lowercase())
         {
-            return Some(format!(
-                "The display name contains a blocked word: '{word}'."
-            ));
+            return Some(format!("The display name contains a blocked word: '{word}'."));
         }
     }
     let rule = get("PrefixSuffixNamingRequirement");
@@ -318,9 +308,7 @@ fn bound_users(req: &GraphRequest<'_>, key: &str) -> Result<BTreeSet<Uuid>, Grap
                 out.insert(id);
             }
             None => {
-                return Err(GraphReply::bad_request(&format!(
-                    "Invalid object identifier '{url}'."
-                )));
+                return Err(GraphReply::bad_request(&format!("Invalid object identifier '{url}'.")));
             }
         }
     }
@@ -330,16 +318,11 @@ fn bound_users(req: &GraphRequest<'_>, key: &str) -> Result<BTreeSet<Uuid>, Grap
 fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
     let b = &req.body;
     let s = |k: &str| b.get(k).and_then(Value::as_str);
-    let Some(name) = s("displayName").filter(|n| !n.trim().is_empty() && n.chars().count() <= 256)
-    else {
-        return GraphReply::bad_request(
-            "Invalid value specified for property 'displayName' of resource 'Group'.",
-        );
+    let Some(name) = s("displayName").filter(|n| !n.trim().is_empty() && n.chars().count() <= 256) else {
+        return GraphReply::bad_request("Invalid value specified for property 'displayName' of resource 'Group'.");
     };
     let Some(nick) = s("mailNickname").filter(|n| valid_nickname(n)) else {
-        return GraphReply::bad_request(
-            "Invalid value specified for property 'mailNickname' of resource 'Group'.",
-        );
+        return GraphReply::bad_request("Invalid value specified for property 'mailNickname' of resource 'Group'.");
     };
     let (Some(mail_enabled), Some(security_enabled)) = (
         b.get("mailEnabled").and_then(Value::as_bool),
@@ -352,11 +335,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
     let group_types: Vec<String> = b
         .get("groupTypes")
         .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let unified = group_types.iter().any(|t| t == "Unified");
     if unified
@@ -364,9 +343,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
             .values()
             .any(|g| g.is_unified() && g.mail_nickname.eq_ignore_ascii_case(nick))
     {
-        return GraphReply::bad_request(
-            "Another object with the same value for property mailNickname already exists.",
-        );
+        return GraphReply::bad_request("Another object with the same value for property mailNickname already exists.");
     }
     if let Some(msg) = naming_policy_violation(t, name) {
         return GraphReply::bad_request(&msg);
@@ -383,9 +360,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         Err(e) => return e,
     };
     if owners.len() + members.len() > 20 {
-        return GraphReply::bad_request(
-            "A maximum of 20 relationships can be added in this request.",
-        );
+        return GraphReply::bad_request("A maximum of 20 relationships can be added in this request.");
     }
     let id = Uuid::new_v4();
     let mut owners = owners;
@@ -416,10 +391,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         deleted: None,
         site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
     };
-    let body = with_context(
-        g.to_json(&req.caller.tenant.domain),
-        &context(state, "groups/$entity"),
-    );
+    let body = with_context(g.to_json(&req.caller.tenant.domain), &context(state, "groups/$entity"));
     t.groups.insert(id, g);
     t.touch(id);
     GraphReply::created(body)
@@ -432,9 +404,7 @@ fn update(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str) -> GraphReply {
     let b = &req.body;
     if let Some(nick) = b.get("mailNickname") {
         let Some(nick) = nick.as_str().filter(|n| valid_nickname(n)) else {
-            return GraphReply::bad_request(
-                "Invalid value specified for property 'mailNickname' of resource 'Group'.",
-            );
+            return GraphReply::bad_request("Invalid value specified for property 'mailNickname' of resource 'Group'.");
         };
         if t.groups
             .values()
@@ -450,9 +420,7 @@ fn update(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str) -> GraphReply {
             .as_str()
             .filter(|n| !n.trim().is_empty() && n.chars().count() <= 256)
         else {
-            return GraphReply::bad_request(
-                "Invalid value specified for property 'displayName' of resource 'Group'.",
-            );
+            return GraphReply::bad_request("Invalid value specified for property 'displayName' of resource 'Group'.");
         };
         if let Some(msg) = naming_policy_violation(t, name) {
             return GraphReply::bad_request(&msg);
@@ -461,9 +429,7 @@ fn update(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str) -> GraphReply {
     if let Some(v) = b.get("visibility").and_then(Value::as_str)
         && !matches!(v, "Public" | "Private" | "")
     {
-        return GraphReply::bad_request(
-            "Invalid value specified for property 'visibility' of resource 'Group'.",
-        );
+        return GraphReply::bad_request("Invalid value specified for property 'visibility' of resource 'Group'.");
     }
     let g = t.groups.get_mut(&gid).expect("checked above");
     if !may_manage(req.caller, g) {
@@ -507,10 +473,7 @@ fn restore(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>, id: &s
         return GraphReply::not_found(id);
     };
     match t.groups.get_mut(&gid) {
-        Some(g)
-            if g.deleted
-                .is_some_and(|d| Utc::now() - d < chrono::TimeDelta::days(30)) =>
-        {
+        Some(g) if g.deleted.is_some_and(|d| Utc::now() - d < chrono::TimeDelta::days(30)) => {
             if !may_manage(req.caller, g) {
                 return GraphReply::denied();
             }
@@ -537,13 +500,7 @@ fn user_json(c: &GraphCaller, id: &Uuid) -> Value {
     }
 }
 
-fn list_relation(
-    state: &SimState,
-    t: &TenantGraph,
-    req: &GraphRequest<'_>,
-    id: &str,
-    rel: &str,
-) -> GraphReply {
+fn list_relation(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str) -> GraphReply {
     let Some(g) = parse_id(id).and_then(|i| t.live_group(&i)) else {
         return GraphReply::not_found(id);
     };
@@ -571,11 +528,7 @@ fn add_relation(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str
     let Some(gid) = parse_id(id).filter(|i| t.live_group(i).is_some()) else {
         return GraphReply::not_found(id);
     };
-    let target = req
-        .body
-        .get("@odata.id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let target = req.body.get("@odata.id").and_then(Value::as_str).unwrap_or_default();
     let Some(uid) = target
         .rsplit('/')
         .next()
@@ -588,11 +541,7 @@ fn add_relation(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str
     if !may_manage(req.caller, g) {
         return GraphReply::denied();
     }
-    let set = if rel == "owners" {
-        &mut g.owners
-    } else {
-        &mut g.members
-    };
+    let set = if rel == "owners" { &mut g.owners } else { &mut g.members };
     if !set.insert(uid) {
         return GraphReply::bad_request(&format!(
             "One or more added object references already exist for the following modified properties: '{rel}'."
@@ -602,13 +551,7 @@ fn add_relation(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str
     GraphReply::no_content()
 }
 
-fn remove_relation(
-    t: &mut TenantGraph,
-    req: &GraphRequest<'_>,
-    id: &str,
-    rel: &str,
-    member: &str,
-) -> GraphReply {
+fn remove_relation(t: &mut TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str, member: &str) -> GraphReply {
     let Some(gid) = parse_id(id).filter(|i| t.live_group(i).is_some()) else {
         return GraphReply::not_found(id);
     };
@@ -620,15 +563,9 @@ fn remove_relation(
         return GraphReply::denied();
     }
     if rel == "owners" && g.is_unified() && g.owners.len() == 1 && g.owners.contains(&uid) {
-        return GraphReply::bad_request(
-            "The group must have at least one owner, hence this owner cannot be removed.",
-        );
+        return GraphReply::bad_request("The group must have at least one owner, hence this owner cannot be removed.");
     }
-    let set = if rel == "owners" {
-        &mut g.owners
-    } else {
-        &mut g.members
-    };
+    let set = if rel == "owners" { &mut g.owners } else { &mut g.members };
     if !set.remove(&uid) {
         return GraphReply::not_found(member);
     }
@@ -786,8 +723,7 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
                         None => current.iter().map(|u| ref_json(u, false)).collect(),
                         // Later rounds: the net change of each related object in the window.
                         Some(f) => {
-                            let mut last: std::collections::BTreeMap<Uuid, bool> =
-                                Default::default();
+                            let mut last: std::collections::BTreeMap<Uuid, bool> = Default::default();
                             for c in t
                                 .changes
                                 .iter()

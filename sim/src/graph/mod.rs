@@ -126,11 +126,9 @@ impl GraphReply {
         let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S").to_string();
         Self {
             status,
-            body: Some(
-                json!({"error": {"code": code, "message": message, "innerError": {
-                    "date": now, "request-id": Uuid::new_v4().to_string(), "client-request-id": Uuid::new_v4().to_string()
-                }}}),
-            ),
+            body: Some(json!({"error": {"code": code, "message": message, "innerError": {
+                "date": now, "request-id": Uuid::new_v4().to_string(), "client-request-id": Uuid::new_v4().to_string()
+            }}})),
             headers: vec![],
             text: None,
         }
@@ -228,12 +226,8 @@ pub(crate) fn verify_token(
 }
 
 /// Verifies a Graph access token the sim issued and returns the caller.
-fn authenticate(
-    state: &SimState,
-    headers: &warp::http::HeaderMap,
-) -> Result<GraphCaller, GraphReply> {
-    let unauth =
-        |m: &str| GraphReply::error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m);
+fn authenticate(state: &SimState, headers: &warp::http::HeaderMap) -> Result<GraphCaller, GraphReply> {
+    let unauth = |m: &str| GraphReply::error(StatusCode::UNAUTHORIZED, "InvalidAuthenticationToken", m);
     let claims = verify_token(state, headers, GRAPH_RESOURCE).map_err(unauth)?;
     let tenant = claims["tid"]
         .as_str()
@@ -254,11 +248,7 @@ fn authenticate(
         .collect();
     let roles = claims["roles"]
         .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
+        .map(|r| r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     Ok(GraphCaller {
         tenant,
@@ -269,9 +259,7 @@ fn authenticate(
 }
 
 pub(crate) fn parse_query(raw: &str) -> HashMap<String, String> {
-    url::form_urlencoded::parse(raw.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
 }
 
 /// An absolute URL on the sim's Graph for a path below `/v1.0` and a query. Names are
@@ -343,23 +331,14 @@ pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
-        (_, ["groups", ..]) | (_, ["directory", ..]) | (_, ["teams", ..]) => {
-            groups::handle(state, req, &segs)
-        }
-        (_, ["groupSettings", ..]) | (_, ["groupSettingTemplates", ..]) => {
-            settings::handle(state, req, &segs)
-        }
+        (_, ["groups", ..]) | (_, ["directory", ..]) | (_, ["teams", ..]) => groups::handle(state, req, &segs),
+        (_, ["groupSettings", ..]) | (_, ["groupSettingTemplates", ..]) => settings::handle(state, req, &segs),
         (_, ["sites", ..]) => sites::handle(state, req, &segs),
-        (_, ["reports", ..]) | (_, ["admin", "reportSettings"]) => {
-            reports::handle(state, req, &segs)
-        }
+        (_, ["reports", ..]) | (_, ["admin", "reportSettings"]) => reports::handle(state, req, &segs),
         _ => GraphReply::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",
-            &format!(
-                "Resource not found for the segment '{}'.",
-                segs.first().unwrap_or(&"")
-            ),
+            &format!("Resource not found for the segment '{}'.", segs.first().unwrap_or(&"")),
         ),
     }
 }
@@ -383,8 +362,7 @@ pub(crate) fn handle_http(
         match serde_json::from_slice(body) {
             Ok(v) => v,
             Err(_) => {
-                return GraphReply::bad_request("Unable to read JSON request payload.")
-                    .into_response();
+                return GraphReply::bad_request("Unable to read JSON request payload.").into_response();
             }
         }
     };

@@ -159,10 +159,7 @@ pub struct Lcg(u64);
 
 impl Lcg {
     pub fn new(seed: u64) -> Self {
-        Self(
-            seed.wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407),
-        )
+        Self(seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
     }
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self
@@ -227,14 +224,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 display_name: format!("{topic} Team {}", i + 1),
                 description: Some(format!("Collaboration space for {topic} ({})", i + 1)),
                 mail_nickname: nickname,
-                visibility: Some(
-                    if rng.below(3) == 0 {
-                        "Private"
-                    } else {
-                        "Public"
-                    }
-                    .into(),
-                ),
+                visibility: Some(if rng.below(3) == 0 { "Private" } else { "Public" }.into()),
                 group_types: vec!["Unified".into()],
                 mail_enabled: true,
                 security_enabled: false,
@@ -300,10 +290,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         settings: Vec::new(),
         hostname: host,
         root_site: root.clone(),
-        sites: BTreeMap::from([
-            ("/".to_string(), root),
-            ("/sites/GroupMgr".to_string(), groupmgr),
-        ]),
+        sites: BTreeMap::from([("/".to_string(), root), ("/sites/GroupMgr".to_string(), groupmgr)]),
         lists: BTreeMap::new(),
     }
 }

@@ -42,11 +42,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 "period='D90'" => 90,
                 "period='D180'" => 180,
                 _ => {
-                    return GraphReply::error(
-                        StatusCode::BAD_REQUEST,
-                        "BadRequest",
-                        "Invalid period.",
-                    );
+                    return GraphReply::error(StatusCode::BAD_REQUEST, "BadRequest", "Invalid period.");
                 }
             };
             let mut reply = GraphReply {
@@ -67,10 +63,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
 
 fn conceal(s: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes());
-    d.as_ref()[..16]
-        .iter()
-        .map(|b| format!("{b:02X}"))
-        .collect()
+    d.as_ref()[..16].iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// The pre-authenticated CSV download (no token needed, as on reports.office.com).

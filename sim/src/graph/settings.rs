@@ -42,11 +42,7 @@ fn values_of(body: &Value) -> Option<Vec<(String, String)>> {
 pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphReply {
     let c = req.caller;
     let write_allowed = c.has_any(WRITE) && (c.user.is_none() || c.is_directory_admin());
-    let mut all = state
-        .graph
-        .tenants
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut all = state.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
     let t = state.ensure_graph(&mut all, &c.tenant);
     let template = group_unified_template();
     match (req.method.as_str(), segs) {
@@ -87,10 +83,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             let Some(given) = values_of(&req.body) else {
                 return GraphReply::bad_request("Invalid values.");
             };
-            if let Some((n, _)) = given
-                .iter()
-                .find(|(n, _)| !template.iter().any(|(tn, _, _)| tn == n))
-            {
+            if let Some((n, _)) = given.iter().find(|(n, _)| !template.iter().any(|(tn, _, _)| tn == n)) {
                 return GraphReply::bad_request(&format!("Invalid setting name '{n}'."));
             }
             // Values not given take the template's defaults.
@@ -112,10 +105,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 values,
             };
             let mut body = setting_json(&s);
-            body["@odata.context"] = json!(format!(
-                "{}/v1.0/$metadata#groupSettings/$entity",
-                state.base_url()
-            ));
+            body["@odata.context"] = json!(format!("{}/v1.0/$metadata#groupSettings/$entity", state.base_url()));
             // The creation response echoes only the values sent (graph-settings-activity.md §1).
             body["values"] = json!(
                 given

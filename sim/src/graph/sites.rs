@@ -16,11 +16,7 @@ const READ: &[&str] = &[
     "Sites.Manage.All",
     "Sites.FullControl.All",
 ];
-const WRITE: &[&str] = &[
-    "Sites.ReadWrite.All",
-    "Sites.Manage.All",
-    "Sites.FullControl.All",
-];
+const WRITE: &[&str] = &["Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All"];
 const MANAGE: &[&str] = &["Sites.Manage.All", "Sites.FullControl.All"];
 
 fn site_json(state: &SimState, host: &str, id: &str, path: &str) -> Value {
@@ -69,11 +65,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
     if !c.has_any(READ) {
         return GraphReply::denied();
     }
-    let mut all = state
-        .graph
-        .tenants
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
+    let mut all = state.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
     let t = state.ensure_graph(&mut all, &c.tenant);
     let host = t.hostname.clone();
     let m = req.method.as_str();
@@ -82,9 +74,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
         let hostname = segs[1].trim_end_matches(':');
         let path = format!("/{}", segs[2..].join("/"));
         return match t.sites.get(&path) {
-            Some(id) if hostname.eq_ignore_ascii_case(&host) => {
-                GraphReply::ok(site_json(state, &host, id, &path))
-            }
+            Some(id) if hostname.eq_ignore_ascii_case(&host) => GraphReply::ok(site_json(state, &host, id, &path)),
             _ => GraphReply::error(
                 StatusCode::NOT_FOUND,
                 "itemNotFound",
@@ -144,11 +134,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 );
             }
             let Some(name) = req.body.get("displayName").and_then(Value::as_str) else {
-                return GraphReply::error(
-                    StatusCode::BAD_REQUEST,
-                    "invalidRequest",
-                    "displayName is required",
-                );
+                return GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "displayName is required");
             };
             let lists = t.lists.entry(site.to_string()).or_default();
             if lists.iter().any(|l| l.display_name == name) {
@@ -180,11 +166,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 .get_mut(*site)
                 .and_then(|ls| ls.iter_mut().find(|l| l.id.to_string() == *list))
             else {
-                return GraphReply::error(
-                    StatusCode::NOT_FOUND,
-                    "itemNotFound",
-                    "The list was not found",
-                );
+                return GraphReply::error(StatusCode::NOT_FOUND, "itemNotFound", "The list was not found");
             };
             items(state, req, l, m, rest)
         }
@@ -192,13 +174,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
     }
 }
 
-fn items(
-    state: &SimState,
-    req: &GraphRequest<'_>,
-    l: &mut SpList,
-    m: &str,
-    rest: &[&str],
-) -> GraphReply {
+fn items(state: &SimState, req: &GraphRequest<'_>, l: &mut SpList, m: &str, rest: &[&str]) -> GraphReply {
     let c = req.caller;
     let expand = req
         .q("expand")
@@ -206,8 +182,7 @@ fn items(
         .is_some_and(|e| e.starts_with("fields"));
     match (m, rest) {
         ("GET", []) => {
-            let mut rows: Vec<(u64, Map<String, Value>)> =
-                l.items.iter().map(|(k, v)| (*k, v.clone())).collect();
+            let mut rows: Vec<(u64, Map<String, Value>)> = l.items.iter().map(|(k, v)| (*k, v.clone())).collect();
             if let Some(filter) = req.q("$filter") {
                 // fields/<Column> eq '<value>' — only on indexed columns, as SharePoint requires.
                 let Some((col, val)) = filter
@@ -215,11 +190,7 @@ fn items(
                     .and_then(|r| r.split_once(" eq '"))
                     .map(|(c, v)| (c.to_string(), v.trim_end_matches('\'').replace("''", "'")))
                 else {
-                    return GraphReply::error(
-                        StatusCode::BAD_REQUEST,
-                        "invalidRequest",
-                        "Invalid filter clause",
-                    );
+                    return GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid filter clause");
                 };
                 let indexed = l.columns.iter().any(|cd| {
                     cd.get("name").and_then(Value::as_str) == Some(col.as_str())
@@ -244,10 +215,7 @@ fn items(
                 Ok(p) => p,
                 Err(e) => return e,
             };
-            let value: Vec<Value> = page_rows
-                .iter()
-                .map(|(id, f)| item_json(l, *id, f, expand))
-                .collect();
+            let value: Vec<Value> = page_rows.iter().map(|(id, f)| item_json(l, *id, f, expand)).collect();
             let mut body = json!({"value": value});
             if let Some(n) = next {
                 body["@odata.nextLink"] = json!(n);
@@ -259,11 +227,7 @@ fn items(
                 return GraphReply::denied();
             }
             let Some(fields) = req.body.get("fields").and_then(Value::as_object).cloned() else {
-                return GraphReply::error(
-                    StatusCode::BAD_REQUEST,
-                    "invalidRequest",
-                    "fields are required",
-                );
+                return GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "fields are required");
             };
             let known = known_columns(l);
             if let Some(k) = fields.keys().find(|k| !known.contains(k)) {
@@ -289,8 +253,7 @@ fn items(
             }
             let id = l.next_item;
             l.next_item += 1;
-            let fields: Map<String, Value> =
-                fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
+            let fields: Map<String, Value> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
             l.items.insert(id, fields.clone());
             GraphReply::created(item_json(l, id, &fields, true))
         }
@@ -306,11 +269,7 @@ fn items(
                 );
             };
             let Some(patch) = req.body.as_object().cloned() else {
-                return GraphReply::error(
-                    StatusCode::BAD_REQUEST,
-                    "invalidRequest",
-                    "Invalid request",
-                );
+                return GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request");
             };
             let known = known_columns(l);
             if let Some(k) = patch.keys().find(|k| !known.contains(k)) {

@@ -35,17 +35,9 @@ pub struct GraphGroup {
     pub removed: Option<Value>,
     /// Membership in delta responses (`$select=members`): the whole relationship in the first
     /// round, net changes after.
-    #[serde(
-        rename = "members@delta",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "members@delta", default, skip_serializing_if = "Option::is_none")]
     pub members_delta: Option<Vec<DeltaRef>>,
-    #[serde(
-        rename = "owners@delta",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "owners@delta", default, skip_serializing_if = "Option::is_none")]
     pub owners_delta: Option<Vec<DeltaRef>>,
 }
 
@@ -63,9 +55,7 @@ impl GraphGroup {
     }
 
     pub fn teams_enabled(&self) -> bool {
-        self.resource_provisioning_options
-            .iter()
-            .any(|o| o == "Team")
+        self.resource_provisioning_options.iter().any(|o| o == "Team")
     }
 }
 
@@ -119,11 +109,7 @@ pub struct TemplateValue {
 impl<'a> Graph<'a> {
     /// First page of the tenant's Microsoft 365 groups; `search` uses `$search` on
     /// displayName (an advanced query: `ConsistencyLevel: eventual` + `$count=true`).
-    pub async fn list_groups(
-        &self,
-        search: Option<&str>,
-        top: u32,
-    ) -> Result<Page<GraphGroup>, GraphError> {
+    pub async fn list_groups(&self, search: Option<&str>, top: u32) -> Result<Page<GraphGroup>, GraphError> {
         let mut url = format!(
             "{}?$filter={}&$select={GROUP_SELECT}&$top={top}",
             self.url("/groups"),
@@ -137,8 +123,7 @@ impl<'a> Graph<'a> {
                     "&$count=true&$search={}",
                     enc(&format!("\"displayName:{term}\""))
                 ));
-                self.get_json(&url, &[("ConsistencyLevel", "eventual")])
-                    .await
+                self.get_json(&url, &[("ConsistencyLevel", "eventual")]).await
             }
             None => self.get_json(&url, &[]).await,
         }
@@ -146,11 +131,7 @@ impl<'a> Graph<'a> {
 
     /// A further page of `list_groups`, re-sending `ConsistencyLevel` when searching (it is
     /// not carried in the link; graph-groups.md §1).
-    pub async fn list_groups_next(
-        &self,
-        link: &str,
-        searching: bool,
-    ) -> Result<Page<GraphGroup>, GraphError> {
+    pub async fn list_groups_next(&self, link: &str, searching: bool) -> Result<Page<GraphGroup>, GraphError> {
         let headers: &[(&str, &str)] = if searching {
             &[("ConsistencyLevel", "eventual")]
         } else {
@@ -161,10 +142,7 @@ impl<'a> Graph<'a> {
 
     pub async fn get_group(&self, id: &str) -> Result<GraphGroup, GraphError> {
         self.get_json(
-            &format!(
-                "{}?$select={GROUP_SELECT}",
-                self.url(&format!("/groups/{}", enc(id)))
-            ),
+            &format!("{}?$select={GROUP_SELECT}", self.url(&format!("/groups/{}", enc(id)))),
             &[],
         )
         .await
@@ -172,10 +150,7 @@ impl<'a> Graph<'a> {
 
     /// The Microsoft 365 group with this mail nickname, if any (used to make a retried create
     /// safe: a create that timed out may have succeeded).
-    pub async fn find_group_by_nickname(
-        &self,
-        nickname: &str,
-    ) -> Result<Option<GraphGroup>, GraphError> {
+    pub async fn find_group_by_nickname(&self, nickname: &str) -> Result<Option<GraphGroup>, GraphError> {
         let filter = format!("mailNickname eq '{}'", nickname.replace('\'', "''"));
         let url = format!(
             "{}?$filter={}&$select={GROUP_SELECT}",
@@ -189,15 +164,9 @@ impl<'a> Graph<'a> {
     /// `POST /groups`. Not retried blindly: on a transient failure the caller looks the
     /// nickname up before trying again.
     pub async fn create_group(&self, body: &Value) -> Result<GraphGroup, GraphError> {
-        self.send(
-            Method::POST,
-            &self.url("/groups"),
-            Some(body),
-            &[],
-            Idempotency::Once,
-        )
-        .await?
-        .json()
+        self.send(Method::POST, &self.url("/groups"), Some(body), &[], Idempotency::Once)
+            .await?
+            .json()
     }
 
     /// `PATCH /groups/{id}` with absolute values (so it is safe to repeat).
@@ -255,12 +224,7 @@ impl<'a> Graph<'a> {
 
     /// Adds a directory object by `$ref`. Adding an existing one answers 400 "already exist";
     /// the caller treats that as success.
-    pub async fn add_relation(
-        &self,
-        group: &str,
-        rel: Relation,
-        object: &str,
-    ) -> Result<(), GraphError> {
+    pub async fn add_relation(&self, group: &str, rel: Relation, object: &str) -> Result<(), GraphError> {
         let body = json!({"@odata.id": format!("{}/directoryObjects/{}", self.client().base(), enc(object))});
         self.send(
             Method::POST,
@@ -273,20 +237,10 @@ impl<'a> Graph<'a> {
         .map(|_| ())
     }
 
-    pub async fn remove_relation(
-        &self,
-        group: &str,
-        rel: Relation,
-        object: &str,
-    ) -> Result<(), GraphError> {
+    pub async fn remove_relation(&self, group: &str, rel: Relation, object: &str) -> Result<(), GraphError> {
         self.send(
             Method::DELETE,
-            &self.url(&format!(
-                "/groups/{}/{}/{}/$ref",
-                enc(group),
-                rel.path(),
-                enc(object)
-            )),
+            &self.url(&format!("/groups/{}/{}/{}/$ref", enc(group), rel.path(), enc(object))),
             None,
             &[],
             Idempotency::Safe,
@@ -301,10 +255,7 @@ impl<'a> Graph<'a> {
         match link {
             Some(l) => self.next_page(l, &[]).await,
             None => {
-                let url = format!(
-                    "{}?$select={GROUP_SELECT},members,owners",
-                    self.url("/groups/delta")
-                );
+                let url = format!("{}?$select={GROUP_SELECT},members,owners", self.url("/groups/delta"));
                 self.get_json(&url, &[]).await
             }
         }
@@ -320,11 +271,8 @@ impl<'a> Graph<'a> {
     }
 
     pub async fn setting_template(&self, id: &str) -> Result<SettingTemplate, GraphError> {
-        self.get_json(
-            &self.url(&format!("/groupSettingTemplates/{}", enc(id))),
-            &[],
-        )
-        .await
+        self.get_json(&self.url(&format!("/groupSettingTemplates/{}", enc(id))), &[])
+            .await
     }
 
     /// `POST /groupSettings` from a template. Graph allows one object per template: a retry
@@ -347,11 +295,7 @@ impl<'a> Graph<'a> {
     }
 
     /// `PATCH /groupSettings/{id}` with the entire values collection (graph-settings-activity.md §1).
-    pub async fn update_group_setting(
-        &self,
-        id: &str,
-        values: &[SettingValue],
-    ) -> Result<(), GraphError> {
+    pub async fn update_group_setting(&self, id: &str, values: &[SettingValue]) -> Result<(), GraphError> {
         let body = json!({"values": values});
         self.send(
             Method::PATCH,

@@ -100,10 +100,7 @@ struct EnvelopeError {
 fn service_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> GraphError {
     let (code, message) = match serde_json::from_slice::<Envelope>(body) {
         Ok(e) => (e.error.code, e.error.message),
-        Err(_) => (
-            String::new(),
-            String::from_utf8_lossy(body).chars().take(200).collect(),
-        ),
+        Err(_) => (String::new(), String::from_utf8_lossy(body).chars().take(200).collect()),
     };
     GraphError::Service {
         status,
@@ -188,11 +185,8 @@ impl GraphClient {
 
     /// A link Graph gave us (next page, delta), accepted only on our Graph host and version.
     pub fn checked_link(&self, link: &str) -> Result<String, GraphError> {
-        let url =
-            url::Url::parse(link).map_err(|_| GraphError::Protocol("link is not a URL".into()))?;
-        if url.origin().ascii_serialization() != self.origin
-            || !url.path().starts_with(&format!("/{VERSION}/"))
-        {
+        let url = url::Url::parse(link).map_err(|_| GraphError::Protocol("link is not a URL".into()))?;
+        if url.origin().ascii_serialization() != self.origin || !url.path().starts_with(&format!("/{VERSION}/")) {
             return Err(GraphError::Protocol(
                 "link points outside the configured Graph endpoint".into(),
             ));
@@ -244,11 +238,7 @@ impl<'a> Graph<'a> {
                     let status = resp.status().as_u16();
                     let headers = resp.headers().clone();
                     match resp.bytes().await {
-                        Ok(body) => Ok(Reply {
-                            status,
-                            headers,
-                            body,
-                        }),
+                        Ok(body) => Ok(Reply { status, headers, body }),
                         Err(e) => Err(if e.is_timeout() {
                             GraphError::Timeout
                         } else {
@@ -286,11 +276,7 @@ impl<'a> Graph<'a> {
             if started.elapsed() + wait > policy.deadline {
                 return Err(error);
             }
-            tracing::debug!(
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "retrying Graph request"
-            );
+            tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying Graph request");
             tokio::time::sleep(wait).await;
         }
     }
@@ -333,11 +319,7 @@ impl<'a> Graph<'a> {
         format!("{}{path}", self.client.base())
     }
 
-    pub async fn get_json<T: DeserializeOwned>(
-        &self,
-        url: &str,
-        headers: &[(&str, &str)],
-    ) -> Result<T, GraphError> {
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str, headers: &[(&str, &str)]) -> Result<T, GraphError> {
         self.send(Method::GET, url, None, headers, Idempotency::Safe)
             .await?
             .json()
@@ -416,18 +398,10 @@ impl<'a> Graph<'a> {
             let mut retry = Vec::new();
             let mut wait: Option<Duration> = None;
             for item in parsed.responses {
-                let Some(i) = item
-                    .id
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|i| pending.contains(i))
-                else {
-                    return Err(GraphError::Protocol(
-                        "batch answered an id it was not sent".into(),
-                    ));
+                let Some(i) = item.id.parse::<usize>().ok().filter(|i| pending.contains(i)) else {
+                    return Err(GraphError::Protocol("batch answered an id it was not sent".into()));
                 };
-                let transient =
-                    RetryPolicy::is_transient(item.status) && requests[i].method == "GET";
+                let transient = RetryPolicy::is_transient(item.status) && requests[i].method == "GET";
                 if transient && attempt < policy.max_attempts {
                     let ra = item
                         .headers
@@ -453,9 +427,7 @@ impl<'a> Graph<'a> {
                 .enumerate()
                 .any(|(i, r)| r.is_none() && pending.contains(&i))
             {
-                return Err(GraphError::Protocol(
-                    "batch response is missing items".into(),
-                ));
+                return Err(GraphError::Protocol("batch response is missing items".into()));
             }
             pending = retry;
             if let Some(w) = wait {
@@ -465,10 +437,7 @@ impl<'a> Graph<'a> {
                 tokio::time::sleep(w).await;
             }
         }
-        Ok(results
-            .into_iter()
-            .map(|r| r.expect("every item answered"))
-            .collect())
+        Ok(results.into_iter().map(|r| r.expect("every item answered")).collect())
     }
 }
 
@@ -514,8 +483,7 @@ impl BatchResponse {
 
     pub fn into_result<T: DeserializeOwned>(self) -> Result<T, GraphError> {
         if self.ok() {
-            serde_json::from_value(self.body)
-                .map_err(|e| GraphError::Protocol(format!("batch item body: {e}")))
+            serde_json::from_value(self.body).map_err(|e| GraphError::Protocol(format!("batch item body: {e}")))
         } else {
             let body = serde_json::to_vec(&self.body).unwrap_or_default();
             Err(service_error(self.status, &body, None))

@@ -38,9 +38,7 @@ struct ReportSettings {
 impl<'a> Graph<'a> {
     /// Whether reports conceal user, group and site names (then team ids cannot be joined).
     pub async fn reports_conceal_names(&self) -> Result<bool, GraphError> {
-        let s: ReportSettings = self
-            .get_json(&self.url("/admin/reportSettings"), &[])
-            .await?;
+        let s: ReportSettings = self.get_json(&self.url("/admin/reportSettings"), &[]).await?;
         Ok(s.display_concealed_names)
     }
 
@@ -50,9 +48,7 @@ impl<'a> Graph<'a> {
             "/reports/getTeamsTeamActivityDetail(period='{}')",
             period.as_str()
         ));
-        let reply = self
-            .send(Method::GET, &url, None, &[], Idempotency::Safe)
-            .await?;
+        let reply = self.send(Method::GET, &url, None, &[], Idempotency::Safe).await?;
         let location = if reply.status == 302 || reply.status == 301 || reply.status == 307 {
             reply
                 .headers
@@ -65,11 +61,9 @@ impl<'a> Graph<'a> {
             return String::from_utf8(reply.body.to_vec())
                 .map_err(|_| GraphError::Protocol("report is not UTF-8".into()));
         };
-        let target = url::Url::parse(&location)
-            .map_err(|_| GraphError::Protocol("report Location is not a URL".into()))?;
-        let loopback = target
-            .host_str()
-            .is_some_and(crate::config::is_loopback_host);
+        let target =
+            url::Url::parse(&location).map_err(|_| GraphError::Protocol("report Location is not a URL".into()))?;
+        let loopback = target.host_str().is_some_and(crate::config::is_loopback_host);
         if target.scheme() != "https" && !loopback {
             return Err(GraphError::Protocol("report download is not https".into()));
         }

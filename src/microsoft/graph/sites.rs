@@ -39,10 +39,7 @@ impl<'a> Graph<'a> {
     /// The tenant's root site (its `siteCollection.hostname` is the SharePoint host).
     pub async fn root_site(&self) -> Result<Site, GraphError> {
         self.get_json(
-            &format!(
-                "{}?$select=id,webUrl,siteCollection",
-                self.url("/sites/root")
-            ),
+            &format!("{}?$select=id,webUrl,siteCollection", self.url("/sites/root")),
             &[],
         )
         .await
@@ -82,12 +79,7 @@ impl<'a> Graph<'a> {
     }
 
     /// First page of a list's items with their fields.
-    pub async fn list_items(
-        &self,
-        site: &str,
-        list: &str,
-        top: u32,
-    ) -> Result<Page<ListItem>, GraphError> {
+    pub async fn list_items(&self, site: &str, list: &str, top: u32) -> Result<Page<ListItem>, GraphError> {
         let url = format!(
             "{}?expand=fields&$top={top}",
             self.url(&format!("/sites/{}/lists/{}/items", enc(site), enc(list)))
