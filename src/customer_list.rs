@@ -292,18 +292,15 @@ pub async fn write_rows(
                 let mut fields: Map<String, Value> = row.to_fields();
                 fields.insert("SyncedAt".into(), json!(now));
                 match item {
-                    Some(id) => BatchRequest {
-                        method: "PATCH",
-                        url: format!("{base}/{}/fields", enc(id)),
-                        body: Some(Value::Object(fields)),
-                        headers: vec![],
-                    },
-                    None => BatchRequest {
-                        method: "POST",
-                        url: base.clone(),
-                        body: Some(json!({ "fields": fields })),
-                        headers: vec![],
-                    },
+                    // PATCH sets absolute values; a repeated POST meets the unique GroupId
+                    // (409) and becomes an update below: both may be resent.
+                    Some(id) => BatchRequest::write(
+                        "PATCH",
+                        format!("{base}/{}/fields", enc(id)),
+                        Value::Object(fields),
+                        true,
+                    ),
+                    None => BatchRequest::write("POST", base.clone(), json!({ "fields": fields }), true),
                 }
             })
             .collect();

@@ -43,6 +43,11 @@ impl Default for AuditOptions {
 const SHAREPOINT: &str = "Audit.SharePoint";
 const GENERAL: &str = "Audit.General";
 const RETENTION_DAYS: i64 = 7;
+/// Records of the previous blob that each blob repeats.
+const DUPLICATES: usize = 2;
+
+/// Group id → (last Teams activity, last SharePoint activity).
+pub type Activity = HashMap<Uuid, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)>;
 
 /// A content blob's identity: content type, the hour its events belong to, its index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +105,8 @@ impl BlobId {
 /// The group a generated record is about, and whether it is Teams (else SharePoint).
 #[derive(Debug, Clone)]
 pub struct Truth {
+    /// Index of the record in its blob (before shuffling).
+    pub record: usize,
     pub group: Uuid,
     pub teams: bool,
     pub time: DateTime<Utc>,
@@ -107,6 +114,26 @@ pub struct Truth {
 
 fn fmt_time(t: DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S").to_string()
+}
+
+/// Groups whose site sees user activity in the feed (three in four); the others only see
+/// system accounts, so some groups are never active.
+fn sharepoint_active(group: Uuid) -> bool {
+    !group.as_u128().is_multiple_of(4)
+}
+
+/// Teams with activity in the feed's 7 days (two in three).
+fn teams_active(group: Uuid) -> bool {
+    !(group.as_u128() >> 8).is_multiple_of(3)
+}
+
+/// Older Teams activity, before the feed's 7 days, that only the Teams activity report (up to
+/// 180 days) knows: half of the teams without recent activity were active 10–79 days ago.
+pub fn teams_history(group: Uuid, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let id = group.as_u128();
+    (!teams_active(group) && (id >> 16).is_multiple_of(2)).then(|| {
+        now.duration_trunc(TimeDelta::days(1)).expect("valid") - TimeDelta::days(10 + ((id >> 24) % 70) as i64)
+    })
 }
 
 /// A blob's own records, unshuffled, and (for the oracle) what each one means.
@@ -138,9 +165,10 @@ fn base(t: &TenantGraph, tenant: &Uuid, domain_host: &str, b: BlobId, opts: &Aud
                 "Workload": "SharePoint", "ClientIP": format!("203.0.113.{}", rng.below(250)), "EventSource": "SharePoint",
                 "SourceFileName": "Report.docx", "SourceRelativeUrl": "Shared Documents"});
             match (roll, g) {
-                (0..=59, Some(g)) => {
+                (0..=59, Some(g)) if sharepoint_active(g.id) => {
                     let site = g.site.clone().unwrap_or_default();
                     truth.push(Truth {
+                        record: i,
                         group: g.id,
                         teams: false,
                         time,
@@ -167,8 +195,9 @@ fn base(t: &TenantGraph, tenant: &Uuid, domain_host: &str, b: BlobId, opts: &Aud
             let mut r = json!({"Id": id.to_string(), "CreationTime": fmt_time(time), "RecordType": 25, "OrganizationId": tenant.to_string(),
                 "UserType": 0, "UserId": user, "UserKey": Uuid::from_u128(id.as_u128() ^ 1).to_string(), "Workload": "MicrosoftTeams", "Version": 1});
             match (roll, team) {
-                (0..=49, Some(g)) => {
+                (0..=49, Some(g)) if teams_active(g.id) => {
                     truth.push(Truth {
+                        record: i,
                         group: g.id,
                         teams: true,
                         time,
@@ -181,8 +210,9 @@ fn base(t: &TenantGraph, tenant: &Uuid, domain_host: &str, b: BlobId, opts: &Aud
                         json!(["https://teams.microsoft.com/l/message/19:secret@thread.skype/1616965872395"]);
                     r["HostedContents"] = json!([{"Id": "aGlkZGVuIGNvbnRlbnQ="}]);
                 }
-                (50..=59, Some(g)) => {
+                (50..=59, Some(g)) if teams_active(g.id) => {
                     truth.push(Truth {
+                        record: i,
                         group: g.id,
                         teams: true,
                         time,
@@ -237,7 +267,7 @@ fn blob_records(t: &TenantGraph, tenant: &Uuid, host: &str, b: BlobId, opts: &Au
         records.swap(i, j);
     }
     let (prev, _) = base(t, tenant, host, previous(b, opts), opts);
-    records.extend(prev.into_iter().take(2));
+    records.extend(prev.into_iter().take(DUPLICATES));
     records
 }
 
@@ -271,18 +301,30 @@ fn all_blobs(tenant: &Uuid, sharepoint: bool, now: DateTime<Utc>, opts: &AuditOp
     out
 }
 
-/// What the feed says about each group: latest Teams and SharePoint activity times.
+/// What Microsoft knows about each group's latest Teams and SharePoint activity: the feed's
+/// records and the older Teams history (the Teams report's source).
 pub fn expected_activity(
     t: &TenantGraph,
     tenant: &Uuid,
     host: &str,
     opts: &AuditOptions,
     now: DateTime<Utc>,
-) -> HashMap<Uuid, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> {
-    let mut out: HashMap<Uuid, (Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = HashMap::new();
+) -> Activity {
+    let mut out = Activity::new();
+    for g in t.groups.values().filter(|g| g.team.is_some() && g.deleted.is_none()) {
+        if let Some(h) = teams_history(g.id, now) {
+            out.entry(g.id).or_default().0 = Some(h);
+        }
+    }
     for sharepoint in [true, false] {
         for (b, _) in all_blobs(tenant, sharepoint, now, opts) {
-            for truth in base(t, tenant, host, b, opts).1 {
+            // A blob's own records, and the two of the previous blob it repeats — which may
+            // not itself be available yet (late content).
+            let repeated = base(t, tenant, host, previous(b, opts), opts)
+                .1
+                .into_iter()
+                .filter(|t| t.record < DUPLICATES);
+            for truth in base(t, tenant, host, b, opts).1.into_iter().chain(repeated) {
                 let e = out.entry(truth.group).or_default();
                 let slot = if truth.teams { &mut e.0 } else { &mut e.1 };
                 *slot = Some(slot.map_or(truth.time, |s: DateTime<Utc>| s.max(truth.time)));

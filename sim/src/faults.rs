@@ -100,7 +100,7 @@ impl Faults {
         }
         if rule.every > 1 {
             rule.seen += 1;
-            if rule.seen % rule.every != 0 {
+            if !rule.seen.is_multiple_of(rule.every) {
                 return None;
             }
         }

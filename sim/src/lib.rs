@@ -130,6 +130,8 @@ impl Default for SimOptions {
     }
 }
 
+pub use audit::Activity;
+
 /// A running sim. Dropping it stops the server.
 pub struct Sim {
     pub state: Arc<SimState>,
@@ -270,23 +272,17 @@ impl Sim {
 
     /// What the audit feed says about each group of a tenant right now (the test oracle):
     /// group → (last Teams activity, last SharePoint activity).
-    pub fn expected_activity(
-        &self,
-        tenant: uuid::Uuid,
-    ) -> std::collections::HashMap<
-        uuid::Uuid,
-        (
-            Option<chrono::DateTime<chrono::Utc>>,
-            Option<chrono::DateTime<chrono::Utc>>,
-        ),
-    > {
+    pub fn expected_activity(&self, tenant: uuid::Uuid) -> Activity {
+        self.expected_activity_at(tenant, chrono::Utc::now())
+    }
+
+    /// The oracle as it stood at `now` (content available by then).
+    pub fn expected_activity_at(&self, tenant: uuid::Uuid, now: chrono::DateTime<chrono::Utc>) -> Activity {
         let t = self.state.tenant(&tenant).expect("seeded tenant");
         let host = format!("{}.sharepoint.com", t.name.to_lowercase());
         let opts = self.state.options.audit.clone();
         self.state
-            .with_graph(&tenant, |g| {
-                audit::expected_activity(g, &tenant, &host, &opts, chrono::Utc::now())
-            })
+            .with_graph(&tenant, |g| audit::expected_activity(g, &tenant, &host, &opts, now))
             .unwrap_or_default()
     }
 

@@ -128,10 +128,7 @@ struct Lenient<'a>(Option<AuditRecord<'a>>);
 
 impl<'de> Deserialize<'de> for Lenient<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw: &'de serde_json::value::RawValue = match <&serde_json::value::RawValue>::deserialize(d) {
-            Ok(r) => r,
-            Err(e) => return Err(e),
-        };
+        let raw = <&'de serde_json::value::RawValue>::deserialize(d)?;
         Ok(Lenient(serde_json::from_str::<AuditRecord<'de>>(raw.get()).ok()))
     }
 }

@@ -66,6 +66,23 @@ pub const EVENTS: &[EventSpec] = &[
         "group_sync_restarted",
         "group sync: the delta token expired; starting a full sync",
     ),
+    ev(
+        "activity_sync_finished",
+        "activity sync: {blobs} audit blobs, {records} records ({matched} about groups, {lost} lost), {written} rows written, Teams report {teams_report}",
+    ),
+    ev(
+        "audit_content_lost",
+        "audit content of {content_type} expired before it was read ({error})",
+    ),
+    ev(
+        "teams_report_concealed",
+        "the Teams activity report hides group names (reports privacy setting); using the audit feed only",
+    ),
+    ev(
+        "teams_report_unreadable",
+        "the Teams activity report could not be read: {error}",
+    ),
+    ev("tenant_sync_failed", "tenant sync failed: {error}"),
 ];
 
 /// Fields that are never sensitive: codes, counts, durations, ids that are not personal.

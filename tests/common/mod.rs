@@ -74,6 +74,10 @@ pub struct Spawn {
     pub graph_retry: groupmgr::microsoft::retry::RetryPolicy,
     /// Seeding of the sim.
     pub sim: m365_sim::SimOptions,
+    /// Read the audit feed (sets `GROUPMGR_PUBLISHER_ID`).
+    pub audit: bool,
+    /// `AzureWebJobsStorage` (job state in Blob Storage instead of the embedded store).
+    pub storage: Option<String>,
 }
 
 impl Default for Spawn {
@@ -89,6 +93,8 @@ impl Default for Spawn {
                 ..Default::default()
             },
             sim: m365_sim::SimOptions::default(),
+            audit: false,
+            storage: None,
         }
     }
 }
@@ -106,7 +112,16 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
     }
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("groupmgr.db");
-    let env = settings_map(&sim.url(), &db_path);
+    let mut env = settings_map(&sim.url(), &db_path);
+    if opts.audit {
+        env.insert(
+            "GROUPMGR_PUBLISHER_ID".into(),
+            "11111111-2222-3333-4444-555555555555".into(),
+        );
+    }
+    if let Some(storage) = &opts.storage {
+        env.insert("AzureWebJobsStorage".into(), storage.clone());
+    }
     let settings = Settings::from_source(|k| env.get(k).cloned()).expect("test settings are valid");
     let serve = settings.for_serve().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());

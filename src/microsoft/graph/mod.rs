@@ -269,7 +269,10 @@ impl<'a> Graph<'a> {
                 }
                 Err(e) => (None, e),
             };
-            if idempotency == Idempotency::Once || attempt >= policy.max_attempts {
+            // A 429 refuses the request before it runs (graph-groups.md §9): safe to resend
+            // whatever it was. Other failures of a write may have happened after it ran.
+            let throttled = matches!(error, GraphError::Service { status: 429, .. });
+            if (idempotency == Idempotency::Once && !throttled) || attempt >= policy.max_attempts {
                 return Err(error);
             }
             let wait = policy.delay(attempt, retry_after);
@@ -384,9 +387,9 @@ impl<'a> Graph<'a> {
                     item
                 }).collect::<Vec<_>>()
             });
-            // The batch POST itself only carries reads when retried, so it may be resent.
-            let all_reads = pending.iter().all(|&i| requests[i].method == "GET");
-            let idem = if all_reads {
+            // The batch POST itself may be resent when everything in it may be.
+            let resendable = pending.iter().all(|&i| requests[i].resend);
+            let idem = if resendable {
                 Idempotency::Safe
             } else {
                 Idempotency::Once
@@ -401,7 +404,9 @@ impl<'a> Graph<'a> {
                 let Some(i) = item.id.parse::<usize>().ok().filter(|i| pending.contains(i)) else {
                     return Err(GraphError::Protocol("batch answered an id it was not sent".into()));
                 };
-                let transient = RetryPolicy::is_transient(item.status) && requests[i].method == "GET";
+                // Inner requests are throttled one by one (graph-groups.md §10); a throttled
+                // one was not executed, so even a create is sent again.
+                let transient = item.status == 429 || (RetryPolicy::is_transient(item.status) && requests[i].resend);
                 if transient && attempt < policy.max_attempts {
                     let ra = item
                         .headers
@@ -448,6 +453,10 @@ pub struct BatchRequest {
     pub url: String,
     pub body: Option<Value>,
     pub headers: Vec<(&'static str, &'static str)>,
+    /// Whether the request may be sent again after a transient failure (5xx): reads, writes of
+    /// absolute values, and creates that a unique key turns into a conflict when repeated.
+    /// A throttled request (429) was not executed and is always sent again.
+    pub resend: bool,
 }
 
 impl BatchRequest {
@@ -457,6 +466,18 @@ impl BatchRequest {
             url: url.into(),
             body: None,
             headers: Vec::new(),
+            resend: true,
+        }
+    }
+
+    /// A write with a JSON body.
+    pub fn write(method: &'static str, url: impl Into<String>, body: Value, resend: bool) -> Self {
+        Self {
+            method,
+            url: url.into(),
+            body: Some(body),
+            headers: Vec::new(),
+            resend,
         }
     }
 

@@ -1,0 +1,525 @@
+//! Group activity end to end against m365-sim: the audit feed (Management Activity API) and
+//! the Teams report into the tenant's GroupMgr list, compared with what the sim knows it
+//! generated. Ignored records, duplicates and disorder; runs killed at every step and
+//! restarted; two concurrent runs; 20 % throttling and AF errors; expired content; concealed
+//! report names; `GET /api/activity`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use common::*;
+use groupmgr::jobs::activity_sync::{ActivityError, ActivityReport, ActivitySync};
+use groupmgr::jobs::tenant_sync;
+use groupmgr::state::{StateError, TenantState, Version};
+use m365_sim::audit::AuditOptions;
+use m365_sim::directory::CONTOSO;
+use m365_sim::{FaultKind, FaultRule, SimOptions};
+use serde_json::Value;
+
+fn fmt(t: Option<DateTime<Utc>>) -> Value {
+    t.map_or(Value::Null, |t| {
+        Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+    })
+}
+
+/// Group id → (LastTeamsActivity, LastSharePointActivity, LastActivity) as the list holds it.
+fn activity_rows(app: &TestApp) -> BTreeMap<String, (Value, Value, Value)> {
+    app.sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            let mut out = BTreeMap::new();
+            for l in t
+                .lists
+                .values()
+                .flatten()
+                .filter(|l| l.display_name == "GroupMgr Groups")
+            {
+                for f in l.items.values() {
+                    let get = |k: &str| f.get(k).cloned().unwrap_or(Value::Null);
+                    out.insert(
+                        f["GroupId"].as_str().unwrap().to_string(),
+                        (
+                            get("LastTeamsActivity"),
+                            get("LastSharePointActivity"),
+                            get("LastActivity"),
+                        ),
+                    );
+                }
+            }
+            out
+        })
+        .unwrap()
+}
+
+/// The rows the oracle says the list must hold.
+fn expected_rows(app: &TestApp, at: DateTime<Utc>) -> BTreeMap<String, (Value, Value, Value)> {
+    let truth = app.sim.expected_activity_at(CONTOSO, at);
+    activity_rows(app)
+        .keys()
+        .map(|g| {
+            let (teams, sp) = truth.get(&g.parse().unwrap()).copied().unwrap_or_default();
+            let overall = match (teams, sp) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            (g.clone(), (fmt(teams), fmt(sp), fmt(overall)))
+        })
+        .collect()
+}
+
+/// Compares row maps, showing the first differing groups rather than 300 rows.
+fn assert_same(got: &BTreeMap<String, (Value, Value, Value)>, want: &BTreeMap<String, (Value, Value, Value)>) {
+    let diff: Vec<_> = want
+        .iter()
+        .filter(|(g, w)| got.get(*g) != Some(w))
+        .take(5)
+        .map(|(g, w)| (g, w, got.get(g)))
+        .collect();
+    assert!(
+        diff.is_empty() && got.len() == want.len(),
+        "{} rows vs {} expected; first differences (want, got): {diff:#?}",
+        got.len(),
+        want.len()
+    );
+}
+
+fn audit_app(records_per_blob: usize) -> Spawn {
+    Spawn {
+        audit: true,
+        sim: SimOptions {
+            audit: AuditOptions {
+                records_per_blob,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn last_activity_per_group_matches_what_microsoft_recorded() {
+    let app = spawn_with(audit_app(3)).await;
+    let at = Utc::now();
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(s.activity.audit_feed && s.activity.blobs >= 300, "{:?}", s.activity);
+    assert_eq!(s.activity.teams_report, "read");
+    assert!(s.activity.records > s.activity.matched, "ignored records exist");
+    let rows = activity_rows(&app);
+    assert_same(&rows, &expected_rows(&app, at));
+    // Every kind of group is present: SharePoint only, Teams only, both, none.
+    let kinds = rows.values().fold([0; 4], |mut k, (t, s, _)| {
+        k[match (t.is_null(), s.is_null()) {
+            (true, false) => 0,
+            (false, true) => 1,
+            (false, false) => 2,
+            (true, true) => 3,
+        }] += 1;
+        k
+    });
+    assert!(
+        kinds.iter().all(|n| *n > 0),
+        "SharePoint-only, Teams-only, both, none: {kinds:?}"
+    );
+    // PublisherIdentifier on every call; no endpoint with message content is ever called.
+    assert_eq!(app.sim.feed_requests_without_publisher(CONTOSO), 0);
+    assert_eq!(
+        app.sim
+            .requests_where(|p| p.contains("/messages") || p.contains("/chats")),
+        0
+    );
+
+    // Nothing new: the next run reads no blob again and writes nothing.
+    let again = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!((again.activity.blobs, again.activity.rows_written), (0, 0));
+    assert_eq!(again.activity.teams_report, "not due", "once a day");
+    assert_eq!(activity_rows(&app), expected_rows(&app, at));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn runs_killed_at_any_step_end_with_the_same_rows() {
+    let reference = spawn_with(audit_app(5)).await;
+    let at = Utc::now();
+    tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
+    let expected = activity_rows(&reference);
+    assert_eq!(expected, expected_rows(&reference, at));
+    reference.stop().await;
+
+    let app = spawn_with(audit_app(5)).await;
+    // Killed before any blob is fetched.
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/activity/feed/audit/", FaultKind::Drop));
+    assert!(tenant_sync::run(&app.app, &contoso(), false).await.is_err());
+    app.sim.state.faults.clear();
+    // Killed mid-way through the blobs (the 40th fetch onwards dies).
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/activity/feed/audit/", FaultKind::Drop).after(40));
+    assert!(tenant_sync::run(&app.app, &contoso(), false).await.is_err());
+    app.sim.state.faults.clear();
+    // Killed after the rows are written, before the checkpoints are.
+    let failing = FailingCheckpoints {
+        inner: app.app.state.clone(),
+        fail: AtomicBool::new(true),
+    };
+    let err = activity(&app, &failing).await.unwrap_err();
+    assert!(matches!(err, ActivityError::State(StateError::Unavailable(_))), "{err}");
+    // Restarted: the same rows as the uninterrupted run, nothing skipped.
+    let done = activity(&app, app.app.state.as_ref()).await.unwrap();
+    assert!(done.blobs > 0);
+    assert_eq!(activity_rows(&app), expected);
+    let after = activity(&app, app.app.state.as_ref()).await.unwrap();
+    assert_eq!(
+        (after.blobs, after.rows_written),
+        (0, 0),
+        "the checkpoint now covers everything"
+    );
+    app.stop().await;
+}
+
+/// Runs the activity part of TenantSync directly, with a chosen state backend.
+async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityReport, ActivityError> {
+    let a = &app.app;
+    let graph_token = a.tokens.app_token(&contoso(), &a.graph_resource).await.unwrap();
+    let graph = a.graph.session(&graph_token);
+    let manage_token = a
+        .tokens
+        .app_token(&contoso(), "https://manage.office.com")
+        .await
+        .unwrap();
+    let mgmt = a.management.as_ref().unwrap().session(&manage_token, contoso());
+    let list = groupmgr::customer_list::location(a.store.as_ref(), &contoso())
+        .await
+        .unwrap()
+        .unwrap();
+    ActivitySync {
+        graph: &graph,
+        management: Some(&mgmt),
+        state,
+        tenant: contoso(),
+        list: &list,
+        now: Utc::now(),
+        progress: None,
+    }
+    .run()
+    .await
+}
+
+/// Job state whose audit checkpoint writes fail (a worker killed right before them).
+struct FailingCheckpoints {
+    inner: Arc<dyn TenantState>,
+    fail: AtomicBool,
+}
+
+#[async_trait]
+impl TenantState for FailingCheckpoints {
+    async fn load(&self, t: &groupmgr::domain::TenantId, n: &str) -> Result<Option<(String, Version)>, StateError> {
+        self.inner.load(t, n).await
+    }
+    async fn save(
+        &self,
+        t: &groupmgr::domain::TenantId,
+        n: &str,
+        v: &str,
+        e: Option<&Version>,
+    ) -> Result<Version, StateError> {
+        if n.starts_with("audit_") && self.fail.load(Ordering::SeqCst) {
+            return Err(StateError::Unavailable("killed".into()));
+        }
+        self.inner.save(t, n, v, e).await
+    }
+}
+
+#[tokio::test]
+async fn throttling_and_af_errors_on_a_fifth_of_calls_still_converge() {
+    let reference = spawn_with(audit_app(4)).await;
+    tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
+    let expected = activity_rows(&reference);
+    reference.stop().await;
+
+    let app = spawn_with(audit_app(4)).await;
+    let af = |code: &str, status: u16| FaultKind::Status {
+        status,
+        code: code.into(),
+        retry_after: None,
+    };
+    // AF429 arrives as HTTP 403 (management-activity-api.md §5).
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/activity/feed/audit/", af("AF429", 403)).one_in(5));
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/subscriptions/content", af("AF50000", 500)).one_in(5));
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/v1.0/$batch",
+            FaultKind::Status {
+                status: 429,
+                code: "TooManyRequests".into(),
+                retry_after: Some("0".into()),
+            },
+        )
+        .one_in(5),
+    );
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/lists/",
+            FaultKind::Status {
+                status: 503,
+                code: "serviceNotAvailable".into(),
+                retry_after: Some("0".into()),
+            },
+        )
+        .one_in(5),
+    );
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(s.activity.blobs > 0);
+    assert_eq!(activity_rows(&app), expected);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn expired_content_is_recorded_as_lost_and_the_rest_is_read() {
+    let app = spawn_with(audit_app(2)).await;
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/activity/feed/audit/",
+            FaultKind::Status {
+                status: 400,
+                code: "AF20051".into(),
+                retry_after: None,
+            },
+        )
+        .times(3),
+    );
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(s.activity.lost, 3);
+    assert!(s.activity.blobs > 300);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn two_concurrent_runs_do_not_both_advance_the_checkpoint() {
+    let Some(azurite) = common::azurite::Azurite::start("two_concurrent_runs_do_not_both_advance_the_checkpoint")
+    else {
+        return;
+    };
+    let app = spawn_with(Spawn {
+        storage: Some(azurite.connection_string()),
+        ..audit_app(2)
+    })
+    .await;
+    if let groupmgr::state::StorageAccess::SharedKey { .. } =
+        groupmgr::state::parse_storage(Some(&azurite.connection_string()), None, None)
+            .unwrap()
+            .unwrap()
+    {
+        groupmgr::state::BlobState::new(
+            groupmgr::state::parse_storage(Some(&azurite.connection_string()), None, None)
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap()
+        .ensure_container()
+        .await
+        .unwrap();
+    }
+    // First run sets up the list and the group sync (its delta link in Blob Storage).
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/activity/feed/", FaultKind::Drop));
+    let _ = tenant_sync::run(&app.app, &contoso(), false).await;
+    app.sim.state.faults.clear();
+    // Slow blob fetches so that both runs read the same checkpoint before either writes.
+    app.sim.state.faults.arm(FaultRule::new(
+        "/activity/feed/audit/",
+        FaultKind::Delay(std::time::Duration::from_millis(5)),
+    ));
+    let state = app.app.state.clone();
+    let (a, b) = tokio::join!(activity(&app, state.as_ref()), activity(&app, state.as_ref()));
+    let outcomes = [&a, &b];
+    let won = outcomes.iter().filter(|r| r.is_ok()).count();
+    let lost = outcomes
+        .iter()
+        .filter(|r| matches!(r, Err(ActivityError::State(StateError::Conflict))))
+        .count();
+    assert_eq!((won, lost), (1, 1), "{a:?} / {b:?}");
+    // The winner's checkpoint stands; a third run finds nothing left.
+    app.sim.state.faults.clear();
+    let third = activity(&app, state.as_ref()).await.unwrap();
+    assert_eq!(third.blobs, 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn concealed_report_names_are_reported_once_and_the_feed_is_used() {
+    let app = spawn_with(audit_app(2)).await;
+    app.sim.state.concealed_reports.lock().unwrap().insert(CONTOSO);
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(s.activity.teams_report, "concealed");
+    assert!(s.activity.matched > 0, "the audit feed still gives activity");
+    assert!(
+        app.app
+            .state
+            .load(&contoso(), "teams_report_concealed")
+            .await
+            .unwrap()
+            .is_some(),
+        "said once, remembered"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn activity_api_lists_groups_and_filters_inactive_ones() {
+    let app = spawn_with(audit_app(2)).await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let empty: Value = app
+        .http
+        .get(app.url("/api/activity"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(empty["value"], serde_json::json!([]), "no sync yet");
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let all: Value = app
+        .http
+        .get(app.url("/api/activity?top=5000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = all["value"].as_array().unwrap();
+    assert_eq!(items.len(), 300);
+    for k in [
+        "groupId",
+        "displayName",
+        "lastTeamsActivity",
+        "lastSharePointActivity",
+        "lastActivity",
+    ] {
+        assert!(items[0].get(k).is_some(), "{k}");
+    }
+    // Least recently active first: never-active groups lead.
+    assert!(items[0]["lastActivity"].is_null());
+    let never = items.iter().filter(|i| i["lastActivity"].is_null()).count();
+    let inactive: Value = app
+        .http
+        .get(app.url("/api/activity?inactiveDays=3650&top=5000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        inactive["value"].as_array().unwrap().len(),
+        never,
+        "inactive for ten years: only the never active"
+    );
+    let recent: Value = app
+        .http
+        .get(app.url("/api/activity?inactiveDays=0&top=5000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(recent["value"].as_array().unwrap().len(), 300);
+    let week: Value = app
+        .http
+        .get(app.url("/api/activity?inactiveDays=8&top=5000"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let cutoff = Utc::now() - chrono::TimeDelta::days(8);
+    let stale = items
+        .iter()
+        .filter(|i| {
+            i["lastActivity"]
+                .as_str()
+                .is_none_or(|t| t.parse::<DateTime<Utc>>().unwrap() < cutoff)
+        })
+        .count();
+    assert!(
+        stale > never,
+        "some groups were last active in Teams weeks ago (the report knows)"
+    );
+    assert_eq!(week["value"].as_array().unwrap().len(), stale);
+    // Paging.
+    let page: Value = app
+        .http
+        .get(app.url("/api/activity?top=100"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["value"].as_array().unwrap().len(), 100);
+    let next = page["nextCursor"].as_str().unwrap();
+    let page2: Value = app
+        .http
+        .get(app.url(&format!("/api/activity?top=100&cursor={next}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(page2["value"][0], page["value"][0]);
+    for bad in ["inactiveDays=-1", "inactiveDays=x", "top=0", "cursor=zz"] {
+        let (status, _) = error_code(
+            app.http
+                .get(app.url(&format!("/api/activity?{bad}")))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    // The group view carries the same activity.
+    let g = items.iter().find(|i| !i["lastActivity"].is_null()).unwrap();
+    let one: Value = app
+        .http
+        .get(app.url(&format!("/api/groups/{}", g["groupId"].as_str().unwrap())))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["activity"]["lastActivity"], g["lastActivity"]);
+    app.stop().await;
+}
