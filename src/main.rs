@@ -173,13 +173,31 @@ async fn sync(tenant: &str, full: bool) -> ExitCode {
         Ok(a) => a,
         Err(e) => return fail(e),
     };
-    match groupmgr::jobs::tenant_sync::run(&app, &tenant, full).await {
+    // On a terminal, a spinner counts audit blobs and records as they stream (hidden otherwise).
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} audit feed: {msg}")
+            .expect("static template is valid"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let progress = |blobs: u64, records: u64| bar.set_message(format!("{blobs} blobs, {records} records"));
+    let outcome = groupmgr::jobs::tenant_sync::run_with_progress(&app, &tenant, full, Some(&progress)).await;
+    bar.finish_and_clear();
+    match outcome {
         Ok(s) => {
+            let a = &s.activity;
             println!(
-                "tenant {tenant}: {} sync, {} groups, {} rows written, {} Graph requests, {:.1} s",
+                "tenant {tenant}: {} sync, {} groups, {} rows written; activity: {} audit blobs, {} records ({} about groups, {} lost), {} rows written, Teams report {}{}; {} Graph requests, {:.1} s",
                 if s.groups.full { "full" } else { "incremental" },
                 s.groups.groups,
                 s.groups.written,
+                a.blobs,
+                a.records,
+                a.matched,
+                a.lost,
+                a.rows_written,
+                a.teams_report,
+                if a.audit_feed { "" } else { " (audit feed off: GROUPMGR_PUBLISHER_ID is not set)" },
                 s.requests,
                 s.seconds
             );

@@ -256,3 +256,35 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sync_command_runs_one_tenant_sync_and_reports_it() {
+    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = settings_map(&sim.url(), &dir.path().join("sync.db"));
+    env.insert("GROUPMGR_PUBLISHER_ID".into(), "11111111-2222-3333-4444-555555555555".into());
+    let t = CONTOSO.to_string();
+    assert!(groupmgr(&env, &["tenant", "add", &t, "--seats", "3"]).output().unwrap().status.success());
+    let run = |args: &[&str]| {
+        let out = groupmgr(&env, args).output().unwrap();
+        (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+    };
+    let (code, out, err) = run(&["sync", &t]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "one summary line: {out}");
+    assert!(out.contains("full sync, 300 groups, 300 rows written"), "{out}");
+    assert!(out.contains("Teams report read"), "{out}");
+    let blobs: u64 = out.split(" audit blobs").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(blobs > 300, "{out}");
+    // Not a terminal: no spinner on stderr.
+    assert!(err.is_empty(), "{err}");
+    let (code, out, _) = run(&["sync", &t]);
+    assert_eq!(code, 0);
+    assert!(out.contains("incremental sync, 0 groups, 0 rows written; activity: 0 audit blobs"), "{out}");
+    let (code, _, err) = run(&["sync", "not-a-tenant"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    let (code, _, err) = run(&["sync", &FABRIKAM.to_string()]);
+    assert_ne!(code, 0, "not registered");
+    assert!(err.contains("not registered"), "{err}");
+}

@@ -1,4 +1,4 @@
-//! Azurite (npm `azurite`, pinned in `.ci/run`) for Blob Storage tests: started on a free
+//! Azurite (npm `azurite` 3.35.0, installed by `.ci/run`) for Blob Storage tests: started on a free
 //! loopback port with a throwaway data folder, stopped on drop. Found at `$AZURITE_BLOB`,
 //! `.ci/node/node_modules/.bin/azurite-blob` or on `PATH`; when it is not installed the tests
 //! that need it say SKIPPED (CI installs it, so they run there).
@@ -43,7 +43,7 @@ impl Azurite {
         let Some(bin) = binary() else {
             let _ = writeln!(
                 std::io::stderr(),
-                "{test}: SKIPPED (Azurite not installed: run .ci/run, or npm install azurite@3.37.0 into .ci/node)"
+                "{test}: SKIPPED (Azurite not installed: run .ci/run, or npm install azurite@3.35.0 into .ci/node)"
             );
             return None;
         };
