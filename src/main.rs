@@ -187,17 +187,22 @@ async fn sync(tenant: &str, full: bool) -> ExitCode {
         Ok(s) => {
             let a = &s.activity;
             println!(
-                "tenant {tenant}: {} sync, {} groups, {} rows written; activity: {} audit blobs, {} records ({} about groups, {} lost), {} rows written, Teams report {}{}; {} Graph requests, {:.1} s",
+                "tenant {tenant}: {} sync, {} groups, {} rows written; activity: {} audit blobs, {} records ({} about groups, {} repeats skipped), {} blobs lost, {} rows written, Teams report {}{}; {} requests, {:.1} s",
                 if s.groups.full { "full" } else { "incremental" },
                 s.groups.groups,
                 s.groups.written,
                 a.blobs,
                 a.records,
                 a.matched,
+                a.duplicates,
                 a.lost,
                 a.rows_written,
                 a.teams_report,
-                if a.audit_feed { "" } else { " (audit feed off: GROUPMGR_PUBLISHER_ID is not set)" },
+                if a.audit_feed {
+                    ""
+                } else {
+                    " (audit feed off: GROUPMGR_PUBLISHER_ID is not set)"
+                },
                 s.requests,
                 s.seconds
             );

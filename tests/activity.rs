@@ -110,6 +110,12 @@ async fn last_activity_per_group_matches_what_microsoft_recorded() {
     assert!(s.activity.audit_feed && s.activity.blobs >= 300, "{:?}", s.activity);
     assert_eq!(s.activity.teams_report, "read");
     assert!(s.activity.records > s.activity.matched, "ignored records exist");
+    // Each blob holds 3 records of its own and repeats 2 of the previous one: repeats are
+    // counted once (a repeat whose original blob is not yet available counts as new).
+    let a = &s.activity;
+    assert_eq!(a.records + a.duplicates, a.blobs * 5);
+    assert!(a.duplicates > a.blobs && a.duplicates <= a.blobs * 2, "{a:?}");
+    assert!(a.records >= a.blobs * 3, "{a:?}");
     let rows = activity_rows(&app);
     assert_same(&rows, &expected_rows(&app, at));
     // Every kind of group is present: SharePoint only, Teams only, both, none.

@@ -262,25 +262,49 @@ async fn sync_command_runs_one_tenant_sync_and_reports_it() {
     let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut env = settings_map(&sim.url(), &dir.path().join("sync.db"));
-    env.insert("GROUPMGR_PUBLISHER_ID".into(), "11111111-2222-3333-4444-555555555555".into());
+    env.insert(
+        "GROUPMGR_PUBLISHER_ID".into(),
+        "11111111-2222-3333-4444-555555555555".into(),
+    );
     let t = CONTOSO.to_string();
-    assert!(groupmgr(&env, &["tenant", "add", &t, "--seats", "3"]).output().unwrap().status.success());
+    assert!(
+        groupmgr(&env, &["tenant", "add", &t, "--seats", "3"])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let run = |args: &[&str]| {
         let out = groupmgr(&env, args).output().unwrap();
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     };
     let (code, out, err) = run(&["sync", &t]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 1, "one summary line: {out}");
     assert!(out.contains("full sync, 300 groups, 300 rows written"), "{out}");
     assert!(out.contains("Teams report read"), "{out}");
-    let blobs: u64 = out.split(" audit blobs").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    let blobs: u64 = out
+        .split(" audit blobs")
+        .next()
+        .unwrap()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(blobs > 300, "{out}");
     // Not a terminal: no spinner on stderr.
     assert!(err.is_empty(), "{err}");
     let (code, out, _) = run(&["sync", &t]);
     assert_eq!(code, 0);
-    assert!(out.contains("incremental sync, 0 groups, 0 rows written; activity: 0 audit blobs"), "{out}");
+    assert!(
+        out.contains("incremental sync, 0 groups, 0 rows written; activity: 0 audit blobs"),
+        "{out}"
+    );
     let (code, _, err) = run(&["sync", "not-a-tenant"]);
     assert_ne!(code, 0);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");

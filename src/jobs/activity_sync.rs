@@ -39,8 +39,11 @@ const CONCEALED_KEY: &str = "teams_report_concealed";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ActivityReport {
     pub blobs: u64,
+    /// Distinct records (by `Id`) read in this run.
     pub records: u64,
-    /// Records that concerned a group.
+    /// Records read again: Microsoft repeats records across blobs.
+    pub duplicates: u64,
+    /// Distinct records that concerned a group.
     pub matched: u64,
     /// Blobs that had expired or vanished before they could be read.
     pub lost: u64,
@@ -71,6 +74,40 @@ pub struct Checkpoint {
     /// Content ids processed, with when they were created, kept while they can be listed.
     #[serde(default)]
     pub processed: BTreeMap<String, DateTime<Utc>>,
+}
+
+/// Record ids seen in this run, for counts that do not count Microsoft's repeats twice. Kept
+/// as 64-bit digests (8 bytes a record; a false repeat among a million records has odds of
+/// about 1 in 4·10^7), never the ids themselves.
+#[derive(Default)]
+pub struct SeenIds(std::collections::HashSet<u64>);
+
+impl SeenIds {
+    /// Whether `id` is new.
+    pub fn insert(&mut self, id: &str) -> bool {
+        let digest = match uuid::Uuid::try_parse(id) {
+            Ok(u) => {
+                let v = u.as_u128();
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+            }
+            Err(_) => {
+                use std::hash::{Hash, Hasher};
+                // SipHash with fixed keys: stable within the run, which is all that matters.
+                let mut h = std::hash::DefaultHasher::new();
+                id.hash(&mut h);
+                h.finish()
+            }
+        };
+        self.0.insert(digest)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 fn checkpoint_key(ct: ContentType) -> String {
@@ -116,8 +153,11 @@ impl ActivitySync<'_> {
         let mut checkpoints: Vec<(ContentType, Checkpoint, Option<Version>)> = Vec::new();
         if let Some(mgmt) = self.management {
             report.audit_feed = true;
+            let mut seen = SeenIds::default();
             for ct in ContentType::ALL {
-                let (cp, version) = self.feed(mgmt, ct, &index, &mut activity, &mut report).await?;
+                let (cp, version) = self
+                    .feed(mgmt, ct, &index, &mut activity, &mut seen, &mut report)
+                    .await?;
                 checkpoints.push((ct, cp, version));
             }
         }
@@ -240,6 +280,7 @@ impl ActivitySync<'_> {
         ct: ContentType,
         index: &GroupIndex,
         activity: &mut ActivityMap,
+        seen: &mut SeenIds,
         report: &mut ActivityReport,
     ) -> Result<(Checkpoint, Option<Version>), ActivityError> {
         let key = checkpoint_key(ct);
@@ -263,15 +304,22 @@ impl ActivitySync<'_> {
                 }
                 match mgmt.fetch(&blob).await {
                     Ok(bytes) => {
-                        let mut matched = 0u64;
-                        let (read, _) = for_each_record(&bytes, |r| {
-                            if let Some((group, seen)) = index.classify(r) {
+                        let (mut records, mut duplicates, mut matched) = (0u64, 0u64, 0u64);
+                        for_each_record(&bytes, |r| {
+                            // A repeat changes no maximum: count it as such and move on.
+                            if !seen.insert(&r.id) {
+                                duplicates += 1;
+                                return;
+                            }
+                            records += 1;
+                            if let Some((group, last)) = index.classify(r) {
                                 matched += 1;
-                                activity.record(&group, seen);
+                                activity.record(&group, last);
                             }
                         })
                         .map_err(|e| ActivityError::Blob(blob.content_id.clone(), e.to_string()))?;
-                        report.records += read;
+                        report.records += records;
+                        report.duplicates += duplicates;
                         report.matched += matched;
                         report.blobs += 1;
                     }
@@ -292,5 +340,31 @@ impl ActivitySync<'_> {
         cp.processed
             .retain(|_, created| *created >= self.now - RETENTION - OVERLAP);
         Ok((cp, version))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_count_each_record_once_whatever_its_id_looks_like() {
+        let mut seen = SeenIds::default();
+        for id in [
+            "4d6f2a1e-0b3c-4e5f-8a9b-0c1d2e3f4a5b",
+            "4D6F2A1E-0B3C-4E5F-8A9B-0C1D2E3F4A5B",
+            "not-a-guid",
+            "",
+        ] {
+            let first = seen.insert(id);
+            assert!(!seen.insert(id), "{id}: a repeat");
+            // Upper and lower case spell the same GUID.
+            assert_eq!(first, !id.starts_with("4D6F"), "{id}");
+        }
+        assert_eq!(seen.len(), 3);
+        for i in 0..100_000u128 {
+            assert!(seen.insert(&uuid::Uuid::from_u128(i << 64 | i.wrapping_mul(2_654_435_761)).to_string()));
+        }
+        assert_eq!(seen.len(), 100_003);
     }
 }

@@ -124,6 +124,7 @@ pub async fn run_with_progress(
         tenant_id = %tenant,
         blobs = activity.blobs,
         records = activity.records,
+        duplicates = activity.duplicates,
         matched = activity.matched,
         lost = activity.lost,
         written = activity.rows_written,

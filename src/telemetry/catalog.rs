@@ -68,7 +68,7 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev(
         "activity_sync_finished",
-        "activity sync: {blobs} audit blobs, {records} records ({matched} about groups, {lost} lost), {written} rows written, Teams report {teams_report}",
+        "activity sync: {blobs} audit blobs, {records} records ({matched} about groups, {duplicates} repeats skipped), {lost} blobs lost, {written} rows written, Teams report {teams_report}",
     ),
     ev(
         "audit_content_lost",
@@ -114,6 +114,7 @@ pub const CLEAR_FIELDS: &[&str] = &[
     "blobs",
     "records",
     "matched",
+    "duplicates",
     "lost",
     "teams_report",
 ];

@@ -104,7 +104,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(opts: Spawn) -> TestApp {
-    let sim = Sim::start(SocketAddr::from(([127, 0, 0, 1], 0)))
+    let sim = Sim::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), opts.sim)
         .await
         .expect("sim starts");
     for rule in opts.sim_faults {
