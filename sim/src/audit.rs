@@ -136,8 +136,16 @@ pub fn teams_history(group: Uuid, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     })
 }
 
-/// A blob's own records, unshuffled, and (for the oracle) what each one means.
-fn base(t: &TenantGraph, tenant: &Uuid, domain_host: &str, b: BlobId, opts: &AuditOptions) -> (Vec<Value>, Vec<Truth>) {
+/// The first `count` of a blob's own records, unshuffled, and (for the oracle) what each one
+/// means. Records come from one random sequence, so a prefix is the same whatever `count`.
+fn base(
+    t: &TenantGraph,
+    tenant: &Uuid,
+    domain_host: &str,
+    b: BlobId,
+    opts: &AuditOptions,
+    count: usize,
+) -> (Vec<Value>, Vec<Truth>) {
     let mut rng = Lcg::new(b.seed(tenant));
     let groups: Vec<_> = t
         .groups
@@ -148,7 +156,7 @@ fn base(t: &TenantGraph, tenant: &Uuid, domain_host: &str, b: BlobId, opts: &Aud
     let mail_domain = domain_host.replace(".sharepoint.com", ".onmicrosoft.com");
     let mut records = Vec::with_capacity(opts.records_per_blob + 2);
     let mut truth = Vec::new();
-    for i in 0..opts.records_per_blob {
+    for i in 0..opts.records_per_blob.min(count) {
         let time = b.start() + TimeDelta::seconds(rng.below(3600) as i64);
         let id = Uuid::from_u128(((b.seed(tenant) as u128) << 64) | (i as u128).wrapping_mul(2_654_435_761));
         let user = format!("user{}@{mail_domain}", rng.below(50));
@@ -260,14 +268,14 @@ fn previous(b: BlobId, opts: &AuditOptions) -> BlobId {
 
 /// A blob as served: its records shuffled, plus two records of the previous blob again.
 fn blob_records(t: &TenantGraph, tenant: &Uuid, host: &str, b: BlobId, opts: &AuditOptions) -> Vec<Value> {
-    let (mut records, _) = base(t, tenant, host, b, opts);
+    let (mut records, _) = base(t, tenant, host, b, opts, usize::MAX);
     let mut rng = Lcg::new(b.seed(tenant) ^ 0x5EED);
     for i in (1..records.len()).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         records.swap(i, j);
     }
-    let (prev, _) = base(t, tenant, host, previous(b, opts), opts);
-    records.extend(prev.into_iter().take(DUPLICATES));
+    let (prev, _) = base(t, tenant, host, previous(b, opts), opts, DUPLICATES);
+    records.extend(prev);
     records
 }
 
@@ -320,11 +328,11 @@ pub fn expected_activity(
         for (b, _) in all_blobs(tenant, sharepoint, now, opts) {
             // A blob's own records, and the two of the previous blob it repeats — which may
             // not itself be available yet (late content).
-            let repeated = base(t, tenant, host, previous(b, opts), opts)
+            let repeated = base(t, tenant, host, previous(b, opts), opts, DUPLICATES)
                 .1
                 .into_iter()
                 .filter(|t| t.record < DUPLICATES);
-            for truth in base(t, tenant, host, b, opts).1.into_iter().chain(repeated) {
+            for truth in base(t, tenant, host, b, opts, usize::MAX).1.into_iter().chain(repeated) {
                 let e = out.entry(truth.group).or_default();
                 let slot = if truth.teams { &mut e.0 } else { &mut e.1 };
                 *slot = Some(slot.map_or(truth.time, |s: DateTime<Utc>| s.max(truth.time)));
@@ -510,4 +518,44 @@ pub fn handle(
         }
         _ => af(StatusCode::NOT_FOUND, "AF20001", "Resource not found."),
     }
+}
+
+/// Audit content as the feed serves it, for benchmarks that process blobs without HTTP.
+pub struct Sample {
+    /// Content blobs (JSON arrays), alternately `Audit.SharePoint` and `Audit.General`.
+    pub blobs: Vec<Vec<u8>>,
+    /// Each group's id, site URL and team thread id, as GroupMgr's list holds them.
+    pub groups: Vec<(Uuid, Option<String>, Option<String>)>,
+}
+
+/// `blobs` consecutive blobs of Contoso seeded with `groups` groups, going back hour by hour
+/// from the hour before `now`. The records are those the sim serves (ignored kinds, repeats
+/// and disorder included).
+pub fn sample(groups: usize, blobs: usize, opts: &AuditOptions, now: DateTime<Utc>) -> Sample {
+    let tenant = crate::directory::seed()
+        .into_iter()
+        .find(|t| t.id == crate::directory::CONTOSO)
+        .expect("Contoso is seeded");
+    let graph = crate::graph::model::seed(&tenant, groups);
+    let host = format!("{}.sharepoint.com", tenant.name.to_lowercase());
+    let per_hour = opts.blobs_per_hour.max(1);
+    let last_hour = now.timestamp() / 3600 - 1;
+    let blobs = (0..blobs)
+        .map(|k| {
+            let slot = k / 2;
+            let b = BlobId {
+                sharepoint: k % 2 == 0,
+                hour: last_hour - (slot / per_hour) as i64,
+                index: slot % per_hour,
+            };
+            serde_json::to_vec(&blob_records(&graph, &tenant.id, &host, b, opts)).expect("JSON values serialise")
+        })
+        .collect();
+    let groups = graph
+        .groups
+        .values()
+        .filter(|g| g.is_unified() && g.deleted.is_none())
+        .map(|g| (g.id, g.site.clone(), g.team.clone()))
+        .collect();
+    Sample { blobs, groups }
 }

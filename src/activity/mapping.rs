@@ -15,8 +15,18 @@ use super::records::AuditRecord;
 
 /// Normalises a site URL for comparison.
 pub fn normalise_site(url: &str) -> String {
-    let decoded = percent_encoding::percent_decode_str(url.trim()).decode_utf8_lossy();
-    decoded.trim_end_matches('/').to_lowercase()
+    site_key(url).into_owned()
+}
+
+/// [`normalise_site`] without allocating for the common case (no escapes, lower case).
+fn site_key(url: &str) -> std::borrow::Cow<'_, str> {
+    let url = url.trim();
+    if url.contains('%') {
+        let decoded = percent_encoding::percent_decode_str(url).decode_utf8_lossy();
+        std::borrow::Cow::Owned(decoded.trim_end_matches('/').to_lowercase())
+    } else {
+        folded(url.trim_end_matches('/'))
+    }
 }
 
 /// What maps records to groups: built from the tenant's GroupMgr list.
@@ -25,6 +35,16 @@ pub struct GroupIndex {
     sites: HashMap<String, String>,
     threads: HashMap<String, String>,
     groups: std::collections::HashSet<String>,
+}
+
+/// `key` lower-cased, allocating only when it has upper-case letters (the index's keys are
+/// lower-cased once; most records already match them).
+fn folded(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.bytes().any(|b| b.is_ascii_uppercase()) || !key.is_ascii() {
+        std::borrow::Cow::Owned(key.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(key)
+    }
 }
 
 impl GroupIndex {
@@ -39,6 +59,11 @@ impl GroupIndex {
         self.groups.insert(g);
     }
 
+    /// The group with this id (any case), as the index spells it.
+    fn group(&self, id: &str) -> Option<&str> {
+        self.groups.get(folded(id).as_ref()).map(String::as_str)
+    }
+
     pub fn len(&self) -> usize {
         self.groups.len()
     }
@@ -48,23 +73,19 @@ impl GroupIndex {
     }
 
     /// The group a record concerns and what it says about its activity, if any.
-    pub fn classify(&self, r: &AuditRecord<'_>) -> Option<(String, LastActivity)> {
+    pub fn classify(&self, r: &AuditRecord<'_>) -> Option<(&str, LastActivity)> {
         if is_system_actor(r) {
             return None;
         }
         let time = r.time()?;
         let workload = r.workload.as_deref().unwrap_or_default();
         if workload.eq_ignore_ascii_case("MicrosoftTeams") {
-            let by_id = r
-                .aad_group_id
-                .as_deref()
-                .map(str::to_lowercase)
-                .filter(|g| self.groups.contains(g));
+            let by_id = r.aad_group_id.as_deref().and_then(|g| self.group(g));
             let by_thread = || {
                 r.team_guid
                     .as_deref()
-                    .and_then(|t| self.threads.get(&t.to_lowercase()))
-                    .cloned()
+                    .and_then(|t| self.threads.get(folded(t).as_ref()))
+                    .map(String::as_str)
             };
             let group = by_id.or_else(by_thread)?;
             return Some((
@@ -76,7 +97,7 @@ impl GroupIndex {
             ));
         }
         if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
-            let group = self.sites.get(&normalise_site(r.site_url.as_deref()?))?.clone();
+            let group = self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?.as_str();
             return Some((
                 group,
                 LastActivity {
@@ -118,7 +139,10 @@ mod tests {
 
     fn classify(index: &GroupIndex, json: &str) -> Option<(String, LastActivity)> {
         let mut out = None;
-        for_each_record(format!("[{json}]").as_bytes(), |r| out = index.classify(r)).unwrap();
+        for_each_record(format!("[{json}]").as_bytes(), |r| {
+            out = index.classify(r).map(|(g, a)| (g.to_string(), a))
+        })
+        .unwrap();
         out
     }
 

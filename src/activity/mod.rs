@@ -7,9 +7,12 @@ pub mod mapping;
 pub mod records;
 pub mod teams_report;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+
+use mapping::GroupIndex;
+use records::{BlobError, for_each_record};
 
 /// The latest activity seen for one group.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -44,12 +47,194 @@ pub struct ActivityMap(pub HashMap<String, LastActivity>);
 
 impl ActivityMap {
     pub fn record(&mut self, group: &str, seen: LastActivity) {
-        self.0.entry(group.to_string()).or_default().merge(seen);
+        // Most records concern a group already in the map: no key allocation for them.
+        match self.0.get_mut(group) {
+            Some(a) => a.merge(seen),
+            None => {
+                self.0.insert(group.to_string(), seen);
+            }
+        }
     }
 
     pub fn merge(&mut self, other: ActivityMap) {
         for (g, a) in other.0 {
             self.record(&g, a);
         }
+    }
+}
+
+/// Record ids seen in this run, for counts that do not count Microsoft's repeats twice. Kept
+/// as 64-bit digests (8 bytes a record; a false repeat among a million records has odds of
+/// about 1 in 4·10^7), never the ids themselves.
+#[derive(Default)]
+pub struct SeenIds(HashSet<u64, std::hash::BuildHasherDefault<DigestHasher>>);
+
+/// The digests are already well mixed: hashing them again (SipHash) would only cost time.
+#[derive(Default)]
+pub struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        let x = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 32);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+impl SeenIds {
+    /// Room for `n` ids without growing.
+    pub fn with_capacity(n: usize) -> Self {
+        Self(HashSet::with_capacity_and_hasher(n, Default::default()))
+    }
+
+    /// Whether `id` is new.
+    pub fn insert(&mut self, id: &str) -> bool {
+        let digest = match uuid::Uuid::try_parse(id) {
+            Ok(u) => {
+                let v = u.as_u128();
+                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
+            }
+            Err(_) => {
+                use std::hash::{Hash, Hasher};
+                // SipHash with fixed keys: stable within the run, which is all that matters.
+                let mut h = std::hash::DefaultHasher::new();
+                id.hash(&mut h);
+                h.finish()
+            }
+        };
+        self.0.insert(digest)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Heap bytes the set holds (its table: a digest and a control byte per bucket).
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity() * (std::mem::size_of::<u64>() + 1) * 8 / 7
+    }
+}
+
+/// What one blob held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BlobCounts {
+    /// Records not seen before in this run.
+    pub records: u64,
+    /// Records seen before (Microsoft repeats records across blobs).
+    pub duplicates: u64,
+    /// New records that concerned a group.
+    pub matched: u64,
+    /// Elements that were not usable records (no `Id` or `CreationTime`).
+    pub unreadable: u64,
+}
+
+/// Streams one content blob: each record is parsed (only the fields activity needs), counted
+/// once by `Id`, mapped to its group if any, and folded into `activity`. Nothing of the blob
+/// outlives the call.
+pub fn process_blob(
+    blob: &[u8],
+    index: &GroupIndex,
+    seen: &mut SeenIds,
+    activity: &mut ActivityMap,
+) -> Result<BlobCounts, BlobError> {
+    let mut c = BlobCounts::default();
+    let (_, unreadable) = for_each_record(blob, |r| {
+        // A repeat changes no maximum: count it as such and move on.
+        if !seen.insert(&r.id) {
+            c.duplicates += 1;
+            return;
+        }
+        c.records += 1;
+        if let Some((group, last)) = index.classify(r) {
+            c.matched += 1;
+            activity.record(group, last);
+        }
+    })?;
+    c.unreadable = unreadable;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_ids_count_each_record_once_whatever_its_id_looks_like() {
+        let mut seen = SeenIds::default();
+        for id in [
+            "4d6f2a1e-0b3c-4e5f-8a9b-0c1d2e3f4a5b",
+            "4D6F2A1E-0B3C-4E5F-8A9B-0C1D2E3F4A5B",
+            "not-a-guid",
+            "",
+        ] {
+            let first = seen.insert(id);
+            assert!(!seen.insert(id), "{id}: a repeat");
+            // Upper and lower case spell the same GUID.
+            assert_eq!(first, !id.starts_with("4D6F"), "{id}");
+        }
+        assert_eq!(seen.len(), 3);
+        for i in 0..100_000u128 {
+            assert!(seen.insert(&uuid::Uuid::from_u128(i << 64 | i.wrapping_mul(2_654_435_761)).to_string()));
+        }
+        assert_eq!(seen.len(), 100_003);
+    }
+
+    #[test]
+    fn a_blob_is_counted_once_per_record_and_folded_into_the_map() {
+        let mut index = GroupIndex::default();
+        index.add_group(
+            "g1",
+            Some("https://contoso.sharepoint.com/sites/one"),
+            Some("19:one@thread.tacv2"),
+        );
+        let rec = |id: &str, time: &str, site: &str| {
+            format!(
+                r#"{{"Id":"{id}","CreationTime":"{time}","RecordType":6,"Workload":"SharePoint","SiteUrl":"{site}","UserType":0}}"#
+            )
+        };
+        let blob = format!(
+            "[{},{},{},{},{{\"Id\":\"no-time\"}}]",
+            rec("a", "2026-11-01T10:00:00", "https://contoso.sharepoint.com/sites/one/"),
+            rec("b", "2026-11-02T10:00:00", "https://contoso.sharepoint.com/sites/one"),
+            rec("c", "2026-11-03T10:00:00", "https://contoso.sharepoint.com/sites/other"),
+            rec("a", "2026-11-01T10:00:00", "https://contoso.sharepoint.com/sites/one/"),
+        );
+        let (mut seen, mut map) = (SeenIds::default(), ActivityMap::default());
+        let c = process_blob(blob.as_bytes(), &index, &mut seen, &mut map).unwrap();
+        assert_eq!(
+            c,
+            BlobCounts {
+                records: 3,
+                duplicates: 1,
+                matched: 2,
+                unreadable: 1
+            }
+        );
+        // The next blob repeats b: a duplicate, the maximum unchanged.
+        let again = format!(
+            "[{}]",
+            rec("b", "2026-11-02T10:00:00", "https://contoso.sharepoint.com/sites/one")
+        );
+        let c = process_blob(again.as_bytes(), &index, &mut seen, &mut map).unwrap();
+        assert_eq!((c.records, c.duplicates), (0, 1));
+        assert_eq!(map.0.len(), 1);
+        let last = map.0["g1"];
+        assert_eq!(last.sharepoint.unwrap().to_rfc3339(), "2026-11-02T10:00:00+00:00");
+        assert_eq!(last.teams, None);
+        assert!(
+            process_blob(b"{}", &index, &mut seen, &mut map).is_err(),
+            "not an array"
+        );
     }
 }

@@ -17,8 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::activity::mapping::GroupIndex;
-use crate::activity::records::for_each_record;
-use crate::activity::{ActivityMap, LastActivity, teams_report};
+use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, teams_report};
 use crate::customer_list::{self, GroupRow, ListLocation};
 use crate::domain::TenantId;
 use crate::microsoft::graph::{Graph, GraphError, Period};
@@ -76,40 +75,6 @@ pub struct Checkpoint {
     pub processed: BTreeMap<String, DateTime<Utc>>,
 }
 
-/// Record ids seen in this run, for counts that do not count Microsoft's repeats twice. Kept
-/// as 64-bit digests (8 bytes a record; a false repeat among a million records has odds of
-/// about 1 in 4·10^7), never the ids themselves.
-#[derive(Default)]
-pub struct SeenIds(std::collections::HashSet<u64>);
-
-impl SeenIds {
-    /// Whether `id` is new.
-    pub fn insert(&mut self, id: &str) -> bool {
-        let digest = match uuid::Uuid::try_parse(id) {
-            Ok(u) => {
-                let v = u.as_u128();
-                (v as u64) ^ ((v >> 64) as u64).rotate_left(29)
-            }
-            Err(_) => {
-                use std::hash::{Hash, Hasher};
-                // SipHash with fixed keys: stable within the run, which is all that matters.
-                let mut h = std::hash::DefaultHasher::new();
-                id.hash(&mut h);
-                h.finish()
-            }
-        };
-        self.0.insert(digest)
-    }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 fn checkpoint_key(ct: ContentType) -> String {
     format!("audit_{}", ct.as_str())
 }
@@ -153,8 +118,9 @@ impl ActivitySync<'_> {
         let mut checkpoints: Vec<(ContentType, Checkpoint, Option<Version>)> = Vec::new();
         if let Some(mgmt) = self.management {
             report.audit_feed = true;
-            let mut seen = SeenIds::default();
             for ct in ContentType::ALL {
+                // A record belongs to one content type: its repeats are in blobs of that type.
+                let mut seen = SeenIds::default();
                 let (cp, version) = self
                     .feed(mgmt, ct, &index, &mut activity, &mut seen, &mut report)
                     .await?;
@@ -304,23 +270,11 @@ impl ActivitySync<'_> {
                 }
                 match mgmt.fetch(&blob).await {
                     Ok(bytes) => {
-                        let (mut records, mut duplicates, mut matched) = (0u64, 0u64, 0u64);
-                        for_each_record(&bytes, |r| {
-                            // A repeat changes no maximum: count it as such and move on.
-                            if !seen.insert(&r.id) {
-                                duplicates += 1;
-                                return;
-                            }
-                            records += 1;
-                            if let Some((group, last)) = index.classify(r) {
-                                matched += 1;
-                                activity.record(&group, last);
-                            }
-                        })
-                        .map_err(|e| ActivityError::Blob(blob.content_id.clone(), e.to_string()))?;
-                        report.records += records;
-                        report.duplicates += duplicates;
-                        report.matched += matched;
+                        let counts = process_blob(&bytes, index, seen, activity)
+                            .map_err(|e| ActivityError::Blob(blob.content_id.clone(), e.to_string()))?;
+                        report.records += counts.records;
+                        report.duplicates += counts.duplicates;
+                        report.matched += counts.matched;
                         report.blobs += 1;
                     }
                     Err(ManagementError::ContentGone(code)) => {
@@ -340,31 +294,5 @@ impl ActivitySync<'_> {
         cp.processed
             .retain(|_, created| *created >= self.now - RETENTION - OVERLAP);
         Ok((cp, version))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seen_ids_count_each_record_once_whatever_its_id_looks_like() {
-        let mut seen = SeenIds::default();
-        for id in [
-            "4d6f2a1e-0b3c-4e5f-8a9b-0c1d2e3f4a5b",
-            "4D6F2A1E-0B3C-4E5F-8A9B-0C1D2E3F4A5B",
-            "not-a-guid",
-            "",
-        ] {
-            let first = seen.insert(id);
-            assert!(!seen.insert(id), "{id}: a repeat");
-            // Upper and lower case spell the same GUID.
-            assert_eq!(first, !id.starts_with("4D6F"), "{id}");
-        }
-        assert_eq!(seen.len(), 3);
-        for i in 0..100_000u128 {
-            assert!(seen.insert(&uuid::Uuid::from_u128(i << 64 | i.wrapping_mul(2_654_435_761)).to_string()));
-        }
-        assert_eq!(seen.len(), 100_003);
     }
 }
