@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use crate::auth::{Gate, JwksCache, JwksOptions, TokenClient, TokenValidator};
 use crate::config::{ServeSettings, Settings};
 use crate::crypto::UpnIndexer;
+use crate::jobs::on_demand::{SyncLauncher, TenantSyncQueue};
 use crate::microsoft::graph::GraphClient;
 use crate::microsoft::management::ManagementClient;
 use crate::microsoft::retry::RetryPolicy;
@@ -36,6 +37,8 @@ pub struct App {
     pub management: Option<ManagementClient>,
     /// Job state (delta links, audit checkpoints): Blob Storage or the embedded store.
     pub state: Arc<dyn TenantState>,
+    /// How `POST /api/sync` starts a sync: the `tenant-sync` queue, or in process.
+    pub sync: SyncLauncher,
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -43,6 +46,9 @@ pub struct App {
 pub struct AppOptions {
     pub jwks: JwksOptions,
     pub graph_retry: RetryPolicy,
+    /// Whether on-demand syncs go through the `tenant-sync` queue (needs storage settings);
+    /// `None`: when a Functions host runs us, as its `TenantSync` function reads that queue.
+    pub queue_syncs: Option<bool>,
 }
 
 impl App {
@@ -70,15 +76,17 @@ impl App {
         let management = settings.for_audit().ok().map(|(publisher, endpoint)| {
             ManagementClient::new(&endpoint, publisher, http.clone(), options.graph_retry.clone())
         });
-        let state: Arc<dyn TenantState> = match crate::state::parse_storage(
-            settings.storage.as_ref().map(|s| s.expose()),
-            settings.storage_blob_uri.as_deref(),
-            settings.storage_account.as_deref(),
-        )
-        .map_err(|e| anyhow::anyhow!(e))?
-        {
-            Some(access) => Arc::new(crate::state::BlobState::new(access)?),
+        let storage = settings.storage_access().map_err(|e| anyhow::anyhow!(e))?;
+        let state: Arc<dyn TenantState> = match &storage {
+            Some(access) => Arc::new(crate::state::BlobState::new(access.clone())?),
             None => Arc::new(crate::state::EmbeddedState(store.clone())),
+        };
+        let queue_syncs = options
+            .queue_syncs
+            .unwrap_or_else(crate::jobs::local_schedule::under_functions_host);
+        let sync = match storage {
+            Some(access) if queue_syncs => SyncLauncher::Queue(TenantSyncQueue::new(access)?),
+            _ => SyncLauncher::InProcess(Default::default()),
         };
         Ok(Arc::new(Self {
             settings,
@@ -91,6 +99,7 @@ impl App {
             graph_resource,
             management,
             state,
+            sync,
         }))
     }
 }

@@ -253,6 +253,7 @@ pub struct Settings {
     pub storage: Option<Secret>,
     /// Identity-based storage (`AzureWebJobsStorage__blobServiceUri` / `__accountName`).
     pub storage_blob_uri: Option<String>,
+    pub storage_queue_uri: Option<String>,
     pub storage_account: Option<String>,
     pub sharepoint_site: String,
 }
@@ -268,6 +269,16 @@ pub struct ServeSettings {
 pub const DEFAULT_PORT: u16 = 7071;
 
 impl Settings {
+    /// Where job state and the `tenant-sync` queue live; `None` without storage settings.
+    pub fn storage_access(&self) -> Result<Option<crate::state::StorageAccess>, String> {
+        crate::state::parse_storage(&crate::state::StorageSettings {
+            connection_string: self.storage.as_ref().map(Secret::expose),
+            blob_service_uri: self.storage_blob_uri.as_deref(),
+            queue_service_uri: self.storage_queue_uri.as_deref(),
+            account_name: self.storage_account.as_deref(),
+        })
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(|name| std::env::var(name).ok())
@@ -347,12 +358,14 @@ impl Settings {
 
         let storage = get("AzureWebJobsStorage").map(Secret::new);
         let storage_blob_uri = get("AzureWebJobsStorage__blobServiceUri");
+        let storage_queue_uri = get("AzureWebJobsStorage__queueServiceUri");
         let storage_account = get("AzureWebJobsStorage__accountName");
-        crate::state::parse_storage(
-            storage.as_ref().map(Secret::expose),
-            storage_blob_uri.as_deref(),
-            storage_account.as_deref(),
-        )
+        crate::state::parse_storage(&crate::state::StorageSettings {
+            connection_string: storage.as_ref().map(Secret::expose),
+            blob_service_uri: storage_blob_uri.as_deref(),
+            queue_service_uri: storage_queue_uri.as_deref(),
+            account_name: storage_account.as_deref(),
+        })
         .map_err(|problem| ConfigError::new("AzureWebJobsStorage", problem))?;
 
         let sharepoint_site = get("GROUPMGR_SHAREPOINT_SITE").unwrap_or_else(|| "/sites/GroupMgr".into());
@@ -379,6 +392,7 @@ impl Settings {
             index_key,
             storage,
             storage_blob_uri,
+            storage_queue_uri,
             storage_account,
             sharepoint_site,
         })

@@ -86,36 +86,93 @@ pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
 pub const AZURITE_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-/// How GroupMgr reaches its storage account.
+/// How GroupMgr reaches its storage account: the blob service (job state) and the queue
+/// service (`tenant-sync` messages), with a shared key or with managed identity.
 #[derive(Debug, Clone)]
-pub enum StorageAccess {
-    /// Account name and key (Azurite in tests and local runs): requests carry an account SAS.
-    SharedKey {
-        blob_endpoint: url::Url,
-        account: String,
-        key: Secret,
-    },
-    /// Managed identity (production): an Entra token for `https://storage.azure.com/`.
-    ManagedIdentity { blob_endpoint: url::Url },
+pub struct StorageAccess {
+    pub blob_endpoint: url::Url,
+    pub queue_endpoint: url::Url,
+    pub auth: StorageAuth,
 }
 
-/// Parses `AzureWebJobsStorage` (a connection string, or `UseDevelopmentStorage=true`), or
-/// the identity-based `AzureWebJobsStorage__blobServiceUri` / `__accountName` settings.
-pub fn parse_storage(
-    conn: Option<&str>,
-    blob_service_uri: Option<&str>,
-    account_name: Option<&str>,
-) -> Result<Option<StorageAccess>, String> {
-    if let Some(uri) = blob_service_uri {
-        let url = url::Url::parse(uri).map_err(|_| "AzureWebJobsStorage__blobServiceUri: not a URL".to_string())?;
-        return Ok(Some(StorageAccess::ManagedIdentity { blob_endpoint: url }));
+#[derive(Debug, Clone)]
+pub enum StorageAuth {
+    /// Account name and key (Azurite in tests and local runs): requests carry an account SAS.
+    SharedKey { account: String, key: Secret },
+    /// Managed identity (production): an Entra token for `https://storage.azure.com/`.
+    ManagedIdentity,
+}
+
+impl StorageAccess {
+    /// The endpoint with an account SAS when using a shared key.
+    pub fn signed(&self, endpoint: &url::Url, path: &str) -> Result<url::Url, String> {
+        let mut url = url::Url::parse(&format!("{}/{path}", endpoint.as_str().trim_end_matches('/')))
+            .map_err(|e| e.to_string())?;
+        if let StorageAuth::SharedKey { account, key } = &self.auth {
+            url.set_query(Some(&account_sas(
+                account,
+                key,
+                chrono::Utc::now() + chrono::TimeDelta::hours(1),
+            )?));
+        }
+        Ok(url)
     }
-    if let Some(name) = account_name {
-        let url = url::Url::parse(&format!("https://{name}.blob.core.windows.net"))
-            .map_err(|_| "AzureWebJobsStorage__accountName: invalid".to_string())?;
-        return Ok(Some(StorageAccess::ManagedIdentity { blob_endpoint: url }));
+
+    /// The credential for managed identity; `None` with a shared key (the SAS is in the URL).
+    pub fn credential(&self) -> anyhow::Result<Option<Arc<dyn azure_core::credentials::TokenCredential>>> {
+        Ok(match self.auth {
+            StorageAuth::ManagedIdentity => Some(azure_identity::ManagedIdentityCredential::new(None)?),
+            StorageAuth::SharedKey { .. } => None,
+        })
     }
-    let Some(conn) = conn else { return Ok(None) };
+}
+
+/// The storage settings: `AzureWebJobsStorage` (a connection string, or
+/// `UseDevelopmentStorage=true`), or the identity-based `AzureWebJobsStorage__*ServiceUri` /
+/// `__accountName` settings (Functions' identity-based connection names).
+#[derive(Debug, Clone, Default)]
+pub struct StorageSettings<'a> {
+    pub connection_string: Option<&'a str>,
+    pub blob_service_uri: Option<&'a str>,
+    pub queue_service_uri: Option<&'a str>,
+    pub account_name: Option<&'a str>,
+}
+
+/// Parses the storage settings; `None` when none is set.
+pub fn parse_storage(settings: &StorageSettings<'_>) -> Result<Option<StorageAccess>, String> {
+    let url = |raw: &str, setting: &str| url::Url::parse(raw).map_err(|_| format!("{setting}: not a URL"));
+    if let Some(blob) = settings.blob_service_uri {
+        let blob_endpoint = url(blob, "AzureWebJobsStorage__blobServiceUri")?;
+        let queue_endpoint = match settings.queue_service_uri {
+            Some(q) => url(q, "AzureWebJobsStorage__queueServiceUri")?,
+            None => {
+                let host = blob_endpoint.host_str().unwrap_or_default();
+                let queue_host = host.replacen(".blob.", ".queue.", 1);
+                if queue_host == host {
+                    return Err("AzureWebJobsStorage__queueServiceUri: required when the blob URI is not <account>.blob.<suffix>".into());
+                }
+                let mut q = blob_endpoint.clone();
+                q.set_host(Some(&queue_host)).map_err(|e| e.to_string())?;
+                q
+            }
+        };
+        return Ok(Some(StorageAccess {
+            blob_endpoint,
+            queue_endpoint,
+            auth: StorageAuth::ManagedIdentity,
+        }));
+    }
+    if let Some(name) = settings.account_name {
+        let invalid = || "AzureWebJobsStorage__accountName: invalid".to_string();
+        return Ok(Some(StorageAccess {
+            blob_endpoint: url::Url::parse(&format!("https://{name}.blob.core.windows.net")).map_err(|_| invalid())?,
+            queue_endpoint: url::Url::parse(&format!("https://{name}.queue.core.windows.net")).map_err(|_| invalid())?,
+            auth: StorageAuth::ManagedIdentity,
+        }));
+    }
+    let Some(conn) = settings.connection_string else {
+        return Ok(None);
+    };
     let pairs: Vec<(String, String)> = conn
         .split(';')
         .filter_map(|p| {
@@ -125,16 +182,18 @@ pub fn parse_storage(
         .collect();
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if get("usedevelopmentstorage").is_some_and(|v| v.eq_ignore_ascii_case("true")) {
-        let endpoint = get("developmentstorageproxyuri").map_or_else(
-            || "http://127.0.0.1:10000".to_string(),
-            |p| format!("{}:10000", p.trim_end_matches('/')),
+        let proxy = get("developmentstorageproxyuri").map_or_else(
+            || "http://127.0.0.1".to_string(),
+            |p| p.trim_end_matches('/').to_string(),
         );
-        let url = url::Url::parse(&format!("{endpoint}/{AZURITE_ACCOUNT}"))
-            .map_err(|_| "AzureWebJobsStorage: bad development proxy".to_string())?;
-        return Ok(Some(StorageAccess::SharedKey {
-            blob_endpoint: url,
-            account: AZURITE_ACCOUNT.into(),
-            key: Secret::new(AZURITE_KEY),
+        let bad = |_| "AzureWebJobsStorage: bad development proxy".to_string();
+        return Ok(Some(StorageAccess {
+            blob_endpoint: url::Url::parse(&format!("{proxy}:10000/{AZURITE_ACCOUNT}")).map_err(bad)?,
+            queue_endpoint: url::Url::parse(&format!("{proxy}:10001/{AZURITE_ACCOUNT}")).map_err(bad)?,
+            auth: StorageAuth::SharedKey {
+                account: AZURITE_ACCOUNT.into(),
+                key: Secret::new(AZURITE_KEY),
+            },
         }));
     }
     let account = get("accountname").ok_or("AzureWebJobsStorage: AccountName is missing")?;
@@ -142,29 +201,31 @@ pub fn parse_storage(
     base64::engine::general_purpose::STANDARD
         .decode(&key)
         .map_err(|_| "AzureWebJobsStorage: AccountKey is not base64".to_string())?;
-    let endpoint = match get("blobendpoint") {
-        Some(e) => e,
-        None => {
+    let endpoint = |service: &str, setting: &str| {
+        let raw = get(&format!("{service}endpoint")).unwrap_or_else(|| {
             let protocol = get("defaultendpointsprotocol").unwrap_or_else(|| "https".into());
             let suffix = get("endpointsuffix").unwrap_or_else(|| "core.windows.net".into());
-            format!("{protocol}://{account}.blob.{suffix}")
-        }
+            format!("{protocol}://{account}.{service}.{suffix}")
+        });
+        url::Url::parse(&raw).map_err(|_| format!("AzureWebJobsStorage: {setting} is not a URL"))
     };
-    let url = url::Url::parse(&endpoint).map_err(|_| "AzureWebJobsStorage: BlobEndpoint is not a URL".to_string())?;
-    Ok(Some(StorageAccess::SharedKey {
-        blob_endpoint: url,
-        account,
-        key: Secret::new(key),
+    Ok(Some(StorageAccess {
+        blob_endpoint: endpoint("blob", "BlobEndpoint")?,
+        queue_endpoint: endpoint("queue", "QueueEndpoint")?,
+        auth: StorageAuth::SharedKey {
+            account,
+            key: Secret::new(key),
+        },
     }))
 }
 
-/// An account SAS for the blob service (version 2018-11-09 string-to-sign: account,
+/// An account SAS for the blob and queue services (version 2018-11-09 string-to-sign: account,
 /// permissions, services, resource types, start, expiry, IP, protocol, version).
 pub fn account_sas(account: &str, key: &Secret, expiry: chrono::DateTime<chrono::Utc>) -> Result<String, String> {
     let key = base64::engine::general_purpose::STANDARD
         .decode(key.expose())
         .map_err(|_| "account key is not base64".to_string())?;
-    let (sp, ss, srt, sv) = ("rwdlac", "b", "sco", "2018-11-09");
+    let (sp, ss, srt, sv) = ("rwdlac", "bq", "sco", "2018-11-09");
     let se = expiry.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let to_sign = format!("{account}\n{sp}\n{ss}\n{srt}\n\n{se}\n\n\n{sv}\n");
     let tag = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key), to_sign.as_bytes());
@@ -192,38 +253,17 @@ const CONTAINER: &str = "groupmgr-state";
 
 impl BlobState {
     pub fn new(access: StorageAccess) -> anyhow::Result<Self> {
-        let credential: Option<Arc<dyn azure_core::credentials::TokenCredential>> = match &access {
-            StorageAccess::ManagedIdentity { .. } => Some(azure_identity::ManagedIdentityCredential::new(None)?),
-            StorageAccess::SharedKey { .. } => None,
-        };
         Ok(Self {
+            credential: access.credential()?,
             access,
-            credential,
             container: CONTAINER.into(),
         })
     }
 
     fn url(&self, path: &str) -> Result<url::Url, StateError> {
-        let (endpoint, sas) = match &self.access {
-            StorageAccess::SharedKey {
-                blob_endpoint,
-                account,
-                key,
-            } => (
-                blob_endpoint,
-                Some(
-                    account_sas(account, key, chrono::Utc::now() + chrono::TimeDelta::hours(1))
-                        .map_err(StateError::Unavailable)?,
-                ),
-            ),
-            StorageAccess::ManagedIdentity { blob_endpoint } => (blob_endpoint, None),
-        };
-        let mut url = url::Url::parse(&format!("{}/{path}", endpoint.as_str().trim_end_matches('/')))
-            .map_err(|e| StateError::Unavailable(e.to_string()))?;
-        if let Some(sas) = sas {
-            url.set_query(Some(&sas));
-        }
-        Ok(url)
+        self.access
+            .signed(&self.access.blob_endpoint, path)
+            .map_err(StateError::Unavailable)
     }
 
     fn blob(&self, tenant: &TenantId, name: &str) -> Result<azure_storage_blob::BlobClient, StateError> {
@@ -306,33 +346,54 @@ mod tests {
 
     #[test]
     fn storage_settings_forms() {
-        match parse_storage(Some("UseDevelopmentStorage=true"), None, None)
-            .unwrap()
-            .unwrap()
-        {
-            StorageAccess::SharedKey {
-                blob_endpoint, account, ..
-            } => {
-                assert_eq!(blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
-                assert_eq!(account, AZURITE_ACCOUNT);
-            }
-            other => panic!("{other:?}"),
-        }
+        let parse = |s: StorageSettings<'_>| parse_storage(&s).unwrap().unwrap();
+        let dev = parse(StorageSettings {
+            connection_string: Some("UseDevelopmentStorage=true"),
+            ..Default::default()
+        });
+        assert_eq!(dev.blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+        assert_eq!(dev.queue_endpoint.as_str(), "http://127.0.0.1:10001/devstoreaccount1");
+        assert!(matches!(dev.auth, StorageAuth::SharedKey { ref account, .. } if account == AZURITE_ACCOUNT));
         let conn = format!(
-            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:12345/devstoreaccount1;"
+            "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:12345/devstoreaccount1;QueueEndpoint=http://127.0.0.1:12346/devstoreaccount1;"
         );
-        assert!(matches!(
-            parse_storage(Some(&conn), None, None).unwrap().unwrap(),
-            StorageAccess::SharedKey { .. }
-        ));
-        assert!(matches!(
-            parse_storage(None, Some("https://acct.blob.core.windows.net"), None)
-                .unwrap()
-                .unwrap(),
-            StorageAccess::ManagedIdentity { .. }
-        ));
-        assert!(parse_storage(Some("AccountName=x"), None, None).is_err());
-        assert!(parse_storage(None, None, None).unwrap().is_none());
+        let explicit = parse(StorageSettings {
+            connection_string: Some(&conn),
+            ..Default::default()
+        });
+        assert_eq!(explicit.queue_endpoint.as_str(), "http://127.0.0.1:12346/devstoreaccount1");
+        let derived = parse(StorageSettings {
+            connection_string: Some(&format!("AccountName=acct;AccountKey={AZURITE_KEY}")),
+            ..Default::default()
+        });
+        assert_eq!(derived.queue_endpoint.as_str(), "https://acct.queue.core.windows.net/");
+        let identity = parse(StorageSettings {
+            blob_service_uri: Some("https://acct.blob.core.windows.net"),
+            ..Default::default()
+        });
+        assert!(matches!(identity.auth, StorageAuth::ManagedIdentity));
+        assert_eq!(identity.queue_endpoint.as_str(), "https://acct.queue.core.windows.net/");
+        let named = parse(StorageSettings {
+            account_name: Some("acct"),
+            ..Default::default()
+        });
+        assert_eq!(named.blob_endpoint.as_str(), "https://acct.blob.core.windows.net/");
+        assert!(
+            parse_storage(&StorageSettings {
+                blob_service_uri: Some("https://storage.example"),
+                ..Default::default()
+            })
+            .is_err(),
+            "no queue URI can be derived"
+        );
+        assert!(
+            parse_storage(&StorageSettings {
+                connection_string: Some("AccountName=x"),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(parse_storage(&StorageSettings::default()).unwrap().is_none());
     }
 
     #[test]
@@ -342,13 +403,13 @@ mod tests {
             .with_timezone(&chrono::Utc);
         let sas = account_sas(AZURITE_ACCOUNT, &Secret::new(AZURITE_KEY), expiry).unwrap();
         assert!(
-            sas.starts_with("sv=2018-11-09&ss=b&srt=sco&sp=rwdlac&se=2030-01-01T00%3A00%3A00Z&sig="),
+            sas.starts_with("sv=2018-11-09&ss=bq&srt=sco&sp=rwdlac&se=2030-01-01T00%3A00%3A00Z&sig="),
             "{sas}"
         );
         let key = base64::engine::general_purpose::STANDARD.decode(AZURITE_KEY).unwrap();
         let expected = ring::hmac::sign(
             &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
-            b"devstoreaccount1\nrwdlac\nb\nsco\n\n2030-01-01T00:00:00Z\n\n\n2018-11-09\n",
+            b"devstoreaccount1\nrwdlac\nbq\nsco\n\n2030-01-01T00:00:00Z\n\n\n2018-11-09\n",
         );
         let sig = url::form_urlencoded::parse(sas.as_bytes())
             .find(|(k, _)| k == "sig")

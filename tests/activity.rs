@@ -326,15 +326,13 @@ async fn two_concurrent_runs_do_not_both_advance_the_checkpoint() {
         ..audit_app(2)
     })
     .await;
-    if let groupmgr::state::StorageAccess::SharedKey { .. } =
-        groupmgr::state::parse_storage(Some(&azurite.connection_string()), None, None)
-            .unwrap()
-            .unwrap()
+    let storage = groupmgr::state::StorageSettings {
+        connection_string: Some(&azurite.connection_string()),
+        ..Default::default()
+    };
     {
         groupmgr::state::BlobState::new(
-            groupmgr::state::parse_storage(Some(&azurite.connection_string()), None, None)
-                .unwrap()
-                .unwrap(),
+            groupmgr::state::parse_storage(&storage).unwrap().unwrap(),
         )
         .unwrap()
         .ensure_container()

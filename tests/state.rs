@@ -51,9 +51,13 @@ async fn blob_state_on_azurite() {
     let Some(azurite) = Azurite::start("blob_state_on_azurite") else {
         return;
     };
-    let access = parse_storage(Some(&azurite.connection_string()), None, None)
-        .unwrap()
-        .unwrap();
+    let conn = azurite.connection_string();
+    let access = parse_storage(&groupmgr::state::StorageSettings {
+        connection_string: Some(&conn),
+        ..Default::default()
+    })
+    .unwrap()
+    .unwrap();
     let state = BlobState::new(access).unwrap();
     state.ensure_container().await.unwrap();
     state.ensure_container().await.unwrap();

@@ -7,12 +7,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
-use serde_json::{Value, json};
 use warp::http::{Response, StatusCode};
 
-use super::groups::activity_view;
+use super::model::{Activity, ActivityItem, ActivityPage};
 use super::upstream::graph_token;
-use super::{ApiError, query_params};
+use super::{ApiError, ErrorCode, query_params};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::customer_list::{self, Lifecycle};
@@ -23,7 +22,7 @@ const MAX_TOP: usize = 5000;
 const MAX_DAYS: i64 = 3650;
 
 pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
-    let bad = |m: String| ApiError::bad_request("invalid_input", m);
+    let bad = |m: String| ApiError::bad_request(ErrorCode::InvalidInput, m);
     let mut inactive_days = None;
     let mut top = DEFAULT_TOP;
     let mut offset = 0usize;
@@ -50,7 +49,7 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
-                    .ok_or_else(|| ApiError::bad_request("invalid_cursor", "cursor is not one this API returned"))?
+                    .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned"))?
             }
             _ => {}
         }
@@ -60,13 +59,17 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
         .map_err(|_| {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                ErrorCode::StoreUnavailable,
                 "GroupMgr's database is unavailable",
             )
         })?
     else {
         // No sync has run yet: nothing is known about activity.
-        return Ok(super::json(StatusCode::OK, &json!({"value": [], "nextCursor": null})));
+        let empty = ActivityPage {
+            value: Vec::new(),
+            next_cursor: None,
+        };
+        return Ok(super::json(StatusCode::OK, &empty));
     };
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);
@@ -83,17 +86,16 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
             .cmp(&b.last_activity)
             .then_with(|| a.group_id.cmp(&b.group_id))
     });
-    let page: Vec<Value> = rows
+    let value = rows
         .iter()
         .skip(offset)
         .take(top)
-        .map(|r| {
-            let mut v = activity_view(Some(r));
-            v["groupId"] = json!(r.group_id);
-            v["displayName"] = json!(r.name);
-            v
+        .map(|r| ActivityItem {
+            group_id: r.group_id.clone(),
+            display_name: r.name.clone(),
+            activity: Activity::of(Some(r)),
         })
         .collect();
-    let next = (offset + top < rows.len()).then(|| B64URL.encode(format!("o:{}", offset + top)));
-    Ok(super::json(StatusCode::OK, &json!({"value": page, "nextCursor": next})))
+    let next_cursor = (offset + top < rows.len()).then(|| B64URL.encode(format!("o:{}", offset + top)));
+    Ok(super::json(StatusCode::OK, &ActivityPage { value, next_cursor }))
 }

@@ -3,23 +3,104 @@
 //! contain tokens, UPNs or other caller secrets.
 
 use bytes::Bytes;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use warp::http::{HeaderValue, Response, StatusCode};
 
 use crate::auth::{GateError, Refused, TokenError};
+
+/// Every `error.code` the API answers with: a contract with the UI, published in the
+/// OpenAPI description (`GET /api/openapi.json`). Adding a code is a new variant here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: a parameter or body property is invalid; the message names it.
+    InvalidInput,
+    /// 400: a `cursor` that this API did not hand out.
+    InvalidCursor,
+    /// 400: the request body could not be read.
+    InvalidBody,
+    /// 400: a timer or queue invocation envelope that is not the host's format.
+    InvalidInvocation,
+    /// 400: Microsoft rejected the request as invalid.
+    RejectedByMicrosoft,
+    /// 401: no bearer token.
+    MissingToken,
+    /// 401: the token is invalid (signature, audience, issuer, expiry, …).
+    InvalidToken,
+    /// 401: Entra ID needs the user to sign in again (claims challenge).
+    InteractionRequired,
+    /// 403: the caller's tenant is not registered with GroupMgr.
+    TenantNotRegistered,
+    /// 403: the caller's tenant is suspended.
+    TenantSuspended,
+    /// 403: the caller's tenant has been offboarded.
+    TenantOffboarded,
+    /// 403: the tenant's licence has expired.
+    LicenseExpired,
+    /// 403: the tenant's licensed seats are all taken.
+    LicenseSeatsExhausted,
+    /// 403: an app-only token where a user is required.
+    UserTokenRequired,
+    /// 403: the `GroupMgr.Admin` app role is required.
+    RoleRequired,
+    /// 403: the tenant has not consented (or revoked consent) to GroupMgr's permissions.
+    ConsentRequired,
+    /// 403: Microsoft forbids this for the caller.
+    ForbiddenByMicrosoft,
+    /// 404: no such resource.
+    NotFound,
+    /// 405: the route exists, the method does not (`Allow` lists the methods).
+    MethodNotAllowed,
+    /// 409: the change conflicts with the resource's state.
+    Conflict,
+    /// 409: a sync of this tenant is already running.
+    SyncInProgress,
+    /// 413: the request body is too large.
+    BodyTooLarge,
+    /// 429: Microsoft is throttling this tenant; `Retry-After` says when to retry.
+    Throttled,
+    /// 500: GroupMgr is misconfigured (its own credential); never caused by the caller.
+    InternalError,
+    /// 502: Microsoft refused GroupMgr's own token.
+    MicrosoftAuthFailed,
+    /// 502: Microsoft failed or could not be reached.
+    MicrosoftUnavailable,
+    /// 503: Entra ID (signing keys or token endpoint) is unavailable.
+    IdentityProviderUnavailable,
+    /// 503: GroupMgr's database or storage is unavailable.
+    StoreUnavailable,
+    /// 503: a tenant sync failed; the host retries the message.
+    SyncFailed,
+    /// 504: Microsoft timed out.
+    MicrosoftTimeout,
+}
+
+/// The error body: `{"error":{"code","message"}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people; never contains tokens, UPNs or other secrets.
+    pub message: String,
+}
 
 /// An error answer of the API.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Extra headers (`WWW-Authenticate`, `Retry-After`, `Allow`).
     pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -33,29 +114,25 @@ impl ApiError {
         self
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such resource")
     }
 
-    /// A function whose logic is not built yet: an honest 501, never a fake success.
-    pub fn not_implemented(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "not_implemented",
-            format!("{what} is not implemented yet"),
-        )
-    }
-
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
 
     pub fn into_response(self) -> Response<Bytes> {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
         let mut resp = super::json(self.status, &body);
         for (name, value) in self.headers {
             if let Ok(v) = HeaderValue::from_str(&value) {
@@ -76,29 +153,29 @@ impl From<GateError> for ApiError {
     fn from(e: GateError) -> Self {
         let message = e.to_string();
         match e {
-            GateError::Token(TokenError::Missing) => Self::new(StatusCode::UNAUTHORIZED, "missing_token", message)
+            GateError::Token(TokenError::Missing) => Self::new(StatusCode::UNAUTHORIZED, ErrorCode::MissingToken, message)
                 .with_header("www-authenticate", "Bearer realm=\"GroupMgr\""),
             GateError::Token(TokenError::Invalid(reason)) => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_token", message).with_header(
+                Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, message).with_header(
                     "www-authenticate",
                     format!("Bearer realm=\"GroupMgr\", error=\"invalid_token\", error_description=\"{reason}\""),
                 )
             }
             GateError::Token(TokenError::KeysUnavailable) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "identity_provider_unavailable",
+                ErrorCode::IdentityProviderUnavailable,
                 "Entra ID signing keys could not be fetched; retry shortly",
             )
             .with_header("retry-after", "5"),
-            GateError::TenantNotRegistered => Self::forbidden("tenant_not_registered", message),
-            GateError::TenantSuspended => Self::forbidden("tenant_suspended", message),
-            GateError::TenantOffboarded => Self::forbidden("tenant_offboarded", message),
-            GateError::LicenceExpired => Self::forbidden("license_expired", message),
-            GateError::SeatsExhausted => Self::forbidden("license_seats_exhausted", message),
-            GateError::UserRequired => Self::forbidden("user_token_required", message),
+            GateError::TenantNotRegistered => Self::forbidden(ErrorCode::TenantNotRegistered, message),
+            GateError::TenantSuspended => Self::forbidden(ErrorCode::TenantSuspended, message),
+            GateError::TenantOffboarded => Self::forbidden(ErrorCode::TenantOffboarded, message),
+            GateError::LicenceExpired => Self::forbidden(ErrorCode::LicenseExpired, message),
+            GateError::SeatsExhausted => Self::forbidden(ErrorCode::LicenseSeatsExhausted, message),
+            GateError::UserRequired => Self::forbidden(ErrorCode::UserTokenRequired, message),
             GateError::Store(_) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                ErrorCode::StoreUnavailable,
                 "GroupMgr's database is unavailable; retry shortly",
             )
             .with_header("retry-after", "5"),

@@ -10,11 +10,12 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use warp::http::{Response, StatusCode};
 
+use super::model::{Group, GroupPage};
 use super::upstream::{graph_token, json_body};
-use super::{ApiError, query_params};
+use super::{ApiError, ErrorCode, query_params};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::customer_list::{self, GroupRow};
+use crate::customer_list;
 use crate::domain::{GroupId, GroupUpdate, NewGroup, ObjectId, Relation};
 use crate::host::HttpRequest;
 use crate::microsoft::graph::{Graph, GraphError, GraphGroup};
@@ -24,50 +25,12 @@ const DEFAULT_TOP: u32 = 100;
 const MAX_TOP: u32 = 999;
 const MAX_SEARCH: usize = 256;
 
-fn time_or_null(t: Option<chrono::DateTime<chrono::Utc>>) -> Value {
-    t.map_or(Value::Null, |t| {
-        json!(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    })
-}
-
-/// The activity part of a group (ARCHITECTURE.md §4), from the SharePoint row.
-pub fn activity_view(row: Option<&GroupRow>) -> Value {
-    json!({
-        "lastTeamsActivity": time_or_null(row.and_then(|r| r.last_teams_activity)),
-        "lastSharePointActivity": time_or_null(row.and_then(|r| r.last_sharepoint_activity)),
-        "lastActivity": time_or_null(row.and_then(|r| r.last_activity)),
-    })
-}
-
-/// The API's group shape.
-fn group_view(g: &GraphGroup, row: Option<&GroupRow>, counts: Option<(u64, u64)>) -> Value {
-    let (owners, members) = match counts {
-        Some((o, m)) => (json!(o), json!(m)),
-        None => (
-            row.and_then(|r| r.owner_count).map_or(Value::Null, |n| json!(n)),
-            row.and_then(|r| r.member_count).map_or(Value::Null, |n| json!(n)),
-        ),
-    };
-    json!({
-        "id": g.id,
-        "displayName": g.display_name,
-        "description": g.description,
-        "mailNickname": g.mail_nickname,
-        "visibility": g.visibility,
-        "createdDateTime": g.created_date_time,
-        "teamsEnabled": g.teams_enabled(),
-        "ownerCount": owners,
-        "memberCount": members,
-        "activity": activity_view(row),
-    })
-}
-
 fn encode_cursor(link: &str, searching: bool) -> String {
     B64URL.encode(json!({"l": link, "s": searching}).to_string())
 }
 
 fn decode_cursor(app: &App, raw: &str) -> Result<(String, bool), ApiError> {
-    let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this API returned");
+    let bad = || ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned");
     let v: Value = B64URL
         .decode(raw)
         .ok()
@@ -92,7 +55,7 @@ pub(super) async fn unified_group(graph: &Graph<'_>, id: &GroupId) -> Result<Gra
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             "no Microsoft 365 group with this id",
         ))
     }
@@ -117,7 +80,7 @@ pub async fn list(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respo
             "search" => {
                 if v.chars().count() > MAX_SEARCH || v.trim().is_empty() {
                     return Err(ApiError::bad_request(
-                        "invalid_input",
+                        ErrorCode::InvalidInput,
                         format!("search: must be 1 to {MAX_SEARCH} characters"),
                     ));
                 }
@@ -126,7 +89,7 @@ pub async fn list(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respo
             "top" => {
                 top = v.parse().ok().filter(|n| (1..=MAX_TOP).contains(n)).ok_or_else(|| {
                     ApiError::bad_request(
-                        "invalid_input",
+                        ErrorCode::InvalidInput,
                         format!("top: must be a whole number from 1 to {MAX_TOP}"),
                     )
                 })?
@@ -147,16 +110,13 @@ pub async fn list(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respo
         // Not synced yet (or our own store is down): Graph data alone is still an answer.
         _ => Default::default(),
     };
-    let value: Vec<Value> = page
+    let value = page
         .value
         .iter()
-        .map(|g| group_view(g, rows.get(&g.id).map(|(_, r)| r), None))
+        .map(|g| Group::of(g, rows.get(&g.id).map(|(_, r)| r), None))
         .collect();
-    let next = page.next_link.as_deref().map(|l| encode_cursor(l, searching));
-    Ok(super::json(
-        StatusCode::OK,
-        &json!({"value": value, "nextCursor": next}),
-    ))
+    let next_cursor = page.next_link.as_deref().map(|l| encode_cursor(l, searching));
+    Ok(super::json(StatusCode::OK, &GroupPage { value, next_cursor }))
 }
 
 /// `GET /api/groups/{id}`: Graph data, live owner/member counts, and the SharePoint row.
@@ -179,7 +139,7 @@ pub async fn get(app: &App, caller: &Caller, params: &[(&'static str, String)]) 
     };
     Ok(super::json(
         StatusCode::OK,
-        &group_view(&g, row.as_ref(), Some((owners?, members?))),
+        &Group::of(&g, row.as_ref(), Some((owners?, members?))),
     ))
 }
 
@@ -228,7 +188,7 @@ pub async fn create(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Res
         }
     };
     tracing::info!(event = "group_created", tenant_id = %caller.tenant.tenant_id, group_id = %created.id, group_name = created.display_name.as_deref().unwrap_or(""));
-    let mut resp = super::json(StatusCode::CREATED, &group_view(&created, None, None));
+    let mut resp = super::json(StatusCode::CREATED, &Group::of(&created, None, None));
     if let Ok(v) = warp::http::HeaderValue::from_str(&format!("/api/groups/{}", created.id)) {
         resp.headers_mut().insert("location", v);
     }
@@ -282,5 +242,5 @@ pub async fn restore(
     let graph = app.graph.session(&token);
     let g = graph.restore_group(&id.to_string()).await?;
     tracing::info!(event = "group_restored", tenant_id = %caller.tenant.tenant_id, group_id = %id);
-    Ok(super::json(StatusCode::OK, &group_view(&g, None, None)))
+    Ok(super::json(StatusCode::OK, &Group::of(&g, None, None)))
 }

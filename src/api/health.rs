@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde_json::json;
+use super::model::{Health, HealthStatus};
 use warp::http::{Response, StatusCode};
 
 use crate::app::App;
@@ -18,11 +18,18 @@ pub async fn get(app: &App) -> Response<Bytes> {
         Ok(Ok(()))
     );
     if store_ok {
-        super::json(StatusCode::OK, &json!({"status": "ok", "version": version}))
+        let health = Health {
+            status: HealthStatus::Ok,
+            version,
+            reason: None,
+        };
+        super::json(StatusCode::OK, &health)
     } else {
-        super::json(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"status": "unavailable", "version": version, "reason": "database unavailable"}),
-        )
+        let health = Health {
+            status: HealthStatus::Unavailable,
+            version,
+            reason: Some("database unavailable"),
+        };
+        super::json(StatusCode::SERVICE_UNAVAILABLE, &health)
     }
 }

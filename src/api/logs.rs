@@ -7,10 +7,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
 use warp::http::{Response, StatusCode};
 
-use super::ApiError;
+use super::model::{LogEntry, LogKey, LogPage};
+use super::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::auth::{ADMIN_ROLE, Caller};
 use crate::host::HttpRequest;
@@ -29,7 +29,7 @@ struct LogsRequest {
 }
 
 fn invalid(field: &str, rule: &str) -> ApiError {
-    ApiError::bad_request("invalid_input", format!("{field}: {rule}"))
+    ApiError::bad_request(ErrorCode::InvalidInput, format!("{field}: {rule}"))
 }
 
 fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
@@ -60,7 +60,7 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
             "cursor" => {
                 req.after =
                     Some(decode_cursor(&v).ok_or_else(|| {
-                        ApiError::bad_request("invalid_cursor", "cursor is not one this API returned")
+                        ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned")
                     })?)
             }
             "top" => {
@@ -84,7 +84,7 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
 pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
     if !caller.principal.has_role(ADMIN_ROLE) {
         return Err(ApiError::forbidden(
-            "role_required",
+            ErrorCode::RoleRequired,
             format!("the {ADMIN_ROLE} app role is required"),
         ));
     }
@@ -93,7 +93,7 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     let unavailable = |_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            ErrorCode::StoreUnavailable,
             "GroupMgr's database is unavailable",
         )
         .with_header("retry-after", "5")
@@ -117,41 +117,40 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
         .then(|| entries.last().map(|e| encode_cursor(e.time, e.id)))
         .flatten();
     let used: std::collections::HashSet<uuid::Uuid> = entries.iter().map(|e| e.sealed.key_id).collect();
-    let keys: Vec<Value> = app
+    let keys = app
         .store
         .log_keys(&tenant)
         .await
         .map_err(unavailable)?
         .into_iter()
         .filter(|k| used.contains(&k.key_id))
-        .map(|k| {
-            json!({
-                "keyId": k.key_id,
-                "publicKeyId": k.public_key_id,
-                "enc": B64.encode(&k.enc),
-                "sealedKey": B64.encode(&k.sealed_key),
-            })
+        .map(|k| LogKey {
+            key_id: k.key_id.to_string(),
+            public_key_id: k.public_key_id.to_string(),
+            enc: B64.encode(&k.enc),
+            sealed_key: B64.encode(&k.sealed_key),
         })
         .collect();
-    let value: Vec<Value> = entries
+    let value = entries
         .iter()
-        .map(|e| {
-            json!({
-                "id": e.id,
-                "time": e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                "level": e.level,
-                "event": e.event,
-                "message": e.message,
-                "keyId": e.sealed.key_id,
-                "nonce": B64.encode(e.sealed.nonce),
-                "sealed": B64.encode(&e.sealed.ciphertext),
-            })
+        .map(|e| LogEntry {
+            id: e.id.to_string(),
+            time: e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            level: e.level.to_string(),
+            event: e.event.to_string(),
+            message: e.message.to_string(),
+            key_id: e.sealed.key_id.to_string(),
+            nonce: B64.encode(e.sealed.nonce),
+            sealed: B64.encode(&e.sealed.ciphertext),
         })
         .collect();
-    Ok(super::json(
-        StatusCode::OK,
-        &json!({"tenantId": tenant, "value": value, "keys": keys, "nextCursor": next}),
-    ))
+    let page = LogPage {
+        tenant_id: tenant.to_string(),
+        value,
+        keys,
+        next_cursor: next,
+    };
+    Ok(super::json(StatusCode::OK, &page))
 }
 
 #[cfg(test)]

@@ -3,12 +3,13 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::http::{Response, StatusCode};
 
 use super::groups::{group_id, unified_group};
+use super::model::{Principal, PrincipalPage};
 use super::upstream::{graph_token, json_body};
-use super::{ApiError, query_params};
+use super::{ApiError, ErrorCode, query_params};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::domain::{ObjectId, Relation};
@@ -17,15 +18,6 @@ use crate::microsoft::graph::{DirectoryObject, GraphError, Page};
 
 const DEFAULT_TOP: u32 = 100;
 const MAX_TOP: u32 = 999;
-
-fn object_view(o: &DirectoryObject) -> Value {
-    let kind = o
-        .odata_type
-        .as_deref()
-        .map(|t| t.trim_start_matches("#microsoft.graph."))
-        .unwrap_or("directoryObject");
-    json!({"id": o.id, "displayName": o.display_name, "userPrincipalName": o.user_principal_name, "type": kind})
-}
 
 /// `GET /api/groups/{id}/{owners|members}?top=&cursor=`.
 pub async fn list(
@@ -43,13 +35,13 @@ pub async fn list(
             "top" => {
                 top = v.parse().ok().filter(|n| (1..=MAX_TOP).contains(n)).ok_or_else(|| {
                     ApiError::bad_request(
-                        "invalid_input",
+                        ErrorCode::InvalidInput,
                         format!("top: must be a whole number from 1 to {MAX_TOP}"),
                     )
                 })?
             }
             "cursor" => {
-                let bad = || ApiError::bad_request("invalid_cursor", "cursor is not one this API returned");
+                let bad = || ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned");
                 let link = B64URL
                     .decode(&v)
                     .ok()
@@ -74,12 +66,9 @@ pub async fn list(
             graph.list_relation(&id.to_string(), rel, top).await?
         }
     };
-    let value: Vec<Value> = page.value.iter().map(object_view).collect();
-    let next = page.next_link.as_deref().map(|l| B64URL.encode(l));
-    Ok(super::json(
-        StatusCode::OK,
-        &json!({"value": value, "nextCursor": next}),
-    ))
+    let value = page.value.iter().map(Principal::of).collect();
+    let next_cursor = page.next_link.as_deref().map(|l| B64URL.encode(l));
+    Ok(super::json(StatusCode::OK, &PrincipalPage { value, next_cursor }))
 }
 
 /// `POST /api/groups/{id}/{owners|members}` with `{"id":"<user id>"}`: 204; adding someone
@@ -95,14 +84,14 @@ pub async fn add(
     let body = json_body(&req.body)?;
     let obj = body
         .as_object()
-        .ok_or_else(|| ApiError::bad_request("invalid_input", "body: must be a JSON object"))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidInput, "body: must be a JSON object"))?;
     if obj.keys().any(|k| k != "id") {
-        return Err(ApiError::bad_request("invalid_input", "body: only `id` is allowed"));
+        return Err(ApiError::bad_request(ErrorCode::InvalidInput, "body: only `id` is allowed"));
     }
     let raw = obj
         .get("id")
         .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request("invalid_input", "id: is required (a user id)"))?;
+        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidInput, "id: is required (a user id)"))?;
     let user = ObjectId::parse("id", raw)?;
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);

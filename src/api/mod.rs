@@ -7,22 +7,27 @@ pub mod groups;
 pub mod health;
 pub mod logs;
 pub mod membership;
+pub mod model;
+pub mod openapi;
 pub mod policy;
+pub mod sync;
 pub mod upstream;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody, ErrorCode};
 
 use bytes::Bytes;
 use warp::http::{Response, StatusCode};
 
 /// A JSON response.
-pub fn json(status: StatusCode, body: &serde_json::Value) -> Response<Bytes> {
+pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Bytes> {
+    // Our bodies are structs and JSON values with string keys: serialising cannot fail.
+    let body = serde_json::to_vec(body).expect("API bodies serialise to JSON");
     Response::builder()
         .status(status)
         .header("content-type", "application/json; charset=utf-8")
         .header("cache-control", "no-store")
         .header("x-content-type-options", "nosniff")
-        .body(Bytes::from(body.to_string()))
+        .body(Bytes::from(body))
         .expect("static header names and values are valid")
 }
 

@@ -5,10 +5,10 @@
 //! with only the two values changed, so no other setting is lost.
 
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::Value;
 use warp::http::{Response, StatusCode};
 
-use super::ApiError;
+use super::{ApiError, ErrorCode, model};
 use super::upstream::{graph_token, json_body};
 use crate::app::App;
 use crate::auth::{ADMIN_ROLE, Caller};
@@ -36,8 +36,11 @@ impl Policy {
         }
     }
 
-    fn view(&self) -> Value {
-        json!({"enabled": self.enabled, "allowedGroupId": self.allowed_group})
+    fn view(&self) -> model::Policy {
+        model::Policy {
+            enabled: self.enabled,
+            allowed_group_id: self.allowed_group.clone(),
+        }
     }
 
     /// `values` with the two policy values set, everything else kept as it was.
@@ -88,7 +91,7 @@ pub async fn get(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError
 }
 
 fn parse_put(body: &Value) -> Result<Policy, ApiError> {
-    let bad = |m: &str| ApiError::bad_request("invalid_input", m.to_string());
+    let bad = |m: &str| ApiError::bad_request(ErrorCode::InvalidInput, m.to_string());
     let obj = body.as_object().ok_or_else(|| bad("body: must be a JSON object"))?;
     if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "enabled" | "allowedGroupId")) {
         return Err(bad(&format!(
@@ -120,7 +123,7 @@ fn parse_put(body: &Value) -> Result<Policy, ApiError> {
 pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
     if !caller.principal.has_role(ADMIN_ROLE) {
         return Err(ApiError::forbidden(
-            "role_required",
+            ErrorCode::RoleRequired,
             format!("the {ADMIN_ROLE} app role is required"),
         ));
     }
@@ -129,7 +132,7 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     let graph = app.graph.session(&token);
     if let Some(id) = &policy.allowed_group {
         // It must be an existing security group (not a Microsoft 365 group).
-        let invalid = || ApiError::bad_request("invalid_input", "allowedGroupId: must be an existing security group");
+        let invalid = || ApiError::bad_request(ErrorCode::InvalidInput, "allowedGroupId: must be an existing security group");
         let g = match graph.get_group(id).await {
             Ok(g) => g,
             Err(e) if e.is_not_found() => return Err(invalid()),
@@ -179,6 +182,7 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn v(n: &str, val: &str) -> SettingValue {
         SettingValue {

@@ -5,7 +5,7 @@
 
 use warp::http::StatusCode;
 
-use super::ApiError;
+use super::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::auth::{AccessToken, AcquireError, Caller};
 use crate::microsoft::graph::GraphError;
@@ -14,26 +14,26 @@ impl From<AcquireError> for ApiError {
     fn from(e: AcquireError) -> Self {
         let message = e.to_string();
         match e {
-            AcquireError::ConsentRequired => ApiError::forbidden("consent_required", message),
+            AcquireError::ConsentRequired => ApiError::forbidden(ErrorCode::ConsentRequired, message),
             AcquireError::InteractionRequired => {
-                ApiError::new(StatusCode::UNAUTHORIZED, "interaction_required", message).with_header(
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InteractionRequired, message).with_header(
                     "www-authenticate",
                     "Bearer realm=\"GroupMgr\", error=\"insufficient_claims\"",
                 )
             }
-            AcquireError::InvalidGrant(_) => ApiError::new(StatusCode::UNAUTHORIZED, "invalid_token", message)
+            AcquireError::InvalidGrant(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, message)
                 .with_header("www-authenticate", "Bearer realm=\"GroupMgr\", error=\"invalid_token\""),
             AcquireError::Misconfigured(code) => {
                 tracing::error!(event = "token_acquisition_failed", error = %code);
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
+                    ErrorCode::InternalError,
                     "GroupMgr could not authenticate itself to Entra ID; the operator has been alerted",
                 )
             }
             AcquireError::Unavailable(_) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "identity_provider_unavailable",
+                ErrorCode::IdentityProviderUnavailable,
                 message,
             )
             .with_header("retry-after", "5"),
@@ -56,45 +56,45 @@ impl From<GraphError> for ApiError {
                     format!("{code}: {message}")
                 };
                 match status {
-                    400 if message.contains("already exist") => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
-                    400 | 422 => ApiError::bad_request("rejected_by_microsoft", reason),
+                    400 if message.contains("already exist") => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason),
+                    400 | 422 => ApiError::bad_request(ErrorCode::RejectedByMicrosoft, reason),
                     401 => ApiError::new(
                         StatusCode::BAD_GATEWAY,
-                        "microsoft_auth_failed",
+                        ErrorCode::MicrosoftAuthFailed,
                         "Microsoft Graph refused GroupMgr's token",
                     ),
-                    403 => ApiError::forbidden("forbidden_by_microsoft", reason),
+                    403 => ApiError::forbidden(ErrorCode::ForbiddenByMicrosoft, reason),
                     404 => ApiError::not_found(),
-                    409 | 412 => ApiError::new(StatusCode::CONFLICT, "conflict", reason),
+                    409 | 412 => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason),
                     429 => {
                         let secs = retry_after.map_or(5, |d| d.as_secs_f64().ceil().max(1.0) as u64);
                         ApiError::new(
                             StatusCode::TOO_MANY_REQUESTS,
-                            "throttled",
+                            ErrorCode::Throttled,
                             "Microsoft Graph is throttling this tenant; retry later",
                         )
                         .with_header("retry-after", secs.to_string())
                     }
                     504 => ApiError::new(
                         StatusCode::GATEWAY_TIMEOUT,
-                        "microsoft_timeout",
+                        ErrorCode::MicrosoftTimeout,
                         "Microsoft Graph timed out",
                     ),
                     _ => ApiError::new(
                         StatusCode::BAD_GATEWAY,
-                        "microsoft_unavailable",
+                        ErrorCode::MicrosoftUnavailable,
                         format!("Microsoft Graph answered {status}"),
                     ),
                 }
             }
             GraphError::Timeout => ApiError::new(
                 StatusCode::GATEWAY_TIMEOUT,
-                "microsoft_timeout",
+                ErrorCode::MicrosoftTimeout,
                 "Microsoft Graph timed out",
             ),
             GraphError::Transport(_) | GraphError::Protocol(_) => ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "microsoft_unavailable",
+                ErrorCode::MicrosoftUnavailable,
                 "Microsoft Graph could not be reached",
             ),
         }
@@ -113,15 +113,15 @@ pub async fn graph_token(app: &App, caller: &Caller) -> Result<AccessToken, ApiE
 pub fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
-            "invalid_input",
+            ErrorCode::InvalidInput,
             "body: a JSON object is required",
         ));
     }
-    serde_json::from_slice(body).map_err(|_| ApiError::bad_request("invalid_input", "body: not valid JSON"))
+    serde_json::from_slice(body).map_err(|_| ApiError::bad_request(ErrorCode::InvalidInput, "body: not valid JSON"))
 }
 
 impl From<crate::domain::InvalidInput> for ApiError {
     fn from(e: crate::domain::InvalidInput) -> Self {
-        ApiError::bad_request("invalid_input", e.to_string())
+        ApiError::bad_request(ErrorCode::InvalidInput, e.to_string())
     }
 }

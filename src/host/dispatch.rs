@@ -10,7 +10,7 @@ use warp::http::{HeaderMap, Method, Response, StatusCode};
 
 use super::invocation::{InvocationRequest, InvocationResponse};
 use super::router::{self, Endpoint, Invocation, Resolved};
-use crate::api::{self, ApiError};
+use crate::api::{self, ApiError, ErrorCode};
 use crate::app::App;
 use crate::auth::Upn;
 use crate::domain::TenantId;
@@ -50,7 +50,7 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         Resolved::NotFound => ApiError::not_found().into_response(),
         Resolved::MethodNotAllowed { allow } => ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "method not allowed on this route",
         )
         .with_header("allow", allow.join(", "))
@@ -127,7 +127,8 @@ async fn http(
         Endpoint::PolicyGet => policy::get(app, &caller).await,
         Endpoint::PolicyPut => policy::put(app, &caller, req).await,
         Endpoint::Activity => api::activity::get(app, &caller, req).await,
-        Endpoint::Pending(what) => Err(ApiError::not_implemented(what)),
+        Endpoint::Sync => api::sync::post(app, &caller, req).await,
+        Endpoint::OpenApi => Ok(api::openapi::get()),
     };
     (outcome, who)
 }
@@ -138,7 +139,7 @@ async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> Response<
     let envelope: InvocationRequest = match serde_json::from_slice(&req.body) {
         Ok(e) => e,
         Err(_) => {
-            return ApiError::bad_request("invalid_invocation", "body is not a Functions invocation envelope")
+            return ApiError::bad_request(ErrorCode::InvalidInvocation, "body is not a Functions invocation envelope")
                 .into_response();
         }
     };

@@ -12,7 +12,7 @@ use warp::Filter;
 use warp::http::{Response, StatusCode};
 
 use super::dispatch::{HttpRequest, handle};
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorCode};
 use crate::app::App;
 
 /// Largest request body accepted (group bodies are small; 1 MiB is generous).
@@ -55,11 +55,11 @@ where
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk
-            .map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read").into_response())?;
+            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read").into_response())?;
         if out.len() + chunk.remaining() > MAX_BODY_BYTES {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+                ErrorCode::BodyTooLarge,
                 format!("request bodies are limited to {MAX_BODY_BYTES} bytes"),
             )
             .into_response());

@@ -3,6 +3,7 @@
 pub mod activity_sync;
 pub mod group_sync;
 pub mod local_schedule;
+pub mod on_demand;
 pub mod scheduler;
 pub mod tenant_sync;
 

@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::{TENANT_SYNC_OUTPUT, TenantSyncMessage};
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::domain::TenantStatus;
 use crate::host::invocation::{InvocationRequest, InvocationResponse};
@@ -17,7 +17,7 @@ pub async fn run(app: &App, req: &InvocationRequest) -> Result<InvocationRespons
     let tenants = app.store.tenants().await.map_err(|_| {
         ApiError::new(
             warp::http::StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
+            ErrorCode::StoreUnavailable,
             "GroupMgr's database is unavailable",
         )
     })?;

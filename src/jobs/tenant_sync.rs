@@ -11,7 +11,7 @@ use warp::http::StatusCode;
 use super::TenantSyncMessage;
 use super::activity_sync::{ActivityError, ActivityReport, ActivitySync};
 use super::group_sync::{SyncError, SyncReport, sync_groups};
-use crate::api::ApiError;
+use crate::api::{ApiError, ErrorCode};
 use crate::app::App;
 use crate::auth::AcquireError;
 use crate::domain::{TenantId, TenantStatus};
@@ -180,7 +180,7 @@ pub async fn invoke(app: &App, req: &InvocationRequest) -> Result<InvocationResp
         }
         Err(e) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "sync_failed",
+            ErrorCode::SyncFailed,
             e.to_string(),
         )),
     }

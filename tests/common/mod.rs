@@ -78,6 +78,8 @@ pub struct Spawn {
     pub audit: bool,
     /// `AzureWebJobsStorage` (job state in Blob Storage instead of the embedded store).
     pub storage: Option<String>,
+    /// On-demand syncs through the `tenant-sync` queue, as under a Functions host.
+    pub queue_syncs: bool,
 }
 
 impl Default for Spawn {
@@ -95,6 +97,7 @@ impl Default for Spawn {
             sim: m365_sim::SimOptions::default(),
             audit: false,
             storage: None,
+            queue_syncs: false,
         }
     }
 }
@@ -148,6 +151,7 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
         AppOptions {
             jwks: opts.jwks,
             graph_retry: opts.graph_retry,
+            queue_syncs: Some(opts.queue_syncs),
         },
     )
     .unwrap();

@@ -1,0 +1,293 @@
+//! The bodies the HTTP API answers and accepts (ARCHITECTURE.md §4), as types: handlers
+//! serialise these, and `openapi.rs` publishes their schemas, so the description cannot drift
+//! from what is sent. Request bodies are parsed by the domain types (`NewGroup::parse`, …);
+//! the request types here describe the same shapes, and a test feeds their examples to
+//! those parsers.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+
+use crate::customer_list::GroupRow;
+use crate::microsoft::graph::{DirectoryObject, GraphGroup};
+
+/// RFC 3339 UTC with whole seconds, as every timestamp of the API.
+fn rfc3339<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+        None => s.serialize_none(),
+    }
+}
+
+/// `GET /api/health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// The handler's version.
+    pub version: &'static str,
+    /// Why it is unavailable (503 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'static str>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    Ok,
+    Unavailable,
+}
+
+/// A group's last activity; each `null` when never seen.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Activity {
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_teams_activity: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_share_point_activity: Option<DateTime<Utc>>,
+    /// The later of the two.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_activity: Option<DateTime<Utc>>,
+}
+
+impl Activity {
+    /// From the tenant's SharePoint row (none yet: all `null`).
+    pub fn of(row: Option<&GroupRow>) -> Self {
+        row.map_or_else(Self::default, |r| Self {
+            last_teams_activity: r.last_teams_activity,
+            last_share_point_activity: r.last_sharepoint_activity,
+            last_activity: r.last_activity,
+        })
+    }
+}
+
+/// A Microsoft 365 group with GroupMgr's data.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub mail_nickname: Option<String>,
+    /// `Public`, `Private` or `HiddenMembership`.
+    pub visibility: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_date_time: Option<String>,
+    /// Whether the group has a team.
+    pub teams_enabled: bool,
+    /// Live on `GET /api/groups/{id}`; from the last sync in lists; `null` when unknown.
+    pub owner_count: Option<u64>,
+    pub member_count: Option<u64>,
+    pub activity: Activity,
+}
+
+impl Group {
+    /// From Graph's group and, when synced, the SharePoint row; `counts` are live
+    /// (owners, members) counts when the caller asked for one group.
+    pub fn of(g: &GraphGroup, row: Option<&GroupRow>, counts: Option<(u64, u64)>) -> Self {
+        let (owner_count, member_count) = match counts {
+            Some((o, m)) => (Some(o), Some(m)),
+            None => (row.and_then(|r| r.owner_count), row.and_then(|r| r.member_count)),
+        };
+        Self {
+            id: g.id.clone(),
+            display_name: g.display_name.clone(),
+            description: g.description.clone(),
+            mail_nickname: g.mail_nickname.clone(),
+            visibility: g.visibility.clone(),
+            created_date_time: g.created_date_time.clone(),
+            teams_enabled: g.teams_enabled(),
+            owner_count,
+            member_count,
+            activity: Activity::of(row),
+        }
+    }
+}
+
+/// A page of groups.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupPage {
+    pub value: Vec<Group>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// One group's activity in `GET /api/activity`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityItem {
+    pub group_id: String,
+    pub display_name: String,
+    #[serde(flatten)]
+    pub activity: Activity,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActivityPage {
+    pub value: Vec<ActivityItem>,
+    pub next_cursor: Option<String>,
+}
+
+/// An owner or member.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Principal {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub user_principal_name: Option<String>,
+    /// Graph's type without its namespace: `user`, `group`, `servicePrincipal`, `device`, …
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+impl Principal {
+    pub fn of(o: &DirectoryObject) -> Self {
+        Self {
+            id: o.id.clone(),
+            display_name: o.display_name.clone(),
+            user_principal_name: o.user_principal_name.clone(),
+            kind: o
+                .odata_type
+                .as_deref()
+                .map_or("directoryObject", |t| t.trim_start_matches("#microsoft.graph."))
+                .to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrincipalPage {
+    pub value: Vec<Principal>,
+    pub next_cursor: Option<String>,
+}
+
+/// The tenant-wide group creation policy (the `Group.Unified` directory setting).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Policy {
+    /// `EnableGroupCreation`: whether everyone may create Microsoft 365 groups.
+    pub enabled: bool,
+    /// `GroupCreationAllowedGroupId`: a security group whose members may always create them.
+    #[schema(format = Uuid)]
+    pub allowed_group_id: Option<String>,
+}
+
+/// `GET /api/logs`: sealed entries and the sealed data keys they need.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogPage {
+    #[schema(format = Uuid)]
+    pub tenant_id: String,
+    pub value: Vec<LogEntry>,
+    pub keys: Vec<LogKey>,
+    pub next_cursor: Option<String>,
+}
+
+/// One log entry; its sensitive fields are sealed (AES-256-GCM under `keyId`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    #[schema(format = Uuid)]
+    pub id: String,
+    /// RFC 3339 UTC with microseconds.
+    #[schema(format = DateTime)]
+    pub time: String,
+    pub level: String,
+    pub event: String,
+    pub message: String,
+    #[schema(format = Uuid)]
+    pub key_id: String,
+    /// Base64 (standard).
+    pub nonce: String,
+    /// Base64 (standard): ciphertext and tag.
+    pub sealed: String,
+}
+
+/// A data key, HPKE-sealed to the tenant's public key.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LogKey {
+    #[schema(format = Uuid)]
+    pub key_id: String,
+    pub public_key_id: String,
+    /// Base64 (standard): the HPKE encapsulated key.
+    pub enc: String,
+    /// Base64 (standard).
+    pub sealed_key: String,
+}
+
+/// `POST /api/sync`: 202, the sync is queued.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncQueued {
+    #[schema(format = Uuid)]
+    pub tenant_id: String,
+    /// `queued` (on the `tenant-sync` queue) or `started` (in this process, standalone).
+    pub status: SyncStatus,
+    /// Whether Graph delta links are ignored (a full resync).
+    pub full: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncStatus {
+    Queued,
+    Started,
+}
+
+/// `POST /api/groups`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"displayName": "Project X", "mailNickname": "projectx", "description": "Team of project X", "visibility": "Private"}))]
+pub struct NewGroupBody {
+    /// 1 to 256 characters.
+    #[schema(min_length = 1, max_length = 256)]
+    pub display_name: String,
+    /// 1 to 64 printable ASCII characters, none of `@ ( ) \\ [ ] " ; : . < > ,` or space.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")]
+    pub mail_nickname: String,
+    /// Up to 1024 characters.
+    #[schema(max_length = 1024)]
+    pub description: Option<String>,
+    /// `Public` (default) or `Private`.
+    pub visibility: Option<Visibility>,
+    /// Owner user ids; the caller when empty. Owners and members together: at most 20.
+    #[schema(format = Uuid)]
+    pub owners: Option<Vec<String>>,
+    #[schema(format = Uuid)]
+    pub members: Option<Vec<String>>,
+}
+
+/// `PATCH /api/groups/{id}`: only the properties given change; `description: null` clears it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"displayName": "Project X (archive)"}))]
+pub struct GroupUpdateBody {
+    #[schema(min_length = 1, max_length = 256)]
+    pub display_name: Option<String>,
+    #[schema(max_length = 1024)]
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")]
+    pub mail_nickname: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub enum Visibility {
+    Public,
+    Private,
+}
+
+/// `POST /api/groups/{id}/owners` (or `members`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrincipalRef {
+    /// The user's object id.
+    #[schema(format = Uuid)]
+    pub id: String,
+}

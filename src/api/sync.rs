@@ -1,0 +1,69 @@
+//! `POST /api/sync?full=`: sync the caller's tenant now (role `GroupMgr.Admin`). 202 with
+//! `queued` (a `tenant-sync` message, under a Functions host) or `started` (in process,
+//! standalone); 409 `sync_in_progress` when this process is syncing the tenant already.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use chrono::Utc;
+use warp::http::{Response, StatusCode};
+
+use super::model::{SyncQueued, SyncStatus};
+use super::{ApiError, ErrorCode, query_params};
+use crate::app::App;
+use crate::auth::{ADMIN_ROLE, Caller};
+use crate::host::HttpRequest;
+use crate::jobs::TenantSyncMessage;
+use crate::jobs::on_demand::Launched;
+
+pub async fn post(app: &Arc<App>, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
+    if !caller.principal.has_role(ADMIN_ROLE) {
+        return Err(ApiError::forbidden(
+            ErrorCode::RoleRequired,
+            format!("the {ADMIN_ROLE} app role is required"),
+        ));
+    }
+    let mut full = false;
+    for (k, v) in query_params(&req.query) {
+        if k == "full" {
+            full = match v.as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(ApiError::bad_request(ErrorCode::InvalidInput, "full: must be true or false")),
+            };
+        }
+    }
+    let tenant = caller.tenant.tenant_id;
+    let msg = TenantSyncMessage {
+        tenant_id: tenant,
+        scheduled_at: Utc::now(),
+        full,
+    };
+    let status = match app.sync.launch(app, msg).await {
+        Ok(Launched::Queued) => SyncStatus::Queued,
+        Ok(Launched::Started) => SyncStatus::Started,
+        Ok(Launched::AlreadyRunning) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::SyncInProgress,
+                "a sync of this tenant is running; try again when it has finished",
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(event = "sync_queue_unavailable", tenant_id = %tenant, error = %e);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::StoreUnavailable,
+                "the sync queue is unavailable; retry shortly",
+            )
+            .with_header("retry-after", "5"));
+        }
+    };
+    tracing::info!(event = "sync_requested", tenant_id = %tenant, full);
+    let body = SyncQueued {
+        tenant_id: tenant.to_string(),
+        status,
+        full,
+    };
+    Ok(super::json(StatusCode::ACCEPTED, &body))
+}
