@@ -166,7 +166,8 @@ pub fn parse_storage(settings: &StorageSettings<'_>) -> Result<Option<StorageAcc
         let invalid = || "AzureWebJobsStorage__accountName: invalid".to_string();
         return Ok(Some(StorageAccess {
             blob_endpoint: url::Url::parse(&format!("https://{name}.blob.core.windows.net")).map_err(|_| invalid())?,
-            queue_endpoint: url::Url::parse(&format!("https://{name}.queue.core.windows.net")).map_err(|_| invalid())?,
+            queue_endpoint: url::Url::parse(&format!("https://{name}.queue.core.windows.net"))
+                .map_err(|_| invalid())?,
             auth: StorageAuth::ManagedIdentity,
         }));
     }
@@ -361,7 +362,10 @@ mod tests {
             connection_string: Some(&conn),
             ..Default::default()
         });
-        assert_eq!(explicit.queue_endpoint.as_str(), "http://127.0.0.1:12346/devstoreaccount1");
+        assert_eq!(
+            explicit.queue_endpoint.as_str(),
+            "http://127.0.0.1:12346/devstoreaccount1"
+        );
         let derived = parse(StorageSettings {
             connection_string: Some(&format!("AccountName=acct;AccountKey={AZURITE_KEY}")),
             ..Default::default()

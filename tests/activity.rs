@@ -331,13 +331,11 @@ async fn two_concurrent_runs_do_not_both_advance_the_checkpoint() {
         ..Default::default()
     };
     {
-        groupmgr::state::BlobState::new(
-            groupmgr::state::parse_storage(&storage).unwrap().unwrap(),
-        )
-        .unwrap()
-        .ensure_container()
-        .await
-        .unwrap();
+        groupmgr::state::BlobState::new(groupmgr::state::parse_storage(&storage).unwrap().unwrap())
+            .unwrap()
+            .ensure_container()
+            .await
+            .unwrap();
     }
     // First run sets up the list and the group sync (its delta link in Blob Storage).
     app.sim

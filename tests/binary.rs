@@ -213,6 +213,15 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
             .await
             .unwrap();
     }
+    // One invocation as the host forwards it, with its invocation id.
+    let invocation = "5d8e7c4a-3b2a-4f1e-9d0c-1a2b3c4d5e6f";
+    let _ = http
+        .get(format!("{base}/api/groups"))
+        .bearer_auth(&tokens[0])
+        .header("x-azure-functions-invocationid", invocation)
+        .send()
+        .await
+        .unwrap();
     sigterm(&served.child);
     wait_exit(&mut served.child, Duration::from_secs(15));
 
@@ -222,6 +231,26 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
         stdout.contains("\"event\":\"request\""),
         "the run logged requests: {stdout}"
     );
+    // Observability: one JSON line per invocation with its id, function, tenant, status,
+    // outcome and duration.
+    let line: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|v| v.to_string().contains(invocation))
+        .expect("the invocation is logged");
+    let fields = if line["fields"].is_object() {
+        &line["fields"]
+    } else {
+        &line
+    };
+    assert_eq!(fields["event"], "request", "{line}");
+    assert_eq!(fields["invocation_id"], invocation, "{line}");
+    assert_eq!(fields["function"], "Groups", "{line}");
+    assert_eq!(fields["tenant_id"], CONTOSO.to_string(), "{line}");
+    assert_eq!(fields["status"], 200, "{line}");
+    assert_eq!(fields["outcome"], "success", "{line}");
+    assert!(fields["duration_ms"].as_f64().is_some(), "{line}");
+    assert_eq!(fields["user"], "[redacted]", "{line}");
     let mut files = vec![];
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let p = entry.unwrap().path();

@@ -113,11 +113,7 @@ async fn every_route_but_health_is_gated() {
             let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
             let anon = app.http.request(m.clone(), app.url(&path)).send().await.unwrap();
             assert_eq!(anon.status().as_u16(), 401, "{method} {path} without a token");
-            assert_eq!(
-                error_code(anon).await,
-                (401, "missing_token".into()),
-                "{method} {path}"
-            );
+            assert_eq!(error_code(anon).await, (401, "missing_token".into()), "{method} {path}");
         }
     }
     app.stop().await;

@@ -49,7 +49,9 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
                     .ok()
                     .and_then(|b| String::from_utf8(b).ok())
                     .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
-                    .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned"))?
+                    .ok_or_else(|| {
+                        ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned")
+                    })?
             }
             _ => {}
         }

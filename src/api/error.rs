@@ -153,8 +153,10 @@ impl From<GateError> for ApiError {
     fn from(e: GateError) -> Self {
         let message = e.to_string();
         match e {
-            GateError::Token(TokenError::Missing) => Self::new(StatusCode::UNAUTHORIZED, ErrorCode::MissingToken, message)
-                .with_header("www-authenticate", "Bearer realm=\"GroupMgr\""),
+            GateError::Token(TokenError::Missing) => {
+                Self::new(StatusCode::UNAUTHORIZED, ErrorCode::MissingToken, message)
+                    .with_header("www-authenticate", "Bearer realm=\"GroupMgr\"")
+            }
             GateError::Token(TokenError::Invalid(reason)) => {
                 Self::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, message).with_header(
                     "www-authenticate",

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use super::model::{Health, HealthStatus};
+use bytes::Bytes;
 use warp::http::{Response, StatusCode};
 
 use crate::app::App;

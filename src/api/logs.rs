@@ -58,10 +58,9 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
             "since" => req.since = Some(parse_time("since", &v)?),
             "until" => req.until = Some(parse_time("until", &v)?),
             "cursor" => {
-                req.after =
-                    Some(decode_cursor(&v).ok_or_else(|| {
-                        ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned")
-                    })?)
+                req.after = Some(decode_cursor(&v).ok_or_else(|| {
+                    ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned")
+                })?)
             }
             "top" => {
                 req.top = v

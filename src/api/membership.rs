@@ -86,7 +86,10 @@ pub async fn add(
         .as_object()
         .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidInput, "body: must be a JSON object"))?;
     if obj.keys().any(|k| k != "id") {
-        return Err(ApiError::bad_request(ErrorCode::InvalidInput, "body: only `id` is allowed"));
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidInput,
+            "body: only `id` is allowed",
+        ));
     }
     let raw = obj
         .get("id")

@@ -305,7 +305,13 @@ mod tests {
             .map(|c| c.as_str().unwrap())
             .collect();
         // Spot checks across the families; the enum is the type the handlers answer with.
-        for code in ["invalid_input", "missing_token", "license_seats_exhausted", "throttled", "microsoft_timeout"] {
+        for code in [
+            "invalid_input",
+            "missing_token",
+            "license_seats_exhausted",
+            "throttled",
+            "microsoft_timeout",
+        ] {
             assert!(codes.contains(&code), "{code}");
         }
     }

@@ -8,8 +8,8 @@ use bytes::Bytes;
 use serde_json::Value;
 use warp::http::{Response, StatusCode};
 
-use super::{ApiError, ErrorCode, model};
 use super::upstream::{graph_token, json_body};
+use super::{ApiError, ErrorCode, model};
 use crate::app::App;
 use crate::auth::{ADMIN_ROLE, Caller};
 use crate::domain::GroupId;
@@ -132,7 +132,12 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     let graph = app.graph.session(&token);
     if let Some(id) = &policy.allowed_group {
         // It must be an existing security group (not a Microsoft 365 group).
-        let invalid = || ApiError::bad_request(ErrorCode::InvalidInput, "allowedGroupId: must be an existing security group");
+        let invalid = || {
+            ApiError::bad_request(
+                ErrorCode::InvalidInput,
+                "allowedGroupId: must be an existing security group",
+            )
+        };
         let g = match graph.get_group(id).await {
             Ok(g) => g,
             Err(e) if e.is_not_found() => return Err(invalid()),

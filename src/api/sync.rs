@@ -29,7 +29,12 @@ pub async fn post(app: &Arc<App>, caller: &Caller, req: &HttpRequest) -> Result<
             full = match v.as_str() {
                 "true" => true,
                 "false" => false,
-                _ => return Err(ApiError::bad_request(ErrorCode::InvalidInput, "full: must be true or false")),
+                _ => {
+                    return Err(ApiError::bad_request(
+                        ErrorCode::InvalidInput,
+                        "full: must be true or false",
+                    ));
+                }
             };
         }
     }

@@ -56,7 +56,9 @@ impl From<GraphError> for ApiError {
                     format!("{code}: {message}")
                 };
                 match status {
-                    400 if message.contains("already exist") => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason),
+                    400 if message.contains("already exist") => {
+                        ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason)
+                    }
                     400 | 422 => ApiError::bad_request(ErrorCode::RejectedByMicrosoft, reason),
                     401 => ApiError::new(
                         StatusCode::BAD_GATEWAY,

@@ -60,7 +60,11 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
             who = caller;
             outcome.unwrap_or_else(ApiError::into_response)
         }
-        Resolved::Invocation(_, inv) => invoke(app, inv, &req).await,
+        Resolved::Invocation(_, inv) => {
+            let (response, tenant) = invoke(app, inv, &req).await;
+            who = tenant.map(|t| (t, None));
+            response
+        }
     };
     let response = if req.method == Method::HEAD {
         let (parts, _) = response.into_parts();
@@ -70,18 +74,32 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
     };
     // `user` and `client_ip` are sensitive: redacted on stdout, sealed in the tenant log.
     let (tenant, user) = who.unzip();
+    let status = response.status();
     tracing::info!(
         event = "request",
         invocation_id = req.header("x-azure-functions-invocationid").unwrap_or(""),
         function,
         tenant_id = tenant.map(|t| t.to_string()).unwrap_or_default(),
         method = %req.method,
-        status = response.status().as_u16(),
+        status = status.as_u16(),
+        outcome = outcome(status),
         duration_ms = started.elapsed().as_secs_f64() * 1000.0,
         user = user.flatten().as_ref().map_or("", |u| u.expose()),
         client_ip = client_ip(&req),
     );
     response
+}
+
+/// The invocation's outcome as a word operators can filter on: `success`, `rejected` (the
+/// caller's request was refused or invalid: 4xx) or `failed` (5xx: ours or Microsoft's).
+fn outcome(status: StatusCode) -> &'static str {
+    if status.is_server_error() {
+        "failed"
+    } else if status.is_client_error() {
+        "rejected"
+    } else {
+        "success"
+    }
 }
 
 /// The caller's address as the Functions front end reports it (first `X-Forwarded-For` hop).
@@ -133,25 +151,34 @@ async fn http(
     (outcome, who)
 }
 
-/// Answers a timer or queue invocation. Failures are non-2xx so the host records the
-/// invocation as failed (and retries queue messages).
-async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> Response<Bytes> {
+/// Answers a timer or queue invocation, and says which tenant it was for (a `TenantSync`
+/// message names one). Failures are non-2xx so the host records the invocation as failed
+/// (and retries queue messages).
+async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> (Response<Bytes>, Option<TenantId>) {
     let envelope: InvocationRequest = match serde_json::from_slice(&req.body) {
         Ok(e) => e,
         Err(_) => {
-            return ApiError::bad_request(ErrorCode::InvalidInvocation, "body is not a Functions invocation envelope")
-                .into_response();
+            let refused = ApiError::bad_request(
+                ErrorCode::InvalidInvocation,
+                "body is not a Functions invocation envelope",
+            );
+            return (refused.into_response(), None);
         }
+    };
+    let tenant = match inv {
+        Invocation::TenantSync => envelope
+            .queue_message(jobs::tenant_sync::MESSAGE_BINDING)
+            .and_then(|m| serde_json::from_str::<jobs::TenantSyncMessage>(&m).ok())
+            .map(|m| m.tenant_id),
+        Invocation::SyncScheduler => None,
     };
     let outcome: Result<InvocationResponse, ApiError> = match inv {
         Invocation::SyncScheduler => jobs::scheduler::run(app, &envelope).await,
         Invocation::TenantSync => jobs::tenant_sync::invoke(app, &envelope).await,
     };
-    match outcome {
-        Ok(resp) => api::json(
-            StatusCode::OK,
-            &serde_json::to_value(&resp).expect("invocation responses are plain JSON values"),
-        ),
+    let response = match outcome {
+        Ok(resp) => api::json(StatusCode::OK, &resp),
         Err(e) => e.into_response(),
-    }
+    };
+    (response, tenant)
 }

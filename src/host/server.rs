@@ -54,8 +54,9 @@ where
     let mut body = std::pin::pin!(body);
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk
-            .map_err(|_| ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read").into_response())?;
+        let mut chunk = chunk.map_err(|_| {
+            ApiError::bad_request(ErrorCode::InvalidBody, "the request body could not be read").into_response()
+        })?;
         if out.len() + chunk.remaining() > MAX_BODY_BYTES {
             return Err(ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,

@@ -83,6 +83,11 @@ pub const EVENTS: &[EventSpec] = &[
         "the Teams activity report could not be read: {error}",
     ),
     ev("tenant_sync_failed", "tenant sync failed: {error}"),
+    ev("sync_requested", "sync requested (full: {full})"),
+    ev(
+        "sync_queue_unavailable",
+        "the tenant-sync queue is unavailable: {error}",
+    ),
 ];
 
 /// Fields that are never sensitive: codes, counts, durations, ids that are not personal.
@@ -117,6 +122,8 @@ pub const CLEAR_FIELDS: &[&str] = &[
     "duplicates",
     "lost",
     "teams_report",
+    "full",
+    "outcome",
 ];
 
 pub fn spec(code: &str) -> Option<&'static EventSpec> {

@@ -30,7 +30,9 @@ fn binary(service: &str) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(format!("AZURITE_{}", service.to_uppercase())) {
         return Some(PathBuf::from(p));
     }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin").join(&name);
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(".ci/node/node_modules/.bin")
+        .join(&name);
     if local.exists() {
         return Some(local);
     }

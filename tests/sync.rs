@@ -1,0 +1,129 @@
+//! `POST /api/sync`: in process when standalone (one at a time per tenant), through the
+//! `tenant-sync` queue (Azurite) as under a Functions host.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use common::{Spawn, error_code, spawn_app, spawn_with};
+use groupmgr::jobs::TenantSyncMessage;
+use m365_sim::directory::CONTOSO;
+use m365_sim::{FaultKind, FaultRule};
+use serde_json::Value;
+
+async fn post_sync(app: &common::TestApp, token: &str, query: &str) -> reqwest::Response {
+    app.http
+        .post(app.url(&format!("/api/sync{query}")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn standalone_sync_runs_in_process_once_per_tenant() {
+    let app = spawn_app().await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let tenant = groupmgr::domain::TenantId::parse(&CONTOSO.to_string()).unwrap();
+
+    // Only GroupMgr admins; `full` must be a boolean.
+    let adele = app.sim.user_token(CONTOSO, "adelev");
+    assert_eq!(
+        error_code(post_sync(&app, &adele, "").await).await,
+        (403, "role_required".into())
+    );
+    assert_eq!(
+        error_code(post_sync(&app, &admin, "?full=yes").await).await,
+        (400, "invalid_input".into())
+    );
+
+    // Slow the group delta down so that the sync is still running when asked again.
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/groups/delta", FaultKind::Delay(Duration::from_millis(1500))).times(1));
+    let resp = post_sync(&app, &admin, "?full=true").await;
+    assert_eq!(resp.status().as_u16(), 202);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "started");
+    assert_eq!(body["tenantId"], CONTOSO.to_string());
+    assert_eq!(body["full"], true);
+    assert_eq!(
+        error_code(post_sync(&app, &admin, "").await).await,
+        (409, "sync_in_progress".into())
+    );
+
+    // The sync completes (its delta link is saved) and the tenant may be synced again.
+    let started = Instant::now();
+    while app.store.get_state(&tenant, "groups_delta").await.unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the sync did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let started = Instant::now();
+    loop {
+        let resp = post_sync(&app, &admin, "").await;
+        if resp.status().as_u16() == 202 {
+            break;
+        }
+        // Between the delta link and the end of the activity sync it may still be running.
+        assert_eq!(error_code(resp).await.1, "sync_in_progress");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the guard was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn under_a_host_a_sync_is_a_tenant_sync_queue_message() {
+    let Some(azurite) = common::azurite::Azurite::start("under_a_host_a_sync_is_a_tenant_sync_queue_message") else {
+        return;
+    };
+    let app = spawn_with(Spawn {
+        storage: Some(azurite.connection_string()),
+        queue_syncs: true,
+        ..Default::default()
+    })
+    .await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    // Twice: the first creates the queue, the second finds it.
+    for full in [false, true] {
+        let resp = post_sync(&app, &admin, &format!("?full={full}")).await;
+        assert_eq!(resp.status().as_u16(), 202);
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(body["status"], "queued");
+    }
+
+    // Read the queue as the host's queue trigger would: base64 message text holding the
+    // JSON that `TenantSync` parses.
+    let conn = azurite.connection_string();
+    let access = groupmgr::state::parse_storage(&groupmgr::state::StorageSettings {
+        connection_string: Some(&conn),
+        ..Default::default()
+    })
+    .unwrap()
+    .unwrap();
+    let url = access.signed(&access.queue_endpoint, "tenant-sync").unwrap();
+    let queue = azure_storage_queue::QueueClient::new(url, None, None).unwrap();
+    let mut options = azure_storage_queue::models::QueueClientPeekMessagesOptions::default();
+    options.number_of_messages = Some(32);
+    let peeked = queue.peek_messages(Some(options)).await.unwrap().into_model().unwrap();
+    let messages: Vec<TenantSyncMessage> = peeked
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let text = base64::engine::general_purpose::STANDARD
+                .decode(m.message_text.unwrap())
+                .unwrap();
+            serde_json::from_slice(&text).unwrap()
+        })
+        .collect();
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|m| m.tenant_id.to_string() == CONTOSO.to_string()));
+    assert_eq!(messages.iter().map(|m| m.full).collect::<Vec<_>>(), [false, true]);
+    app.stop().await;
+}
