@@ -172,10 +172,22 @@ async fn create_get_update_delete_restore() {
     assert_eq!(restored["id"], id);
     assert_eq!(app.call("GET", &location, &adele, None).await.status().as_u16(), 200);
     assert_eq!(
-        error_code(app.call("POST", &format!("{location}/restore"), &adele, None).await)
+        error_code(app.call("POST", &format!("{location}/restore"), &adele, None).await).await,
+        (409, "conflict".into()),
+        "a live group is not restored"
+    );
+    assert_eq!(
+        error_code(
+            app.call(
+                "POST",
+                "/api/groups/0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f/restore",
+                &adele,
+                None
+            )
             .await
-            .0,
-        404,
+        )
+        .await,
+        (404, "not_found".into()),
         "nothing to restore"
     );
     app.stop().await;

@@ -240,7 +240,17 @@ pub async fn restore(
     let id = group_id(params)?;
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);
-    let g = graph.restore_group(&id.to_string()).await?;
+    let g = match graph.restore_group(&id.to_string()).await {
+        Ok(g) => g,
+        // Not among the deleted items: if the group is alive, say so rather than "not found".
+        Err(e) if e.is_not_found() => {
+            return Err(match graph.get_group(&id.to_string()).await {
+                Ok(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, "the group is not deleted"),
+                Err(_) => ApiError::not_found(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     tracing::info!(event = "group_restored", tenant_id = %caller.tenant.tenant_id, group_id = %id);
     Ok(super::json(StatusCode::OK, &Group::of(&g, None, None)))
 }

@@ -13,7 +13,7 @@ pub mod policy;
 pub mod sync;
 pub mod upstream;
 
-pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
 
 use bytes::Bytes;
 use warp::http::{Response, StatusCode};

@@ -167,14 +167,15 @@ pub struct PrincipalPage {
     pub next_cursor: Option<String>,
 }
 
-/// The tenant-wide group creation policy (the `Group.Unified` directory setting).
+/// The tenant-wide group creation policy (the `Group.Unified` directory setting). Both
+/// properties are required in a `PUT` (`allowedGroupId: null` clears it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Policy {
     /// `EnableGroupCreation`: whether everyone may create Microsoft 365 groups.
     pub enabled: bool,
     /// `GroupCreationAllowedGroupId`: a security group whose members may always create them.
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, required = true)]
     pub allowed_group_id: Option<String>,
 }
 
@@ -243,7 +244,7 @@ pub enum SyncStatus {
 
 /// `POST /api/groups`.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"displayName": "Project X", "mailNickname": "projectx", "description": "Team of project X", "visibility": "Private"}))]
 pub struct NewGroupBody {
     /// 1 to 256 characters.
@@ -266,10 +267,11 @@ pub struct NewGroupBody {
 
 /// `PATCH /api/groups/{id}`: only the properties given change; `description: null` clears it.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-#[schema(example = json!({"displayName": "Project X (archive)"}))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"displayName": "Project X (archive)"}), min_properties = 1)]
 pub struct GroupUpdateBody {
-    #[schema(min_length = 1, max_length = 256)]
+    /// Cannot be cleared.
+    #[schema(value_type = String, required = false, min_length = 1, max_length = 256)]
     pub display_name: Option<String>,
     #[schema(max_length = 1024)]
     pub description: Option<String>,
@@ -286,6 +288,7 @@ pub enum Visibility {
 
 /// `POST /api/groups/{id}/owners` (or `members`).
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PrincipalRef {
     /// The user's object id.
     #[schema(format = Uuid)]

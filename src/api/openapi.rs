@@ -70,7 +70,7 @@ fn health() {}
     params(
         ("search" = Option<String>, Query, min_length = 1, max_length = 256, description = "Words in the display name, mail or description"),
         ("top" = Option<u32>, Query, minimum = 1, maximum = 999, description = "Page size (default 100)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`nextCursor` of the previous page"),
     ),
     responses((status = 200, description = "A page of the tenant's Microsoft 365 groups", body = GroupPage), Errors))]
 #[allow(dead_code)]
@@ -149,7 +149,7 @@ fn policy_put() {}
     params(
         ("inactiveDays" = Option<u32>, Query, minimum = 0, maximum = 3650, description = "Only groups without activity for this many days"),
         ("top" = Option<u32>, Query, minimum = 1, maximum = 5000, description = "Page size (default 500)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`nextCursor` of the previous page"),
     ),
     responses((status = 200, description = "Each group's last activity, least recently active first", body = ActivityPage), Errors))]
 #[allow(dead_code)]
@@ -167,7 +167,7 @@ fn sync() {}
         ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
         ("until" = Option<String>, Query, format = DateTime, description = "RFC 3339, exclusive"),
         ("top" = Option<u32>, Query, minimum = 1, maximum = 1000, description = "Page size (default 200)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        ("cursor" = Option<String>, Query, min_length = 1, description = "`nextCursor` of the previous page"),
     ),
     description = "Requires the `GroupMgr.Admin` app role. Entries stay sealed to the tenant's key: decrypt them with `groupmgr logs decrypt`.",
     responses((status = 200, description = "The tenant's sealed log entries", body = LogPage), Errors))]
@@ -202,6 +202,7 @@ struct PageParams {
     #[param(minimum = 1, maximum = 999)]
     top: Option<u32>,
     /// `nextCursor` of the previous page.
+    #[param(min_length = 1)]
     cursor: Option<String>,
 }
 
@@ -238,7 +239,7 @@ impl Modify for BearerScheme {
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, activity, sync, logs, openapi
     ),
-    components(schemas(super::ErrorCode)),
+    components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),
     modifiers(&BearerScheme),
     security(("entra" = [])),
 )]
@@ -304,6 +305,12 @@ mod tests {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
+        // Every reference resolves.
+        let text = doc.to_string();
+        for name in text.split("#/components/schemas/").skip(1) {
+            let name: String = name.chars().take_while(|c| c.is_alphanumeric()).collect();
+            assert!(doc["components"]["schemas"][&name].is_object(), "unresolved {name}");
+        }
         // Spot checks across the families; the enum is the type the handlers answer with.
         for code in [
             "invalid_input",
