@@ -1,0 +1,14 @@
+// Parameters of the prod environment. Secrets are not in this file: pass them on the command
+// line from your secret store (infra/README.md), e.g.
+//   -p clientSecret="$(az keyvault secret show … )" indexKey="$(openssl rand -base64 32)"
+using 'main.bicep'
+
+param environmentName = 'prod'
+param clientId = readEnvironmentVariable('GROUPMGR_CLIENT_ID')
+param clientSecret = readEnvironmentVariable('GROUPMGR_CLIENT_SECRET')
+param indexKey = readEnvironmentVariable('GROUPMGR_INDEX_KEY')
+param publisherTenantId = readEnvironmentVariable('GROUPMGR_PUBLISHER_ID')
+param sqlAdminGroupName = 'GroupMgr SQL admins (prod)'
+param sqlAdminGroupObjectId = readEnvironmentVariable('GROUPMGR_SQL_ADMIN_GROUP_ID')
+param securityAlertEmails = ['security@groupmgr.example']
+param maximumInstanceCount = 100
