@@ -351,3 +351,31 @@ async fn the_tenant_sync_queue_function() {
     assert!(failed.status().is_server_error());
     app.stop().await;
 }
+
+/// Least privilege: the app holds `Sites.Selected`, not write access to every site. Without
+/// the customer's grant on the GroupMgr site the sync is refused there (Graph's 403) and
+/// nothing is written; with the grant it writes the list.
+#[tokio::test]
+async fn the_list_is_written_only_with_the_sites_selected_grant() {
+    let app = spawn_app().await;
+    let granted = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| std::mem::take(&mut t.selected_sites))
+        .unwrap();
+    assert!(!granted.is_empty(), "the sim seeds the grant on /sites/GroupMgr");
+    match group_sync(&app).await {
+        Err(groupmgr::jobs::group_sync::SyncError::Graph(e)) => assert_eq!(e.status(), Some(403), "{e}"),
+        other => panic!("expected Graph's 403, got {other:?}"),
+    }
+    assert!(list_rows(&app).is_empty());
+
+    app.sim
+        .state
+        .with_graph(&CONTOSO, |t| t.selected_sites = granted)
+        .unwrap();
+    let report = group_sync(&app).await.unwrap();
+    assert!(report.written > 0, "{report:?}");
+    assert_eq!(list_rows(&app).len(), report.written);
+    app.stop().await;
+}

@@ -22,15 +22,20 @@ pub const GRAPH_RESOURCE: &str = "https://graph.microsoft.com";
 pub const MANAGE_RESOURCE: &str = "https://manage.office.com";
 
 /// Delegated Graph permissions the seeded tenants consented to for GroupMgr.
-pub const GRAPH_DELEGATED_SCOPES: &str = "Directory.Read.All Group.ReadWrite.All GroupMember.ReadWrite.All GroupSettings.ReadWrite.All Sites.ReadWrite.All User.Read";
+/// Exactly what `infra/app-registration/app.json` requests, so that the tests prove that set
+/// is enough.
+pub const GRAPH_DELEGATED_SCOPES: &str =
+    "Group.ReadWrite.All GroupSettings.ReadWrite.All User.ReadBasic.All Sites.Read.All";
 /// Application Graph permissions the seeded tenants granted GroupMgr (for jobs).
+/// (As requested by `infra/app-registration/app.json`; `Sites.Selected` with the seeded
+/// `manage` grant on `/sites/GroupMgr`.)
 pub const GRAPH_APP_ROLES: &[&str] = &[
     "Group.Read.All",
-    "GroupMember.Read.All",
+    "Team.ReadBasic.All",
     "Reports.Read.All",
     "ReportSettings.Read.All",
-    "Sites.Manage.All",
-    "Team.ReadBasic.All",
+    "Sites.Read.All",
+    "Sites.Selected",
 ];
 pub const MANAGE_APP_ROLES: &[&str] = &["ActivityFeed.Read"];
 

@@ -109,6 +109,18 @@ pub struct TenantGraph {
     pub sites: BTreeMap<String, String>,
     /// Lists by site id.
     pub lists: BTreeMap<String, Vec<SpList>>,
+    /// `Sites.Selected` grants of the GroupMgr app, by site id: what a tenant admin granted
+    /// with `POST /sites/{id}/permissions` (seeded: `manage` on `/sites/GroupMgr`).
+    pub selected_sites: BTreeMap<String, SiteRole>,
+}
+
+/// A role on one site (`Sites.Selected` grants: read, write, manage, fullcontrol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SiteRole {
+    None,
+    Read,
+    Write,
+    Manage,
 }
 
 /// What changed about a group.
@@ -290,7 +302,11 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         settings: Vec::new(),
         hostname: host,
         root_site: root.clone(),
-        sites: BTreeMap::from([("/".to_string(), root), ("/sites/GroupMgr".to_string(), groupmgr)]),
+        sites: BTreeMap::from([
+            ("/".to_string(), root),
+            ("/sites/GroupMgr".to_string(), groupmgr.clone()),
+        ]),
+        selected_sites: BTreeMap::from([(groupmgr, SiteRole::Manage)]),
         lists: BTreeMap::new(),
     }
 }

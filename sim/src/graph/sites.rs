@@ -6,7 +6,8 @@ use serde_json::{Map, Value, json};
 use uuid::Uuid;
 use warp::http::StatusCode;
 
-use super::model::SpList;
+use super::GraphCaller;
+use super::model::{SiteRole, SpList, TenantGraph};
 use super::{GraphReply, GraphRequest, page};
 use crate::SimState;
 
@@ -18,6 +19,28 @@ const READ: &[&str] = &[
 ];
 const WRITE: &[&str] = &["Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All"];
 const MANAGE: &[&str] = &["Sites.Manage.All", "Sites.FullControl.All"];
+const SELECTED: &[&str] = &["Sites.Selected"];
+
+/// What the caller may do on one site: its tenant-wide `Sites.*` permission, or — for an app
+/// holding `Sites.Selected` — the role a tenant admin granted it on that site (no grant: no
+/// access, Graph's 403).
+fn access(c: &GraphCaller, t: &TenantGraph, site: &str) -> SiteRole {
+    let wide = if c.has_any(MANAGE) {
+        SiteRole::Manage
+    } else if c.has_any(WRITE) {
+        SiteRole::Write
+    } else if c.has_any(READ) {
+        SiteRole::Read
+    } else {
+        SiteRole::None
+    };
+    let selected = if c.user.is_none() && c.has_any(SELECTED) {
+        t.selected_sites.get(site).copied().unwrap_or(SiteRole::None)
+    } else {
+        SiteRole::None
+    };
+    wide.max(selected)
+}
 
 fn site_json(state: &SimState, host: &str, id: &str, path: &str) -> Value {
     let name = path
@@ -62,7 +85,7 @@ fn known_columns(list: &SpList) -> Vec<String> {
 
 pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphReply {
     let c = req.caller;
-    if !c.has_any(READ) {
+    if !c.has_any(READ) && !c.has_any(SELECTED) {
         return GraphReply::denied();
     }
     let mut all = state.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
@@ -74,6 +97,9 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
         let hostname = segs[1].trim_end_matches(':');
         let path = format!("/{}", segs[2..].join("/"));
         return match t.sites.get(&path) {
+            Some(id) if hostname.eq_ignore_ascii_case(&host) && access(c, t, id) == SiteRole::None => {
+                GraphReply::denied()
+            }
             Some(id) if hostname.eq_ignore_ascii_case(&host) => GraphReply::ok(site_json(state, &host, id, &path)),
             _ => GraphReply::error(
                 StatusCode::NOT_FOUND,
@@ -91,9 +117,13 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
     match (m, segs) {
         ("GET", ["sites", "root"]) => {
             let id = t.root_site.clone();
+            if access(c, t, &id) == SiteRole::None {
+                return GraphReply::denied();
+            }
             GraphReply::ok(site_json(state, &host, &id, "/"))
         }
         ("GET", ["sites", id]) => match site_of(id) {
+            Some((_, id)) if access(c, t, &id) == SiteRole::None => GraphReply::denied(),
             Some((path, id)) => GraphReply::ok(site_json(state, &host, &id, &path)),
             None => GraphReply::error(
                 StatusCode::NOT_FOUND,
@@ -102,6 +132,9 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             ),
         },
         ("GET", ["sites", site, "lists"]) => {
+            if access(c, t, site) == SiteRole::None {
+                return GraphReply::denied();
+            }
             if site_of(site).is_none() {
                 return GraphReply::error(
                     StatusCode::NOT_FOUND,
@@ -123,7 +156,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             GraphReply::ok(json!({"value": value}))
         }
         ("POST", ["sites", site, "lists"]) => {
-            if !c.has_any(MANAGE) {
+            if access(c, t, site) < SiteRole::Manage {
                 return GraphReply::denied();
             }
             if site_of(site).is_none() {
@@ -161,6 +194,10 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             GraphReply::created(body)
         }
         (_, ["sites", site, "lists", list, "items", rest @ ..]) => {
+            let role = access(c, t, site);
+            if role == SiteRole::None {
+                return GraphReply::denied();
+            }
             let Some(l) = t
                 .lists
                 .get_mut(*site)
@@ -168,14 +205,20 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             else {
                 return GraphReply::error(StatusCode::NOT_FOUND, "itemNotFound", "The list was not found");
             };
-            items(state, req, l, m, rest)
+            items(state, req, l, m, rest, role)
         }
         _ => GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request"),
     }
 }
 
-fn items(state: &SimState, req: &GraphRequest<'_>, l: &mut SpList, m: &str, rest: &[&str]) -> GraphReply {
-    let c = req.caller;
+fn items(
+    state: &SimState,
+    req: &GraphRequest<'_>,
+    l: &mut SpList,
+    m: &str,
+    rest: &[&str],
+    role: SiteRole,
+) -> GraphReply {
     let expand = req
         .q("expand")
         .or(req.q("$expand"))
@@ -223,7 +266,7 @@ fn items(state: &SimState, req: &GraphRequest<'_>, l: &mut SpList, m: &str, rest
             GraphReply::ok(body)
         }
         ("POST", []) => {
-            if !c.has_any(WRITE) {
+            if role < SiteRole::Write {
                 return GraphReply::denied();
             }
             let Some(fields) = req.body.get("fields").and_then(Value::as_object).cloned() else {
@@ -258,7 +301,7 @@ fn items(state: &SimState, req: &GraphRequest<'_>, l: &mut SpList, m: &str, rest
             GraphReply::created(item_json(l, id, &fields, true))
         }
         ("PATCH", [id, "fields"]) => {
-            if !c.has_any(WRITE) {
+            if role < SiteRole::Write {
                 return GraphReply::denied();
             }
             let Some(id) = id.parse::<u64>().ok().filter(|i| l.items.contains_key(i)) else {
@@ -291,7 +334,7 @@ fn items(state: &SimState, req: &GraphRequest<'_>, l: &mut SpList, m: &str, rest
             GraphReply::ok(Value::Object(out))
         }
         ("DELETE", [id]) => {
-            if !c.has_any(WRITE) {
+            if role < SiteRole::Write {
                 return GraphReply::denied();
             }
             match id.parse::<u64>().ok().and_then(|i| l.items.remove(&i)) {
