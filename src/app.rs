@@ -85,7 +85,7 @@ impl App {
             .queue_syncs
             .unwrap_or_else(crate::jobs::local_schedule::under_functions_host);
         let sync = match storage {
-            Some(access) if queue_syncs => SyncLauncher::Queue(TenantSyncQueue::new(access)?),
+            Some(access) if queue_syncs => SyncLauncher::Queue(Box::new(TenantSyncQueue::new(access)?)),
             _ => SyncLauncher::InProcess(Default::default()),
         };
         Ok(Arc::new(Self {

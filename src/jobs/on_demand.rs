@@ -22,7 +22,7 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// How an on-demand sync is started.
 pub enum SyncLauncher {
-    Queue(TenantSyncQueue),
+    Queue(Box<TenantSyncQueue>),
     InProcess(InProcess),
 }
 
