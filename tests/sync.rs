@@ -108,8 +108,10 @@ async fn under_a_host_a_sync_is_a_tenant_sync_queue_message() {
     .unwrap();
     let url = access.signed(&access.queue_endpoint, "tenant-sync").unwrap();
     let queue = azure_storage_queue::QueueClient::new(url, None, None).unwrap();
-    let mut options = azure_storage_queue::models::QueueClientPeekMessagesOptions::default();
-    options.number_of_messages = Some(32);
+    let options = azure_storage_queue::models::QueueClientPeekMessagesOptions {
+        number_of_messages: Some(32),
+        ..Default::default()
+    };
     let peeked = queue.peek_messages(Some(options)).await.unwrap().into_model().unwrap();
     let messages: Vec<TenantSyncMessage> = peeked
         .items
