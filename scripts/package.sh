@@ -5,8 +5,10 @@
 # the layout `func start` and zip deploy expect: function folders at the app root next to
 # host.json, and the binary at host.json's customHandler.description.defaultExecutablePath.
 #   scripts/package.sh [--out DIR] [--profile release|dev]
-# Defaults: --out dist/groupmgr-functions, --profile release. (tests/package.rs uses the dev
-# profile to check the layout quickly; what ships is the release build.)
+# Defaults: --out dist/groupmgr-functions, --profile release, which is what ships. `--profile
+# dev` packages the debug binary the tests build anyway (default features, so it also carries
+# the dev sim; never ship it): tests/package.rs uses it to check the layout without a second
+# build, and without replacing the binary other tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=dist/groupmgr-functions
@@ -19,8 +21,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 case "$profile" in
-  release) dir=release ;;
-  dev) dir=debug ;;
+  release) dir=release features=--no-default-features ;;
+  dev) dir=debug features= ;;
   *) echo "package.sh: --profile must be release or dev" >&2; exit 2 ;;
 esac
 # Azure Functions on Linux (Flex Consumption) runs x86_64 workers; this builds for the host,
@@ -29,7 +31,7 @@ if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
   echo "package.sh: build on x86_64 Linux (this is $(uname -s)-$(uname -m))" >&2
   exit 1
 fi
-cargo build --profile "$profile" --no-default-features --bin groupmgr
+cargo build --profile "$profile" $features --bin groupmgr
 exe=$(python3 -c 'import json,sys; print(json.load(open("host.json"))["customHandler"]["description"]["defaultExecutablePath"])')
 rm -rf "$out" "$out.zip"
 mkdir -p "$out"

@@ -4,8 +4,9 @@
 //! zip too), and that the packaged binary starts as the host starts it and answers the
 //! readiness probe.
 //!
-//! By default it packages with the dev profile into a temporary folder (quick); CI also runs
-//! the release packaging and points `GROUPMGR_PACKAGE_DIR` at its output to check that.
+//! By default it packages the debug binary the tests build anyway (`--profile dev`) into a
+//! temporary folder; CI runs the release packaging first and points `GROUPMGR_PACKAGE_DIR` at
+//! its output, so that what ships is what is checked.
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -19,7 +20,10 @@ fn root() -> PathBuf {
 
 fn package() -> (PathBuf, Option<tempfile::TempDir>) {
     if let Some(dir) = std::env::var_os("GROUPMGR_PACKAGE_DIR") {
-        return (PathBuf::from(dir), None);
+        // Relative to the repository root, as CI gives it.
+        let dir = root().join(dir);
+        let dir = std::fs::canonicalize(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        return (dir, None);
     }
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("groupmgr-functions");
