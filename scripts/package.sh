@@ -4,34 +4,31 @@
 #   <out>/{host.json, <Function>/function.json, groupmgr}   and   <out>.zip
 # the layout `func start` and zip deploy expect: function folders at the app root next to
 # host.json, and the binary at host.json's customHandler.description.defaultExecutablePath.
-#   scripts/package.sh [--out DIR] [--profile release|dev]
-# Defaults: --out dist/groupmgr-functions, --profile release, which is what ships. `--profile
-# dev` packages the debug binary the tests build anyway (default features, so it also carries
-# the dev sim; never ship it): tests/package.rs uses it to check the layout without a second
-# build, and without replacing the binary other tests run.
+#   scripts/package.sh [--out DIR] [--binary PATH]
+# Defaults: --out dist/groupmgr-functions, and the release build (what ships). `--binary`
+# packages a binary built elsewhere instead of building: tests/package.rs passes the debug
+# binary the tests already built, to check the layout without a second build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=dist/groupmgr-functions
-profile=release
+binary=
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
-    --profile) profile=$2; shift 2 ;;
-    *) echo "package.sh: unknown argument $1 (use --out DIR, --profile release|dev)" >&2; exit 2 ;;
+    --binary) binary=$2; shift 2 ;;
+    *) echo "package.sh: unknown argument $1 (use --out DIR, --binary PATH)" >&2; exit 2 ;;
   esac
 done
-case "$profile" in
-  release) dir=release features=--no-default-features ;;
-  dev) dir=debug features= ;;
-  *) echo "package.sh: --profile must be release or dev" >&2; exit 2 ;;
-esac
-# Azure Functions on Linux (Flex Consumption) runs x86_64 workers; this builds for the host,
-# so it must be one.
-if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
-  echo "package.sh: build on x86_64 Linux (this is $(uname -s)-$(uname -m))" >&2
-  exit 1
+if [ -z "$binary" ]; then
+  # Azure Functions on Linux (Flex Consumption) runs x86_64 workers; this builds for the
+  # host, so it must be one.
+  if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
+    echo "package.sh: build on x86_64 Linux (this is $(uname -s)-$(uname -m))" >&2
+    exit 1
+  fi
+  cargo build --release --no-default-features --bin groupmgr
+  binary=target/release/groupmgr
 fi
-cargo build --profile "$profile" $features --bin groupmgr
 exe=$(python3 -c 'import json,sys; print(json.load(open("host.json"))["customHandler"]["description"]["defaultExecutablePath"])')
 rm -rf "$out" "$out.zip"
 mkdir -p "$out"
@@ -39,7 +36,7 @@ cp host.json "$out/"
 for f in functions/*/; do
   cp -r "$f" "$out/"
 done
-cp "target/$dir/groupmgr" "$out/$exe"
+cp "$binary" "$out/$exe"
 chmod +x "$out/$exe"
 # Zip entries relative to the app root, the binary keeping its executable bit.
 (cd "$out" && python3 - "$(basename "$out").zip" <<'PY'

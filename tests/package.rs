@@ -4,9 +4,9 @@
 //! zip too), and that the packaged binary starts as the host starts it and answers the
 //! readiness probe.
 //!
-//! By default it packages the debug binary the tests build anyway (`--profile dev`) into a
-//! temporary folder; CI runs the release packaging first and points `GROUPMGR_PACKAGE_DIR` at
-//! its output, so that what ships is what is checked.
+//! By default it packages the debug binary the tests build anyway (`--binary`) into a
+//! temporary folder; `GROUPMGR_PACKAGE_DIR=dist/groupmgr-functions` checks a release package
+//! made by `scripts/package.sh` instead.
 
 use std::io::Read as _;
 use std::net::TcpListener;
@@ -28,7 +28,9 @@ fn package() -> (PathBuf, Option<tempfile::TempDir>) {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("groupmgr-functions");
     let status = Command::new(root().join("scripts/package.sh"))
-        .args(["--profile", "dev", "--out"])
+        .arg("--binary")
+        .arg(env!("CARGO_BIN_EXE_groupmgr"))
+        .arg("--out")
         .arg(&out)
         .status()
         .expect("package.sh runs");
