@@ -164,6 +164,23 @@ fn connection_strings_choose_the_login() {
     assert!(mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive").is_err());
 }
 
+#[tokio::test]
+async fn an_operator_signs_in_to_azure_sql_with_the_azure_cli() {
+    let (_, auth) = mssql::parse_connection(
+        "Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Default",
+    )
+    .unwrap();
+    let SqlAuth::Token(source) = auth else {
+        panic!("Active Directory Default logs in with a token");
+    };
+    // Without the Azure CLI (as here) the failure names the credential; never a panic.
+    let az = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("az").exists()));
+    if !az {
+        let err = source.token().await.err().expect("no Azure CLI, no token");
+        assert!(err.contains("Azure CLI"), "{err}");
+    }
+}
+
 #[test]
 fn every_tsql_migration_batch_parses() {
     let dialect = MsSqlDialect {};

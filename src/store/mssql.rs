@@ -1,10 +1,10 @@
 //! Azure SQL / SQL Server store through tiberius, with a small bb8 pool of our own.
 //!
 //! Connections always use TDS 8.0 strict encryption (TLS before the first TDS byte, TLS 1.2+
-//! through rustls). Authentication is either the SQL login in the connection string or, with
-//! `Authentication=Active Directory Managed Identity` (or `Active Directory Default`), an Entra
-//! access token for `https://database.windows.net/` from the Function App's managed identity,
-//! fetched per new connection and never stored. Migrations are T-SQL batches separated by `GO`
+//! through rustls). Authentication is either the SQL login in the connection string or an
+//! Entra access token for `https://database.windows.net/`, fetched per new connection and never
+//! stored: from the Function App's managed identity with `Authentication=Active Directory
+//! Managed Identity`, or from the operator's Azure CLI sign-in with `Active Directory Default`. Migrations are T-SQL batches separated by `GO`
 //! lines, applied once each under an application lock so that several instances starting
 //! together do not race.
 
@@ -69,18 +69,22 @@ pub trait SqlTokenSource: Send + Sync + 'static {
     async fn token(&self) -> Result<Secret, String>;
 }
 
-/// The Function App's managed identity (system-assigned, or user-assigned by client id).
-struct ManagedIdentityTokens(Arc<azure_identity::ManagedIdentityCredential>);
+/// An Entra credential: the Function App's managed identity (system-assigned, or
+/// user-assigned by client id), or, for an operator's CLI commands, their Azure CLI / azd
+/// sign-in.
+struct EntraTokens {
+    credential: Arc<dyn azure_core::credentials::TokenCredential>,
+    what: &'static str,
+}
 
 #[async_trait]
-impl SqlTokenSource for ManagedIdentityTokens {
+impl SqlTokenSource for EntraTokens {
     async fn token(&self) -> Result<Secret, String> {
-        use azure_core::credentials::TokenCredential;
         let token = self
-            .0
+            .credential
             .get_token(&[SQL_TOKEN_SCOPE], None)
             .await
-            .map_err(|e| format!("managed identity token for Azure SQL: {e}"))?;
+            .map_err(|e| format!("{} token for Azure SQL: {e}", self.what))?;
         Ok(Secret::new(token.token.secret()))
     }
 }
@@ -115,11 +119,7 @@ pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
     let auth = match ado_value(conn, &["Authentication"]).map(|a| a.to_ascii_lowercase()) {
         None => SqlAuth::ConnectionString,
         Some(a) if a == "sqlpassword" => SqlAuth::ConnectionString,
-        Some(a)
-            if a == "active directory managed identity"
-                || a == "active directory msi"
-                || a == "active directory default" =>
-        {
+        Some(a) if a == "active directory managed identity" || a == "active directory msi" => {
             let user_assigned = ado_value(conn, &["User Id", "UID", "User", "Username"]);
             let options = azure_identity::ManagedIdentityCredentialOptions {
                 user_assigned_id: user_assigned.map(azure_identity::UserAssignedId::ClientId),
@@ -127,7 +127,19 @@ pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
             };
             let credential = azure_identity::ManagedIdentityCredential::new(Some(options))
                 .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: managed identity unavailable ({e})"))?;
-            SqlAuth::Token(Arc::new(ManagedIdentityTokens(credential)))
+            SqlAuth::Token(Arc::new(EntraTokens {
+                credential,
+                what: "managed identity",
+            }))
+        }
+        // An operator running `groupmgr tenant …` from a workstation: their `az login`.
+        Some(a) if a == "active directory default" => {
+            let credential = azure_identity::DeveloperToolsCredential::new(None)
+                .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: Azure CLI credential unavailable ({e})"))?;
+            SqlAuth::Token(Arc::new(EntraTokens {
+                credential,
+                what: "Azure CLI",
+            }))
         }
         Some(_) => anyhow::bail!(
             "GROUPMGR_DATABASE: Authentication must be SqlPassword, Active Directory Managed Identity or Active Directory Default"
