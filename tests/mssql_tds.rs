@@ -176,7 +176,9 @@ async fn an_operator_signs_in_to_azure_sql_with_the_azure_cli() {
     // Without the Azure CLI (as here) the failure names the credential; never a panic.
     let az = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("az").exists()));
     if !az {
-        let err = source.token().await.err().expect("no Azure CLI, no token");
+        let Err(err) = source.token().await else {
+            panic!("no Azure CLI, no token");
+        };
         assert!(err.contains("Azure CLI"), "{err}");
     }
 }
