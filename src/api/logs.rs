@@ -12,7 +12,7 @@ use warp::http::{Response, StatusCode};
 use super::model::{LogEntry, LogKey, LogPage};
 use super::{ApiError, ErrorCode};
 use crate::app::App;
-use crate::auth::{ADMIN_ROLE, Caller};
+use crate::auth::Caller;
 use crate::host::HttpRequest;
 use crate::store::LogQuery;
 
@@ -81,12 +81,7 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
 }
 
 pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
-    if !caller.principal.has_role(ADMIN_ROLE) {
-        return Err(ApiError::forbidden(
-            ErrorCode::RoleRequired,
-            format!("the {ADMIN_ROLE} app role is required"),
-        ));
-    }
+    super::require_admin(caller)?;
     let q = parse(&req.query)?;
     let tenant = caller.tenant.tenant_id;
     let unavailable = |_| {

@@ -39,6 +39,19 @@ pub fn no_content() -> Response<Bytes> {
         .expect("static response is valid")
 }
 
+/// Refuses callers without the `GroupMgr.Admin` app role (`403 role_required`).
+pub fn require_admin(caller: &crate::auth::Caller) -> Result<(), ApiError> {
+    use crate::auth::ADMIN_ROLE;
+    if caller.principal.has_role(ADMIN_ROLE) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            ErrorCode::RoleRequired,
+            format!("the {ADMIN_ROLE} app role is required"),
+        ))
+    }
+}
+
 /// The decoded `name=value` pairs of a query string.
 pub fn query_params(query: &str) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()

@@ -11,7 +11,7 @@ use warp::http::{Response, StatusCode};
 use super::upstream::{graph_token, json_body};
 use super::{ApiError, ErrorCode, model};
 use crate::app::App;
-use crate::auth::{ADMIN_ROLE, Caller};
+use crate::auth::Caller;
 use crate::domain::GroupId;
 use crate::host::HttpRequest;
 use crate::microsoft::graph::{GROUP_UNIFIED_TEMPLATE, Graph, GraphError, GroupSetting, SettingValue};
@@ -121,12 +121,7 @@ fn parse_put(body: &Value) -> Result<Policy, ApiError> {
 
 /// `PUT /api/policy/group-creation` (role `GroupMgr.Admin`).
 pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
-    if !caller.principal.has_role(ADMIN_ROLE) {
-        return Err(ApiError::forbidden(
-            ErrorCode::RoleRequired,
-            format!("the {ADMIN_ROLE} app role is required"),
-        ));
-    }
+    super::require_admin(caller)?;
     let policy = parse_put(&json_body(&req.body)?)?;
     let token = graph_token(app, caller).await?;
     let graph = app.graph.session(&token);

@@ -11,18 +11,13 @@ use warp::http::{Response, StatusCode};
 use super::model::{SyncQueued, SyncStatus};
 use super::{ApiError, ErrorCode, query_params};
 use crate::app::App;
-use crate::auth::{ADMIN_ROLE, Caller};
+use crate::auth::Caller;
 use crate::host::HttpRequest;
 use crate::jobs::TenantSyncMessage;
 use crate::jobs::on_demand::Launched;
 
 pub async fn post(app: &Arc<App>, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
-    if !caller.principal.has_role(ADMIN_ROLE) {
-        return Err(ApiError::forbidden(
-            ErrorCode::RoleRequired,
-            format!("the {ADMIN_ROLE} app role is required"),
-        ));
-    }
+    super::require_admin(caller)?;
     let mut full = false;
     for (k, v) in query_params(&req.query) {
         if k == "full" {
