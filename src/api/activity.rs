@@ -58,13 +58,7 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     }
     let Some(loc) = customer_list::location(app.store.as_ref(), &caller.tenant.tenant_id)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::StoreUnavailable,
-                "GroupMgr's database is unavailable",
-            )
-        })?
+        .map_err(|_| ApiError::store_unavailable())?
     else {
         // No sync has run yet: nothing is known about activity.
         let empty = ActivityPage {

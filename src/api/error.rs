@@ -122,6 +122,16 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such resource")
     }
 
+    /// GroupMgr's own database (or storage) does not answer: 503 with `Retry-After`.
+    pub fn store_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StoreUnavailable,
+            "GroupMgr's database is unavailable; retry shortly",
+        )
+        .with_header("retry-after", "5")
+    }
+
     pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, code, message)
     }
@@ -175,12 +185,7 @@ impl From<GateError> for ApiError {
             GateError::LicenceExpired => Self::forbidden(ErrorCode::LicenseExpired, message),
             GateError::SeatsExhausted => Self::forbidden(ErrorCode::LicenseSeatsExhausted, message),
             GateError::UserRequired => Self::forbidden(ErrorCode::UserTokenRequired, message),
-            GateError::Store(_) => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::StoreUnavailable,
-                "GroupMgr's database is unavailable; retry shortly",
-            )
-            .with_header("retry-after", "5"),
+            GateError::Store(_) => Self::store_unavailable(),
         }
     }
 }

@@ -84,14 +84,7 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     super::require_admin(caller)?;
     let q = parse(&req.query)?;
     let tenant = caller.tenant.tenant_id;
-    let unavailable = |_| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::StoreUnavailable,
-            "GroupMgr's database is unavailable",
-        )
-        .with_header("retry-after", "5")
-    };
+    let unavailable = |_| ApiError::store_unavailable();
     let mut entries = app
         .store
         .logs(

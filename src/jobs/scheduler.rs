@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde_json::Value;
 
 use super::{TENANT_SYNC_OUTPUT, TenantSyncMessage};
-use crate::api::{ApiError, ErrorCode};
+use crate::api::ApiError;
 use crate::app::App;
 use crate::domain::TenantStatus;
 use crate::host::invocation::{InvocationRequest, InvocationResponse};
@@ -14,13 +14,7 @@ use crate::store::OFFBOARDED_LOG_RETENTION;
 
 /// Runs one scheduler tick.
 pub async fn run(app: &App, req: &InvocationRequest) -> Result<InvocationResponse, ApiError> {
-    let tenants = app.store.tenants().await.map_err(|_| {
-        ApiError::new(
-            warp::http::StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::StoreUnavailable,
-            "GroupMgr's database is unavailable",
-        )
-    })?;
+    let tenants = app.store.tenants().await.map_err(|_| ApiError::store_unavailable())?;
     let now = Utc::now();
     let today = now.date_naive();
     let messages: Vec<Value> = tenants
