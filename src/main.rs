@@ -157,17 +157,9 @@ async fn sync(tenant: &str, full: bool) -> ExitCode {
         Err(e) => return fail(e),
     };
     telemetry::init_cli();
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let serve = match settings.for_serve() {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let store = match store::open(&settings.database).await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let (settings, serve, store) = match serve_settings_and_store().await {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
     let app = match app::App::new(settings, serve, store, None, app::AppOptions::default()) {
         Ok(a) => a,
@@ -321,18 +313,25 @@ async fn users(command: UsersCommand) -> ExitCode {
     )
 }
 
+/// The settings `serve` needs and the opened store, or the exit status after saying why not.
+async fn serve_settings_and_store() -> Result<
+    (
+        Settings,
+        groupmgr::config::ServeSettings,
+        std::sync::Arc<dyn store::Store>,
+    ),
+    ExitCode,
+> {
+    let settings = Settings::from_env().map_err(fail)?;
+    let serve = settings.for_serve().map_err(fail)?;
+    let store = store::open(&settings.database).await.map_err(fail)?;
+    Ok((settings, serve, store))
+}
+
 async fn serve() -> ExitCode {
-    let settings = match Settings::from_env() {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let serve = match settings.for_serve() {
-        Ok(s) => s,
-        Err(e) => return fail(e),
-    };
-    let store = match store::open(&settings.database).await {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let (settings, serve, store) = match serve_settings_and_store().await {
+        Ok(parts) => parts,
+        Err(code) => return code,
     };
     let listener = match app::bind(settings.port).await {
         Ok(l) => l,

@@ -79,24 +79,9 @@ pub enum ManagementError {
     Protocol(String),
 }
 
-#[derive(Deserialize)]
-struct Envelope {
-    error: EnvelopeError,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 /// Classifies an error answer by its AF code (and status only when there is no code).
 fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> (bool, ManagementError) {
-    let (code, message) = serde_json::from_slice::<Envelope>(body)
-        .map(|e| (e.error.code, e.error.message))
-        .unwrap_or_else(|_| (String::new(), String::new()));
+    let (code, message) = super::error_envelope(body).unwrap_or_default();
     let transient =
         matches!(code.as_str(), "AF429" | "AF50000") || (code.is_empty() && RetryPolicy::is_transient(status));
     let err = match code.as_str() {

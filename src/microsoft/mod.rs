@@ -7,6 +7,8 @@ pub mod retry;
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 /// Timeout for establishing a connection to any Microsoft endpoint.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Timeout for one whole request (connect, send, receive).
@@ -25,4 +27,23 @@ pub fn http_client() -> reqwest::Client {
         .pool_idle_timeout(Duration::from_secs(90))
         .build()
         .expect("a rustls client with static settings always builds")
+}
+
+/// The error body Graph and the Management Activity API share: `{"error":{"code","message"}}`
+/// (graph-groups.md §8, management-activity-api.md). `None` when the body is not one.
+pub(crate) fn error_envelope(body: &[u8]) -> Option<(String, String)> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        code: String,
+        #[serde(default)]
+        message: String,
+    }
+    serde_json::from_slice::<Envelope>(body)
+        .ok()
+        .map(|e| (e.error.code, e.error.message))
 }

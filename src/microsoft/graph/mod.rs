@@ -83,25 +83,9 @@ impl GraphError {
     }
 }
 
-/// Graph's error envelope (graph-groups.md §8).
-#[derive(Deserialize)]
-struct Envelope {
-    error: EnvelopeError,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeError {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
 fn service_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> GraphError {
-    let (code, message) = match serde_json::from_slice::<Envelope>(body) {
-        Ok(e) => (e.error.code, e.error.message),
-        Err(_) => (String::new(), String::from_utf8_lossy(body).chars().take(200).collect()),
-    };
+    let (code, message) = super::error_envelope(body)
+        .unwrap_or_else(|| (String::new(), String::from_utf8_lossy(body).chars().take(200).collect()));
     GraphError::Service {
         status,
         code,
