@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use criterion::Criterion;
-use groupmgr::app::{App, AppOptions};
+use groupmgr::app::App;
 use groupmgr::config::Settings;
 use groupmgr::domain::{Seats, TenantId};
+use groupmgr::startup::{Application, StartOptions};
 use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
 use m365_sim::directory::{CONTOSO, GROUPMGR_CLIENT_ID, GROUPMGR_CLIENT_SECRET};
 use m365_sim::{Sim, SimOptions};
@@ -24,6 +25,8 @@ use m365_sim::{Sim, SimOptions};
 struct World {
     sim: Sim,
     app: Arc<App>,
+    /// The server, built (bound to a free port) but not yet serving.
+    server: Option<Application>,
     _dir: tempfile::TempDir,
 }
 
@@ -45,13 +48,13 @@ async fn world(groups: usize) -> World {
         ("GROUPMGR_AUTHORITY_HOST", sim.url()),
         ("GROUPMGR_GRAPH_ENDPOINT", sim.url()),
         ("GROUPMGR_DATABASE", format!("sqlite:{}", db.display())),
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_string()),
         (
             "GROUPMGR_INDEX_KEY",
             base64::engine::general_purpose::STANDARD.encode([5u8; 32]),
         ),
     ];
     let settings = Settings::from_source(|k| env.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).unwrap();
-    let serve = settings.for_serve().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.unwrap());
     store
         .add_tenant(&NewTenant {
@@ -61,8 +64,17 @@ async fn world(groups: usize) -> World {
         })
         .await
         .unwrap();
-    let app = App::new(settings, serve, store, None, AppOptions::default()).unwrap();
-    World { sim, app, _dir: dir }
+    let options = StartOptions {
+        schedule: Some(false),
+        ..Default::default()
+    };
+    let server = Application::build_with_store(settings, store, options).await.unwrap();
+    World {
+        sim,
+        app: server.app().clone(),
+        server: Some(server),
+        _dir: dir,
+    }
 }
 
 fn tenant() -> TenantId {
@@ -107,13 +119,13 @@ fn sync_figures(rt: &tokio::runtime::Runtime) {
 
 fn get_overhead(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let (w, addr, id) = rt.block_on(async {
-        let w = world(300).await;
+        let mut w = world(300).await;
         groupmgr::jobs::tenant_sync::run(&w.app, &tenant(), false)
             .await
             .unwrap();
-        let listener = groupmgr::app::bind(0).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(groupmgr::app::run(w.app.clone(), listener, std::future::pending()));
+        let server = w.server.take().unwrap();
+        let addr = server.address();
+        tokio::spawn(server.run_until_stopped(std::future::pending()));
         let id = w
             .sim
             .state

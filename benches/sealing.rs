@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use groupmgr::config::IndexKey;
+use groupmgr::crypto::IndexKey;
 use groupmgr::crypto::seal::{LOG_RECORD, seal_data_key};
 use groupmgr::crypto::{DataKey, TenantPrivateKey, UpnIndexer};
 use groupmgr::domain::{Seats, TenantId};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use criterion::{Criterion, criterion_group, criterion_main};
 use groupmgr::auth::{Gate, JwksCache, JwksOptions, TokenValidator, bearer_from_header};
-use groupmgr::config::IndexKey;
+use groupmgr::crypto::IndexKey;
 use groupmgr::crypto::UpnIndexer;
 use groupmgr::domain::{Seats, TenantId};
 use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};

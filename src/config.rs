@@ -10,8 +10,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
-use base64::Engine as _;
 use url::Url;
+
+use crate::crypto::IndexKey;
+use crate::secret::Secret;
+use crate::storage::{StorageAccess, StorageSettings, parse_storage};
 
 /// One setting that is missing or wrong. Displayed as `NAME: problem`, one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -27,25 +30,6 @@ impl ConfigError {
             setting,
             problem: problem.into(),
         }
-    }
-}
-
-/// A string that must never be printed: its `Debug` and `Display` are redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
     }
 }
 
@@ -206,36 +190,6 @@ impl DatabaseSetting {
     }
 }
 
-/// The 32-byte master key of the UPN blind index. Never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct IndexKey(pub(crate) [u8; 32]);
-
-impl IndexKey {
-    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
-        const NAME: &str = "GROUPMGR_INDEX_KEY";
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(raw.trim())
-            .map_err(|_| ConfigError::new(NAME, "must be base64 (standard alphabet)"))?;
-        let key: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| ConfigError::new(NAME, "must decode to exactly 32 bytes"))?;
-        if key.iter().all(|b| *b == 0) {
-            return Err(ConfigError::new(NAME, "must not be all zero bytes"));
-        }
-        Ok(Self(key))
-    }
-
-    pub fn from_bytes(key: [u8; 32]) -> Self {
-        Self(key)
-    }
-}
-
-impl fmt::Debug for IndexKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IndexKey(<redacted>)")
-    }
-}
-
 /// All settings, parsed. Optional ones are `None` when absent; commands check what they need.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -250,12 +204,14 @@ pub struct Settings {
     pub publisher_id: Option<uuid::Uuid>,
     pub database: DatabaseSetting,
     pub index_key: Option<IndexKey>,
-    pub storage: Option<Secret>,
-    /// Identity-based storage (`AzureWebJobsStorage__blobServiceUri` / `__accountName`).
-    pub storage_blob_uri: Option<String>,
-    pub storage_queue_uri: Option<String>,
-    pub storage_account: Option<String>,
+    /// Where job state and the `tenant-sync` queue live (`AzureWebJobsStorage` or its
+    /// identity-based forms); `None` without storage settings (state in the database).
+    pub storage: Option<StorageAccess>,
     pub sharepoint_site: String,
+    /// Whether a Functions host started us (it sets the worker id; functions-custom-handler.md
+    /// §1): then the host runs the timer and queue functions, and on-demand syncs go through
+    /// the `tenant-sync` queue; otherwise this process runs the schedule itself.
+    pub functions_host: bool,
 }
 
 /// What `serve` cannot run without, checked once at start-up.
@@ -268,17 +224,11 @@ pub struct ServeSettings {
 
 pub const DEFAULT_PORT: u16 = 7071;
 
-impl Settings {
-    /// Where job state and the `tenant-sync` queue live; `None` without storage settings.
-    pub fn storage_access(&self) -> Result<Option<crate::state::StorageAccess>, String> {
-        crate::state::parse_storage(&crate::state::StorageSettings {
-            connection_string: self.storage.as_ref().map(Secret::expose),
-            blob_service_uri: self.storage_blob_uri.as_deref(),
-            queue_service_uri: self.storage_queue_uri.as_deref(),
-            account_name: self.storage_account.as_deref(),
-        })
-    }
+/// Reads one setting: `None` when absent or empty (the Functions host writes absent
+/// settings as empty values).
+type Get<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+impl Settings {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(|name| std::env::var(name).ok())
@@ -287,114 +237,41 @@ impl Settings {
     /// Reads settings through `get`, so tests can supply them without touching the process
     /// environment. Empty values count as absent, as the Functions host writes them that way.
     pub fn from_source(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-
-        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
-            Some(raw) => raw
-                .trim()
-                .parse::<u16>()
-                .map_err(|_| ConfigError::new("FUNCTIONS_CUSTOMHANDLER_PORT", "must be a port number 0-65535"))?,
-            None => DEFAULT_PORT,
-        };
-
-        let client_id = get("GROUPMGR_CLIENT_ID")
-            .map(|raw| {
-                crate::domain::parse_guid("clientId", raw.trim())
-                    .map_err(|_| ConfigError::new("GROUPMGR_CLIENT_ID", "must be the app registration's GUID"))
-            })
-            .transpose()?;
-
-        let credential = match (get("GROUPMGR_CLIENT_SECRET"), get("GROUPMGR_CLIENT_CERTIFICATE")) {
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::new(
-                    "GROUPMGR_CLIENT_SECRET",
-                    "set either it or GROUPMGR_CLIENT_CERTIFICATE, not both",
-                ));
-            }
-            (Some(secret), None) => Some(ClientCredential::Secret(Secret::new(secret))),
-            (None, Some(path)) => {
-                let path = PathBuf::from(path.trim());
-                if !path.is_file() {
-                    return Err(ConfigError::new(
-                        "GROUPMGR_CLIENT_CERTIFICATE",
-                        format!("no readable PEM file at {}", path.display()),
-                    ));
-                }
-                Some(ClientCredential::Certificate(path))
-            }
-            (None, None) => None,
-        };
-
+        let get = &|name: &str| get(name).filter(|v| !v.trim().is_empty());
         let cloud = get("GROUPMGR_CLOUD")
             .map(|raw| Cloud::parse(&raw))
             .transpose()?
             .unwrap_or(Cloud::Public);
-
-        let endpoint = |name: &'static str, default: Option<&str>| -> Result<Option<Endpoint>, ConfigError> {
-            match get(name) {
-                Some(raw) => Endpoint::parse(name, &raw).map(Some),
-                None => default.map(|d| Endpoint::parse(name, d)).transpose(),
-            }
+        let endpoint = |name: &'static str, default: &str| match get(name) {
+            Some(raw) => Endpoint::parse(name, &raw),
+            None => Endpoint::parse(name, default),
         };
-        let authority_host = endpoint("GROUPMGR_AUTHORITY_HOST", Some(cloud.authority_host()))?
-            .expect("a default is always given for the authority host");
-        let graph_endpoint = endpoint("GROUPMGR_GRAPH_ENDPOINT", Some(cloud.graph_endpoint()))?
-            .expect("a default is always given for the Graph endpoint");
-        let management_endpoint = endpoint("GROUPMGR_MANAGEMENT_ENDPOINT", cloud.management_endpoint())?;
-
-        let publisher_id = get("GROUPMGR_PUBLISHER_ID")
-            .map(|raw| {
-                crate::domain::parse_guid("publisherId", raw.trim())
-                    .map_err(|_| ConfigError::new("GROUPMGR_PUBLISHER_ID", "must be our own tenant's GUID"))
-            })
-            .transpose()?;
-
-        let database = match get("GROUPMGR_DATABASE") {
-            Some(raw) => DatabaseSetting::parse(&raw)?,
-            None => DatabaseSetting::Sqlite(PathBuf::from("groupmgr.db")),
-        };
-
-        let index_key = get("GROUPMGR_INDEX_KEY").map(|raw| IndexKey::parse(&raw)).transpose()?;
-
-        let storage = get("AzureWebJobsStorage").map(Secret::new);
-        let storage_blob_uri = get("AzureWebJobsStorage__blobServiceUri");
-        let storage_queue_uri = get("AzureWebJobsStorage__queueServiceUri");
-        let storage_account = get("AzureWebJobsStorage__accountName");
-        crate::state::parse_storage(&crate::state::StorageSettings {
-            connection_string: storage.as_ref().map(Secret::expose),
-            blob_service_uri: storage_blob_uri.as_deref(),
-            queue_service_uri: storage_queue_uri.as_deref(),
-            account_name: storage_account.as_deref(),
-        })
-        .map_err(|problem| ConfigError::new("AzureWebJobsStorage", problem))?;
-
-        let sharepoint_site = get("GROUPMGR_SHAREPOINT_SITE").unwrap_or_else(|| "/sites/GroupMgr".into());
-        if !sharepoint_site.starts_with('/')
-            || sharepoint_site.contains("://")
-            || sharepoint_site.contains(char::is_whitespace)
-        {
-            return Err(ConfigError::new(
-                "GROUPMGR_SHAREPOINT_SITE",
-                "must be a server-relative path like /sites/GroupMgr",
-            ));
-        }
-
         Ok(Self {
-            port,
-            client_id,
-            credential,
+            port: port(get)?,
+            client_id: guid(get, "GROUPMGR_CLIENT_ID", "must be the app registration's GUID")?,
+            credential: credential(get)?,
             cloud,
-            authority_host,
-            graph_endpoint,
-            management_endpoint,
-            publisher_id,
-            database,
-            index_key,
-            storage,
-            storage_blob_uri,
-            storage_queue_uri,
-            storage_account,
-            sharepoint_site,
+            authority_host: endpoint("GROUPMGR_AUTHORITY_HOST", cloud.authority_host())?,
+            graph_endpoint: endpoint("GROUPMGR_GRAPH_ENDPOINT", cloud.graph_endpoint())?,
+            management_endpoint: match get("GROUPMGR_MANAGEMENT_ENDPOINT") {
+                Some(raw) => Some(Endpoint::parse("GROUPMGR_MANAGEMENT_ENDPOINT", &raw)?),
+                None => cloud
+                    .management_endpoint()
+                    .map(|d| Endpoint::parse("GROUPMGR_MANAGEMENT_ENDPOINT", d))
+                    .transpose()?,
+            },
+            publisher_id: guid(get, "GROUPMGR_PUBLISHER_ID", "must be our own tenant's GUID")?,
+            database: match get("GROUPMGR_DATABASE") {
+                Some(raw) => DatabaseSetting::parse(&raw)?,
+                None => DatabaseSetting::Sqlite(PathBuf::from("groupmgr.db")),
+            },
+            index_key: get("GROUPMGR_INDEX_KEY")
+                .map(|raw| IndexKey::parse(&raw).map_err(|problem| ConfigError::new("GROUPMGR_INDEX_KEY", problem)))
+                .transpose()?,
+            storage: storage(get)?,
+            sharepoint_site: sharepoint_site(get)?,
+            functions_host: get("FUNCTIONS_CUSTOMHANDLER_WORKER_ID").is_some()
+                || get("FUNCTIONS_HTTPWORKER_ID").is_some(),
         })
     }
 
@@ -435,6 +312,71 @@ impl Settings {
         })?;
         Ok((publisher, endpoint))
     }
+}
+
+fn port(get: Get<'_>) -> Result<u16, ConfigError> {
+    match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
+        Some(raw) => raw
+            .trim()
+            .parse::<u16>()
+            .map_err(|_| ConfigError::new("FUNCTIONS_CUSTOMHANDLER_PORT", "must be a port number 0-65535")),
+        None => Ok(DEFAULT_PORT),
+    }
+}
+
+fn guid(get: Get<'_>, setting: &'static str, rule: &'static str) -> Result<Option<uuid::Uuid>, ConfigError> {
+    get(setting)
+        .map(|raw| crate::domain::parse_guid("guid", raw.trim()).map_err(|_| ConfigError::new(setting, rule)))
+        .transpose()
+}
+
+/// `GROUPMGR_CLIENT_SECRET` or `GROUPMGR_CLIENT_CERTIFICATE` (a readable PEM file), not both.
+fn credential(get: Get<'_>) -> Result<Option<ClientCredential>, ConfigError> {
+    match (get("GROUPMGR_CLIENT_SECRET"), get("GROUPMGR_CLIENT_CERTIFICATE")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "GROUPMGR_CLIENT_SECRET",
+            "set either it or GROUPMGR_CLIENT_CERTIFICATE, not both",
+        )),
+        (Some(secret), None) => Ok(Some(ClientCredential::Secret(Secret::new(secret)))),
+        (None, Some(path)) => {
+            let path = PathBuf::from(path.trim());
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "GROUPMGR_CLIENT_CERTIFICATE",
+                    format!("no readable PEM file at {}", path.display()),
+                ));
+            }
+            Ok(Some(ClientCredential::Certificate(path)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// `AzureWebJobsStorage` (a connection string), or the identity-based
+/// `AzureWebJobsStorage__blobServiceUri` / `__queueServiceUri` / `__accountName`.
+fn storage(get: Get<'_>) -> Result<Option<StorageAccess>, ConfigError> {
+    let connection_string = get("AzureWebJobsStorage").map(Secret::new);
+    let blob_service_uri = get("AzureWebJobsStorage__blobServiceUri");
+    let queue_service_uri = get("AzureWebJobsStorage__queueServiceUri");
+    let account_name = get("AzureWebJobsStorage__accountName");
+    parse_storage(&StorageSettings {
+        connection_string: connection_string.as_ref().map(Secret::expose),
+        blob_service_uri: blob_service_uri.as_deref(),
+        queue_service_uri: queue_service_uri.as_deref(),
+        account_name: account_name.as_deref(),
+    })
+    .map_err(|problem| ConfigError::new("AzureWebJobsStorage", problem))
+}
+
+fn sharepoint_site(get: Get<'_>) -> Result<String, ConfigError> {
+    let site = get("GROUPMGR_SHAREPOINT_SITE").unwrap_or_else(|| "/sites/GroupMgr".into());
+    if !site.starts_with('/') || site.contains("://") || site.contains(char::is_whitespace) {
+        return Err(ConfigError::new(
+            "GROUPMGR_SHAREPOINT_SITE",
+            "must be a server-relative path like /sites/GroupMgr",
+        ));
+    }
+    Ok(site)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::domain::TenantId;
-use crate::microsoft::graph::{BatchRequest, Graph, GraphError, ListItem, MAX_BATCH, Page, enc};
+use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem};
 use crate::store::{Store, StoreError};
 
 pub const LIST_NAME: &str = "GroupMgr Groups";
@@ -52,26 +52,26 @@ pub struct GroupRow {
     pub synced_at: Option<DateTime<Utc>>,
 }
 
-/// The list's columns, as `POST /sites/{site}/lists` takes them.
-pub fn list_definition() -> Value {
-    json!({
-        "displayName": LIST_NAME,
-        "description": "Per-group data kept by GroupMgr. Maintained automatically; do not edit.",
-        "list": {"template": "genericList"},
-        "columns": [
-            {"name": "GroupId", "text": {}, "indexed": true, "enforceUniqueValues": true},
-            {"name": "OwnerCount", "number": {}},
-            {"name": "MemberCount", "number": {}},
-            {"name": "TeamsEnabled", "boolean": {}},
-            {"name": "TeamsThreadId", "text": {}},
-            {"name": "SiteUrl", "text": {}},
-            {"name": "LastTeamsActivity", "dateTime": {}},
-            {"name": "LastSharePointActivity", "dateTime": {}},
-            {"name": "LastActivity", "dateTime": {}},
-            {"name": "LifecycleStatus", "choice": {"choices": ["active", "deleted"]}},
-            {"name": "SyncedAt", "dateTime": {}}
-        ]
-    })
+/// The list and its columns (besides the built-in `Title`, which holds the group's name).
+pub fn list_definition() -> ListDefinition {
+    let col = |name, kind| Column { name, kind };
+    ListDefinition {
+        display_name: LIST_NAME,
+        description: "Per-group data kept by GroupMgr. Maintained automatically; do not edit.",
+        columns: vec![
+            col("GroupId", ColumnKind::Text { unique: true }),
+            col("OwnerCount", ColumnKind::Number),
+            col("MemberCount", ColumnKind::Number),
+            col("TeamsEnabled", ColumnKind::Boolean),
+            col("TeamsThreadId", ColumnKind::Text { unique: false }),
+            col("SiteUrl", ColumnKind::Text { unique: false }),
+            col("LastTeamsActivity", ColumnKind::DateTime),
+            col("LastSharePointActivity", ColumnKind::DateTime),
+            col("LastActivity", ColumnKind::DateTime),
+            col("LifecycleStatus", ColumnKind::Choice(&["active", "deleted"])),
+            col("SyncedAt", ColumnKind::DateTime),
+        ],
+    }
 }
 
 fn time(v: &Option<DateTime<Utc>>) -> Value {
@@ -226,31 +226,15 @@ pub async fn rows_for(
     loc: &ListLocation,
     ids: &[String],
 ) -> Result<HashMap<String, (String, GroupRow)>, GraphError> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(MAX_BATCH) {
-        let requests: Vec<BatchRequest> = chunk
-            .iter()
-            .map(|id| {
-                let filter = format!("fields/GroupId eq '{}'", id.replace('\'', "''"));
-                BatchRequest::get(format!(
-                    "/sites/{}/lists/{}/items?expand=fields&$filter={}",
-                    enc(&loc.site_id),
-                    enc(&loc.list_id),
-                    enc(&filter)
-                ))
-            })
-            .collect();
-        for resp in graph.batch(&requests).await? {
-            if let Ok(page) = resp.into_result::<Page<ListItem>>() {
-                for item in page.value {
-                    if let Some(r) = GroupRow::from_fields(&item.fields) {
-                        out.insert(r.group_id.clone(), (item.id, r));
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
+    let found = graph
+        .find_items_batched(&loc.site_id, &loc.list_id, "GroupId", ids)
+        .await?;
+    Ok(found
+        .into_values()
+        .filter_map(Result::ok)
+        .flatten()
+        .filter_map(|item| GroupRow::from_fields(&item.fields).map(|r| (r.group_id.clone(), (item.id, r))))
+        .collect())
 }
 
 /// Every row (for sync), keyed by group id, with item ids.
@@ -258,21 +242,12 @@ pub async fn all_rows(
     graph: &Graph<'_>,
     loc: &ListLocation,
 ) -> Result<HashMap<String, (String, GroupRow)>, GraphError> {
-    let first = graph.list_items(&loc.site_id, &loc.list_id, 999).await?;
-    let mut out = HashMap::new();
-    let mut page = first;
-    loop {
-        for item in page.value.drain(..) {
-            if let Some(r) = GroupRow::from_fields(&item.fields) {
-                out.insert(r.group_id.clone(), (item.id, r));
-            }
-        }
-        match page.next_link.take() {
-            Some(next) => page = graph.next_page(&next, &[]).await?,
-            None => break,
-        }
-    }
-    Ok(out)
+    Ok(graph
+        .all_items(&loc.site_id, &loc.list_id, 999)
+        .await?
+        .into_iter()
+        .filter_map(|item: ListItem| GroupRow::from_fields(&item.fields).map(|r| (r.group_id.clone(), (item.id, r))))
+        .collect())
 }
 
 /// Writes rows (creates and updates), 20 to a batch. A create that meets an existing row
@@ -282,43 +257,36 @@ pub async fn write_rows(
     loc: &ListLocation,
     rows: Vec<(Option<String>, GroupRow)>,
 ) -> Result<usize, GraphError> {
-    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let written = rows.len();
-    let base = format!("/sites/{}/lists/{}/items", enc(&loc.site_id), enc(&loc.list_id));
-    for chunk in rows.chunks(MAX_BATCH) {
-        let requests: Vec<BatchRequest> = chunk
-            .iter()
-            .map(|(item, row)| {
-                let mut fields: Map<String, Value> = row.to_fields();
-                fields.insert("SyncedAt".into(), json!(now));
-                match item {
-                    // PATCH sets absolute values; a repeated POST meets the unique GroupId
-                    // (409) and becomes an update below: both may be resent.
-                    Some(id) => BatchRequest::write(
-                        "PATCH",
-                        format!("{base}/{}/fields", enc(id)),
-                        Value::Object(fields),
-                        true,
-                    ),
-                    None => BatchRequest::write("POST", base.clone(), json!({ "fields": fields }), true),
+    let now = json!(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let fields = |row: &GroupRow| {
+        let mut f = row.to_fields();
+        f.insert("SyncedAt".into(), now.clone());
+        f
+    };
+    let writes: Vec<ItemWrite> = rows
+        .iter()
+        .map(|(item, row)| match item {
+            Some(id) => ItemWrite::Update {
+                item: id.clone(),
+                fields: fields(row),
+            },
+            None => ItemWrite::Create(fields(row)),
+        })
+        .collect();
+    let outcomes = graph.write_items(&loc.site_id, &loc.list_id, &writes).await?;
+    for ((_, row), outcome) in rows.iter().zip(outcomes) {
+        match outcome {
+            Ok(()) => {}
+            Err(e) if e.status() == Some(409) => match self::row(graph, loc, &row.group_id).await? {
+                Some((item, _)) => {
+                    graph
+                        .update_item(&loc.site_id, &loc.list_id, &item, &fields(row))
+                        .await?
                 }
-            })
-            .collect();
-        let answers = graph.batch(&requests).await?;
-        for ((_, row), answer) in chunk.iter().zip(answers) {
-            if answer.ok() {
-                continue;
-            }
-            if answer.status == 409
-                && let Some((item, _)) = self::row(graph, loc, &row.group_id).await?
-            {
-                let mut fields = row.to_fields();
-                fields.insert("SyncedAt".into(), json!(now));
-                graph.update_item(&loc.site_id, &loc.list_id, &item, &fields).await?;
-                continue;
-            }
-            answer.into_result::<Value>()?;
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
         }
     }
-    Ok(written)
+    Ok(rows.len())
 }

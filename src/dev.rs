@@ -1,16 +1,16 @@
 //! `groupmgr dev`: the whole product on one machine with embedded defaults — m365-sim in
-//! process standing in for Entra ID (and later Graph and the Management API), a local SQLite
-//! file with the demo tenant registered, and the API on 127.0.0.1:7071. Prints a bearer token
-//! for the demo admin and a `curl` line to try.
+//! process standing in for Entra ID, Microsoft Graph and the Management Activity API, a local
+//! SQLite file with the demo tenant registered, the API on 127.0.0.1:7071, and the schedule
+//! running in process. Prints a bearer token for the demo admin and a `curl` line to try.
 
 use std::net::SocketAddr;
 
 use base64::Engine as _;
 
-use crate::app;
 use crate::config::Settings;
 use crate::domain::{Seats, TenantId};
-use crate::store::{self, NewTenant, StoreError};
+use crate::startup::{Application, StartOptions, shutdown_signal};
+use crate::store::{NewTenant, StoreError};
 
 /// The dev index key is fixed so that a dev database keeps counting the same users across
 /// runs. It protects nothing: dev data is the sim's fictional users.
@@ -48,11 +48,17 @@ pub async fn run() -> anyhow::Result<()> {
             .or_else(|| std::env::var(name).ok())
             .or_else(|| (name == "GROUPMGR_DATABASE").then(|| "sqlite:groupmgr-dev.db".to_string()))
     })?;
-    let serve = settings.for_serve()?;
-    let store = store::open(&settings.database).await?;
-
+    // The timer and queue functions run in process here: the demo tenant's SharePoint list
+    // is filled right away, and again every 15 minutes.
+    let options = StartOptions {
+        schedule: Some(true),
+        ..StartOptions::production()
+    };
+    let application = Application::build(settings, options).await?;
     let demo = TenantId::parse(&m365_sim::directory::CONTOSO.to_string())?;
-    match store
+    match application
+        .app()
+        .store
         .add_tenant(&NewTenant {
             tenant_id: demo,
             seats: Seats::new(DEMO_SEATS)?,
@@ -64,8 +70,7 @@ pub async fn run() -> anyhow::Result<()> {
         Err(e) => return Err(e.into()),
     }
 
-    let listener = app::bind(settings.port).await?;
-    let addr = listener.local_addr()?;
+    let addr = application.address();
     let token = sim.user_token(m365_sim::directory::CONTOSO, "admin");
     println!("GroupMgr dev: API on http://{addr}/api, m365-sim on {sim_url}");
     println!(
@@ -79,11 +84,7 @@ pub async fn run() -> anyhow::Result<()> {
         m365_sim::directory::USER_PASSWORD,
     );
     println!("Ctrl-C stops both.");
-    let app = app::start(settings, serve, store)?;
-    // The timer and queue functions run in process here: the demo tenant's SharePoint list
-    // is filled right away, and again every 15 minutes.
-    crate::jobs::local_schedule::spawn(app.clone());
-    app::run(app, listener, app::shutdown_signal()).await;
+    application.run_until_stopped(shutdown_signal()).await;
     drop(sim);
     Ok(())
 }

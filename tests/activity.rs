@@ -14,8 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use common::*;
 use groupmgr::jobs::activity_sync::{ActivityError, ActivityReport, ActivitySync};
+use groupmgr::jobs::state::{StateError, TenantState, Version};
 use groupmgr::jobs::tenant_sync;
-use groupmgr::state::{StateError, TenantState, Version};
 use m365_sim::audit::AuditOptions;
 use m365_sim::directory::CONTOSO;
 use m365_sim::{FaultKind, FaultRule, SimOptions};
@@ -196,13 +196,13 @@ async fn runs_killed_at_any_step_end_with_the_same_rows() {
 async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityReport, ActivityError> {
     let a = &app.app;
     let graph_token = a.tokens.app_token(&contoso(), &a.graph_resource).await.unwrap();
-    let graph = a.graph.session(&graph_token);
+    let graph = a.graph.session(graph_token);
     let manage_token = a
         .tokens
         .app_token(&contoso(), "https://manage.office.com")
         .await
         .unwrap();
-    let mgmt = a.management.as_ref().unwrap().session(&manage_token, contoso());
+    let mgmt = a.management.as_ref().unwrap().session(manage_token, contoso());
     let list = groupmgr::customer_list::location(a.store.as_ref(), &contoso())
         .await
         .unwrap()
@@ -326,12 +326,12 @@ async fn two_concurrent_runs_do_not_both_advance_the_checkpoint() {
         ..audit_app(2)
     })
     .await;
-    let storage = groupmgr::state::StorageSettings {
+    let storage = groupmgr::storage::StorageSettings {
         connection_string: Some(&azurite.connection_string()),
         ..Default::default()
     };
     {
-        groupmgr::state::BlobState::new(groupmgr::state::parse_storage(&storage).unwrap().unwrap())
+        groupmgr::storage::BlobState::new(groupmgr::storage::parse_storage(&storage).unwrap().unwrap())
             .unwrap()
             .ensure_container()
             .await

@@ -198,7 +198,7 @@ fn timer_and_queue_bindings_match_the_contract() {
         "every 15 minutes (NCRONTAB, 6 fields)"
     );
     let out = b.iter().find(|x| x["type"] == "queue").unwrap();
-    assert_eq!(out["name"], groupmgr::jobs::TENANT_SYNC_OUTPUT);
+    assert_eq!(out["name"], groupmgr::host::functions::TENANT_SYNC_OUTPUT);
     assert_eq!(out["queueName"], "tenant-sync");
     let sync = read(&root().join("functions/TenantSync/function.json"));
     let trig = &sync["bindings"][0];

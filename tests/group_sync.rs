@@ -189,10 +189,10 @@ async fn an_expired_delta_token_restarts_with_a_full_round() {
 /// The group sync alone, with an app-only token (as TenantSync runs it).
 async fn group_sync(
     app: &TestApp,
-) -> Result<groupmgr::jobs::group_sync::SyncReport, groupmgr::jobs::group_sync::SyncError> {
+) -> Result<groupmgr::jobs::group_sync::GroupSyncReport, groupmgr::jobs::group_sync::GroupSyncError> {
     let a = &app.app;
     let token = a.tokens.app_token(&contoso(), &a.graph_resource).await.unwrap();
-    let graph = a.graph.session(&token);
+    let graph = a.graph.session(token);
     groupmgr::jobs::group_sync::sync_groups(
         &graph,
         a.store.as_ref(),
@@ -365,7 +365,7 @@ async fn the_list_is_written_only_with_the_sites_selected_grant() {
         .unwrap();
     assert!(!granted.is_empty(), "the sim seeds the grant on /sites/GroupMgr");
     match group_sync(&app).await {
-        Err(groupmgr::jobs::group_sync::SyncError::Graph(e)) => assert_eq!(e.status(), Some(403), "{e}"),
+        Err(groupmgr::jobs::group_sync::GroupSyncError::Graph(e)) => assert_eq!(e.status(), Some(403), "{e}"),
         other => panic!("expected Graph's 403, got {other:?}"),
     }
     assert!(list_rows(&app).is_empty());

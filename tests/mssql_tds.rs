@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use groupmgr::config::Secret;
+use groupmgr::secret::Secret;
 use groupmgr::store::Store;
 use groupmgr::store::mssql::{self, MssqlStore, SqlAuth, SqlTokenSource, TdsManager};
 use mssql_mock_tds::{MockTdsServer, create_test_identity};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use common::azurite::Azurite;
 use common::contoso;
-use groupmgr::state::{BlobState, EmbeddedState, StateError, TenantState, parse_storage};
+use groupmgr::jobs::state::{EmbeddedState, StateError, TenantState};
+use groupmgr::storage::{BlobState, parse_storage};
 use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
 
 async fn contract(state: &dyn TenantState) {
@@ -52,7 +53,7 @@ async fn blob_state_on_azurite() {
         return;
     };
     let conn = azurite.connection_string();
-    let access = parse_storage(&groupmgr::state::StorageSettings {
+    let access = parse_storage(&groupmgr::storage::StorageSettings {
         connection_string: Some(&conn),
         ..Default::default()
     })

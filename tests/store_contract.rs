@@ -6,11 +6,10 @@ use std::io::Write as _;
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use groupmgr::crypto::BlindIndex;
+use groupmgr::crypto::{BlindIndex, SealedValue};
 use groupmgr::domain::{Seats, TenantId, TenantStatus};
 use groupmgr::store::{
-    Admission, LogKeyRecord, LogQuery, LogRecord, NewTenant, SealedValue, Store, StoreError, mssql::MssqlStore,
-    sqlite::SqliteStore,
+    Admission, LogKeyRecord, LogQuery, LogRecord, NewTenant, Store, StoreError, mssql::MssqlStore, sqlite::SqliteStore,
 };
 
 fn random_tenant() -> TenantId {

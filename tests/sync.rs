@@ -100,7 +100,7 @@ async fn under_a_host_a_sync_is_a_tenant_sync_queue_message() {
     // Read the queue as the host's queue trigger would: base64 message text holding the
     // JSON that `TenantSync` parses.
     let conn = azurite.connection_string();
-    let access = groupmgr::state::parse_storage(&groupmgr::state::StorageSettings {
+    let access = groupmgr::storage::parse_storage(&groupmgr::storage::StorageSettings {
         connection_string: Some(&conn),
         ..Default::default()
     })

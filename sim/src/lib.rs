@@ -1,6 +1,7 @@
 //! m365-sim: a faithful local stand-in for the Microsoft endpoints GroupMgr calls — Entra ID
-//! login (OpenID metadata, JWKS, the v2 token endpoint), and, as the product grows, Microsoft
-//! Graph and the Office 365 Management Activity API. Wire formats follow the notes in
+//! login (OpenID metadata, JWKS, the v2 token endpoint), Microsoft Graph (groups, owners and
+//! members, delta, `$batch`, group settings, SharePoint lists, teams, reports) and the Office
+//! 365 Management Activity API. Wire formats follow the notes in
 //! `../shared/reference/`; where the sim chooses something Microsoft does not document, the
 //! code says so.
 //!

@@ -3,56 +3,50 @@
 //! `inactiveDays`, only groups with no activity in that many days (or none recorded at all).
 //! Least recently active first.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use bytes::Bytes;
 use chrono::{TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
 use super::model::{Activity, ActivityItem, ActivityPage};
-use super::upstream::graph_token;
-use super::{ApiError, ErrorCode, query_params};
+use super::paging::{Cursor, Top};
+use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::customer_list::{self, Lifecycle};
-use crate::host::HttpRequest;
 
-const DEFAULT_TOP: usize = 500;
-const MAX_TOP: usize = 5000;
+const DEFAULT_TOP: u32 = 500;
+const MAX_TOP: u32 = 5000;
 const MAX_DAYS: i64 = 3650;
 
-pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
-    let bad = |m: String| ApiError::bad_request(ErrorCode::InvalidInput, m);
+/// Where the next page starts in the sorted rows.
+#[derive(Serialize, Deserialize)]
+struct ActivityCursor {
+    #[serde(rename = "o")]
+    offset: usize,
+}
+
+pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     let mut inactive_days = None;
-    let mut top = DEFAULT_TOP;
+    let mut top = Top::default_of(DEFAULT_TOP);
     let mut offset = 0usize;
-    for (k, v) in query_params(&req.query) {
+    for (k, v) in req.query_pairs() {
         match k.as_str() {
             "inactiveDays" => {
                 inactive_days = Some(
                     v.parse::<i64>()
                         .ok()
                         .filter(|n| (0..=MAX_DAYS).contains(n))
-                        .ok_or_else(|| bad(format!("inactiveDays: must be a whole number from 0 to {MAX_DAYS}")))?,
+                        .ok_or_else(|| {
+                            ApiError::bad_request(
+                                ErrorCode::InvalidInput,
+                                format!("inactiveDays: must be a whole number from 0 to {MAX_DAYS}"),
+                            )
+                        })?,
                 )
             }
-            "top" => {
-                top = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| bad(format!("top: must be a whole number from 1 to {MAX_TOP}")))?
-            }
-            "cursor" => {
-                offset = B64URL
-                    .decode(&v)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .and_then(|s| s.strip_prefix("o:").and_then(|n| n.parse().ok()))
-                    .ok_or_else(|| {
-                        ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned")
-                    })?
-            }
+            "top" => top = Top::parse(&v, MAX_TOP)?,
+            "cursor" => offset = Cursor::decode::<ActivityCursor>(&v)?.offset,
             _ => {}
         }
     }
@@ -67,8 +61,7 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
         };
         return Ok(super::json(StatusCode::OK, &empty));
     };
-    let token = graph_token(app, caller).await?;
-    let graph = app.graph.session(&token);
+    let graph = caller_graph(app, caller).await?;
     let cutoff = inactive_days.map(|d| Utc::now() - TimeDelta::days(d));
     let mut rows: Vec<_> = customer_list::all_rows(&graph, &loc)
         .await?
@@ -85,13 +78,14 @@ pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     let value = rows
         .iter()
         .skip(offset)
-        .take(top)
+        .take(top.as_usize())
         .map(|r| ActivityItem {
             group_id: r.group_id.clone(),
             display_name: r.name.clone(),
             activity: Activity::of(Some(r)),
         })
         .collect();
-    let next_cursor = (offset + top < rows.len()).then(|| B64URL.encode(format!("o:{}", offset + top)));
+    let end = offset.saturating_add(top.as_usize());
+    let next_cursor = (end < rows.len()).then(|| Cursor::encode(&ActivityCursor { offset: end }));
     Ok(super::json(StatusCode::OK, &ActivityPage { value, next_cursor }))
 }

@@ -20,8 +20,6 @@ pub enum ErrorCode {
     InvalidCursor,
     /// 400: the request body could not be read.
     InvalidBody,
-    /// 400: a timer or queue invocation envelope that is not the host's format.
-    InvalidInvocation,
     /// 400: Microsoft rejected the request as invalid.
     RejectedByMicrosoft,
     /// 401: no bearer token.
@@ -70,8 +68,6 @@ pub enum ErrorCode {
     IdentityProviderUnavailable,
     /// 503: GroupMgr's database or storage is unavailable.
     StoreUnavailable,
-    /// 503: a tenant sync failed; the host retries the message.
-    SyncFailed,
     /// 504: Microsoft timed out.
     MicrosoftTimeout,
 }

@@ -4,16 +4,17 @@
 //! `GroupMgr.Admin`. Entries are oldest first; `nextCursor` continues after the last one.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
 use super::model::{LogEntry, LogKey, LogPage};
-use super::{ApiError, ErrorCode};
+use super::paging::{Cursor, Top};
+use super::{ApiError, ErrorCode, Request};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::host::HttpRequest;
 use crate::store::LogQuery;
 
 const DEFAULT_TOP: u32 = 200;
@@ -28,6 +29,14 @@ struct LogsRequest {
     top: u32,
 }
 
+/// The (time, id) of the last entry of the previous page.
+#[derive(Serialize, Deserialize)]
+struct LogsCursor {
+    #[serde(rename = "t")]
+    micros: i64,
+    id: uuid::Uuid,
+}
+
 fn invalid(field: &str, rule: &str) -> ApiError {
     ApiError::bad_request(ErrorCode::InvalidInput, format!("{field}: {rule}"))
 }
@@ -38,14 +47,17 @@ fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
         .map_err(|_| invalid(field, "must be an RFC 3339 time like 2026-11-27T10:00:00Z"))
 }
 
-pub fn encode_cursor(time: DateTime<Utc>, id: uuid::Uuid) -> String {
-    B64URL.encode(format!("{}.{id}", time.timestamp_micros()))
+fn encode_cursor(time: DateTime<Utc>, id: uuid::Uuid) -> String {
+    Cursor::encode(&LogsCursor {
+        micros: time.timestamp_micros(),
+        id,
+    })
 }
 
-fn decode_cursor(raw: &str) -> Option<(DateTime<Utc>, uuid::Uuid)> {
-    let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
-    let (micros, id) = text.split_once('.')?;
-    Some((DateTime::from_timestamp_micros(micros.parse().ok()?)?, id.parse().ok()?))
+fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, uuid::Uuid), ApiError> {
+    let c: LogsCursor = Cursor::decode(raw)?;
+    let time = DateTime::from_timestamp_micros(c.micros).ok_or_else(super::paging::invalid_cursor)?;
+    Ok((time, c.id))
 }
 
 fn parse(query: &str) -> Result<LogsRequest, ApiError> {
@@ -57,18 +69,8 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
         match k.as_ref() {
             "since" => req.since = Some(parse_time("since", &v)?),
             "until" => req.until = Some(parse_time("until", &v)?),
-            "cursor" => {
-                req.after = Some(decode_cursor(&v).ok_or_else(|| {
-                    ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned")
-                })?)
-            }
-            "top" => {
-                req.top = v
-                    .parse()
-                    .ok()
-                    .filter(|n| (1..=MAX_TOP).contains(n))
-                    .ok_or_else(|| invalid("top", &format!("must be a whole number from 1 to {MAX_TOP}")))?
-            }
+            "cursor" => req.after = Some(decode_cursor(&v)?),
+            "top" => req.top = Top::parse(&v, MAX_TOP)?.get(),
             _ => {}
         }
     }
@@ -80,7 +82,7 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
     Ok(req)
 }
 
-pub async fn get(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
+pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     super::require_admin(caller)?;
     let q = parse(&req.query)?;
     let tenant = caller.tenant.tenant_id;

@@ -1,131 +1,77 @@
 //! Owners and members of a Microsoft 365 group: list (paged), add (`$ref`), remove.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use bytes::Bytes;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
 use super::groups::{group_id, unified_group};
-use super::model::{Principal, PrincipalPage};
-use super::upstream::{graph_token, json_body};
-use super::{ApiError, ErrorCode, query_params};
+use super::model::{Principal, PrincipalPage, PrincipalRef};
+use super::paging::{Cursor, Top, invalid_cursor};
+use super::{ApiError, Request, caller_graph};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::domain::{ObjectId, Relation};
-use crate::host::HttpRequest;
-use crate::microsoft::graph::{DirectoryObject, GraphError, Page};
+use crate::microsoft::graph::Collection;
 
 const DEFAULT_TOP: u32 = 100;
 const MAX_TOP: u32 = 999;
 
+/// What a membership cursor carries: Graph's next link of this group's relation.
+#[derive(Serialize, Deserialize)]
+struct RelationCursor {
+    #[serde(rename = "l")]
+    link: String,
+}
+
 /// `GET /api/groups/{id}/{owners|members}?top=&cursor=`.
-pub async fn list(
-    app: &App,
-    caller: &Caller,
-    req: &HttpRequest,
-    params: &[(&'static str, String)],
-    rel: Relation,
-) -> Result<Response<Bytes>, ApiError> {
-    let id = group_id(params)?;
-    let mut top = DEFAULT_TOP;
+pub async fn list(app: &App, caller: &Caller, req: &Request, rel: Relation) -> Result<Response<Bytes>, ApiError> {
+    let id = group_id(req)?;
+    let mut top = Top::default_of(DEFAULT_TOP);
     let mut cursor = None;
-    for (k, v) in query_params(&req.query) {
+    for (k, v) in req.query_pairs() {
         match k.as_str() {
-            "top" => {
-                top = v.parse().ok().filter(|n| (1..=MAX_TOP).contains(n)).ok_or_else(|| {
-                    ApiError::bad_request(
-                        ErrorCode::InvalidInput,
-                        format!("top: must be a whole number from 1 to {MAX_TOP}"),
-                    )
-                })?
-            }
+            "top" => top = Top::parse(&v, MAX_TOP)?,
             "cursor" => {
-                let bad = || ApiError::bad_request(ErrorCode::InvalidCursor, "cursor is not one this API returned");
-                let link = B64URL
-                    .decode(&v)
-                    .ok()
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .ok_or_else(bad)?;
-                let link = app.graph.checked_link(&link).map_err(|_| bad())?;
-                let expected = format!("/{}/groups/{id}/{}", crate::microsoft::graph::VERSION, rel.path());
-                if url::Url::parse(&link).map(|u| u.path().to_string()).ok().as_deref() != Some(expected.as_str()) {
-                    return Err(bad());
-                }
+                let c: RelationCursor = Cursor::decode(&v)?;
+                let link = app
+                    .graph
+                    .resume(&c.link, Collection::Relation(id, rel))
+                    .map_err(|_| invalid_cursor())?;
                 cursor = Some(link);
             }
             _ => {}
         }
     }
-    let token = graph_token(app, caller).await?;
-    let graph = app.graph.session(&token);
-    let page: Page<DirectoryObject> = match cursor {
-        Some(link) => graph.next_page(&link, &[]).await?,
+    let graph = caller_graph(app, caller).await?;
+    let page = match cursor {
+        Some(link) => graph.list_relation_next(&link).await?,
         None => {
             unified_group(&graph, &id).await?;
-            graph.list_relation(&id.to_string(), rel, top).await?
+            graph.list_relation(&id.to_string(), rel, top.get()).await?
         }
     };
     let value = page.value.iter().map(Principal::of).collect();
-    let next_cursor = page.next_link.as_deref().map(|l| B64URL.encode(l));
+    let next_cursor = page.next_link.map(|link| Cursor::encode(&RelationCursor { link }));
     Ok(super::json(StatusCode::OK, &PrincipalPage { value, next_cursor }))
 }
 
 /// `POST /api/groups/{id}/{owners|members}` with `{"id":"<user id>"}`: 204; adding someone
 /// who is already there is not an error.
-pub async fn add(
-    app: &App,
-    caller: &Caller,
-    req: &HttpRequest,
-    params: &[(&'static str, String)],
-    rel: Relation,
-) -> Result<Response<Bytes>, ApiError> {
-    let id = group_id(params)?;
-    let body = json_body(&req.body)?;
-    let obj = body
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidInput, "body: must be a JSON object"))?;
-    if obj.keys().any(|k| k != "id") {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidInput,
-            "body: only `id` is allowed",
-        ));
-    }
-    let raw = obj
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad_request(ErrorCode::InvalidInput, "id: is required (a user id)"))?;
-    let user = ObjectId::parse("id", raw)?;
-    let token = graph_token(app, caller).await?;
-    let graph = app.graph.session(&token);
+pub async fn add(app: &App, caller: &Caller, req: &Request, rel: Relation) -> Result<Response<Bytes>, ApiError> {
+    let id = group_id(req)?;
+    let user = ObjectId::parse("id", &req.json::<PrincipalRef>()?.id)?;
+    let graph = caller_graph(app, caller).await?;
     unified_group(&graph, &id).await?;
-    match graph.add_relation(&id.to_string(), rel, &user.to_string()).await {
-        Ok(()) => {}
-        Err(GraphError::Service {
-            status: 400, message, ..
-        }) if message.contains("already exist") => {}
-        Err(e) => return Err(e.into()),
-    }
+    graph.add_relation(&id.to_string(), rel, &user.to_string()).await?;
     tracing::info!(event = "membership_added", tenant_id = %caller.tenant.tenant_id, group_id = %id, relation = rel.path(), object_id = %user);
     Ok(super::no_content())
 }
 
 /// `DELETE /api/groups/{id}/{owners|members}/{userId}`: 204.
-pub async fn remove(
-    app: &App,
-    caller: &Caller,
-    params: &[(&'static str, String)],
-    rel: Relation,
-) -> Result<Response<Bytes>, ApiError> {
-    let id = group_id(params)?;
-    let raw = params
-        .iter()
-        .find(|(k, _)| *k == "userId")
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default();
-    let user = ObjectId::parse("userId", raw)?;
-    let token = graph_token(app, caller).await?;
-    let graph = app.graph.session(&token);
+pub async fn remove(app: &App, caller: &Caller, req: &Request, rel: Relation) -> Result<Response<Bytes>, ApiError> {
+    let id = group_id(req)?;
+    let user = ObjectId::parse("userId", req.param("userId"))?;
+    let graph = caller_graph(app, caller).await?;
     unified_group(&graph, &id).await?;
     graph.remove_relation(&id.to_string(), rel, &user.to_string()).await?;
     tracing::info!(event = "membership_removed", tenant_id = %caller.tenant.tenant_id, group_id = %id, relation = rel.path(), object_id = %user);

@@ -1,5 +1,6 @@
 //! HTTP functions, one file per resource: parse the request into domain types, call the
-//! domain and clients, map errors to `ApiError`. Handlers never build URLs or SQL.
+//! domain and clients, map errors to `ApiError`. Handlers never build URLs or SQL, and never
+//! see the host protocol: they get a `Request` (route parameters, query, body).
 
 pub mod activity;
 mod error;
@@ -9,14 +10,75 @@ pub mod logs;
 pub mod membership;
 pub mod model;
 pub mod openapi;
+mod paging;
 pub mod policy;
 pub mod sync;
-pub mod upstream;
+mod upstream;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
+pub use upstream::caller_graph;
 
 use bytes::Bytes;
+use serde::de::DeserializeOwned;
 use warp::http::{Response, StatusCode};
+
+/// What a handler gets of an HTTP request.
+#[derive(Debug, Default)]
+pub struct Request {
+    /// Route parameters (`{id}`, `{userId}`), percent-decoded.
+    pub params: Vec<(&'static str, String)>,
+    /// The raw query string, without `?`.
+    pub query: String,
+    pub body: Bytes,
+}
+
+impl Request {
+    /// A route parameter; the router guarantees the template's parameters are present.
+    pub fn param(&self, name: &str) -> &str {
+        self.params
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The decoded `name=value` pairs of the query string.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(self.query.as_bytes())
+            .into_owned()
+            .collect()
+    }
+
+    /// The JSON body as `T`. A missing or malformed body, or one that does not fit `T`, is
+    /// `400 invalid_input` whose message starts with the property at fault (`body` for the
+    /// whole of it).
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let invalid = |m: String| ApiError::bad_request(ErrorCode::InvalidInput, m);
+        if self.body.is_empty() {
+            return Err(invalid("body: a JSON object is required".into()));
+        }
+        let de = &mut serde_json::Deserializer::from_slice(&self.body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if inner.is_syntax() || inner.is_eof() {
+                return invalid("body: not valid JSON".into());
+            }
+            // serde_json appends " at line L column C"; the property name says more.
+            let reason = inner.to_string();
+            let reason = reason.split(" at line ").next().unwrap_or_default();
+            if let Some(missing) = reason.strip_prefix("missing field `").and_then(|r| r.strip_suffix('`')) {
+                return invalid(format!("{missing}: is required"));
+            }
+            // An unknown property is a fault of the body as a whole (it names the property).
+            let field = if path == "." || reason.starts_with("unknown field") {
+                "body"
+            } else {
+                path.as_str()
+            };
+            invalid(format!("{field}: {reason}"))
+        })
+    }
+}
 
 /// A JSON response.
 pub fn json<T: serde::Serialize + ?Sized>(status: StatusCode, body: &T) -> Response<Bytes> {
@@ -52,7 +114,30 @@ pub fn require_admin(caller: &crate::auth::Caller) -> Result<(), ApiError> {
     }
 }
 
-/// The decoded `name=value` pairs of a query string.
-pub fn query_params(query: &str) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(raw: &str) -> Request {
+        Request {
+            body: Bytes::from(raw.to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn body_errors_start_with_the_property_at_fault() {
+        let err = |raw: &str| body(raw).json::<model::NewGroupBody>().unwrap_err().message;
+        assert!(err("{not json").starts_with("body: not valid JSON"));
+        assert!(err("").starts_with("body:"));
+        assert!(err(r#"{"displayName":"x","mailNickname":"x","members":[1]}"#).starts_with("members"));
+        assert!(err(r#"{"displayName":5,"mailNickname":"x"}"#).starts_with("displayName"));
+        assert!(err(r#"{"displayName":"x","mailNickname":"x","visibility":"Secret"}"#).starts_with("visibility"));
+        assert!(err(r#"{"displayName":"x","mailNickname":"x","groupTypes":[]}"#).starts_with("body"));
+        assert_eq!(err(r#"{"mailNickname":"x"}"#), "displayName: is required");
+        assert!(
+            !err(r#"{"displayName":5,"mailNickname":"x"}"#).contains("line"),
+            "no positions"
+        );
+    }
 }

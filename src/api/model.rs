@@ -1,14 +1,16 @@
 //! The bodies the HTTP API answers and accepts (ARCHITECTURE.md §4), as types: handlers
-//! serialise these, and `openapi.rs` publishes their schemas, so the description cannot drift
-//! from what is sent. Request bodies are parsed by the domain types (`NewGroup::parse`, …);
-//! the request types here describe the same shapes, and a test feeds their examples to
-//! those parsers.
+//! serialise the answers and deserialise the requests with these, and `openapi.rs` publishes
+//! their schemas, so the description cannot drift from what is sent or accepted. A request
+//! body becomes a domain type (`NewGroup`, `GroupUpdate`, …) with `TryFrom`, which applies
+//! the rules a schema cannot state.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
 use crate::customer_list::GroupRow;
+pub use crate::domain::Visibility;
+use crate::domain::{Description, DisplayName, GroupUpdate, InvalidInput, MailNickname, NewGroup, ObjectId};
 use crate::microsoft::graph::{DirectoryObject, GraphGroup};
 
 /// RFC 3339 UTC with whole seconds, as every timestamp of the API.
@@ -169,14 +171,20 @@ pub struct PrincipalPage {
 
 /// The tenant-wide group creation policy (the `Group.Unified` directory setting). Both
 /// properties are required in a `PUT` (`allowedGroupId: null` clears it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Policy {
+pub struct CreationPolicy {
     /// `EnableGroupCreation`: whether everyone may create Microsoft 365 groups.
     pub enabled: bool,
     /// `GroupCreationAllowedGroupId`: a security group whose members may always create them.
+    #[serde(deserialize_with = "nullable")]
     #[schema(format = Uuid, required = true)]
     pub allowed_group_id: Option<String>,
+}
+
+/// A property that must be given but may be `null` (no `default`: absent is an error).
+fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Option::<T>::deserialize(d)
 }
 
 /// `GET /api/logs`: sealed entries and the sealed data keys they need.
@@ -243,7 +251,7 @@ pub enum SyncStatus {
 }
 
 /// `POST /api/groups`.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"displayName": "Project X", "mailNickname": "projectx", "description": "Team of project X", "visibility": "Private"}))]
 pub struct NewGroupBody {
@@ -265,29 +273,73 @@ pub struct NewGroupBody {
     pub members: Option<Vec<String>>,
 }
 
+impl TryFrom<NewGroupBody> for NewGroup {
+    type Error = InvalidInput;
+
+    fn try_from(b: NewGroupBody) -> Result<Self, InvalidInput> {
+        let ids = |field: &'static str, ids: Option<Vec<String>>| -> Result<Vec<ObjectId>, InvalidInput> {
+            ids.unwrap_or_default()
+                .iter()
+                .map(|id| ObjectId::parse(field, id))
+                .collect()
+        };
+        NewGroup::new(
+            DisplayName::parse(&b.display_name)?,
+            MailNickname::parse(&b.mail_nickname)?,
+            b.description.as_deref().map(Description::parse).transpose()?,
+            b.visibility.unwrap_or(Visibility::Public),
+            ids("owners", b.owners)?,
+            ids("members", b.members)?,
+        )
+    }
+}
+
 /// `PATCH /api/groups/{id}`: only the properties given change; `description: null` clears it.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"displayName": "Project X (archive)"}), min_properties = 1)]
 pub struct GroupUpdateBody {
     /// Cannot be cleared.
+    #[serde(default, deserialize_with = "present")]
     #[schema(value_type = String, required = false, min_length = 1, max_length = 256)]
-    pub display_name: Option<String>,
-    #[schema(max_length = 1024)]
-    pub description: Option<String>,
+    pub display_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = false, max_length = 1024)]
+    pub description: Option<Option<String>>,
     pub visibility: Option<Visibility>,
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$")]
     pub mail_nickname: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub enum Visibility {
-    Public,
-    Private,
+/// A property that may be `null`: `Some(None)` when it is, `None` (by `default`) when absent.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl TryFrom<GroupUpdateBody> for GroupUpdate {
+    type Error = InvalidInput;
+
+    fn try_from(b: GroupUpdateBody) -> Result<Self, InvalidInput> {
+        let display_name = match b.display_name {
+            Some(None) => return Err(InvalidInput::new("displayName", "cannot be cleared")),
+            Some(Some(name)) => Some(DisplayName::parse(&name)?),
+            None => None,
+        };
+        GroupUpdate {
+            display_name,
+            description: b
+                .description
+                .map(|d| d.as_deref().map(Description::parse).transpose())
+                .transpose()?,
+            visibility: b.visibility,
+            mail_nickname: b.mail_nickname.as_deref().map(MailNickname::parse).transpose()?,
+        }
+        .non_empty()
+    }
 }
 
 /// `POST /api/groups/{id}/owners` (or `members`).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrincipalRef {
     /// The user's object id.

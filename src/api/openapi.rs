@@ -135,13 +135,13 @@ fn member_add() {}
 fn member_remove() {}
 
 #[utoipa::path(get, path = "/api/policy/group-creation", tag = "policy",
-    responses((status = 200, description = "Who may create Microsoft 365 groups", body = Policy), Errors))]
+    responses((status = 200, description = "Who may create Microsoft 365 groups", body = CreationPolicy), Errors))]
 #[allow(dead_code)]
 fn policy_get() {}
 
-#[utoipa::path(put, path = "/api/policy/group-creation", tag = "policy", request_body = Policy,
+#[utoipa::path(put, path = "/api/policy/group-creation", tag = "policy", request_body = CreationPolicy,
     description = "Requires the `GroupMgr.Admin` app role. `allowedGroupId` must be an existing security group, or null.",
-    responses((status = 200, description = "The policy now in force", body = Policy), Errors))]
+    responses((status = 200, description = "The policy now in force", body = CreationPolicy), Errors))]
 #[allow(dead_code)]
 fn policy_put() {}
 

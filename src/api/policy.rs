@@ -5,67 +5,43 @@
 //! with only the two values changed, so no other setting is lost.
 
 use bytes::Bytes;
-use serde_json::Value;
 use warp::http::{Response, StatusCode};
 
-use super::upstream::{graph_token, json_body};
-use super::{ApiError, ErrorCode, model};
+use super::model::CreationPolicy;
+use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::domain::GroupId;
-use crate::host::HttpRequest;
 use crate::microsoft::graph::{GROUP_UNIFIED_TEMPLATE, Graph, GraphError, GroupSetting, SettingValue};
 
 const ENABLE: &str = "EnableGroupCreation";
 const ALLOWED: &str = "GroupCreationAllowedGroupId";
 
-/// The policy as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Policy {
-    pub enabled: bool,
-    pub allowed_group: Option<String>,
+/// The policy a `Group.Unified` values collection states (absent values: creation enabled,
+/// no allowed group).
+fn from_values(values: &[SettingValue]) -> CreationPolicy {
+    let get = |n: &str| values.iter().find(|v| v.name == n).map(|v| v.value.as_str());
+    CreationPolicy {
+        enabled: get(ENABLE).is_none_or(|v| !v.eq_ignore_ascii_case("false")),
+        allowed_group_id: get(ALLOWED).filter(|v| !v.is_empty()).map(str::to_string),
+    }
 }
 
-impl Policy {
-    fn from_values(values: &[SettingValue]) -> Self {
-        let get = |n: &str| values.iter().find(|v| v.name == n).map(|v| v.value.as_str());
-        Self {
-            // Defaults when absent: creation enabled, no allowed group.
-            enabled: get(ENABLE).is_none_or(|v| !v.eq_ignore_ascii_case("false")),
-            allowed_group: get(ALLOWED).filter(|v| !v.is_empty()).map(str::to_string),
+/// `values` with the two policy values set, everything else kept as it was.
+fn apply(policy: &CreationPolicy, mut values: Vec<SettingValue>) -> Vec<SettingValue> {
+    for (name, value) in [
+        (ENABLE, policy.enabled.to_string()),
+        (ALLOWED, policy.allowed_group_id.clone().unwrap_or_default()),
+    ] {
+        match values.iter_mut().find(|v| v.name == name) {
+            Some(v) => v.value = value,
+            None => values.push(SettingValue {
+                name: name.into(),
+                value,
+            }),
         }
     }
-
-    fn view(&self) -> model::Policy {
-        model::Policy {
-            enabled: self.enabled,
-            allowed_group_id: self.allowed_group.clone(),
-        }
-    }
-
-    /// `values` with the two policy values set, everything else kept as it was.
-    fn apply(&self, mut values: Vec<SettingValue>) -> Vec<SettingValue> {
-        for (name, value) in [
-            (
-                ENABLE,
-                if self.enabled {
-                    "true".to_string()
-                } else {
-                    "false".to_string()
-                },
-            ),
-            (ALLOWED, self.allowed_group.clone().unwrap_or_default()),
-        ] {
-            match values.iter_mut().find(|v| v.name == name) {
-                Some(v) => v.value = value,
-                None => values.push(SettingValue {
-                    name: name.into(),
-                    value,
-                }),
-            }
-        }
-        values
-    }
+    values
 }
 
 async fn unified_setting(graph: &Graph<'_>) -> Result<Option<GroupSetting>, GraphError> {
@@ -78,54 +54,34 @@ async fn unified_setting(graph: &Graph<'_>) -> Result<Option<GroupSetting>, Grap
 
 /// `GET /api/policy/group-creation`.
 pub async fn get(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
-    let token = graph_token(app, caller).await?;
-    let graph = app.graph.session(&token);
-    let policy = unified_setting(&graph).await?.map_or(
-        Policy {
-            enabled: true,
-            allowed_group: None,
-        },
-        |s| Policy::from_values(&s.values),
-    );
-    Ok(super::json(StatusCode::OK, &policy.view()))
+    let graph = caller_graph(app, caller).await?;
+    let policy = unified_setting(&graph)
+        .await?
+        .map_or_else(|| from_values(&[]), |s| from_values(&s.values));
+    Ok(super::json(StatusCode::OK, &policy))
 }
 
-fn parse_put(body: &Value) -> Result<Policy, ApiError> {
-    let bad = |m: &str| ApiError::bad_request(ErrorCode::InvalidInput, m.to_string());
-    let obj = body.as_object().ok_or_else(|| bad("body: must be a JSON object"))?;
-    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "enabled" | "allowedGroupId")) {
-        return Err(bad(&format!(
-            "body: unknown property `{k}`; allowed: enabled, allowedGroupId"
-        )));
+/// The PUT body, with `allowedGroupId` in its canonical form (a GUID or null).
+fn parse_put(req: &Request) -> Result<CreationPolicy, ApiError> {
+    let mut policy: CreationPolicy = req.json()?;
+    if let Some(id) = &policy.allowed_group_id {
+        let id = GroupId::parse(id).map_err(|_| {
+            ApiError::bad_request(
+                ErrorCode::InvalidInput,
+                "allowedGroupId: must be a group id (GUID) or null",
+            )
+        })?;
+        policy.allowed_group_id = Some(id.to_string());
     }
-    let enabled = obj
-        .get("enabled")
-        .and_then(Value::as_bool)
-        .ok_or_else(|| bad("enabled: is required (true or false)"))?;
-    let allowed_group = match obj.get("allowedGroupId") {
-        None => {
-            return Err(bad(
-                "allowedGroupId: is required (a security group id, or null to clear it)",
-            ));
-        }
-        Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(
-            GroupId::parse(s)
-                .map_err(|_| bad("allowedGroupId: must be a group id (GUID) or null"))?
-                .to_string(),
-        ),
-        Some(_) => return Err(bad("allowedGroupId: must be a group id (GUID) or null")),
-    };
-    Ok(Policy { enabled, allowed_group })
+    Ok(policy)
 }
 
 /// `PUT /api/policy/group-creation` (role `GroupMgr.Admin`).
-pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
+pub async fn put(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     super::require_admin(caller)?;
-    let policy = parse_put(&json_body(&req.body)?)?;
-    let token = graph_token(app, caller).await?;
-    let graph = app.graph.session(&token);
-    if let Some(id) = &policy.allowed_group {
+    let policy = parse_put(req)?;
+    let graph = caller_graph(app, caller).await?;
+    if let Some(id) = &policy.allowed_group_id {
         // It must be an existing security group (not a Microsoft 365 group).
         let invalid = || {
             ApiError::bad_request(
@@ -145,7 +101,7 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
     match unified_setting(&graph).await? {
         Some(existing) => {
             graph
-                .update_group_setting(&existing.id, &policy.apply(existing.values.clone()))
+                .update_group_setting(&existing.id, &apply(&policy, existing.values.clone()))
                 .await?;
         }
         None => {
@@ -160,7 +116,7 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
                 })
                 .collect();
             match graph
-                .create_group_setting(GROUP_UNIFIED_TEMPLATE, &policy.apply(defaults))
+                .create_group_setting(GROUP_UNIFIED_TEMPLATE, &apply(&policy, defaults))
                 .await
             {
                 Ok(_) => {}
@@ -168,7 +124,7 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
                 Err(e) if matches!(e.status(), Some(400 | 409)) => {
                     let existing = unified_setting(&graph).await?.ok_or(e)?;
                     graph
-                        .update_group_setting(&existing.id, &policy.apply(existing.values.clone()))
+                        .update_group_setting(&existing.id, &apply(&policy, existing.values.clone()))
                         .await?;
                 }
                 Err(e) => return Err(e.into()),
@@ -176,7 +132,7 @@ pub async fn put(app: &App, caller: &Caller, req: &HttpRequest) -> Result<Respon
         }
     }
     tracing::info!(event = "policy_changed", tenant_id = %caller.tenant.tenant_id, enabled = policy.enabled);
-    Ok(super::json(StatusCode::OK, &policy.view()))
+    Ok(super::json(StatusCode::OK, &policy))
 }
 
 #[cfg(test)]
@@ -200,36 +156,52 @@ mod tests {
             v("AllowToAddGuests", "false"),
         ];
         assert_eq!(
-            Policy::from_values(&values),
-            Policy {
+            from_values(&values),
+            CreationPolicy {
                 enabled: true,
-                allowed_group: None
+                allowed_group_id: None
             }
         );
-        let p = Policy {
+        let p = CreationPolicy {
             enabled: false,
-            allowed_group: Some("11111111-2222-3333-4444-555555555555".into()),
+            allowed_group_id: Some("11111111-2222-3333-4444-555555555555".into()),
         };
-        let out = p.apply(values);
+        let out = apply(&p, values);
         assert_eq!(out.len(), 4);
         assert_eq!(out[0], v("UsageGuidelinesUrl", "https://x"));
         assert_eq!(out[3], v("AllowToAddGuests", "false"));
-        assert_eq!(Policy::from_values(&out), p);
-        let cleared = Policy {
-            enabled: false,
-            allowed_group: None,
-        }
-        .apply(out);
+        assert_eq!(from_values(&out), p);
+        let cleared = apply(
+            &CreationPolicy {
+                enabled: false,
+                allowed_group_id: None,
+            },
+            out,
+        );
         assert_eq!(cleared.iter().find(|x| x.name == ALLOWED).unwrap().value, "");
     }
 
     #[test]
     fn put_body_rules() {
-        assert!(parse_put(&json!({"enabled": true, "allowedGroupId": null})).is_ok());
-        assert!(parse_put(&json!({"enabled": true})).is_err(), "null must be explicit");
-        assert!(parse_put(&json!({"allowedGroupId": null})).is_err());
-        assert!(parse_put(&json!({"enabled": "yes", "allowedGroupId": null})).is_err());
-        assert!(parse_put(&json!({"enabled": true, "allowedGroupId": "x"})).is_err());
-        assert!(parse_put(&json!({"enabled": true, "allowedGroupId": null, "extra": 1})).is_err());
+        let parse = |v: serde_json::Value| {
+            parse_put(&Request {
+                body: v.to_string().into(),
+                ..Default::default()
+            })
+        };
+        assert!(parse(json!({"enabled": true, "allowedGroupId": null})).is_ok());
+        assert!(parse(json!({"enabled": true})).is_err(), "null must be explicit");
+        assert!(parse(json!({"allowedGroupId": null})).is_err());
+        assert!(parse(json!({"enabled": "yes", "allowedGroupId": null})).is_err());
+        assert!(parse(json!({"enabled": true, "allowedGroupId": "x"})).is_err());
+        assert!(parse(json!({"enabled": true, "allowedGroupId": null, "extra": 1})).is_err());
+        assert_eq!(
+            parse(json!({"enabled": true, "allowedGroupId": "11111111-2222-3333-4444-55555555555A"}))
+                .unwrap()
+                .allowed_group_id
+                .as_deref(),
+            Some("11111111-2222-3333-4444-55555555555a"),
+            "canonical form"
+        );
     }
 }

@@ -9,17 +9,16 @@ use chrono::Utc;
 use warp::http::{Response, StatusCode};
 
 use super::model::{SyncQueued, SyncStatus};
-use super::{ApiError, ErrorCode, query_params};
+use super::{ApiError, ErrorCode, Request};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::host::HttpRequest;
 use crate::jobs::TenantSyncMessage;
 use crate::jobs::on_demand::Launched;
 
-pub async fn post(app: &Arc<App>, caller: &Caller, req: &HttpRequest) -> Result<Response<Bytes>, ApiError> {
+pub async fn post(app: &Arc<App>, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     super::require_admin(caller)?;
     let mut full = false;
-    for (k, v) in query_params(&req.query) {
+    for (k, v) in req.query_pairs() {
         if k == "full" {
             full = match v.as_str() {
                 "true" => true,

@@ -1,14 +1,14 @@
 //! What Microsoft's answers mean to our callers: Entra token errors and Graph errors become
 //! `ApiError`s with stable codes — 403 when Microsoft forbids, 429 (with `Retry-After`) when it
 //! throttles and retries are exhausted, 502/504 when it fails — never a 500 for something a
-//! caller or Microsoft did. Also the per-request Graph session.
+//! caller or Microsoft did. Also the per-request Graph session on behalf of the caller.
 
 use warp::http::StatusCode;
 
 use super::{ApiError, ErrorCode};
 use crate::app::App;
-use crate::auth::{AccessToken, AcquireError, Caller};
-use crate::microsoft::graph::GraphError;
+use crate::auth::{AcquireError, Caller};
+use crate::microsoft::graph::{Graph, GraphError};
 
 impl From<AcquireError> for ApiError {
     fn from(e: AcquireError) -> Self {
@@ -43,6 +43,7 @@ impl From<AcquireError> for ApiError {
 
 impl From<GraphError> for ApiError {
     fn from(e: GraphError) -> Self {
+        let already_exists = e.is_already_exists();
         match e {
             GraphError::Service {
                 status,
@@ -56,9 +57,7 @@ impl From<GraphError> for ApiError {
                     format!("{code}: {message}")
                 };
                 match status {
-                    400 if message.contains("already exist") => {
-                        ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason)
-                    }
+                    400 if already_exists => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, reason),
                     400 | 422 => ApiError::bad_request(ErrorCode::RejectedByMicrosoft, reason),
                     401 => ApiError::new(
                         StatusCode::BAD_GATEWAY,
@@ -103,23 +102,14 @@ impl From<GraphError> for ApiError {
     }
 }
 
-/// A Graph token on behalf of the caller, for this request only.
-pub async fn graph_token(app: &App, caller: &Caller) -> Result<AccessToken, ApiError> {
-    Ok(app
+/// Graph on behalf of the caller, for this request only (the token is exchanged now and
+/// dropped with the session).
+pub async fn caller_graph<'a>(app: &'a App, caller: &Caller) -> Result<Graph<'a>, ApiError> {
+    let token = app
         .tokens
         .on_behalf_of(&caller.tenant.tenant_id, &caller.token, &app.graph_resource)
-        .await?)
-}
-
-/// Parses a JSON request body.
-pub fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
-    if body.is_empty() {
-        return Err(ApiError::bad_request(
-            ErrorCode::InvalidInput,
-            "body: a JSON object is required",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|_| ApiError::bad_request(ErrorCode::InvalidInput, "body: not valid JSON"))
+        .await?;
+    Ok(app.graph.session(token))
 }
 
 impl From<crate::domain::InvalidInput> for ApiError {

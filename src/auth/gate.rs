@@ -46,7 +46,7 @@ pub struct Gate {
     store: Arc<dyn Store>,
     indexer: UpnIndexer,
     /// Seals admitted users' UPNs to the tenant key (absent in tools that only validate).
-    sealer: Option<TenantLogSink>,
+    tenant_log: Option<TenantLogSink>,
 }
 
 impl Gate {
@@ -54,13 +54,13 @@ impl Gate {
         validator: TokenValidator,
         store: Arc<dyn Store>,
         indexer: UpnIndexer,
-        sealer: Option<TenantLogSink>,
+        tenant_log: Option<TenantLogSink>,
     ) -> Self {
         Self {
             validator,
             store,
             indexer,
-            sealer,
+            tenant_log,
         }
     }
 
@@ -118,9 +118,9 @@ impl Gate {
         // The encrypted copy of the UPN can only be made once the tenant has a log key.
         if needs_sealed_copy
             && tenant.log_key.is_some()
-            && let Some(sealer) = &self.sealer
+            && let Some(tenant_log) = &self.tenant_log
         {
-            sealer.seal_upn(tenant.tenant_id, index, upn);
+            tenant_log.seal_upn(tenant.tenant_id, index, upn);
         }
         Ok(Caller {
             principal: principal.clone(),

@@ -1,6 +1,7 @@
 //! Who is calling, and may they: inbound Entra ID v2 token validation against the JWKS
-//! (`jwks.rs`, `token.rs`) and the tenant + licence gate (`gate.rs`). Outbound token
-//! acquisition (on-behalf-of, client credentials) joins this module with the Graph work.
+//! (`jwks.rs`, `token.rs`) and the tenant + licence gate (`gate.rs`). And how GroupMgr
+//! calls Microsoft in turn: outbound token acquisition, on behalf of the caller or app-only
+//! (`outbound.rs`).
 //!
 //! Tokens are held only for the duration of one request, never stored, cached or logged:
 //! `BearerToken` has no `Debug`/`Display` that would reveal it.

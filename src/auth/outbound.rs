@@ -4,7 +4,7 @@
 //! the caller for one request or job run and never stored, cached or logged.
 
 use std::fmt;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
@@ -13,9 +13,10 @@ use ring::signature::{RSA_PSS_SHA256, RsaKeyPair};
 use serde::Deserialize;
 
 use super::token::BearerToken;
-use crate::config::{ClientCredential, Secret};
+use crate::config::ClientCredential;
 use crate::domain::TenantId;
-use crate::microsoft::retry::{RetryPolicy, parse_retry_after};
+use crate::microsoft::retry::{Failure, Idempotency, Retry, RetryPolicy, retry_after};
+use crate::secret::Secret;
 
 /// An access token for a downstream API. Not `Display`; `Debug` is redacted.
 pub struct AccessToken(String);
@@ -229,44 +230,32 @@ impl TokenClient {
     /// POSTs a token request; token requests have no side effects, so transient failures are
     /// retried under the shared policy.
     async fn request(&self, endpoint: &str, form: &[(&'static str, String)]) -> Result<AccessToken, AcquireError> {
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (retry_after, err) = match self.http.post(endpoint).form(form).send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let ra = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let body = resp.bytes().await.unwrap_or_default();
-                    if (200..300).contains(&status) {
-                        return serde_json::from_slice::<TokenResponse>(&body)
-                            .map(|t| AccessToken(t.access_token))
-                            .map_err(|_| AcquireError::Unavailable("unreadable token response".into()));
-                    }
-                    let e: ErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
-                    if !RetryPolicy::is_transient(status) {
-                        return Err(classify(status, &e));
-                    }
-                    (
-                        ra,
-                        AcquireError::Unavailable(format!("token endpoint answered {status}")),
-                    )
+        self.policy
+            .run(Idempotency::Safe, |_| async {
+                let no_answer = |e: reqwest::Error| {
+                    Failure::new(AcquireError::Unavailable(e.without_url().to_string()), Retry::NO_ANSWER)
+                };
+                let resp = self.http.post(endpoint).form(form).send().await.map_err(no_answer)?;
+                let status = resp.status().as_u16();
+                let after = retry_after(resp.headers());
+                let body = resp.bytes().await.map_err(no_answer)?;
+                if (200..300).contains(&status) {
+                    return serde_json::from_slice::<TokenResponse>(&body)
+                        .map(|t| AccessToken(t.access_token))
+                        .map_err(|_| Failure::fatal(AcquireError::Unavailable("unreadable token response".into())));
                 }
-                Err(e) => (None, AcquireError::Unavailable(e.without_url().to_string())),
-            };
-            if attempt >= self.policy.max_attempts {
-                return Err(err);
-            }
-            let wait = self.policy.delay(attempt, retry_after);
-            if started.elapsed() + wait > self.policy.deadline {
-                return Err(err);
-            }
-            tokio::time::sleep(wait).await;
-        }
+                match Retry::for_status(status, after) {
+                    Retry::Never => {
+                        let e: ErrorResponse = serde_json::from_slice(&body).unwrap_or_default();
+                        Err(Failure::fatal(classify(status, &e)))
+                    }
+                    retry => Err(Failure::new(
+                        AcquireError::Unavailable(format!("token endpoint answered {status}")),
+                        retry,
+                    )),
+                }
+            })
+            .await
     }
 }
 

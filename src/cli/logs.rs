@@ -11,10 +11,11 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::CommandError;
+use crate::crypto::SealedValue;
 use crate::crypto::TenantPrivateKey;
 use crate::decrypt::Opener;
 use crate::domain::TenantId;
-use crate::store::{LogKeyRecord, LogQuery, LogRecord, SealedValue, Store};
+use crate::store::{LogKeyRecord, LogQuery, LogRecord, Store};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

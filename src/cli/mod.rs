@@ -1,15 +1,22 @@
-//! The operator and customer commands on the configured store: `tenant …` here, `keys` and
-//! `logs`/`users` in their modules. Each returns the text to print on success, or an error
-//! whose one-line message goes to stderr.
+//! The `groupmgr` command line: its arguments (`args.rs`), and one function per command —
+//! `serve` and `dev` start the server (`crate::startup`), `tenant …` (`tenant.rs`), `keys`
+//! (`keys.rs`), `logs` and `users` (`logs.rs`), `sync`. Every command reads the settings of
+//! ARCHITECTURE.md §3; an error is one line on stderr with a non-zero exit status.
 
+mod args;
 pub mod keys;
 pub mod logs;
+pub mod tenant;
 
-use chrono::NaiveDate;
+pub use args::{Cli, Command, KeysCommand, LogsCommand, TenantCommand, UsersCommand};
 
-use crate::crypto::TenantPublicKey;
-use crate::domain::{InvalidInput, Seats, TenantId, TenantStatus};
-use crate::store::{NewTenant, Store, StoreError};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::domain::{InvalidInput, TenantId};
+use crate::startup::{Application, StartOptions, shutdown_signal};
+use crate::store::{Store, StoreError};
 
 /// An operator command's failure: one line, no secrets.
 #[derive(Debug, thiserror::Error)]
@@ -36,138 +43,155 @@ fn store_err(tenant: TenantId) -> impl Fn(StoreError) -> CommandError {
     }
 }
 
-/// Parses `--expires YYYY-MM-DD`.
-pub fn parse_expiry(raw: &str) -> Result<NaiveDate, InvalidInput> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| InvalidInput::new("expires", "must be a date like 2027-12-31"))
+/// Parses the command line; a usage error is one line on stderr with status 2 (help and
+/// version print as clap prints them).
+pub fn parse() -> Result<Cli, ExitCode> {
+    use clap::Parser as _;
+    Cli::try_parse().map_err(|e| {
+        use clap::error::ErrorKind;
+        if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        let text = e.render().to_string();
+        let line = text.lines().next().unwrap_or_default();
+        eprintln!("groupmgr: {}", line.trim_start_matches("error: "));
+        ExitCode::from(2)
+    })
 }
 
-pub async fn tenant_add(
-    store: &dyn Store,
-    tenant: &str,
-    seats: &str,
-    expires: Option<&str>,
-) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    let seats = Seats::parse(seats)?;
-    let licence_expires = expires.map(parse_expiry).transpose()?;
-    let rec = store
-        .add_tenant(&NewTenant {
-            tenant_id,
-            seats,
-            licence_expires,
-        })
-        .await
-        .map_err(store_err(tenant_id))?;
-    Ok(format!(
-        "registered tenant {} (active, {} seats, licence {})",
-        rec.tenant_id,
-        rec.seats.get(),
-        rec.licence_expires
-            .map_or("without expiry".to_string(), |d| format!("until {d}"))
-    ))
-}
-
-pub async fn tenant_list(store: &dyn Store) -> Result<String, CommandError> {
-    let tenants = store.tenants().await.map_err(CommandError::Store)?;
-    let mut out = format!(
-        "{:<36}  {:<10}  {:>8}  {:>6}  {:<10}\n",
-        "TENANT", "STATUS", "SEATS", "USED", "EXPIRES"
-    );
-    for t in tenants {
-        let used = store
-            .licensed_user_count(&t.tenant_id)
-            .await
-            .map_err(CommandError::Store)?;
-        out.push_str(&format!(
-            "{:<36}  {:<10}  {:>8}  {:>6}  {:<10}\n",
-            t.tenant_id,
-            t.status.as_str(),
-            t.seats.get(),
-            used,
-            t.licence_expires.map_or("-".to_string(), |d| d.to_string())
-        ));
-    }
-    Ok(out.trim_end().to_string())
-}
-
-pub async fn tenant_suspend(store: &dyn Store, tenant: &str) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    store
-        .set_status(&tenant_id, TenantStatus::Suspended)
-        .await
-        .map_err(store_err(tenant_id))?;
-    Ok(format!("suspended tenant {tenant_id}"))
-}
-
-pub async fn tenant_activate(store: &dyn Store, tenant: &str) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    let rec = store.tenant(&tenant_id).await.map_err(store_err(tenant_id))?;
-    match rec {
-        None => Err(CommandError::UnknownTenant(tenant_id)),
-        Some(r) if r.status == TenantStatus::Offboarded => Err(CommandError::Input(InvalidInput::new(
-            "tenant",
-            "an offboarded tenant cannot be reactivated (its keys are gone); register it again under a new licence",
-        ))),
-        Some(_) => {
-            store
-                .set_status(&tenant_id, TenantStatus::Active)
-                .await
-                .map_err(store_err(tenant_id))?;
-            Ok(format!("activated tenant {tenant_id}"))
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        #[cfg(feature = "dev-sim")]
+        Command::Dev => crate::dev::run().await.map_err(|e| e.to_string()),
+        Command::Tenant { command } => tenant(command).await,
+        Command::Keys {
+            command: KeysCommand::Generate { out },
+        } => keys::generate(&out)
+            .map(|text| println!("{text}"))
+            .map_err(|e| e.to_string()),
+        Command::Logs { command } => logs(command).await,
+        Command::Users {
+            command: UsersCommand::List { key, tenant },
+        } => users(&key, tenant).await,
+        Command::Sync { tenant_id, full } => sync(tenant_id, full).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("groupmgr: {message}");
+            ExitCode::FAILURE
         }
     }
 }
 
-pub async fn tenant_set_seats(store: &dyn Store, tenant: &str, seats: &str) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    let seats = Seats::parse(seats)?;
-    store.set_seats(&tenant_id, seats).await.map_err(store_err(tenant_id))?;
-    let used = store
-        .licensed_user_count(&tenant_id)
+async fn serve() -> Result<(), String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let application = Application::build(settings, StartOptions::production())
         .await
-        .map_err(CommandError::Store)?;
-    let mut msg = format!("tenant {tenant_id} now has {} seats ({used} in use)", seats.get());
-    if used > u64::from(seats.get()) {
-        msg.push_str("; existing users keep access, new users are refused until usage falls below the seat count");
+        .map_err(|e| e.to_string())?;
+    application.run_until_stopped(shutdown_signal()).await;
+    Ok(())
+}
+
+/// The settings and the opened store, for a command that works on the database.
+async fn settings_and_store() -> Result<(Settings, Arc<dyn Store>), String> {
+    crate::telemetry::init_cli();
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let store = crate::store::open(&settings.database)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((settings, store))
+}
+
+async fn tenant(command: TenantCommand) -> Result<(), String> {
+    let (_, store) = settings_and_store().await?;
+    let store = store.as_ref();
+    let text = match command {
+        TenantCommand::Add {
+            tenant_id,
+            seats,
+            expires,
+        } => tenant::add(store, tenant_id, seats, expires).await,
+        TenantCommand::List => tenant::list(store).await,
+        TenantCommand::Suspend { tenant_id } => tenant::suspend(store, tenant_id).await,
+        TenantCommand::Activate { tenant_id } => tenant::activate(store, tenant_id).await,
+        TenantCommand::SetSeats { tenant_id, seats } => tenant::set_seats(store, tenant_id, seats).await,
+        TenantCommand::SetLogKey { tenant_id, public_key } => tenant::set_log_key(store, tenant_id, &public_key).await,
+        TenantCommand::Offboard { tenant_id } => tenant::offboard(store, tenant_id).await,
+        TenantCommand::SetExpiry { tenant_id, expires } => tenant::set_expiry(store, tenant_id, expires).await,
+    };
+    println!("{}", text.map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+/// Ends a decrypting command: a summary on stderr; a failure if anything did not open.
+fn finish(tally: Result<logs::Tally, CommandError>, what: &str) -> Result<(), String> {
+    let t = tally.map_err(|e| e.to_string())?;
+    eprintln!("{} {what} opened, {} could not be opened", t.opened, t.failed);
+    if t.failed == 0 {
+        Ok(())
+    } else {
+        Err(format!("{} {what} could not be opened", t.failed))
     }
-    Ok(msg)
 }
 
-pub async fn tenant_set_expiry(store: &dyn Store, tenant: &str, expires: Option<&str>) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    let date = expires.map(parse_expiry).transpose()?;
-    store
-        .set_licence_expiry(&tenant_id, date)
-        .await
-        .map_err(store_err(tenant_id))?;
-    Ok(match date {
-        Some(d) => format!("tenant {tenant_id} licence valid until {d}"),
-        None => format!("tenant {tenant_id} licence has no expiry"),
-    })
+async fn logs(command: LogsCommand) -> Result<(), String> {
+    let LogsCommand::Decrypt {
+        key,
+        tenant,
+        since,
+        until,
+        format,
+        input,
+    } = command;
+    let key = logs::read_key(&key).map_err(|e| e.to_string())?;
+    let mut out = std::io::stdout().lock();
+    let mut emit = |l: String| {
+        use std::io::Write as _;
+        let _ = writeln!(out, "{l}");
+    };
+    let tally = match input {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            logs::decrypt_saved(&text, &key, tenant, format, &mut emit)
+        }
+        None => {
+            let (_, store) = settings_and_store().await?;
+            logs::decrypt_from_store(store.as_ref(), &key, tenant, since, until, format, &mut emit).await
+        }
+    };
+    finish(tally, "log entries")
 }
 
-pub async fn tenant_set_log_key(store: &dyn Store, tenant: &str, public_key: &str) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    let key = TenantPublicKey::parse(public_key)?;
-    store
-        .set_log_public_key(&tenant_id, &key)
-        .await
-        .map_err(store_err(tenant_id))?;
-    Ok(format!(
-        "tenant {tenant_id}: log key {} registered; new log entries and licensed-user UPNs are sealed to it (older ones still open with the keys they were sealed to)",
-        key.id()
-    ))
+async fn users(key: &std::path::Path, tenant: Option<TenantId>) -> Result<(), String> {
+    let key = logs::read_key(key).map_err(|e| e.to_string())?;
+    let (_, store) = settings_and_store().await?;
+    let mut emit = |l: String| println!("{l}");
+    finish(
+        logs::users_list(store.as_ref(), &key, tenant, &mut emit).await,
+        "licensed users",
+    )
 }
 
-pub async fn tenant_offboard(store: &dyn Store, tenant: &str) -> Result<String, CommandError> {
-    let tenant_id = TenantId::parse(tenant)?;
-    let now = chrono::Utc::now();
-    let remaining = store.offboard(&tenant_id, now).await.map_err(store_err(tenant_id))?;
-    let retention = crate::store::OFFBOARDED_LOG_RETENTION;
-    let purge_on = (now + retention).date_naive();
-    Ok(format!(
-        "offboarded tenant {tenant_id}: its data keys and licensed users are deleted, so its {remaining} remaining log entries can no longer be decrypted by anyone; they are purged after {} days (from {purge_on})",
-        retention.num_days()
-    ))
+/// `groupmgr sync`: one tenant's `TenantSync` now, with a spinner on a terminal (hidden
+/// otherwise) counting audit blobs and records as they stream, then a one-line summary.
+async fn sync(tenant: TenantId, full: bool) -> Result<(), String> {
+    let (settings, store) = settings_and_store().await?;
+    let serve = settings.for_serve().map_err(|e| e.to_string())?;
+    let app = crate::app::App::new(settings, serve, store, None, Default::default()).map_err(|e| e.to_string())?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {elapsed} audit feed: {msg}")
+            .expect("static template is valid"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    let progress = |blobs: u64, records: u64| bar.set_message(format!("{blobs} blobs, {records} records"));
+    let outcome = crate::jobs::tenant_sync::run_with_progress(&app, &tenant, full, Some(&progress)).await;
+    bar.finish_and_clear();
+    let summary = outcome.map_err(|e| e.to_string())?;
+    println!("tenant {tenant}: {summary}");
+    Ok(())
 }

@@ -10,8 +10,37 @@ use std::fmt;
 use ring::{hkdf, hmac};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::config::IndexKey;
 use crate::domain::TenantId;
+
+/// The 32-byte master key of the UPN blind index (`GROUPMGR_INDEX_KEY`). Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IndexKey(pub(crate) [u8; 32]);
+
+impl IndexKey {
+    /// Parses the setting's value: base64 of 32 bytes, not all zero. The error says what is
+    /// wrong without repeating the value.
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|_| "must be base64 (standard alphabet)")?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| "must decode to exactly 32 bytes")?;
+        if key.iter().all(|b| *b == 0) {
+            return Err("must not be all zero bytes");
+        }
+        Ok(Self(key))
+    }
+
+    pub fn from_bytes(key: [u8; 32]) -> Self {
+        Self(key)
+    }
+}
+
+impl fmt::Debug for IndexKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IndexKey(<redacted>)")
+    }
+}
 
 const SALT: &[u8] = b"groupmgr/upn-blind-index/v1";
 

@@ -6,6 +6,6 @@ mod blind_index;
 pub mod seal;
 pub mod tenant_key;
 
-pub use blind_index::{BlindIndex, UpnIndexer};
-pub use seal::{DataKey, OpenError};
+pub use blind_index::{BlindIndex, IndexKey, UpnIndexer};
+pub use seal::{DataKey, OpenError, SealedValue};
 pub use tenant_key::{KeyFileError, TenantPrivateKey, TenantPublicKey};

@@ -18,9 +18,17 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::tenant_key::{TenantPrivateKey, TenantPublicKey};
 use crate::domain::TenantId;
-use crate::store::SealedValue;
 
 const DATA_KEY_INFO: &[u8] = b"groupmgr/log-data-key/v1";
+
+/// An AES-256-GCM ciphertext with the data key and nonce it was made under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedValue {
+    pub key_id: uuid::Uuid,
+    pub nonce: [u8; 12],
+    pub ciphertext: Vec<u8>,
+}
+
 /// Purpose labels that start every record AAD.
 pub const LOG_RECORD: &[u8] = b"groupmgr/log/v1";
 pub const LICENSED_UPN: &[u8] = b"groupmgr/upn/v1";

@@ -1,8 +1,6 @@
 //! Microsoft 365 group input, parsed with Graph's own rules (graph-groups.md §3–4, §11), so
 //! that a bad request is refused with the field and the rule before anything reaches Graph.
 
-use serde_json::{Map, Value, json};
-
 use super::{InvalidInput, parse_guid};
 
 /// A group's object id (GUID).
@@ -130,8 +128,9 @@ impl Description {
     }
 }
 
-/// `visibility` of a Microsoft 365 group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `visibility` of a Microsoft 365 group, as Graph spells it (and the API, which uses this
+/// type for its request bodies and their schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub enum Visibility {
     Public,
     Private,
@@ -173,44 +172,6 @@ impl Relation {
 /// Most owners + members Graph accepts in a create request.
 pub const MAX_CREATE_RELATIONSHIPS: usize = 20;
 
-fn string_field<'a>(obj: &'a Map<String, Value>, field: &'static str) -> Result<Option<&'a str>, InvalidInput> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(InvalidInput::new(field, "must be a string")),
-    }
-}
-
-fn id_list(obj: &Map<String, Value>, field: &'static str) -> Result<Vec<ObjectId>, InvalidInput> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let id = item
-                    .as_str()
-                    .ok_or_else(|| InvalidInput::new(field, "must be an array of user ids (GUIDs)"))?;
-                let id = ObjectId::parse(field, id)?;
-                if !out.contains(&id) {
-                    out.push(id);
-                }
-            }
-            Ok(out)
-        }
-        Some(_) => Err(InvalidInput::new(field, "must be an array of user ids (GUIDs)")),
-    }
-}
-
-fn reject_unknown(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), InvalidInput> {
-    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(_) => Err(InvalidInput::new(
-            "body",
-            format!("unknown property; allowed: {}", allowed.join(", ")),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// A valid request to create a Microsoft 365 group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewGroup {
@@ -218,41 +179,23 @@ pub struct NewGroup {
     pub mail_nickname: MailNickname,
     pub description: Option<Description>,
     pub visibility: Visibility,
+    /// Distinct; with `members`, at most `MAX_CREATE_RELATIONSHIPS`.
     pub owners: Vec<ObjectId>,
     pub members: Vec<ObjectId>,
 }
 
 impl NewGroup {
-    /// Parses the API body `{"displayName","mailNickname","description"?,"visibility"?,
-    /// "owners"?,"members"?}`.
-    pub fn parse(body: &Value) -> Result<Self, InvalidInput> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| InvalidInput::new("body", "must be a JSON object"))?;
-        reject_unknown(
-            obj,
-            &[
-                "displayName",
-                "mailNickname",
-                "description",
-                "visibility",
-                "owners",
-                "members",
-            ],
-        )?;
-        let display_name = DisplayName::parse(
-            string_field(obj, "displayName")?.ok_or_else(|| InvalidInput::new("displayName", "is required"))?,
-        )?;
-        let mail_nickname = MailNickname::parse(
-            string_field(obj, "mailNickname")?.ok_or_else(|| InvalidInput::new("mailNickname", "is required"))?,
-        )?;
-        let description = string_field(obj, "description")?.map(Description::parse).transpose()?;
-        let visibility = string_field(obj, "visibility")?
-            .map(Visibility::parse)
-            .transpose()?
-            .unwrap_or(Visibility::Public);
-        let owners = id_list(obj, "owners")?;
-        let members = id_list(obj, "members")?;
+    /// A new group from valid parts; repeated owners or members count once, and together
+    /// they may be at most `MAX_CREATE_RELATIONSHIPS` (Graph's limit for a create).
+    pub fn new(
+        display_name: DisplayName,
+        mail_nickname: MailNickname,
+        description: Option<Description>,
+        visibility: Visibility,
+        owners: Vec<ObjectId>,
+        members: Vec<ObjectId>,
+    ) -> Result<Self, InvalidInput> {
+        let (owners, members) = (distinct(owners), distinct(members));
         if owners.len() + members.len() > MAX_CREATE_RELATIONSHIPS {
             return Err(InvalidInput::new(
                 "owners",
@@ -270,99 +213,38 @@ impl NewGroup {
             members,
         })
     }
-
-    /// The Graph `POST /groups` body; `graph_base` is e.g. `https://graph.microsoft.com/v1.0`.
-    /// With no owners given, `default_owner` (the caller) becomes the owner, so the group is
-    /// never ownerless (graph-groups.md §3).
-    pub fn graph_body(&self, graph_base: &str, default_owner: Option<ObjectId>) -> Value {
-        let owners: Vec<ObjectId> = if self.owners.is_empty() {
-            default_owner.into_iter().collect()
-        } else {
-            self.owners.clone()
-        };
-        let bind = |ids: &[ObjectId]| {
-            ids.iter()
-                .map(|id| format!("{graph_base}/users/{id}"))
-                .collect::<Vec<_>>()
-        };
-        let mut body = json!({
-            "displayName": self.display_name.as_str(),
-            "mailNickname": self.mail_nickname.as_str(),
-            "mailEnabled": true,
-            "securityEnabled": false,
-            "groupTypes": ["Unified"],
-            "visibility": self.visibility.as_str(),
-        });
-        if let Some(d) = &self.description {
-            body["description"] = json!(d.as_str());
-        }
-        if !owners.is_empty() {
-            body["owners@odata.bind"] = json!(bind(&owners));
-        }
-        if !self.members.is_empty() {
-            body["members@odata.bind"] = json!(bind(&self.members));
-        }
-        body
-    }
 }
 
-/// A valid update: only the properties given change.
+fn distinct(ids: Vec<ObjectId>) -> Vec<ObjectId> {
+    let mut out: Vec<ObjectId> = Vec::with_capacity(ids.len());
+    for id in ids {
+        if !out.contains(&id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// A valid update: only the properties given change. `description: Some(None)` clears the
+/// description; the display name cannot be cleared.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct GroupUpdate {
     pub display_name: Option<DisplayName>,
-    pub description: Option<Description>,
+    pub description: Option<Option<Description>>,
     pub visibility: Option<Visibility>,
     pub mail_nickname: Option<MailNickname>,
 }
 
 impl GroupUpdate {
-    pub fn parse(body: &Value) -> Result<Self, InvalidInput> {
-        let obj = body
-            .as_object()
-            .ok_or_else(|| InvalidInput::new("body", "must be a JSON object"))?;
-        reject_unknown(obj, &["displayName", "description", "visibility", "mailNickname"])?;
-        if obj.get("displayName").is_some_and(Value::is_null) {
-            return Err(InvalidInput::new("displayName", "cannot be cleared"));
-        }
-        let update = Self {
-            display_name: string_field(obj, "displayName")?.map(DisplayName::parse).transpose()?,
-            description: string_field(obj, "description")?.map(Description::parse).transpose()?,
-            visibility: string_field(obj, "visibility")?.map(Visibility::parse).transpose()?,
-            mail_nickname: string_field(obj, "mailNickname")?
-                .map(MailNickname::parse)
-                .transpose()?,
-        };
-        if update == Self::default() && !obj.contains_key("description") {
+    /// Refuses an update that changes nothing.
+    pub fn non_empty(self) -> Result<Self, InvalidInput> {
+        if self == Self::default() {
             return Err(InvalidInput::new(
                 "body",
                 "nothing to update: give displayName, description, visibility or mailNickname",
             ));
         }
-        Ok(update)
-    }
-
-    /// The Graph PATCH body (absolute values; an explicit `"description": null` clears it).
-    pub fn graph_body(&self, clear_description: bool) -> Value {
-        let mut b = Map::new();
-        if let Some(v) = &self.display_name {
-            b.insert("displayName".into(), json!(v.as_str()));
-        }
-        match &self.description {
-            Some(d) => {
-                b.insert("description".into(), json!(d.as_str()));
-            }
-            None if clear_description => {
-                b.insert("description".into(), Value::Null);
-            }
-            None => {}
-        }
-        if let Some(v) = &self.visibility {
-            b.insert("visibility".into(), json!(v.as_str()));
-        }
-        if let Some(v) = &self.mail_nickname {
-            b.insert("mailNickname".into(), json!(v.as_str()));
-        }
-        Value::Object(b)
+        Ok(self)
     }
 }
 
@@ -393,58 +275,42 @@ mod tests {
     }
 
     #[test]
-    fn new_group_parsing() {
-        let owner = "99e44b05-c10b-4e95-a523-e2732bbaba1e";
-        let g = NewGroup::parse(
-            &json!({"displayName": "Library Assist", "mailNickname": "library", "owners": [owner, owner]}),
-        )
-        .unwrap();
-        assert_eq!(g.owners.len(), 1, "duplicates collapse");
-        assert_eq!(g.visibility, Visibility::Public);
-        let body = g.graph_body("https://graph.microsoft.com/v1.0", None);
-        assert_eq!(body["groupTypes"], json!(["Unified"]));
-        assert_eq!(body["mailEnabled"], true);
-        assert_eq!(body["securityEnabled"], false);
+    fn new_groups_have_distinct_owners_and_at_most_twenty_relationships() {
+        let id = |i: u32| ObjectId::parse("owners", &format!("00000000-0000-0000-0000-{i:012}")).unwrap();
+        let new = |owners: Vec<ObjectId>, members: Vec<ObjectId>| {
+            NewGroup::new(
+                DisplayName::parse("Library Assist").unwrap(),
+                MailNickname::parse("library").unwrap(),
+                None,
+                Visibility::Public,
+                owners,
+                members,
+            )
+        };
         assert_eq!(
-            body["owners@odata.bind"],
-            json!([format!("https://graph.microsoft.com/v1.0/users/{owner}")])
+            new(vec![id(1), id(1)], vec![]).unwrap().owners,
+            vec![id(1)],
+            "duplicates collapse"
         );
-
-        let err = |v: Value| NewGroup::parse(&v).unwrap_err().field;
-        assert_eq!(err(json!({"mailNickname": "x"})), "displayName");
-        assert_eq!(err(json!({"displayName": "x"})), "mailNickname");
+        assert!(new(vec![id(1)], (2..21).map(id).collect()).is_ok(), "20 in all");
+        assert_eq!(new(vec![], (0..21).map(id).collect()).unwrap_err().field, "owners");
         assert_eq!(
-            err(json!({"displayName": "x", "mailNickname": "x", "visibility": "Hidden"})),
-            "visibility"
-        );
-        assert_eq!(
-            err(json!({"displayName": "x", "mailNickname": "x", "owners": ["nope"]})),
-            "owners"
-        );
-        assert_eq!(
-            err(json!({"displayName": "x", "mailNickname": "x", "members": "x"})),
-            "members"
-        );
-        assert_eq!(err(json!({"displayName": 5, "mailNickname": "x"})), "displayName");
-        assert_eq!(
-            err(json!({"displayName": "x", "mailNickname": "x", "securityEnabled": true})),
-            "body"
-        );
-        assert_eq!(err(json!([])), "body");
-        let many: Vec<String> = (0..21).map(|i| format!("00000000-0000-0000-0000-{i:012}")).collect();
-        assert_eq!(
-            err(json!({"displayName": "x", "mailNickname": "x", "members": many})),
-            "owners"
+            new(vec![id(1)], (0..19).chain([1]).map(id).collect())
+                .unwrap()
+                .members
+                .len(),
+            19,
+            "a repeated member counts once"
         );
     }
 
     #[test]
-    fn update_parsing() {
-        assert!(GroupUpdate::parse(&json!({})).is_err());
-        assert!(GroupUpdate::parse(&json!({"displayName": null})).is_err());
-        let u = GroupUpdate::parse(&json!({"visibility": "Private"})).unwrap();
-        assert_eq!(u.graph_body(false), json!({"visibility": "Private"}));
-        let u = GroupUpdate::parse(&json!({"description": null})).unwrap();
-        assert_eq!(u.graph_body(true), json!({"description": null}));
+    fn an_update_must_change_something() {
+        assert_eq!(GroupUpdate::default().non_empty().unwrap_err().field, "body");
+        let clear = GroupUpdate {
+            description: Some(None),
+            ..Default::default()
+        };
+        assert!(clear.non_empty().is_ok(), "clearing the description is a change");
     }
 }

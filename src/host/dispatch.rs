@@ -8,13 +8,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use warp::http::{HeaderMap, Method, Response, StatusCode};
 
-use super::invocation::{InvocationRequest, InvocationResponse};
-use super::router::{self, Endpoint, Invocation, Resolved};
+use super::functions;
+use super::invocation::{InvocationFailure, InvocationRequest};
+use super::router::{self, Gated, Invocation, Operation, Resolved};
 use crate::api::{self, ApiError, ErrorCode};
 use crate::app::App;
 use crate::auth::Upn;
 use crate::domain::TenantId;
-use crate::jobs;
 
 /// A request as the host forwarded it.
 pub struct HttpRequest {
@@ -55,8 +55,8 @@ pub async fn handle(app: &Arc<App>, req: HttpRequest) -> Response<Bytes> {
         )
         .with_header("allow", allow.join(", "))
         .into_response(),
-        Resolved::Http { endpoint, params, .. } => {
-            let (outcome, caller) = http(app, endpoint, &params, &req).await;
+        Resolved::Http { operation, params, .. } => {
+            let (outcome, caller) = http(app, operation, params, &req).await;
             who = caller;
             outcome.unwrap_or_else(ApiError::into_response)
         }
@@ -110,17 +110,18 @@ fn client_ip(req: &HttpRequest) -> &str {
         .unwrap_or("")
 }
 
-/// Runs an HTTP endpoint: the gate first unless the endpoint is anonymous. Returns who called
-/// (for the request log) alongside the outcome.
+/// Runs an HTTP operation: the gate first unless the operation is anonymous. Returns who
+/// called (for the request log) alongside the outcome.
 async fn http(
     app: &Arc<App>,
-    endpoint: Endpoint,
-    params: &[(&'static str, String)],
+    operation: Operation,
+    params: Vec<(&'static str, String)>,
     req: &HttpRequest,
 ) -> (Result<Response<Bytes>, ApiError>, Option<(TenantId, Option<Upn>)>) {
-    if endpoint.is_anonymous() {
-        return (Ok(api::health::get(app).await), None);
-    }
+    let operation = match operation {
+        Operation::Health => return (Ok(api::health::get(app).await), None),
+        Operation::Gated(op) => op,
+    };
     let caller = match app.gate.admit(req.header("authorization")).await {
         Ok(c) => c,
         Err(refused) => {
@@ -129,24 +130,29 @@ async fn http(
         }
     };
     let who = Some((caller.tenant.tenant_id, caller.principal.upn.clone()));
+    let request = api::Request {
+        params,
+        query: req.query.clone(),
+        body: req.body.clone(),
+    };
+    let (caller, req) = (&caller, &request);
     use api::{groups, membership, policy};
-    let outcome = match endpoint {
-        Endpoint::Health => Ok(api::health::get(app).await),
-        Endpoint::Logs => api::logs::get(app, &caller, req).await,
-        Endpoint::GroupsList => groups::list(app, &caller, req).await,
-        Endpoint::GroupCreate => groups::create(app, &caller, req).await,
-        Endpoint::GroupGet => groups::get(app, &caller, params).await,
-        Endpoint::GroupUpdate => groups::update(app, &caller, req, params).await,
-        Endpoint::GroupDelete => groups::delete(app, &caller, params).await,
-        Endpoint::GroupRestore => groups::restore(app, &caller, params).await,
-        Endpoint::RelationList(rel) => membership::list(app, &caller, req, params, rel).await,
-        Endpoint::RelationAdd(rel) => membership::add(app, &caller, req, params, rel).await,
-        Endpoint::RelationRemove(rel) => membership::remove(app, &caller, params, rel).await,
-        Endpoint::PolicyGet => policy::get(app, &caller).await,
-        Endpoint::PolicyPut => policy::put(app, &caller, req).await,
-        Endpoint::Activity => api::activity::get(app, &caller, req).await,
-        Endpoint::Sync => api::sync::post(app, &caller, req).await,
-        Endpoint::OpenApi => Ok(api::openapi::get()),
+    let outcome = match operation {
+        Gated::Logs => api::logs::get(app, caller, req).await,
+        Gated::GroupsList => groups::list(app, caller, req).await,
+        Gated::GroupCreate => groups::create(app, caller, req).await,
+        Gated::GroupGet => groups::get(app, caller, req).await,
+        Gated::GroupUpdate => groups::update(app, caller, req).await,
+        Gated::GroupDelete => groups::delete(app, caller, req).await,
+        Gated::GroupRestore => groups::restore(app, caller, req).await,
+        Gated::RelationList(rel) => membership::list(app, caller, req, rel).await,
+        Gated::RelationAdd(rel) => membership::add(app, caller, req, rel).await,
+        Gated::RelationRemove(rel) => membership::remove(app, caller, req, rel).await,
+        Gated::PolicyGet => policy::get(app, caller).await,
+        Gated::PolicyPut => policy::put(app, caller, req).await,
+        Gated::Activity => api::activity::get(app, caller, req).await,
+        Gated::Sync => api::sync::post(app, caller, req).await,
+        Gated::OpenApi => Ok(api::openapi::get()),
     };
     (outcome, who)
 }
@@ -155,30 +161,24 @@ async fn http(
 /// message names one). Failures are non-2xx so the host records the invocation as failed
 /// (and retries queue messages).
 async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> (Response<Bytes>, Option<TenantId>) {
-    let envelope: InvocationRequest = match serde_json::from_slice(&req.body) {
-        Ok(e) => e,
-        Err(_) => {
-            let refused = ApiError::bad_request(
-                ErrorCode::InvalidInvocation,
-                "body is not a Functions invocation envelope",
-            );
-            return (refused.into_response(), None);
-        }
+    let Ok(envelope) = serde_json::from_slice::<InvocationRequest>(&req.body) else {
+        let refused = InvocationFailure::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_invocation",
+            "body is not a Functions invocation envelope",
+        );
+        return (refused.into_response(), None);
     };
-    let tenant = match inv {
-        Invocation::TenantSync => envelope
-            .queue_message(jobs::tenant_sync::MESSAGE_BINDING)
-            .and_then(|m| serde_json::from_str::<jobs::TenantSyncMessage>(&m).ok())
-            .map(|m| m.tenant_id),
-        Invocation::SyncScheduler => None,
-    };
-    let outcome: Result<InvocationResponse, ApiError> = match inv {
-        Invocation::SyncScheduler => jobs::scheduler::run(app, &envelope).await,
-        Invocation::TenantSync => jobs::tenant_sync::invoke(app, &envelope).await,
+    let (outcome, tenant) = match inv {
+        Invocation::SyncScheduler => (functions::sync_scheduler(app, &envelope).await, None),
+        Invocation::TenantSync => (
+            functions::tenant_sync(app, &envelope).await,
+            functions::tenant_sync_tenant(&envelope),
+        ),
     };
     let response = match outcome {
         Ok(resp) => api::json(StatusCode::OK, &resp),
-        Err(e) => e.into_response(),
+        Err(failure) => failure.into_response(),
     };
     (response, tenant)
 }

@@ -3,8 +3,10 @@
 //! Response: `{"Outputs":{<binding>:…},"Logs":["…"],"ReturnValue":…}`; any non-2xx status
 //! fails the invocation (the host then retries a queue message, and finally poisons it).
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+use warp::http::{Response, StatusCode};
 
 /// What the host POSTs for a timer or queue invocation.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,6 +42,43 @@ pub struct InvocationResponse {
     pub logs: Vec<String>,
     #[serde(rename = "ReturnValue")]
     pub return_value: Value,
+}
+
+impl InvocationResponse {
+    /// A completed invocation with one log line and no outputs.
+    pub fn logged(line: impl Into<String>) -> Self {
+        Self {
+            logs: vec![line.into()],
+            ..Default::default()
+        }
+    }
+}
+
+/// A failed invocation: a non-2xx status (the host records the failure and retries a queue
+/// message) with a JSON body in the API's error shape, `{"error":{"code","message"}}`. The
+/// codes here are the host's, not the UI's (`invalid_invocation`, `sync_failed`, …).
+#[derive(Debug)]
+pub struct InvocationFailure {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl InvocationFailure {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn into_response(self) -> Response<Bytes> {
+        crate::api::json(
+            self.status,
+            &json!({"error": {"code": self.code, "message": self.message}}),
+        )
+    }
 }
 
 #[cfg(test)]

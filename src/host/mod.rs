@@ -7,6 +7,7 @@
 //! `{"Data","Metadata"}` envelope and are answered with `{"Outputs","Logs","ReturnValue"}`.
 
 mod dispatch;
+pub mod functions;
 pub mod invocation;
 pub mod router;
 mod server;

@@ -2,11 +2,17 @@
 //! non-HTTP function name the handler answers. `functions/*/function.json` must agree with
 //! it; `tests/functions_json.rs` checks that they do.
 
-/// What an HTTP route does.
+/// What an HTTP route and method do: the one anonymous operation, or one behind the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum Operation {
     /// `GET /api/health`, the only anonymous route.
     Health,
+    Gated(Gated),
+}
+
+/// The operations that require a caller who passed the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gated {
     /// `GET /api/logs`: the tenant's sealed log entries (role `GroupMgr.Admin`).
     Logs,
     GroupsList,
@@ -27,90 +33,89 @@ pub enum Endpoint {
     OpenApi,
 }
 
-impl Endpoint {
-    pub fn is_anonymous(&self) -> bool {
-        matches!(self, Endpoint::Health)
-    }
-}
-
 /// One HTTP function: its folder name under `functions/`, its route template (without the
 /// `api/` prefix, as in function.json) and what each method does.
 #[derive(Debug)]
 pub struct HttpFunction {
     pub name: &'static str,
     pub route: &'static str,
-    pub methods: &'static [(&'static str, Endpoint)],
+    pub methods: &'static [(&'static str, Operation)],
 }
 
 use crate::domain::Relation;
 use crate::domain::Relation::{Members, Owners};
-use Endpoint::*;
+use Gated::*;
+use Operation::Gated as G;
 
 pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "Health",
         route: "health",
-        methods: &[("GET", Endpoint::Health)],
+        methods: &[("GET", Operation::Health)],
     },
     HttpFunction {
         name: "Groups",
         route: "groups",
-        methods: &[("GET", GroupsList), ("POST", GroupCreate)],
+        methods: &[("GET", G(GroupsList)), ("POST", G(GroupCreate))],
     },
     HttpFunction {
         name: "Group",
         route: "groups/{id}",
-        methods: &[("GET", GroupGet), ("PATCH", GroupUpdate), ("DELETE", GroupDelete)],
+        methods: &[
+            ("GET", G(GroupGet)),
+            ("PATCH", G(GroupUpdate)),
+            ("DELETE", G(GroupDelete)),
+        ],
     },
     HttpFunction {
         name: "GroupRestore",
         route: "groups/{id}/restore",
-        methods: &[("POST", GroupRestore)],
+        methods: &[("POST", G(GroupRestore))],
     },
     HttpFunction {
         name: "GroupOwners",
         route: "groups/{id}/owners",
-        methods: &[("GET", RelationList(Owners)), ("POST", RelationAdd(Owners))],
+        methods: &[("GET", G(RelationList(Owners))), ("POST", G(RelationAdd(Owners)))],
     },
     HttpFunction {
         name: "GroupOwner",
         route: "groups/{id}/owners/{userId}",
-        methods: &[("DELETE", RelationRemove(Owners))],
+        methods: &[("DELETE", G(RelationRemove(Owners)))],
     },
     HttpFunction {
         name: "GroupMembers",
         route: "groups/{id}/members",
-        methods: &[("GET", RelationList(Members)), ("POST", RelationAdd(Members))],
+        methods: &[("GET", G(RelationList(Members))), ("POST", G(RelationAdd(Members)))],
     },
     HttpFunction {
         name: "GroupMember",
         route: "groups/{id}/members/{userId}",
-        methods: &[("DELETE", RelationRemove(Members))],
+        methods: &[("DELETE", G(RelationRemove(Members)))],
     },
     HttpFunction {
         name: "GroupCreationPolicy",
         route: "policy/group-creation",
-        methods: &[("GET", PolicyGet), ("PUT", PolicyPut)],
+        methods: &[("GET", G(PolicyGet)), ("PUT", G(PolicyPut))],
     },
     HttpFunction {
         name: "Activity",
         route: "activity",
-        methods: &[("GET", Activity)],
+        methods: &[("GET", G(Activity))],
     },
     HttpFunction {
         name: "Sync",
         route: "sync",
-        methods: &[("POST", Sync)],
+        methods: &[("POST", G(Sync))],
     },
     HttpFunction {
         name: "Logs",
         route: "logs",
-        methods: &[("GET", Endpoint::Logs)],
+        methods: &[("GET", G(Logs))],
     },
     HttpFunction {
         name: "OpenApi",
         route: "openapi.json",
-        methods: &[("GET", OpenApi)],
+        methods: &[("GET", G(OpenApi))],
     },
 ];
 
@@ -135,7 +140,7 @@ pub enum Resolved {
     Readiness,
     Http {
         function: &'static str,
-        endpoint: Endpoint,
+        operation: Operation,
         /// Route parameters, percent-decoded, in template order.
         params: Vec<(&'static str, String)>,
     },
@@ -163,9 +168,9 @@ pub fn resolve(method: &str, path: &str) -> Resolved {
             if let Some(params) = match_template(f.route, &segments) {
                 let method = if method == "HEAD" { "GET" } else { method };
                 return match f.methods.iter().find(|(m, _)| *m == method) {
-                    Some((_, endpoint)) => Resolved::Http {
+                    Some((_, operation)) => Resolved::Http {
                         function: f.name,
-                        endpoint: *endpoint,
+                        operation: *operation,
                         params,
                     },
                     None => Resolved::MethodNotAllowed {

@@ -16,13 +16,13 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::state::{StateError, TenantState, Version};
 use crate::activity::mapping::GroupIndex;
 use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, teams_report};
 use crate::customer_list::{self, GroupRow, ListLocation};
 use crate::domain::TenantId;
 use crate::microsoft::graph::{Graph, GraphError, Period};
 use crate::microsoft::management::{ContentBlob, ContentType, Management, ManagementError};
-use crate::state::{StateError, TenantState, Version};
 
 /// How far back content can be listed and fetched.
 const RETENTION: TimeDelta = TimeDelta::days(7);

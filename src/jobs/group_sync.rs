@@ -13,19 +13,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
-
-use crate::customer_list::{self, GroupRow, Lifecycle, ListError};
+use super::state::{StateError, TenantState};
+use crate::customer_list::{self, GroupRow, Lifecycle, ListError, ListLocation};
 use crate::domain::TenantId;
-use crate::microsoft::graph::{BatchRequest, Graph, GraphError, GraphGroup, MAX_BATCH, enc};
-use crate::state::{StateError, TenantState};
+use crate::microsoft::graph::{Graph, GraphError, GraphGroup, RelationCounts};
 use crate::store::{Store, StoreError};
 
 const DELTA_KEY: &str = "groups_delta";
 
-/// What one sync did.
+/// What one group sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SyncReport {
+pub struct GroupSyncReport {
     /// A full round (first run, `--full`, or after an expired delta token).
     pub full: bool,
     /// The delta token had expired and the round was restarted as a full one.
@@ -38,8 +36,9 @@ pub struct SyncReport {
     pub requests: u64,
 }
 
+/// Why a group sync failed.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub enum GroupSyncError {
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
@@ -48,7 +47,7 @@ pub enum SyncError {
     State(#[from] StateError),
 }
 
-impl From<ListError> for SyncError {
+impl From<ListError> for GroupSyncError {
     fn from(e: ListError) -> Self {
         match e {
             ListError::Graph(g) => Self::Graph(g),
@@ -125,87 +124,9 @@ async fn read_round(graph: &Graph<'_>, start: Option<&str>) -> Result<Round, Gra
     }
 }
 
-/// Re-counts owners and members of the given groups, two `$count` items per group.
-async fn recount(graph: &Graph<'_>, ids: &[String]) -> Result<HashMap<String, (u64, u64)>, GraphError> {
-    let mut out = HashMap::new();
-    for chunk in ids.chunks(MAX_BATCH / 2) {
-        let mut requests = Vec::with_capacity(chunk.len() * 2);
-        for id in chunk {
-            requests.push(BatchRequest::get_eventual(format!("/groups/{}/owners/$count", enc(id))));
-            requests.push(BatchRequest::get_eventual(format!(
-                "/groups/{}/members/$count",
-                enc(id)
-            )));
-        }
-        let answers = graph.batch(&requests).await?;
-        for (i, id) in chunk.iter().enumerate() {
-            let count = |r: &crate::microsoft::graph::BatchResponse| -> Result<u64, GraphError> {
-                if !r.ok() {
-                    return r.clone().into_result::<Value>().map(|_| 0);
-                }
-                match &r.body {
-                    Value::Number(n) => n.as_u64(),
-                    Value::String(s) => s.trim().parse().ok(),
-                    _ => None,
-                }
-                .ok_or_else(|| GraphError::Protocol("$count answer is not a number".into()))
-            };
-            out.insert(id.clone(), (count(&answers[2 * i])?, count(&answers[2 * i + 1])?));
-        }
-    }
-    Ok(out)
-}
-
-/// What the sync looks up per group, once: the team's thread id and the group's site.
-#[derive(Default)]
-struct Lookups {
-    threads: HashMap<String, String>,
-    sites: HashMap<String, String>,
-}
-
-/// Looks up Teams thread ids and group site URLs, 20 requests to a batch.
-async fn lookups(graph: &Graph<'_>, threads: &[String], sites: &[String]) -> Result<Lookups, GraphError> {
-    let wanted: Vec<(&String, bool)> = threads
-        .iter()
-        .map(|g| (g, true))
-        .chain(sites.iter().map(|g| (g, false)))
-        .collect();
-    let mut out = Lookups::default();
-    for chunk in wanted.chunks(MAX_BATCH) {
-        let requests: Vec<BatchRequest> = chunk
-            .iter()
-            .map(|(id, team)| {
-                if *team {
-                    Graph::team_internal_id_request(id)
-                } else {
-                    BatchRequest::get(format!("/groups/{}/sites/root?$select=id,webUrl", enc(id)))
-                }
-            })
-            .collect();
-        for ((id, team), r) in chunk.iter().zip(graph.batch(&requests).await?) {
-            match r.status {
-                200 => {
-                    let (key, map) = if *team {
-                        ("internalId", &mut out.threads)
-                    } else {
-                        ("webUrl", &mut out.sites)
-                    };
-                    if let Some(v) = r.body.get(key).and_then(Value::as_str) {
-                        map.insert((*id).clone(), v.to_string());
-                    }
-                }
-                // Not provisioned (yet): no team or no site to record.
-                404 => {}
-                _ => {
-                    r.into_result::<Value>()?;
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Runs one group sync for a tenant with an app-only Graph session.
+/// Runs one group sync for a tenant with an app-only Graph session: reads a delta round
+/// (restarting it as a full one if the delta token expired), writes the rows that changed,
+/// then saves the round's delta link.
 pub async fn sync_groups(
     graph: &Graph<'_>,
     store: &dyn Store,
@@ -213,20 +134,16 @@ pub async fn sync_groups(
     tenant: &TenantId,
     site_path: &str,
     force_full: bool,
-) -> Result<SyncReport, SyncError> {
+) -> Result<GroupSyncReport, GroupSyncError> {
     let requests_before = graph.requests_sent();
     let loc = customer_list::ensure(graph, store, tenant, site_path).await?;
     // The version read now is the one the final write must still find (compare-and-swap):
     // two workers on one tenant cannot both advance the delta link.
     let stored = state.load(tenant, DELTA_KEY).await?;
     let version = stored.as_ref().map(|(_, v)| v.clone());
-    let saved = if force_full {
-        None
-    } else {
-        stored.map(|(link, _)| (link, ()))
-    };
+    let saved = stored.filter(|_| !force_full).map(|(link, _)| link);
     let mut restarted = false;
-    let round = match read_round(graph, saved.as_ref().map(|(l, _)| l.as_str())).await {
+    let round = match read_round(graph, saved.as_deref()).await {
         Ok(r) => r,
         Err(e) if e.is_resync_required() => {
             tracing::warn!(event = "group_sync_restarted", tenant_id = %tenant);
@@ -235,141 +152,137 @@ pub async fn sync_groups(
         }
         Err(e) => return Err(e.into()),
     };
-
-    let unified: Vec<&GraphGroup> = round
-        .groups
-        .values()
-        .filter_map(|s| s.group.as_ref())
-        .filter(|g| g.is_unified())
-        .collect();
-    let removed: Vec<&String> = round
-        .groups
-        .iter()
-        .filter(|(_, s)| s.removed)
-        .map(|(id, _)| id)
-        .collect();
-    let mut written = 0;
-    if !unified.is_empty() || !removed.is_empty() || round.full {
-        // The current rows: all of them for a full round, only the touched ones otherwise.
-        let existing: HashMap<String, (Option<String>, GroupRow)> = if round.full {
-            customer_list::all_rows(graph, &loc)
-                .await?
-                .into_iter()
-                .map(|(k, (item, row))| (k, (Some(item), row)))
-                .collect()
-        } else {
-            let ids: Vec<String> = unified
-                .iter()
-                .map(|g| g.id.clone())
-                .chain(removed.iter().map(|s| s.to_string()))
-                .collect();
-            customer_list::rows_for(graph, &loc, &ids)
-                .await?
-                .into_iter()
-                .map(|(k, (item, row))| (k, (Some(item), row)))
-                .collect()
-        };
-        let counts = if round.full {
-            HashMap::new()
-        } else {
-            let touched: Vec<String> = unified
-                .iter()
-                .filter(|g| round.groups[&g.id].relations_changed || !existing.contains_key(&g.id))
-                .map(|g| g.id.clone())
-                .collect();
-            recount(graph, &touched).await?
-        };
-        let need_threads: Vec<String> = unified
-            .iter()
-            .filter(|g| {
-                g.teams_enabled()
-                    && existing
-                        .get(&g.id)
-                        .and_then(|(_, r)| r.teams_thread_id.as_ref())
-                        .is_none()
-            })
-            .map(|g| g.id.clone())
-            .collect();
-        let need_sites: Vec<String> = unified
-            .iter()
-            .filter(|g| existing.get(&g.id).and_then(|(_, r)| r.site_url.as_ref()).is_none())
-            .map(|g| g.id.clone())
-            .collect();
-        let found = lookups(graph, &need_threads, &need_sites).await?;
-
-        let mut changes: Vec<(Option<String>, GroupRow)> = Vec::new();
-        for g in &unified {
-            let seen = &round.groups[&g.id];
-            let old = existing.get(&g.id);
-            let (owners, members) = if round.full {
-                (Some(seen.owners.len() as u64), Some(seen.members.len() as u64))
-            } else if let Some((o, m)) = counts.get(&g.id) {
-                (Some(*o), Some(*m))
-            } else {
-                (
-                    old.and_then(|(_, r)| r.owner_count),
-                    old.and_then(|(_, r)| r.member_count),
-                )
-            };
-            let mut row = GroupRow {
-                group_id: g.id.clone(),
-                name: g.display_name.clone().unwrap_or_default(),
-                owner_count: owners,
-                member_count: members,
-                teams_enabled: g.teams_enabled(),
-                teams_thread_id: None,
-                site_url: None,
-                last_teams_activity: None,
-                last_sharepoint_activity: None,
-                last_activity: None,
-                lifecycle: Lifecycle::Active,
-                synced_at: None,
-            };
-            if let Some((_, o)) = old {
-                // Activity belongs to the activity sync; keep it.
-                row.last_teams_activity = o.last_teams_activity;
-                row.last_sharepoint_activity = o.last_sharepoint_activity;
-                row.last_activity = o.last_activity;
-                row.teams_thread_id = o.teams_thread_id.clone();
-                row.site_url = o.site_url.clone();
-            }
-            if let Some(site) = found.sites.get(&g.id) {
-                row.site_url = Some(site.clone());
-            }
-            if row.teams_enabled {
-                if let Some(t) = found.threads.get(&g.id) {
-                    row.teams_thread_id = Some(t.clone());
-                }
-            } else {
-                row.teams_thread_id = None;
-            }
-            if old.is_none_or(|(_, o)| !o.same_data(&row)) {
-                changes.push((old.and_then(|(item, _)| item.clone()), row));
-            }
-        }
-        // Gone: removed in this round, or (full round) absent from it.
-        let present: HashSet<&String> = unified.iter().map(|g| &g.id).collect();
-        for (id, (item, row)) in &existing {
-            let gone = removed.contains(&id) || (round.full && !present.contains(id));
-            if gone && row.lifecycle == Lifecycle::Active {
-                let mut r = row.clone();
-                r.lifecycle = Lifecycle::Deleted;
-                changes.push((item.clone(), r));
-            }
-        }
-        written = customer_list::write_rows(graph, &loc, changes).await?;
-    }
-
+    let changes = round_changes(graph, &loc, &round).await?;
+    let written = customer_list::write_rows(graph, &loc, changes).await?;
     // Progress is saved last: a run stopped before this line repeats the round.
     state
         .save(tenant, DELTA_KEY, &round.delta_link, version.as_ref())
         .await?;
-    let report = SyncReport {
+    Ok(GroupSyncReport {
         full: round.full,
         restarted,
-        groups: unified.len(),
+        groups: round.unified().count(),
         written,
         requests: graph.requests_sent() - requests_before,
+    })
+}
+
+impl Round {
+    /// The Microsoft 365 groups the round saw (other groups are not ours to track).
+    fn unified(&self) -> impl Iterator<Item = &GraphGroup> {
+        self.groups
+            .values()
+            .filter_map(|s| s.group.as_ref())
+            .filter(|g| g.is_unified())
+    }
+
+    /// The groups the round saw removed.
+    fn removed(&self) -> impl Iterator<Item = &String> {
+        self.groups.iter().filter(|(_, s)| s.removed).map(|(id, _)| id)
+    }
+}
+
+/// The rows a round changes: new and changed groups, and groups gone (removed in the round,
+/// or — in a full round — absent from it).
+async fn round_changes(
+    graph: &Graph<'_>,
+    loc: &ListLocation,
+    round: &Round,
+) -> Result<Vec<(Option<String>, GroupRow)>, GraphError> {
+    let unified: Vec<&GraphGroup> = round.unified().collect();
+    let removed: HashSet<&String> = round.removed().collect();
+    if unified.is_empty() && removed.is_empty() && !round.full {
+        return Ok(Vec::new());
+    }
+    // The current rows: all of them for a full round, only the touched ones otherwise.
+    let existing = if round.full {
+        customer_list::all_rows(graph, loc).await?
+    } else {
+        let ids: Vec<String> = unified
+            .iter()
+            .map(|g| g.id.clone())
+            .chain(removed.iter().map(|s| s.to_string()))
+            .collect();
+        customer_list::rows_for(graph, loc, &ids).await?
     };
-    Ok(report)
+    // Counts: from the delta's membership data in a full round; re-counted (not added up,
+    // so a replayed round cannot skew them) for groups whose relations changed otherwise.
+    let counts = if round.full {
+        HashMap::new()
+    } else {
+        let touched: Vec<String> = unified
+            .iter()
+            .filter(|g| round.groups[&g.id].relations_changed || !existing.contains_key(&g.id))
+            .map(|g| g.id.clone())
+            .collect();
+        graph.count_relations(&touched).await?
+    };
+    let lacking = |has: fn(&GroupRow) -> bool, wanted: fn(&GraphGroup) -> bool| -> Vec<String> {
+        unified
+            .iter()
+            .filter(|g| wanted(g) && existing.get(&g.id).is_none_or(|(_, r)| !has(r)))
+            .map(|g| g.id.clone())
+            .collect()
+    };
+    let found = graph
+        .team_threads_and_sites(
+            &lacking(|r| r.teams_thread_id.is_some(), GraphGroup::teams_enabled),
+            &lacking(|r| r.site_url.is_some(), |_| true),
+        )
+        .await?;
+
+    let mut changes = Vec::new();
+    for g in &unified {
+        let old = existing.get(&g.id);
+        let counts = if round.full {
+            let seen = &round.groups[&g.id];
+            Some(RelationCounts {
+                owners: seen.owners.len() as u64,
+                members: seen.members.len() as u64,
+            })
+        } else {
+            counts.get(&g.id).copied()
+        };
+        let mut row = group_row(g, old.map(|(_, r)| r), counts);
+        if let Some(site) = found.sites.get(&g.id) {
+            row.site_url = Some(site.clone());
+        }
+        if let Some(t) = found.threads.get(&g.id).filter(|_| row.teams_enabled) {
+            row.teams_thread_id = Some(t.clone());
+        }
+        if old.is_none_or(|(_, o)| !o.same_data(&row)) {
+            changes.push((old.map(|(item, _)| item.clone()), row));
+        }
+    }
+    let present: HashSet<&String> = unified.iter().map(|g| &g.id).collect();
+    for (id, (item, row)) in &existing {
+        let gone = removed.contains(id) || (round.full && !present.contains(id));
+        if gone && row.lifecycle == Lifecycle::Active {
+            let mut r = row.clone();
+            r.lifecycle = Lifecycle::Deleted;
+            changes.push((Some(item.clone()), r));
+        }
+    }
+    Ok(changes)
+}
+
+/// A group's row from what Graph says now, keeping what other parts of the sync own: the
+/// activity (the activity sync's), the thread id and site found before, and — without new
+/// counts — the counts last written.
+fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCounts>) -> GroupRow {
+    let teams_enabled = g.teams_enabled();
+    GroupRow {
+        group_id: g.id.clone(),
+        name: g.display_name.clone().unwrap_or_default(),
+        owner_count: counts.map(|c| c.owners).or(old.and_then(|o| o.owner_count)),
+        member_count: counts.map(|c| c.members).or(old.and_then(|o| o.member_count)),
+        teams_enabled,
+        teams_thread_id: old.and_then(|o| o.teams_thread_id.clone()).filter(|_| teams_enabled),
+        site_url: old.and_then(|o| o.site_url.clone()),
+        last_teams_activity: old.and_then(|o| o.last_teams_activity),
+        last_sharepoint_activity: old.and_then(|o| o.last_sharepoint_activity),
+        last_activity: old.and_then(|o| o.last_activity),
+        lifecycle: Lifecycle::Active,
+        synced_at: None,
+    }
 }

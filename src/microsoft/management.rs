@@ -7,13 +7,13 @@
 //! the others are returned typed so the caller can act on their meaning (start a missing
 //! subscription, clamp a window, record expired content as lost).
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::retry::{RetryPolicy, parse_retry_after};
+use super::retry::{Failure, Idempotency, Retry, RetryPolicy, retry_after};
 use crate::auth::AccessToken;
 use crate::config::Endpoint;
 use crate::domain::TenantId;
@@ -79,11 +79,12 @@ pub enum ManagementError {
     Protocol(String),
 }
 
-/// Classifies an error answer by its AF code (and status only when there is no code).
+/// Classifies an error answer by its AF code (and status only when there is no code): the
+/// error, and whether a retry may cure it.
 fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> (bool, ManagementError) {
     let (code, message) = super::error_envelope(body).unwrap_or_default();
     let transient =
-        matches!(code.as_str(), "AF429" | "AF50000") || (code.is_empty() && RetryPolicy::is_transient(status));
+        matches!(code.as_str(), "AF429" | "AF50000") || (code.is_empty() && Retry::is_transient_status(status));
     let err = match code.as_str() {
         "AF20022" => ManagementError::NoSubscription,
         "AF20023" => ManagementError::SubscriptionDisabled,
@@ -112,7 +113,7 @@ pub struct ManagementClient {
 /// A session for one tenant with one app-only token.
 pub struct Management<'a> {
     client: &'a ManagementClient,
-    token: &'a AccessToken,
+    token: AccessToken,
     tenant: TenantId,
     sent: std::sync::atomic::AtomicU64,
 }
@@ -127,7 +128,7 @@ impl ManagementClient {
         }
     }
 
-    pub fn session<'a>(&'a self, token: &'a AccessToken, tenant: TenantId) -> Management<'a> {
+    pub fn session(&self, token: AccessToken, tenant: TenantId) -> Management<'_> {
         Management {
             client: self,
             token,
@@ -173,55 +174,50 @@ impl Management<'_> {
         url: &str,
     ) -> Result<(reqwest::header::HeaderMap, Bytes), ManagementError> {
         let url = self.checked(url)?;
-        let policy = &self.client.policy;
-        let started = Instant::now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let mut req = self
-                .client
-                .http
-                .request(method.clone(), &url)
-                .bearer_auth(self.token.expose());
-            if method == reqwest::Method::POST {
-                req = req.header("content-type", "application/json").body("");
-            }
-            let (retry_after, err) = match req.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    let headers = resp.headers().clone();
-                    let body = resp
-                        .bytes()
-                        .await
-                        .map_err(|e| ManagementError::Transport(e.without_url().to_string()));
-                    match body {
-                        Ok(body) if (200..300).contains(&status) => return Ok((headers, body)),
-                        Ok(body) => {
-                            let ra = headers
-                                .get("retry-after")
-                                .and_then(|v| v.to_str().ok())
-                                .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                            let (transient, err) = classify(status, &body, ra);
-                            if !transient {
-                                return Err(err);
-                            }
-                            (ra, err)
-                        }
-                        Err(e) => (None, e),
-                    }
-                }
-                Err(e) => (None, ManagementError::Transport(e.without_url().to_string())),
-            };
-            if attempt >= policy.max_attempts {
-                return Err(err);
-            }
-            let wait = policy.delay(attempt, retry_after);
-            if started.elapsed() + wait > policy.deadline {
-                return Err(err);
-            }
-            tokio::time::sleep(wait).await;
+        self.client
+            .policy
+            .run(Idempotency::Safe, |_| self.attempt(&method, &url))
+            .await
+    }
+
+    /// One try of a call: the answer, or the failure and whether a retry may cure it.
+    async fn attempt(
+        &self,
+        method: &reqwest::Method,
+        url: &str,
+    ) -> Result<(reqwest::header::HeaderMap, Bytes), Failure<ManagementError>> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut req = self
+            .client
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(self.token.expose());
+        if method == reqwest::Method::POST {
+            req = req.header("content-type", "application/json").body("");
         }
+        let no_answer = |e: reqwest::Error| {
+            Failure::new(
+                ManagementError::Transport(e.without_url().to_string()),
+                Retry::NO_ANSWER,
+            )
+        };
+        let resp = req.send().await.map_err(no_answer)?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.map_err(no_answer)?;
+        if (200..300).contains(&status) {
+            return Ok((headers, body));
+        }
+        let after = retry_after(&headers);
+        let (transient, err) = classify(status, &body, after);
+        Err(Failure::new(
+            err,
+            if transient {
+                Retry::Transient { after }
+            } else {
+                Retry::Never
+            },
+        ))
     }
 
     /// `POST subscriptions/start`: enables the content type (already enabled is success).

@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 
 use crate::config::DatabaseSetting;
-use crate::crypto::{BlindIndex, TenantPublicKey};
+use crate::crypto::{BlindIndex, SealedValue, TenantPublicKey};
 use crate::domain::{Seats, TenantId, TenantRecord, TenantStatus};
 
 pub mod mssql;
@@ -64,14 +64,6 @@ pub struct LicensedUser {
     pub sealed_upn: Option<SealedValue>,
     pub first_seen: DateTime<Utc>,
     pub last_seen: DateTime<Utc>,
-}
-
-/// An AES-256-GCM ciphertext with the data key and nonce it was made under.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedValue {
-    pub key_id: uuid::Uuid,
-    pub nonce: [u8; 12],
-    pub ciphertext: Vec<u8>,
 }
 
 /// A data key sealed to one of the tenant's public keys with HPKE.

@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt};
 
 use super::*;
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The T-SQL migrations, in order: (version, script of `GO`-separated batches).
 pub const MIGRATIONS: &[(i32, &str)] = &[

@@ -327,7 +327,7 @@ impl Writer {
         purpose: &[u8],
         record: &[u8],
         plaintext: &[u8],
-    ) -> Result<crate::store::SealedValue, Unsealable> {
+    ) -> Result<crate::crypto::SealedValue, Unsealable> {
         match self.key_for(rec, false).await?.seal(purpose, record, plaintext) {
             Ok(s) => Ok(s),
             Err(Exhausted) => Ok(self

@@ -94,7 +94,7 @@ impl Azurite {
     pub fn connection_string(&self) -> String {
         format!(
             "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={};BlobEndpoint=http://127.0.0.1:{}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{}/devstoreaccount1;",
-            groupmgr::state::AZURITE_KEY,
+            groupmgr::storage::AZURITE_KEY,
             self.port,
             self.queue_port
         )

@@ -12,14 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use groupmgr::app::{self, App, AppOptions};
+use groupmgr::app::{App, AppOptions};
 use groupmgr::auth::JwksOptions;
 use groupmgr::config::Settings;
 use groupmgr::domain::{Seats, TenantId};
+use groupmgr::startup::{Application, StartOptions};
 use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
-use groupmgr::telemetry::{SinkOptions, TenantLogSink};
+use groupmgr::telemetry::TenantLogSink;
 use m365_sim::Sim;
 use m365_sim::directory::{CONTOSO, FABRIKAM, GROUPMGR_CLIENT_ID, GROUPMGR_CLIENT_SECRET};
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const INDEX_KEY: [u8; 32] = [42u8; 32];
@@ -126,7 +128,6 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
         env.insert("AzureWebJobsStorage".into(), storage.clone());
     }
     let settings = Settings::from_source(|k| env.get(k).cloned()).expect("test settings are valid");
-    let serve = settings.for_serve().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
     for (tenant, seats) in [(contoso(), opts.contoso_seats), (fabrikam(), opts.fabrikam_seats)] {
         if let Some(seats) = seats {
@@ -140,26 +141,29 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
                 .unwrap();
         }
     }
-    // The sealed-UPN writer runs as in production; the tracing layer of the tenant log is
-    // process-global, so in-process tests exercise it through `TenantLogSink` directly.
-    let (sink, _writer) = TenantLogSink::start(store.clone(), SinkOptions::default());
-    let app = App::new(
+    // The app starts as `serve` starts it, on this store, without the process-wide logging
+    // (many apps share one test process) and without the in-process schedule (tests run the
+    // syncs they mean to).
+    let application = Application::build_with_store(
         settings,
-        serve,
         store.clone(),
-        Some(sink.clone()),
-        AppOptions {
-            jwks: opts.jwks,
-            graph_retry: opts.graph_retry,
-            queue_syncs: Some(opts.queue_syncs),
+        StartOptions {
+            app: AppOptions {
+                jwks: opts.jwks,
+                retry: opts.graph_retry,
+                queue_syncs: Some(opts.queue_syncs),
+            },
+            logging: false,
+            schedule: Some(false),
         },
     )
+    .await
     .unwrap();
-    let listener = app::bind(0).await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let addr = application.address();
+    let handle = application.app().clone();
+    let sink = handle.tenant_log.clone().expect("the server writes a tenant log");
     let (tx, rx) = oneshot::channel::<()>();
-    let handle = app.clone();
-    let server = tokio::spawn(app::run(app, listener, async {
+    let server = tokio::spawn(application.run_until_stopped(async {
         let _ = rx.await;
     }));
     TestApp {
@@ -221,4 +225,39 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String) {
         .to_string();
     assert!(body["error"]["message"].is_string(), "error.message missing: {body}");
     (status, code)
+}
+
+impl TestApp {
+    /// A request with a bearer token and an optional JSON body.
+    pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> reqwest::Response {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request reaches the app")
+    }
+
+    /// `call`, asserting a 2xx answer; its JSON body (`null` when empty).
+    pub async fn json_ok(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let resp = self.call(method, path, token, body).await;
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        assert!(status.is_success(), "{method} {path}: {status} {text}");
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        }
+    }
+
+    /// POSTs a timer or queue invocation envelope to `/<function>`.
+    pub async fn post_invocation(&self, function: &str, envelope: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(&format!("/{function}")))
+            .json(envelope)
+            .send()
+            .await
+            .expect("request reaches the app")
+    }
 }

@@ -1,11 +1,15 @@
 //! Groups, owners and members, delta, group settings and teams (graph-groups.md,
 //! graph-settings-activity.md §1).
 
+use std::collections::HashMap;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
-use super::{BatchRequest, Graph, GraphError, Idempotency, Page, enc};
+use super::{BatchRequest, BatchResponse, Graph, GraphError, MAX_BATCH, NextLink, Page, enc, odata_string};
+use crate::domain::{GroupId, GroupUpdate, NewGroup, ObjectId, Relation};
+use crate::microsoft::retry::{Failure, Idempotency};
 
 /// The group properties GroupMgr reads.
 pub const GROUP_SELECT: &str = "id,displayName,description,mailNickname,visibility,createdDateTime,groupTypes,resourceProvisioningOptions,securityEnabled";
@@ -70,8 +74,6 @@ pub struct DirectoryObject {
     pub user_principal_name: Option<String>,
 }
 
-pub use crate::domain::Relation;
-
 /// One name/value of a directory setting (values are strings).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct SettingValue {
@@ -131,13 +133,13 @@ impl<'a> Graph<'a> {
 
     /// A further page of `list_groups`, re-sending `ConsistencyLevel` when searching (it is
     /// not carried in the link; graph-groups.md §1).
-    pub async fn list_groups_next(&self, link: &str, searching: bool) -> Result<Page<GraphGroup>, GraphError> {
+    pub async fn list_groups_next(&self, link: &NextLink, searching: bool) -> Result<Page<GraphGroup>, GraphError> {
         let headers: &[(&str, &str)] = if searching {
             &[("ConsistencyLevel", "eventual")]
         } else {
             &[]
         };
-        self.next_page(link, headers).await
+        self.next_page(link.as_str(), headers).await
     }
 
     pub async fn get_group(&self, id: &str) -> Result<GraphGroup, GraphError> {
@@ -151,7 +153,7 @@ impl<'a> Graph<'a> {
     /// The Microsoft 365 group with this mail nickname, if any (used to make a retried create
     /// safe: a create that timed out may have succeeded).
     pub async fn find_group_by_nickname(&self, nickname: &str) -> Result<Option<GraphGroup>, GraphError> {
-        let filter = format!("mailNickname eq '{}'", nickname.replace('\'', "''"));
+        let filter = format!("mailNickname eq {}", odata_string(nickname));
         let url = format!(
             "{}?$filter={}&$select={GROUP_SELECT}",
             self.url("/groups"),
@@ -161,20 +163,85 @@ impl<'a> Graph<'a> {
         Ok(page.value.into_iter().find(GraphGroup::is_unified))
     }
 
-    /// `POST /groups`. Not retried blindly: on a transient failure the caller looks the
-    /// nickname up before trying again.
-    pub async fn create_group(&self, body: &Value) -> Result<GraphGroup, GraphError> {
-        self.send(Method::POST, &self.url("/groups"), Some(body), &[], Idempotency::Once)
-            .await?
-            .json()
+    /// `POST /groups` for `new`; with no owners given, `default_owner` (the caller) becomes
+    /// the owner, so the group is never ownerless (graph-groups.md §3).
+    ///
+    /// Safe to retry: a create is not idempotent, so before trying again after a transient
+    /// failure the nickname is looked up — a create whose answer was lost is found (same
+    /// nickname and name, created since this call began) instead of made twice.
+    pub async fn create_group(
+        &self,
+        new: &NewGroup,
+        default_owner: Option<ObjectId>,
+    ) -> Result<GraphGroup, GraphError> {
+        let body = self.new_group_body(new, default_owner);
+        let url = self.url("/groups");
+        let started = chrono::Utc::now() - chrono::TimeDelta::minutes(1);
+        self.policy()
+            .run(Idempotency::Safe, |attempt| {
+                let (body, url) = (&body, &url);
+                async move {
+                    if attempt > 1
+                        && let Some(existing) = self
+                            .find_group_by_nickname(new.mail_nickname.as_str())
+                            .await
+                            .map_err(Failure::fatal)?
+                        && existing.display_name.as_deref() == Some(new.display_name.as_str())
+                        && existing
+                            .created_date_time
+                            .as_deref()
+                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                            .is_some_and(|t| t >= started)
+                    {
+                        return Ok(existing);
+                    }
+                    self.attempt(&Method::POST, url, Some(body), &[])
+                        .await?
+                        .json()
+                        .map_err(Failure::fatal)
+                }
+            })
+            .await
     }
 
-    /// `PATCH /groups/{id}` with absolute values (so it is safe to repeat).
-    pub async fn update_group(&self, id: &str, patch: &Value) -> Result<(), GraphError> {
+    /// The `POST /groups` body of a new Microsoft 365 group.
+    fn new_group_body(&self, new: &NewGroup, default_owner: Option<ObjectId>) -> Value {
+        let owners: Vec<ObjectId> = if new.owners.is_empty() {
+            default_owner.into_iter().collect()
+        } else {
+            new.owners.clone()
+        };
+        let bind = |ids: &[ObjectId]| {
+            ids.iter()
+                .map(|id| self.url(&format!("/users/{id}")))
+                .collect::<Vec<_>>()
+        };
+        let mut body = json!({
+            "displayName": new.display_name.as_str(),
+            "mailNickname": new.mail_nickname.as_str(),
+            "mailEnabled": true,
+            "securityEnabled": false,
+            "groupTypes": ["Unified"],
+            "visibility": new.visibility.as_str(),
+        });
+        if let Some(d) = &new.description {
+            body["description"] = json!(d.as_str());
+        }
+        if !owners.is_empty() {
+            body["owners@odata.bind"] = json!(bind(&owners));
+        }
+        if !new.members.is_empty() {
+            body["members@odata.bind"] = json!(bind(&new.members));
+        }
+        body
+    }
+
+    /// `PATCH /groups/{id}` with the update's absolute values (so it is safe to repeat).
+    pub async fn update_group(&self, id: &GroupId, update: &GroupUpdate) -> Result<(), GraphError> {
         self.send(
             Method::PATCH,
-            &self.url(&format!("/groups/{}", enc(id))),
-            Some(patch),
+            &self.url(&format!("/groups/{id}")),
+            Some(&update_body(update)),
             &[],
             Idempotency::Safe,
         )
@@ -222,19 +289,29 @@ impl<'a> Graph<'a> {
         self.get_json(&url, &[]).await
     }
 
-    /// Adds a directory object by `$ref`. Adding an existing one answers 400 "already exist";
-    /// the caller treats that as success.
+    /// A further page of `list_relation`.
+    pub async fn list_relation_next(&self, link: &NextLink) -> Result<Page<DirectoryObject>, GraphError> {
+        self.next_page(link.as_str(), &[]).await
+    }
+
+    /// Adds a directory object by `$ref`. Adding one that is already there is success (Graph
+    /// answers 400 "already exist", `GraphError::is_already_exists`), so this is safe to repeat.
     pub async fn add_relation(&self, group: &str, rel: Relation, object: &str) -> Result<(), GraphError> {
-        let body = json!({"@odata.id": format!("{}/directoryObjects/{}", self.client().base(), enc(object))});
-        self.send(
-            Method::POST,
-            &self.url(&format!("/groups/{}/{}/$ref", enc(group), rel.path())),
-            Some(&body),
-            &[],
-            Idempotency::Safe,
-        )
-        .await
-        .map(|_| ())
+        let body = json!({"@odata.id": self.url(&format!("/directoryObjects/{}", enc(object)))});
+        match self
+            .send(
+                Method::POST,
+                &self.url(&format!("/groups/{}/{}/$ref", enc(group), rel.path())),
+                Some(&body),
+                &[],
+                Idempotency::Safe,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_already_exists() => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     pub async fn remove_relation(&self, group: &str, rel: Relation, object: &str) -> Result<(), GraphError> {
@@ -259,11 +336,6 @@ impl<'a> Graph<'a> {
                 self.get_json(&url, &[]).await
             }
         }
-    }
-
-    /// `GET /teams/{id}?$select=internalId` as a batch item.
-    pub fn team_internal_id_request(group: &str) -> BatchRequest {
-        BatchRequest::get(format!("/teams/{}?$select=id,internalId", enc(group)))
     }
 
     pub async fn group_settings(&self) -> Result<Vec<GroupSetting>, GraphError> {
@@ -326,5 +398,186 @@ impl<'a> Graph<'a> {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .ok_or_else(|| GraphError::Protocol("$count is not a number".into()))
+    }
+
+    /// Owner and member counts of many groups, two `$count` items per group in each `$batch`.
+    pub async fn count_relations(&self, ids: &[String]) -> Result<HashMap<String, RelationCounts>, GraphError> {
+        let mut out = HashMap::new();
+        for chunk in ids.chunks(MAX_BATCH / 2) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .flat_map(|id| {
+                    [Relation::Owners, Relation::Members]
+                        .map(|rel| BatchRequest::get_eventual(format!("/groups/{}/{}/$count", enc(id), rel.path())))
+                })
+                .collect();
+            let answers = self.batch(&requests).await?;
+            for (id, pair) in chunk.iter().zip(answers.chunks(2)) {
+                let counts = RelationCounts {
+                    owners: count_answer(&pair[0])?,
+                    members: count_answer(&pair[1])?,
+                };
+                out.insert(id.clone(), counts);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Teams thread ids (`internalId`) of the given teams and site URLs of the given groups,
+    /// 20 lookups to a `$batch`. A team or site not provisioned (yet) is absent.
+    pub async fn team_threads_and_sites(
+        &self,
+        teams: &[String],
+        sites: &[String],
+    ) -> Result<TeamsAndSites, GraphError> {
+        let wanted: Vec<(&String, bool)> = teams
+            .iter()
+            .map(|g| (g, true))
+            .chain(sites.iter().map(|g| (g, false)))
+            .collect();
+        let mut out = TeamsAndSites::default();
+        for chunk in wanted.chunks(MAX_BATCH) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .map(|(id, team)| {
+                    if *team {
+                        BatchRequest::get(format!("/teams/{}?$select=id,internalId", enc(id)))
+                    } else {
+                        BatchRequest::get(format!("/groups/{}/sites/root?$select=id,webUrl", enc(id)))
+                    }
+                })
+                .collect();
+            for ((id, team), r) in chunk.iter().zip(self.batch(&requests).await?) {
+                match r.status {
+                    200 => {
+                        let (key, map) = if *team {
+                            ("internalId", &mut out.threads)
+                        } else {
+                            ("webUrl", &mut out.sites)
+                        };
+                        if let Some(v) = r.body.get(key).and_then(Value::as_str) {
+                            map.insert((*id).clone(), v.to_string());
+                        }
+                    }
+                    // Not provisioned (yet): no team or no site to record.
+                    404 => {}
+                    _ => {
+                        r.into_result::<Value>()?;
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A group's owner and member counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelationCounts {
+    pub owners: u64,
+    pub members: u64,
+}
+
+/// What `team_threads_and_sites` found, by group id.
+#[derive(Debug, Default)]
+pub struct TeamsAndSites {
+    pub threads: HashMap<String, String>,
+    pub sites: HashMap<String, String>,
+}
+
+/// A `$count` answer inside a batch: a number, or the number as text.
+fn count_answer(r: &BatchResponse) -> Result<u64, GraphError> {
+    if !r.ok() {
+        return r.clone().into_result::<Value>().map(|_| 0);
+    }
+    match &r.body {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| GraphError::Protocol("$count answer is not a number".into()))
+}
+
+/// The `PATCH /groups/{id}` body: absolute values; `description: null` clears it.
+fn update_body(update: &GroupUpdate) -> Value {
+    let mut b = Map::new();
+    if let Some(v) = &update.display_name {
+        b.insert("displayName".into(), json!(v.as_str()));
+    }
+    match &update.description {
+        Some(Some(d)) => {
+            b.insert("description".into(), json!(d.as_str()));
+        }
+        Some(None) => {
+            b.insert("description".into(), Value::Null);
+        }
+        None => {}
+    }
+    if let Some(v) = &update.visibility {
+        b.insert("visibility".into(), json!(v.as_str()));
+    }
+    if let Some(v) = &update.mail_nickname {
+        b.insert("mailNickname".into(), json!(v.as_str()));
+    }
+    Value::Object(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Description, DisplayName, MailNickname, Visibility};
+
+    #[test]
+    fn update_bodies_are_absolute_and_clear_the_description_explicitly() {
+        let private = GroupUpdate {
+            visibility: Some(Visibility::Private),
+            ..Default::default()
+        };
+        assert_eq!(update_body(&private), json!({"visibility": "Private"}));
+        let cleared = GroupUpdate {
+            description: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(update_body(&cleared), json!({"description": null}));
+        let described = GroupUpdate {
+            description: Some(Some(Description::parse("d").unwrap())),
+            ..Default::default()
+        };
+        assert_eq!(update_body(&described), json!({"description": "d"}));
+    }
+
+    #[test]
+    fn new_group_bodies_bind_owners_and_members_by_url() {
+        let client = super::super::GraphClient::new(
+            &crate::config::Endpoint::parse("X", "https://graph.microsoft.com").unwrap(),
+            reqwest::Client::new(),
+            Default::default(),
+        );
+        let graph = client.session(crate::auth::AccessToken::new("t"));
+        let owner = ObjectId::parse("owners", "99e44b05-c10b-4e95-a523-e2732bbaba1e").unwrap();
+        let mut new = NewGroup {
+            display_name: DisplayName::parse("Library Assist").unwrap(),
+            mail_nickname: MailNickname::parse("library").unwrap(),
+            description: None,
+            visibility: Visibility::Public,
+            owners: vec![owner],
+            members: Vec::new(),
+        };
+        let body = graph.new_group_body(&new, None);
+        assert_eq!(body["groupTypes"], json!(["Unified"]));
+        assert_eq!(body["mailEnabled"], true);
+        assert_eq!(body["securityEnabled"], false);
+        assert_eq!(
+            body["owners@odata.bind"],
+            json!([format!("https://graph.microsoft.com/v1.0/users/{owner}")])
+        );
+        assert!(body.get("members@odata.bind").is_none());
+        new.owners.clear();
+        let caller = ObjectId::parse("id", "11111111-2222-3333-4444-555555555555").unwrap();
+        assert_eq!(
+            graph.new_group_body(&new, Some(caller))["owners@odata.bind"],
+            json!(["https://graph.microsoft.com/v1.0/users/11111111-2222-3333-4444-555555555555"]),
+            "the caller owns a group created without owners"
+        );
     }
 }

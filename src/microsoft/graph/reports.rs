@@ -6,7 +6,8 @@
 use reqwest::Method;
 use serde::Deserialize;
 
-use super::{Graph, GraphError, Idempotency};
+use super::{Graph, GraphError};
+use crate::microsoft::retry::Idempotency;
 
 /// A report period the Teams report accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,15 @@
 //! SharePoint sites, lists and list items through Graph (graph-settings-activity.md §5): where
-//! GroupMgr keeps its per-group data, in the customer's own tenant.
+//! GroupMgr keeps its per-group data, in the customer's own tenant. Callers name lists, columns
+//! and values; the URLs, `$filter`s and `$batch` items are built here.
+
+use std::collections::HashMap;
 
 use reqwest::Method;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{Graph, GraphError, Idempotency, Page, enc};
+use super::{BatchRequest, Graph, GraphError, MAX_BATCH, Page, enc, odata_string};
+use crate::microsoft::retry::Idempotency;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -35,6 +39,66 @@ pub struct ListItem {
     pub fields: Map<String, Value>,
 }
 
+/// A column of a list to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub kind: ColumnKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ColumnKind {
+    /// Single line of text; `unique` columns are indexed and enforce unique values.
+    Text {
+        unique: bool,
+    },
+    Number,
+    Boolean,
+    DateTime,
+    Choice(&'static [&'static str]),
+}
+
+/// A generic list to create: name, description, columns (besides the built-in `Title`).
+#[derive(Debug, Clone)]
+pub struct ListDefinition {
+    pub display_name: &'static str,
+    pub description: &'static str,
+    pub columns: Vec<Column>,
+}
+
+impl ListDefinition {
+    /// The `POST /sites/{site}/lists` body.
+    fn body(&self) -> Value {
+        let columns: Vec<Value> = self
+            .columns
+            .iter()
+            .map(|c| match &c.kind {
+                ColumnKind::Text { unique: true } => {
+                    json!({"name": c.name, "text": {}, "indexed": true, "enforceUniqueValues": true})
+                }
+                ColumnKind::Text { unique: false } => json!({"name": c.name, "text": {}}),
+                ColumnKind::Number => json!({"name": c.name, "number": {}}),
+                ColumnKind::Boolean => json!({"name": c.name, "boolean": {}}),
+                ColumnKind::DateTime => json!({"name": c.name, "dateTime": {}}),
+                ColumnKind::Choice(choices) => json!({"name": c.name, "choice": {"choices": choices}}),
+            })
+            .collect();
+        json!({
+            "displayName": self.display_name,
+            "description": self.description,
+            "list": {"template": "genericList"},
+            "columns": columns,
+        })
+    }
+}
+
+/// One write of `write_items`: a new item, or new values for an existing one.
+#[derive(Debug, Clone)]
+pub enum ItemWrite {
+    Create(Map<String, Value>),
+    Update { item: String, fields: Map<String, Value> },
+}
+
 impl<'a> Graph<'a> {
     /// The tenant's root site (its `siteCollection.hostname` is the SharePoint host).
     pub async fn root_site(&self) -> Result<Site, GraphError> {
@@ -54,7 +118,7 @@ impl<'a> Graph<'a> {
 
     /// The list with this display name on the site, if it exists.
     pub async fn find_list(&self, site: &str, name: &str) -> Result<Option<SpList>, GraphError> {
-        let filter = format!("displayName eq '{}'", name.replace('\'', "''"));
+        let filter = format!("displayName eq {}", odata_string(name));
         let url = format!(
             "{}?$filter={}&$select=id,displayName",
             self.url(&format!("/sites/{}/lists", enc(site))),
@@ -66,11 +130,11 @@ impl<'a> Graph<'a> {
 
     /// `POST /sites/{site}/lists`. Sent once; a retry after a lost answer would make a second
     /// list, so the caller looks the list up again instead.
-    pub async fn create_list(&self, site: &str, body: &Value) -> Result<SpList, GraphError> {
+    pub async fn create_list(&self, site: &str, definition: &ListDefinition) -> Result<SpList, GraphError> {
         self.send(
             Method::POST,
             &self.url(&format!("/sites/{}/lists", enc(site))),
-            Some(body),
+            Some(&definition.body()),
             &[],
             Idempotency::Once,
         )
@@ -78,13 +142,17 @@ impl<'a> Graph<'a> {
         .json()
     }
 
-    /// First page of a list's items with their fields.
-    pub async fn list_items(&self, site: &str, list: &str, top: u32) -> Result<Page<ListItem>, GraphError> {
+    fn items_url(&self, site: &str, list: &str) -> String {
+        format!("/sites/{}/lists/{}/items", enc(site), enc(list))
+    }
+
+    /// Every item of a list with its fields, `page_size` to a page.
+    pub async fn all_items(&self, site: &str, list: &str, page_size: u32) -> Result<Vec<ListItem>, GraphError> {
         let url = format!(
-            "{}?expand=fields&$top={top}",
-            self.url(&format!("/sites/{}/lists/{}/items", enc(site), enc(list)))
+            "{}?expand=fields&$top={page_size}",
+            self.url(&self.items_url(site, list))
         );
-        self.get_json(&url, &[]).await
+        self.collect_all(&url, &[]).await
     }
 
     /// The items whose indexed text column `column` equals `value`.
@@ -95,31 +163,73 @@ impl<'a> Graph<'a> {
         column: &str,
         value: &str,
     ) -> Result<Vec<ListItem>, GraphError> {
-        let filter = format!("fields/{column} eq '{}'", value.replace('\'', "''"));
+        let filter = format!("fields/{column} eq {}", odata_string(value));
         let url = format!(
             "{}?expand=fields&$filter={}",
-            self.url(&format!("/sites/{}/lists/{}/items", enc(site), enc(list))),
+            self.url(&self.items_url(site, list)),
             enc(&filter)
         );
         self.collect_all(&url, &[]).await
     }
 
-    pub async fn create_item(
+    /// `find_items` for many values, 20 lookups to a `$batch`: for each value, its items or
+    /// the error its lookup ended with.
+    pub async fn find_items_batched(
         &self,
         site: &str,
         list: &str,
-        fields: &Map<String, Value>,
-    ) -> Result<ListItem, GraphError> {
-        let body = json!({ "fields": fields });
-        self.send(
-            Method::POST,
-            &self.url(&format!("/sites/{}/lists/{}/items", enc(site), enc(list))),
-            Some(&body),
-            &[],
-            Idempotency::Once,
-        )
-        .await?
-        .json()
+        column: &str,
+        values: &[String],
+    ) -> Result<HashMap<String, Result<Vec<ListItem>, GraphError>>, GraphError> {
+        let base = self.items_url(site, list);
+        let mut out = HashMap::new();
+        for chunk in values.chunks(MAX_BATCH) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .map(|value| {
+                    let filter = format!("fields/{column} eq {}", odata_string(value));
+                    BatchRequest::get(format!("{base}?expand=fields&$filter={}", enc(&filter)))
+                })
+                .collect();
+            for (value, answer) in chunk.iter().zip(self.batch(&requests).await?) {
+                let items = answer.into_result::<Page<ListItem>>().map(|p| p.value);
+                out.insert(value.clone(), items);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates and updates items, 20 to a `$batch`; the outcome of each write, in order.
+    /// Both kinds may be resent: an update sets absolute values, and a repeated create of a
+    /// list with a unique column meets it (409), which the caller turns into an update.
+    pub async fn write_items(
+        &self,
+        site: &str,
+        list: &str,
+        writes: &[ItemWrite],
+    ) -> Result<Vec<Result<(), GraphError>>, GraphError> {
+        let base = self.items_url(site, list);
+        let mut out = Vec::with_capacity(writes.len());
+        for chunk in writes.chunks(MAX_BATCH) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .map(|w| match w {
+                    ItemWrite::Update { item, fields } => BatchRequest::write(
+                        "PATCH",
+                        format!("{base}/{}/fields", enc(item)),
+                        Value::Object(fields.clone()),
+                        true,
+                    ),
+                    ItemWrite::Create(fields) => {
+                        BatchRequest::write("POST", base.clone(), json!({ "fields": fields }), true)
+                    }
+                })
+                .collect();
+            for answer in self.batch(&requests).await? {
+                out.push(answer.into_result::<Value>().map(|_| ()));
+            }
+        }
+        Ok(out)
     }
 
     /// `PATCH …/items/{id}/fields` with absolute values.
@@ -132,12 +242,7 @@ impl<'a> Graph<'a> {
     ) -> Result<(), GraphError> {
         self.send(
             Method::PATCH,
-            &self.url(&format!(
-                "/sites/{}/lists/{}/items/{}/fields",
-                enc(site),
-                enc(list),
-                enc(item)
-            )),
+            &self.url(&format!("{}/{}/fields", self.items_url(site, list), enc(item))),
             Some(&Value::Object(fields.clone())),
             &[],
             Idempotency::Safe,

@@ -1,85 +1,19 @@
-//! Small per-tenant state the jobs keep between runs — Graph delta links, audit checkpoints,
-//! where the customer's list is — with compare-and-swap writes so that two workers on one
-//! tenant cannot both advance it. Two backends (ARCHITECTURE.md §6):
-//! - Azure Blob Storage when `AzureWebJobsStorage` is configured: one blob per tenant and
-//!   name in the `groupmgr-state` container, writes conditional on the blob's ETag
-//!   (`If-Match`, or `If-None-Match: *` to create);
-//! - otherwise the embedded store's `tenant_state` table, its version column as the ETag.
+//! GroupMgr's Azure Storage account, in one place: how it is reached (`AzureWebJobsStorage`
+//! and its identity-based forms, parsed once into `StorageAccess`; an account SAS for Azurite,
+//! managed identity in production), the job state in Blob Storage (`BlobState`) and the
+//! `tenant-sync` queue writer (`QueueSender`).
+
+mod blob_state;
+mod queue;
+
+pub use blob_state::BlobState;
+pub use queue::{QueueSender, QueueUnavailable};
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use base64::Engine as _;
 
-use crate::config::Secret;
-use crate::domain::TenantId;
-use crate::store::{Store, StoreError};
-
-/// An opaque version of a stored value (a blob ETag or a row version).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Version(pub String);
-
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    /// The value changed since it was read (another worker wrote it).
-    #[error("state changed by another worker")]
-    Conflict,
-    #[error("state storage unavailable: {0}")]
-    Unavailable(String),
-}
-
-impl From<StoreError> for StateError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Conflict | StoreError::Duplicate => StateError::Conflict,
-            other => StateError::Unavailable(other.to_string()),
-        }
-    }
-}
-
-/// Per-tenant state with conditional writes.
-#[async_trait]
-pub trait TenantState: Send + Sync {
-    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError>;
-    /// Writes `value` if the stored version is still `expected` (`None`: only if absent).
-    async fn save(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        value: &str,
-        expected: Option<&Version>,
-    ) -> Result<Version, StateError>;
-}
-
-/// The embedded store's `tenant_state` table.
-pub struct EmbeddedState(pub Arc<dyn Store>);
-
-#[async_trait]
-impl TenantState for EmbeddedState {
-    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
-        Ok(self
-            .0
-            .get_state(tenant, name)
-            .await?
-            .map(|(v, ver)| (v, Version(ver.to_string()))))
-    }
-
-    async fn save(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        value: &str,
-        expected: Option<&Version>,
-    ) -> Result<Version, StateError> {
-        let expected = match expected {
-            Some(v) => Some(v.0.parse::<u64>().map_err(|_| StateError::Conflict)?),
-            None => None,
-        };
-        Ok(Version(
-            self.0.put_state(tenant, name, value, expected).await?.to_string(),
-        ))
-    }
-}
+use crate::secret::Secret;
 
 /// The storage account Azurite emulates (its documented, public development credentials).
 pub const AZURITE_ACCOUNT: &str = "devstoreaccount1";
@@ -241,104 +175,6 @@ pub fn account_sas(account: &str, key: &Secret, expiry: chrono::DateTime<chrono:
         ("sig", sig.as_str()),
     ]);
     Ok(q.finish())
-}
-
-/// Blob Storage through the Azure SDK for Rust (`azure_storage_blob`).
-pub struct BlobState {
-    access: StorageAccess,
-    credential: Option<Arc<dyn azure_core::credentials::TokenCredential>>,
-    container: String,
-}
-
-const CONTAINER: &str = "groupmgr-state";
-
-impl BlobState {
-    pub fn new(access: StorageAccess) -> anyhow::Result<Self> {
-        Ok(Self {
-            credential: access.credential()?,
-            access,
-            container: CONTAINER.into(),
-        })
-    }
-
-    fn url(&self, path: &str) -> Result<url::Url, StateError> {
-        self.access
-            .signed(&self.access.blob_endpoint, path)
-            .map_err(StateError::Unavailable)
-    }
-
-    fn blob(&self, tenant: &TenantId, name: &str) -> Result<azure_storage_blob::BlobClient, StateError> {
-        let url = self.url(&format!("{}/{tenant}/{}.json", self.container, name.replace('/', "-")))?;
-        azure_storage_blob::BlobClient::new(url, self.credential.clone(), None)
-            .map_err(|e| StateError::Unavailable(e.to_string()))
-    }
-
-    /// Creates the container if it does not exist (called at start-up of jobs).
-    pub async fn ensure_container(&self) -> Result<(), StateError> {
-        let url = self.url(&self.container)?;
-        let client = azure_storage_blob::BlobContainerClient::new(url, self.credential.clone(), None)
-            .map_err(|e| StateError::Unavailable(e.to_string()))?;
-        match client.create(None).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::Conflict) => Ok(()),
-            Err(e) => Err(StateError::Unavailable(e.to_string())),
-        }
-    }
-}
-
-#[async_trait]
-impl TenantState for BlobState {
-    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
-        let blob = self.blob(tenant, name)?;
-        match blob.download(None).await {
-            Ok(result) => {
-                let etag = result
-                    .properties
-                    .etag
-                    .clone()
-                    .map(|e| e.to_string())
-                    .ok_or_else(|| StateError::Unavailable("blob without ETag".into()))?;
-                let body = result
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| StateError::Unavailable(e.to_string()))?;
-                let text = String::from_utf8(body.to_vec())
-                    .map_err(|_| StateError::Unavailable("state blob is not UTF-8".into()))?;
-                Ok(Some((text, Version(etag))))
-            }
-            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => Ok(None),
-            Err(e) => Err(StateError::Unavailable(e.to_string())),
-        }
-    }
-
-    async fn save(
-        &self,
-        tenant: &TenantId,
-        name: &str,
-        value: &str,
-        expected: Option<&Version>,
-    ) -> Result<Version, StateError> {
-        let blob = self.blob(tenant, name)?;
-        let mut options = azure_storage_blob::models::BlobClientUploadOptions::default();
-        match expected {
-            Some(v) => options.if_match = Some(v.0.clone().into()),
-            None => options.if_none_match = Some("*".into()),
-        }
-        let content = azure_core::http::RequestContent::from(value.as_bytes().to_vec());
-        match blob.upload(content, Some(options)).await {
-            Ok(r) => Ok(Version(r.etag.map(|e| e.to_string()).unwrap_or_default())),
-            Err(e)
-                if matches!(
-                    e.http_status(),
-                    Some(azure_core::http::StatusCode::PreconditionFailed | azure_core::http::StatusCode::Conflict)
-                ) =>
-            {
-                Err(StateError::Conflict)
-            }
-            Err(e) => Err(StateError::Unavailable(e.to_string())),
-        }
-    }
 }
 
 #[cfg(test)]

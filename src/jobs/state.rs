@@ -1,0 +1,80 @@
+//! Small per-tenant state the jobs keep between runs — Graph delta links, audit checkpoints,
+//! where the customer's list is — with compare-and-swap writes so that two workers on one
+//! tenant cannot both advance it. Two backends (ARCHITECTURE.md §6):
+//! - Azure Blob Storage when storage is configured (`crate::storage::BlobState`): one blob per
+//!   tenant and name, writes conditional on the blob's ETag;
+//! - otherwise the embedded store's `tenant_state` table (`EmbeddedState` here), its version
+//!   column as the ETag.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::domain::TenantId;
+use crate::store::{Store, StoreError};
+
+/// An opaque version of a stored value (a blob ETag or a row version).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version(pub String);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// The value changed since it was read (another worker wrote it).
+    #[error("state changed by another worker")]
+    Conflict,
+    #[error("state storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<StoreError> for StateError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict | StoreError::Duplicate => StateError::Conflict,
+            other => StateError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+/// Per-tenant state with conditional writes.
+#[async_trait]
+pub trait TenantState: Send + Sync {
+    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError>;
+    /// Writes `value` if the stored version is still `expected` (`None`: only if absent).
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        expected: Option<&Version>,
+    ) -> Result<Version, StateError>;
+}
+
+/// The embedded store's `tenant_state` table.
+pub struct EmbeddedState(pub Arc<dyn Store>);
+
+#[async_trait]
+impl TenantState for EmbeddedState {
+    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
+        Ok(self
+            .0
+            .get_state(tenant, name)
+            .await?
+            .map(|(v, ver)| (v, Version(ver.to_string()))))
+    }
+
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        expected: Option<&Version>,
+    ) -> Result<Version, StateError> {
+        let expected = match expected {
+            Some(v) => Some(v.0.parse::<u64>().map_err(|_| StateError::Conflict)?),
+            None => None,
+        };
+        Ok(Version(
+            self.0.put_state(tenant, name, value, expected).await?.to_string(),
+        ))
+    }
+}
