@@ -23,6 +23,7 @@ fn rfc3339<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::E
 
 /// `GET /api/health`.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "version": "0.1.0"}))]
 pub struct Health {
     pub status: HealthStatus,
     /// The handler's version.
@@ -44,14 +45,14 @@ pub enum HealthStatus {
 #[serde(rename_all = "camelCase")]
 pub struct Activity {
     #[serde(serialize_with = "rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub last_teams_activity: Option<DateTime<Utc>>,
     #[serde(serialize_with = "rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub last_share_point_activity: Option<DateTime<Utc>>,
     /// The later of the two.
     #[serde(serialize_with = "rfc3339")]
-    #[schema(value_type = Option<String>, format = DateTime)]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub last_activity: Option<DateTime<Utc>>,
 }
 
@@ -69,19 +70,26 @@ impl Activity {
 /// A Microsoft 365 group with GroupMgr's data.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "description": "Team of project X", "mailNickname": "projectx", "visibility": "Private", "createdDateTime": "2026-03-02T09:14:00Z", "teamsEnabled": true, "ownerCount": 2, "memberCount": 14, "activity": {"lastTeamsActivity": "2026-11-30T00:00:00Z", "lastSharePointActivity": "2026-11-28T16:05:12Z", "lastActivity": "2026-11-30T00:00:00Z"}}))]
 pub struct Group {
     pub id: String,
+    #[schema(required = true)]
     pub display_name: Option<String>,
+    #[schema(required = true)]
     pub description: Option<String>,
+    #[schema(required = true)]
     pub mail_nickname: Option<String>,
     /// `Public`, `Private` or `HiddenMembership`.
+    #[schema(required = true)]
     pub visibility: Option<String>,
-    #[schema(format = DateTime)]
+    #[schema(required = true, format = DateTime)]
     pub created_date_time: Option<String>,
     /// Whether the group has a team.
     pub teams_enabled: bool,
     /// Live on `GET /api/groups/{id}`; from the last sync in lists; `null` when unknown.
+    #[schema(required = true)]
     pub owner_count: Option<u64>,
+    #[schema(required = true)]
     pub member_count: Option<u64>,
     pub activity: Activity,
 }
@@ -112,9 +120,11 @@ impl Group {
 /// A page of groups.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"value": [{"id": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "description": null, "mailNickname": "projectx", "visibility": "Private", "createdDateTime": "2026-03-02T09:14:00Z", "teamsEnabled": true, "ownerCount": 2, "memberCount": 14, "activity": {"lastTeamsActivity": null, "lastSharePointActivity": "2026-11-28T16:05:12Z", "lastActivity": "2026-11-28T16:05:12Z"}}], "nextCursor": "eyJsIjoi…"}))]
 pub struct GroupPage {
     pub value: Vec<Group>,
     /// Pass as `cursor` for the next page; `null` on the last.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -130,8 +140,10 @@ pub struct ActivityItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"value": [{"groupId": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "lastTeamsActivity": null, "lastSharePointActivity": "2026-08-01T10:00:00Z", "lastActivity": "2026-08-01T10:00:00Z"}], "nextCursor": null}))]
 pub struct ActivityPage {
     pub value: Vec<ActivityItem>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -140,7 +152,9 @@ pub struct ActivityPage {
 #[serde(rename_all = "camelCase")]
 pub struct Principal {
     pub id: String,
+    #[schema(required = true)]
     pub display_name: Option<String>,
+    #[schema(required = true)]
     pub user_principal_name: Option<String>,
     /// Graph's type without its namespace: `user`, `group`, `servicePrincipal`, `device`, …
     #[serde(rename = "type")]
@@ -164,8 +178,10 @@ impl Principal {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"value": [{"id": "99e44b05-c10b-4e95-a523-e2732bbaba1e", "displayName": "Adele Vance", "userPrincipalName": "adelev@contoso.onmicrosoft.com", "type": "user"}], "nextCursor": null}))]
 pub struct PrincipalPage {
     pub value: Vec<Principal>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -173,6 +189,7 @@ pub struct PrincipalPage {
 /// properties are required in a `PUT` (`allowedGroupId: null` clears it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"enabled": false, "allowedGroupId": "5f8ac3e2-5d2f-4d9a-9b1c-7a1f2e3d4c5b"}))]
 pub struct CreationPolicy {
     /// `EnableGroupCreation`: whether everyone may create Microsoft 365 groups.
     pub enabled: bool,
@@ -190,11 +207,13 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// `GET /api/logs`: sealed entries and the sealed data keys they need.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "value": [{"id": "0195f0c2-7b1e-7c3a-9f00-4d2b1a0c9e11", "time": "2026-11-27T10:00:00.123456Z", "level": "INFO", "event": "group_created", "message": "group {group_name} created", "keyId": "0195f0c2-7a00-7000-8000-000000000001", "nonce": "AAAAAAAAAAAAAAAB", "sealed": "q83vASNFZ4mrze8BI0VniQ=="}], "keys": [{"keyId": "0195f0c2-7a00-7000-8000-000000000001", "publicKeyId": "k-3f9a1c", "enc": "3q2+7w==", "sealedKey": "ASNFZ4mrze8="}], "nextCursor": null}))]
 pub struct LogPage {
     #[schema(format = Uuid)]
     pub tenant_id: String,
     pub value: Vec<LogEntry>,
     pub keys: Vec<LogKey>,
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
@@ -234,6 +253,7 @@ pub struct LogKey {
 /// `POST /api/sync`: 202, the sync is queued.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "status": "queued", "full": false}))]
 pub struct SyncQueued {
     #[schema(format = Uuid)]
     pub tenant_id: String,
@@ -341,6 +361,7 @@ impl TryFrom<GroupUpdateBody> for GroupUpdate {
 /// `POST /api/groups/{id}/owners` (or `members`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "99e44b05-c10b-4e95-a523-e2732bbaba1e"}))]
 pub struct PrincipalRef {
     /// The user's object id.
     #[schema(format = Uuid)]

@@ -58,14 +58,17 @@ enum Errors {
     Timeout(ErrorBody),
 }
 
+/// Liveness and readiness of the handler and its database
 #[utoipa::path(get, path = "/api/health", tag = "health", security(()),
     responses(
         (status = 200, description = "The handler and its database answer", body = Health),
+        (status = 413, description = "`body_too_large`: request bodies are limited to 1 MiB, on every route", body = ErrorBody),
         (status = 503, description = "The database does not answer", body = Health),
     ))]
 #[allow(dead_code)]
 fn health() {}
 
+/// List the tenant's Microsoft 365 groups
 #[utoipa::path(get, path = "/api/groups", tag = "groups",
     params(
         ("search" = Option<String>, Query, min_length = 1, max_length = 256, description = "Words in the display name, mail or description"),
@@ -76,6 +79,7 @@ fn health() {}
 #[allow(dead_code)]
 fn groups_list() {}
 
+/// Create a Microsoft 365 group
 #[utoipa::path(post, path = "/api/groups", tag = "groups", request_body = NewGroupBody,
     responses(
         (status = 201, description = "Created; the caller is owner unless owners are given", body = Group,
@@ -84,67 +88,80 @@ fn groups_list() {}
 #[allow(dead_code)]
 fn group_create() {}
 
+/// Read a group with its counts and activity
 #[utoipa::path(get, path = "/api/groups/{id}", tag = "groups", params(GroupIdParam),
     responses((status = 200, description = "The group, its live owner and member counts, its activity", body = Group), Errors))]
 #[allow(dead_code)]
 fn group_get() {}
 
+/// Update a group's name, description, visibility or nickname
 #[utoipa::path(patch, path = "/api/groups/{id}", tag = "groups", params(GroupIdParam), request_body = GroupUpdateBody,
     responses((status = 204, description = "Updated"), Errors))]
 #[allow(dead_code)]
 fn group_update() {}
 
+/// Delete a group (restorable for 30 days)
 #[utoipa::path(delete, path = "/api/groups/{id}", tag = "groups", params(GroupIdParam),
     responses((status = 204, description = "Deleted; restorable for 30 days"), Errors))]
 #[allow(dead_code)]
 fn group_delete() {}
 
+/// Restore a deleted group
 #[utoipa::path(post, path = "/api/groups/{id}/restore", tag = "groups", params(GroupIdParam),
     responses((status = 200, description = "Restored", body = Group), Errors))]
 #[allow(dead_code)]
 fn group_restore() {}
 
+/// List a group's owners
 #[utoipa::path(get, path = "/api/groups/{id}/owners", tag = "membership", params(GroupIdParam, PageParams),
     responses((status = 200, description = "A page of owners", body = PrincipalPage), Errors))]
 #[allow(dead_code)]
 fn owners_list() {}
 
+/// Add an owner to a group
 #[utoipa::path(post, path = "/api/groups/{id}/owners", tag = "membership", params(GroupIdParam), request_body = PrincipalRef,
     responses((status = 204, description = "Added (or already an owner)"), Errors))]
 #[allow(dead_code)]
 fn owner_add() {}
 
+/// Remove an owner from a group
 #[utoipa::path(delete, path = "/api/groups/{id}/owners/{userId}", tag = "membership", params(GroupIdParam, UserIdParam),
     responses((status = 204, description = "Removed"), Errors))]
 #[allow(dead_code)]
 fn owner_remove() {}
 
+/// List a group's members
 #[utoipa::path(get, path = "/api/groups/{id}/members", tag = "membership", params(GroupIdParam, PageParams),
     responses((status = 200, description = "A page of members", body = PrincipalPage), Errors))]
 #[allow(dead_code)]
 fn members_list() {}
 
+/// Add a member to a group
 #[utoipa::path(post, path = "/api/groups/{id}/members", tag = "membership", params(GroupIdParam), request_body = PrincipalRef,
     responses((status = 204, description = "Added (or already a member)"), Errors))]
 #[allow(dead_code)]
 fn member_add() {}
 
+/// Remove a member from a group
 #[utoipa::path(delete, path = "/api/groups/{id}/members/{userId}", tag = "membership", params(GroupIdParam, UserIdParam),
     responses((status = 204, description = "Removed"), Errors))]
 #[allow(dead_code)]
 fn member_remove() {}
 
+/// Read the tenant's group-creation policy
 #[utoipa::path(get, path = "/api/policy/group-creation", tag = "policy",
     responses((status = 200, description = "Who may create Microsoft 365 groups", body = CreationPolicy), Errors))]
 #[allow(dead_code)]
 fn policy_get() {}
 
+/// Set the tenant's group-creation policy
 #[utoipa::path(put, path = "/api/policy/group-creation", tag = "policy", request_body = CreationPolicy,
     description = "Requires the `GroupMgr.Admin` app role. `allowedGroupId` must be an existing security group, or null.",
     responses((status = 200, description = "The policy now in force", body = CreationPolicy), Errors))]
 #[allow(dead_code)]
 fn policy_put() {}
 
+/// List each group's last activity
 #[utoipa::path(get, path = "/api/activity", tag = "activity",
     params(
         ("inactiveDays" = Option<u32>, Query, minimum = 0, maximum = 3650, description = "Only groups without activity for this many days"),
@@ -155,6 +172,7 @@ fn policy_put() {}
 #[allow(dead_code)]
 fn activity() {}
 
+/// Sync the tenant now
 #[utoipa::path(post, path = "/api/sync", tag = "sync",
     params(("full" = Option<bool>, Query, description = "Ignore Graph delta links: a full resync")),
     description = "Requires the `GroupMgr.Admin` app role.",
@@ -162,6 +180,7 @@ fn activity() {}
 #[allow(dead_code)]
 fn sync() {}
 
+/// Read the tenant's sealed log entries
 #[utoipa::path(get, path = "/api/logs", tag = "logs",
     params(
         ("since" = Option<String>, Query, format = DateTime, description = "RFC 3339, inclusive"),
@@ -174,6 +193,7 @@ fn sync() {}
 #[allow(dead_code)]
 fn logs() {}
 
+/// This API description
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
     responses((status = 200, description = "This description (OpenAPI 3.1)", content_type = "application/json", body = Object), Errors))]
 #[allow(dead_code)]
@@ -239,6 +259,7 @@ impl Modify for BearerScheme {
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, activity, sync, logs, openapi
     ),
+    servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),
     modifiers(&BearerScheme),
     security(("entra" = [])),
