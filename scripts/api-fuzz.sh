@@ -15,18 +15,7 @@ bin=${1:-target/debug/groupmgr}
 st=${SCHEMATHESIS:-st}
 min_requests=${MIN_REQUESTS:-1000}
 max_examples=${MAX_EXAMPLES:-80}
-work=$(mktemp -d)
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-FUNCTIONS_CUSTOMHANDLER_PORT=$port GROUPMGR_DATABASE="sqlite:$work/fuzz.db" \
-  "$bin" dev > "$work/app.out" 2> "$work/app.err" &
-app=$!
-trap 'kill $app 2>/dev/null || true; wait $app 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-  grep -q '^Ctrl-C stops both' "$work/app.out" 2>/dev/null && break
-  sleep 0.2
-done
-token=$(sed -n '/^Bearer token/{n;p;q}' "$work/app.out")
-[ -n "$token" ] || { echo "api-fuzz: groupmgr dev did not start"; cat "$work/app.err"; exit 1; }
+. scripts/dev-app.sh "$bin" "$(mktemp -d)" api-fuzz
 curl -sf -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/openapi.json" > "$work/openapi.json"
 
 set +e

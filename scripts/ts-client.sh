@@ -31,21 +31,8 @@ fi
 # No usage reports or update checks from the Redocly CLI (the network here is the registries).
 export REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true NO_UPDATE_NOTIFIER=1
 
-work=$(mktemp -d)
 mkdir -p "$out"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-FUNCTIONS_CUSTOMHANDLER_PORT=$port GROUPMGR_DATABASE="sqlite:$work/ts-client.db" \
-  "$bin" dev > "$work/app.out" 2> "$work/app.err" &
-app=$!
-trap 'kill $app 2>/dev/null || true; wait $app 2>/dev/null || true; rm -rf "$work"' EXIT
-for _ in $(seq 1 100); do
-  grep -q '^Ctrl-C stops both' "$work/app.out" 2>/dev/null && break
-  kill -0 $app 2>/dev/null || break
-  sleep 0.2
-done
-token=$(sed -n '/^Bearer token/{n;p;q}' "$work/app.out")
-[ -n "$token" ] || { echo "ts-client: groupmgr dev did not start"; cat "$work/app.out" "$work/app.err"; exit 1; }
-base=http://127.0.0.1:$port
+. scripts/dev-app.sh "$bin" "$(mktemp -d)" ts-client
 
 # 1. The description.
 curl -sSf -H "Authorization: Bearer $token" "$base/api/openapi.json" > "$work/openapi.json" \

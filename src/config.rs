@@ -15,6 +15,7 @@ use url::Url;
 use crate::crypto::IndexKey;
 use crate::secret::Secret;
 use crate::storage::{StorageAccess, StorageSettings, parse_storage};
+use crate::store::DatabaseSetting;
 
 /// One setting that is missing or wrong. Displayed as `NAME: problem`, one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -158,38 +159,6 @@ pub enum ClientCredential {
     Certificate(PathBuf),
 }
 
-/// Where GroupMgr's own SQL data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DatabaseSetting {
-    Sqlite(PathBuf),
-    /// An ADO.NET-style SQL Server / Azure SQL connection string (may hold a password).
-    SqlServer(Secret),
-}
-
-impl DatabaseSetting {
-    fn parse(raw: &str) -> Result<Self, ConfigError> {
-        const NAME: &str = "GROUPMGR_DATABASE";
-        let raw = raw.trim();
-        if let Some(path) = raw.strip_prefix("sqlite:") {
-            if path.is_empty() {
-                return Err(ConfigError::new(
-                    NAME,
-                    "sqlite: needs a file path, e.g. sqlite:groupmgr.db",
-                ));
-            }
-            return Ok(Self::Sqlite(PathBuf::from(path)));
-        }
-        let lower = raw.to_ascii_lowercase();
-        if lower.contains("server=") || lower.contains("data source=") {
-            return Ok(Self::SqlServer(Secret::new(raw)));
-        }
-        Err(ConfigError::new(
-            NAME,
-            "must be sqlite:<path> or a SQL Server connection string (Server=tcp:host,1433;…)",
-        ))
-    }
-}
-
 /// All settings, parsed. Optional ones are `None` when absent; commands check what they need.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -262,7 +231,9 @@ impl Settings {
             },
             publisher_id: guid(get, "GROUPMGR_PUBLISHER_ID", "must be our own tenant's GUID")?,
             database: match get("GROUPMGR_DATABASE") {
-                Some(raw) => DatabaseSetting::parse(&raw)?,
+                Some(raw) => {
+                    DatabaseSetting::parse(&raw).map_err(|problem| ConfigError::new("GROUPMGR_DATABASE", problem))?
+                }
                 None => DatabaseSetting::Sqlite(PathBuf::from("groupmgr.db")),
             },
             index_key: get("GROUPMGR_INDEX_KEY")

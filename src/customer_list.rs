@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::domain::TenantId;
-use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem};
+use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem, MAX_BATCH};
 use crate::store::{Store, StoreError};
 
 pub const LIST_NAME: &str = "GroupMgr Groups";
@@ -263,29 +263,32 @@ pub async fn write_rows(
         f.insert("SyncedAt".into(), now.clone());
         f
     };
-    let writes: Vec<ItemWrite> = rows
-        .iter()
-        .map(|(item, row)| match item {
-            Some(id) => ItemWrite::Update {
-                item: id.clone(),
-                fields: fields(row),
-            },
-            None => ItemWrite::Create(fields(row)),
-        })
-        .collect();
-    let outcomes = graph.write_items(&loc.site_id, &loc.list_id, &writes).await?;
-    for ((_, row), outcome) in rows.iter().zip(outcomes) {
-        match outcome {
-            Ok(()) => {}
-            Err(e) if e.status() == Some(409) => match self::row(graph, loc, &row.group_id).await? {
-                Some((item, _)) => {
-                    graph
-                        .update_item(&loc.site_id, &loc.list_id, &item, &fields(row))
-                        .await?
-                }
-                None => return Err(e),
-            },
-            Err(e) => return Err(e),
+    // One batch at a time, its conflicts resolved before the next is sent.
+    for chunk in rows.chunks(MAX_BATCH) {
+        let writes: Vec<ItemWrite> = chunk
+            .iter()
+            .map(|(item, row)| match item {
+                Some(id) => ItemWrite::Update {
+                    item: id.clone(),
+                    fields: fields(row),
+                },
+                None => ItemWrite::Create(fields(row)),
+            })
+            .collect();
+        let outcomes = graph.write_items(&loc.site_id, &loc.list_id, &writes).await?;
+        for ((_, row), outcome) in chunk.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => {}
+                Err(e) if e.status() == Some(409) => match self::row(graph, loc, &row.group_id).await? {
+                    Some((item, _)) => {
+                        graph
+                            .update_item(&loc.site_id, &loc.list_id, &item, &fields(row))
+                            .await?
+                    }
+                    None => return Err(e),
+                },
+                Err(e) => return Err(e),
+            }
         }
     }
     Ok(rows.len())

@@ -1,6 +1,7 @@
-//! `Secret`: a string that must never be printed (client secrets, connection strings, storage
-//! keys). A leaf module, so that settings, storage and stores can all hold secrets without
-//! importing one another.
+//! Values that must never be printed: `Secret` (client secrets, connection strings, storage
+//! keys) and `AccessToken` (a token GroupMgr obtained for a Microsoft API). A leaf module, so
+//! that settings, storage, stores, token acquisition and the Microsoft clients can all hold
+//! them without importing one another.
 
 use std::fmt;
 
@@ -20,5 +21,24 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// An access token for a Microsoft API (Graph, the Management Activity API), held for one
+/// request or job run and never stored. Not `Display`; `Debug` is redacted.
+pub struct AccessToken(String);
+
+impl AccessToken {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AccessToken(<redacted>)")
     }
 }

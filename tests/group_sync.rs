@@ -293,41 +293,29 @@ async fn get_group_merges_the_list_row() {
 async fn the_tenant_sync_queue_function() {
     let app = spawn_app().await;
     let envelope = |msg: &str| json!({"Data": {"message": msg}, "Metadata": {"DequeueCount": 1, "sys": {"MethodName": "TenantSync", "UtcNow": "2026-11-27T10:30:00Z", "RandGuid": "24ad4c06-24ad-4e5b-8294-3da9714877e9"}}});
-    let ok = app
-        .http
-        .post(app.url("/TenantSync"))
-        .json(&envelope(&format!(
-            "{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}",
-            contoso()
-        )))
-        .send()
-        .await
-        .unwrap();
+    let contoso_sync = envelope(&format!(
+        "{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}",
+        contoso()
+    ));
+    let ok = app.post_invocation("TenantSync", &contoso_sync).await;
     assert_eq!(ok.status().as_u16(), 200);
     let body: Value = ok.json().await.unwrap();
     assert!(body["Logs"][0].as_str().unwrap().contains("300 groups"), "{body}");
     assert_eq!(list_rows(&app).len(), 300);
-    let junk = app
-        .http
-        .post(app.url("/TenantSync"))
-        .json(&envelope("not a message"))
-        .send()
-        .await
-        .unwrap();
+    let junk = app.post_invocation("TenantSync", &envelope("not a message")).await;
     assert_eq!(
         junk.status().as_u16(),
         200,
         "a malformed message is discarded, not retried"
     );
     let unknown = app
-        .http
-        .post(app.url("/TenantSync"))
-        .json(&envelope(
-            "{\"tenantId\":\"11111111-2222-3333-4444-555555555555\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}",
-        ))
-        .send()
-        .await
-        .unwrap();
+        .post_invocation(
+            "TenantSync",
+            &envelope(
+                "{\"tenantId\":\"11111111-2222-3333-4444-555555555555\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}",
+            ),
+        )
+        .await;
     assert_eq!(unknown.status().as_u16(), 200);
     // Graph down: the invocation fails so that the host retries the message.
     app.sim.state.faults.arm(FaultRule::new(
@@ -338,16 +326,7 @@ async fn the_tenant_sync_queue_function() {
             retry_after: Some("0".into()),
         },
     ));
-    let failed = app
-        .http
-        .post(app.url("/TenantSync"))
-        .json(&envelope(&format!(
-            "{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}",
-            contoso()
-        )))
-        .send()
-        .await
-        .unwrap();
+    let failed = app.post_invocation("TenantSync", &contoso_sync).await;
     assert!(failed.status().is_server_error());
     app.stop().await;
 }

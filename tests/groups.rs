@@ -10,14 +10,7 @@ use m365_sim::{FaultKind, FaultRule};
 use serde_json::{Value, json};
 
 fn throttle(path: &str, retry_after: &str) -> FaultRule {
-    FaultRule::new(
-        path,
-        FaultKind::Status {
-            status: 429,
-            code: "TooManyRequests".into(),
-            retry_after: Some(retry_after.into()),
-        },
-    )
+    FaultRule::throttled(path, retry_after)
 }
 
 fn user_id(alias: &str) -> String {

@@ -1,6 +1,6 @@
-//! The schedule is one schedule: standalone `serve` (no Functions host) runs in process what
-//! the `SyncScheduler` timer does under a host — including its housekeeping, the purge of
-//! offboarded tenants' logs once the 30-day retention has passed.
+//! The schedule is one schedule: the `SyncScheduler` timer under a Functions host, and
+//! standalone `serve` (no host) in process, both do the housekeeping — the purge of offboarded
+//! tenants' logs once the 30-day retention has passed — and keep what is younger.
 
 mod common;
 
@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use common::binary::serve;
-use common::settings_map;
+use common::{settings_map, spawn_app};
 use groupmgr::crypto::SealedValue;
 use groupmgr::domain::{Seats, TenantId};
 use groupmgr::store::{LogQuery, LogRecord, NewTenant, Store, sqlite::SqliteStore};
 use m365_sim::Sim;
+use serde_json::{Value, json};
 
 async fn offboarded_with_logs(store: &dyn Store, days_ago: i64) -> TenantId {
     let tenant = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
@@ -85,4 +86,31 @@ async fn standalone_serve_purges_offboarded_tenants_logs_after_30_days_as_the_ti
     );
     let (stdout, _) = served.stop();
     assert!(stdout.contains("\"event\":\"offboarded_logs_purged\""), "{stdout}");
+}
+
+#[tokio::test]
+async fn the_sync_scheduler_timer_purges_offboarded_tenants_logs_after_30_days() {
+    let app = spawn_app().await;
+    let expired = offboarded_with_logs(app.store.as_ref(), 31).await;
+    let recent = offboarded_with_logs(app.store.as_ref(), 29).await;
+    let envelope = json!({
+        "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
+        "Metadata": {"sys": {"MethodName": "SyncScheduler", "UtcNow": "2026-11-27T10:30:00Z", "RandGuid": "24ad4c06-24ad-4e5b-8294-3da9714877e9"}}
+    });
+    let resp = app.post_invocation("SyncScheduler", &envelope).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "purged 3 log entries of offboarded tenants"),
+        "{body}"
+    );
+    assert_eq!(log_count(app.store.as_ref(), &expired).await, 0);
+    assert_eq!(log_count(app.store.as_ref(), &recent).await, 3, "29 days: kept");
+    // The offboarded tenants get no sync message; the two registered active ones do.
+    assert_eq!(body["Outputs"]["tenantSync"].as_array().unwrap().len(), 2, "{body}");
+    app.stop().await;
 }

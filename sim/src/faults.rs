@@ -48,6 +48,18 @@ impl FaultRule {
         }
     }
 
+    /// Graph's throttling answer: 429 `TooManyRequests` with `Retry-After` (graph-groups.md §9).
+    pub fn throttled(path_contains: impl Into<String>, retry_after: &str) -> Self {
+        Self::new(
+            path_contains,
+            FaultKind::Status {
+                status: 429,
+                code: "TooManyRequests".into(),
+                retry_after: Some(retry_after.into()),
+            },
+        )
+    }
+
     /// Fires on one matching request in `n` (deterministically: the n-th, 2n-th, …).
     pub fn one_in(mut self, n: u32) -> Self {
         self.every = n;

@@ -48,16 +48,20 @@ impl Request {
             .collect()
     }
 
-    /// The JSON body as `T`. A missing or malformed body, or one that does not fit `T`, is
-    /// `400 invalid_input` whose message starts with the property at fault (`body` for the
-    /// whole of it).
+    /// The JSON object body as `T`. A missing body, one that is not one JSON object (with
+    /// nothing after it), or one that does not fit `T` is `400 invalid_input` whose message
+    /// starts with the property at fault (`body` for the whole of it).
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         let invalid = |m: String| ApiError::bad_request(ErrorCode::InvalidInput, m);
-        if self.body.is_empty() {
-            return Err(invalid("body: a JSON object is required".into()));
+        let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+        match first {
+            None => return Err(invalid("body: a JSON object is required".into())),
+            // serde accepts a struct written as an array; the API's bodies are objects only.
+            Some(b) if *b != b'{' => return Err(invalid("body: must be a JSON object".into())),
+            Some(_) => {}
         }
         let de = &mut serde_json::Deserializer::from_slice(&self.body);
-        serde_path_to_error::deserialize(de).map_err(|e| {
+        let value = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             if inner.is_syntax() || inner.is_eof() {
@@ -76,7 +80,10 @@ impl Request {
                 path.as_str()
             };
             invalid(format!("{field}: {reason}"))
-        })
+        })?;
+        // Nothing but white space may follow the object.
+        de.end().map_err(|_| invalid("body: not valid JSON".into()))?;
+        Ok(value)
     }
 }
 
@@ -138,6 +145,21 @@ mod tests {
         assert!(
             !err(r#"{"displayName":5,"mailNickname":"x"}"#).contains("line"),
             "no positions"
+        );
+        assert_eq!(
+            err(r#"{"displayName":"x","mailNickname":"y"}garbage"#),
+            "body: not valid JSON"
+        );
+        assert_eq!(
+            err(r#"{"displayName":"x","mailNickname":"y"}{}"#),
+            "body: not valid JSON"
+        );
+        assert_eq!(err(r#"["x","y"]"#), "body: must be a JSON object");
+        assert!(
+            body(" {\"displayName\":\"x\",\"mailNickname\":\"y\"}\n")
+                .json::<model::NewGroupBody>()
+                .is_ok(),
+            "white space around the object is fine"
         );
     }
 }

@@ -345,16 +345,14 @@ impl TryFrom<GroupUpdateBody> for GroupUpdate {
             Some(Some(name)) => Some(DisplayName::parse(&name)?),
             None => None,
         };
-        GroupUpdate {
+        GroupUpdate::new(
             display_name,
-            description: b
-                .description
+            b.description
                 .map(|d| d.as_deref().map(Description::parse).transpose())
                 .transpose()?,
-            visibility: b.visibility,
-            mail_nickname: b.mail_nickname.as_deref().map(MailNickname::parse).transpose()?,
-        }
-        .non_empty()
+            b.visibility,
+            b.mail_nickname.as_deref().map(MailNickname::parse).transpose()?,
+        )
     }
 }
 

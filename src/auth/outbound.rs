@@ -3,7 +3,6 @@
 //! with a client secret or a certificate assertion (PS256, `x5t#S256`). Tokens are returned to
 //! the caller for one request or job run and never stored, cached or logged.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -16,25 +15,7 @@ use super::token::BearerToken;
 use crate::config::ClientCredential;
 use crate::domain::TenantId;
 use crate::microsoft::retry::{Failure, Idempotency, Retry, RetryPolicy, retry_after};
-use crate::secret::Secret;
-
-/// An access token for a downstream API. Not `Display`; `Debug` is redacted.
-pub struct AccessToken(String);
-
-impl AccessToken {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken(<redacted>)")
-    }
-}
+use crate::secret::{AccessToken, Secret};
 
 /// Why no token could be obtained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -241,7 +222,7 @@ impl TokenClient {
                 let body = resp.bytes().await.map_err(no_answer)?;
                 if (200..300).contains(&status) {
                     return serde_json::from_slice::<TokenResponse>(&body)
-                        .map(|t| AccessToken(t.access_token))
+                        .map(|t| AccessToken::new(t.access_token))
                         .map_err(|_| Failure::fatal(AcquireError::Unavailable("unreadable token response".into())));
                 }
                 match Retry::for_status(status, after) {

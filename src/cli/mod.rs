@@ -53,9 +53,16 @@ pub fn parse() -> Result<Cli, ExitCode> {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        // clap's message, on one line: what is wrong and, for missing arguments, which ones.
         let text = e.render().to_string();
-        let line = text.lines().next().unwrap_or_default();
-        eprintln!("groupmgr: {}", line.trim_start_matches("error: "));
+        let message: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+            .filter(|l| !l.is_empty())
+            .collect();
+        let message = message.join(" ").replacen("error: ", "", 1);
+        eprintln!("groupmgr: {message}");
         ExitCode::from(2)
     })
 }

@@ -175,13 +175,13 @@ pub const MAX_CREATE_RELATIONSHIPS: usize = 20;
 /// A valid request to create a Microsoft 365 group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewGroup {
-    pub display_name: DisplayName,
-    pub mail_nickname: MailNickname,
-    pub description: Option<Description>,
-    pub visibility: Visibility,
+    display_name: DisplayName,
+    mail_nickname: MailNickname,
+    description: Option<Description>,
+    visibility: Visibility,
     /// Distinct; with `members`, at most `MAX_CREATE_RELATIONSHIPS`.
-    pub owners: Vec<ObjectId>,
-    pub members: Vec<ObjectId>,
+    owners: Vec<ObjectId>,
+    members: Vec<ObjectId>,
 }
 
 impl NewGroup {
@@ -213,6 +213,26 @@ impl NewGroup {
             members,
         })
     }
+
+    pub fn display_name(&self) -> &DisplayName {
+        &self.display_name
+    }
+    pub fn mail_nickname(&self) -> &MailNickname {
+        &self.mail_nickname
+    }
+    pub fn description(&self) -> Option<&Description> {
+        self.description.as_ref()
+    }
+    pub fn visibility(&self) -> Visibility {
+        self.visibility
+    }
+    /// The owners asked for (none: the creator becomes the owner).
+    pub fn owners(&self) -> &[ObjectId] {
+        &self.owners
+    }
+    pub fn members(&self) -> &[ObjectId] {
+        &self.members
+    }
 }
 
 fn distinct(ids: Vec<ObjectId>) -> Vec<ObjectId> {
@@ -225,26 +245,50 @@ fn distinct(ids: Vec<ObjectId>) -> Vec<ObjectId> {
     out
 }
 
-/// A valid update: only the properties given change. `description: Some(None)` clears the
-/// description; the display name cannot be cleared.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A valid update: only the properties given change, and at least one does.
+/// `description: Some(None)` clears the description; the display name cannot be cleared.
+#[derive(Debug, Clone, PartialEq)]
 pub struct GroupUpdate {
-    pub display_name: Option<DisplayName>,
-    pub description: Option<Option<Description>>,
-    pub visibility: Option<Visibility>,
-    pub mail_nickname: Option<MailNickname>,
+    display_name: Option<DisplayName>,
+    description: Option<Option<Description>>,
+    visibility: Option<Visibility>,
+    mail_nickname: Option<MailNickname>,
 }
 
 impl GroupUpdate {
-    /// Refuses an update that changes nothing.
-    pub fn non_empty(self) -> Result<Self, InvalidInput> {
-        if self == Self::default() {
+    /// An update of the properties given; refuses one that changes nothing.
+    pub fn new(
+        display_name: Option<DisplayName>,
+        description: Option<Option<Description>>,
+        visibility: Option<Visibility>,
+        mail_nickname: Option<MailNickname>,
+    ) -> Result<Self, InvalidInput> {
+        if display_name.is_none() && description.is_none() && visibility.is_none() && mail_nickname.is_none() {
             return Err(InvalidInput::new(
                 "body",
                 "nothing to update: give displayName, description, visibility or mailNickname",
             ));
         }
-        Ok(self)
+        Ok(Self {
+            display_name,
+            description,
+            visibility,
+            mail_nickname,
+        })
+    }
+
+    pub fn display_name(&self) -> Option<&DisplayName> {
+        self.display_name.as_ref()
+    }
+    /// `Some(None)`: clear it.
+    pub fn description(&self) -> Option<Option<&Description>> {
+        self.description.as_ref().map(Option::as_ref)
+    }
+    pub fn visibility(&self) -> Option<Visibility> {
+        self.visibility
+    }
+    pub fn mail_nickname(&self) -> Option<&MailNickname> {
+        self.mail_nickname.as_ref()
     }
 }
 
@@ -306,11 +350,8 @@ mod tests {
 
     #[test]
     fn an_update_must_change_something() {
-        assert_eq!(GroupUpdate::default().non_empty().unwrap_err().field, "body");
-        let clear = GroupUpdate {
-            description: Some(None),
-            ..Default::default()
-        };
-        assert!(clear.non_empty().is_ok(), "clearing the description is a change");
+        assert_eq!(GroupUpdate::new(None, None, None, None).unwrap_err().field, "body");
+        let clear = GroupUpdate::new(None, Some(None), None, None).unwrap();
+        assert_eq!(clear.description(), Some(None), "clearing the description is a change");
     }
 }

@@ -21,15 +21,15 @@ pub const TENANT_SYNC_MESSAGE: &str = "message";
 /// `SyncScheduler` (timer, every 15 minutes): one `tenant-sync` message per due tenant,
 /// through the output binding (so the host writes them with its own identity).
 pub async fn sync_scheduler(app: &App, req: &InvocationRequest) -> Result<InvocationResponse, InvocationFailure> {
-    let plan = schedule::plan(app.store.as_ref(), chrono::Utc::now())
-        .await
-        .map_err(|e| InvocationFailure::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
     let past_due = req
         .data
         .get("timer")
         .and_then(|t| t.get("IsPastDue"))
         .and_then(Value::as_bool)
         .unwrap_or(false);
+    let plan = schedule::plan(app.store.as_ref(), chrono::Utc::now(), past_due)
+        .await
+        .map_err(|e| InvocationFailure::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
     let mut logs = vec![format!("queued {} tenant sync(s)", plan.syncs.len())];
     if past_due {
         logs.push("timer was past due".to_string());

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use super::state::{StateError, TenantState};
 use crate::customer_list::{self, GroupRow, Lifecycle, ListError, ListLocation};
 use crate::domain::TenantId;
-use crate::microsoft::graph::{Graph, GraphError, GraphGroup, RelationCounts};
+use crate::microsoft::graph::{Graph, GraphError, GraphGroup, RelationCounts, TeamsAndSites};
 use crate::store::{Store, StoreError};
 
 const DELTA_KEY: &str = "groups_delta";
@@ -217,19 +217,7 @@ async fn round_changes(
             .collect();
         graph.count_relations(&touched).await?
     };
-    let lacking = |has: fn(&GroupRow) -> bool, wanted: fn(&GraphGroup) -> bool| -> Vec<String> {
-        unified
-            .iter()
-            .filter(|g| wanted(g) && existing.get(&g.id).is_none_or(|(_, r)| !has(r)))
-            .map(|g| g.id.clone())
-            .collect()
-    };
-    let found = graph
-        .team_threads_and_sites(
-            &lacking(|r| r.teams_thread_id.is_some(), GraphGroup::teams_enabled),
-            &lacking(|r| r.site_url.is_some(), |_| true),
-        )
-        .await?;
+    let found = find_threads_and_sites(graph, &unified, &existing).await?;
 
     let mut changes = Vec::new();
     for g in &unified {
@@ -264,6 +252,27 @@ async fn round_changes(
         }
     }
     Ok(changes)
+}
+
+/// Looks up what the rows lack: the thread ids of teams, and the sites of groups.
+async fn find_threads_and_sites(
+    graph: &Graph<'_>,
+    unified: &[&GraphGroup],
+    existing: &HashMap<String, (String, GroupRow)>,
+) -> Result<TeamsAndSites, GraphError> {
+    let lacking = |has: fn(&GroupRow) -> bool, wanted: fn(&GraphGroup) -> bool| -> Vec<String> {
+        unified
+            .iter()
+            .filter(|g| wanted(g) && existing.get(&g.id).is_none_or(|(_, r)| !has(r)))
+            .map(|g| g.id.clone())
+            .collect()
+    };
+    graph
+        .team_threads_and_sites(
+            &lacking(|r| r.teams_thread_id.is_some(), GraphGroup::teams_enabled),
+            &lacking(|r| r.site_url.is_some(), |_| true),
+        )
+        .await
 }
 
 /// A group's row from what Graph says now, keeping what other parts of the sync own: the

@@ -34,7 +34,7 @@ pub enum Launched {
 impl SyncLauncher {
     pub async fn launch(&self, app: &Arc<App>, msg: TenantSyncMessage) -> Result<Launched, QueueUnavailable> {
         match self {
-            SyncLauncher::Queue(q) => q.send_json(&msg, None).await.map(|()| Launched::Queued),
+            SyncLauncher::Queue(q) => q.send_json(&msg).await.map(|()| Launched::Queued),
             SyncLauncher::InProcess(p) => Ok(p.start(app, msg)),
         }
     }

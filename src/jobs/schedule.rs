@@ -50,8 +50,9 @@ pub struct Plan {
     pub purged: Option<u64>,
 }
 
-/// One tick of the schedule: which tenants to sync, and the housekeeping.
-pub async fn plan(store: &dyn Store, now: DateTime<Utc>) -> Result<Plan, StoreError> {
+/// One tick of the schedule: which tenants to sync, and the housekeeping. `past_due`: the
+/// tick comes late (the timer says so when the host missed its schedule).
+pub async fn plan(store: &dyn Store, now: DateTime<Utc>, past_due: bool) -> Result<Plan, StoreError> {
     let syncs: Vec<TenantSyncMessage> = due_tenants(store, now)
         .await?
         .iter()
@@ -61,7 +62,7 @@ pub async fn plan(store: &dyn Store, now: DateTime<Utc>) -> Result<Plan, StoreEr
             full: false,
         })
         .collect();
-    tracing::info!(event = "sync_scheduled", tenants = syncs.len(), past_due = false);
+    tracing::info!(event = "sync_scheduled", tenants = syncs.len(), past_due);
     let purged = match housekeeping(store, now).await {
         Ok(n) => Some(n),
         Err(e) => {
@@ -75,7 +76,7 @@ pub async fn plan(store: &dyn Store, now: DateTime<Utc>) -> Result<Plan, StoreEr
 /// One in-process tick: the plan, then every sync in it, a few at a time. Failures are
 /// logged and wait for the next tick, as a failed queue message would.
 pub async fn tick(app: &App) {
-    let plan = match plan(app.store.as_ref(), Utc::now()).await {
+    let plan = match plan(app.store.as_ref(), Utc::now(), false).await {
         Ok(p) => p,
         Err(e) => {
             tracing::warn!(event = "tenant_log_error", error = %e);

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::TenantId;
+use crate::storage::{BlobError, BlobState};
 use crate::store::{Store, StoreError};
 
 /// An opaque version of a stored value (a blob ETag or a row version).
@@ -75,6 +76,37 @@ impl TenantState for EmbeddedState {
         };
         Ok(Version(
             self.0.put_state(tenant, name, value, expected).await?.to_string(),
+        ))
+    }
+}
+
+impl From<BlobError> for StateError {
+    fn from(e: BlobError) -> Self {
+        match e {
+            BlobError::Conflict => StateError::Conflict,
+            BlobError::Unavailable(m) => StateError::Unavailable(m),
+        }
+    }
+}
+
+/// Blob Storage: the blob's ETag is the version.
+#[async_trait]
+impl TenantState for BlobState {
+    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
+        Ok(BlobState::load(self, tenant, name)
+            .await?
+            .map(|(text, etag)| (text, Version(etag))))
+    }
+
+    async fn save(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+        value: &str,
+        expected: Option<&Version>,
+    ) -> Result<Version, StateError> {
+        Ok(Version(
+            BlobState::save(self, tenant, name, value, expected.map(|v| v.0.as_str())).await?,
         ))
     }
 }

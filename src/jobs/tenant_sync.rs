@@ -13,7 +13,7 @@ use crate::app::App;
 use crate::auth::AcquireError;
 use crate::customer_list;
 use crate::domain::{TenantId, TenantStatus};
-use crate::microsoft::graph::{Graph, GraphError};
+use crate::microsoft::graph::Graph;
 use crate::microsoft::management::Management;
 
 /// What one tenant sync did.
@@ -69,6 +69,10 @@ pub enum TenantSyncError {
     Activity(#[from] ActivityError),
     #[error("database unavailable: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// The group sync left no list behind (it finds or creates it, so this is a bug or a
+    /// concurrent change): the activity has nowhere to go.
+    #[error("the tenant's GroupMgr list is not set up")]
+    ListNotSetUp,
 }
 
 /// Progress callback: (audit blobs done, records so far).
@@ -144,7 +148,7 @@ async fn sync_activity(
 ) -> Result<ActivityReport, TenantSyncError> {
     let list = customer_list::location(app.store.as_ref(), tenant)
         .await?
-        .ok_or_else(|| GroupSyncError::Graph(GraphError::Protocol("the GroupMgr list is not set up".into())))?;
+        .ok_or(TenantSyncError::ListNotSetUp)?;
     let activity = ActivitySync {
         graph,
         management,

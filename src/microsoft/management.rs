@@ -14,9 +14,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::retry::{Failure, Idempotency, Retry, RetryPolicy, retry_after};
-use crate::auth::AccessToken;
 use crate::config::Endpoint;
 use crate::domain::TenantId;
+use crate::secret::AccessToken;
 
 /// The content types GroupMgr reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -1,6 +1,7 @@
-//! The one retry policy every outbound call uses — Entra token requests, Graph requests and
-//! pages, items inside a `$batch`, the Management Activity API — and the one loop that runs
-//! it (`RetryPolicy::run`).
+//! The one retry policy every call to Microsoft uses — Entra token requests, Graph requests
+//! and pages, items inside a `$batch`, report downloads, the Management Activity API — and the
+//! one loop that runs it (`RetryPolicy::run`). (The JWKS cache has its own refresh rules, and
+//! the Azure Storage SDK its own retries.)
 //!
 //! An attempt that fails says how it may be retried (`Retry`): not at all; always, because
 //! the service refused it before running it (429, AF429); or only if the request is

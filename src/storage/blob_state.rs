@@ -1,22 +1,38 @@
-//! Job state in Blob Storage through the Azure SDK for Rust (`azure_storage_blob`): one blob
-//! per tenant and name in the `groupmgr-state` container, writes conditional on the blob's
-//! ETag (`If-Match`, or `If-None-Match: *` to create), so two workers cannot both advance it.
+//! Small JSON documents in Blob Storage through the Azure SDK for Rust (`azure_storage_blob`):
+//! one blob per tenant and name in the `groupmgr-state` container, writes conditional on the
+//! blob's ETag (`If-Match`, or `If-None-Match: *` to create), so two writers cannot both
+//! advance one. The jobs keep their state here (`jobs::state`).
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use azure_core::error::ErrorKind;
+use azure_core::http::StatusCode;
 
 use super::StorageAccess;
 use crate::domain::TenantId;
-use crate::jobs::state::{StateError, TenantState, Version};
 
-/// Blob Storage through the Azure SDK for Rust (`azure_storage_blob`).
+/// Why a state blob could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    /// The blob changed (or appeared) since it was read: a conditional write lost.
+    #[error("changed by another writer")]
+    Conflict,
+    #[error("blob storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+fn unavailable(e: impl ToString) -> BlobError {
+    BlobError::Unavailable(e.to_string())
+}
+
+/// The state container of the storage account.
 pub struct BlobState {
     access: StorageAccess,
     credential: Option<Arc<dyn azure_core::credentials::TokenCredential>>,
-    container: String,
 }
 
+/// The container (infra/modules/storage.bicep creates it; a local Azurite may not have it,
+/// so the first write creates it too).
 const CONTAINER: &str = "groupmgr-state";
 
 impl BlobState {
@@ -24,38 +40,34 @@ impl BlobState {
         Ok(Self {
             credential: access.credential()?,
             access,
-            container: CONTAINER.into(),
         })
     }
 
-    fn url(&self, path: &str) -> Result<url::Url, StateError> {
+    fn url(&self, path: &str) -> Result<url::Url, BlobError> {
         self.access
             .signed(&self.access.blob_endpoint, path)
-            .map_err(StateError::Unavailable)
+            .map_err(BlobError::Unavailable)
     }
 
-    fn blob(&self, tenant: &TenantId, name: &str) -> Result<azure_storage_blob::BlobClient, StateError> {
-        let url = self.url(&format!("{}/{tenant}/{}.json", self.container, name.replace('/', "-")))?;
-        azure_storage_blob::BlobClient::new(url, self.credential.clone(), None)
-            .map_err(|e| StateError::Unavailable(e.to_string()))
+    fn blob(&self, tenant: &TenantId, name: &str) -> Result<azure_storage_blob::BlobClient, BlobError> {
+        let url = self.url(&format!("{CONTAINER}/{tenant}/{}.json", name.replace('/', "-")))?;
+        azure_storage_blob::BlobClient::new(url, self.credential.clone(), None).map_err(unavailable)
     }
 
-    /// Creates the container if it does not exist (called at start-up of jobs).
-    pub async fn ensure_container(&self) -> Result<(), StateError> {
-        let url = self.url(&self.container)?;
-        let client = azure_storage_blob::BlobContainerClient::new(url, self.credential.clone(), None)
-            .map_err(|e| StateError::Unavailable(e.to_string()))?;
+    /// Creates the container if it does not exist.
+    pub async fn ensure_container(&self) -> Result<(), BlobError> {
+        let url = self.url(CONTAINER)?;
+        let client =
+            azure_storage_blob::BlobContainerClient::new(url, self.credential.clone(), None).map_err(unavailable)?;
         match client.create(None).await {
             Ok(_) => Ok(()),
-            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::Conflict) => Ok(()),
-            Err(e) => Err(StateError::Unavailable(e.to_string())),
+            Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
+            Err(e) => Err(unavailable(e)),
         }
     }
-}
 
-#[async_trait]
-impl TenantState for BlobState {
-    async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
+    /// The blob's text and ETag, or `None` when it does not exist.
+    pub async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, String)>, BlobError> {
         let blob = self.blob(tenant, name)?;
         match blob.download(None).await {
             Ok(result) => {
@@ -64,46 +76,61 @@ impl TenantState for BlobState {
                     .etag
                     .clone()
                     .map(|e| e.to_string())
-                    .ok_or_else(|| StateError::Unavailable("blob without ETag".into()))?;
-                let body = result
-                    .body
-                    .collect()
-                    .await
-                    .map_err(|e| StateError::Unavailable(e.to_string()))?;
-                let text = String::from_utf8(body.to_vec())
-                    .map_err(|_| StateError::Unavailable("state blob is not UTF-8".into()))?;
-                Ok(Some((text, Version(etag))))
+                    .ok_or_else(|| unavailable("blob without ETag"))?;
+                let body = result.body.collect().await.map_err(unavailable)?;
+                let text = String::from_utf8(body.to_vec()).map_err(|_| unavailable("state blob is not UTF-8"))?;
+                Ok(Some((text, etag)))
             }
-            Err(e) if e.http_status() == Some(azure_core::http::StatusCode::NotFound) => Ok(None),
-            Err(e) => Err(StateError::Unavailable(e.to_string())),
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(None),
+            Err(e) => Err(unavailable(e)),
         }
     }
 
-    async fn save(
+    /// Writes `value` if the blob's ETag is still `expected` (`None`: only if it does not
+    /// exist); returns the new ETag, or `Conflict`.
+    pub async fn save(
         &self,
         tenant: &TenantId,
         name: &str,
         value: &str,
-        expected: Option<&Version>,
-    ) -> Result<Version, StateError> {
+        expected: Option<&str>,
+    ) -> Result<String, BlobError> {
         let blob = self.blob(tenant, name)?;
-        let mut options = azure_storage_blob::models::BlobClientUploadOptions::default();
-        match expected {
-            Some(v) => options.if_match = Some(v.0.clone().into()),
-            None => options.if_none_match = Some("*".into()),
-        }
-        let content = azure_core::http::RequestContent::from(value.as_bytes().to_vec());
-        match blob.upload(content, Some(options)).await {
-            Ok(r) => Ok(Version(r.etag.map(|e| e.to_string()).unwrap_or_default())),
-            Err(e)
-                if matches!(
-                    e.http_status(),
-                    Some(azure_core::http::StatusCode::PreconditionFailed | azure_core::http::StatusCode::Conflict)
-                ) =>
-            {
-                Err(StateError::Conflict)
+        match upload(&blob, value, expected).await {
+            Err(e) if container_missing(&e) => {
+                self.ensure_container().await?;
+                upload(&blob, value, expected).await.map_err(classify)
             }
-            Err(e) => Err(StateError::Unavailable(e.to_string())),
+            other => other.map_err(classify),
         }
+    }
+}
+
+async fn upload(
+    blob: &azure_storage_blob::BlobClient,
+    value: &str,
+    expected: Option<&str>,
+) -> Result<String, azure_core::Error> {
+    let mut options = azure_storage_blob::models::BlobClientUploadOptions::default();
+    match expected {
+        Some(v) => options.if_match = Some(v.to_string().into()),
+        None => options.if_none_match = Some("*".into()),
+    }
+    let content = azure_core::http::RequestContent::from(value.as_bytes().to_vec());
+    let r = blob.upload(content, Some(options)).await?;
+    Ok(r.etag.map(|e| e.to_string()).unwrap_or_default())
+}
+
+/// `ContainerNotFound` (404), as Blob Storage answers a write into a missing container.
+fn container_missing(e: &azure_core::Error) -> bool {
+    matches!(e.kind(), ErrorKind::HttpResponse { status: StatusCode::NotFound, error_code, .. }
+        if error_code.as_deref() == Some("ContainerNotFound"))
+}
+
+fn classify(e: azure_core::Error) -> BlobError {
+    match e.http_status() {
+        // 412 ConditionNotMet (If-Match lost), 409 BlobAlreadyExists (If-None-Match lost).
+        Some(StatusCode::PreconditionFailed | StatusCode::Conflict) => BlobError::Conflict,
+        _ => unavailable(e),
     }
 }

@@ -6,7 +6,7 @@
 mod blob_state;
 mod queue;
 
-pub use blob_state::BlobState;
+pub use blob_state::{BlobError, BlobState};
 pub use queue::{QueueSender, QueueUnavailable};
 
 use std::sync::Arc;
@@ -105,9 +105,15 @@ pub fn parse_storage(settings: &StorageSettings<'_>) -> Result<Option<StorageAcc
             auth: StorageAuth::ManagedIdentity,
         }));
     }
-    let Some(conn) = settings.connection_string else {
-        return Ok(None);
-    };
+    match settings.connection_string {
+        Some(conn) => from_connection_string(conn).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// `AzureWebJobsStorage` as a connection string: `UseDevelopmentStorage=true` (Azurite), or an
+/// account name and key with optional explicit endpoints.
+fn from_connection_string(conn: &str) -> Result<StorageAccess, String> {
     let pairs: Vec<(String, String)> = conn
         .split(';')
         .filter_map(|p| {
@@ -122,14 +128,14 @@ pub fn parse_storage(settings: &StorageSettings<'_>) -> Result<Option<StorageAcc
             |p| p.trim_end_matches('/').to_string(),
         );
         let bad = |_| "AzureWebJobsStorage: bad development proxy".to_string();
-        return Ok(Some(StorageAccess {
+        return Ok(StorageAccess {
             blob_endpoint: url::Url::parse(&format!("{proxy}:10000/{AZURITE_ACCOUNT}")).map_err(bad)?,
             queue_endpoint: url::Url::parse(&format!("{proxy}:10001/{AZURITE_ACCOUNT}")).map_err(bad)?,
             auth: StorageAuth::SharedKey {
                 account: AZURITE_ACCOUNT.into(),
                 key: Secret::new(AZURITE_KEY),
             },
-        }));
+        });
     }
     let account = get("accountname").ok_or("AzureWebJobsStorage: AccountName is missing")?;
     let key = get("accountkey").ok_or("AzureWebJobsStorage: AccountKey is missing (use identity-based AzureWebJobsStorage__blobServiceUri for managed identity)")?;
@@ -144,14 +150,14 @@ pub fn parse_storage(settings: &StorageSettings<'_>) -> Result<Option<StorageAcc
         });
         url::Url::parse(&raw).map_err(|_| format!("AzureWebJobsStorage: {setting} is not a URL"))
     };
-    Ok(Some(StorageAccess {
+    Ok(StorageAccess {
         blob_endpoint: endpoint("blob", "BlobEndpoint")?,
         queue_endpoint: endpoint("queue", "QueueEndpoint")?,
         auth: StorageAuth::SharedKey {
             account,
             key: Secret::new(key),
         },
-    }))
+    })
 }
 
 /// An account SAS for the blob and queue services (version 2018-11-09 string-to-sign: account,

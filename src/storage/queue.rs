@@ -51,14 +51,9 @@ impl QueueSender {
         azure_storage_queue::QueueClient::new(url, self.credential.clone(), None).map_err(|e| self.unavailable(e))
     }
 
-    /// Sends one message, visible after `delay` (none: at once); creates the queue if it does
-    /// not exist yet (the host creates it when it first polls, which may not have happened on
-    /// a new deployment).
-    pub async fn send_json<T: serde::Serialize>(
-        &self,
-        msg: &T,
-        delay: Option<Duration>,
-    ) -> Result<(), QueueUnavailable> {
+    /// Sends one message; creates the queue if it does not exist yet (the host creates it when
+    /// it first polls, which may not have happened on a new deployment).
+    pub async fn send_json<T: serde::Serialize>(&self, msg: &T) -> Result<(), QueueUnavailable> {
         let json = serde_json::to_string(msg).map_err(|e| self.unavailable(e))?;
         let text = base64::engine::general_purpose::STANDARD.encode(json);
         let client = self.client()?;
@@ -67,11 +62,7 @@ impl QueueSender {
                 let message = azure_storage_queue::models::QueueMessage {
                     message_text: Some(text.clone()),
                 };
-                let options = delay.map(|d| azure_storage_queue::models::QueueClientSendMessageOptions {
-                    visibility_timeout: Some(d.as_secs().try_into().unwrap_or(i32::MAX)),
-                    ..Default::default()
-                });
-                client.send_message(message.try_into()?, options).await
+                client.send_message(message.try_into()?, None).await
             };
             match send().await {
                 Ok(_) => Ok(()),

@@ -9,9 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use std::sync::Arc;
 
-use crate::config::DatabaseSetting;
 use crate::crypto::{BlindIndex, SealedValue, TenantPublicKey};
 use crate::domain::{Seats, TenantId, TenantRecord, TenantStatus};
+use crate::secret::Secret;
 
 pub mod mssql;
 pub mod sqlite;
@@ -155,6 +155,33 @@ pub trait Store: Send + Sync + 'static {
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Where GroupMgr's own SQL data lives (`GROUPMGR_DATABASE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseSetting {
+    Sqlite(std::path::PathBuf),
+    /// An ADO.NET-style SQL Server / Azure SQL connection string (may hold a password).
+    SqlServer(Secret),
+}
+
+impl DatabaseSetting {
+    /// `sqlite:<path>` or a SQL Server connection string. The error says what is wrong
+    /// without repeating the value (it may hold a password).
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let raw = raw.trim();
+        if let Some(path) = raw.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err("sqlite: needs a file path, e.g. sqlite:groupmgr.db");
+            }
+            return Ok(Self::Sqlite(path.into()));
+        }
+        let lower = raw.to_ascii_lowercase();
+        if lower.contains("server=") || lower.contains("data source=") {
+            return Ok(Self::SqlServer(Secret::new(raw)));
+        }
+        Err("must be sqlite:<path> or a SQL Server connection string (Server=tcp:host,1433;…)")
+    }
 }
 
 /// Opens the store named by `GROUPMGR_DATABASE` and applies pending migrations.

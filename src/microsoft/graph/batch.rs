@@ -168,10 +168,12 @@ impl Graph<'_> {
             let parsed: BatchEnvelope = reply.json()?;
             let mut resend = Vec::new();
             let mut wait = None;
+            let mut answered = vec![false; requests.len()];
             for item in parsed.responses {
                 let Some(i) = item.id.parse::<usize>().ok().filter(|i| pending.contains(i)) else {
                     return Err(GraphError::Protocol("batch answered an id it was not sent".into()));
                 };
+                answered[i] = true;
                 let retry = Retry::for_status(item.status, item.retry_after());
                 if let Some(w) = backoff.next_wait(retry, requests[i].idempotency()) {
                     wait = Some(wait.map_or(w, |longest: std::time::Duration| longest.max(w)));
@@ -182,7 +184,7 @@ impl Graph<'_> {
                     body: item.body,
                 });
             }
-            if pending.iter().any(|&i| results[i].is_none()) {
+            if pending.iter().any(|&i| !answered[i]) {
                 return Err(GraphError::Protocol("batch response is missing items".into()));
             }
             pending = resend;
@@ -201,22 +203,11 @@ mod tests {
     use std::time::Duration;
 
     use m365_sim::directory::CONTOSO;
-    use m365_sim::{FaultKind, FaultRule, Sim};
+    use m365_sim::{FaultRule, Sim};
 
     use super::*;
     use crate::microsoft::graph::GraphClient;
     use crate::microsoft::retry::RetryPolicy;
-
-    fn throttle(path: &str, retry_after: &str) -> FaultRule {
-        FaultRule::new(
-            path,
-            FaultKind::Status {
-                status: 429,
-                code: "TooManyRequests".into(),
-                retry_after: Some(retry_after.into()),
-            },
-        )
-    }
 
     #[tokio::test]
     async fn a_throttled_item_inside_a_batch_is_retried() {
@@ -229,7 +220,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let session = graph.session(crate::auth::AccessToken::new(sim.graph_app_token(CONTOSO)));
+        let session = graph.session(crate::secret::AccessToken::new(sim.graph_app_token(CONTOSO)));
         let ids: Vec<String> = sim
             .state
             .with_graph(&CONTOSO, |t| {
@@ -248,7 +239,7 @@ mod tests {
         // Item 7 is throttled twice inside a 200 batch response, then served.
         sim.state
             .faults
-            .arm(throttle(&format!("/v1.0/groups/{}/owners/$count", ids[7]), "1").times(2));
+            .arm(FaultRule::throttled(format!("/v1.0/groups/{}/owners/$count", ids[7]), "1").times(2));
         let out = session.batch(&requests).await.unwrap();
         assert!(out.iter().all(|r| r.ok()), "{out:?}");
         assert!(
@@ -262,9 +253,10 @@ mod tests {
             "one batch plus two retries of the throttled item"
         );
         // When the item stays throttled past the retries, the caller gets its 429 back.
-        sim.state
-            .faults
-            .arm(throttle(&format!("/v1.0/groups/{}/owners/$count", ids[3]), "0"));
+        sim.state.faults.arm(FaultRule::throttled(
+            format!("/v1.0/groups/{}/owners/$count", ids[3]),
+            "0",
+        ));
         let out = session.batch(&requests).await.unwrap();
         assert_eq!(out[3].status, 429);
         assert!(out.iter().enumerate().all(|(i, r)| i == 3 || r.ok()));

@@ -183,10 +183,10 @@ impl<'a> Graph<'a> {
                 async move {
                     if attempt > 1
                         && let Some(existing) = self
-                            .find_group_by_nickname(new.mail_nickname.as_str())
+                            .find_group_by_nickname(new.mail_nickname().as_str())
                             .await
                             .map_err(Failure::fatal)?
-                        && existing.display_name.as_deref() == Some(new.display_name.as_str())
+                        && existing.display_name.as_deref() == Some(new.display_name().as_str())
                         && existing
                             .created_date_time
                             .as_deref()
@@ -206,10 +206,10 @@ impl<'a> Graph<'a> {
 
     /// The `POST /groups` body of a new Microsoft 365 group.
     fn new_group_body(&self, new: &NewGroup, default_owner: Option<ObjectId>) -> Value {
-        let owners: Vec<ObjectId> = if new.owners.is_empty() {
+        let owners: Vec<ObjectId> = if new.owners().is_empty() {
             default_owner.into_iter().collect()
         } else {
-            new.owners.clone()
+            new.owners().to_vec()
         };
         let bind = |ids: &[ObjectId]| {
             ids.iter()
@@ -217,21 +217,21 @@ impl<'a> Graph<'a> {
                 .collect::<Vec<_>>()
         };
         let mut body = json!({
-            "displayName": new.display_name.as_str(),
-            "mailNickname": new.mail_nickname.as_str(),
+            "displayName": new.display_name().as_str(),
+            "mailNickname": new.mail_nickname().as_str(),
             "mailEnabled": true,
             "securityEnabled": false,
             "groupTypes": ["Unified"],
-            "visibility": new.visibility.as_str(),
+            "visibility": new.visibility().as_str(),
         });
-        if let Some(d) = &new.description {
+        if let Some(d) = new.description() {
             body["description"] = json!(d.as_str());
         }
         if !owners.is_empty() {
             body["owners@odata.bind"] = json!(bind(&owners));
         }
-        if !new.members.is_empty() {
-            body["members@odata.bind"] = json!(bind(&new.members));
+        if !new.members().is_empty() {
+            body["members@odata.bind"] = json!(bind(new.members()));
         }
         body
     }
@@ -501,10 +501,10 @@ fn count_answer(r: &BatchResponse) -> Result<u64, GraphError> {
 /// The `PATCH /groups/{id}` body: absolute values; `description: null` clears it.
 fn update_body(update: &GroupUpdate) -> Value {
     let mut b = Map::new();
-    if let Some(v) = &update.display_name {
+    if let Some(v) = update.display_name() {
         b.insert("displayName".into(), json!(v.as_str()));
     }
-    match &update.description {
+    match update.description() {
         Some(Some(d)) => {
             b.insert("description".into(), json!(d.as_str()));
         }
@@ -513,10 +513,10 @@ fn update_body(update: &GroupUpdate) -> Value {
         }
         None => {}
     }
-    if let Some(v) = &update.visibility {
+    if let Some(v) = update.visibility() {
         b.insert("visibility".into(), json!(v.as_str()));
     }
-    if let Some(v) = &update.mail_nickname {
+    if let Some(v) = update.mail_nickname() {
         b.insert("mailNickname".into(), json!(v.as_str()));
     }
     Value::Object(b)
@@ -529,20 +529,11 @@ mod tests {
 
     #[test]
     fn update_bodies_are_absolute_and_clear_the_description_explicitly() {
-        let private = GroupUpdate {
-            visibility: Some(Visibility::Private),
-            ..Default::default()
-        };
+        let private = GroupUpdate::new(None, None, Some(Visibility::Private), None).unwrap();
         assert_eq!(update_body(&private), json!({"visibility": "Private"}));
-        let cleared = GroupUpdate {
-            description: Some(None),
-            ..Default::default()
-        };
+        let cleared = GroupUpdate::new(None, Some(None), None, None).unwrap();
         assert_eq!(update_body(&cleared), json!({"description": null}));
-        let described = GroupUpdate {
-            description: Some(Some(Description::parse("d").unwrap())),
-            ..Default::default()
-        };
+        let described = GroupUpdate::new(None, Some(Some(Description::parse("d").unwrap())), None, None).unwrap();
         assert_eq!(update_body(&described), json!({"description": "d"}));
     }
 
@@ -553,16 +544,20 @@ mod tests {
             reqwest::Client::new(),
             Default::default(),
         );
-        let graph = client.session(crate::auth::AccessToken::new("t"));
+        let graph = client.session(crate::secret::AccessToken::new("t"));
         let owner = ObjectId::parse("owners", "99e44b05-c10b-4e95-a523-e2732bbaba1e").unwrap();
-        let mut new = NewGroup {
-            display_name: DisplayName::parse("Library Assist").unwrap(),
-            mail_nickname: MailNickname::parse("library").unwrap(),
-            description: None,
-            visibility: Visibility::Public,
-            owners: vec![owner],
-            members: Vec::new(),
+        let group = |owners| {
+            NewGroup::new(
+                DisplayName::parse("Library Assist").unwrap(),
+                MailNickname::parse("library").unwrap(),
+                None,
+                Visibility::Public,
+                owners,
+                Vec::new(),
+            )
+            .unwrap()
         };
+        let new = group(vec![owner]);
         let body = graph.new_group_body(&new, None);
         assert_eq!(body["groupTypes"], json!(["Unified"]));
         assert_eq!(body["mailEnabled"], true);
@@ -572,7 +567,7 @@ mod tests {
             json!([format!("https://graph.microsoft.com/v1.0/users/{owner}")])
         );
         assert!(body.get("members@odata.bind").is_none());
-        new.owners.clear();
+        let new = group(Vec::new());
         let caller = ObjectId::parse("id", "11111111-2222-3333-4444-555555555555").unwrap();
         assert_eq!(
             graph.new_group_body(&new, Some(caller))["owners@odata.bind"],

@@ -28,9 +28,9 @@ pub use reports::Period;
 pub use sites::*;
 
 use super::retry::{Failure, Idempotency, Retry, RetryPolicy, retry_after};
-use crate::auth::AccessToken;
 use crate::config::Endpoint;
 use crate::domain::{GroupId, Relation};
+use crate::secret::AccessToken;
 
 /// The API version every path is under.
 const VERSION: &str = "v1.0";
@@ -301,8 +301,7 @@ impl<'a> Graph<'a> {
                 let after = retry_after(resp.headers());
                 let body = resp.bytes().await.map_err(no_answer)?;
                 if (200..300).contains(&status) {
-                    String::from_utf8(body.to_vec())
-                        .map_err(|_| Failure::fatal(GraphError::Protocol("download is not UTF-8".into())))
+                    Ok(String::from_utf8_lossy(&body).into_owned())
                 } else {
                     Err(Failure::new(
                         service_error(status, &body, after),
@@ -365,4 +364,57 @@ pub(in crate::microsoft) fn enc(s: &str) -> String {
 /// An OData string literal inside a `$filter`: quotes doubled.
 fn odata_string(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_continuation_stays_on_our_host_version_and_collection() {
+        let client = GraphClient::new(
+            &Endpoint::parse("X", "https://graph.microsoft.com").unwrap(),
+            reqwest::Client::new(),
+            RetryPolicy::default(),
+        );
+        let group = GroupId::parse("0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f").unwrap();
+        let other = GroupId::parse("1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f").unwrap();
+        let members = Collection::Relation(group, Relation::Members);
+        let ok = |link: &str, c: Collection| client.resume(link, c).is_ok();
+        assert!(ok(
+            "https://graph.microsoft.com/v1.0/groups?$skiptoken=abc",
+            Collection::Groups
+        ));
+        assert!(ok(
+            &format!("https://graph.microsoft.com/v1.0/groups/{group}/members?$skiptoken=abc"),
+            members
+        ));
+        for (link, collection) in [
+            ("https://evil.example/v1.0/groups?$skiptoken=abc", Collection::Groups),
+            (
+                "http://graph.microsoft.com/v1.0/groups?$skiptoken=abc",
+                Collection::Groups,
+            ),
+            (
+                "https://graph.microsoft.com/beta/groups?$skiptoken=abc",
+                Collection::Groups,
+            ),
+            (
+                "https://graph.microsoft.com/v1.0/users?$skiptoken=abc",
+                Collection::Groups,
+            ),
+            ("https://graph.microsoft.com/v1.0/groups/x/members", Collection::Groups),
+            (
+                &format!("https://graph.microsoft.com/v1.0/groups/{other}/members?$skiptoken=abc"),
+                members,
+            ),
+            (
+                &format!("https://graph.microsoft.com/v1.0/groups/{group}/owners?$skiptoken=abc"),
+                members,
+            ),
+            ("not a url", Collection::Groups),
+        ] {
+            assert!(!ok(link, collection), "{link} accepted for {collection:?}");
+        }
+    }
 }
