@@ -94,9 +94,10 @@ fn audit_app(records_per_blob: usize) -> Spawn {
         sim: SimOptions {
             audit: AuditOptions {
                 records_per_blob,
+                page_size: 5,
                 ..Default::default()
             },
-            ..Default::default()
+            ..small_pages()
         },
         ..Default::default()
     }
@@ -105,7 +106,8 @@ fn audit_app(records_per_blob: usize) -> Spawn {
 #[tokio::test]
 async fn last_activity_per_group_matches_what_microsoft_recorded() {
     let app = spawn_with(audit_app(3)).await;
-    let at = Utc::now();
+    // The sim's clock: what its feed holds and its oracle counts.
+    let at = app.sim.state.now();
     let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert!(s.activity.audit_feed && s.activity.blobs >= 300, "{:?}", s.activity);
     assert_eq!(s.activity.teams_report, "read");
@@ -151,7 +153,7 @@ async fn last_activity_per_group_matches_what_microsoft_recorded() {
 #[tokio::test]
 async fn runs_killed_at_any_step_end_with_the_same_rows() {
     let reference = spawn_with(audit_app(5)).await;
-    let at = Utc::now();
+    let at = reference.sim.state.now();
     tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
     let expected = activity_rows(&reference);
     assert_eq!(expected, expected_rows(&reference, at));
@@ -213,7 +215,7 @@ async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityRepo
         state,
         tenant: contoso(),
         list: &list,
-        now: Utc::now(),
+        now: app.sim.state.now(),
         progress: None,
     }
     .run()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::binary::{groupmgr, serve, sigterm, wait_exit};
 use common::{contoso, settings_map};
 use m365_sim::directory::{CONTOSO, FABRIKAM};
-use m365_sim::{FaultKind, FaultRule, Sim};
+use m365_sim::{FaultKind, FaultRule, Hold, Sim};
 
 #[test]
 fn missing_or_bad_settings_stop_startup_with_one_line() {
@@ -50,11 +50,6 @@ async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    // The JWKS fetch the app starts after binding is slowed down by the sim, so the first
-    // authenticated request below waits on it and is in flight when SIGTERM arrives.
-    sim.state
-        .faults
-        .arm(FaultRule::new("/discovery/v2.0/keys", FaultKind::Delay(Duration::from_millis(2000))).times(1));
     let mut served = serve(&env);
     let http = reqwest::Client::new();
     let base = format!("http://{}", served.addr);
@@ -64,8 +59,12 @@ async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
         200
     );
 
-    // A request in flight when SIGTERM arrives still gets its answer.
-    let started = Instant::now();
+    // A request in flight when SIGTERM arrives still gets its answer: its on-behalf-of token
+    // request is held at the sim until SIGTERM has been sent.
+    let hold = Hold::new();
+    sim.state
+        .faults
+        .arm(FaultRule::new("/oauth2/v2.0/token", FaultKind::Hold(hold.clone())).times(1));
     let token = sim.user_token(CONTOSO, "admin");
     let in_flight = tokio::spawn({
         let http = http.clone();
@@ -78,15 +77,21 @@ async fn serves_like_the_host_expects_and_shuts_down_gracefully() {
                 .map(|r| r.status().as_u16())
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::timeout(Duration::from_secs(20), hold.arrived())
+        .await
+        .expect("the request reached its token exchange");
     sigterm(&served.child);
+    // The shutdown has begun (its log line) before the held request may go on.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served.stdout.lock().unwrap().contains("\"event\":\"shutdown\"") {
+        assert!(Instant::now() < deadline, "no shutdown line after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    hold.release();
     let status = in_flight.await.unwrap().expect("in-flight request answered");
     assert_eq!(status, 200, "the in-flight request completed normally");
-    assert!(
-        started.elapsed() >= Duration::from_millis(1000),
-        "the request was really in flight during shutdown"
-    );
     let exit = wait_exit(&mut served.child, Duration::from_secs(15));
+    served.join_readers();
     assert!(
         exit.success(),
         "exit status {exit:?}; stderr: {}",
@@ -224,6 +229,7 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
         .unwrap();
     sigterm(&served.child);
     wait_exit(&mut served.child, Duration::from_secs(15));
+    served.join_readers();
 
     let stdout = served.stdout.lock().unwrap().clone();
     let stderr = served.stderr.lock().unwrap().clone();

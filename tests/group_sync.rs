@@ -39,6 +39,23 @@ async fn full_then_incremental_with_changes() {
     let first = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert!(first.groups.full);
     assert_eq!((first.groups.groups, first.groups.written), (300, 300));
+    // Small pages (tests/common): the round took many delta pages, and groups with more
+    // than three members or owners came back on several objects, across pages.
+    assert!(
+        app.sim.requests_where(|p| p == "/v1.0/groups/delta") > 300 / 7,
+        "delta pages"
+    );
+    let split = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|g| g.is_unified() && g.members.len() + g.owners.len() > 3)
+                .count()
+        })
+        .unwrap();
+    assert!(split > 100, "only {split} groups split across delta objects");
     let rows = list_rows(&app);
     assert_eq!(rows.len(), 300, "security groups are not listed");
     // Counts and Teams thread ids match the directory.
@@ -81,7 +98,7 @@ async fn full_then_incremental_with_changes() {
         .await
         .unwrap();
     let new_id = created["id"].as_str().unwrap().to_string();
-    let ids: Vec<String> = rows.keys().take(3).cloned().collect();
+    let ids: Vec<String> = rows.keys().take(5).cloned().collect();
     let patch = app
         .http
         .patch(app.url(&format!("/api/groups/{}", ids[0])))
@@ -102,48 +119,112 @@ async fn full_then_incremental_with_changes() {
             .as_u16(),
         204
     );
-    let someone = m365_sim::directory::stable_id("user", "johannal@contoso.onmicrosoft.com").to_string();
-    let members_before = rows[&ids[2]]["MemberCount"].as_u64().unwrap();
-    let add = app
-        .http
-        .post(app.url(&format!("/api/groups/{}/members", ids[2])))
-        .bearer_auth(&admin)
-        .json(&json!({"id": someone}))
-        .send()
-        .await
+    // Membership: a user who is not a member joins ids[2]; a member leaves ids[3]; ids[4]
+    // gains an owner and loses its old one. The incremental round re-counts exactly these.
+    let relations: Vec<_> = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            let of = |id: &str| t.groups.values().find(|g| g.id.to_string() == id).unwrap().clone();
+            ids[2..5].iter().map(|id| of(id)).collect()
+        })
         .unwrap();
-    assert_eq!(add.status().as_u16(), 204);
-    let already = members_before == rows[&ids[2]]["MemberCount"].as_u64().unwrap()
-        && app
-            .sim
-            .state
-            .with_graph(&CONTOSO, |t| {
-                t.groups
-                    .values()
-                    .find(|g| g.id.to_string() == ids[2])
-                    .unwrap()
-                    .members
-                    .len() as u64
-            })
-            .unwrap()
-            == members_before;
+    let users: Vec<uuid::Uuid> = app
+        .sim
+        .state
+        .tenant(&CONTOSO)
+        .unwrap()
+        .users
+        .iter()
+        .filter(|u| u.enabled)
+        .map(|u| u.id)
+        .collect();
+    let outsider = users.iter().find(|u| !relations[0].members.contains(u)).unwrap();
+    let leaver = relations[1].members.iter().next().expect("a group with members");
+    let old_owner = relations[2].owners.iter().next().expect("a group with an owner");
+    let new_owner = users.iter().find(|u| !relations[2].owners.contains(u)).unwrap();
+    let expect_204 = |resp: reqwest::Response, what: &str| assert_eq!(resp.status().as_u16(), 204, "{what}");
+    expect_204(
+        app.call(
+            "POST",
+            &format!("/api/groups/{}/members", ids[2]),
+            &admin,
+            Some(json!({"id": outsider.to_string()})),
+        )
+        .await,
+        "member added",
+    );
+    expect_204(
+        app.call(
+            "DELETE",
+            &format!("/api/groups/{}/members/{leaver}", ids[3]),
+            &admin,
+            None,
+        )
+        .await,
+        "member removed",
+    );
+    expect_204(
+        app.call(
+            "POST",
+            &format!("/api/groups/{}/owners", ids[4]),
+            &admin,
+            Some(json!({"id": new_owner.to_string()})),
+        )
+        .await,
+        "owner added",
+    );
+    expect_204(
+        app.call(
+            "DELETE",
+            &format!("/api/groups/{}/owners/{old_owner}", ids[4]),
+            &admin,
+            None,
+        )
+        .await,
+        "old owner removed",
+    );
 
     let third = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert!(!third.groups.full);
-    let rows = list_rows(&app);
-    assert_eq!(rows.len(), 301);
-    assert_eq!(rows[&new_id]["Title"], "Newcomers");
-    assert_eq!(rows[&new_id]["OwnerCount"], 1);
-    assert_eq!(rows[&ids[0]]["Title"], "Renamed Team");
-    assert_eq!(rows[&ids[1]]["LifecycleStatus"], "deleted");
-    if !already {
-        assert_eq!(rows[&ids[2]]["MemberCount"].as_u64().unwrap(), members_before + 1);
-    }
-    assert!(
-        third.groups.written >= 3 && third.groups.written <= 4,
-        "only changed rows: {}",
-        third.groups.written
+    let rows_after = list_rows(&app);
+    assert_eq!(rows_after.len(), 301);
+    assert_eq!(rows_after[&new_id]["Title"], "Newcomers");
+    assert_eq!(rows_after[&new_id]["OwnerCount"], 1);
+    assert_eq!(rows_after[&ids[0]]["Title"], "Renamed Team");
+    assert_eq!(rows_after[&ids[1]]["LifecycleStatus"], "deleted");
+    let count = |id: &str, column: &str| rows_after[id][column].as_u64().unwrap();
+    let before = |id: &str, column: &str| rows[id][column].as_u64().unwrap();
+    assert_eq!(
+        count(&ids[2], "MemberCount"),
+        before(&ids[2], "MemberCount") + 1,
+        "joined"
     );
+    assert_eq!(
+        count(&ids[3], "MemberCount"),
+        before(&ids[3], "MemberCount") - 1,
+        "left"
+    );
+    assert_eq!(
+        count(&ids[4], "OwnerCount"),
+        before(&ids[4], "OwnerCount"),
+        "one owner for another"
+    );
+    // And every count equals the directory's.
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for g in t.groups.values().filter(|g| g.is_unified() && g.deleted.is_none()) {
+            let r = &rows_after[&g.id.to_string()];
+            assert_eq!(
+                (r["OwnerCount"].as_u64(), r["MemberCount"].as_u64()),
+                (Some(g.owners.len() as u64), Some(g.members.len() as u64)),
+                "{}",
+                g.id
+            );
+        }
+    });
+    // The new group, the renamed and the deleted one, and the two whose counts changed (one
+    // owner for another leaves the row as it was).
+    assert_eq!(third.groups.written, 5, "only changed rows");
 
     // Restoring brings the row back to active.
     app.http

@@ -363,6 +363,36 @@ async fn offboard_contract(store: &dyn Store) {
         store.offboard(&random_tenant(), t(0)).await,
         Err(StoreError::NotFound)
     ));
+
+    // The retention boundary: 29 days after offboarding the (unreadable) logs are kept, 31
+    // days after they are purged — with the cutoff the schedule uses.
+    let remaining = || async {
+        store
+            .logs(
+                &tenant,
+                &LogQuery {
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap()
+            .len()
+    };
+    let retention = groupmgr::store::OFFBOARDED_LOG_RETENTION;
+    store
+        .purge_offboarded_logs(t(100) + TimeDelta::days(29) - retention)
+        .await
+        .unwrap();
+    assert_eq!(remaining().await, 2, "29 days: kept");
+    assert!(
+        store
+            .purge_offboarded_logs(t(100) + TimeDelta::days(31) - retention)
+            .await
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(remaining().await, 0, "31 days: purged");
 }
 
 async fn state_contract(store: &dyn Store) {

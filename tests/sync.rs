@@ -9,7 +9,7 @@ use base64::Engine as _;
 use common::{Spawn, error_code, spawn_app, spawn_with};
 use groupmgr::jobs::TenantSyncMessage;
 use m365_sim::directory::CONTOSO;
-use m365_sim::{FaultKind, FaultRule};
+use m365_sim::{FaultKind, FaultRule, Hold};
 use serde_json::Value;
 
 async fn post_sync(app: &common::TestApp, token: &str, query: &str) -> reqwest::Response {
@@ -38,21 +38,26 @@ async fn standalone_sync_runs_in_process_once_per_tenant() {
         (400, "invalid_input".into())
     );
 
-    // Slow the group delta down so that the sync is still running when asked again.
+    // Hold the sync's group delta at the sim, so that it is running when asked again.
+    let hold = Hold::new();
     app.sim
         .state
         .faults
-        .arm(FaultRule::new("/groups/delta", FaultKind::Delay(Duration::from_millis(1500))).times(1));
+        .arm(FaultRule::new("/groups/delta", FaultKind::Hold(hold.clone())).times(1));
     let resp = post_sync(&app, &admin, "?full=true").await;
     assert_eq!(resp.status().as_u16(), 202);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["status"], "started");
     assert_eq!(body["tenantId"], CONTOSO.to_string());
     assert_eq!(body["full"], true);
+    tokio::time::timeout(Duration::from_secs(20), hold.arrived())
+        .await
+        .expect("the sync reached Graph");
     assert_eq!(
         error_code(post_sync(&app, &admin, "").await).await,
         (409, "sync_in_progress".into())
     );
+    hold.release();
 
     // The sync completes (its delta link is saved) and the tenant may be synced again.
     let started = Instant::now();

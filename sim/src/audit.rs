@@ -453,7 +453,7 @@ pub fn handle(
             if feed.subscriptions.get(&ct) != Some(&true) {
                 return af(StatusCode::BAD_REQUEST, "AF20022", "No subscription found for the specified content type.");
             }
-            let now = Utc::now();
+            let now = state.now();
             let (start, end) = match (q.get("startTime").and_then(|s| parse_time(s)), q.get("endTime").and_then(|s| parse_time(s))) {
                 (Some(s), Some(e)) => (s, e),
                 (None, None) if !q.contains_key("startTime") && !q.contains_key("endTime") => (now - TimeDelta::hours(24), now),
@@ -501,7 +501,7 @@ pub fn handle(
             let Some(b) = BlobId::parse(content_id) else {
                 return af(StatusCode::BAD_REQUEST, "AF20052", "Content ID in the URL is invalid.");
             };
-            let now = Utc::now();
+            let now = state.now();
             if b.created(&tenant) > now {
                 return af(StatusCode::BAD_REQUEST, "AF20050", "The specified content does not exist.");
             }

@@ -1,8 +1,10 @@
 //! Switchable fault injection: a test (or an operator of a standalone sim) arms rules that
 //! make matching requests fail the way Microsoft's services fail, a given number of times.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 /// How a matching request fails.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +20,51 @@ pub enum FaultKind {
     Delay(Duration),
     /// Send headers, then break the connection.
     Drop,
+    /// Do the work (a Graph request is executed: a create creates), then break the connection
+    /// instead of answering: the caller cannot know whether it happened.
+    DropAnswer,
+    /// Hold the request until the test releases it, telling the test when it arrived: a
+    /// request known to be in flight, without sleeping.
+    Hold(Hold),
+}
+
+/// The two sides of a `FaultKind::Hold`: the sim says when a request arrived; the test says
+/// when it may go on.
+#[derive(Clone, Default)]
+pub struct Hold(Arc<(Notify, Notify)>);
+
+impl Hold {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Resolves once a request has arrived at the hold.
+    pub async fn arrived(&self) {
+        self.0.0.notified().await;
+    }
+
+    /// Lets the held request go on.
+    pub fn release(&self) {
+        self.0.1.notify_one();
+    }
+
+    /// The sim's side: announce the arrival, wait for the release.
+    pub(crate) async fn wait(&self) {
+        self.0.0.notify_one();
+        self.0.1.notified().await;
+    }
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hold")
+    }
+}
+
+impl PartialEq for Hold {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// One armed fault: requests whose path contains `path_contains` (and whose method matches,

@@ -18,6 +18,7 @@ use warp::Filter;
 use warp::http::{HeaderMap, Method, Response, StatusCode};
 
 pub mod audit;
+pub mod client_cert;
 pub mod directory;
 pub mod faults;
 pub mod graph;
@@ -25,7 +26,7 @@ pub mod keys;
 pub mod login;
 
 pub use directory::{SimTenant, SimUser};
-pub use faults::{FaultKind, FaultRule, Faults};
+pub use faults::{FaultKind, FaultRule, Faults, Hold};
 pub use keys::SigningKey;
 pub use login::TokenSpec;
 
@@ -54,9 +55,32 @@ pub struct SimState {
     requests: std::sync::atomic::AtomicU64,
     /// Requests answered, by path (without query).
     by_path: std::sync::Mutex<std::collections::HashMap<String, u64>>,
+    /// The time the sim's data lives in: the real clock, unless a test fixed it.
+    clock: std::sync::Mutex<Option<chrono::DateTime<chrono::Utc>>>,
 }
 
 impl SimState {
+    /// Now, as the sim's content sees it: when audit content and report rows appear, and what
+    /// the test oracle counts. Tokens keep the real clock (the product checks them by it).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(chrono::Utc::now)
+    }
+
+    /// Fixes the sim's clock at `t`: content stops appearing on its own, so that a test and
+    /// its oracle see the same feed however long the test takes.
+    pub fn set_clock(&self, t: chrono::DateTime<chrono::Utc>) {
+        *self.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(t);
+    }
+
+    /// Moves the sim's clock on (from now, if it was not fixed).
+    pub fn advance_clock(&self, by: chrono::TimeDelta) {
+        let mut clock = self.clock.lock().unwrap_or_else(|p| p.into_inner());
+        *clock = Some(clock.unwrap_or_else(chrono::Utc::now) + by);
+    }
+
     pub fn base_url(&self) -> &str {
         self.base_url.get().map(String::as_str).unwrap_or("http://127.0.0.1")
     }
@@ -118,8 +142,10 @@ impl SimState {
 pub struct SimOptions {
     /// Microsoft 365 groups in the Contoso tenant (Fabrikam gets at most 20).
     pub groups: usize,
-    /// How much audit content the Management Activity API serves.
+    /// How much audit content the Management Activity API serves (and its listing pages).
     pub audit: audit::AuditOptions,
+    /// How Graph pages its collections.
+    pub paging: Paging,
 }
 
 impl Default for SimOptions {
@@ -127,6 +153,44 @@ impl Default for SimOptions {
         Self {
             groups: 300,
             audit: audit::AuditOptions::default(),
+            paging: Paging::default(),
+        }
+    }
+}
+
+/// Graph's server-driven paging. Microsoft documents that a page may hold fewer items than
+/// `$top` asks and that clients must follow `@odata.nextLink` ("Paging Microsoft Graph data in
+/// your app"), but not Graph's own page sizes; the defaults are plausible, not documented,
+/// and tests shrink them so that every pager is exercised.
+#[derive(Debug, Clone)]
+pub struct Paging {
+    /// Objects in one page of `/groups/delta`.
+    pub delta_page: usize,
+    /// Member and owner references on one delta object; a group with more appears again
+    /// (graph-groups.md §7: "the same group can appear in several pages").
+    pub delta_relations_per_object: usize,
+    /// Most list items in one page of `…/lists/{id}/items`, whatever `$top` asks.
+    pub list_items_page: usize,
+}
+
+impl Default for Paging {
+    fn default() -> Self {
+        Self {
+            delta_page: 100,
+            delta_relations_per_object: 100,
+            list_items_page: 200,
+        }
+    }
+}
+
+impl Paging {
+    /// Small pages everywhere: every pager follows several links, and groups with a few
+    /// members are split across delta objects and pages.
+    pub fn small() -> Self {
+        Self {
+            delta_page: 7,
+            delta_relations_per_object: 3,
+            list_items_page: 4,
         }
     }
 }
@@ -150,6 +214,7 @@ impl Sim {
     pub async fn start_with(addr: SocketAddr, options: SimOptions) -> std::io::Result<Sim> {
         let state = Arc::new(SimState {
             base_url: OnceLock::new(),
+            clock: std::sync::Mutex::new(None),
             options,
             graph: Default::default(),
             feeds: Default::default(),
@@ -274,7 +339,7 @@ impl Sim {
     /// What the audit feed says about each group of a tenant right now (the test oracle):
     /// group → (last Teams activity, last SharePoint activity).
     pub fn expected_activity(&self, tenant: uuid::Uuid) -> Activity {
-        self.expected_activity_at(tenant, chrono::Utc::now())
+        self.expected_activity_at(tenant, self.state.now())
     }
 
     /// The oracle as it stood at `now` (content available by then).
@@ -335,15 +400,23 @@ async fn handle(state: &Arc<SimState>, req: SimRequest) -> warp::reply::Response
         format!("{}?{}", req.path, req.query)
     };
     let graph = req.path.starts_with("/v1.0/");
+    // Headers go out, then the body fails: the client sees the connection die.
+    let dropped = || {
+        let body = futures_util::stream::once(async {
+            Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by m365-sim"))
+        });
+        warp::reply::stream(body).into_response()
+    };
     if let Some(fault) = state.faults.take(req.method.as_str(), &target) {
         match fault {
             FaultKind::Delay(d) => tokio::time::sleep(d).await,
-            FaultKind::Drop => {
-                // Headers go out, then the body fails: the client sees the connection die.
-                let body = futures_util::stream::once(async {
-                    Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped by m365-sim"))
-                });
-                return warp::reply::stream(body).into_response();
+            FaultKind::Hold(hold) => hold.wait().await,
+            FaultKind::Drop => return dropped(),
+            FaultKind::DropAnswer => {
+                if graph {
+                    let _done = graph::handle_http(state, &req.method, &req.path, &req.query, &req.headers, &req.body);
+                }
+                return dropped();
             }
             FaultKind::Status {
                 status,

@@ -285,9 +285,15 @@ fn form(req: &SimRequest) -> std::collections::HashMap<String, String> {
     serde_urlencoded::from_bytes(&req.body).unwrap_or_default()
 }
 
-/// Client authentication: `client_secret` in the body or HTTP Basic. Certificate assertions
-/// (`private_key_jwt`) are not accepted by the sim yet.
-fn authenticate_client(req: &SimRequest, f: &std::collections::HashMap<String, String>) -> Result<Uuid, AadError> {
+/// Client authentication: `client_secret` in the body or HTTP Basic, or a certificate
+/// assertion (`private_key_jwt`: `client_assertion_type` jwt-bearer + `client_assertion`),
+/// checked against GroupMgr's registered certificate (`client_cert.rs`).
+fn authenticate_client(
+    state: &SimState,
+    tenant_segment: &str,
+    req: &SimRequest,
+    f: &std::collections::HashMap<String, String>,
+) -> Result<Uuid, AadError> {
     let basic = req
         .headers
         .get("authorization")
@@ -318,14 +324,22 @@ fn authenticate_client(req: &SimRequest, f: &std::collections::HashMap<String, S
             None,
         ));
     }
-    if f.contains_key("client_assertion") {
-        return Err(aad_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            700027,
-            "Client assertion failed signature validation (m365-sim accepts client secrets only).",
-            None,
-        ));
+    if let Some(assertion) = f.get("client_assertion") {
+        if f.get("client_assertion_type").map(String::as_str)
+            != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        {
+            return Err(aad_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                900144,
+                "The request body must contain the following parameter: 'client_assertion_type'.",
+                None,
+            ));
+        }
+        let endpoint = format!("{}/{tenant_segment}/oauth2/v2.0/token", state.base_url());
+        return crate::client_cert::verify(assertion, &client_id.to_string(), &endpoint, now())
+            .map(|()| client_id)
+            .map_err(|r| aad_error(StatusCode::UNAUTHORIZED, "invalid_client", r.code, r.description, None));
     }
     match secret {
         Some(s) if s == GROUPMGR_CLIENT_SECRET => Ok(client_id),
@@ -431,7 +445,7 @@ fn token_endpoint_inner(state: &SimState, tenant_segment: &str, req: &SimRequest
             Ok(token_response(token, &format!("api://{api}/{}", directory::API_SCOPE)))
         }
         "client_credentials" => {
-            authenticate_client(req, &f)?;
+            authenticate_client(state, tenant_segment, req, &f)?;
             let tenant = tenant_of(state, tenant_segment)?;
             let Some(resource) = resource_of(&scope).filter(|_| scope.trim_end().ends_with("/.default")) else {
                 return Err(aad_error(
@@ -463,7 +477,7 @@ fn token_endpoint_inner(state: &SimState, tenant_segment: &str, req: &SimRequest
             Ok(token_response(token, &scope))
         }
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
-            authenticate_client(req, &f)?;
+            authenticate_client(state, tenant_segment, req, &f)?;
             if f.get("requested_token_use").map(String::as_str) != Some("on_behalf_of") {
                 return Err(aad_error(
                     StatusCode::BAD_REQUEST,

@@ -302,19 +302,12 @@ mod tests {
 
     #[test]
     fn certificate_credentials_sign_ps256_assertions() {
-        // A throwaway RSA key and self-signed certificate, as a customer would put in Key Vault.
-        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256);
-        let Ok(key) = key else {
-            // rcgen cannot generate RSA keys with every backend; nothing to test then.
-            return;
-        };
-        let cert = rcgen::CertificateParams::new(vec!["groupmgr".into()])
-            .unwrap()
-            .self_signed(&key)
-            .unwrap();
+        // A fixed RSA key and self-signed certificate (m365-sim registers it as GroupMgr's
+        // credential), as a customer would put them in Key Vault.
+        let pem = m365_sim::client_cert::GROUPMGR_CLIENT_CERTIFICATE_PEM;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cert.pem");
-        std::fs::write(&path, format!("{}{}", cert.pem(), key.serialize_pem())).unwrap();
+        std::fs::write(&path, pem).unwrap();
         let client = TokenClient::new(
             reqwest::Client::new(),
             "https://login.example",
@@ -323,26 +316,45 @@ mod tests {
         )
         .unwrap();
         let Credential::Certificate { key, x5t_s256 } = &client.credential else {
-            panic!()
+            panic!("a certificate credential")
         };
+        assert_eq!(x5t_s256, m365_sim::client_cert::registered_x5t_s256());
         let jwt = client.assertion(key, x5t_s256, "https://login.example/t/oauth2/v2.0/token");
         let parts: Vec<&str> = jwt.split('.').collect();
         let header: serde_json::Value = serde_json::from_slice(&B64URL.decode(parts[0]).unwrap()).unwrap();
         assert_eq!(header["alg"], "PS256");
-        assert_eq!(
-            header["x5t#S256"],
-            B64URL.encode(ring::digest::digest(&ring::digest::SHA256, cert.der()).as_ref())
-        );
         let claims: serde_json::Value = serde_json::from_slice(&B64URL.decode(parts[1]).unwrap()).unwrap();
         assert_eq!(claims["aud"], "https://login.example/t/oauth2/v2.0/token");
+        assert_eq!(claims["iss"], uuid::Uuid::nil().to_string());
         assert_eq!(claims["iss"], claims["sub"]);
-        let public =
-            ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PSS_2048_8192_SHA256, key.public().as_ref());
-        public
-            .verify(
-                format!("{}.{}", parts[0], parts[1]).as_bytes(),
-                &B64URL.decode(parts[2]).unwrap(),
-            )
-            .unwrap();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        // Accepted by the sim's reading of Entra's rules, signature included.
+        assert_eq!(
+            m365_sim::client_cert::verify(
+                &jwt,
+                &uuid::Uuid::nil().to_string(),
+                "https://login.example/t/oauth2/v2.0/token",
+                now
+            ),
+            Ok(())
+        );
+        // A PEM without a key is refused at start-up, naming the setting.
+        std::fs::write(
+            dir.path().join("nokey.pem"),
+            pem.split("-----BEGIN PRIVATE KEY-----").next().unwrap(),
+        )
+        .unwrap();
+        let err = TokenClient::new(
+            reqwest::Client::new(),
+            "https://login.example",
+            uuid::Uuid::nil(),
+            &ClientCredential::Certificate(dir.path().join("nokey.pem")),
+        )
+        .err()
+        .expect("no key, no client");
+        assert!(err.to_string().starts_with("GROUPMGR_CLIENT_CERTIFICATE"), "{err}");
     }
 }

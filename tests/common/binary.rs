@@ -23,6 +23,9 @@ pub struct Served {
     pub addr: SocketAddr,
     pub stdout: std::sync::Arc<std::sync::Mutex<String>>,
     pub stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    /// The threads copying the pipes; joined when the process has exited, so that what is
+    /// read afterwards is all the process wrote.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 /// Starts `groupmgr serve` and waits for its "listening" line.
@@ -37,7 +40,7 @@ pub fn serve(env: &std::collections::HashMap<String, String>) -> Served {
     let (tx, rx) = std::sync::mpsc::channel();
     let out = child.stdout.take().unwrap();
     let sink = stdout.clone();
-    std::thread::spawn(move || {
+    let out_reader = std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if line.contains("\"event\":\"listening\"") {
                 let v: serde_json::Value = serde_json::from_str(&line).unwrap();
@@ -50,7 +53,7 @@ pub fn serve(env: &std::collections::HashMap<String, String>) -> Served {
     });
     let mut err = child.stderr.take().unwrap();
     let sink = stderr.clone();
-    std::thread::spawn(move || {
+    let err_reader = std::thread::spawn(move || {
         let mut buf = String::new();
         let _ = err.read_to_string(&mut buf);
         sink.lock().unwrap().push_str(&buf);
@@ -63,6 +66,7 @@ pub fn serve(env: &std::collections::HashMap<String, String>) -> Served {
         addr,
         stdout,
         stderr,
+        readers: vec![out_reader, err_reader],
     }
 }
 
@@ -70,13 +74,19 @@ pub fn sigterm(child: &Child) {
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
 }
 
+/// Waits for the process to exit; a process still running after `within` is killed and the
+/// test fails.
 pub fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
     let deadline = Instant::now() + within;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "process did not exit");
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process did not exit within {within:?}");
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -92,15 +102,22 @@ pub fn run(env: &std::collections::HashMap<String, String>, args: &[&str]) -> (i
 }
 
 impl Served {
-    /// Stops the server with SIGTERM and waits for it; returns (stdout, stderr).
+    /// Stops the server with SIGTERM and waits for it to exit (failing if it does not), then
+    /// for the pipes to be read to their end; returns everything it wrote (stdout, stderr).
     pub fn stop(mut self) -> (String, String) {
         sigterm(&self.child);
         let status = wait_exit(&mut self.child, Duration::from_secs(15));
-        assert!(status.success(), "serve exited with {status:?}");
-        // Give the reader threads a moment to drain the pipes.
-        std::thread::sleep(Duration::from_millis(100));
+        self.join_readers();
         let out = self.stdout.lock().unwrap().clone();
         let err = self.stderr.lock().unwrap().clone();
+        assert!(status.success(), "serve exited with {status:?}; stderr: {err}");
         (out, err)
+    }
+
+    /// Joins the pipe readers (they end when the process has exited and closed its pipes).
+    pub fn join_readers(&mut self) {
+        for reader in self.readers.drain(..) {
+            reader.join().expect("a pipe reader panicked");
+        }
     }
 }

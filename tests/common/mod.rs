@@ -82,6 +82,9 @@ pub struct Spawn {
     pub storage: Option<String>,
     /// On-demand syncs through the `tenant-sync` queue, as under a Functions host.
     pub queue_syncs: bool,
+    /// GroupMgr proves itself with its certificate (`GROUPMGR_CLIENT_CERTIFICATE`, a PEM file)
+    /// instead of its client secret.
+    pub certificate: bool,
 }
 
 impl Default for Spawn {
@@ -96,11 +99,26 @@ impl Default for Spawn {
                 max_delay: std::time::Duration::from_secs(3),
                 ..Default::default()
             },
-            sim: m365_sim::SimOptions::default(),
+            sim: small_pages(),
             audit: false,
             storage: None,
             queue_syncs: false,
+            certificate: false,
         }
+    }
+}
+
+/// The sim's seeding with small pages everywhere: every pager of the product follows several
+/// links (delta pages that repeat a group to carry the rest of its members, list pages of a
+/// few items, audit content pages of 5).
+pub fn small_pages() -> m365_sim::SimOptions {
+    m365_sim::SimOptions {
+        paging: m365_sim::Paging::small(),
+        audit: m365_sim::audit::AuditOptions {
+            page_size: 5,
+            ..Default::default()
+        },
+        ..Default::default()
     }
 }
 
@@ -115,6 +133,9 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
     for rule in opts.sim_faults {
         sim.state.faults.arm(rule);
     }
+    // The sim's content holds still: a test and its oracle see the same audit feed and report
+    // rows even when the test crosses the hour (new blobs) or the UTC day (report dates).
+    sim.state.set_clock(chrono::Utc::now());
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("groupmgr.db");
     let mut env = settings_map(&sim.url(), &db_path);
@@ -126,6 +147,12 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
     }
     if let Some(storage) = &opts.storage {
         env.insert("AzureWebJobsStorage".into(), storage.clone());
+    }
+    if opts.certificate {
+        let pem = dir.path().join("groupmgr-client.pem");
+        std::fs::write(&pem, m365_sim::client_cert::GROUPMGR_CLIENT_CERTIFICATE_PEM).unwrap();
+        env.remove("GROUPMGR_CLIENT_SECRET");
+        env.insert("GROUPMGR_CLIENT_CERTIFICATE".into(), pem.display().to_string());
     }
     let settings = Settings::from_source(|k| env.get(k).cloned()).expect("test settings are valid");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());

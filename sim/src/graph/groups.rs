@@ -194,7 +194,7 @@ fn list(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply
         });
     }
     let total = groups.len();
-    let (items, next) = match page(state, req, &groups, 100, 999) {
+    let (items, next) = match page(state, req, &groups, 100, 999, 999) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -509,7 +509,7 @@ fn list_relation(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>, id: 
     } else {
         g.members.iter().copied().collect()
     };
-    let (items, next) = match page(state, req, &ids, 100, 999) {
+    let (items, next) = match page(state, req, &ids, 100, 999, 999) {
         Ok(p) => p,
         Err(e) => return e,
     };
@@ -589,7 +589,9 @@ fn relation_change(rel: &str, user: Uuid, added: bool) -> ChangeKind {
 struct DeltaState {
     from: Option<u64>,
     to: u64,
+    /// The next group of the round, and how many of its objects were already sent.
     offset: usize,
+    part: usize,
     members: bool,
     owners: bool,
 }
@@ -599,10 +601,11 @@ impl DeltaState {
         let text = String::from_utf8(B64URL.decode(raw).ok()?).ok()?;
         let parts: Vec<&str> = text.split(':').collect();
         match parts.as_slice() {
-            ["s", from, to, off, flags] => Some(Self {
+            ["s", from, to, off, part, flags] => Some(Self {
                 from: (*from != "-").then(|| from.parse().ok()).flatten(),
                 to: to.parse().ok()?,
                 offset: off.parse().ok()?,
+                part: part.parse().ok()?,
                 members: flags.contains('m'),
                 owners: flags.contains('o'),
             }),
@@ -617,10 +620,11 @@ impl DeltaState {
             if self.owners { "o" } else { "" }
         );
         B64URL.encode(format!(
-            "s:{}:{}:{}:{flags}",
+            "s:{}:{}:{}:{}:{flags}",
             self.from.map_or("-".to_string(), |f| f.to_string()),
             self.to,
-            self.offset
+            self.offset,
+            self.part
         ))
     }
 }
@@ -633,10 +637,13 @@ fn ref_json(user: &Uuid, removed: bool) -> Value {
     v
 }
 
-/// `GET /groups/delta`. Graph chooses its own delta page sizes; the sim uses the collection
-/// maximum of 999 objects a page.
+/// `GET /groups/delta` (graph-groups.md §7). Graph chooses its own page sizes and documents
+/// that "a large group may be split across pages; the same group can appear in several
+/// pages": the sim pages `Paging::delta_page` objects at a time and carries at most
+/// `Paging::delta_relations_per_object` member/owner references on one object, repeating the
+/// group (its id and the next references, without its properties) until all are sent.
 fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
-    const PAGE: usize = 999;
+    let paging = &state.options.paging;
     let expired = || {
         GraphReply::error(
             StatusCode::BAD_REQUEST,
@@ -656,6 +663,7 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
                 from: Some(s.to),
                 to: t.seq,
                 offset: 0,
+                part: 0,
                 ..s
             },
             None => return expired(),
@@ -668,6 +676,7 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
                 from: Some(t.seq),
                 to: t.seq,
                 offset: 0,
+                part: 0,
                 members: has("members"),
                 owners: has("owners"),
             };
@@ -679,6 +688,7 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
             from: None,
             to: t.seq,
             offset: 0,
+            part: 0,
             members: has("members"),
             owners: has("owners"),
         }
@@ -703,70 +713,123 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
             set.into_iter().collect()
         }
     };
-    let end = (st.offset + PAGE).min(ids.len());
     let domain = &req.caller.tenant.domain;
-    let value: Vec<Value> = ids[st.offset.min(ids.len())..end]
-        .iter()
-        .map(|id| match t.groups.get(id) {
-            Some(g) if g.deleted.is_none() => {
-                let mut v = select(g.to_json(domain), Some(GROUP_PROPS));
-                let relations = [
-                    (st.members, "members@delta", &g.members, true),
-                    (st.owners, "owners@delta", &g.owners, false),
-                ];
-                for (tracked, key, current, is_member) in relations {
-                    if !tracked {
-                        continue;
-                    }
-                    let refs: Vec<Value> = match st.from {
-                        // Initial round: the whole relationship.
-                        None => current.iter().map(|u| ref_json(u, false)).collect(),
-                        // Later rounds: the net change of each related object in the window.
-                        Some(f) => {
-                            let mut last: std::collections::BTreeMap<Uuid, bool> = Default::default();
-                            for c in t
-                                .changes
-                                .iter()
-                                .filter(|c| c.group == *id && c.seq > f && c.seq <= st.to)
-                            {
-                                match c.kind {
-                                    ChangeKind::Member { user, added } if is_member => {
-                                        last.insert(user, added);
-                                    }
-                                    ChangeKind::Owner { user, added } if !is_member => {
-                                        last.insert(user, added);
-                                    }
-                                    _ => {}
-                                }
-                            }
-                            last.iter().map(|(u, added)| ref_json(u, !added)).collect()
-                        }
-                    };
-                    if st.from.is_none() || !refs.is_empty() {
-                        v[key] = json!(refs);
-                    }
-                }
-                v
-            }
-            Some(_) => json!({"id": id.to_string(), "@removed": {"reason": "changed"}}),
-            None => json!({"id": id.to_string(), "@removed": {"reason": "deleted"}}),
-        })
-        .collect();
+    let (mut next, mut part) = (st.offset, st.part);
+    let mut value: Vec<Value> = Vec::new();
+    while next < ids.len() && value.len() < paging.delta_page.max(1) {
+        let id = ids[next];
+        let (object, parts) = match t.groups.get(&id) {
+            Some(g) if g.deleted.is_none() => delta_object(g, domain, t, &st, part, paging.delta_relations_per_object),
+            Some(_) => (json!({"id": id.to_string(), "@removed": {"reason": "changed"}}), 1),
+            None => (json!({"id": id.to_string(), "@removed": {"reason": "deleted"}}), 1),
+        };
+        value.push(object);
+        part += 1;
+        if part >= parts {
+            next += 1;
+            part = 0;
+        }
+    }
     let mut body = json!({"@odata.context": context(state, "groups"), "value": value});
-    if end < ids.len() {
+    if next < ids.len() {
         body["@odata.nextLink"] = json!(absolute(
             state,
             "/groups/delta",
-            &[("$skiptoken", DeltaState { offset: end, ..st }.token())]
+            &[(
+                "$skiptoken",
+                DeltaState {
+                    offset: next,
+                    part,
+                    ..st
+                }
+                .token()
+            )]
         ));
     } else {
         body["@odata.deltaLink"] = json!(absolute(
             state,
             "/groups/delta",
-            &[("$deltatoken", DeltaState { offset: 0, ..st }.token())]
+            &[(
+                "$deltatoken",
+                DeltaState {
+                    offset: 0,
+                    part: 0,
+                    ..st
+                }
+                .token()
+            )]
         ));
     }
     GraphReply::ok(body)
+}
+
+/// Object `part` of a live group in a delta round, and how many objects the group takes: the
+/// first carries its properties, each carries at most `per_object` references (members
+/// first, then owners). In the first round the references are the whole relationships; later,
+/// the net change of each related object in the round's window.
+fn delta_object(
+    g: &Group,
+    domain: &str,
+    t: &TenantGraph,
+    st: &DeltaState,
+    part: usize,
+    per_object: usize,
+) -> (Value, usize) {
+    let mut refs: Vec<(&str, Value)> = Vec::new();
+    let relations = [
+        (st.members, "members@delta", &g.members, true),
+        (st.owners, "owners@delta", &g.owners, false),
+    ];
+    for (tracked, key, current, is_member) in relations {
+        if !tracked {
+            continue;
+        }
+        match st.from {
+            None => refs.extend(current.iter().map(|u| (key, ref_json(u, false)))),
+            Some(f) => {
+                let mut last: std::collections::BTreeMap<Uuid, bool> = Default::default();
+                for c in t
+                    .changes
+                    .iter()
+                    .filter(|c| c.group == g.id && c.seq > f && c.seq <= st.to)
+                {
+                    match c.kind {
+                        ChangeKind::Member { user, added } if is_member => {
+                            last.insert(user, added);
+                        }
+                        ChangeKind::Owner { user, added } if !is_member => {
+                            last.insert(user, added);
+                        }
+                        _ => {}
+                    }
+                }
+                refs.extend(last.iter().map(|(u, added)| (key, ref_json(u, !added))));
+            }
+        }
+    }
+    let per_object = per_object.max(1);
+    let parts = refs.len().div_ceil(per_object).max(1);
+    let mut v = if part == 0 {
+        let mut v = select(g.to_json(domain), Some(GROUP_PROPS));
+        // The first round states every tracked relationship, empty ones included.
+        if st.from.is_none() {
+            for (tracked, key) in [(st.members, "members@delta"), (st.owners, "owners@delta")] {
+                if tracked {
+                    v[key] = json!([]);
+                }
+            }
+        }
+        v
+    } else {
+        json!({"id": g.id.to_string()})
+    };
+    for (key, r) in refs.into_iter().skip(part * per_object).take(per_object) {
+        match v.get_mut(key).and_then(Value::as_array_mut) {
+            Some(list) => list.push(r),
+            None => v[key] = json!([r]),
+        }
+    }
+    (v, parts)
 }
 
 /// The scalar properties delta returns (the `$select` of the first call is remembered by

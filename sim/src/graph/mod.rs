@@ -282,12 +282,15 @@ pub(crate) fn absolute(state: &SimState, path: &str, query: &[(&str, String)]) -
 
 /// Pages a collection: `$top` (default `default_top`, capped at `max_top`) and an opaque
 /// `$skiptoken` carrying the offset. Returns the page and its `@odata.nextLink`.
+/// One page of `items` by `$top` (default `default_top`, at most `max_top`) and `$skiptoken`;
+/// the server returns at most `server_max` whatever `$top` asks (server-driven paging).
 pub(crate) fn page<T: Clone>(
     state: &SimState,
     req: &GraphRequest<'_>,
     items: &[T],
     default_top: usize,
     max_top: usize,
+    server_max: usize,
 ) -> Result<(Vec<T>, Option<String>), GraphReply> {
     let top = match req.q("$top") {
         Some(t) => t
@@ -300,7 +303,8 @@ pub(crate) fn page<T: Clone>(
                 ))
             })?,
         None => default_top,
-    };
+    }
+    .min(server_max);
     let offset = match req.q("$skiptoken") {
         Some(t) => B64URL
             .decode(t)

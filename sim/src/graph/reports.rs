@@ -4,7 +4,7 @@
 //! replaced by hashes, so the report cannot be joined to groups.
 
 use bytes::Bytes;
-use chrono::{TimeDelta, Utc};
+use chrono::TimeDelta;
 use serde_json::json;
 use uuid::Uuid;
 use warp::http::{Response, StatusCode};
@@ -91,7 +91,7 @@ pub fn report_download(state: &SimState, tenant: &str, file: &str) -> Response<B
         .unwrap_or_else(|p| p.into_inner())
         .contains(&tenant);
     let host = format!("{}.sharepoint.com", t.name.to_lowercase());
-    let now = Utc::now();
+    let now = state.now();
     let opts = state.options.audit.clone();
     let csv = state
         .with_graph(&tenant, |g| {

@@ -254,7 +254,9 @@ fn items(
                 }
                 rows.retain(|(_, f)| f.get(&col).and_then(Value::as_str) == Some(val.as_str()));
             }
-            let (page_rows, next) = match page(state, req, &rows, 200, 999) {
+            // SharePoint pages server-side: never more than the sim's list page, whatever `$top`.
+            let list_page = state.options.paging.list_items_page.max(1);
+            let (page_rows, next) = match page(state, req, &rows, 200.min(list_page), 999, list_page) {
                 Ok(p) => p,
                 Err(e) => return e,
             };
