@@ -423,7 +423,12 @@ async fn activity_api_lists_groups_and_filters_inactive_ones() {
     ] {
         assert!(items[0].get(k).is_some(), "{k}");
     }
-    // Least recently active first: never-active groups lead.
+    // Least recently active first (never-active groups lead), ties by group id.
+    let order: Vec<(Option<&str>, &str)> = items
+        .iter()
+        .map(|i| (i["lastActivity"].as_str(), i["groupId"].as_str().unwrap()))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "not least recently active first");
     assert!(items[0]["lastActivity"].is_null());
     let never = items.iter().filter(|i| i["lastActivity"].is_null()).count();
     let inactive: Value = app
@@ -476,30 +481,20 @@ async fn activity_api_lists_groups_and_filters_inactive_ones() {
         "some groups were last active in Teams weeks ago (the report knows)"
     );
     assert_eq!(week["value"].as_array().unwrap().len(), stale);
-    // Paging.
-    let page: Value = app
-        .http
-        .get(app.url("/api/activity?top=100"))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(page["value"].as_array().unwrap().len(), 100);
-    let next = page["nextCursor"].as_str().unwrap();
-    let page2: Value = app
-        .http
-        .get(app.url(&format!("/api/activity?top=100&cursor={next}")))
-        .bearer_auth(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_ne!(page2["value"][0], page["value"][0]);
+    // Paging: pages of 70 through `nextCursor` give exactly the whole list, in order.
+    let mut paged: Vec<Value> = Vec::new();
+    let mut path = "/api/activity?top=70".to_string();
+    loop {
+        let page = app.json_ok("GET", &path, &admin, None).await;
+        let value = page["value"].as_array().unwrap();
+        assert!(value.len() <= 70);
+        paged.extend(value.iter().cloned());
+        match page["nextCursor"].as_str() {
+            Some(next) => path = format!("/api/activity?top=70&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(&paged, items, "the pages, one after the other, are the list");
     for bad in ["inactiveDays=-1", "inactiveDays=x", "top=0", "cursor=zz"] {
         let (status, _) = error_code(
             app.http
@@ -525,5 +520,93 @@ async fn activity_api_lists_groups_and_filters_inactive_ones() {
         .await
         .unwrap();
     assert_eq!(one["activity"]["lastActivity"], g["lastActivity"]);
+    app.stop().await;
+}
+
+/// What the jobs say in the tenant's own log (through the real sink, sealed to the tenant's
+/// key): concealed report names once, not every day; audit content lost before it could be
+/// read.
+#[tokio::test]
+async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
+    use tracing::instrument::WithSubscriber as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let app = spawn_with(audit_app(3)).await;
+    let key = groupmgr::crypto::TenantPrivateKey::generate();
+    app.store.set_log_public_key(&contoso(), key.public()).await.unwrap();
+    app.sim.state.concealed_reports.lock().unwrap().insert(CONTOSO);
+    // One blob answers AF20051 (expired) when it is fetched.
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/activity/feed/audit/",
+            FaultKind::Status {
+                status: 400,
+                code: "AF20051".into(),
+                retry_after: None,
+            },
+        )
+        .times(1),
+    );
+    let subscriber = || tracing_subscriber::registry().with(groupmgr::telemetry::TenantLogLayer(app.sink.clone()));
+    let first = tenant_sync::run(&app.app, &contoso(), false)
+        .with_subscriber(subscriber())
+        .await
+        .unwrap();
+    assert_eq!((first.activity.teams_report, first.activity.lost), ("concealed", 1));
+    // The next day the report is due again, and still concealed: not said again.
+    let next_day = async {
+        let (graph_token, manage_token) = (
+            app.app
+                .tokens
+                .app_token(&contoso(), &app.app.graph_resource)
+                .await
+                .unwrap(),
+            app.app
+                .tokens
+                .app_token(&contoso(), "https://manage.office.com")
+                .await
+                .unwrap(),
+        );
+        let graph = app.app.graph.session(graph_token);
+        let mgmt = app.app.management.as_ref().unwrap().session(manage_token, contoso());
+        let list = groupmgr::customer_list::location(app.store.as_ref(), &contoso())
+            .await
+            .unwrap()
+            .unwrap();
+        ActivitySync {
+            graph: &graph,
+            management: Some(&mgmt),
+            state: app.app.state.as_ref(),
+            tenant: contoso(),
+            list: &list,
+            now: Utc::now() + chrono::TimeDelta::days(1),
+            progress: None,
+        }
+        .run()
+        .await
+        .unwrap()
+    };
+    let second = next_day.with_subscriber(subscriber()).await;
+    assert_eq!(second.teams_report, "concealed");
+    app.sink.flush().await;
+    let keys = app.store.log_keys(&contoso()).await.unwrap();
+    let opener = groupmgr::decrypt::Opener::new(&key, contoso(), &keys);
+    let events: Vec<String> = app
+        .store
+        .logs(
+            &contoso(),
+            &groupmgr::store::LogQuery {
+                limit: 10_000,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| opener.open_log(r).expect("every entry opens").event)
+        .collect();
+    let count = |e: &str| events.iter().filter(|x| *x == e).count();
+    assert_eq!(count("teams_report_concealed"), 1, "{events:?}");
+    assert_eq!(count("audit_content_lost"), 1, "{events:?}");
+    assert_eq!(count("group_sync_finished"), 1, "{events:?}");
     app.stop().await;
 }

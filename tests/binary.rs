@@ -166,6 +166,9 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
     let db = dir.path().join("scan.db");
     let mut env = settings_map(&sim.url(), &db);
     env.insert("GROUPMGR_LOG".into(), "debug".into());
+    // As the Functions host starts it (the host runs the timer and queue functions, which this
+    // test posts itself): no in-process schedule racing them.
+    env.insert("FUNCTIONS_CUSTOMHANDLER_WORKER_ID".into(), "test-worker".into());
     assert!(
         groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"])
             .output()
@@ -227,6 +230,28 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
         .send()
         .await
         .unwrap();
+    // A timer and a queue invocation, as the host posts them.
+    let (timer_invocation, queue_invocation) = (
+        "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d",
+        "8b7c6d5e-4f3a-4b2c-9d0e-1f2a3b4c5d6e",
+    );
+    let timer = http
+        .post(format!("{base}/SyncScheduler"))
+        .header("x-azure-functions-invocationid", timer_invocation)
+        .json(&serde_json::json!({"Data": {"timer": {"IsPastDue": false}}, "Metadata": {}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(timer.status().as_u16(), 200);
+    let message = format!("{{\"tenantId\":\"{CONTOSO}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}");
+    let queue = http
+        .post(format!("{base}/TenantSync"))
+        .header("x-azure-functions-invocationid", queue_invocation)
+        .json(&serde_json::json!({"Data": {"message": message}, "Metadata": {"DequeueCount": 1}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queue.status().as_u16(), 200, "{}", queue.text().await.unwrap());
     sigterm(&served.child);
     wait_exit(&mut served.child, Duration::from_secs(15));
     served.join_readers();
@@ -239,16 +264,35 @@ async fn nothing_the_app_writes_contains_a_token_or_a_upn() {
     );
     // Observability: one JSON line per invocation with its id, function, tenant, status,
     // outcome and duration.
-    let line: serde_json::Value = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|v| v.to_string().contains(invocation))
-        .expect("the invocation is logged");
-    let fields = if line["fields"].is_object() {
-        &line["fields"]
-    } else {
-        &line
+    let logged = |id: &str| -> serde_json::Value {
+        let lines: Vec<serde_json::Value> = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v.to_string().contains(id))
+            .collect();
+        assert_eq!(lines.len(), 1, "one line for invocation {id}: {lines:?}");
+        let line = lines.into_iter().next().unwrap();
+        if line["fields"].is_object() {
+            line["fields"].clone()
+        } else {
+            line
+        }
     };
+    for (id, function, tenant) in [
+        (timer_invocation, "SyncScheduler", String::new()),
+        (queue_invocation, "TenantSync", CONTOSO.to_string()),
+    ] {
+        let fields = logged(id);
+        assert_eq!(fields["event"], "request", "{fields}");
+        assert_eq!(fields["function"], function, "{fields}");
+        assert_eq!(fields["method"], "POST", "{fields}");
+        assert_eq!(fields["tenant_id"], tenant, "{fields}");
+        assert_eq!(fields["status"], 200, "{fields}");
+        assert_eq!(fields["outcome"], "success", "{fields}");
+        assert!(fields["duration_ms"].as_f64().is_some(), "{fields}");
+    }
+    let line = logged(invocation);
+    let fields = &line;
     assert_eq!(fields["event"], "request", "{line}");
     assert_eq!(fields["invocation_id"], invocation, "{line}");
     assert_eq!(fields["function"], "Groups", "{line}");
@@ -346,4 +390,37 @@ async fn sync_command_runs_one_tenant_sync_and_reports_it() {
     let (code, _, err) = run(&["sync", &FABRIKAM.to_string()]);
     assert_ne!(code, 0, "not registered");
     assert!(err.contains("not registered"), "{err}");
+}
+
+/// The production build (`--no-default-features`: no embedded m365-sim, what
+/// `scripts/package.sh` ships) starts as the host starts it and serves health; it has no
+/// `dev` command. CI builds it and names it in `GROUPMGR_PRODUCTION_BIN`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_production_build_starts_and_serves_health() {
+    let Some(bin) = std::env::var_os("GROUPMGR_PRODUCTION_BIN") else {
+        common::skip::skip(
+            "the_production_build_starts_and_serves_health",
+            "GROUPMGR_PRODUCTION_BIN is not set (.ci/run builds it: cargo build --no-default-features --bin groupmgr)",
+            common::skip::OnCi::Required,
+        );
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let env = settings_map("http://127.0.0.1:9", &dir.path().join("prod.db"));
+    let out = std::process::Command::new(&bin)
+        .arg("dev")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "no dev command in production");
+    let mut served = common::binary::serve_binary(std::path::Path::new(&bin), &env);
+    let health = reqwest::get(format!("http://{}/api/health", served.addr))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    sigterm(&served.child);
+    assert!(wait_exit(&mut served.child, Duration::from_secs(15)).success());
+    served.join_readers();
 }

@@ -3,6 +3,10 @@
 //! table: every HTTP function's route and methods are served, every other function has an
 //! invocation handler, and nothing is served that the host would not forward.
 
+mod common;
+
+use common::skip::{OnCi, skip};
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -58,12 +62,21 @@ fn function_dirs() -> Vec<PathBuf> {
 
 #[test]
 fn in_tree_schemas_are_the_reference_copies() {
+    let reference = root().join("../shared/reference/schemas");
+    if !reference.is_dir() {
+        // The reference folder sits beside a checkout that has it (ARCHITECTURE.md), not
+        // necessarily beside CI's clone; the tests below validate against the copies.
+        skip(
+            "in_tree_schemas_are_the_reference_copies",
+            "no ../shared/reference/schemas beside this checkout",
+            OnCi::MayLack,
+        );
+        return;
+    }
     for name in ["host.json", "function.json"] {
-        let reference = root().join("../shared/reference/schemas").join(name);
-        if let Ok(text) = std::fs::read_to_string(&reference) {
-            let ours = std::fs::read_to_string(root().join("tests/schemas").join(name)).unwrap();
-            assert_eq!(text, ours, "tests/schemas/{name} differs from {}", reference.display());
-        }
+        let text = std::fs::read_to_string(reference.join(name)).unwrap_or_else(|e| panic!("reference {name}: {e}"));
+        let ours = std::fs::read_to_string(root().join("tests/schemas").join(name)).unwrap();
+        assert_eq!(text, ours, "tests/schemas/{name} differs from the reference copy");
     }
 }
 

@@ -678,3 +678,48 @@ async fn group_creation_policy_read_and_write() {
     assert_eq!(error_code(resp).await, (403, "forbidden_by_microsoft".into()));
     app.stop().await;
 }
+
+/// A create whose answer is lost after Graph made the group: the retry finds it by its
+/// nickname instead of making a second one (or answering 409 for the caller's own group).
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
+    let app = spawn_app().await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    app.sim.state.faults.arm(
+        FaultRule::new("/v1.0/groups", FaultKind::DropAnswer)
+            .method("POST")
+            .times(1),
+    );
+    let resp = app
+        .call(
+            "POST",
+            "/api/groups",
+            &admin,
+            Some(json!({"displayName": "Lost Answer", "mailNickname": "lostanswer"})),
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let made = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|g| g.mail_nickname == "lostanswer")
+                .map(|g| g.id.to_string())
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert_eq!(
+        made,
+        [created["id"].as_str().unwrap().to_string()],
+        "exactly one group, the one answered"
+    );
+    assert_eq!(
+        app.sim.requests_where(|p| p == "/v1.0/groups"),
+        2,
+        "the create that lost its answer, then the look-up by nickname (no second create)"
+    );
+    app.stop().await;
+}

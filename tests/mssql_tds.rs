@@ -164,23 +164,58 @@ fn connection_strings_choose_the_login() {
     assert!(mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive").is_err());
 }
 
+/// The Azure CLI as `Active Directory Default` runs it (`/bin/sh -c "cd /bin && az account
+/// get-access-token -o json --scope …"`): installed and signed in, or not installed at all.
+#[derive(Debug)]
+struct FakeCli {
+    installed: bool,
+}
+
+#[async_trait]
+impl azure_identity::Executor for FakeCli {
+    async fn run(
+        &self,
+        _program: &std::ffi::OsStr,
+        args: &[&std::ffi::OsStr],
+    ) -> std::io::Result<std::process::Output> {
+        use std::os::unix::process::ExitStatusExt as _;
+        let command = args.last().map(|a| a.to_string_lossy().to_string()).unwrap_or_default();
+        let az = command.contains(" && az account get-access-token")
+            && command.contains("https://database.windows.net/.default");
+        let (code, stdout, stderr) = if self.installed && az {
+            let expires = chrono::Utc::now().timestamp() + 3600;
+            (
+                0,
+                format!(r#"{{"accessToken":"operator-token","expires_on":{expires},"tokenType":"Bearer"}}"#),
+                String::new(),
+            )
+        } else {
+            (127, String::new(), "/bin/sh: 1: not found".to_string())
+        };
+        Ok(std::process::Output {
+            status: std::process::ExitStatus::from_raw(code << 8),
+            stdout: stdout.into_bytes(),
+            stderr: stderr.into_bytes(),
+        })
+    }
+}
+
 #[tokio::test]
 async fn an_operator_signs_in_to_azure_sql_with_the_azure_cli() {
-    let (_, auth) = mssql::parse_connection(
-        "Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Default",
-    )
-    .unwrap();
-    let SqlAuth::Token(source) = auth else {
-        panic!("Active Directory Default logs in with a token");
-    };
-    // Without the Azure CLI (as here) the failure names the credential; never a panic.
-    let az = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("az").exists()));
-    if !az {
-        let Err(err) = source.token().await else {
-            panic!("no Azure CLI, no token");
+    let conn = "Server=tcp:x.database.windows.net,1433;Database=g;Authentication=Active Directory Default";
+    let token_with = |installed: bool| async move {
+        let (_, auth) = mssql::parse_connection_with(conn, Some(Arc::new(FakeCli { installed }))).unwrap();
+        let SqlAuth::Token(source) = auth else {
+            panic!("Active Directory Default logs in with a token");
         };
-        assert!(err.contains("Azure CLI"), "{err}");
-    }
+        source.token().await
+    };
+    // Signed in: the CLI's token for Azure SQL.
+    let token = token_with(true).await.expect("a token from the Azure CLI");
+    assert_eq!(token.expose(), "operator-token");
+    // No CLI: the failure names the credential; never a panic.
+    let err = token_with(false).await.expect_err("no Azure CLI, no token");
+    assert!(err.contains("Azure CLI"), "{err}");
 }
 
 #[test]

@@ -114,3 +114,104 @@ async fn the_sync_scheduler_timer_purges_offboarded_tenants_logs_after_30_days()
     assert_eq!(body["Outputs"]["tenantSync"].as_array().unwrap().len(), 2, "{body}");
     app.stop().await;
 }
+
+async fn add_tenant(store: &dyn Store, expires: Option<chrono::NaiveDate>) -> TenantId {
+    let tenant = TenantId::parse(&uuid::Uuid::new_v4().to_string()).unwrap();
+    store
+        .add_tenant(&NewTenant {
+            tenant_id: tenant,
+            seats: Seats::new(1).unwrap(),
+            licence_expires: expires,
+        })
+        .await
+        .unwrap();
+    tenant
+}
+
+#[tokio::test]
+async fn the_timer_queues_exactly_the_tenants_that_may_sync_now() {
+    let app = spawn_app().await;
+    let store = app.store.as_ref();
+    let today = Utc::now().date_naive();
+    let last_day_today = add_tenant(store, Some(today)).await;
+    let expired = add_tenant(store, Some(today - TimeDelta::days(1))).await;
+    let suspended = add_tenant(store, None).await;
+    store
+        .set_status(&suspended, groupmgr::domain::TenantStatus::Suspended)
+        .await
+        .unwrap();
+    let offboarded = add_tenant(store, None).await;
+    store.offboard(&offboarded, Utc::now()).await.unwrap();
+    let envelope = |past_due: bool| {
+        json!({
+            "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": past_due}},
+            "Metadata": {"sys": {"MethodName": "SyncScheduler", "UtcNow": "2026-11-27T10:30:00Z", "RandGuid": "24ad4c06-24ad-4e5b-8294-3da9714877e9"}}
+        })
+    };
+    let body: Value = app
+        .post_invocation("SyncScheduler", &envelope(true))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let queued: std::collections::BTreeSet<TenantId> = body["Outputs"]["tenantSync"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            serde_json::from_str::<groupmgr::jobs::TenantSyncMessage>(m.as_str().unwrap())
+                .unwrap()
+                .tenant_id
+        })
+        .collect();
+    // Contoso and Fabrikam (active, no expiry) and the licence whose last day is today.
+    let want: std::collections::BTreeSet<TenantId> = [common::contoso(), common::fabrikam(), last_day_today]
+        .into_iter()
+        .collect();
+    assert_eq!(queued, want, "not {expired}, {suspended} or {offboarded}");
+    assert!(
+        body["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "timer was past due"),
+        "{body}"
+    );
+    let on_time: Value = app
+        .post_invocation("SyncScheduler", &envelope(false))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !on_time["Logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l == "timer was past due")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_sync_message_for_a_tenant_that_may_not_sync_completes_without_a_sync() {
+    let app = spawn_app().await;
+    app.store
+        .set_status(&common::contoso(), groupmgr::domain::TenantStatus::Suspended)
+        .await
+        .unwrap();
+    let message = format!(
+        "{{\"tenantId\":\"{}\",\"scheduledAt\":\"2026-11-27T10:30:00Z\"}}",
+        common::contoso()
+    );
+    let envelope = json!({"Data": {"message": message}, "Metadata": {"DequeueCount": 1}});
+    let resp = app.post_invocation("TenantSync", &envelope).await;
+    assert_eq!(resp.status().as_u16(), 200, "completed: retrying cannot help");
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["Logs"][0],
+        format!("tenant {} skipped: not registered or not active", common::contoso())
+    );
+    assert_eq!(app.sim.requests_where(|p| p.starts_with("/v1.0/")), 0, "no Graph call");
+    app.stop().await;
+}

@@ -112,6 +112,15 @@ fn ado_value(conn: &str, keys: &[&str]) -> Option<String> {
 /// Parses the connection string into a tiberius config (strict encryption forced) and the
 /// way to log in.
 pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
+    parse_connection_with(conn, None)
+}
+
+/// `parse_connection`, running the developer tools (`az`, `azd`) of `Active Directory
+/// Default` through `executor` (tests stand in for the Azure CLI; `None`: the real one).
+pub fn parse_connection_with(
+    conn: &str,
+    executor: Option<Arc<dyn azure_identity::Executor>>,
+) -> anyhow::Result<(Config, SqlAuth)> {
     let mut config = Config::from_ado_string(conn)
         .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: invalid SQL Server connection string ({e})"))?;
     config.encryption(EncryptionLevel::Strict);
@@ -134,7 +143,8 @@ pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
         }
         // An operator running `groupmgr tenant …` from a workstation: their `az login`.
         Some(a) if a == "active directory default" => {
-            let credential = azure_identity::DeveloperToolsCredential::new(None)
+            let options = azure_identity::DeveloperToolsCredentialOptions { executor };
+            let credential = azure_identity::DeveloperToolsCredential::new(Some(options))
                 .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: Azure CLI credential unavailable ({e})"))?;
             SqlAuth::Token(Arc::new(EntraTokens {
                 credential,

@@ -3,7 +3,6 @@
 //! `.ci/node/node_modules/.bin/azurite-blob` or on `PATH`; when it is not installed the tests
 //! that need it say SKIPPED (CI installs it, so they run there).
 
-use std::io::Write as _;
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -52,9 +51,10 @@ impl Azurite {
     /// `None`.
     pub fn start(test: &str) -> Option<Azurite> {
         let (Some(blob), Some(queue)) = (binary("blob"), binary("queue")) else {
-            let _ = writeln!(
-                std::io::stderr(),
-                "{test}: SKIPPED (Azurite not installed: run .ci/run, or npm install azurite@3.35.0 into .ci/node)"
+            super::skip::skip(
+                test,
+                "Azurite not installed: run .ci/run, which installs it into .ci/node",
+                super::skip::OnCi::Required,
             );
             return None;
         };
@@ -62,7 +62,7 @@ impl Azurite {
         let (port, queue_port) = (free_port(), free_port());
         let spawn = |bin: PathBuf, service: &str, port: u16| {
             Command::new(bin)
-                .args(["--silent", "--skipApiVersionCheck", "--loose"])
+                .args(["--silent", "--skipApiVersionCheck", "--loose", "--disableTelemetry"])
                 .arg(format!("--{service}Host"))
                 .arg("127.0.0.1")
                 .arg(format!("--{service}Port"))

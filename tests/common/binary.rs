@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_groupmgr");
 
 pub fn groupmgr(env: &std::collections::HashMap<String, String>, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    command(std::path::Path::new(BIN), env, args)
+}
+
+fn command(bin: &std::path::Path, env: &std::collections::HashMap<String, String>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin);
     cmd.args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
@@ -30,7 +34,12 @@ pub struct Served {
 
 /// Starts `groupmgr serve` and waits for its "listening" line.
 pub fn serve(env: &std::collections::HashMap<String, String>) -> Served {
-    let mut child = groupmgr(env, &["serve"])
+    serve_binary(std::path::Path::new(BIN), env)
+}
+
+/// `serve` of another build of the binary (the production build).
+pub fn serve_binary(bin: &std::path::Path, env: &std::collections::HashMap<String, String>) -> Served {
+    let mut child = command(bin, env, &["serve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

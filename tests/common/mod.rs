@@ -4,6 +4,7 @@
 
 pub mod azurite;
 pub mod binary;
+pub mod skip;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
