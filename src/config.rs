@@ -181,6 +181,13 @@ pub struct Settings {
     /// §1): then the host runs the timer and queue functions, and on-demand syncs go through
     /// the `tenant-sync` queue; otherwise this process runs the schedule itself.
     pub functions_host: bool,
+    /// How long one `TenantSync` invocation may work before it saves its progress and
+    /// continues in the next (`GROUPMGR_SYNC_BUDGET`, seconds; default 420, well inside the
+    /// host's 10-minute `functionTimeout`).
+    pub sync_budget: std::time::Duration,
+    /// How long a tenant's sync lease lasts unless renewed (`GROUPMGR_SYNC_LEASE`, seconds;
+    /// default 60): how soon another worker may take over from one that crashed.
+    pub sync_lease: std::time::Duration,
 }
 
 /// What `serve` cannot run without, checked once at start-up.
@@ -243,6 +250,8 @@ impl Settings {
             sharepoint_site: sharepoint_site(get)?,
             functions_host: get("FUNCTIONS_CUSTOMHANDLER_WORKER_ID").is_some()
                 || get("FUNCTIONS_HTTPWORKER_ID").is_some(),
+            sync_budget: seconds(get, "GROUPMGR_SYNC_BUDGET", 420)?,
+            sync_lease: seconds(get, "GROUPMGR_SYNC_LEASE", 60)?,
         })
     }
 
@@ -292,6 +301,20 @@ fn port(get: Get<'_>) -> Result<u16, ConfigError> {
             .parse::<u16>()
             .map_err(|_| ConfigError::new("FUNCTIONS_CUSTOMHANDLER_PORT", "must be a port number 0-65535")),
         None => Ok(DEFAULT_PORT),
+    }
+}
+
+/// A whole number of seconds, at least 1.
+fn seconds(get: Get<'_>, setting: &'static str, default: u64) -> Result<std::time::Duration, ConfigError> {
+    match get(setting) {
+        Some(raw) => raw
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .map(std::time::Duration::from_secs)
+            .ok_or_else(|| ConfigError::new(setting, "must be a whole number of seconds, at least 1")),
+        None => Ok(std::time::Duration::from_secs(default)),
     }
 }
 

@@ -1,20 +1,34 @@
 //! GroupMgr's own per-group data, kept in the customer's tenant: a SharePoint list named
 //! "GroupMgr Groups" on `GROUPMGR_SHAREPOINT_SITE` (ARCHITECTURE.md §6). One item per group,
 //! keyed by the indexed `GroupId` column. Found (or created) on the first sync; where it is
-//! is remembered in the tenant's state.
+//! is remembered in the tenant's job state.
+//!
+//! Two writers share a row and never undo each other: the group sync writes only the group's
+//! columns (name, counts, team, site, lifecycle), the activity sync only the activity columns
+//! — and those only ever move forward: an update names the version it read (`If-Match`), and
+//! one that lost to a concurrent write reads the row again and merges (the later of each
+//! time) before it tries again. Values are fitted to their columns (a name longer than the
+//! 255 characters of `Title` is shortened there, and kept whole in `DisplayName`); a row that
+//! SharePoint still refuses is reported back, not fatal, so that one row cannot fail a sync.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use crate::activity::LastActivity;
 use crate::domain::TenantId;
+use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem, MAX_BATCH};
-use crate::store::{Store, StoreError};
 
 pub const LIST_NAME: &str = "GroupMgr Groups";
 const STATE_KEY: &str = "customer_list";
+/// SharePoint's limit of a single line of text (the `Title` column): 255 characters.
+pub const TITLE_MAX: usize = 255;
+/// How often a conditional activity update is re-read and retried when it keeps losing.
+const MERGE_ATTEMPTS: usize = 3;
 
 /// Where the list is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +50,7 @@ pub enum Lifecycle {
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRow {
     pub group_id: String,
+    /// The group's whole display name (up to Graph's 256 characters).
     pub name: String,
     pub owner_count: Option<u64>,
     pub member_count: Option<u64>,
@@ -52,26 +67,67 @@ pub struct GroupRow {
     pub synced_at: Option<DateTime<Utc>>,
 }
 
+/// A row as read from the list: its item id and version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRow {
+    pub item: String,
+    pub etag: Option<String>,
+    pub row: GroupRow,
+}
+
+/// The columns the group sync owns (besides the built-in `Title`).
+fn group_columns() -> Vec<Column> {
+    let col = |name, kind| Column { name, kind };
+    vec![
+        col("GroupId", ColumnKind::Text { unique: true }),
+        col("DisplayName", ColumnKind::Note),
+        col("OwnerCount", ColumnKind::Number),
+        col("MemberCount", ColumnKind::Number),
+        col("TeamsEnabled", ColumnKind::Boolean),
+        col("TeamsThreadId", ColumnKind::Text { unique: false }),
+        col("SiteUrl", ColumnKind::Text { unique: false }),
+        col("LifecycleStatus", ColumnKind::Choice(&["active", "deleted"])),
+        col("SyncedAt", ColumnKind::DateTime),
+    ]
+}
+
+/// The columns the activity sync owns.
+fn activity_columns() -> Vec<Column> {
+    ["LastTeamsActivity", "LastSharePointActivity", "LastActivity"]
+        .into_iter()
+        .map(|name| Column {
+            name,
+            kind: ColumnKind::DateTime,
+        })
+        .collect()
+}
+
 /// The list and its columns (besides the built-in `Title`, which holds the group's name).
 pub fn list_definition() -> ListDefinition {
-    let col = |name, kind| Column { name, kind };
     ListDefinition {
         display_name: LIST_NAME,
         description: "Per-group data kept by GroupMgr. Maintained automatically; do not edit.",
-        columns: vec![
-            col("GroupId", ColumnKind::Text { unique: true }),
-            col("OwnerCount", ColumnKind::Number),
-            col("MemberCount", ColumnKind::Number),
-            col("TeamsEnabled", ColumnKind::Boolean),
-            col("TeamsThreadId", ColumnKind::Text { unique: false }),
-            col("SiteUrl", ColumnKind::Text { unique: false }),
-            col("LastTeamsActivity", ColumnKind::DateTime),
-            col("LastSharePointActivity", ColumnKind::DateTime),
-            col("LastActivity", ColumnKind::DateTime),
-            col("LifecycleStatus", ColumnKind::Choice(&["active", "deleted"])),
-            col("SyncedAt", ColumnKind::DateTime),
-        ],
+        columns: group_columns().into_iter().chain(activity_columns()).collect(),
     }
+}
+
+/// The name as the `Title` column can hold it: at most 255 characters (counted as SharePoint
+/// counts them, in UTF-16 units), shortened with an ellipsis when longer.
+pub fn fit_title(name: &str) -> String {
+    if name.encode_utf16().count() <= TITLE_MAX {
+        return name.to_string();
+    }
+    let mut out = String::new();
+    let mut units = 0;
+    for c in name.chars() {
+        if units + c.len_utf16() > TITLE_MAX - 1 {
+            break;
+        }
+        units += c.len_utf16();
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 fn time(v: &Option<DateTime<Utc>>) -> Value {
@@ -86,29 +142,41 @@ fn parse_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
+fn opt<T: Serialize>(v: &Option<T>) -> Value {
+    v.as_ref().map_or(Value::Null, |x| json!(x))
+}
+
 impl GroupRow {
-    /// The item fields. `SyncedAt` is written separately so that comparing rows ignores it.
-    pub fn to_fields(&self) -> Map<String, Value> {
+    /// A row for a group that has none yet: no counts, no activity.
+    pub fn new(group_id: &str) -> Self {
+        Self {
+            group_id: group_id.to_string(),
+            name: String::new(),
+            owner_count: None,
+            member_count: None,
+            teams_enabled: false,
+            teams_thread_id: None,
+            site_url: None,
+            last_teams_activity: None,
+            last_sharepoint_activity: None,
+            last_activity: None,
+            lifecycle: Lifecycle::Active,
+            synced_at: None,
+        }
+    }
+
+    /// The fields of the group's columns (not `SyncedAt`, which is stamped on write, so that
+    /// comparing rows ignores it).
+    pub fn group_fields(&self) -> Map<String, Value> {
         let mut f = Map::new();
-        f.insert("Title".into(), json!(self.name));
+        f.insert("Title".into(), json!(fit_title(&self.name)));
+        f.insert("DisplayName".into(), json!(self.name));
         f.insert("GroupId".into(), json!(self.group_id));
-        f.insert("OwnerCount".into(), self.owner_count.map_or(Value::Null, |n| json!(n)));
-        f.insert(
-            "MemberCount".into(),
-            self.member_count.map_or(Value::Null, |n| json!(n)),
-        );
+        f.insert("OwnerCount".into(), opt(&self.owner_count));
+        f.insert("MemberCount".into(), opt(&self.member_count));
         f.insert("TeamsEnabled".into(), json!(self.teams_enabled));
-        f.insert(
-            "TeamsThreadId".into(),
-            self.teams_thread_id.as_ref().map_or(Value::Null, |t| json!(t)),
-        );
-        f.insert(
-            "SiteUrl".into(),
-            self.site_url.as_ref().map_or(Value::Null, |t| json!(t)),
-        );
-        f.insert("LastTeamsActivity".into(), time(&self.last_teams_activity));
-        f.insert("LastSharePointActivity".into(), time(&self.last_sharepoint_activity));
-        f.insert("LastActivity".into(), time(&self.last_activity));
+        f.insert("TeamsThreadId".into(), opt(&self.teams_thread_id));
+        f.insert("SiteUrl".into(), opt(&self.site_url));
         f.insert(
             "LifecycleStatus".into(),
             json!(match self.lifecycle {
@@ -119,16 +187,42 @@ impl GroupRow {
         f
     }
 
+    /// The fields of the activity columns.
+    pub fn activity_fields(&self) -> Map<String, Value> {
+        let mut f = Map::new();
+        f.insert("LastTeamsActivity".into(), time(&self.last_teams_activity));
+        f.insert("LastSharePointActivity".into(), time(&self.last_sharepoint_activity));
+        f.insert("LastActivity".into(), time(&self.last_activity));
+        f
+    }
+
+    /// The activity as recorded.
+    pub fn activity(&self) -> LastActivity {
+        LastActivity {
+            teams: self.last_teams_activity,
+            sharepoint: self.last_sharepoint_activity,
+        }
+    }
+
+    /// Sets the activity columns (`LastActivity` is the later of the two).
+    pub fn set_activity(&mut self, a: LastActivity) {
+        self.last_teams_activity = a.teams;
+        self.last_sharepoint_activity = a.sharepoint;
+        self.last_activity = a.overall();
+    }
+
     pub fn from_fields(f: &Map<String, Value>) -> Option<Self> {
         let count = |k: &str| f.get(k).and_then(Value::as_f64).map(|n| n.max(0.0) as u64);
+        let text = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_string);
         Some(Self {
             group_id: f.get("GroupId")?.as_str()?.to_string(),
-            name: f.get("Title").and_then(Value::as_str).unwrap_or_default().to_string(),
+            // Rows written before the DisplayName column existed have the name in Title only.
+            name: text("DisplayName").or_else(|| text("Title")).unwrap_or_default(),
             owner_count: count("OwnerCount"),
             member_count: count("MemberCount"),
             teams_enabled: f.get("TeamsEnabled").and_then(Value::as_bool).unwrap_or(false),
-            teams_thread_id: f.get("TeamsThreadId").and_then(Value::as_str).map(str::to_string),
-            site_url: f.get("SiteUrl").and_then(Value::as_str).map(str::to_string),
+            teams_thread_id: text("TeamsThreadId"),
+            site_url: text("SiteUrl"),
             last_teams_activity: parse_time(f.get("LastTeamsActivity")),
             last_sharepoint_activity: parse_time(f.get("LastSharePointActivity")),
             last_activity: parse_time(f.get("LastActivity")),
@@ -140,9 +234,19 @@ impl GroupRow {
         })
     }
 
-    /// Equal in everything the sync writes (not `synced_at`).
-    pub fn same_data(&self, other: &GroupRow) -> bool {
-        self.to_fields() == other.to_fields()
+    /// Equal in every column the group sync writes.
+    pub fn same_group_data(&self, other: &GroupRow) -> bool {
+        self.group_fields() == other.group_fields()
+    }
+}
+
+impl StoredRow {
+    fn of(item: ListItem) -> Option<Self> {
+        GroupRow::from_fields(&item.fields).map(|row| StoredRow {
+            item: item.id,
+            etag: item.e_tag,
+            row,
+        })
     }
 }
 
@@ -152,25 +256,28 @@ pub enum ListError {
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
-    Store(#[from] StoreError),
+    State(#[from] StateError),
 }
 
 /// Where the tenant's list is, if a sync has found or made it.
-pub async fn location(store: &dyn Store, tenant: &TenantId) -> Result<Option<ListLocation>, StoreError> {
-    Ok(store
-        .get_state(tenant, STATE_KEY)
-        .await?
-        .and_then(|(v, _)| serde_json::from_str(&v).ok()))
+pub async fn location(state: &dyn TenantState, tenant: &TenantId) -> Result<Option<ListLocation>, StateError> {
+    Ok(load_doc(state, tenant, STATE_KEY).await?.map(|(loc, _)| loc))
 }
 
-/// Finds or creates the list on the configured site, and remembers where it is.
+/// Forgets where the list is (it was deleted): the next `ensure` finds or creates it again.
+pub async fn forget(state: &dyn TenantState, tenant: &TenantId) -> Result<(), StateError> {
+    state.delete(tenant, STATE_KEY).await
+}
+
+/// Finds or creates the list on the configured site (with any column an older version of it
+/// lacks), and remembers where it is.
 pub async fn ensure(
     graph: &Graph<'_>,
-    store: &dyn Store,
+    state: &dyn TenantState,
     tenant: &TenantId,
     site_path: &str,
 ) -> Result<ListLocation, ListError> {
-    if let Some(loc) = location(store, tenant).await? {
+    if let Some(loc) = location(state, tenant).await? {
         return Ok(loc);
     }
     let root = graph.root_site().await?;
@@ -180,7 +287,10 @@ pub async fn ensure(
         .ok_or_else(|| GraphError::Protocol("root site has no hostname".into()))?;
     let site = graph.site_by_path(&hostname, site_path).await?;
     let list = match graph.find_list(&site.id, LIST_NAME).await? {
-        Some(l) => l,
+        Some(l) => {
+            add_missing_columns(graph, &site.id, &l.id).await?;
+            l
+        }
         None => match graph.create_list(&site.id, &list_definition()).await {
             Ok(l) => l,
             // Made by a concurrent run, or our create's answer was lost: look again.
@@ -191,78 +301,112 @@ pub async fn ensure(
         site_id: site.id,
         list_id: list.id,
     };
-    match store
-        .put_state(
-            tenant,
-            STATE_KEY,
-            &serde_json::to_string(&loc).expect("plain JSON"),
-            None,
-        )
-        .await
-    {
-        Ok(_) | Err(StoreError::Conflict) => Ok(loc),
+    match save_doc(state, tenant, STATE_KEY, &loc, None).await {
+        Ok(_) | Err(StateError::Conflict) => Ok(loc),
         Err(e) => Err(e.into()),
     }
 }
 
-/// The row of one group, with its item id.
-pub async fn row(
-    graph: &Graph<'_>,
-    loc: &ListLocation,
-    group_id: &str,
-) -> Result<Option<(String, GroupRow)>, GraphError> {
+/// Adds the columns a list made by an earlier GroupMgr lacks (e.g. `DisplayName`).
+async fn add_missing_columns(graph: &Graph<'_>, site: &str, list: &str) -> Result<(), GraphError> {
+    let present: Vec<String> = graph
+        .list_columns(site, list)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    for column in list_definition().columns {
+        if !present.iter().any(|p| p == column.name) {
+            graph.add_column(site, list, &column).await?;
+        }
+    }
+    Ok(())
+}
+
+/// The row of one group.
+pub async fn row(graph: &Graph<'_>, loc: &ListLocation, group_id: &str) -> Result<Option<StoredRow>, GraphError> {
     let items = graph
         .find_items(&loc.site_id, &loc.list_id, "GroupId", group_id)
         .await?;
-    Ok(items
-        .into_iter()
-        .find_map(|i| GroupRow::from_fields(&i.fields).map(|r| (i.id, r))))
+    Ok(items.into_iter().find_map(StoredRow::of))
 }
 
-/// The rows (with their item ids) of several groups, looked up 20 at a time with `$batch`.
-/// Groups without a row are absent from the map; so is a group whose lookup failed.
+/// The rows of several groups, looked up 20 at a time with `$batch`. Groups without a row
+/// are absent from the map; a lookup that failed is an error, never "no row".
 pub async fn rows_for(
     graph: &Graph<'_>,
     loc: &ListLocation,
     ids: &[String],
-) -> Result<HashMap<String, (String, GroupRow)>, GraphError> {
+) -> Result<HashMap<String, StoredRow>, GraphError> {
     let found = graph
         .find_items_batched(&loc.site_id, &loc.list_id, "GroupId", ids)
         .await?;
-    Ok(found
-        .into_values()
-        .filter_map(Result::ok)
-        .flatten()
-        .filter_map(|item| GroupRow::from_fields(&item.fields).map(|r| (r.group_id.clone(), (item.id, r))))
-        .collect())
+    let mut out = HashMap::new();
+    for items in found.into_values() {
+        for r in items?.into_iter().filter_map(StoredRow::of) {
+            out.insert(r.row.group_id.clone(), r);
+        }
+    }
+    Ok(out)
 }
 
-/// Every row (for sync), keyed by group id, with item ids.
-pub async fn all_rows(
-    graph: &Graph<'_>,
-    loc: &ListLocation,
-) -> Result<HashMap<String, (String, GroupRow)>, GraphError> {
+/// Every row, keyed by group id.
+pub async fn all_rows(graph: &Graph<'_>, loc: &ListLocation) -> Result<HashMap<String, StoredRow>, GraphError> {
     Ok(graph
         .all_items(&loc.site_id, &loc.list_id, 999)
         .await?
         .into_iter()
-        .filter_map(|item: ListItem| GroupRow::from_fields(&item.fields).map(|r| (r.group_id.clone(), (item.id, r))))
+        .filter_map(StoredRow::of)
+        .map(|r| (r.row.group_id.clone(), r))
         .collect())
 }
 
-/// Writes rows (creates and updates), 20 to a batch. A create that meets an existing row
-/// (a previous run wrote it but stopped before saving its progress) becomes an update.
-pub async fn write_rows(
+/// A row SharePoint would not take.
+#[derive(Debug, Clone)]
+pub struct RefusedRow {
+    pub group_id: String,
+    pub error: GraphError,
+}
+
+impl RefusedRow {
+    /// The wait Microsoft asked for, when it was throttling.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match &self.error {
+            GraphError::Service { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+}
+
+/// What a write did: rows written, and rows refused (each with its reason).
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    pub written: usize,
+    pub refused: Vec<RefusedRow>,
+}
+
+impl WriteOutcome {
+    fn add(&mut self, other: WriteOutcome) {
+        self.written += other.written;
+        self.refused.extend(other.refused);
+    }
+}
+
+/// Writes the group columns of rows: creates the missing ones (activity empty), updates the
+/// others' group columns only, 20 to a batch. A create that meets an existing row (a previous
+/// run wrote it but stopped before saving its progress) becomes an update.
+pub async fn write_group_rows(
     graph: &Graph<'_>,
     loc: &ListLocation,
     rows: Vec<(Option<String>, GroupRow)>,
-) -> Result<usize, GraphError> {
+) -> Result<WriteOutcome, GraphError> {
     let now = json!(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let fields = |row: &GroupRow| {
-        let mut f = row.to_fields();
+        let mut f = row.group_fields();
         f.insert("SyncedAt".into(), now.clone());
         f
     };
+    let mut outcome = WriteOutcome::default();
     // One batch at a time, its conflicts resolved before the next is sent.
     for chunk in rows.chunks(MAX_BATCH) {
         let writes: Vec<ItemWrite> = chunk
@@ -271,25 +415,151 @@ pub async fn write_rows(
                 Some(id) => ItemWrite::Update {
                     item: id.clone(),
                     fields: fields(row),
+                    if_match: None,
                 },
-                None => ItemWrite::Create(fields(row)),
+                None => {
+                    let mut f = fields(row);
+                    f.extend(row.activity_fields());
+                    ItemWrite::Create(f)
+                }
             })
             .collect();
-        let outcomes = graph.write_items(&loc.site_id, &loc.list_id, &writes).await?;
-        for ((_, row), outcome) in chunk.iter().zip(outcomes) {
-            match outcome {
-                Ok(()) => {}
+        let answers = graph.write_items(&loc.site_id, &loc.list_id, &writes).await?;
+        for ((_, row), answer) in chunk.iter().zip(answers) {
+            let answer = match answer {
                 Err(e) if e.status() == Some(409) => match self::row(graph, loc, &row.group_id).await? {
-                    Some((item, _)) => {
+                    Some(existing) => {
                         graph
-                            .update_item(&loc.site_id, &loc.list_id, &item, &fields(row))
-                            .await?
+                            .update_item(&loc.site_id, &loc.list_id, &existing.item, &fields(row))
+                            .await
                     }
-                    None => return Err(e),
+                    None => Err(e),
                 },
-                Err(e) => return Err(e),
+                other => other,
+            };
+            match answer {
+                Ok(()) => outcome.written += 1,
+                Err(error) => outcome.refused.push(RefusedRow {
+                    group_id: row.group_id.clone(),
+                    error,
+                }),
             }
         }
     }
-    Ok(rows.len())
+    Ok(outcome)
+}
+
+/// Moves rows' activity forward: each column becomes the later of what the row holds and what
+/// was seen; a row already as recent is not written. Updates are conditional on the version
+/// read; one that lost to a concurrent write is read again and merged before it is retried.
+pub async fn write_activity(
+    graph: &Graph<'_>,
+    loc: &ListLocation,
+    seen: Vec<(StoredRow, LastActivity)>,
+) -> Result<WriteOutcome, GraphError> {
+    let mut outcome = WriteOutcome::default();
+    let mut pending: Vec<(StoredRow, LastActivity)> = seen;
+    for attempt in 1..=MERGE_ATTEMPTS {
+        let mut writes = Vec::new();
+        for (stored, a) in pending.drain(..) {
+            let mut merged = stored.row.activity();
+            merged.merge(a);
+            if merged != stored.row.activity() {
+                writes.push((stored, a, merged));
+            }
+        }
+        let mut lost = Vec::new();
+        for chunk in writes.chunks(MAX_BATCH) {
+            let items: Vec<ItemWrite> = chunk
+                .iter()
+                .map(|(stored, _, merged)| {
+                    let mut row = stored.row.clone();
+                    row.set_activity(*merged);
+                    ItemWrite::Update {
+                        item: stored.item.clone(),
+                        fields: row.activity_fields(),
+                        if_match: stored.etag.clone(),
+                    }
+                })
+                .collect();
+            let answers = graph.write_items(&loc.site_id, &loc.list_id, &items).await?;
+            for ((stored, a, _), answer) in chunk.iter().zip(answers) {
+                match answer {
+                    Ok(()) => outcome.written += 1,
+                    // Changed since it was read: read it again and merge.
+                    Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => {
+                        lost.push((stored.row.group_id.clone(), *a))
+                    }
+                    Err(error) => outcome.refused.push(RefusedRow {
+                        group_id: stored.row.group_id.clone(),
+                        error,
+                    }),
+                }
+            }
+        }
+        if lost.is_empty() {
+            break;
+        }
+        let ids: Vec<String> = lost.iter().map(|(g, _)| g.clone()).collect();
+        let current = rows_for(graph, loc, &ids).await?;
+        pending = lost
+            .into_iter()
+            .filter_map(|(g, a)| current.get(&g).cloned().map(|r| (r, a)))
+            .collect();
+    }
+    Ok(outcome)
+}
+
+/// `write_group_rows`, then `write_activity`, as one outcome (rows that carry activity of
+/// their own, restored from pending writes).
+pub async fn write_rows_and_activity(
+    graph: &Graph<'_>,
+    loc: &ListLocation,
+    rows: Vec<(Option<String>, GroupRow)>,
+    activity: Vec<(StoredRow, LastActivity)>,
+) -> Result<WriteOutcome, GraphError> {
+    let mut outcome = write_group_rows(graph, loc, rows).await?;
+    outcome.add(write_activity(graph, loc, activity).await?);
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_fitted_to_the_title_column() {
+        assert_eq!(fit_title("Project X"), "Project X");
+        let long = "é".repeat(256);
+        let title = fit_title(&long);
+        assert_eq!(title.encode_utf16().count(), TITLE_MAX);
+        assert!(title.ends_with('…'));
+        // UTF-16: a character outside the BMP counts twice, and is never split.
+        let emoji = "😀".repeat(200);
+        let title = fit_title(&emoji);
+        assert!(title.encode_utf16().count() <= TITLE_MAX);
+        assert!(title.chars().all(|c| c == '😀' || c == '…'));
+        let mut row = GroupRow::new("g");
+        row.name = long.clone();
+        let f = row.group_fields();
+        assert_eq!(f["DisplayName"], json!(long), "the whole name is kept");
+        assert_eq!(GroupRow::from_fields(&f).unwrap().name, long);
+    }
+
+    #[test]
+    fn group_and_activity_columns_do_not_overlap() {
+        let mut row = GroupRow::new("g");
+        // The list keeps whole seconds.
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0);
+        row.set_activity(LastActivity {
+            teams: now,
+            sharepoint: None,
+        });
+        let g = row.group_fields();
+        let a = row.activity_fields();
+        assert!(g.keys().all(|k| !a.contains_key(k)));
+        let mut all = g.clone();
+        all.extend(a);
+        assert_eq!(GroupRow::from_fields(&all).unwrap().activity(), row.activity());
+    }
 }

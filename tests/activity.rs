@@ -160,20 +160,33 @@ async fn runs_killed_at_any_step_end_with_the_same_rows() {
     reference.stop().await;
 
     let app = spawn_with(audit_app(5)).await;
-    // Killed before any blob is fetched.
-    app.sim
-        .state
-        .faults
-        .arm(FaultRule::new("/activity/feed/audit/", FaultKind::Drop));
-    assert!(tenant_sync::run(&app.app, &contoso(), false).await.is_err());
-    app.sim.state.faults.clear();
-    // Killed mid-way through the blobs (the 40th fetch onwards dies).
-    app.sim
-        .state
-        .faults
-        .arm(FaultRule::new("/activity/feed/audit/", FaultKind::Drop).after(40));
-    assert!(tenant_sync::run(&app.app, &contoso(), false).await.is_err());
-    app.sim.state.faults.clear();
+    app.sim.state.set_clock(at);
+    // Stopped over and over by a tiny budget: each invocation saves what it did, the next
+    // goes on from there.
+    let request = groupmgr::jobs::TenantSyncMessage {
+        tenant_id: contoso(),
+        scheduled_at: Utc::now(),
+        full: false,
+        manual: false,
+    };
+    let mut invocations = 0;
+    loop {
+        invocations += 1;
+        let budget = std::time::Duration::from_millis(200);
+        match tenant_sync::invoke(&app.app, &contoso(), &request, budget, None)
+            .await
+            .unwrap()
+        {
+            // Stopped part-way into the audit feed: the rest is for the runs below.
+            tenant_sync::SyncOutcome::Continue { summary, .. } if summary.activity.blobs > 0 => break,
+            tenant_sync::SyncOutcome::Continue { .. } => {}
+            other => panic!("the feed was read in one go: {other:?}"),
+        }
+    }
+    assert!(
+        invocations > 3,
+        "a tiny budget takes several invocations ({invocations})"
+    );
     // Killed after the rows are written, before the checkpoints are.
     let failing = FailingCheckpoints {
         inner: app.app.state.clone(),
@@ -205,10 +218,12 @@ async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityRepo
         .await
         .unwrap();
     let mgmt = a.management.as_ref().unwrap().session(manage_token, contoso());
-    let list = groupmgr::customer_list::location(a.store.as_ref(), &contoso())
+    let list = groupmgr::customer_list::location(a.state.as_ref(), &contoso())
         .await
         .unwrap()
         .unwrap();
+    let budget = groupmgr::jobs::Budget::new(std::time::Duration::from_secs(3600));
+    let mut pending = groupmgr::jobs::pending::Pending::load(state, &contoso()).await.unwrap();
     ActivitySync {
         graph: &graph,
         management: Some(&mgmt),
@@ -216,6 +231,8 @@ async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityRepo
         tenant: contoso(),
         list: &list,
         now: app.sim.state.now(),
+        budget: &budget,
+        pending: &mut pending,
         progress: None,
     }
     .run()
@@ -245,16 +262,22 @@ impl TenantState for FailingCheckpoints {
         }
         self.inner.save(t, n, v, e).await
     }
+    async fn delete(&self, t: &groupmgr::domain::TenantId, n: &str) -> Result<(), StateError> {
+        self.inner.delete(t, n).await
+    }
 }
 
 #[tokio::test]
 async fn throttling_and_af_errors_on_a_fifth_of_calls_still_converge() {
     let reference = spawn_with(audit_app(4)).await;
+    let at = reference.sim.state.now();
     tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
     let expected = activity_rows(&reference);
     reference.stop().await;
 
     let app = spawn_with(audit_app(4)).await;
+    // The same feed as the reference's, however long the reference took.
+    app.sim.state.set_clock(at);
     let af = |code: &str, status: u16| FaultKind::Status {
         status,
         code: code.into(),
@@ -568,10 +591,12 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
         );
         let graph = app.app.graph.session(graph_token);
         let mgmt = app.app.management.as_ref().unwrap().session(manage_token, contoso());
-        let list = groupmgr::customer_list::location(app.store.as_ref(), &contoso())
+        let list = groupmgr::customer_list::location(app.app.state.as_ref(), &contoso())
             .await
             .unwrap()
             .unwrap();
+        let budget = groupmgr::jobs::Budget::new(std::time::Duration::from_secs(3600));
+        let mut pending = groupmgr::jobs::pending::Pending::default();
         ActivitySync {
             graph: &graph,
             management: Some(&mgmt),
@@ -579,6 +604,8 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
             tenant: contoso(),
             list: &list,
             now: Utc::now() + chrono::TimeDelta::days(1),
+            budget: &budget,
+            pending: &mut pending,
             progress: None,
         }
         .run()

@@ -50,7 +50,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
             _ => {}
         }
     }
-    let Some(loc) = customer_list::location(app.store.as_ref(), &caller.tenant.tenant_id)
+    let Some(loc) = customer_list::location(app.state.as_ref(), &caller.tenant.tenant_id)
         .await
         .map_err(|_| ApiError::store_unavailable())?
     else {
@@ -66,7 +66,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
     let mut rows: Vec<_> = customer_list::all_rows(&graph, &loc)
         .await?
         .into_values()
-        .map(|(_, r)| r)
+        .map(|r| r.row)
         .filter(|r| r.lifecycle == Lifecycle::Active)
         .filter(|r| cutoff.is_none_or(|c| r.last_activity.is_none_or(|t| t < c)))
         .collect();

@@ -83,7 +83,7 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
         None => (graph.list_groups(search.as_deref(), top.get()).await?, search.is_some()),
     };
     let ids: Vec<String> = page.value.iter().map(|g| g.id.clone()).collect();
-    let rows = match customer_list::location(app.store.as_ref(), &caller.tenant.tenant_id).await {
+    let rows = match customer_list::location(app.state.as_ref(), &caller.tenant.tenant_id).await {
         Ok(Some(loc)) => customer_list::rows_for(&graph, &loc, &ids).await.unwrap_or_default(),
         // Not synced yet (or our own store is down): Graph data alone is still an answer.
         _ => Default::default(),
@@ -91,7 +91,7 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
     let value = page
         .value
         .iter()
-        .map(|g| Group::of(g, rows.get(&g.id).map(|(_, r)| r), None))
+        .map(|g| Group::of(g, rows.get(&g.id).map(|r| &r.row), None))
         .collect();
     let next_cursor = page
         .next_link
@@ -108,12 +108,12 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         graph.count_relation(&g.id, Relation::Owners),
         graph.count_relation(&g.id, Relation::Members)
     );
-    let row = match customer_list::location(app.store.as_ref(), &caller.tenant.tenant_id).await {
+    let row = match customer_list::location(app.state.as_ref(), &caller.tenant.tenant_id).await {
         Ok(Some(loc)) => customer_list::row(&graph, &loc, &g.id)
             .await
             .ok()
             .flatten()
-            .map(|(_, r)| r),
+            .map(|r| r.row),
         _ => None,
     };
     Ok(super::json(

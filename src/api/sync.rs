@@ -37,6 +37,7 @@ pub async fn post(app: &Arc<App>, caller: &Caller, req: &Request) -> Result<Resp
         tenant_id: tenant,
         scheduled_at: Utc::now(),
         full,
+        manual: true,
     };
     let status = match app.sync.launch(app, msg).await {
         Ok(Launched::Queued) => SyncStatus::Queued,

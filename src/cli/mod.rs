@@ -196,9 +196,26 @@ async fn sync(tenant: TenantId, full: bool) -> Result<(), String> {
     );
     bar.enable_steady_tick(std::time::Duration::from_millis(120));
     let progress = |blobs: u64, records: u64| bar.set_message(format!("{blobs} blobs, {records} records"));
-    let outcome = crate::jobs::tenant_sync::run_with_progress(&app, &tenant, full, Some(&progress)).await;
+    let request = crate::jobs::TenantSyncMessage {
+        tenant_id: tenant,
+        scheduled_at: chrono::Utc::now(),
+        full,
+        manual: true,
+    };
+    let outcome = crate::jobs::tenant_sync::run_to_completion(&app, &tenant, &request, Some(&progress)).await;
     bar.finish_and_clear();
-    let summary = outcome.map_err(|e| e.to_string())?;
-    println!("tenant {tenant}: {summary}");
+    use crate::jobs::tenant_sync::Completion;
+    match outcome.map_err(|e| e.to_string())? {
+        Completion::Finished(summary) => println!("tenant {tenant}: {summary}"),
+        Completion::AlreadyRunning => println!("tenant {tenant}: a sync is already running; it does the work"),
+        Completion::Deferred(c) => {
+            return Err(format!(
+                "tenant {tenant}: the sync cannot proceed: {} ({}); next scheduled attempt {}",
+                c.kind.as_str(),
+                c.detail,
+                c.next_attempt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ));
+        }
+    }
     Ok(())
 }

@@ -10,7 +10,9 @@ use warp::http::StatusCode;
 use super::invocation::{InvocationFailure, InvocationRequest, InvocationResponse};
 use crate::app::App;
 use crate::domain::TenantId;
-use crate::jobs::tenant_sync::{self, TenantSyncError};
+use std::sync::Arc;
+
+use crate::jobs::tenant_sync::{self, SyncOutcome, TenantSyncError};
 use crate::jobs::{TenantSyncMessage, schedule};
 
 /// The queue output binding of `functions/SyncScheduler`: where its messages go.
@@ -66,19 +68,44 @@ fn message(req: &InvocationRequest) -> Result<TenantSyncMessage, serde_json::Err
 /// request, or names a tenant that is not registered or not active, completes with a log
 /// line (retrying cannot help; it would only end in the poison queue after five tries);
 /// failures that may pass fail the invocation so that the host retries the message.
-pub async fn tenant_sync(app: &App, req: &InvocationRequest) -> Result<InvocationResponse, InvocationFailure> {
+pub async fn tenant_sync(app: &Arc<App>, req: &InvocationRequest) -> Result<InvocationResponse, InvocationFailure> {
     let Ok(msg) = message(req) else {
         return Ok(InvocationResponse::logged(
             "discarded a tenant-sync message that is not a sync request",
         ));
     };
-    match tenant_sync::run(app, &msg.tenant_id, msg.full).await {
-        Ok(summary) => Ok(InvocationResponse::logged(format!(
-            "tenant {} synced: {summary}",
-            msg.tenant_id
+    let tenant = msg.tenant_id;
+    match tenant_sync::invoke(app, &tenant, &msg, app.settings.sync_budget, None).await {
+        Ok(SyncOutcome::Finished(summary)) => {
+            Ok(InvocationResponse::logged(format!("tenant {tenant} synced: {summary}")))
+        }
+        Ok(SyncOutcome::Continue { summary, after }) => {
+            // The next invocation resumes where this one stopped: a continuation message.
+            let next = TenantSyncMessage {
+                full: false,
+                scheduled_at: chrono::Utc::now(),
+                ..msg
+            };
+            app.sync
+                .continue_later(app, next, after)
+                .await
+                .map_err(|e| InvocationFailure::new(StatusCode::SERVICE_UNAVAILABLE, "sync_failed", e.to_string()))?;
+            let wait = after.map_or(String::new(), |a| format!(" in {} s", a.as_secs()));
+            Ok(InvocationResponse::logged(format!(
+                "tenant {tenant} sync continues{wait}: {summary}"
+            )))
+        }
+        Ok(SyncOutcome::AlreadyRunning) => Ok(InvocationResponse::logged(format!(
+            "tenant {tenant}: a sync is already running"
+        ))),
+        Ok(SyncOutcome::Deferred(c)) => Ok(InvocationResponse::logged(format!(
+            "tenant {tenant} sync deferred until {}: {} ({})",
+            c.next_attempt.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            c.kind.as_str(),
+            c.detail
         ))),
         Err(TenantSyncError::UnknownTenant(_) | TenantSyncError::Inactive(_)) => Ok(InvocationResponse::logged(
-            format!("tenant {} skipped: not registered or not active", msg.tenant_id),
+            format!("tenant {tenant} skipped: not registered or not active"),
         )),
         Err(e) => Err(InvocationFailure::new(
             StatusCode::SERVICE_UNAVAILABLE,

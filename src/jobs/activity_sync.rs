@@ -5,21 +5,28 @@
 //! Audit feed, per content type (`Audit.SharePoint`, `Audit.General`): content is listed in
 //! windows of at most 24 hours from an hour before the checkpoint's bookmark (late content)
 //! to now, never older than 7 days; blobs already processed (their ids are kept while they
-//! can still be listed) are skipped; each blob is streamed record by record. Nothing that
-//! is written is a sum: a group's activity is a maximum of times, so a window read twice, a
-//! blob fetched again after a crash, or a duplicate record changes nothing. The checkpoint
-//! (CAS on its version) is written only after the rows are, so a run killed anywhere
-//! repeats its work when restarted, skips no window, and ends with the same rows.
+//! can still be listed) are skipped; each blob is read with a size cap and a deadline, then
+//! parsed record by record. Nothing written is a sum: a group's activity is a maximum of
+//! times, and rows only ever move forward, so a window read twice, a blob fetched again after
+//! a crash, or a duplicate record changes nothing.
+//!
+//! Progress is saved as it goes: after every few blobs the rows they changed are written,
+//! then the checkpoint (the blobs done; the bookmark once a window is done). A run stopped
+//! anywhere — its budget spent, or killed — repeats at most those few blobs. A blob that
+//! cannot be read is tried again on the next runs; after three runs it is counted as lost and
+//! said in the tenant log, as is content that expired before it could be read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::state::{StateError, TenantState, Version};
+use super::Budget;
+use super::pending::Pending;
+use super::state::{StateError, TenantState, Version, load_doc, save_doc};
 use crate::activity::mapping::GroupIndex;
 use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, teams_report};
-use crate::customer_list::{self, GroupRow, ListLocation};
+use crate::customer_list::{self, ListLocation, StoredRow};
 use crate::domain::TenantId;
 use crate::microsoft::graph::{Graph, GraphError, Period};
 use crate::microsoft::management::{ContentBlob, ContentType, Management, ManagementError};
@@ -31,6 +38,10 @@ const RETENTION_MARGIN: TimeDelta = TimeDelta::minutes(10);
 /// Re-read this much before the bookmark: content may become available late.
 const OVERLAP: TimeDelta = TimeDelta::hours(1);
 const WINDOW: TimeDelta = TimeDelta::hours(24);
+/// Blobs processed between saves of rows and checkpoint.
+const BLOBS_PER_SAVE: usize = 20;
+/// Runs a blob may fail to read before it is counted as lost.
+const BLOB_ATTEMPTS: u32 = 3;
 const REPORT_DAY_KEY: &str = "teams_report_day";
 const CONCEALED_KEY: &str = "teams_report_concealed";
 
@@ -44,13 +55,19 @@ pub struct ActivityReport {
     pub duplicates: u64,
     /// Distinct records that concerned a group.
     pub matched: u64,
-    /// Blobs that had expired or vanished before they could be read.
+    /// Blobs that had expired or vanished before they could be read, or failed three runs.
     pub lost: u64,
+    /// Blobs that could not be read this time (tried again next run).
+    pub deferred: u64,
     pub rows_written: usize,
+    /// Rows SharePoint refused (kept, and tried again on the next run).
+    pub refused: usize,
     /// Teams report: "read", "concealed", "not due" or "unavailable".
     pub teams_report: &'static str,
     /// Whether the audit feed was read (it needs `GROUPMGR_PUBLISHER_ID`).
     pub audit_feed: bool,
+    /// Everything due was read (else the sync continues in the next invocation).
+    pub finished: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +78,15 @@ pub enum ActivityError {
     Management(#[from] ManagementError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("audit blob {0}: {1}")]
-    Blob(String, String),
+}
+
+/// A blob that could not be read, tried again on the next runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailingBlob {
+    pub content_uri: String,
+    pub created: DateTime<Utc>,
+    pub failures: u32,
 }
 
 /// The checkpoint of one content type.
@@ -73,10 +97,41 @@ pub struct Checkpoint {
     /// Content ids processed, with when they were created, kept while they can be listed.
     #[serde(default)]
     pub processed: BTreeMap<String, DateTime<Utc>>,
+    /// Content that could not be read yet, by id.
+    #[serde(default)]
+    pub failing: BTreeMap<String, FailingBlob>,
 }
 
 fn checkpoint_key(ct: ContentType) -> String {
     format!("audit_{}", ct.as_str())
+}
+
+/// The time up to which the tenant's activity is complete: the older of the audit
+/// checkpoints (when the feed is read) and the end of the last day the Teams report covered
+/// (when it is read and names groups). `None`: nothing is known to be complete.
+pub async fn data_complete_until(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    audit_feed: bool,
+) -> Result<Option<DateTime<Utc>>, StateError> {
+    let mut marks = Vec::new();
+    if audit_feed {
+        for ct in ContentType::ALL {
+            let cp = load_doc::<Checkpoint>(state, tenant, &checkpoint_key(ct)).await?;
+            match cp.and_then(|(c, _)| c.bookmark) {
+                Some(b) => marks.push(b),
+                None => return Ok(None),
+            }
+        }
+    }
+    let concealed = state.load(tenant, CONCEALED_KEY).await?.is_some();
+    if !concealed && let Some((day, _)) = state.load(tenant, REPORT_DAY_KEY).await? {
+        // The report read on `day` covers up to the end of the day before.
+        if let Ok(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
+            marks.push(d.and_hms_opt(0, 0, 0).map_or(Utc::now(), |t| t.and_utc()));
+        }
+    }
+    Ok(marks.into_iter().min())
 }
 
 /// The inputs of one activity sync.
@@ -87,14 +142,23 @@ pub struct ActivitySync<'a> {
     pub tenant: TenantId,
     pub list: &'a ListLocation,
     pub now: DateTime<Utc>,
+    pub budget: &'a Budget,
+    pub pending: &'a mut Pending,
     /// Called after each blob with (blobs done, records so far), for progress displays.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Send + Sync)>,
 }
 
+/// The rows of the list and what maps audit records to them.
+struct Rows {
+    rows: HashMap<String, StoredRow>,
+    index: GroupIndex,
+}
+
 impl ActivitySync<'_> {
-    pub async fn run(&self) -> Result<ActivityReport, ActivityError> {
+    pub async fn run(mut self) -> Result<ActivityReport, ActivityError> {
         let mut report = ActivityReport {
             teams_report: "not due",
+            audit_feed: self.management.is_some(),
             ..Default::default()
         };
         let report_due = self
@@ -102,77 +166,83 @@ impl ActivitySync<'_> {
             .load(&self.tenant, REPORT_DAY_KEY)
             .await?
             .is_none_or(|(d, _)| d != self.now.format("%Y-%m-%d").to_string());
-        if self.management.is_none() && !report_due {
+        if self.management.is_none() && !report_due && self.pending.doc.activity.is_empty() {
             // Nothing to read: no audit feed configured, today's report already merged.
+            report.finished = true;
             return Ok(report);
         }
         let rows = customer_list::all_rows(self.graph, self.list).await?;
         let mut index = GroupIndex::default();
-        for (id, (_, row)) in &rows {
-            index.add_group(id, row.site_url.as_deref(), row.teams_thread_id.as_deref());
+        for (id, r) in &rows {
+            index.add_group(id, r.row.site_url.as_deref(), r.row.teams_thread_id.as_deref());
         }
-        let mut activity = ActivityMap::default();
-        let report_day = self.teams_report(&mut activity, &mut report).await?;
-
-        // Audit feed: read everything new, keep the new checkpoints to write at the end.
-        let mut checkpoints: Vec<(ContentType, Checkpoint, Option<Version>)> = Vec::new();
+        let mut rows = Rows { rows, index };
+        // Activity an earlier run could not write.
+        let earlier = self.pending.take_activity();
+        let mut map = ActivityMap::default();
+        for (g, a) in earlier {
+            map.record(&g, a);
+        }
+        self.flush(&mut rows, &mut map, &mut report).await?;
+        if report_due {
+            self.teams_report(&mut rows, &mut report).await?;
+        }
+        report.finished = true;
         if let Some(mgmt) = self.management {
-            report.audit_feed = true;
             for ct in ContentType::ALL {
-                // A record belongs to one content type: its repeats are in blobs of that type.
-                let mut seen = SeenIds::default();
-                let (cp, version) = self
-                    .feed(mgmt, ct, &index, &mut activity, &mut seen, &mut report)
-                    .await?;
-                checkpoints.push((ct, cp, version));
+                if !self.feed(mgmt, ct, &mut rows, &mut report).await? {
+                    report.finished = false;
+                    break;
+                }
             }
-        }
-
-        // Rows first…
-        let mut changes: Vec<(Option<String>, GroupRow)> = Vec::new();
-        for (group, seen) in &activity.0 {
-            let Some((item, row)) = rows.get(group) else { continue };
-            let mut merged = LastActivity {
-                teams: row.last_teams_activity,
-                sharepoint: row.last_sharepoint_activity,
-            };
-            merged.merge(*seen);
-            let mut new = row.clone();
-            new.last_teams_activity = merged.teams;
-            new.last_sharepoint_activity = merged.sharepoint;
-            new.last_activity = merged.overall();
-            if !new.same_data(row) {
-                changes.push((Some(item.clone()), new));
-            }
-        }
-        report.rows_written = customer_list::write_rows(self.graph, self.list, changes).await?;
-
-        // …then checkpoints: a run stopped before here repeats its work.
-        for (ct, cp, version) in checkpoints {
-            let text = serde_json::to_string(&cp).expect("plain JSON");
-            self.state
-                .save(&self.tenant, &checkpoint_key(ct), &text, version.as_ref())
-                .await?;
-        }
-        if let Some((day, version)) = report_day {
-            self.state
-                .save(&self.tenant, REPORT_DAY_KEY, &day, version.as_ref())
-                .await?;
         }
         Ok(report)
     }
 
-    /// Reads the Teams report if today's has not been read. Returns the day marker to save.
-    async fn teams_report(
-        &self,
-        activity: &mut ActivityMap,
+    /// Writes the activity gathered in `map` to the rows (forward only), and empties it.
+    async fn flush(
+        &mut self,
+        rows: &mut Rows,
+        map: &mut ActivityMap,
         report: &mut ActivityReport,
-    ) -> Result<Option<(String, Option<Version>)>, ActivityError> {
+    ) -> Result<(), ActivityError> {
+        let seen: Vec<(StoredRow, LastActivity)> = std::mem::take(&mut map.0)
+            .into_iter()
+            .filter_map(|(g, a)| rows.rows.get(&g).map(|r| (r.clone(), a)))
+            .collect();
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let outcome = customer_list::write_activity(self.graph, self.list, seen.clone()).await?;
+        report.rows_written += outcome.written;
+        report.refused += outcome.refused.len();
+        let refused: Vec<_> = outcome
+            .refused
+            .into_iter()
+            .filter_map(|r| {
+                seen.iter()
+                    .find(|(s, _)| s.row.group_id == r.group_id)
+                    .map(|(_, a)| (r, *a))
+            })
+            .collect();
+        self.pending.refused_activity(&self.tenant, refused);
+        // What was written is now the rows' activity; they are this run's to write again.
+        for (stored, a) in seen {
+            if let Some(r) = rows.rows.get_mut(&stored.row.group_id) {
+                let mut merged = r.row.activity();
+                merged.merge(a);
+                r.row.set_activity(merged);
+                r.etag = None;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the Teams report if today's has not been read, writes what it says, then marks
+    /// the day as read.
+    async fn teams_report(&mut self, rows: &mut Rows, report: &mut ActivityReport) -> Result<(), ActivityError> {
         let today = self.now.format("%Y-%m-%d").to_string();
         let stored = self.state.load(&self.tenant, REPORT_DAY_KEY).await?;
-        if stored.as_ref().is_some_and(|(d, _)| *d == today) {
-            return Ok(None);
-        }
         let first = stored.is_none();
         let version = stored.map(|(_, v)| v);
         match self.graph.reports_conceal_names().await {
@@ -186,13 +256,18 @@ impl ActivitySync<'_> {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                return Ok(Some((today, version)));
+                return self.mark_report_day(&today, version.as_ref()).await;
             }
-            Ok(false) => {}
+            Ok(false) => {
+                // Names are shown again: the report joins by name again.
+                if self.state.load(&self.tenant, CONCEALED_KEY).await?.is_some() {
+                    self.state.delete(&self.tenant, CONCEALED_KEY).await?;
+                }
+            }
             // Without report permissions the audit feed still works.
             Err(e) if matches!(e.status(), Some(403 | 404)) => {
                 report.teams_report = "unavailable";
-                return Ok(None);
+                return Ok(());
             }
             Err(e) => return Err(e.into()),
         }
@@ -202,9 +277,11 @@ impl ActivitySync<'_> {
             .await?;
         match teams_report::parse(&csv) {
             Ok(teams) => {
+                let mut map = ActivityMap::default();
                 for (group, seen) in teams {
-                    activity.record(&group, seen);
+                    map.record(&group, seen);
                 }
+                self.flush(rows, &mut map, report).await?;
                 report.teams_report = "read";
             }
             Err(e) => {
@@ -212,7 +289,15 @@ impl ActivitySync<'_> {
                 report.teams_report = "unavailable";
             }
         }
-        Ok(Some((today, version)))
+        self.mark_report_day(&today, version.as_ref()).await
+    }
+
+    async fn mark_report_day(&self, today: &str, version: Option<&Version>) -> Result<(), ActivityError> {
+        match self.state.save(&self.tenant, REPORT_DAY_KEY, today, version).await {
+            // Another run marked it meanwhile: the day is read either way.
+            Ok(_) | Err(StateError::Conflict) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Lists content, starting the subscription if needed (AF20022) and clamping a refused
@@ -240,20 +325,44 @@ impl ActivitySync<'_> {
         }
     }
 
+    /// Reads one content type from its checkpoint to now. Returns whether it got to now
+    /// (`false`: the budget ran out first; the checkpoint says where to go on).
     async fn feed(
-        &self,
+        &mut self,
         mgmt: &Management<'_>,
         ct: ContentType,
-        index: &GroupIndex,
-        activity: &mut ActivityMap,
-        seen: &mut SeenIds,
+        rows: &mut Rows,
         report: &mut ActivityReport,
-    ) -> Result<(Checkpoint, Option<Version>), ActivityError> {
+    ) -> Result<bool, ActivityError> {
         let key = checkpoint_key(ct);
-        let (mut cp, version) = match self.state.load(&self.tenant, &key).await? {
-            Some((text, v)) => (serde_json::from_str(&text).unwrap_or_default(), Some(v)),
+        let (mut cp, mut version) = match load_doc::<Checkpoint>(self.state, &self.tenant, &key).await? {
+            Some((c, v)) => (c, Some(v)),
             None => (Checkpoint::default(), None),
         };
+        // A record belongs to one content type: its repeats are in blobs of that type.
+        let mut seen = SeenIds::default();
+        let mut map = ActivityMap::default();
+        let mut since_save = 0;
+        // Blobs that failed on earlier runs first.
+        let failing: Vec<(String, FailingBlob)> = cp.failing.clone().into_iter().collect();
+        for (id, f) in failing {
+            if self.budget.exhausted() {
+                break;
+            }
+            self.read_blob(
+                mgmt,
+                ct,
+                &id,
+                &f.content_uri,
+                f.created,
+                &mut cp,
+                &rows.index,
+                &mut seen,
+                &mut map,
+                report,
+            )
+            .await?;
+        }
         let floor = self.now - RETENTION + RETENTION_MARGIN;
         let mut start = cp.bookmark.map_or(floor, |b| (b - OVERLAP).max(floor));
         while start < self.now {
@@ -265,34 +374,142 @@ impl ActivitySync<'_> {
                     .then_with(|| a.content_id.cmp(&b.content_id))
             });
             for blob in blobs {
-                if cp.processed.contains_key(&blob.content_id) {
+                if cp.processed.contains_key(&blob.content_id) || cp.failing.contains_key(&blob.content_id) {
                     continue;
                 }
-                match mgmt.fetch(&blob).await {
-                    Ok(bytes) => {
-                        let counts = process_blob(&bytes, index, seen, activity)
-                            .map_err(|e| ActivityError::Blob(blob.content_id.clone(), e.to_string()))?;
-                        report.records += counts.records;
-                        report.duplicates += counts.duplicates;
-                        report.matched += counts.matched;
-                        report.blobs += 1;
-                    }
-                    Err(ManagementError::ContentGone(code)) => {
-                        report.lost += 1;
-                        tracing::warn!(event = "audit_content_lost", tenant_id = %self.tenant, content_type = ct.as_str(), error = %code);
-                    }
-                    Err(e) => return Err(e.into()),
+                if self.budget.exhausted() {
+                    self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
+                        .await?;
+                    return Ok(false);
                 }
-                cp.processed.insert(blob.content_id.clone(), blob.content_created);
-                if let Some(p) = self.progress {
-                    p(report.blobs, report.records);
+                self.read_blob(
+                    mgmt,
+                    ct,
+                    &blob.content_id,
+                    &blob.content_uri,
+                    blob.content_created,
+                    &mut cp,
+                    &rows.index,
+                    &mut seen,
+                    &mut map,
+                    report,
+                )
+                .await?;
+                since_save += 1;
+                if since_save >= BLOBS_PER_SAVE {
+                    self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
+                        .await?;
+                    since_save = 0;
                 }
             }
+            // The window is done: content created before its end has been processed.
+            cp.bookmark = Some(end.max(cp.bookmark.unwrap_or(end)));
+            cp.processed
+                .retain(|_, created| *created >= self.now - RETENTION - OVERLAP);
+            self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
+                .await?;
+            since_save = 0;
             start = end;
         }
-        cp.bookmark = Some(self.now);
-        cp.processed
-            .retain(|_, created| *created >= self.now - RETENTION - OVERLAP);
-        Ok((cp, version))
+        Ok(true)
+    }
+
+    /// Reads one blob into `map`, or notes why it could not be read.
+    #[allow(clippy::too_many_arguments)]
+    async fn read_blob(
+        &self,
+        mgmt: &Management<'_>,
+        ct: ContentType,
+        id: &str,
+        uri: &str,
+        created: DateTime<Utc>,
+        cp: &mut Checkpoint,
+        index: &GroupIndex,
+        seen: &mut SeenIds,
+        map: &mut ActivityMap,
+        report: &mut ActivityReport,
+    ) -> Result<(), ActivityError> {
+        match mgmt.fetch(uri).await {
+            Ok(bytes) => match process_blob(&bytes, index, seen, map) {
+                Ok(counts) => {
+                    report.records += counts.records;
+                    report.duplicates += counts.duplicates;
+                    report.matched += counts.matched;
+                    report.blobs += 1;
+                    cp.failing.remove(id);
+                    cp.processed.insert(id.to_string(), created);
+                }
+                Err(e) => self.blob_failed(ct, id, uri, created, &e.to_string(), cp, report),
+            },
+            Err(ManagementError::ContentGone(code)) => self.blob_lost(ct, id, created, &code, cp, report),
+            Err(e @ ManagementError::TooLarge(_)) => self.blob_lost(ct, id, created, &e.to_string(), cp, report),
+            Err(
+                e
+                @ (ManagementError::Unavailable { .. } | ManagementError::Transport(_) | ManagementError::Protocol(_)),
+            ) => self.blob_failed(ct, id, uri, created, &e.to_string(), cp, report),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(p) = self.progress {
+            p(report.blobs, report.records);
+        }
+        Ok(())
+    }
+
+    /// A blob that cannot be read now: tried again next run, lost after three.
+    #[allow(clippy::too_many_arguments)]
+    fn blob_failed(
+        &self,
+        ct: ContentType,
+        id: &str,
+        uri: &str,
+        created: DateTime<Utc>,
+        error: &str,
+        cp: &mut Checkpoint,
+        report: &mut ActivityReport,
+    ) {
+        let failures = cp.failing.get(id).map_or(0, |f| f.failures) + 1;
+        if failures >= BLOB_ATTEMPTS {
+            self.blob_lost(ct, id, created, error, cp, report);
+            return;
+        }
+        report.deferred += 1;
+        cp.failing.insert(
+            id.to_string(),
+            FailingBlob {
+                content_uri: uri.to_string(),
+                created,
+                failures,
+            },
+        );
+    }
+
+    fn blob_lost(
+        &self,
+        ct: ContentType,
+        id: &str,
+        created: DateTime<Utc>,
+        error: &str,
+        cp: &mut Checkpoint,
+        report: &mut ActivityReport,
+    ) {
+        report.lost += 1;
+        tracing::warn!(event = "audit_content_lost", tenant_id = %self.tenant, content_type = ct.as_str(), error = %error);
+        cp.failing.remove(id);
+        cp.processed.insert(id.to_string(), created);
+    }
+
+    /// Rows first, then the checkpoint: a run stopped between the two repeats the blobs.
+    async fn save_feed(
+        &mut self,
+        key: &str,
+        cp: &mut Checkpoint,
+        version: &mut Option<Version>,
+        rows: &mut Rows,
+        map: &mut ActivityMap,
+        report: &mut ActivityReport,
+    ) -> Result<(), ActivityError> {
+        self.flush(rows, map, report).await?;
+        *version = Some(save_doc(self.state, &self.tenant, key, cp, version.as_ref()).await?);
+        Ok(())
     }
 }

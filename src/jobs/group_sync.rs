@@ -2,36 +2,57 @@
 //! incremental after; an expired delta token restarts cleanly) feeds the tenant's
 //! "GroupMgr Groups" SharePoint list, and only rows whose data changed are written.
 //!
+//! A round is worked page by page and its progress saved after each page, once that page's
+//! rows are written: a sync stopped anywhere (its budget spent, or killed) resumes at the
+//! page after the last one saved, and a page done twice writes the same rows twice. The
+//! round's delta link is saved only when the whole round is done.
+//!
 //! Counts come from the delta itself (`$select=members,owners`): the first round carries
 //! every owner and member, so a full sync needs no per-group requests for them; later rounds
 //! carry only changes, and the groups they touch are re-counted with `$count` in `$batch`
-//! (re-counting, not adding up, so that replaying a round cannot skew a count). Teams thread
-//! ids (`internalId`) are fetched once per team, 20 to a `$batch`.
-//!
-//! The delta link is saved only after every row of the round is written, so a sync stopped
-//! anywhere re-reads the same round when it runs again and ends with the same list.
+//! (re-counting, not adding up, so that replaying a round cannot skew a count). Graph sends a
+//! large group as several objects ("merge locally", graph-groups.md §7): they follow one
+//! another, so the group a page ends with is held over (in the saved progress) until the next
+//! page shows whether it continues; a group seen again later is re-counted at the round's end.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
-use super::state::{StateError, TenantState};
-use crate::customer_list::{self, GroupRow, Lifecycle, ListError, ListLocation};
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Budget;
+use super::pending::Pending;
+use super::state::{StateError, TenantState, load_doc, save_doc};
+use crate::customer_list::{self, GroupRow, Lifecycle, ListLocation, StoredRow, WriteOutcome};
 use crate::domain::TenantId;
-use crate::microsoft::graph::{Graph, GraphError, GraphGroup, RelationCounts, TeamsAndSites};
-use crate::store::{Store, StoreError};
+use crate::microsoft::graph::{Graph, GraphError, GraphGroup, Page, RelationCounts};
 
+/// The delta link of the last finished round.
 const DELTA_KEY: &str = "groups_delta";
+/// The progress of the round under way.
+const ROUND_KEY: &str = "groups_round";
+/// The ids of the groups a full round has seen, one document per page.
+const SEEN_PREFIX: &str = "groups_round_seen_";
+/// How long a group's site may take to appear before it is no longer looked for.
+const SITE_WAIT: TimeDelta = TimeDelta::days(7);
 
-/// What one group sync did.
+/// What one group sync invocation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupSyncReport {
-    /// A full round (first run, `--full`, or after an expired delta token).
+    /// The round is a full one (first run, `--full`, or after an expired delta token).
     pub full: bool,
     /// The delta token had expired and the round was restarted as a full one.
     pub restarted: bool,
-    /// Microsoft 365 groups seen in the round.
+    /// The round finished in this invocation (else it continues in the next).
+    pub finished: bool,
+    /// Delta pages read in this invocation.
+    pub pages: usize,
+    /// Microsoft 365 groups seen in this invocation.
     pub groups: usize,
     /// Rows created or updated.
     pub written: usize,
+    /// Rows SharePoint refused (kept, and tried again on the next run).
+    pub refused: usize,
     /// Graph requests the group sync made.
     pub requests: u64,
 }
@@ -42,228 +63,442 @@ pub enum GroupSyncError {
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
     State(#[from] StateError),
 }
 
-impl From<ListError> for GroupSyncError {
-    fn from(e: ListError) -> Self {
+impl From<customer_list::ListError> for GroupSyncError {
+    fn from(e: customer_list::ListError) -> Self {
         match e {
-            ListError::Graph(g) => Self::Graph(g),
-            ListError::Store(s) => Self::Store(s),
+            customer_list::ListError::Graph(g) => Self::Graph(g),
+            customer_list::ListError::State(s) => Self::State(s),
         }
     }
 }
 
-/// What a delta round said about one group.
-#[derive(Default)]
+/// What a round has said about one group so far.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Seen {
+    id: String,
+    /// Its properties (from the object that carried them).
     group: Option<GraphGroup>,
     removed: bool,
-    owners: HashSet<String>,
-    members: HashSet<String>,
+    owners: BTreeSet<String>,
+    members: BTreeSet<String>,
     /// An incremental round changed its owners or members.
     relations_changed: bool,
 }
 
-struct Round {
-    full: bool,
-    groups: HashMap<String, Seen>,
-    delta_link: String,
-}
+impl Seen {
+    fn new(id: &str) -> Self {
+        Self {
+            id: id.to_string(),
+            ..Default::default()
+        }
+    }
 
-async fn read_round(graph: &Graph<'_>, start: Option<&str>) -> Result<Round, GraphError> {
-    let full = start.is_none();
-    let mut groups: HashMap<String, Seen> = HashMap::new();
-    let mut page = graph.group_delta(start).await?;
-    loop {
-        for g in page.value.drain(..) {
-            let seen = groups.entry(g.id.clone()).or_default();
-            if g.removed.is_some() {
-                *seen = Seen {
-                    removed: true,
-                    ..Default::default()
-                };
-                continue;
-            }
-            seen.removed = false;
-            // A large group may come in several pages: merge what each page says.
-            for (refs, set) in [
-                (&g.owners_delta, &mut seen.owners),
-                (&g.members_delta, &mut seen.members),
-            ] {
-                if let Some(refs) = refs {
-                    seen.relations_changed |= !refs.is_empty();
-                    for r in refs {
-                        if r.removed.is_some() {
-                            set.remove(&r.id);
-                        } else {
-                            set.insert(r.id.clone());
-                        }
+    /// Merges one delta object of the group.
+    fn merge(&mut self, mut g: GraphGroup) {
+        if g.removed.is_some() {
+            *self = Seen {
+                removed: true,
+                ..Seen::new(&self.id)
+            };
+            return;
+        }
+        self.removed = false;
+        for (refs, set) in [
+            (g.owners_delta.take(), &mut self.owners),
+            (g.members_delta.take(), &mut self.members),
+        ] {
+            if let Some(refs) = refs {
+                self.relations_changed |= !refs.is_empty();
+                for r in refs {
+                    if r.removed.is_some() {
+                        set.remove(&r.id);
+                    } else {
+                        set.insert(r.id);
                     }
                 }
             }
-            // Later pages may carry only relationship data; keep the properties seen.
-            if g.display_name.is_some() || seen.group.is_none() {
-                seen.group = Some(g);
+        }
+        // Later objects may carry only relationship data; keep the properties seen.
+        if g.display_name.is_some() || self.group.is_none() {
+            self.group = Some(g);
+        }
+    }
+
+    fn unified(&self) -> Option<&GraphGroup> {
+        self.group.as_ref().filter(|g| !self.removed && g.is_unified())
+    }
+}
+
+/// The progress of a round, saved after each page.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoundProgress {
+    full: bool,
+    restarted: bool,
+    /// The page to read next (`None`: the round's first page).
+    next: Option<String>,
+    /// The group the last page ended with: its objects may continue on the next page.
+    open: Option<Seen>,
+    /// Seen-id documents written (full rounds).
+    seen_pages: u32,
+    /// Groups seen again after they were written: re-counted when the round ends.
+    recount: BTreeSet<String>,
+}
+
+/// The inputs of a group sync.
+pub struct GroupSync<'a> {
+    pub graph: &'a Graph<'a>,
+    pub state: &'a dyn TenantState,
+    pub tenant: TenantId,
+    pub list: &'a ListLocation,
+    /// Ignore the saved delta link (a full resync), when starting a round.
+    pub force_full: bool,
+    pub budget: &'a Budget,
+    pub pending: &'a mut Pending,
+    pub now: DateTime<Utc>,
+}
+
+impl GroupSync<'_> {
+    /// Works on the round (starting one if none is under way) until it is done or the budget
+    /// is spent; then looks again for the sites of groups that had none.
+    pub async fn run(mut self) -> Result<GroupSyncReport, GroupSyncError> {
+        let requests_before = self.graph.requests_sent();
+        let mut report = GroupSyncReport::default();
+        let (mut progress, mut version) = match load_doc::<RoundProgress>(self.state, &self.tenant, ROUND_KEY).await? {
+            Some((p, v)) => (p, Some(v)),
+            None => (self.new_round().await?, None),
+        };
+        let mut seen_ids = self.seen_ids(&progress).await?;
+        let retried = self.retry_pending_rows().await?;
+        report.written += retried.written;
+        loop {
+            if self.budget.exhausted() {
+                break;
+            }
+            let page = match self.page(&progress).await {
+                Ok(p) => p,
+                Err(e) if e.is_resync_required() => {
+                    tracing::warn!(event = "group_sync_restarted", tenant_id = %self.tenant);
+                    self.clear_seen(&progress).await?;
+                    progress = RoundProgress {
+                        restarted: true,
+                        ..fresh(true, None)
+                    };
+                    seen_ids.clear();
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            report.pages += 1;
+            let (done, open) = split_page(progress.open.take(), page.value, page.next_link.is_some());
+            for s in &done {
+                if progress.full && !seen_ids.insert(s.id.clone()) {
+                    // Seen on an earlier page: its counts from that page are partial.
+                    progress.recount.insert(s.id.clone());
+                }
+            }
+            report.groups += done.iter().filter(|s| s.unified().is_some()).count();
+            let outcome = self.write_page(&done, progress.full).await?;
+            report.written += outcome.written;
+            report.refused += outcome.refused.len();
+            if progress.full {
+                let ids: Vec<&String> = done.iter().map(|s| &s.id).collect();
+                // Job-state documents are plain: serialising cannot fail.
+                let text = serde_json::to_string(&ids).expect("ids serialise");
+                replace(self.state, &self.tenant, &seen_key(progress.seen_pages), &text).await?;
+                progress.seen_pages += 1;
+            }
+            match page.delta_link {
+                Some(delta) => {
+                    report.written += self.finish_round(&progress, &seen_ids).await?;
+                    replace(self.state, &self.tenant, DELTA_KEY, &delta).await?;
+                    self.clear_seen(&progress).await?;
+                    self.state.delete(&self.tenant, ROUND_KEY).await?;
+                    report.finished = true;
+                    break;
+                }
+                None => {
+                    progress.next = page.next_link;
+                    progress.open = open;
+                    version = Some(save_doc(self.state, &self.tenant, ROUND_KEY, &progress, version.as_ref()).await?);
+                }
             }
         }
-        if let Some(link) = page.delta_link.take() {
-            return Ok(Round {
-                full,
-                groups,
-                delta_link: link,
-            });
+        report.full = progress.full;
+        report.restarted = progress.restarted;
+        if report.finished {
+            report.written += self.look_for_late_sites().await?;
         }
-        let next = page
-            .next_link
-            .take()
-            .ok_or_else(|| GraphError::Protocol("delta page without next or delta link".into()))?;
-        page = graph.group_delta(Some(&next)).await?;
-    }
-}
-
-/// Runs one group sync for a tenant with an app-only Graph session: reads a delta round
-/// (restarting it as a full one if the delta token expired), writes the rows that changed,
-/// then saves the round's delta link.
-pub async fn sync_groups(
-    graph: &Graph<'_>,
-    store: &dyn Store,
-    state: &dyn TenantState,
-    tenant: &TenantId,
-    site_path: &str,
-    force_full: bool,
-) -> Result<GroupSyncReport, GroupSyncError> {
-    let requests_before = graph.requests_sent();
-    let loc = customer_list::ensure(graph, store, tenant, site_path).await?;
-    // The version read now is the one the final write must still find (compare-and-swap):
-    // two workers on one tenant cannot both advance the delta link.
-    let stored = state.load(tenant, DELTA_KEY).await?;
-    let version = stored.as_ref().map(|(_, v)| v.clone());
-    let saved = stored.filter(|_| !force_full).map(|(link, _)| link);
-    let mut restarted = false;
-    let round = match read_round(graph, saved.as_deref()).await {
-        Ok(r) => r,
-        Err(e) if e.is_resync_required() => {
-            tracing::warn!(event = "group_sync_restarted", tenant_id = %tenant);
-            restarted = true;
-            read_round(graph, None).await?
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let changes = round_changes(graph, &loc, &round).await?;
-    let written = customer_list::write_rows(graph, &loc, changes).await?;
-    // Progress is saved last: a run stopped before this line repeats the round.
-    state
-        .save(tenant, DELTA_KEY, &round.delta_link, version.as_ref())
-        .await?;
-    Ok(GroupSyncReport {
-        full: round.full,
-        restarted,
-        groups: round.unified().count(),
-        written,
-        requests: graph.requests_sent() - requests_before,
-    })
-}
-
-impl Round {
-    /// The Microsoft 365 groups the round saw (other groups are not ours to track).
-    fn unified(&self) -> impl Iterator<Item = &GraphGroup> {
-        self.groups
-            .values()
-            .filter_map(|s| s.group.as_ref())
-            .filter(|g| g.is_unified())
+        report.requests = self.graph.requests_sent() - requests_before;
+        Ok(report)
     }
 
-    /// The groups the round saw removed.
-    fn removed(&self) -> impl Iterator<Item = &String> {
-        self.groups.iter().filter(|(_, s)| s.removed).map(|(id, _)| id)
-    }
-}
-
-/// The rows a round changes: new and changed groups, and groups gone (removed in the round,
-/// or — in a full round — absent from it).
-async fn round_changes(
-    graph: &Graph<'_>,
-    loc: &ListLocation,
-    round: &Round,
-) -> Result<Vec<(Option<String>, GroupRow)>, GraphError> {
-    let unified: Vec<&GraphGroup> = round.unified().collect();
-    let removed: HashSet<&String> = round.removed().collect();
-    if unified.is_empty() && removed.is_empty() && !round.full {
-        return Ok(Vec::new());
-    }
-    // The current rows: all of them for a full round, only the touched ones otherwise.
-    let existing = if round.full {
-        customer_list::all_rows(graph, loc).await?
-    } else {
-        let ids: Vec<String> = unified
-            .iter()
-            .map(|g| g.id.clone())
-            .chain(removed.iter().map(|s| s.to_string()))
-            .collect();
-        customer_list::rows_for(graph, loc, &ids).await?
-    };
-    // Counts: from the delta's membership data in a full round; re-counted (not added up,
-    // so a replayed round cannot skew them) for groups whose relations changed otherwise.
-    let counts = if round.full {
-        HashMap::new()
-    } else {
-        let touched: Vec<String> = unified
-            .iter()
-            .filter(|g| round.groups[&g.id].relations_changed || !existing.contains_key(&g.id))
-            .map(|g| g.id.clone())
-            .collect();
-        graph.count_relations(&touched).await?
-    };
-    let found = find_threads_and_sites(graph, &unified, &existing).await?;
-
-    let mut changes = Vec::new();
-    for g in &unified {
-        let old = existing.get(&g.id);
-        let counts = if round.full {
-            let seen = &round.groups[&g.id];
-            Some(RelationCounts {
-                owners: seen.owners.len() as u64,
-                members: seen.members.len() as u64,
-            })
+    /// A new round: incremental from the last round's delta link, or full.
+    async fn new_round(&self) -> Result<RoundProgress, StateError> {
+        // The delta link is kept as its text.
+        let link = if self.force_full {
+            None
         } else {
-            counts.get(&g.id).copied()
+            self.state.load(&self.tenant, DELTA_KEY).await?.map(|(l, _)| l)
         };
-        let mut row = group_row(g, old.map(|(_, r)| r), counts);
-        if let Some(site) = found.sites.get(&g.id) {
-            row.site_url = Some(site.clone());
+        Ok(fresh(link.is_none(), link))
+    }
+
+    async fn page(&self, progress: &RoundProgress) -> Result<Page<GraphGroup>, GraphError> {
+        self.graph.group_delta(progress.next.as_deref()).await
+    }
+
+    /// The ids a full round under way has already seen (from its saved pages).
+    async fn seen_ids(&self, progress: &RoundProgress) -> Result<HashSet<String>, StateError> {
+        let mut out = HashSet::new();
+        for n in 0..progress.seen_pages {
+            if let Some((ids, _)) = load_doc::<Vec<String>>(self.state, &self.tenant, &seen_key(n)).await? {
+                out.extend(ids);
+            }
         }
-        if let Some(t) = found.threads.get(&g.id).filter(|_| row.teams_enabled) {
-            row.teams_thread_id = Some(t.clone());
+        Ok(out)
+    }
+
+    async fn clear_seen(&self, progress: &RoundProgress) -> Result<(), StateError> {
+        for n in 0..progress.seen_pages {
+            self.state.delete(&self.tenant, &seen_key(n)).await?;
         }
-        if old.is_none_or(|(_, o)| !o.same_data(&row)) {
-            changes.push((old.map(|(item, _)| item.clone()), row));
+        Ok(())
+    }
+
+    /// Writes the rows of the groups a page finished: new and changed groups, groups removed.
+    async fn write_page(&mut self, done: &[Seen], full: bool) -> Result<WriteOutcome, GroupSyncError> {
+        if done.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let ids: Vec<String> = done.iter().map(|s| s.id.clone()).collect();
+        // A lookup that fails is an error: a row taken for absent would be written anew.
+        let existing = customer_list::rows_for(self.graph, self.list, &ids).await?;
+        let unified: Vec<&Seen> = done.iter().filter(|s| s.unified().is_some()).collect();
+        // Counts: from the delta's membership data in a full round; re-counted (not added up,
+        // so a replayed round cannot skew them) for groups whose relations changed otherwise.
+        let counts = if full {
+            HashMap::new()
+        } else {
+            let touched: Vec<String> = unified
+                .iter()
+                .filter(|s| s.relations_changed || !existing.contains_key(&s.id))
+                .map(|s| s.id.clone())
+                .collect();
+            self.graph.count_relations(&touched).await?
+        };
+        let groups: Vec<&GraphGroup> = unified.iter().filter_map(|s| s.unified()).collect();
+        let found = find_threads_and_sites(self.graph, &groups, &existing).await?;
+        let mut changes = Vec::new();
+        for s in &unified {
+            let Some(g) = s.unified() else { continue };
+            let old = existing.get(&s.id);
+            let counts = if full {
+                Some(RelationCounts {
+                    owners: s.owners.len() as u64,
+                    members: s.members.len() as u64,
+                })
+            } else {
+                counts.get(&s.id).copied()
+            };
+            let mut row = group_row(g, old.map(|o| &o.row), counts);
+            match found.sites.get(&s.id) {
+                Some(site) => row.site_url = Some(site.clone()),
+                None if row.site_url.is_none() => self.pending.site_missing(&s.id, created(g).unwrap_or(self.now)),
+                None => {}
+            }
+            if let Some(t) = found.threads.get(&s.id).filter(|_| row.teams_enabled) {
+                row.teams_thread_id = Some(t.clone());
+            }
+            if old.is_none_or(|o| !o.row.same_group_data(&row)) {
+                changes.push((old.map(|o| o.item.clone()), row));
+            }
+        }
+        for s in done.iter().filter(|s| s.removed) {
+            if let Some(old) = existing.get(&s.id).filter(|o| o.row.lifecycle == Lifecycle::Active) {
+                let mut row = old.row.clone();
+                row.lifecycle = Lifecycle::Deleted;
+                changes.push((Some(old.item.clone()), row));
+            }
+        }
+        self.write(changes).await
+    }
+
+    /// Writes group rows, keeping the ones SharePoint refused for the next run.
+    async fn write(&mut self, changes: Vec<(Option<String>, GroupRow)>) -> Result<WriteOutcome, GroupSyncError> {
+        self.pending.writing(&changes);
+        let outcome = customer_list::write_group_rows(self.graph, self.list, changes.clone()).await?;
+        let refused: HashSet<&str> = outcome.refused.iter().map(|r| r.group_id.as_str()).collect();
+        self.pending.written_groups(
+            changes
+                .iter()
+                .map(|(_, r)| r.group_id.as_str())
+                .filter(|g| !refused.contains(g)),
+        );
+        self.pending.refused_groups(&self.tenant, outcome.refused.clone());
+        Ok(outcome)
+    }
+
+    /// Rows refused on an earlier run, written again with the values they were to get.
+    async fn retry_pending_rows(&mut self) -> Result<WriteOutcome, GroupSyncError> {
+        let rows = self.pending.rows_to_retry();
+        if rows.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let ids: Vec<String> = rows.iter().map(|r| r.group_id.clone()).collect();
+        let existing = customer_list::rows_for(self.graph, self.list, &ids).await?;
+        let changes = rows
+            .into_iter()
+            .map(|r| (existing.get(&r.group_id).map(|e| e.item.clone()), r))
+            .collect();
+        self.write(changes).await
+    }
+
+    /// The end of a round: in a full round, rows of groups it did not see are gone; groups
+    /// it saw on more than one page are re-counted. Returns the rows written.
+    async fn finish_round(
+        &mut self,
+        progress: &RoundProgress,
+        seen: &HashSet<String>,
+    ) -> Result<usize, GroupSyncError> {
+        if !progress.full {
+            return Ok(0);
+        }
+        let rows = customer_list::all_rows(self.graph, self.list).await?;
+        let recount: Vec<String> = progress.recount.iter().cloned().collect();
+        let counts = self.graph.count_relations(&recount).await?;
+        let mut changes = Vec::new();
+        for (id, stored) in &rows {
+            let mut row = stored.row.clone();
+            if !seen.contains(id) {
+                row.lifecycle = Lifecycle::Deleted;
+            }
+            if let Some(c) = counts.get(id) {
+                row.owner_count = Some(c.owners);
+                row.member_count = Some(c.members);
+            }
+            if !row.same_group_data(&stored.row) {
+                changes.push((Some(stored.item.clone()), row));
+            }
+        }
+        Ok(self.write(changes).await?.written)
+    }
+
+    /// Groups whose site did not exist yet (Microsoft provisions a new group's site
+    /// asynchronously): looked up again on every run, for up to a week after the group was
+    /// made. Returns the rows written.
+    async fn look_for_late_sites(&mut self) -> Result<usize, GroupSyncError> {
+        let ids = self.pending.sites_to_look_for(self.now - SITE_WAIT);
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let found = self.graph.team_threads_and_sites(&[], &ids).await?;
+        let with_site: Vec<String> = found.sites.keys().cloned().collect();
+        let rows = customer_list::rows_for(self.graph, self.list, &with_site).await?;
+        let mut changes = Vec::new();
+        for (id, site) in &found.sites {
+            self.pending.site_found(id);
+            if let Some(stored) = rows.get(id) {
+                let mut row = stored.row.clone();
+                row.site_url = Some(site.clone());
+                changes.push((Some(stored.item.clone()), row));
+            }
+        }
+        Ok(self.write(changes).await?.written)
+    }
+}
+
+/// Forgets the round under way and the last delta link (the list they wrote to is gone): the
+/// next sync starts a full round.
+pub async fn forget_round(state: &dyn TenantState, tenant: &TenantId) -> Result<(), StateError> {
+    if let Some((progress, _)) = load_doc::<RoundProgress>(state, tenant, ROUND_KEY).await? {
+        for n in 0..progress.seen_pages {
+            state.delete(tenant, &seen_key(n)).await?;
         }
     }
-    let present: HashSet<&String> = unified.iter().map(|g| &g.id).collect();
-    for (id, (item, row)) in &existing {
-        let gone = removed.contains(id) || (round.full && !present.contains(id));
-        if gone && row.lifecycle == Lifecycle::Active {
-            let mut r = row.clone();
-            r.lifecycle = Lifecycle::Deleted;
-            changes.push((Some(item.clone()), r));
+    state.delete(tenant, ROUND_KEY).await?;
+    state.delete(tenant, DELTA_KEY).await
+}
+
+fn fresh(full: bool, next: Option<String>) -> RoundProgress {
+    RoundProgress {
+        full,
+        restarted: false,
+        next,
+        open: None,
+        seen_pages: 0,
+        recount: BTreeSet::new(),
+    }
+}
+
+fn seen_key(n: u32) -> String {
+    format!("{SEEN_PREFIX}{n}")
+}
+
+/// Writes `text` whatever was there (read its version, then write conditionally; the lease
+/// keeps other writers away, so a conflict is retried once) — e.g. the seen-ids document of
+/// an earlier, interrupted attempt at the same page.
+async fn replace(state: &dyn TenantState, tenant: &TenantId, name: &str, text: &str) -> Result<(), StateError> {
+    for _ in 0..2 {
+        let version = state.load(tenant, name).await?.map(|(_, v)| v);
+        match state.save(tenant, name, text, version.as_ref()).await {
+            Err(StateError::Conflict) => continue,
+            other => return other.map(|_| ()),
         }
     }
-    Ok(changes)
+    Err(StateError::Conflict)
+}
+
+/// Splits a page into the groups it finished and the one it may leave open: objects of one
+/// group follow one another, so a group is finished when another follows it — or when the
+/// round has no page after this one.
+fn split_page(open: Option<Seen>, objects: Vec<GraphGroup>, more: bool) -> (Vec<Seen>, Option<Seen>) {
+    let mut done: Vec<Seen> = Vec::new();
+    let mut current = open;
+    for g in objects {
+        match current.as_mut() {
+            Some(c) if c.id == g.id => c.merge(g),
+            _ => {
+                // The same group again, not next to itself: merge into what this page has.
+                if let Some(earlier) = done.iter_mut().find(|s| s.id == g.id) {
+                    earlier.merge(g);
+                    continue;
+                }
+                let mut s = Seen::new(&g.id);
+                s.merge(g);
+                if let Some(finished) = current.replace(s) {
+                    done.push(finished);
+                }
+            }
+        }
+    }
+    if !more {
+        done.extend(current.take());
+    }
+    (done, current)
+}
+
+/// When the group was made (Graph's `createdDateTime`).
+fn created(g: &GraphGroup) -> Option<DateTime<Utc>> {
+    g.created_date_time
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Looks up what the rows lack: the thread ids of teams, and the sites of groups.
 async fn find_threads_and_sites(
     graph: &Graph<'_>,
-    unified: &[&GraphGroup],
-    existing: &HashMap<String, (String, GroupRow)>,
-) -> Result<TeamsAndSites, GraphError> {
+    groups: &[&GraphGroup],
+    existing: &HashMap<String, StoredRow>,
+) -> Result<crate::microsoft::graph::TeamsAndSites, GraphError> {
     let lacking = |has: fn(&GroupRow) -> bool, wanted: fn(&GraphGroup) -> bool| -> Vec<String> {
-        unified
+        groups
             .iter()
-            .filter(|g| wanted(g) && existing.get(&g.id).is_none_or(|(_, r)| !has(r)))
+            .filter(|g| wanted(g) && existing.get(&g.id).is_none_or(|r| !has(&r.row)))
             .map(|g| g.id.clone())
             .collect()
     };
@@ -293,5 +528,51 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
         last_activity: old.and_then(|o| o.last_activity),
         lifecycle: Lifecycle::Active,
         synced_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::microsoft::graph::DeltaRef;
+
+    fn object(id: &str, name: Option<&str>, members: &[&str]) -> GraphGroup {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "displayName": name,
+            "groupTypes": ["Unified"],
+            "members@delta": members.iter().map(|m| serde_json::json!({"id": m})).collect::<Vec<_>>(),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_group_split_across_objects_and_pages_is_merged() {
+        // Page 1: a, then b's first part; page 2: the rest of b, then c.
+        let (done, open) = split_page(
+            None,
+            vec![object("a", Some("A"), &["1"]), object("b", Some("B"), &["1", "2"])],
+            true,
+        );
+        assert_eq!(done.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["a"]);
+        assert_eq!(open.as_ref().unwrap().id, "b");
+        let (done, open) = split_page(
+            open,
+            vec![object("b", None, &["3"]), object("c", Some("C"), &[])],
+            false,
+        );
+        assert!(open.is_none(), "the last page leaves nothing open");
+        let b = &done[0];
+        assert_eq!((b.id.as_str(), b.members.len()), ("b", 3));
+        assert_eq!(
+            b.group.as_ref().unwrap().display_name.as_deref(),
+            Some("B"),
+            "properties kept"
+        );
+        assert_eq!(done[1].id, "c");
+        let _ = DeltaRef {
+            id: String::new(),
+            removed: None,
+        };
     }
 }

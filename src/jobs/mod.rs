@@ -4,16 +4,51 @@
 //! of their own; `host::functions` turns them into invocation envelopes.
 
 pub mod activity_sync;
+pub mod conditions;
 pub mod group_sync;
+pub mod lease;
 pub mod on_demand;
+pub mod pending;
 pub mod schedule;
 pub mod state;
+pub mod status;
 pub mod tenant_sync;
+
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::TenantId;
+
+/// How long one invocation may work: it saves its progress and stops once the budget is
+/// spent (between steps: a page of groups, a batch of audit content), and the sync continues
+/// in the next invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    deadline: Instant,
+}
+
+impl Budget {
+    pub fn new(duration: Duration) -> Self {
+        Self {
+            deadline: Instant::now() + duration,
+        }
+    }
+
+    /// When the work must stop.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    pub fn exhausted(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    pub fn remaining(&self) -> Duration {
+        self.deadline.saturating_duration_since(Instant::now())
+    }
+}
 
 /// One message on the `tenant-sync` queue: sync this tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,4 +59,8 @@ pub struct TenantSyncMessage {
     /// Ignore checkpoints and delta links (a full resync).
     #[serde(default)]
     pub full: bool,
+    /// Asked for by an administrator (`POST /api/sync`): tried now, even while a recorded
+    /// condition (revoked consent, …) would otherwise wait for its next attempt.
+    #[serde(default)]
+    pub manual: bool,
 }

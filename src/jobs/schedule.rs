@@ -60,6 +60,7 @@ pub async fn plan(store: &dyn Store, now: DateTime<Utc>, past_due: bool) -> Resu
             tenant_id: t.tenant_id,
             scheduled_at: now,
             full: false,
+            manual: false,
         })
         .collect();
     tracing::info!(event = "sync_scheduled", tenants = syncs.len(), past_due);
@@ -85,7 +86,9 @@ pub async fn tick(app: &App) {
     };
     futures_util::stream::iter(plan.syncs)
         .for_each_concurrent(CONCURRENCY, |msg| async move {
-            if let Err(e) = super::tenant_sync::run(app, &msg.tenant_id, msg.full).await {
+            // Already running (another instance, `POST /api/sync`, `groupmgr sync`) or
+            // deferred by a recorded condition: both fine, the next tick tries again.
+            if let Err(e) = super::tenant_sync::run_to_completion(app, &msg.tenant_id, &msg, None).await {
                 tracing::warn!(event = "tenant_sync_failed", tenant_id = %msg.tenant_id, error = %e);
             }
         })

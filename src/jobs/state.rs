@@ -48,6 +48,35 @@ pub trait TenantState: Send + Sync {
         value: &str,
         expected: Option<&Version>,
     ) -> Result<Version, StateError>;
+    /// Removes the value, if any (progress that is finished).
+    async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), StateError>;
+}
+
+/// A typed value of the job state (JSON), with the version it was read at.
+pub async fn load_doc<T: serde::de::DeserializeOwned>(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<(T, Version)>, StateError> {
+    match state.load(tenant, name).await? {
+        Some((text, version)) => serde_json::from_str(&text)
+            .map(|doc| Some((doc, version)))
+            .map_err(|e| StateError::Unavailable(format!("{name}: unreadable job state ({e})"))),
+        None => Ok(None),
+    }
+}
+
+/// Writes a typed value if its version is still `expected` (`None`: only if absent).
+pub async fn save_doc<T: serde::Serialize>(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    name: &str,
+    doc: &T,
+    expected: Option<&Version>,
+) -> Result<Version, StateError> {
+    // Job-state documents are plain structs: serialising cannot fail.
+    let text = serde_json::to_string(doc).expect("job state serialises to JSON");
+    state.save(tenant, name, &text, expected).await
 }
 
 /// The embedded store's `tenant_state` table.
@@ -77,6 +106,10 @@ impl TenantState for EmbeddedState {
         Ok(Version(
             self.0.put_state(tenant, name, value, expected).await?.to_string(),
         ))
+    }
+
+    async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), StateError> {
+        Ok(self.0.delete_state(tenant, name).await?)
     }
 }
 
@@ -108,5 +141,9 @@ impl TenantState for BlobState {
         Ok(Version(
             BlobState::save(self, tenant, name, value, expected.map(|v| v.0.as_str())).await?,
         ))
+    }
+
+    async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), StateError> {
+        Ok(BlobState::delete(self, tenant, name).await?)
     }
 }

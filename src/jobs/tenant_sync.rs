@@ -1,29 +1,82 @@
 //! `TenantSync`: one tenant's sync — the group sync (`group_sync.rs`), then the activity
 //! sync (`activity_sync.rs`: Teams report when due, audit feed since its checkpoint), each
-//! writing the tenant's SharePoint list before advancing its own state. Run by the
-//! `tenant-sync` queue function (`host::functions`), the in-process schedule, `POST
-//! /api/sync` standalone, and `groupmgr sync <tenant-id> [--full]`.
+//! writing the tenant's SharePoint list before advancing its own state.
+//!
+//! One invocation (`invoke`) works to a time budget (`GROUPMGR_SYNC_BUDGET`), holding the
+//! tenant's lease so that no other run works on the tenant meanwhile, saving its progress as
+//! it goes; when the budget is spent it ends with `Continue`, and the next invocation resumes
+//! where this one stopped. Under a Functions host the continuation is a `tenant-sync` queue
+//! message (`host::functions`); standalone `serve`, `dev` and `groupmgr sync` continue in
+//! process (`run_to_completion`). Conditions only the tenant can fix (consent revoked, a
+//! permission removed, the list deleted) end the invocation cleanly and are recorded, with a
+//! growing retry interval (`conditions.rs`).
 
 use std::fmt;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
 
 use super::activity_sync::{ActivityError, ActivityReport, ActivitySync};
-use super::group_sync::{GroupSyncError, GroupSyncReport, sync_groups};
+use super::conditions::{self, Condition, ConditionKind};
+use super::group_sync::{GroupSync, GroupSyncError, GroupSyncReport};
+use super::lease::Lease;
+use super::pending::Pending;
+use super::status::{self, RunOutcome, RunRecord};
+use super::{Budget, TenantSyncMessage};
 use crate::app::App;
 use crate::auth::AcquireError;
-use crate::customer_list;
+use crate::customer_list::{self, ListLocation};
 use crate::domain::{TenantId, TenantStatus};
-use crate::microsoft::graph::Graph;
-use crate::microsoft::management::Management;
+use crate::microsoft::graph::{Graph, GraphError};
+use crate::microsoft::management::{Management, ManagementError};
 
-/// What one tenant sync did.
+/// The longest one invocation works whatever the budget setting: its access tokens (valid
+/// 60–90 minutes) are acquired at its start and must outlive it.
+const LONGEST_INVOCATION: Duration = Duration::from_secs(45 * 60);
+/// The wait before continuing when the budget ran out without Microsoft asking for one.
+const NO_WAIT: Duration = Duration::ZERO;
+
+/// What a sync did (one invocation, or every invocation of a run to completion).
 #[derive(Debug, Clone, Default)]
 pub struct TenantSyncSummary {
     pub groups: GroupSyncReport,
     pub activity: ActivityReport,
+    /// Invocations it took.
+    pub invocations: u32,
     /// HTTP requests to Graph and the Management Activity API.
     pub requests: u64,
     pub seconds: f64,
+}
+
+impl TenantSyncSummary {
+    /// Adds a later invocation's counts.
+    fn add(&mut self, next: TenantSyncSummary) {
+        let (g, a) = (&mut self.groups, &mut self.activity);
+        g.full |= next.groups.full;
+        g.restarted |= next.groups.restarted;
+        g.finished = next.groups.finished;
+        g.pages += next.groups.pages;
+        g.groups += next.groups.groups;
+        g.written += next.groups.written;
+        g.refused += next.groups.refused;
+        g.requests += next.groups.requests;
+        a.blobs += next.activity.blobs;
+        a.records += next.activity.records;
+        a.duplicates += next.activity.duplicates;
+        a.matched += next.activity.matched;
+        a.lost += next.activity.lost;
+        a.deferred += next.activity.deferred;
+        a.rows_written += next.activity.rows_written;
+        a.refused += next.activity.refused;
+        if next.activity.teams_report != "not due" || a.teams_report.is_empty() {
+            a.teams_report = next.activity.teams_report;
+        }
+        a.audit_feed |= next.activity.audit_feed;
+        a.finished = next.activity.finished;
+        self.invocations += next.invocations;
+        self.requests += next.requests;
+        self.seconds += next.seconds;
+    }
 }
 
 impl fmt::Display for TenantSyncSummary {
@@ -32,7 +85,7 @@ impl fmt::Display for TenantSyncSummary {
         let (g, a) = (&self.groups, &self.activity);
         write!(
             f,
-            "{} sync, {} groups, {} rows written; activity: {} audit blobs, {} records ({} about groups, {} repeats skipped), {} blobs lost, {} rows written, Teams report {}{}; {} requests, {:.1} s",
+            "{} sync, {} groups, {} rows written; activity: {} audit blobs, {} records ({} about groups, {} repeats skipped), {} blobs lost, {} rows written, Teams report {}{}; {} requests, {} invocation(s), {:.1} s",
             if g.full { "full" } else { "incremental" },
             g.groups,
             g.written,
@@ -49,9 +102,32 @@ impl fmt::Display for TenantSyncSummary {
                 " (audit feed off: GROUPMGR_PUBLISHER_ID is not set)"
             },
             self.requests,
+            self.invocations,
             self.seconds
-        )
+        )?;
+        let refused = g.refused + a.refused;
+        if refused > 0 {
+            write!(f, "; {refused} rows refused by SharePoint (kept, tried again next run)")?;
+        }
+        Ok(())
     }
+}
+
+/// How one invocation ended.
+#[derive(Debug)]
+pub enum SyncOutcome {
+    /// Everything due was read and written.
+    Finished(TenantSyncSummary),
+    /// The budget was spent (or Microsoft asked to wait): the next invocation continues,
+    /// after `after` when given.
+    Continue {
+        summary: TenantSyncSummary,
+        after: Option<Duration>,
+    },
+    /// Another worker holds the tenant's lease: that run does the work.
+    AlreadyRunning,
+    /// A recorded condition stops the sync until its next attempt.
+    Deferred(Condition),
 }
 
 /// Why a tenant sync failed.
@@ -69,28 +145,70 @@ pub enum TenantSyncError {
     Activity(#[from] ActivityError),
     #[error("database unavailable: {0}")]
     Store(#[from] crate::store::StoreError),
-    /// The group sync left no list behind (it finds or creates it, so this is a bug or a
-    /// concurrent change): the activity has nowhere to go.
-    #[error("the tenant's GroupMgr list is not set up")]
-    ListNotSetUp,
+    #[error("job state unavailable: {0}")]
+    State(#[from] super::state::StateError),
+    /// Another worker took the tenant's lease while this one worked (it stopped writing).
+    #[error("the tenant's sync lease was lost")]
+    LeaseLost,
+    /// Another worker is syncing the tenant.
+    #[error("a sync of tenant {0} is already running")]
+    AlreadyRunning(TenantId),
+    /// A recorded condition stops the tenant's sync.
+    #[error("tenant {0}: sync deferred ({1})")]
+    Deferred(TenantId, &'static str),
 }
 
 /// Progress callback: (audit blobs done, records so far).
 pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Send + Sync);
 
-/// Runs the sync of one tenant with an app-only token.
-pub async fn run(app: &App, tenant: &TenantId, full: bool) -> Result<TenantSyncSummary, TenantSyncError> {
-    run_with_progress(app, tenant, full, None).await
+/// What stopped an invocation short of an error.
+enum Stop {
+    Condition(ConditionKind, String),
+    /// Microsoft is throttling: continue after this wait.
+    Throttled(Duration),
 }
 
-/// `run`, reporting progress as the audit feed is read.
-pub async fn run_with_progress(
+/// Classifies a failure: a condition only the tenant can fix, throttling to wait out, or an
+/// error (retried by the host).
+fn stop_of(e: &TenantSyncError) -> Option<Stop> {
+    let graph = |g: &GraphError| match g {
+        GraphError::Service { status: 403, code, .. } => {
+            Some(Stop::Condition(ConditionKind::PermissionMissing, code.clone()))
+        }
+        GraphError::Service {
+            status: 429,
+            retry_after: Some(after),
+            ..
+        } => Some(Stop::Throttled(*after)),
+        _ => None,
+    };
+    match e {
+        TenantSyncError::Token(AcquireError::ConsentRequired) => Some(Stop::Condition(
+            ConditionKind::ConsentRevoked,
+            "consent_required".into(),
+        )),
+        TenantSyncError::Groups(GroupSyncError::Graph(g)) | TenantSyncError::Activity(ActivityError::Graph(g)) => {
+            graph(g)
+        }
+        TenantSyncError::Activity(ActivityError::Management(ManagementError::Refused { code, .. })) => {
+            Some(Stop::Condition(ConditionKind::PermissionMissing, code.clone()))
+        }
+        TenantSyncError::Activity(ActivityError::Management(ManagementError::Unavailable {
+            retry_after: Some(after),
+            ..
+        })) => Some(Stop::Throttled(*after)),
+        _ => None,
+    }
+}
+
+/// One invocation of the tenant's sync, to `budget`.
+pub async fn invoke(
     app: &App,
     tenant: &TenantId,
-    full: bool,
+    request: &TenantSyncMessage,
+    budget: Duration,
     progress: Option<Progress<'_>>,
-) -> Result<TenantSyncSummary, TenantSyncError> {
-    let started = Instant::now();
+) -> Result<SyncOutcome, TenantSyncError> {
     let record = app
         .store
         .tenant(tenant)
@@ -99,18 +217,81 @@ pub async fn run_with_progress(
     if record.status != TenantStatus::Active {
         return Err(TenantSyncError::Inactive(*tenant));
     }
-    let graph = app
-        .graph
-        .session(app.tokens.app_token(tenant, &app.graph_resource).await?);
-    let groups = sync_groups(
-        &graph,
-        app.store.as_ref(),
-        app.state.as_ref(),
-        tenant,
-        &app.settings.sharepoint_site,
-        full,
-    )
-    .await?;
+    let state = app.state.as_ref();
+    if let Some(c) = conditions::current(state, tenant).await?
+        && !request.manual
+        && Utc::now() < c.next_attempt
+    {
+        return Ok(SyncOutcome::Deferred(c));
+    }
+    let Some(lease) = Lease::acquire(app.state.clone(), *tenant, app.settings.sync_lease).await? else {
+        return Ok(SyncOutcome::AlreadyRunning);
+    };
+    let started_at = Utc::now();
+    let budget = Budget::new(budget.min(LONGEST_INVOCATION));
+    let result = work(app, tenant, request.full, &budget, &lease, progress).await;
+    let outcome = match result {
+        Ok(o) => Ok(o),
+        Err(e) => match stop_of(&e) {
+            Some(Stop::Throttled(after)) => Ok(SyncOutcome::Continue {
+                summary: TenantSyncSummary::default(),
+                after: Some(after),
+            }),
+            Some(Stop::Condition(kind, detail)) => {
+                let (c, new) = conditions::record(state, tenant, kind, &detail, Utc::now()).await?;
+                if new {
+                    tracing::warn!(event = "sync_condition", tenant_id = %tenant, condition = kind.as_str(), error = %detail);
+                }
+                Ok(SyncOutcome::Deferred(c))
+            }
+            None => Err(e),
+        },
+    };
+    let _ = status::record(state, tenant, &run_record(started_at, &outcome)).await;
+    lease.release().await;
+    outcome
+}
+
+/// The work of one invocation, under the lease.
+async fn work(
+    app: &App,
+    tenant: &TenantId,
+    full: bool,
+    budget: &Budget,
+    lease: &Lease,
+    progress: Option<Progress<'_>>,
+) -> Result<SyncOutcome, TenantSyncError> {
+    let started = Instant::now();
+    let state = app.state.as_ref();
+    let graph = app.graph.session_until(
+        app.tokens.app_token(tenant, &app.graph_resource).await?,
+        budget.deadline(),
+    );
+    let mut pending = Pending::load(state, tenant).await?;
+    let list = list(app, tenant, &graph).await?;
+    let groups = GroupSync {
+        graph: &graph,
+        state,
+        tenant: *tenant,
+        list: &list,
+        force_full: full,
+        budget,
+        pending: &mut pending,
+        now: Utc::now(),
+    }
+    .run()
+    .await;
+    pending.save(state, tenant).await?;
+    let groups = match groups {
+        Err(GroupSyncError::Graph(e)) if e.is_not_found() && list_deleted(app, tenant, &graph, &list).await? => {
+            // The customer deleted the list: the next invocation makes it again, fully synced.
+            return Ok(SyncOutcome::Continue {
+                summary: TenantSyncSummary::default(),
+                after: Some(NO_WAIT),
+            });
+        }
+        other => other?,
+    };
     tracing::info!(
         event = "group_sync_finished",
         tenant_id = %tenant,
@@ -119,57 +300,173 @@ pub async fn run_with_progress(
         requests = graph.requests_sent(),
         mode = if groups.full { "full" } else { "incremental" },
     );
-    let management = management_session(app, tenant).await?;
-    let activity = sync_activity(app, tenant, &graph, management.as_ref(), progress).await?;
-    Ok(TenantSyncSummary {
+    if lease.lost() {
+        return Err(TenantSyncError::LeaseLost);
+    }
+    let management = management_session(app, tenant, budget).await?;
+    let mut activity = ActivityReport::default();
+    // Activity is mapped through the rows: only once the round has written them all.
+    if groups.finished && !budget.exhausted() {
+        activity = ActivitySync {
+            graph: &graph,
+            management: management.as_ref(),
+            state,
+            tenant: *tenant,
+            list: &list,
+            now: Utc::now(),
+            budget,
+            pending: &mut pending,
+            progress,
+        }
+        .run()
+        .await?;
+        pending.save(state, tenant).await?;
+        tracing::info!(
+            event = "activity_sync_finished",
+            tenant_id = %tenant,
+            blobs = activity.blobs,
+            records = activity.records,
+            duplicates = activity.duplicates,
+            matched = activity.matched,
+            lost = activity.lost,
+            written = activity.rows_written,
+            teams_report = activity.teams_report,
+        );
+    }
+    if let Some(c) = conditions::clear(state, tenant).await? {
+        tracing::info!(event = "sync_condition_cleared", tenant_id = %tenant, condition = c.kind.as_str());
+    }
+    let summary = TenantSyncSummary {
         requests: graph.requests_sent() + management.as_ref().map_or(0, Management::requests_sent),
         seconds: started.elapsed().as_secs_f64(),
+        invocations: 1,
         groups,
         activity,
+    };
+    Ok(if summary.groups.finished && summary.activity.finished {
+        SyncOutcome::Finished(summary)
+    } else {
+        SyncOutcome::Continue {
+            summary,
+            after: Some(NO_WAIT),
+        }
     })
 }
 
+/// The tenant's list: found or made on the configured site.
+async fn list(app: &App, tenant: &TenantId, graph: &Graph<'_>) -> Result<ListLocation, TenantSyncError> {
+    customer_list::ensure(graph, app.state.as_ref(), tenant, &app.settings.sharepoint_site)
+        .await
+        .map_err(|e| TenantSyncError::Groups(e.into()))
+}
+
+/// After a 404: whether the list itself is gone. If it is, it is forgotten (the next
+/// invocation creates it and starts a full round), and that is said in the tenant log.
+async fn list_deleted(
+    app: &App,
+    tenant: &TenantId,
+    graph: &Graph<'_>,
+    list: &ListLocation,
+) -> Result<bool, TenantSyncError> {
+    let gone = match graph.find_list(&list.site_id, customer_list::LIST_NAME).await {
+        Ok(found) => found.is_none_or(|l| l.id != list.list_id),
+        Err(e) if e.is_not_found() => true,
+        Err(e) => return Err(TenantSyncError::Groups(e.into())),
+    };
+    if gone {
+        tracing::warn!(event = "list_missing", tenant_id = %tenant);
+        customer_list::forget(app.state.as_ref(), tenant).await?;
+        super::group_sync::forget_round(app.state.as_ref(), tenant).await?;
+    }
+    Ok(gone)
+}
+
 /// A Management Activity API session for the tenant, when the audit feed is configured.
-async fn management_session<'a>(app: &'a App, tenant: &TenantId) -> Result<Option<Management<'a>>, TenantSyncError> {
+async fn management_session<'a>(
+    app: &'a App,
+    tenant: &TenantId,
+    budget: &Budget,
+) -> Result<Option<Management<'a>>, TenantSyncError> {
     let Some(client) = &app.management else {
         return Ok(None);
     };
     let token = app.tokens.app_token(tenant, &app.management_resource).await?;
-    Ok(Some(client.session(token, *tenant)))
+    Ok(Some(client.session(token, *tenant).until(budget.deadline())))
 }
 
-/// The activity part, on the list the group sync found or made.
-async fn sync_activity(
+fn run_record(started_at: chrono::DateTime<Utc>, outcome: &Result<SyncOutcome, TenantSyncError>) -> RunRecord {
+    let empty = TenantSyncSummary::default();
+    let (kind, summary, error) = match outcome {
+        Ok(SyncOutcome::Finished(s)) => (RunOutcome::Finished, s, None),
+        Ok(SyncOutcome::Continue { summary, .. }) => (RunOutcome::Continues, summary, None),
+        Ok(SyncOutcome::Deferred(c)) => (RunOutcome::Deferred, &empty, Some(c.kind.as_str().to_string())),
+        Ok(SyncOutcome::AlreadyRunning) => (RunOutcome::Continues, &empty, None),
+        Err(e) => (RunOutcome::Failed, &empty, Some(e.to_string())),
+    };
+    RunRecord {
+        started_at,
+        ended_at: Utc::now(),
+        outcome: kind,
+        groups: summary.groups.groups as u64,
+        rows_written: (summary.groups.written + summary.activity.rows_written) as u64,
+        rows_refused: (summary.groups.refused + summary.activity.refused) as u64,
+        audit_blobs: summary.activity.blobs,
+        audit_records: summary.activity.records,
+        audit_blobs_lost: summary.activity.lost,
+        requests: summary.requests,
+        error,
+    }
+}
+
+/// How a run to completion ended.
+#[derive(Debug)]
+pub enum Completion {
+    Finished(TenantSyncSummary),
+    AlreadyRunning,
+    Deferred(Condition),
+}
+
+/// Invocations one after the other until the sync is done (standalone `serve` and `dev`,
+/// `groupmgr sync`): what a Functions host does with continuation messages, in process.
+pub async fn run_to_completion(
     app: &App,
     tenant: &TenantId,
-    graph: &Graph<'_>,
-    management: Option<&Management<'_>>,
+    request: &TenantSyncMessage,
     progress: Option<Progress<'_>>,
-) -> Result<ActivityReport, TenantSyncError> {
-    let list = customer_list::location(app.store.as_ref(), tenant)
-        .await?
-        .ok_or(TenantSyncError::ListNotSetUp)?;
-    let activity = ActivitySync {
-        graph,
-        management,
-        state: app.state.as_ref(),
-        tenant: *tenant,
-        list: &list,
-        now: chrono::Utc::now(),
-        progress,
+) -> Result<Completion, TenantSyncError> {
+    let mut total = TenantSyncSummary::default();
+    let mut request = request.clone();
+    loop {
+        match invoke(app, tenant, &request, app.settings.sync_budget, progress).await? {
+            SyncOutcome::Finished(s) => {
+                total.add(s);
+                return Ok(Completion::Finished(total));
+            }
+            SyncOutcome::Continue { summary, after } => {
+                total.add(summary);
+                // A continuation resumes the round under way; it does not start another.
+                request.full = false;
+                if let Some(wait) = after.filter(|w| !w.is_zero()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            SyncOutcome::AlreadyRunning => return Ok(Completion::AlreadyRunning),
+            SyncOutcome::Deferred(c) => return Ok(Completion::Deferred(c)),
+        }
     }
-    .run()
-    .await?;
-    tracing::info!(
-        event = "activity_sync_finished",
-        tenant_id = %tenant,
-        blobs = activity.blobs,
-        records = activity.records,
-        duplicates = activity.duplicates,
-        matched = activity.matched,
-        lost = activity.lost,
-        written = activity.rows_written,
-        teams_report = activity.teams_report,
-    );
-    Ok(activity)
+}
+
+/// The sync of one tenant to completion (no progress display).
+pub async fn run(app: &App, tenant: &TenantId, full: bool) -> Result<TenantSyncSummary, TenantSyncError> {
+    let request = TenantSyncMessage {
+        tenant_id: *tenant,
+        scheduled_at: Utc::now(),
+        full,
+        manual: true,
+    };
+    match run_to_completion(app, tenant, &request, None).await? {
+        Completion::Finished(s) => Ok(s),
+        Completion::AlreadyRunning => Err(TenantSyncError::AlreadyRunning(*tenant)),
+        Completion::Deferred(c) => Err(TenantSyncError::Deferred(*tenant, c.kind.as_str())),
+    }
 }

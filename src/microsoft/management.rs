@@ -18,6 +18,11 @@ use crate::config::Endpoint;
 use crate::domain::TenantId;
 use crate::secret::AccessToken;
 
+/// The largest audit content blob GroupMgr reads (Microsoft's blobs hold a few MiB at most).
+pub const MAX_BLOB_BYTES: usize = 64 * 1024 * 1024;
+/// How long one blob may take to read, retries included.
+pub const BLOB_DEADLINE: Duration = Duration::from_secs(120);
+
 /// The content types GroupMgr reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ContentType {
@@ -64,6 +69,9 @@ pub enum ManagementError {
     /// AF20050 / AF20051 / AF20052: the blob is gone (expired after 7 days, or never existed).
     #[error("content expired or missing ({0})")]
     ContentGone(String),
+    /// A blob larger than GroupMgr reads (`MAX_BLOB_BYTES`).
+    #[error("content blob larger than {0} bytes")]
+    TooLarge(usize),
     /// AF10001 / AF20010–AF20013: permission or tenant problems; retrying cannot help.
     #[error("refused: {code} {message}")]
     Refused { code: String, message: String },
@@ -114,6 +122,8 @@ pub struct ManagementClient {
 pub struct Management<'a> {
     client: &'a ManagementClient,
     token: AccessToken,
+    /// The client's retry policy, limited to the session's budget when it has one.
+    policy: RetryPolicy,
     tenant: TenantId,
     sent: std::sync::atomic::AtomicU64,
 }
@@ -132,6 +142,7 @@ impl ManagementClient {
         Management {
             client: self,
             token,
+            policy: self.policy.clone(),
             tenant,
             sent: Default::default(),
         }
@@ -139,6 +150,14 @@ impl ManagementClient {
 }
 
 impl Management<'_> {
+    /// The session with its retries limited to `deadline` (a job's time budget).
+    pub fn until(self, deadline: std::time::Instant) -> Self {
+        Self {
+            policy: self.policy.until(deadline),
+            ..self
+        }
+    }
+
     fn feed(&self, op: &str) -> String {
         format!("{}/api/v1.0/{}/activity/feed/{op}", self.client.origin, self.tenant)
     }
@@ -174,8 +193,7 @@ impl Management<'_> {
         url: &str,
     ) -> Result<(reqwest::header::HeaderMap, Bytes), ManagementError> {
         let url = self.checked(url)?;
-        self.client
-            .policy
+        self.policy
             .run(Idempotency::Safe, |_| self.attempt(&method, &url))
             .await
     }
@@ -260,9 +278,69 @@ impl Management<'_> {
         }
     }
 
-    /// `GET {contentUri}`: a blob of audit records (a JSON array).
-    pub async fn fetch(&self, blob: &ContentBlob) -> Result<Bytes, ManagementError> {
-        self.send(reqwest::Method::GET, &blob.content_uri).await.map(|(_, b)| b)
+    /// `GET {contentUri}`: a blob of audit records (a JSON array), read from the network a
+    /// chunk at a time into a buffer that may not grow past `MAX_BLOB_BYTES`, within
+    /// `BLOB_DEADLINE` (retries included): one blob can neither exhaust memory nor hold the
+    /// tenant's sync.
+    pub async fn fetch(&self, content_uri: &str) -> Result<Bytes, ManagementError> {
+        let url = self.checked(content_uri)?;
+        let get = self
+            .policy
+            .run(Idempotency::Safe, |_| self.attempt_capped(&url, MAX_BLOB_BYTES));
+        tokio::time::timeout(BLOB_DEADLINE, get)
+            .await
+            .map_err(|_| ManagementError::Transport(format!("content blob not read within {BLOB_DEADLINE:?}")))?
+    }
+
+    /// One `GET` of a blob, its body read chunk by chunk up to `cap` bytes.
+    async fn attempt_capped(&self, url: &str, cap: usize) -> Result<Bytes, Failure<ManagementError>> {
+        self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let no_answer = |e: reqwest::Error| {
+            Failure::new(
+                ManagementError::Transport(e.without_url().to_string()),
+                Retry::NO_ANSWER,
+            )
+        };
+        let mut resp = self
+            .client
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(no_answer)?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            let after = retry_after(resp.headers());
+            let body = resp.bytes().await.map_err(no_answer)?;
+            let (transient, err) = classify(status, &body, after);
+            let err = match err {
+                // A bare 404 (no AF code) for a blob: expired or never there, like AF20051.
+                ManagementError::Refused { code, .. } if status == 404 && code == "404" => {
+                    ManagementError::ContentGone(code)
+                }
+                other => other,
+            };
+            return Err(Failure::new(
+                err,
+                if transient {
+                    Retry::Transient { after }
+                } else {
+                    Retry::Never
+                },
+            ));
+        }
+        if resp.content_length().is_some_and(|n| n > cap as u64) {
+            return Err(Failure::fatal(ManagementError::TooLarge(cap)));
+        }
+        let mut body = bytes::BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(no_answer)? {
+            if body.len() + chunk.len() > cap {
+                return Err(Failure::fatal(ManagementError::TooLarge(cap)));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 }
 

@@ -22,10 +22,14 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// First backoff step; doubles each attempt.
     pub base_delay: Duration,
-    /// Largest single wait (also caps a `Retry-After` that asks for more).
+    /// Largest single backoff step. A `Retry-After` is honoured in full, however long: when it
+    /// asks for more than the deadline leaves, the operation ends with the error (which
+    /// carries the wait) rather than coming back early.
     pub max_delay: Duration,
     /// Deadline for the whole operation, retries and waits included.
     pub deadline: Duration,
+    /// An absolute limit besides (a job's time budget): no wait may end past it.
+    pub not_after: Option<Instant>,
 }
 
 impl Default for RetryPolicy {
@@ -35,6 +39,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(250),
             max_delay: Duration::from_secs(30),
             deadline: Duration::from_secs(60),
+            not_after: None,
         }
     }
 }
@@ -154,7 +159,9 @@ impl Backoff<'_> {
             return None;
         }
         let wait = self.policy.delay(self.attempt, after);
-        (self.started.elapsed() + wait <= self.policy.deadline).then_some(wait)
+        let within_deadline = self.started.elapsed() + wait <= self.policy.deadline;
+        let within_budget = self.policy.not_after.is_none_or(|t| Instant::now() + wait <= t);
+        (within_deadline && within_budget).then_some(wait)
     }
 }
 
@@ -191,11 +198,19 @@ impl RetryPolicy {
         }
     }
 
-    /// The wait before attempt `attempt + 1` (attempt counts from 1), honouring the server's
-    /// `Retry-After` when it gave one.
+    /// The policy with an absolute limit: nothing waits past `t` (the budget of a job).
+    pub fn until(&self, t: Instant) -> Self {
+        Self {
+            not_after: Some(self.not_after.map_or(t, |n| n.min(t))),
+            ..self.clone()
+        }
+    }
+
+    /// The wait before attempt `attempt + 1` (attempt counts from 1): the server's
+    /// `Retry-After` when it gave one, else capped exponential backoff with jitter.
     pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(ra) = retry_after {
-            return ra.min(self.max_delay);
+            return ra;
         }
         let exp = self
             .base_delay
@@ -247,8 +262,8 @@ mod tests {
         assert!(p.delay(20, None) <= Duration::from_secs(1));
         assert_eq!(
             p.delay(1, Some(Duration::from_secs(5))),
-            Duration::from_secs(1),
-            "capped"
+            Duration::from_secs(5),
+            "Retry-After is honoured in full"
         );
         assert_eq!(p.delay(1, Some(Duration::from_millis(300))), Duration::from_millis(300));
     }
@@ -326,6 +341,22 @@ mod tests {
             .await;
         assert_eq!(out, Err("throttled"));
         assert_eq!(made.load(Ordering::Relaxed), 2, "40 ms + 40 ms would pass 50 ms");
+    }
+
+    #[tokio::test]
+    async fn a_budget_ends_waits_that_would_pass_it() {
+        let p = quick().until(Instant::now() + Duration::from_millis(30));
+        let out: Result<(), &str> = p
+            .run(Idempotency::Safe, |_| async {
+                Err(Failure::new(
+                    "throttled",
+                    Retry::NotExecuted {
+                        after: Some(Duration::from_millis(100)),
+                    },
+                ))
+            })
+            .await;
+        assert_eq!(out, Err("throttled"), "a 100 ms wait does not fit a 30 ms budget");
     }
 
     #[test]

@@ -86,6 +86,15 @@ impl BlobState {
         }
     }
 
+    /// Deletes the blob; one that does not exist is already deleted.
+    pub async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), BlobError> {
+        match self.blob(tenant, name)?.delete(None).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.http_status() == Some(StatusCode::NotFound) => Ok(()),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
     /// Writes `value` if the blob's ETag is still `expected` (`None`: only if it does not
     /// exist); returns the new ETag, or `Conflict`.
     pub async fn save(

@@ -51,9 +51,14 @@ impl QueueSender {
         azure_storage_queue::QueueClient::new(url, self.credential.clone(), None).map_err(|e| self.unavailable(e))
     }
 
-    /// Sends one message; creates the queue if it does not exist yet (the host creates it when
-    /// it first polls, which may not have happened on a new deployment).
-    pub async fn send_json<T: serde::Serialize>(&self, msg: &T) -> Result<(), QueueUnavailable> {
+    /// Sends one message, visible after `delay` (none: at once; Storage allows at most 7
+    /// days); creates the queue if it does not exist yet (the host creates it when it first
+    /// polls, which may not have happened on a new deployment).
+    pub async fn send_json<T: serde::Serialize>(
+        &self,
+        msg: &T,
+        delay: Option<Duration>,
+    ) -> Result<(), QueueUnavailable> {
         let json = serde_json::to_string(msg).map_err(|e| self.unavailable(e))?;
         let text = base64::engine::general_purpose::STANDARD.encode(json);
         let client = self.client()?;
@@ -62,7 +67,13 @@ impl QueueSender {
                 let message = azure_storage_queue::models::QueueMessage {
                     message_text: Some(text.clone()),
                 };
-                client.send_message(message.try_into()?, None).await
+                let options = delay.filter(|d| !d.is_zero()).map(|d| {
+                    azure_storage_queue::models::QueueClientSendMessageOptions {
+                        visibility_timeout: Some(d.as_secs().clamp(1, 7 * 24 * 3600) as i32),
+                        ..Default::default()
+                    }
+                });
+                client.send_message(message.try_into()?, options).await
             };
             match send().await {
                 Ok(_) => Ok(()),

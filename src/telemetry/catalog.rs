@@ -83,6 +83,22 @@ pub const EVENTS: &[EventSpec] = &[
         "the Teams activity report could not be read: {error}",
     ),
     ev("tenant_sync_failed", "tenant sync failed: {error}"),
+    ev(
+        "row_refused",
+        "SharePoint refused the row of group {group_id} ({attempts} attempt(s); kept and tried again next run): {error}",
+    ),
+    ev(
+        "sync_condition",
+        "the sync cannot proceed until the tenant acts: {condition} ({error}); retried with a growing interval",
+    ),
+    ev(
+        "sync_condition_cleared",
+        "the sync proceeds again: {condition} is resolved",
+    ),
+    ev(
+        "list_missing",
+        "the GroupMgr list was deleted; it is created again and filled by a full sync",
+    ),
     ev("sync_requested", "sync requested (full: {full})"),
     ev(
         "sync_queue_unavailable",
@@ -124,6 +140,8 @@ pub const CLEAR_FIELDS: &[&str] = &[
     "teams_report",
     "full",
     "outcome",
+    "attempts",
+    "condition",
 ];
 
 pub fn spec(code: &str) -> Option<&'static EventSpec> {

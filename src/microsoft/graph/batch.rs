@@ -23,7 +23,7 @@ pub struct BatchRequest {
     pub method: &'static str,
     pub url: String,
     pub body: Option<Value>,
-    pub headers: Vec<(&'static str, &'static str)>,
+    pub headers: Vec<(&'static str, String)>,
     /// Whether the request may be sent again after a transient failure (5xx): reads, writes of
     /// absolute values, and creates that a unique key turns into a conflict when repeated.
     /// A throttled request (429) was not executed and is always sent again.
@@ -55,7 +55,7 @@ impl BatchRequest {
     /// A `$count` or `$search` read, which needs `ConsistencyLevel: eventual`.
     pub fn get_eventual(url: impl Into<String>) -> Self {
         Self {
-            headers: vec![("ConsistencyLevel", "eventual")],
+            headers: vec![("ConsistencyLevel", "eventual".to_string())],
             ..Self::get(url)
         }
     }
@@ -90,6 +90,8 @@ impl BatchRequest {
 pub struct BatchResponse {
     pub status: u16,
     pub body: Value,
+    /// The item's own `Retry-After` (a throttled item).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl BatchResponse {
@@ -102,7 +104,7 @@ impl BatchResponse {
             serde_json::from_value(self.body).map_err(|e| GraphError::Protocol(format!("batch item body: {e}")))
         } else {
             let body = serde_json::to_vec(&self.body).unwrap_or_default();
-            Err(service_error(self.status, &body, None))
+            Err(service_error(self.status, &body, self.retry_after))
         }
     }
 }
@@ -174,7 +176,8 @@ impl Graph<'_> {
                     return Err(GraphError::Protocol("batch answered an id it was not sent".into()));
                 };
                 answered[i] = true;
-                let retry = Retry::for_status(item.status, item.retry_after());
+                let retry_after = item.retry_after();
+                let retry = Retry::for_status(item.status, retry_after);
                 if let Some(w) = backoff.next_wait(retry, requests[i].idempotency()) {
                     wait = Some(wait.map_or(w, |longest: std::time::Duration| longest.max(w)));
                     resend.push(i);
@@ -182,6 +185,7 @@ impl Graph<'_> {
                 results[i] = Some(BatchResponse {
                     status: item.status,
                     body: item.body,
+                    retry_after,
                 });
             }
             if pending.iter().any(|&i| !answered[i]) {

@@ -162,6 +162,8 @@ pub struct GraphClient {
 pub struct Graph<'a> {
     client: &'a GraphClient,
     token: AccessToken,
+    /// The client's retry policy, limited to the session's budget when it has one.
+    policy: RetryPolicy,
     /// HTTP requests this session has sent (retries and batches count once each).
     sent: std::sync::atomic::AtomicU64,
 }
@@ -193,7 +195,17 @@ impl GraphClient {
         Graph {
             client: self,
             token,
+            policy: self.policy.clone(),
             sent: Default::default(),
+        }
+    }
+
+    /// A session whose retries never wait past `deadline` (a job's time budget): a wait that
+    /// would ends the call with its error, which says how long Microsoft asked to wait.
+    pub fn session_until(&self, token: AccessToken, deadline: std::time::Instant) -> Graph<'_> {
+        Graph {
+            policy: self.policy.until(deadline),
+            ..self.session(token)
         }
     }
 
@@ -234,7 +246,7 @@ impl<'a> Graph<'a> {
     }
 
     fn policy(&self) -> &RetryPolicy {
-        &self.client.policy
+        &self.policy
     }
 
     /// Sends one request once: the answer, or the failure with how it may be retried.

@@ -31,12 +31,21 @@ pub struct SpList {
     pub display_name: Option<String>,
 }
 
-/// A list item with its column values.
+/// A list item with its column values and its version (`eTag`), which a conditional update
+/// names in `If-Match` (Graph "Update listItem": 412 when the item changed meanwhile).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ListItem {
     pub id: String,
+    #[serde(rename = "eTag", default)]
+    pub e_tag: Option<String>,
     #[serde(default)]
     pub fields: Map<String, Value>,
+}
+
+/// A column of an existing list (its internal name).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListColumn {
+    pub name: String,
 }
 
 /// A column of a list to create.
@@ -48,10 +57,13 @@ pub struct Column {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ColumnKind {
-    /// Single line of text; `unique` columns are indexed and enforce unique values.
+    /// Single line of text (at most 255 characters); `unique` columns are indexed and enforce
+    /// unique values.
     Text {
         unique: bool,
     },
+    /// Multiple lines of text (plain, up to 63,999 characters).
+    Note,
     Number,
     Boolean,
     DateTime,
@@ -69,20 +81,7 @@ pub struct ListDefinition {
 impl ListDefinition {
     /// The `POST /sites/{site}/lists` body.
     fn body(&self) -> Value {
-        let columns: Vec<Value> = self
-            .columns
-            .iter()
-            .map(|c| match &c.kind {
-                ColumnKind::Text { unique: true } => {
-                    json!({"name": c.name, "text": {}, "indexed": true, "enforceUniqueValues": true})
-                }
-                ColumnKind::Text { unique: false } => json!({"name": c.name, "text": {}}),
-                ColumnKind::Number => json!({"name": c.name, "number": {}}),
-                ColumnKind::Boolean => json!({"name": c.name, "boolean": {}}),
-                ColumnKind::DateTime => json!({"name": c.name, "dateTime": {}}),
-                ColumnKind::Choice(choices) => json!({"name": c.name, "choice": {"choices": choices}}),
-            })
-            .collect();
+        let columns: Vec<Value> = self.columns.iter().map(Column::body).collect();
         json!({
             "displayName": self.display_name,
             "description": self.description,
@@ -92,11 +91,34 @@ impl ListDefinition {
     }
 }
 
-/// One write of `write_items`: a new item, or new values for an existing one.
+impl Column {
+    /// A `columnDefinition` (graph-settings-activity.md §5).
+    fn body(&self) -> Value {
+        let name = self.name;
+        match &self.kind {
+            ColumnKind::Text { unique: true } => {
+                json!({"name": name, "text": {}, "indexed": true, "enforceUniqueValues": true})
+            }
+            ColumnKind::Text { unique: false } => json!({"name": name, "text": {}}),
+            ColumnKind::Note => json!({"name": name, "text": {"allowMultipleLines": true, "textType": "plain"}}),
+            ColumnKind::Number => json!({"name": name, "number": {}}),
+            ColumnKind::Boolean => json!({"name": name, "boolean": {}}),
+            ColumnKind::DateTime => json!({"name": name, "dateTime": {}}),
+            ColumnKind::Choice(choices) => json!({"name": name, "choice": {"choices": choices}}),
+        }
+    }
+}
+
+/// One write of `write_items`: a new item, or new values for an existing one — only if it is
+/// still at version `if_match`, when given.
 #[derive(Debug, Clone)]
 pub enum ItemWrite {
     Create(Map<String, Value>),
-    Update { item: String, fields: Map<String, Value> },
+    Update {
+        item: String,
+        fields: Map<String, Value>,
+        if_match: Option<String>,
+    },
 }
 
 impl<'a> Graph<'a> {
@@ -214,12 +236,18 @@ impl<'a> Graph<'a> {
             let requests: Vec<BatchRequest> = chunk
                 .iter()
                 .map(|w| match w {
-                    ItemWrite::Update { item, fields } => BatchRequest::write(
-                        "PATCH",
-                        format!("{base}/{}/fields", enc(item)),
-                        Value::Object(fields.clone()),
-                        true,
-                    ),
+                    ItemWrite::Update { item, fields, if_match } => {
+                        let mut r = BatchRequest::write(
+                            "PATCH",
+                            format!("{base}/{}/fields", enc(item)),
+                            Value::Object(fields.clone()),
+                            true,
+                        );
+                        if let Some(etag) = if_match {
+                            r.headers.push(("If-Match", etag.clone()));
+                        }
+                        r
+                    }
                     ItemWrite::Create(fields) => {
                         BatchRequest::write("POST", base.clone(), json!({ "fields": fields }), true)
                     }
@@ -230,6 +258,34 @@ impl<'a> Graph<'a> {
             }
         }
         Ok(out)
+    }
+
+    /// The columns of a list.
+    pub async fn list_columns(&self, site: &str, list: &str) -> Result<Vec<ListColumn>, GraphError> {
+        let url = format!(
+            "{}?$select=name",
+            self.url(&format!("/sites/{}/lists/{}/columns", enc(site), enc(list)))
+        );
+        self.collect_all(&url, &[]).await
+    }
+
+    /// `POST …/lists/{id}/columns`: adds a column to an existing list. A repeat meets the
+    /// column already there (409), which is the outcome wanted.
+    pub async fn add_column(&self, site: &str, list: &str, column: &Column) -> Result<(), GraphError> {
+        match self
+            .send(
+                Method::POST,
+                &self.url(&format!("/sites/{}/lists/{}/columns", enc(site), enc(list))),
+                Some(&column.body()),
+                &[],
+                Idempotency::Safe,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.status() == Some(409) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `PATCH …/items/{id}/fields` with absolute values.

@@ -1,0 +1,64 @@
+//! What the tenant's last sync run did, kept in its job state for `GET /api/sync`: when it
+//! started and ended, how it ended, and what it counted.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::state::{StateError, TenantState, load_doc, save_doc};
+use crate::domain::TenantId;
+
+const NAME: &str = "sync_status";
+
+/// How an invocation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    /// Everything due was read and written.
+    Finished,
+    /// The invocation's time was up (or Microsoft asked to wait): the sync continues.
+    Continues,
+    /// A recorded condition stopped it (see the conditions).
+    Deferred,
+    Failed,
+}
+
+/// One invocation of the tenant's sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRecord {
+    #[schema(value_type = String, format = DateTime)]
+    pub started_at: DateTime<Utc>,
+    #[schema(value_type = String, format = DateTime)]
+    pub ended_at: DateTime<Utc>,
+    pub outcome: RunOutcome,
+    /// Microsoft 365 groups seen.
+    pub groups: u64,
+    pub rows_written: u64,
+    /// Rows SharePoint refused, kept for the next run.
+    pub rows_refused: u64,
+    pub audit_blobs: u64,
+    pub audit_records: u64,
+    /// Audit content lost (expired before it could be read, or unreadable three times).
+    pub audit_blobs_lost: u64,
+    pub requests: u64,
+    /// Why it failed (`failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The tenant's last run.
+pub async fn last_run(state: &dyn TenantState, tenant: &TenantId) -> Result<Option<RunRecord>, StateError> {
+    Ok(load_doc(state, tenant, NAME).await?.map(|(r, _)| r))
+}
+
+/// Records a run (replacing the previous record; the caller holds the tenant's lease).
+pub async fn record(state: &dyn TenantState, tenant: &TenantId, run: &RunRecord) -> Result<(), StateError> {
+    for _ in 0..2 {
+        let version = state.load(tenant, NAME).await?.map(|(_, v)| v);
+        match save_doc(state, tenant, NAME, run, version.as_ref()).await {
+            Err(StateError::Conflict) => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+    Err(StateError::Conflict)
+}
