@@ -153,6 +153,8 @@ fn base(
         .filter(|g| g.is_unified() && g.deleted.is_none())
         .collect();
     let teams: Vec<_> = groups.iter().filter(|g| g.team.is_some()).collect();
+    // A site sees activity once it exists (sites are provisioned after their group).
+    let groups: Vec<_> = groups.iter().copied().filter(|g| g.site_ready <= b.start()).collect();
     let mail_domain = domain_host.replace(".sharepoint.com", ".onmicrosoft.com");
     let mut records = Vec::with_capacity(opts.records_per_blob + 2);
     let mut truth = Vec::new();

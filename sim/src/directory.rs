@@ -50,6 +50,10 @@ pub struct SimTenant {
     /// Whether an admin has consented to GroupMgr (its service principal exists). Revoking it
     /// makes on-behalf-of and app-only token requests fail with AADSTS65001 / AADSTS7000229.
     pub consented: bool,
+    /// GroupMgr's application permissions an admin removed after consenting (Entra admin
+    /// center, Enterprise applications → Permissions → Revoke). App-only tokens no longer
+    /// carry them in `roles`, and Graph answers 403 to what needed them.
+    pub removed_app_roles: Vec<String>,
 }
 
 impl SimTenant {
@@ -96,6 +100,7 @@ pub fn seed() -> Vec<SimTenant> {
                 user(contoso, "pattif", "Patti Fernandez", false),
             ],
             consented: true,
+            removed_app_roles: Vec::new(),
         },
         SimTenant {
             id: FABRIKAM,
@@ -107,6 +112,7 @@ pub fn seed() -> Vec<SimTenant> {
                 user(fabrikam, "pat", "Pat Coleman", false),
             ],
             consented: true,
+            removed_app_roles: Vec::new(),
         },
     ]
 }

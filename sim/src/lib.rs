@@ -146,6 +146,15 @@ pub struct SimOptions {
     pub audit: audit::AuditOptions,
     /// How Graph pages its collections.
     pub paging: Paging,
+    /// How long after a Microsoft 365 group is created its SharePoint site appears. Microsoft
+    /// provisions it asynchronously ("Create group" in Graph v1.0: the group's resources are
+    /// provisioned after the call returns; PnP reports waits of up to 45 minutes,
+    /// pnp/PnP#1868); the default is a plausible half hour of the sim's clock.
+    pub site_delay: chrono::TimeDelta,
+    /// Answer one list item write in this many with `429 Retry-After: 1` (SharePoint
+    /// throttles heavy writers: "Avoid getting throttled or blocked in SharePoint Online").
+    /// `None` never throttles.
+    pub list_write_throttle: Option<u64>,
 }
 
 impl Default for SimOptions {
@@ -154,6 +163,8 @@ impl Default for SimOptions {
             groups: 300,
             audit: audit::AuditOptions::default(),
             paging: Paging::default(),
+            site_delay: chrono::TimeDelta::minutes(30),
+            list_write_throttle: Some(250),
         }
     }
 }

@@ -166,6 +166,11 @@ fn resource_claims(state: &SimState, tenant: &SimTenant, resource: &str, user: O
             } else {
                 GRAPH_APP_ROLES
             };
+            let roles: Vec<&str> = roles
+                .iter()
+                .copied()
+                .filter(|r| !tenant.removed_app_roles.iter().any(|x| x == r))
+                .collect();
             claims["roles"] = json!(roles);
         }
     }

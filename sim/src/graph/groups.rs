@@ -80,7 +80,13 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
         }
         ("POST", ["directory", "deletedItems", id, "restore"]) => guard(c, WRITE).unwrap_or_else(|| restore(state, tenant, req, id)),
         ("GET", ["groups", id, "sites", "root"]) => guard(c, &["Sites.Read.All", "Sites.ReadWrite.All", "Sites.Manage.All", "Sites.FullControl.All"]).unwrap_or_else(|| {
-            match parse_id(id).and_then(|i| tenant.live_group(&i)).and_then(|g| g.site.clone().map(|s| (g.id, s))) {
+            // A new group's site is provisioned asynchronously: until it is, Graph answers 404.
+            let now = state.now();
+            match parse_id(id)
+                .and_then(|i| tenant.live_group(&i))
+                .filter(|g| g.site_ready <= now)
+                .and_then(|g| g.site.clone().map(|s| (g.id, s)))
+            {
                 Some((gid, site)) => GraphReply::ok(json!({
                     "@odata.context": context(state, "sites/$entity"),
                     "id": format!("{},{},{}", tenant.hostname, m365_site_id(&gid), m365_web_id(&gid)),
@@ -384,12 +390,13 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         group_types,
         mail_enabled,
         security_enabled,
-        created: Utc::now(),
+        created: state.now(),
         owners,
         members,
         team: None,
         deleted: None,
         site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
+        site_ready: state.now() + state.options.site_delay,
     };
     let body = with_context(g.to_json(&req.caller.tenant.domain), &context(state, "groups/$entity"));
     t.groups.insert(id, g);

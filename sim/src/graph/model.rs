@@ -29,6 +29,9 @@ pub struct Group {
     /// The group's SharePoint site (Microsoft 365 groups): named after the nickname it was
     /// created with, and not renamed with it.
     pub site: Option<String>,
+    /// When the site exists: Microsoft provisions a new group's site asynchronously, so
+    /// `GET /groups/{id}/sites/root` answers 404 until then and the site sees no activity.
+    pub site_ready: DateTime<Utc>,
 }
 
 impl Group {
@@ -93,6 +96,21 @@ pub struct SpList {
     pub columns: Vec<Value>,
     pub items: BTreeMap<u64, Map<String, Value>>,
     pub next_item: u64,
+    /// Each item's version: it starts at 1 and grows with every write, and is the number in
+    /// the item's `eTag` (`"{list id},{version}"`, as SharePoint spells list item eTags).
+    pub versions: BTreeMap<u64, u64>,
+}
+
+impl SpList {
+    /// An item's eTag as Graph returns it (`listItem.eTag`).
+    pub fn etag(&self, item: u64) -> String {
+        format!("\"{},{}\"", self.id, self.versions.get(&item).copied().unwrap_or(1))
+    }
+
+    /// Records a write to an item: its eTag changes.
+    pub fn touch(&mut self, item: u64) {
+        *self.versions.entry(item).or_insert(1) += 1;
+    }
 }
 
 /// Everything the Graph part of the sim knows about one tenant.
@@ -112,6 +130,8 @@ pub struct TenantGraph {
     /// `Sites.Selected` grants of the GroupMgr app, by site id: what a tenant admin granted
     /// with `POST /sites/{id}/permissions` (seeded: `manage` on `/sites/GroupMgr`).
     pub selected_sites: BTreeMap<String, SiteRole>,
+    /// List item writes so far (the sim's write throttling counts them).
+    pub list_writes: u64,
 }
 
 /// A role on one site (`Sites.Selected` grants: read, write, manage, fullcontrol).
@@ -250,6 +270,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                     tenant.name.to_lowercase(),
                     nickname_for_site(&tenant.id, i)
                 )),
+                site_ready: base_time + TimeDelta::hours(i as i64 * 7),
             },
         );
         seq += 1;
@@ -278,6 +299,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 team: None,
                 deleted: None,
                 site: None,
+                site_ready: base_time,
             },
         );
         seq += 1;
@@ -308,6 +330,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         ]),
         selected_sites: BTreeMap::from([(groupmgr, SiteRole::Manage)]),
         lists: BTreeMap::new(),
+        list_writes: 0,
     }
 }
 

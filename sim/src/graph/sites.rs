@@ -61,15 +61,65 @@ fn site_json(state: &SimState, host: &str, id: &str, path: &str) -> Value {
 fn item_json(list: &SpList, id: u64, fields: &Map<String, Value>, expand: bool) -> Value {
     let mut f = fields.clone();
     f.insert("id".into(), json!(id.to_string()));
+    f.insert("@odata.etag".into(), json!(list.etag(id)));
     let mut v = json!({
         "id": id.to_string(),
-        "eTag": format!("\"{},{}\"", list.id, fields.len()),
+        "eTag": list.etag(id),
         "createdDateTime": "2026-01-01T00:00:00Z",
     });
     if expand {
         v["fields"] = Value::Object(f);
     }
     v
+}
+
+/// The most characters a text column holds: its `maxLength`, 255 for a single line of text
+/// (Graph `textColumn`: "maxLength … The maximum number of characters for the value";
+/// SharePoint "List and library column types and options": single line of text, up to 255
+/// characters). `Title` is a single line of text. Multiple lines (`allowMultipleLines`) are
+/// not held to 255. SharePoint counts characters as .NET does, in UTF-16 code units.
+fn text_limit(list: &SpList, name: &str) -> Option<usize> {
+    if name == "Title" {
+        return Some(255);
+    }
+    let col = list
+        .columns
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some(name))?;
+    let text = col.get("text")?;
+    if text.get("allowMultipleLines") == Some(&json!(true)) {
+        return None;
+    }
+    Some(
+        text.get("maxLength")
+            .and_then(Value::as_u64)
+            .map_or(255, |n| n as usize),
+    )
+}
+
+/// SharePoint refuses a value longer than its column holds, whole item and all (the 400 a
+/// 256-character group name meets in `Title`).
+fn too_long(list: &SpList, fields: &Map<String, Value>) -> Option<GraphReply> {
+    fields.iter().find_map(|(name, v)| {
+        let limit = text_limit(list, name)?;
+        let len = v.as_str()?.encode_utf16().count();
+        (len > limit).then(|| {
+            GraphReply::error(
+                StatusCode::BAD_REQUEST,
+                "invalidRequest",
+                &format!("The value of field '{name}' exceeds the maximum length of {limit} characters."),
+            )
+        })
+    })
+}
+
+/// SharePoint throttles heavy list writers (Microsoft Learn, "Avoid getting throttled or
+/// blocked in SharePoint Online": 429 with `Retry-After`). The sim answers one write in
+/// `every` with a 429 when its option says so.
+fn throttle_write(state: &SimState, t: &mut TenantGraph) -> Option<GraphReply> {
+    let every = state.options.list_write_throttle?;
+    t.list_writes += 1;
+    (t.list_writes % every.max(1) == 0).then(|| GraphReply::throttled("1"))
 }
 
 /// The list column names a fields object may use.
@@ -188,15 +238,36 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                     .unwrap_or_default(),
                 items: Default::default(),
                 next_item: 1,
+                versions: Default::default(),
             };
             let body = json!({"id": list.id.to_string(), "displayName": list.display_name, "list": {"template": "genericList"}});
             lists.push(list);
             GraphReply::created(body)
         }
-        (_, ["sites", site, "lists", list, "items", rest @ ..]) => {
+        // Graph "Delete list": 204, the list and its items gone.
+        ("DELETE", ["sites", site, "lists", list]) => {
+            if access(c, t, site) < SiteRole::Manage {
+                return GraphReply::denied();
+            }
+            let lists = t.lists.entry(site.to_string()).or_default();
+            let before = lists.len();
+            lists.retain(|l| l.id.to_string() != *list);
+            if lists.len() == before {
+                return GraphReply::error(StatusCode::NOT_FOUND, "itemNotFound", "The list was not found");
+            }
+            GraphReply::no_content()
+        }
+        (_, ["sites", site, "lists", list, rest @ ..]) => {
             let role = access(c, t, site);
             if role == SiteRole::None {
                 return GraphReply::denied();
+            }
+            if m != "GET"
+                && matches!(rest, ["items", ..])
+                && role >= SiteRole::Write
+                && let Some(r) = throttle_write(state, t)
+            {
+                return r;
             }
             let Some(l) = t
                 .lists
@@ -205,7 +276,43 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
             else {
                 return GraphReply::error(StatusCode::NOT_FOUND, "itemNotFound", "The list was not found");
             };
-            items(state, req, l, m, rest, role)
+            match rest {
+                ["items", rest @ ..] => items(state, req, l, m, rest, role),
+                ["columns"] => columns(req, l, m, role),
+                _ => GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request"),
+            }
+        }
+        _ => GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request"),
+    }
+}
+
+/// Graph "List columnDefinitions in a list" and "Create columnDefinition" (on a list): the
+/// list's own columns plus the built-in `Title`; a new column's name must be unused.
+fn columns(req: &GraphRequest<'_>, l: &mut SpList, m: &str, role: SiteRole) -> GraphReply {
+    match m {
+        "GET" => {
+            let mut value = vec![
+                json!({"name": "Title", "displayName": "Title", "text": {"allowMultipleLines": false, "maxLength": 255}}),
+            ];
+            value.extend(l.columns.iter().cloned());
+            GraphReply::ok(json!({"value": value}))
+        }
+        "POST" => {
+            if role < SiteRole::Manage {
+                return GraphReply::denied();
+            }
+            let Some(name) = req.body.get("name").and_then(Value::as_str) else {
+                return GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "name is required");
+            };
+            if known_columns(l).iter().any(|k| k == name) {
+                return GraphReply::error(
+                    StatusCode::CONFLICT,
+                    "nameAlreadyExists",
+                    &format!("A duplicate field name \"{name}\" was found."),
+                );
+            }
+            l.columns.push(req.body.clone());
+            GraphReply::created(req.body.clone())
         }
         _ => GraphReply::error(StatusCode::BAD_REQUEST, "invalidRequest", "Invalid request"),
     }
@@ -296,10 +403,14 @@ fn items(
                     );
                 }
             }
+            if let Some(refused) = too_long(l, &fields) {
+                return refused;
+            }
             let id = l.next_item;
             l.next_item += 1;
             let fields: Map<String, Value> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
             l.items.insert(id, fields.clone());
+            l.versions.insert(id, 1);
             GraphReply::created(item_json(l, id, &fields, true))
         }
         ("PATCH", [id, "fields"]) => {
@@ -324,7 +435,30 @@ fn items(
                     &format!("Field '{k}' is not recognized"),
                 );
             }
-            let fields = l.items.get_mut(&id).expect("checked");
+            if let Some(refused) = too_long(l, &patch) {
+                return refused;
+            }
+            // Graph "Update listItem": with `If-Match`, an item whose eTag has moved on is left
+            // alone and the answer is 412 (Graph errors: 412 Precondition Failed,
+            // `resourceModified` "usually an eTag mismatch").
+            if let Some(tag) = req.header("if-match")
+                && tag != "*"
+                && tag != l.etag(id)
+            {
+                return GraphReply::error(
+                    StatusCode::PRECONDITION_FAILED,
+                    "resourceModified",
+                    "The item has been modified since it was last read.",
+                );
+            }
+            l.touch(id);
+            let Some(fields) = l.items.get_mut(&id) else {
+                return GraphReply::error(
+                    StatusCode::NOT_FOUND,
+                    "itemNotFound",
+                    "The specified list item was not found",
+                );
+            };
             for (k, v) in patch {
                 if v.is_null() {
                     fields.remove(&k);
@@ -332,7 +466,8 @@ fn items(
                     fields.insert(k, v);
                 }
             }
-            let out = fields.clone();
+            let mut out = fields.clone();
+            out.insert("@odata.etag".into(), json!(l.etag(id)));
             GraphReply::ok(Value::Object(out))
         }
         ("DELETE", [id]) => {
