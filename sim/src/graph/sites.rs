@@ -119,7 +119,9 @@ fn too_long(list: &SpList, fields: &Map<String, Value>) -> Option<GraphReply> {
 fn throttle_write(state: &SimState, t: &mut TenantGraph) -> Option<GraphReply> {
     let every = state.options.list_write_throttle?;
     t.list_writes += 1;
-    (t.list_writes % every.max(1) == 0).then(|| GraphReply::throttled("1"))
+    t.list_writes
+        .is_multiple_of(every.max(1))
+        .then(|| GraphReply::throttled("1"))
 }
 
 /// The list column names a fields object may use.
