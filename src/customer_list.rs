@@ -385,13 +385,6 @@ pub struct WriteOutcome {
     pub refused: Vec<RefusedRow>,
 }
 
-impl WriteOutcome {
-    fn add(&mut self, other: WriteOutcome) {
-        self.written += other.written;
-        self.refused.extend(other.refused);
-    }
-}
-
 /// Writes the group columns of rows: creates the missing ones (activity empty), updates the
 /// others' group columns only, 20 to a batch. A create that meets an existing row (a previous
 /// run wrote it but stopped before saving its progress) becomes an update.
@@ -507,19 +500,6 @@ pub async fn write_activity(
             .filter_map(|(g, a)| current.get(&g).cloned().map(|r| (r, a)))
             .collect();
     }
-    Ok(outcome)
-}
-
-/// `write_group_rows`, then `write_activity`, as one outcome (rows that carry activity of
-/// their own, restored from pending writes).
-pub async fn write_rows_and_activity(
-    graph: &Graph<'_>,
-    loc: &ListLocation,
-    rows: Vec<(Option<String>, GroupRow)>,
-    activity: Vec<(StoredRow, LastActivity)>,
-) -> Result<WriteOutcome, GraphError> {
-    let mut outcome = write_group_rows(graph, loc, rows).await?;
-    outcome.add(write_activity(graph, loc, activity).await?);
     Ok(outcome)
 }
 

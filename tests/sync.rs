@@ -134,3 +134,148 @@ async fn under_a_host_a_sync_is_a_tenant_sync_queue_message() {
     assert_eq!(messages.iter().map(|m| m.full).collect::<Vec<_>>(), [false, true]);
     app.stop().await;
 }
+
+async fn sync_state(app: &common::TestApp, token: &str) -> Value {
+    let resp = app
+        .http
+        .get(app.url("/api/sync"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    resp.json().await.unwrap()
+}
+
+fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not a time: {v}")))
+        .unwrap()
+        .to_utc()
+}
+
+/// Polls `GET /api/sync` until no sync is running and the last run ended after `after`.
+async fn settled(app: &common::TestApp, token: &str, after: chrono::DateTime<chrono::Utc>) -> Value {
+    let started = Instant::now();
+    loop {
+        let s = sync_state(app, token).await;
+        if s["running"] == false && !s["lastRun"].is_null() && time(&s["lastRun"]["endedAt"]) >= after {
+            return s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the sync did not end: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn sync_status_tells_the_ui_where_the_sync_stands() {
+    let app = spawn_app().await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let adele = app.sim.user_token(CONTOSO, "adelev");
+    let resp = app
+        .http
+        .get(app.url("/api/sync"))
+        .bearer_auth(&adele)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(resp).await, (403, "role_required".into()));
+
+    // Nothing yet: no run, nothing running, nothing known complete; due at the next tick.
+    let before = chrono::Utc::now();
+    let s = sync_state(&app, &admin).await;
+    assert_eq!(s["lastRun"], Value::Null);
+    assert_eq!(
+        (s["running"].clone(), s["runningUntil"].clone()),
+        (Value::Bool(false), Value::Null)
+    );
+    assert_eq!(s["condition"], Value::Null);
+    assert_eq!(s["dataCompleteUntil"], Value::Null);
+    let due = time(&s["nextDue"]);
+    assert!(due > before && due <= before + chrono::TimeDelta::minutes(15), "{due}");
+    assert_eq!(due.timestamp() % 900, 0, "on the quarter hour");
+
+    // Running: held at the sim's delta.
+    let hold = Hold::new();
+    app.sim
+        .state
+        .faults
+        .arm(FaultRule::new("/groups/delta", FaultKind::Hold(hold.clone())).times(1));
+    let asked = chrono::Utc::now();
+    assert_eq!(post_sync(&app, &admin, "").await.status().as_u16(), 202);
+    tokio::time::timeout(Duration::from_secs(20), hold.arrived())
+        .await
+        .unwrap();
+    let s = sync_state(&app, &admin).await;
+    assert_eq!(s["running"], true);
+    assert!(time(&s["runningUntil"]) > chrono::Utc::now());
+    hold.release();
+
+    // Finished: what it did, and activity complete up to the older of its marks.
+    let s = settled(&app, &admin, asked).await;
+    let run = &s["lastRun"];
+    assert_eq!(run["outcome"], "finished", "{s}");
+    let unified = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |g| {
+            g.groups
+                .values()
+                .filter(|g| g.is_unified() && g.deleted.is_none())
+                .count()
+        })
+        .unwrap() as u64;
+    assert_eq!(run["groups"], unified);
+    // A first sync writes every row, then the activity of each group it found active (this
+    // app reads the Teams report, not the audit feed).
+    let active = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |g| {
+            g.lists
+                .values()
+                .flatten()
+                .flat_map(|l| l.items.values())
+                .filter(|f| f.contains_key("LastActivity"))
+                .count()
+        })
+        .unwrap() as u64;
+    assert!(active > 0);
+    assert_eq!(run["auditBlobs"], 0);
+    assert_eq!(run["rowsWritten"], unified + active, "{run}");
+    assert_eq!(run["rowsRefused"], 0);
+    assert!(run["requests"].as_u64().unwrap() > 0);
+    assert!(time(&run["startedAt"]) >= asked && time(&run["endedAt"]) >= time(&run["startedAt"]));
+    let complete = time(&s["dataCompleteUntil"]);
+    assert!(complete <= app.sim.state.now(), "{complete}");
+    let activity: Value = app
+        .http
+        .get(app.url("/api/activity"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(activity["dataCompleteUntil"], s["dataCompleteUntil"]);
+
+    // Consent revoked: recorded with its retry time, and the next due tick after it.
+    app.sim.state.update_tenant(&CONTOSO, |t| t.consented = false);
+    let asked = chrono::Utc::now();
+    assert_eq!(post_sync(&app, &admin, "").await.status().as_u16(), 202);
+    let s = settled(&app, &admin, asked).await;
+    assert_eq!(s["lastRun"]["outcome"], "deferred", "{s}");
+    let c = &s["condition"];
+    assert_eq!(c["kind"], "consent_revoked");
+    assert!(c["detail"].as_str().unwrap().starts_with("AADSTS"), "{c}");
+    assert_eq!(c["attempts"], 1);
+    let retry = time(&c["nextAttempt"]);
+    assert!(
+        (retry - time(&c["since"]) - chrono::TimeDelta::hours(1))
+            .num_seconds()
+            .abs()
+            <= 1
+    );
+    assert!(time(&s["nextDue"]) >= retry);
+    app.stop().await;
+}

@@ -58,6 +58,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         let empty = ActivityPage {
             value: Vec::new(),
             next_cursor: None,
+            data_complete_until: None,
         };
         return Ok(super::json(StatusCode::OK, &empty));
     };
@@ -87,5 +88,17 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         .collect();
     let end = offset.saturating_add(top.as_usize());
     let next_cursor = (end < rows.len()).then(|| Cursor::encode(&ActivityCursor { offset: end }));
-    Ok(super::json(StatusCode::OK, &ActivityPage { value, next_cursor }))
+    let data_complete_until = crate::jobs::activity_sync::data_complete_until(
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        app.management.is_some(),
+    )
+    .await
+    .map_err(|_| ApiError::store_unavailable())?;
+    let page = ActivityPage {
+        value,
+        next_cursor,
+        data_complete_until,
+    };
+    Ok(super::json(StatusCode::OK, &page))
 }

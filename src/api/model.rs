@@ -145,6 +145,11 @@ pub struct ActivityPage {
     pub value: Vec<ActivityItem>,
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+    /// Activity is complete up to this time (see `GET /api/sync`): a group without activity
+    /// since is not yet known to be inactive after it. `null`: no period is complete yet.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub data_complete_until: Option<DateTime<Utc>>,
 }
 
 /// An owner or member.
@@ -261,6 +266,55 @@ pub struct SyncQueued {
     pub status: SyncStatus,
     /// Whether Graph delta links are ignored (a full resync).
     pub full: bool,
+}
+
+/// `GET /api/sync`: where the tenant's sync stands.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "lastRun": {"startedAt": "2026-12-02T08:00:00Z", "endedAt": "2026-12-02T08:06:12Z", "outcome": "continues",
+        "groups": 41250, "rowsWritten": 41250, "rowsRefused": 0, "auditBlobs": 96, "auditRecords": 2150433,
+        "auditBlobsLost": 0, "requests": 5120},
+    "running": false, "runningUntil": null, "nextDue": "2026-12-02T08:15:00Z", "condition": null,
+    "dataCompleteUntil": "2026-12-01T00:00:00Z"}))]
+pub struct SyncState {
+    /// The last invocation of the tenant's sync (`null`: none yet).
+    #[schema(required = true)]
+    pub last_run: Option<crate::jobs::status::RunRecord>,
+    /// Whether a sync of the tenant is running now.
+    pub running: bool,
+    /// Until when the running sync holds the tenant (renewed while it works).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub running_until: Option<DateTime<Utc>>,
+    /// When the schedule next syncs the tenant.
+    #[schema(value_type = String, format = DateTime)]
+    pub next_due: DateTime<Utc>,
+    /// What stops the tenant's sync until the tenant fixes it (`null`: nothing).
+    #[schema(required = true)]
+    pub condition: Option<SyncCondition>,
+    /// Activity is complete up to this time: the older of the audit checkpoint and the Teams
+    /// report's last day. A group without activity since is inactive only if this is later
+    /// than the period asked about; `null`: not yet known for any period.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub data_complete_until: Option<DateTime<Utc>>,
+}
+
+/// A recorded reason the tenant's sync cannot proceed.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncCondition {
+    pub kind: crate::jobs::conditions::ConditionKind,
+    /// What Microsoft answered (an AADSTS or Graph error code).
+    pub detail: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub since: DateTime<Utc>,
+    /// Syncs that met it.
+    pub attempts: u32,
+    /// When the sync tries again (an administrator's `POST /api/sync` tries at once).
+    #[schema(value_type = String, format = DateTime)]
+    pub next_attempt: DateTime<Utc>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -172,6 +172,13 @@ fn policy_put() {}
 #[allow(dead_code)]
 fn activity() {}
 
+/// Where the tenant's sync stands
+#[utoipa::path(get, path = "/api/sync", tag = "sync",
+    description = "Requires the `GroupMgr.Admin` app role. The last run, whether one is running, the next one due, any condition that stops the sync until the tenant fixes it (consent revoked, a permission removed, the list deleted), and `dataCompleteUntil`.",
+    responses((status = 200, description = "The tenant's sync status", body = SyncState), Errors))]
+#[allow(dead_code)]
+fn sync_state() {}
+
 /// Sync the tenant now
 #[utoipa::path(post, path = "/api/sync", tag = "sync",
     params(("full" = Option<bool>, Query, description = "Ignore Graph delta links: a full resync")),
@@ -257,7 +264,7 @@ impl Modify for BearerScheme {
     paths(
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
-        policy_get, policy_put, activity, sync, logs, openapi
+        policy_get, policy_put, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),

@@ -1,3 +1,7 @@
+//! `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`): the last
+//! run, whether one is running, the next one due, any recorded condition, and the time up to
+//! which activity is complete.
+//!
 //! `POST /api/sync?full=`: sync the caller's tenant now (role `GroupMgr.Admin`). 202 with
 //! `queued` (a `tenant-sync` message, under a Functions host) or `started` (in process,
 //! standalone); 409 `sync_in_progress` when this process is syncing the tenant already.
@@ -8,12 +12,35 @@ use bytes::Bytes;
 use chrono::Utc;
 use warp::http::{Response, StatusCode};
 
-use super::model::{SyncQueued, SyncStatus};
+use super::model::{SyncCondition, SyncQueued, SyncState, SyncStatus};
 use super::{ApiError, ErrorCode, Request};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::jobs::TenantSyncMessage;
 use crate::jobs::on_demand::Launched;
+
+pub async fn get(app: &Arc<App>, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
+    super::require_admin(caller)?;
+    let tenant = caller.tenant.tenant_id;
+    let s = crate::jobs::status::snapshot(app.state.as_ref(), &tenant, app.management.is_some(), Utc::now())
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    let body = SyncState {
+        last_run: s.last_run,
+        running: s.running_until.is_some(),
+        running_until: s.running_until,
+        next_due: s.next_due,
+        condition: s.condition.map(|c| SyncCondition {
+            kind: c.kind,
+            detail: c.detail,
+            since: c.since,
+            attempts: c.attempts,
+            next_attempt: c.next_attempt,
+        }),
+        data_complete_until: s.data_complete_until,
+    };
+    Ok(super::json(StatusCode::OK, &body))
+}
 
 pub async fn post(app: &Arc<App>, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     super::require_admin(caller)?;

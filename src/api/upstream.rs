@@ -14,7 +14,7 @@ impl From<AcquireError> for ApiError {
     fn from(e: AcquireError) -> Self {
         let message = e.to_string();
         match e {
-            AcquireError::ConsentRequired => ApiError::forbidden(ErrorCode::ConsentRequired, message),
+            AcquireError::ConsentRequired(_) => ApiError::forbidden(ErrorCode::ConsentRequired, message),
             AcquireError::InteractionRequired => {
                 ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InteractionRequired, message).with_header(
                     "www-authenticate",

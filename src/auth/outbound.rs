@@ -21,8 +21,8 @@ use crate::secret::{AccessToken, Secret};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AcquireError {
     /// The tenant has not consented to GroupMgr (or revoked it): an admin must consent.
-    #[error("the tenant has not granted GroupMgr the permissions it needs (admin consent required)")]
-    ConsentRequired,
+    #[error("the tenant has not granted GroupMgr the permissions it needs (admin consent required: {0})")]
+    ConsentRequired(String),
     /// Conditional access demands interaction (MFA, …): the client must get a new token.
     #[error("the user must sign in again to satisfy the tenant's conditional access policy")]
     InteractionRequired,
@@ -251,7 +251,7 @@ fn classify(status: u16, e: &ErrorResponse) -> AcquireError {
         .first()
         .map_or_else(|| e.error.clone(), |c| format!("AADSTS{c}"));
     if code(65001) || code(7000229) || code(700016) || e.suberror.as_deref() == Some("consent_required") {
-        AcquireError::ConsentRequired
+        AcquireError::ConsentRequired(first_code)
     } else if code(50076) || code(50079) || e.error == "interaction_required" {
         AcquireError::InteractionRequired
     } else if e.error == "invalid_client" || e.error == "unauthorized_client" {
@@ -280,11 +280,11 @@ mod tests {
     fn entra_errors_are_classified_by_meaning() {
         assert_eq!(
             classify(400, &err("invalid_grant", &[65001], Some("consent_required"))),
-            AcquireError::ConsentRequired
+            AcquireError::ConsentRequired("AADSTS65001".into())
         );
         assert_eq!(
             classify(400, &err("unauthorized_client", &[7000229], None)),
-            AcquireError::ConsentRequired
+            AcquireError::ConsentRequired("AADSTS7000229".into())
         );
         assert_eq!(
             classify(400, &err("invalid_grant", &[50076], None)),

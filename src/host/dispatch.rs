@@ -151,6 +151,7 @@ async fn http(
         Gated::PolicyGet => policy::get(app, caller).await,
         Gated::PolicyPut => policy::put(app, caller, req).await,
         Gated::Activity => api::activity::get(app, caller, req).await,
+        Gated::SyncState => api::sync::get(app, caller).await,
         Gated::Sync => api::sync::post(app, caller, req).await,
         Gated::OpenApi => Ok(api::openapi::get()),
     };

@@ -27,6 +27,8 @@ pub enum Gated {
     PolicyGet,
     PolicyPut,
     Activity,
+    /// `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`).
+    SyncState,
     /// `POST /api/sync`: sync the caller's tenant now (role `GroupMgr.Admin`).
     Sync,
     /// `GET /api/openapi.json`.
@@ -105,7 +107,7 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
     HttpFunction {
         name: "Sync",
         route: "sync",
-        methods: &[("POST", G(Sync))],
+        methods: &[("GET", G(SyncState)), ("POST", G(Sync))],
     },
     HttpFunction {
         name: "Logs",

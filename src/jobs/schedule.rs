@@ -19,6 +19,20 @@ pub const EVERY: Duration = Duration::from_secs(15 * 60);
 /// Tenants synced at the same time by the in-process schedule.
 pub const CONCURRENCY: usize = 4;
 
+/// The first tick of the schedule at or after `t` (ticks are on the quarter hour, as
+/// `0 */15 * * * *`; the in-process schedule runs on the same period from its start).
+pub fn next_tick(t: DateTime<Utc>) -> DateTime<Utc> {
+    let every = EVERY.as_secs() as i64;
+    let secs = t.timestamp();
+    let next = secs.div_euclid(every) * every
+        + if secs.rem_euclid(every) == 0 && t.timestamp_subsec_nanos() == 0 {
+            0
+        } else {
+            every
+        };
+    DateTime::from_timestamp(next, 0).unwrap_or(t)
+}
+
 /// The tenants to sync now: active, with a licence valid today.
 pub async fn due_tenants(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<TenantRecord>, StoreError> {
     let today = now.date_naive();

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::conditions::{self, Condition};
 use super::state::{StateError, TenantState, load_doc, save_doc};
 use crate::domain::TenantId;
 
@@ -61,4 +62,37 @@ pub async fn record(state: &dyn TenantState, tenant: &TenantId, run: &RunRecord)
         }
     }
     Err(StateError::Conflict)
+}
+
+/// Where a tenant's sync stands, for `GET /api/sync`.
+#[derive(Debug, Clone)]
+pub struct SyncSnapshot {
+    pub last_run: Option<RunRecord>,
+    /// Until when the run under way holds the tenant (`None`: none is running).
+    pub running_until: Option<DateTime<Utc>>,
+    /// When the schedule next syncs the tenant: the next tick, or the first tick after a
+    /// recorded condition's retry time.
+    pub next_due: DateTime<Utc>,
+    pub condition: Option<Condition>,
+    /// Activity is complete up to here (see `activity_sync::data_complete_until`).
+    pub data_complete_until: Option<DateTime<Utc>>,
+}
+
+/// Reads the tenant's sync status from its job state. `audit_feed`: whether activity comes
+/// from the audit feed (the Management Activity API is configured).
+pub async fn snapshot(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    audit_feed: bool,
+    now: DateTime<Utc>,
+) -> Result<SyncSnapshot, StateError> {
+    let condition = conditions::current(state, tenant).await?;
+    let after = condition.as_ref().map_or(now, |c| c.next_attempt.max(now));
+    Ok(SyncSnapshot {
+        last_run: last_run(state, tenant).await?,
+        running_until: super::lease::held_until(state, tenant, now).await?,
+        next_due: super::schedule::next_tick(after),
+        condition,
+        data_complete_until: super::activity_sync::data_complete_until(state, tenant, audit_feed).await?,
+    })
 }

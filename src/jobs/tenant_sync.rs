@@ -183,10 +183,9 @@ fn stop_of(e: &TenantSyncError) -> Option<Stop> {
         _ => None,
     };
     match e {
-        TenantSyncError::Token(AcquireError::ConsentRequired) => Some(Stop::Condition(
-            ConditionKind::ConsentRevoked,
-            "consent_required".into(),
-        )),
+        TenantSyncError::Token(AcquireError::ConsentRequired(code)) => {
+            Some(Stop::Condition(ConditionKind::ConsentRevoked, code.clone()))
+        }
         TenantSyncError::Groups(GroupSyncError::Graph(g)) | TenantSyncError::Activity(ActivityError::Graph(g)) => {
             graph(g)
         }

@@ -14,8 +14,9 @@
  *   BASE_URL=http://127.0.0.1:7071 TOKEN=<bearer token> tsx client.ts
  *
  * The steps: page through the groups, read one, create one, add and remove a member, read and
- * set (then restore) the group creation policy, read the inactive groups, start a sync, and
- * see a create refused with `invalid_input`; the group it created is deleted at the end.
+ * set (then restore) the group creation policy, read the inactive groups, start a sync, read
+ * where the sync stands, and see a create refused with `invalid_input`; the group it created
+ * is deleted at the end.
  */
 import createClient from "openapi-fetch";
 import type { paths } from "./generated/schema";
@@ -36,6 +37,9 @@ type Policy = Answer<"/api/policy/group-creation", "get", 200>;
 type ActivityPage = Answer<"/api/activity", "get", 200>;
 type ActivityItem = ActivityPage["value"][number];
 type SyncQueued = Answer<"/api/sync", "post", 202>;
+type SyncState = Answer<"/api/sync", "get", 200>;
+type RunRecord = NonNullable<SyncState["lastRun"]>;
+type SyncCondition = NonNullable<SyncState["condition"]>;
 type ErrorBody = Answer<"/api/groups", "post", 400>;
 type ErrorCode = ErrorBody["error"]["code"];
 
@@ -127,6 +131,37 @@ const syncQueuedChecks: Checks<SyncQueued> = {
   tenantId: isUuid,
   status: (v) => v === "queued" || v === "started",
   full: isBoolean,
+};
+
+const runChecks: Checks<RunRecord> = {
+  startedAt: isTime,
+  endedAt: isTime,
+  outcome: (v) => v === "finished" || v === "continues" || v === "deferred" || v === "failed",
+  groups: isCount,
+  rowsWritten: isCount,
+  rowsRefused: isCount,
+  auditBlobs: isCount,
+  auditRecords: isCount,
+  auditBlobsLost: isCount,
+  requests: isCount,
+  error: (v) => v === undefined || isString(v),
+};
+
+const conditionChecks: Checks<SyncCondition> = {
+  kind: (v) => v === "consent_revoked" || v === "permission_missing" || v === "list_missing",
+  detail: isString,
+  since: isTime,
+  attempts: isCount,
+  nextAttempt: isTime,
+};
+
+const syncStateChecks: Checks<SyncState> = {
+  lastRun: orNull(shaped(runChecks)),
+  running: isBoolean,
+  runningUntil: orNull(isTime),
+  nextDue: isTime,
+  condition: orNull(shaped(conditionChecks)),
+  dataCompleteUntil: orNull(isTime),
 };
 
 /** A page: `value` is an array of items that pass `checks`, `nextCursor` a string or null. */
@@ -329,6 +364,9 @@ async function inactiveGroups(days: number): Promise<void> {
   const { data, error, response } = await client.GET("/api/activity", { params: { query: { inactiveDays: days } } });
   expectStatus(step, response, 200, error);
   const items: ActivityPage = page(step, "activity", data, activityItemChecks);
+  if (!orNull(isTime)(items.dataCompleteUntil)) {
+    fail(step, `activity.dataCompleteUntil is ${JSON.stringify(items.dataCompleteUntil)}`);
+  }
   const since = Date.now() - days * 24 * 3600 * 1000;
   for (const item of items.value) {
     if (item.lastActivity && Date.parse(item.lastActivity) > since) {
@@ -349,6 +387,16 @@ async function startSync(): Promise<void> {
   expectStatus(step, response, 202, error);
   const queued = conforms(step, "sync", body(step, data), syncQueuedChecks);
   say(step, `202 ${queued.status}${queued.full ? " (full)" : ""}`);
+}
+
+async function syncStatus(): Promise<void> {
+  const step = "sync status";
+  const { data, error, response } = await client.GET("/api/sync", {});
+  expectStatus(step, response, 200, error);
+  const state = conforms(step, "sync", body(step, data), syncStateChecks);
+  const last = state.lastRun ? `last run ${state.lastRun.outcome} at ${state.lastRun.endedAt}` : "no run yet";
+  const complete = state.dataCompleteUntil ? `activity complete until ${state.dataCompleteUntil}` : "activity not yet complete";
+  say(step, `${last}; ${state.running ? "running" : "idle"}; next due ${state.nextDue}; ${complete}`);
 }
 
 async function refusedCreate(): Promise<void> {
@@ -380,6 +428,7 @@ async function main(): Promise<void> {
     await creationPolicy();
     await inactiveGroups(30);
     await startSync();
+    await syncStatus();
     await refusedCreate();
   } catch (e) {
     // Leave no test group behind, whatever failed; the failure is what gets reported.
