@@ -12,7 +12,6 @@
 //! SharePoint still refuses is reported back, not fatal, so that one row cannot fail a sync.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -369,11 +368,14 @@ pub struct RefusedRow {
 }
 
 impl RefusedRow {
-    /// The wait Microsoft asked for, when it was throttling.
-    pub fn retry_after(&self) -> Option<Duration> {
+    /// Whether the write was not refused but not done: throttled, or SharePoint unavailable,
+    /// with no time left in the budget to wait for it. Kept like a refusal, but the sync is
+    /// not finished until it is written.
+    pub fn transient(&self) -> bool {
         match &self.error {
-            GraphError::Service { retry_after, .. } => *retry_after,
-            _ => None,
+            GraphError::Service { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            GraphError::Transport(_) | GraphError::Timeout => true,
+            GraphError::Protocol(_) => false,
         }
     }
 }

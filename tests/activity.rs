@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use common::rows::*;
 use common::*;
 use groupmgr::jobs::activity_sync::{ActivityError, ActivityReport, ActivitySync};
 use groupmgr::jobs::state::{StateError, TenantState, Version};
@@ -20,73 +20,6 @@ use m365_sim::audit::AuditOptions;
 use m365_sim::directory::CONTOSO;
 use m365_sim::{FaultKind, FaultRule, SimOptions};
 use serde_json::Value;
-
-fn fmt(t: Option<DateTime<Utc>>) -> Value {
-    t.map_or(Value::Null, |t| {
-        Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    })
-}
-
-/// Group id → (LastTeamsActivity, LastSharePointActivity, LastActivity) as the list holds it.
-fn activity_rows(app: &TestApp) -> BTreeMap<String, (Value, Value, Value)> {
-    app.sim
-        .state
-        .with_graph(&CONTOSO, |t| {
-            let mut out = BTreeMap::new();
-            for l in t
-                .lists
-                .values()
-                .flatten()
-                .filter(|l| l.display_name == "GroupMgr Groups")
-            {
-                for f in l.items.values() {
-                    let get = |k: &str| f.get(k).cloned().unwrap_or(Value::Null);
-                    out.insert(
-                        f["GroupId"].as_str().unwrap().to_string(),
-                        (
-                            get("LastTeamsActivity"),
-                            get("LastSharePointActivity"),
-                            get("LastActivity"),
-                        ),
-                    );
-                }
-            }
-            out
-        })
-        .unwrap()
-}
-
-/// The rows the oracle says the list must hold.
-fn expected_rows(app: &TestApp, at: DateTime<Utc>) -> BTreeMap<String, (Value, Value, Value)> {
-    let truth = app.sim.expected_activity_at(CONTOSO, at);
-    activity_rows(app)
-        .keys()
-        .map(|g| {
-            let (teams, sp) = truth.get(&g.parse().unwrap()).copied().unwrap_or_default();
-            let overall = match (teams, sp) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            (g.clone(), (fmt(teams), fmt(sp), fmt(overall)))
-        })
-        .collect()
-}
-
-/// Compares row maps, showing the first differing groups rather than 300 rows.
-fn assert_same(got: &BTreeMap<String, (Value, Value, Value)>, want: &BTreeMap<String, (Value, Value, Value)>) {
-    let diff: Vec<_> = want
-        .iter()
-        .filter(|(g, w)| got.get(*g) != Some(w))
-        .take(5)
-        .map(|(g, w)| (g, w, got.get(g)))
-        .collect();
-    assert!(
-        diff.is_empty() && got.len() == want.len(),
-        "{} rows vs {} expected; first differences (want, got): {diff:#?}",
-        got.len(),
-        want.len()
-    );
-}
 
 fn audit_app(records_per_blob: usize) -> Spawn {
     Spawn {
@@ -551,11 +484,8 @@ async fn activity_api_lists_groups_and_filters_inactive_ones() {
 /// read.
 #[tokio::test]
 async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
-    use tracing::instrument::WithSubscriber as _;
-    use tracing_subscriber::layer::SubscriberExt as _;
     let app = spawn_with(audit_app(3)).await;
-    let key = groupmgr::crypto::TenantPrivateKey::generate();
-    app.store.set_log_public_key(&contoso(), key.public()).await.unwrap();
+    let key = contoso_log_key(&app).await;
     app.sim.state.concealed_reports.lock().unwrap().insert(CONTOSO);
     // One blob answers AF20051 (expired) when it is fetched.
     app.sim.state.faults.arm(
@@ -569,9 +499,7 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
         )
         .times(1),
     );
-    let subscriber = || tracing_subscriber::registry().with(groupmgr::telemetry::TenantLogLayer(app.sink.clone()));
-    let first = tenant_sync::run(&app.app, &contoso(), false)
-        .with_subscriber(subscriber())
+    let first = tenant_logged(&app, tenant_sync::run(&app.app, &contoso(), false))
         .await
         .unwrap();
     assert_eq!((first.activity.teams_report, first.activity.lost), ("concealed", 1));
@@ -612,25 +540,9 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
         .await
         .unwrap()
     };
-    let second = next_day.with_subscriber(subscriber()).await;
+    let second = tenant_logged(&app, next_day).await;
     assert_eq!(second.teams_report, "concealed");
-    app.sink.flush().await;
-    let keys = app.store.log_keys(&contoso()).await.unwrap();
-    let opener = groupmgr::decrypt::Opener::new(&key, contoso(), &keys);
-    let events: Vec<String> = app
-        .store
-        .logs(
-            &contoso(),
-            &groupmgr::store::LogQuery {
-                limit: 10_000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| opener.open_log(r).expect("every entry opens").event)
-        .collect();
+    let events = contoso_log_events(&app, &key).await;
     let count = |e: &str| events.iter().filter(|x| *x == e).count();
     assert_eq!(count("teams_report_concealed"), 1, "{events:?}");
     assert_eq!(count("audit_content_lost"), 1, "{events:?}");

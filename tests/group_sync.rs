@@ -5,33 +5,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-
+use common::rows::*;
 use common::*;
 use groupmgr::jobs::tenant_sync;
 use m365_sim::directory::CONTOSO;
 use m365_sim::{FaultKind, FaultRule};
-use serde_json::{Map, Value, json};
-
-/// The GroupMgr list as the sim holds it: group id → fields (without `SyncedAt`).
-fn list_rows(app: &TestApp) -> BTreeMap<String, Map<String, Value>> {
-    app.sim
-        .state
-        .with_graph(&CONTOSO, |t| {
-            let mut out = BTreeMap::new();
-            for lists in t.lists.values() {
-                for l in lists.iter().filter(|l| l.display_name == "GroupMgr Groups") {
-                    for fields in l.items.values() {
-                        let mut f = fields.clone();
-                        f.remove("SyncedAt");
-                        out.insert(f["GroupId"].as_str().unwrap().to_string(), f);
-                    }
-                }
-            }
-            out
-        })
-        .unwrap()
-}
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn full_then_incremental_with_changes() {

@@ -62,6 +62,8 @@ pub struct ActivityReport {
     pub rows_written: usize,
     /// Rows SharePoint refused (kept, and tried again on the next run).
     pub refused: usize,
+    /// Of those, rows not written for lack of time (throttled at the end of the budget).
+    pub deferred_writes: usize,
     /// Teams report: "read", "concealed", "not due" or "unavailable".
     pub teams_report: &'static str,
     /// Whether the audit feed was read (it needs `GROUPMGR_PUBLISHER_ID`).
@@ -196,6 +198,10 @@ impl ActivitySync<'_> {
                 }
             }
         }
+        // Activity not written for lack of time is pending: the next invocation writes it.
+        if report.deferred_writes > 0 {
+            report.finished = false;
+        }
         Ok(report)
     }
 
@@ -216,6 +222,7 @@ impl ActivitySync<'_> {
         let outcome = customer_list::write_activity(self.graph, self.list, seen.clone()).await?;
         report.rows_written += outcome.written;
         report.refused += outcome.refused.len();
+        report.deferred_writes += outcome.refused.iter().filter(|r| r.transient()).count();
         let refused: Vec<_> = outcome
             .refused
             .into_iter()
@@ -226,6 +233,9 @@ impl ActivitySync<'_> {
             })
             .collect();
         self.pending.refused_activity(&self.tenant, refused);
+        // What SharePoint refused is durable in the pending work before any checkpoint or
+        // report day moves past the content it came from.
+        self.pending.save(self.state, &self.tenant).await?;
         // What was written is now the rows' activity; they are this run's to write again.
         for (stored, a) in seen {
             if let Some(r) = rows.rows.get_mut(&stored.row.group_id) {
@@ -455,7 +465,9 @@ impl ActivitySync<'_> {
         Ok(())
     }
 
-    /// A blob that cannot be read now: tried again next run, lost after three.
+    /// A blob that cannot be read now: tried again next run, lost after three. A failure the
+    /// budget cut short (no time left to retry it) does not count: the blob is simply not
+    /// processed, and the next invocation reads it.
     #[allow(clippy::too_many_arguments)]
     fn blob_failed(
         &self,
@@ -467,6 +479,9 @@ impl ActivitySync<'_> {
         cp: &mut Checkpoint,
         report: &mut ActivityReport,
     ) {
+        if self.budget.exhausted() {
+            return;
+        }
         let failures = cp.failing.get(id).map_or(0, |f| f.failures) + 1;
         if failures >= BLOB_ATTEMPTS {
             self.blob_lost(ct, id, created, error, cp, report);

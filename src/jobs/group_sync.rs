@@ -53,6 +53,9 @@ pub struct GroupSyncReport {
     pub written: usize,
     /// Rows SharePoint refused (kept, and tried again on the next run).
     pub refused: usize,
+    /// Of those, rows not written for lack of time (throttled at the end of the budget): the
+    /// sync is not finished until the next invocation writes them.
+    pub deferred: usize,
     /// Graph requests the group sync made.
     pub requests: u64,
 }
@@ -174,6 +177,8 @@ impl GroupSync<'_> {
         let mut seen_ids = self.seen_ids(&progress).await?;
         let retried = self.retry_pending_rows().await?;
         report.written += retried.written;
+        report.deferred += retried.refused.iter().filter(|r| r.transient()).count();
+        self.pending.save(self.state, &self.tenant).await?;
         loop {
             if self.budget.exhausted() {
                 break;
@@ -204,6 +209,9 @@ impl GroupSync<'_> {
             let outcome = self.write_page(&done, progress.full).await?;
             report.written += outcome.written;
             report.refused += outcome.refused.len();
+            report.deferred += outcome.refused.iter().filter(|r| r.transient()).count();
+            // Rows refused are durable in the pending work before the page counts as done.
+            self.pending.save(self.state, &self.tenant).await?;
             if progress.full {
                 let ids: Vec<&String> = done.iter().map(|s| &s.id).collect();
                 // Job-state documents are plain: serialising cannot fail.

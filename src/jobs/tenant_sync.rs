@@ -59,6 +59,7 @@ impl TenantSyncSummary {
         g.groups += next.groups.groups;
         g.written += next.groups.written;
         g.refused += next.groups.refused;
+        g.deferred = next.groups.deferred;
         g.requests += next.groups.requests;
         a.blobs += next.activity.blobs;
         a.records += next.activity.records;
@@ -68,6 +69,7 @@ impl TenantSyncSummary {
         a.deferred += next.activity.deferred;
         a.rows_written += next.activity.rows_written;
         a.refused += next.activity.refused;
+        a.deferred_writes = next.activity.deferred_writes;
         if next.activity.teams_report != "not due" || a.teams_report.is_empty() {
             a.teams_report = next.activity.teams_report;
         }
@@ -342,7 +344,9 @@ async fn work(
         groups,
         activity,
     };
-    Ok(if summary.groups.finished && summary.activity.finished {
+    // Rows throttled at the end of the budget are pending: the next invocation writes them.
+    let writes_done = summary.groups.deferred == 0;
+    Ok(if summary.groups.finished && summary.activity.finished && writes_done {
         SyncOutcome::Finished(summary)
     } else {
         SyncOutcome::Continue {

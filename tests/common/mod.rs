@@ -4,6 +4,7 @@
 
 pub mod azurite;
 pub mod binary;
+pub mod rows;
 pub mod skip;
 
 use std::collections::HashMap;
@@ -86,6 +87,8 @@ pub struct Spawn {
     /// GroupMgr proves itself with its certificate (`GROUPMGR_CLIENT_CERTIFICATE`, a PEM file)
     /// instead of its client secret.
     pub certificate: bool,
+    /// More settings, e.g. `("GROUPMGR_SYNC_BUDGET", "1")`.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Spawn {
@@ -105,6 +108,7 @@ impl Default for Spawn {
             storage: None,
             queue_syncs: false,
             certificate: false,
+            env: Vec::new(),
         }
     }
 }
@@ -154,6 +158,9 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
         std::fs::write(&pem, m365_sim::client_cert::GROUPMGR_CLIENT_CERTIFICATE_PEM).unwrap();
         env.remove("GROUPMGR_CLIENT_SECRET");
         env.insert("GROUPMGR_CLIENT_CERTIFICATE".into(), pem.display().to_string());
+    }
+    for (k, v) in &opts.env {
+        env.insert(k.to_string(), v.clone());
     }
     let settings = Settings::from_source(|k| env.get(k).cloned()).expect("test settings are valid");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db_path).await.unwrap());
@@ -288,4 +295,37 @@ impl TestApp {
             .await
             .expect("request reaches the app")
     }
+}
+
+/// Gives Contoso a log key and returns it, so that its tenant log can be read back.
+pub async fn contoso_log_key(app: &TestApp) -> groupmgr::crypto::TenantPrivateKey {
+    let key = groupmgr::crypto::TenantPrivateKey::generate();
+    app.store.set_log_public_key(&contoso(), key.public()).await.unwrap();
+    key
+}
+
+/// `f` with the app's tenant log as its subscriber (what the process-wide logging does in
+/// `serve`): its tenant events reach the tenant log.
+pub fn tenant_logged<F: std::future::Future>(app: &TestApp, f: F) -> tracing::instrument::WithDispatch<F> {
+    use tracing::instrument::WithSubscriber as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    f.with_subscriber(tracing_subscriber::registry().with(groupmgr::telemetry::TenantLogLayer(app.sink.clone())))
+}
+
+/// The events of Contoso's tenant log so far, oldest first, opened with its key.
+pub async fn contoso_log_events(app: &TestApp, key: &groupmgr::crypto::TenantPrivateKey) -> Vec<String> {
+    app.sink.flush().await;
+    let keys = app.store.log_keys(&contoso()).await.unwrap();
+    let opener = groupmgr::decrypt::Opener::new(key, contoso(), &keys);
+    let query = groupmgr::store::LogQuery {
+        limit: 10_000,
+        ..Default::default()
+    };
+    app.store
+        .logs(&contoso(), &query)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| opener.open_log(r).expect("every entry opens").event)
+        .collect()
 }
