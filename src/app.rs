@@ -39,6 +39,8 @@ pub struct App {
     pub state: Arc<dyn TenantState>,
     /// How `POST /api/sync` starts a sync: the `tenant-sync` queue, or in process.
     pub sync: SyncLauncher,
+    /// The time the jobs work in (`jobs::Clock`).
+    pub clock: crate::jobs::Clock,
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -50,6 +52,8 @@ pub struct AppOptions {
     /// Whether on-demand syncs go through the `tenant-sync` queue (needs storage settings);
     /// `None`: when a Functions host runs us, as its `TenantSync` function reads that queue.
     pub queue_syncs: Option<bool>,
+    /// The jobs' clock (tests set m365-sim's).
+    pub clock: crate::jobs::Clock,
 }
 
 impl App {
@@ -105,6 +109,7 @@ impl App {
             management_resource,
             state,
             sync,
+            clock: options.clock,
         }))
     }
 }

@@ -180,8 +180,9 @@ async fn sync_status_tells_the_ui_where_the_sync_stands() {
         .unwrap();
     assert_eq!(error_code(resp).await, (403, "role_required".into()));
 
-    // Nothing yet: no run, nothing running, nothing known complete; due at the next tick.
-    let before = chrono::Utc::now();
+    // Nothing yet: no run, nothing running, nothing known complete; due at the next tick (of
+    // the jobs' clock, which tests hold at the sim's).
+    let before = app.sim.state.now();
     let s = sync_state(&app, &admin).await;
     assert_eq!(s["lastRun"], Value::Null);
     assert_eq!(

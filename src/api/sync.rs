@@ -22,7 +22,7 @@ use crate::jobs::on_demand::Launched;
 pub async fn get(app: &Arc<App>, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
     super::require_admin(caller)?;
     let tenant = caller.tenant.tenant_id;
-    let s = crate::jobs::status::snapshot(app.state.as_ref(), &tenant, app.management.is_some(), Utc::now())
+    let s = crate::jobs::status::snapshot(app.state.as_ref(), &tenant, app.management.is_some(), app.clock.now())
         .await
         .map_err(|_| ApiError::store_unavailable())?;
     let body = SyncState {

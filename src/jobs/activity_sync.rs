@@ -178,6 +178,12 @@ impl ActivitySync<'_> {
         for (id, r) in &rows {
             index.add_group(id, r.row.site_url.as_deref(), r.row.teams_thread_id.as_deref());
         }
+        // Groups whose row SharePoint refused so far: their activity is kept for them.
+        for r in self.pending.rows_to_retry() {
+            if !rows.contains_key(&r.group_id) {
+                index.add_group(&r.group_id, r.site_url.as_deref(), r.teams_thread_id.as_deref());
+            }
+        }
         let mut rows = Rows { rows, index };
         // Activity an earlier run could not write.
         let earlier = self.pending.take_activity();
@@ -212,11 +218,18 @@ impl ActivitySync<'_> {
         map: &mut ActivityMap,
         report: &mut ActivityReport,
     ) -> Result<(), ActivityError> {
-        let seen: Vec<(StoredRow, LastActivity)> = std::mem::take(&mut map.0)
-            .into_iter()
-            .filter_map(|(g, a)| rows.rows.get(&g).map(|r| (r.clone(), a)))
-            .collect();
+        let mut seen: Vec<(StoredRow, LastActivity)> = Vec::new();
+        for (g, a) in std::mem::take(&mut map.0) {
+            match rows.rows.get(&g) {
+                Some(r) => seen.push((r.clone(), a)),
+                None if self.pending.row_pending(&g) => self.pending.hold_activity(&g, a),
+                // Not a group of the list (a security group in the Teams report, a group
+                // deleted before its first sync).
+                None => {}
+            }
+        }
         if seen.is_empty() {
+            self.pending.save(self.state, &self.tenant).await?;
             return Ok(());
         }
         let outcome = customer_list::write_activity(self.graph, self.list, seen.clone()).await?;
@@ -326,7 +339,7 @@ impl ActivitySync<'_> {
                 Ok(mgmt.list_content(ct, start, end).await?)
             }
             Err(ManagementError::BadWindow(_)) => {
-                let floor = Utc::now() - RETENTION + RETENTION_MARGIN * 2;
+                let floor = self.now - RETENTION + RETENTION_MARGIN * 2;
                 Ok(mgmt
                     .list_content(ct, start.max(floor), end.max(floor + TimeDelta::minutes(1)))
                     .await?)

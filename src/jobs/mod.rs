@@ -21,6 +21,33 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::TenantId;
 
+/// The time the tenant's Microsoft data lives in, as the jobs see it: when audit content is
+/// due, which day's Teams report to read, when a condition is retried. The system clock in
+/// production; tests set it to m365-sim's clock so that time can pass for both together.
+/// Leases and budgets keep the real clock (they measure this process's own work).
+#[derive(Clone, Default)]
+pub struct Clock(Option<std::sync::Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>>);
+
+impl Clock {
+    pub fn from_fn(f: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Some(std::sync::Arc::new(f)))
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.0.as_ref().map_or_else(Utc::now, |f| f())
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Clock(set)"
+        } else {
+            "Clock(system)"
+        })
+    }
+}
+
 /// How long one invocation may work: it saves its progress and stops once the budget is
 /// spent (between steps: a page of groups, a batch of audit content), and the sync continues
 /// in the next invocation.

@@ -146,6 +146,26 @@ impl Pending {
         }
     }
 
+    /// Activity of a group whose row is itself pending (SharePoint refused it): kept until the
+    /// row exists.
+    pub fn hold_activity(&mut self, group: &str, a: LastActivity) {
+        let entry = self.doc.activity.entry(group.to_string()).or_default();
+        let mut merged = LastActivity {
+            teams: entry.teams,
+            sharepoint: entry.sharepoint,
+        };
+        merged.merge(a);
+        entry.teams = merged.teams;
+        entry.sharepoint = merged.sharepoint;
+        entry.error = "the group's row is not written yet".into();
+        self.changed = true;
+    }
+
+    /// Whether a group's row is pending.
+    pub fn row_pending(&self, group: &str) -> bool {
+        self.doc.rows.contains_key(group)
+    }
+
     /// The pending activity (taken: the caller writes it, and refusals come back).
     pub fn take_activity(&mut self) -> Vec<(String, LastActivity)> {
         if self.doc.activity.is_empty() {

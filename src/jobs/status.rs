@@ -79,7 +79,8 @@ pub struct SyncSnapshot {
 }
 
 /// Reads the tenant's sync status from its job state. `audit_feed`: whether activity comes
-/// from the audit feed (the Management Activity API is configured).
+/// from the audit feed (the Management Activity API is configured); `now`: the jobs' clock
+/// (the lease is read by the real one, as it is kept).
 pub async fn snapshot(
     state: &dyn TenantState,
     tenant: &TenantId,
@@ -90,7 +91,7 @@ pub async fn snapshot(
     let after = condition.as_ref().map_or(now, |c| c.next_attempt.max(now));
     Ok(SyncSnapshot {
         last_run: last_run(state, tenant).await?,
-        running_until: super::lease::held_until(state, tenant, now).await?,
+        running_until: super::lease::held_until(state, tenant, Utc::now()).await?,
         next_due: super::schedule::next_tick(after),
         condition,
         data_complete_until: super::activity_sync::data_complete_until(state, tenant, audit_feed).await?,

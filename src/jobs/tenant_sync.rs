@@ -221,7 +221,7 @@ pub async fn invoke(
     let state = app.state.as_ref();
     if let Some(c) = conditions::current(state, tenant).await?
         && !request.manual
-        && Utc::now() < c.next_attempt
+        && app.clock.now() < c.next_attempt
     {
         return Ok(SyncOutcome::Deferred(c));
     }
@@ -239,7 +239,7 @@ pub async fn invoke(
                 after: Some(after),
             }),
             Some(Stop::Condition(kind, detail)) => {
-                let (c, new) = conditions::record(state, tenant, kind, &detail, Utc::now()).await?;
+                let (c, new) = conditions::record(state, tenant, kind, &detail, app.clock.now()).await?;
                 if new {
                     tracing::warn!(event = "sync_condition", tenant_id = %tenant, condition = kind.as_str(), error = %detail);
                 }
@@ -278,7 +278,7 @@ async fn work(
         force_full: full,
         budget,
         pending: &mut pending,
-        now: Utc::now(),
+        now: app.clock.now(),
     }
     .run()
     .await;
@@ -314,7 +314,7 @@ async fn work(
             state,
             tenant: *tenant,
             list: &list,
-            now: Utc::now(),
+            now: app.clock.now(),
             budget,
             pending: &mut pending,
             progress,

@@ -187,6 +187,12 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
                 jwks: opts.jwks,
                 retry: opts.graph_retry,
                 queue_syncs: Some(opts.queue_syncs),
+                // The jobs live in the sim's time: a test that moves the sim's clock on moves
+                // theirs.
+                clock: {
+                    let sim = sim.state.clone();
+                    groupmgr::jobs::Clock::from_fn(move || sim.now())
+                },
             },
             logging: false,
             schedule: Some(false),
