@@ -210,7 +210,7 @@ async fn row_lookups_throttled_past_the_budget_blank_no_activity() {
     }
     assert_eq!(activity_rows(&app), before, "no row blanked, none created twice");
     for id in &renamed {
-        assert!(list_rows(&app)[id]["Title"].as_str().unwrap().starts_with("Renamed") == false);
+        assert!(!list_rows(&app)[id]["Title"].as_str().unwrap().starts_with("Renamed"));
     }
 
     app.sim.state.faults.clear();
@@ -276,5 +276,194 @@ async fn a_256_character_name_and_a_refused_row_fail_no_other_group() {
     assert_eq!(second.groups.refused, 0);
     assert_eq!(list_rows(&app).len(), 300);
     assert_same(&activity_rows(&app), &expected_rows(&app, at));
+    app.stop().await;
+}
+
+/// Adds a Microsoft 365 group to Contoso whose site exists from `site_ready` on (as one made
+/// by a user: its site is provisioned after it). Its id is odd, so the sim's feed gives its
+/// site user activity once the site exists.
+fn add_group_with_late_site(app: &TestApp, k: u128, site_ready: DateTime<Utc>) -> String {
+    app.sim
+        .state
+        .with_graph(&CONTOSO, |g| {
+            let id = uuid::Uuid::from_u128(0x5ee0_0000_0000_4000_8000_0000_0000_0001 + 2 * k);
+            let owner = *g
+                .groups
+                .values()
+                .find(|g| g.is_unified())
+                .unwrap()
+                .owners
+                .first()
+                .unwrap();
+            let site = format!("https://{}/sites/latesite{k}", g.hostname);
+            g.groups.insert(
+                id,
+                m365_sim::graph::model::Group {
+                    id,
+                    display_name: format!("Late site {k}"),
+                    description: None,
+                    mail_nickname: format!("latesite{k}"),
+                    visibility: Some("Public".into()),
+                    group_types: vec!["Unified".into()],
+                    mail_enabled: true,
+                    security_enabled: false,
+                    created: app.sim.state.now(),
+                    owners: [owner].into(),
+                    members: [owner].into(),
+                    team: None,
+                    deleted: None,
+                    site: Some(site),
+                    site_ready,
+                },
+            );
+            g.touch(id);
+            id.to_string()
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_site_provisioned_three_runs_after_its_group_gets_its_sharepoint_activity() {
+    let mut spawn = with_audit(300, vec![]);
+    // Enough records that each new site sees activity in the hours after it exists.
+    spawn.sim.audit.records_per_blob = 100;
+    let app = spawn_with(spawn).await;
+    let t0 = app.sim.state.now();
+    let ready = t0 + TimeDelta::minutes(150);
+    let late: Vec<String> = (0..6).map(|k| add_group_with_late_site(&app, k, ready)).collect();
+    let mut times = Vec::new();
+    for run in 0..3 {
+        times.push(app.sim.state.now());
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+        let rows = list_rows(&app);
+        for id in &late {
+            assert_eq!(
+                rows[id]["LifecycleStatus"],
+                json!("active"),
+                "run {run}: the group is listed"
+            );
+            assert_eq!(rows[id].get("SiteUrl"), None, "run {run}: no site yet");
+        }
+        app.sim.state.advance_clock(TimeDelta::hours(1));
+    }
+    // The sites exist from 2.5 hours on; six hours later, the fourth run.
+    app.sim.state.advance_clock(TimeDelta::hours(6));
+    times.push(app.sim.state.now());
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let rows = list_rows(&app);
+    for (k, id) in late.iter().enumerate() {
+        assert_eq!(
+            rows[id]["SiteUrl"],
+            json!(format!("https://contoso.sharepoint.com/sites/latesite{k}"))
+        );
+    }
+    let want = expected_rows_over(&app, &times);
+    let active = late.iter().filter(|id| !want[*id].1.is_null()).count();
+    assert!(active > 0, "the oracle gives some late site activity");
+    assert_same(&activity_rows(&app), &want);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn revoked_consent_a_removed_permission_and_a_deleted_list_are_recorded_and_survived() {
+    let app = spawn_with(with_audit(300, vec![])).await;
+    let key = contoso_log_key(&app).await;
+    let t0 = app.sim.state.now();
+    let token_requests = || app.sim.requests_where(|p| p.ends_with("/oauth2/v2.0/token"));
+    let sync_message = |manual: bool| {
+        let m = serde_json::to_string(&message(manual)).unwrap();
+        json!({"Data": {"message": m}, "Metadata": {"DequeueCount": 1}})
+    };
+
+    // Consent revoked between two invocations of a first sync.
+    let first = tenant_sync::invoke(&app.app, &contoso(), &message(false), Duration::from_millis(300), None)
+        .await
+        .unwrap();
+    assert!(matches!(first, SyncOutcome::Continue { .. }), "{first:?}");
+    app.sim.state.update_tenant(&CONTOSO, |t| t.consented = false);
+    let asked = token_requests();
+    let recorded = tenant_logged(
+        &app,
+        tenant_sync::invoke(&app.app, &contoso(), &message(false), Duration::from_secs(60), None),
+    )
+    .await
+    .unwrap();
+    match recorded {
+        SyncOutcome::Deferred(c) => {
+            assert_eq!(c.kind.as_str(), "consent_revoked");
+            assert!(c.detail.starts_with("AADSTS"), "{}", c.detail);
+            assert_eq!(c.attempts, 1);
+            assert_eq!(c.next_attempt, c.since + TimeDelta::hours(1));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(token_requests() > asked, "it asked Entra once");
+    // The next scheduled one, under a host, waits for the retry time without asking Entra;
+    // the invocation succeeds (no retry, no poison queue) and says why.
+    let asked = token_requests();
+    let resp = app.post_invocation("TenantSync", &sync_message(false)).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert!(body["Logs"].to_string().contains("consent_revoked"), "{body}");
+    assert_eq!(token_requests(), asked, "backed off");
+    // An hour later it tries again, and the wait doubles.
+    app.sim.state.advance_clock(TimeDelta::minutes(61));
+    match tenant_sync::invoke(&app.app, &contoso(), &message(false), Duration::from_secs(60), None)
+        .await
+        .unwrap()
+    {
+        SyncOutcome::Deferred(c) => assert_eq!(
+            (c.attempts, c.next_attempt - app.sim.state.now()),
+            (2, TimeDelta::hours(2))
+        ),
+        other => panic!("{other:?}"),
+    }
+    // Consent restored: an administrator's sync goes at once and the sync resumes.
+    app.sim.state.update_tenant(&CONTOSO, |t| t.consented = true);
+    tenant_logged(&app, tenant_sync::run(&app.app, &contoso(), false))
+        .await
+        .unwrap();
+    assert_eq!(list_rows(&app).len(), 300);
+    let times = [t0, app.sim.state.now()];
+    assert_same(&activity_rows(&app), &expected_rows_over(&app, &times));
+
+    // A permission removed: recorded as such, and the sync resumes once it is back.
+    app.sim
+        .state
+        .update_tenant(&CONTOSO, |t| t.removed_app_roles = vec!["Group.Read.All".into()]);
+    let removed = tenant_logged(
+        &app,
+        tenant_sync::invoke(&app.app, &contoso(), &message(true), Duration::from_secs(60), None),
+    )
+    .await
+    .unwrap();
+    match removed {
+        SyncOutcome::Deferred(c) => assert_eq!(c.kind.as_str(), "permission_missing"),
+        other => panic!("{other:?}"),
+    }
+    app.sim.state.update_tenant(&CONTOSO, |t| t.removed_app_roles.clear());
+    tenant_logged(&app, tenant_sync::run(&app.app, &contoso(), false))
+        .await
+        .unwrap();
+
+    // The customer deletes the list: it is made again and filled, activity included.
+    app.sim.state.with_graph(&CONTOSO, |g| {
+        for lists in g.lists.values_mut() {
+            lists.retain(|l| l.display_name != "GroupMgr Groups");
+        }
+    });
+    tenant_logged(&app, tenant_sync::run(&app.app, &contoso(), false))
+        .await
+        .unwrap();
+    assert_eq!(list_rows(&app).len(), 300);
+    let recreated = activity_rows(&app);
+    // The feed still has its 7 days and the report its 90: the new list has what they hold.
+    assert_same(&recreated, &expected_rows(&app, app.sim.state.now()));
+
+    let events = contoso_log_events(&app, &key).await;
+    let count = |e: &str| events.iter().filter(|x| *x == e).count();
+    assert_eq!(count("sync_condition"), 2, "consent once, permission once: {events:?}");
+    assert_eq!(count("sync_condition_cleared"), 2, "{events:?}");
+    assert_eq!(count("list_missing"), 1, "{events:?}");
     app.stop().await;
 }

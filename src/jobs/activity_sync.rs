@@ -108,6 +108,16 @@ fn checkpoint_key(ct: ContentType) -> String {
     format!("audit_{}", ct.as_str())
 }
 
+/// Forgets how far the activity sync read (the list it wrote to was deleted): the next pass
+/// reads the audit feed's 7 days and the Teams report's 90 again, so the new list gets all
+/// the activity Microsoft still has.
+pub async fn forget(state: &dyn TenantState, tenant: &TenantId) -> Result<(), StateError> {
+    for ct in ContentType::ALL {
+        state.delete(tenant, &checkpoint_key(ct)).await?;
+    }
+    state.delete(tenant, REPORT_DAY_KEY).await
+}
+
 /// The time up to which the tenant's activity is complete: the older of the audit
 /// checkpoints (when the feed is read) and the end of the last day the Teams report covered
 /// (when it is read and names groups). `None`: nothing is known to be complete.

@@ -308,7 +308,7 @@ async fn work(
     let mut activity = ActivityReport::default();
     // Activity is mapped through the rows: only once the round has written them all.
     if groups.finished && !budget.exhausted() {
-        activity = ActivitySync {
+        let read = ActivitySync {
             graph: &graph,
             management: management.as_ref(),
             state,
@@ -320,8 +320,17 @@ async fn work(
             progress,
         }
         .run()
-        .await?;
+        .await;
         pending.save(state, tenant).await?;
+        activity = match read {
+            Err(ActivityError::Graph(e)) if e.is_not_found() && list_deleted(app, tenant, &graph, &list).await? => {
+                return Ok(SyncOutcome::Continue {
+                    summary: TenantSyncSummary::default(),
+                    after: Some(NO_WAIT),
+                });
+            }
+            other => other?,
+        };
         tracing::info!(
             event = "activity_sync_finished",
             tenant_id = %tenant,
@@ -380,6 +389,7 @@ async fn list_deleted(
         tracing::warn!(event = "list_missing", tenant_id = %tenant);
         customer_list::forget(app.state.as_ref(), tenant).await?;
         super::group_sync::forget_round(app.state.as_ref(), tenant).await?;
+        super::activity_sync::forget(app.state.as_ref(), tenant).await?;
     }
     Ok(gone)
 }
