@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::binary::{groupmgr, serve, sigterm, wait_exit};
+use common::rows::sim_list_rows;
 use common::{contoso, settings_map};
 use m365_sim::directory::{CONTOSO, FABRIKAM};
 use m365_sim::{FaultKind, FaultRule, Hold, Sim};
@@ -423,4 +424,167 @@ async fn the_production_build_starts_and_serves_health() {
     sigterm(&served.child);
     assert!(wait_exit(&mut served.child, Duration::from_secs(15)).success());
     served.join_readers();
+}
+
+/// Two sims with the same seeds and the same frozen clock (so the same tenant and the same
+/// audit feed), each with its own database: one for the runs under test, one for the
+/// reference run. The binary works in real time, a few seconds past the sims' clock.
+struct SyncBench {
+    sim: Sim,
+    env: std::collections::HashMap<String, String>,
+    reference: Sim,
+    reference_env: std::collections::HashMap<String, String>,
+    _dir: tempfile::TempDir,
+}
+
+impl SyncBench {
+    async fn start(settings: &[(&str, &str)]) -> Self {
+        let options = || m365_sim::SimOptions {
+            // Small delta and audit pages (many steps to be killed in), SharePoint's 200 rows
+            // to a list page.
+            paging: m365_sim::Paging {
+                list_items_page: 200,
+                ..m365_sim::Paging::small()
+            },
+            audit: m365_sim::audit::AuditOptions {
+                records_per_blob: 3,
+                page_size: 5,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let sim = Sim::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), options())
+            .await
+            .unwrap();
+        let reference = Sim::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), options())
+            .await
+            .unwrap();
+        let at = chrono::Utc::now();
+        sim.state.set_clock(at);
+        reference.state.set_clock(at);
+        let dir = tempfile::tempdir().unwrap();
+        let env_for = |sim: &Sim, db: &str| {
+            let mut env = settings_map(&sim.url(), &dir.path().join(db));
+            env.insert(
+                "GROUPMGR_PUBLISHER_ID".into(),
+                "11111111-2222-3333-4444-555555555555".into(),
+            );
+            for (k, v) in settings {
+                env.insert(k.to_string(), v.to_string());
+            }
+            let out = groupmgr(&env, &["tenant", "add", &CONTOSO.to_string(), "--seats", "3"])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            env
+        };
+        let env = env_for(&sim, "runs.db");
+        let reference_env = env_for(&reference, "reference.db");
+        Self {
+            sim,
+            env,
+            reference,
+            reference_env,
+            _dir: dir,
+        }
+    }
+
+    fn sync(&self) -> std::process::Command {
+        groupmgr(&self.env, &["sync", &CONTOSO.to_string()])
+    }
+
+    /// `groupmgr sync` until one run does the work (a killed run's lease may still be held).
+    fn sync_to_the_end(&self) -> String {
+        let started = Instant::now();
+        loop {
+            let out = self.sync().output().unwrap();
+            let stdout = String::from_utf8(out.stdout).unwrap();
+            assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+            if !stdout.contains("already running") {
+                return stdout;
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "the lease was never freed");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The list after one uninterrupted `groupmgr sync` of the reference tenant.
+    fn reference_rows(&self) -> std::collections::BTreeMap<String, serde_json::Map<String, serde_json::Value>> {
+        let out = groupmgr(&self.reference_env, &["sync", &CONTOSO.to_string()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rows = sim_list_rows(&self.reference);
+        assert_eq!(rows.len(), 300);
+        rows
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_sync_processes_for_one_tenant_one_works_and_a_killed_one_is_taken_over() {
+    let bench = SyncBench::start(&[("GROUPMGR_SYNC_LEASE", "2")]).await;
+    // The first run is held at its first Graph delta request, its lease taken.
+    let hold = Hold::new();
+    bench
+        .sim
+        .state
+        .faults
+        .arm(FaultRule::new("/groups/delta", FaultKind::Hold(hold.clone())).times(1));
+    let mut first = bench.sync().stdout(std::process::Stdio::piped()).spawn().unwrap();
+    tokio::time::timeout(Duration::from_secs(30), hold.arrived())
+        .await
+        .unwrap();
+    // Started together with it, a second run ends at once: already running, success.
+    let second = bench.sync().output().unwrap();
+    assert!(second.status.success());
+    let said = String::from_utf8(second.stdout).unwrap();
+    assert!(said.contains("a sync is already running"), "{said}");
+    assert!(sim_list_rows(&bench.sim).is_empty(), "the second run wrote nothing");
+
+    // The worker dies without a word (kill -9) while it holds the tenant.
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &first.id().to_string()])
+        .status();
+    let status = wait_exit(&mut first, Duration::from_secs(10));
+    assert!(!status.success());
+    hold.release();
+    // Its lease stands until it expires (2 s here), then the next run takes over.
+    let blocked = bench.sync().output().unwrap();
+    assert!(String::from_utf8(blocked.stdout).unwrap().contains("already running"));
+    std::thread::sleep(Duration::from_millis(2200));
+    let took_over = bench.sync_to_the_end();
+    assert!(took_over.contains("full sync, 300 groups"), "{took_over}");
+    common::rows::assert_rows_equal(&sim_list_rows(&bench.sim), &bench.reference_rows());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_runs_killed_at_random_points_end_as_one_uninterrupted_run() {
+    // One-second invocations and leases: a run is killed within an invocation, between two,
+    // or while it waits for a dead run's lease.
+    let bench = SyncBench::start(&[("GROUPMGR_SYNC_BUDGET", "1"), ("GROUPMGR_SYNC_LEASE", "1")]).await;
+    // A fixed sequence of kill times (ms after start), spread over a run's life.
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut kills = Vec::new();
+    for _ in 0..20 {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let ms = 150 + (seed >> 33) % 2500;
+        let mut run = bench.sync().stdout(std::process::Stdio::null()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(ms));
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &run.id().to_string()])
+            .status();
+        wait_exit(&mut run, Duration::from_secs(10));
+        kills.push(ms);
+    }
+    let written = sim_list_rows(&bench.sim).len();
+    assert!(written > 0, "the killed runs got somewhere");
+    let last = bench.sync_to_the_end();
+    assert!(
+        !last.contains("full sync, 300 groups, 300 rows"),
+        "the runs before it did work: {last}"
+    );
+    common::rows::assert_rows_equal(&sim_list_rows(&bench.sim), &bench.reference_rows());
+    eprintln!("killed after (ms): {kills:?}");
 }

@@ -11,8 +11,12 @@ use super::TestApp;
 
 /// The GroupMgr list as the sim holds it: group id → fields (without `SyncedAt`).
 pub fn list_rows(app: &TestApp) -> BTreeMap<String, Map<String, Value>> {
-    app.sim
-        .state
+    sim_list_rows(&app.sim)
+}
+
+/// `list_rows` of a sim that no test app owns (the binary's runs).
+pub fn sim_list_rows(sim: &m365_sim::Sim) -> BTreeMap<String, Map<String, Value>> {
+    sim.state
         .with_graph(&CONTOSO, |t| {
             let mut out = BTreeMap::new();
             for lists in t.lists.values() {
