@@ -299,7 +299,10 @@ fn tenant_at_scale() {
             ..Default::default()
         },
         &[("GROUPMGR_SYNC_BUDGET", "420")],
-        &["100,000 groups, 7 days x 1,000,000 records/day, first run", "100,000 groups, next run"],
+        &[
+            "100,000 groups, 7 days x 1,000,000 records/day, first run",
+            "100,000 groups, next run",
+        ],
     );
 }
 

@@ -385,6 +385,8 @@ impl RefusedRow {
 pub struct WriteOutcome {
     pub written: usize,
     pub refused: Vec<RefusedRow>,
+    /// The new eTag of each row written, by group id (`None`: Graph did not say).
+    pub etags: HashMap<String, Option<String>>,
 }
 
 /// Writes the group columns of rows: creates the missing ones (activity empty), updates the
@@ -420,25 +422,35 @@ pub async fn write_group_rows(
             })
             .collect();
         let answers = graph.write_items(&loc.site_id, &loc.list_id, &writes).await?;
+        let mut found = Vec::new();
         for ((_, row), answer) in chunk.iter().zip(answers) {
             let answer = match answer {
                 Err(e) if e.status() == Some(409) => match self::row(graph, loc, &row.group_id).await? {
                     Some(existing) => {
-                        graph
+                        let updated = graph
                             .update_item(&loc.site_id, &loc.list_id, &existing.item, &fields(row))
-                            .await
+                            .await;
+                        // The activity the create carried goes forward onto the row found.
+                        if updated.is_ok() && row.activity() != LastActivity::default() {
+                            found.push((existing, row.activity()));
+                        }
+                        updated.map(|()| None)
                     }
                     None => Err(e),
                 },
                 other => other,
             };
             match answer {
-                Ok(()) => outcome.written += 1,
+                Ok(_) => outcome.written += 1,
                 Err(error) => outcome.refused.push(RefusedRow {
                     group_id: row.group_id.clone(),
                     error,
                 }),
             }
+        }
+        if !found.is_empty() {
+            let merged = write_activity(graph, loc, found).await?;
+            outcome.refused.extend(merged.refused);
         }
     }
     Ok(outcome)
@@ -480,7 +492,10 @@ pub async fn write_activity(
             let answers = graph.write_items(&loc.site_id, &loc.list_id, &items).await?;
             for ((stored, a, _), answer) in chunk.iter().zip(answers) {
                 match answer {
-                    Ok(()) => outcome.written += 1,
+                    Ok(etag) => {
+                        outcome.written += 1;
+                        outcome.etags.insert(stored.row.group_id.clone(), etag);
+                    }
                     // Changed since it was read: read it again and merge.
                     Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => {
                         lost.push((stored.row.group_id.clone(), *a))

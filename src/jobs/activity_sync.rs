@@ -17,6 +17,7 @@
 //! said in the tenant log, as is content that expired before it could be read.
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -35,6 +36,10 @@ use crate::microsoft::management::{ContentBlob, ContentType, Management, Managem
 const RETENTION: TimeDelta = TimeDelta::days(7);
 /// A margin inside the 7 days, so a window start is never refused for being just too old.
 const RETENTION_MARGIN: TimeDelta = TimeDelta::minutes(10);
+/// Rows written between two looks at the budget (10 `$batch` requests).
+const FLUSH_ROWS: usize = 200;
+/// The wait after AF429 without `Retry-After` (the Management API documents none).
+const THROTTLE_WAIT: Duration = Duration::from_secs(60);
 /// Re-read this much before the bookmark: content may become available late.
 const OVERLAP: TimeDelta = TimeDelta::hours(1);
 const WINDOW: TimeDelta = TimeDelta::hours(24);
@@ -70,6 +75,8 @@ pub struct ActivityReport {
     pub audit_feed: bool,
     /// Everything due was read (else the sync continues in the next invocation).
     pub finished: bool,
+    /// The wait the audit feed asked for when it stopped the pass (throttling).
+    pub retry_after: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +228,10 @@ impl ActivitySync<'_> {
         Ok(report)
     }
 
-    /// Writes the activity gathered in `map` to the rows (forward only), and empties it.
+    /// Writes the activity gathered in `map` to the rows (forward only), and empties it,
+    /// `FLUSH_ROWS` rows at a time while the budget lasts; what the budget leaves unwritten
+    /// is kept in the pending work (durable before the caller moves any checkpoint on) and
+    /// the sync goes on in the next invocation.
     async fn flush(
         &mut self,
         rows: &mut Rows,
@@ -232,40 +242,77 @@ impl ActivitySync<'_> {
         for (g, a) in std::mem::take(&mut map.0) {
             match rows.rows.get(&g) {
                 Some(r) => seen.push((r.clone(), a)),
-                None if self.pending.row_pending(&g) => self.pending.hold_activity(&g, a),
+                None if self.pending.row_pending(&g) => self.pending.keep_activity(&g, a),
                 // Not a group of the list (a security group in the Teams report, a group
                 // deleted before its first sync).
                 None => {}
             }
         }
-        if seen.is_empty() {
-            self.pending.save(self.state, &self.tenant).await?;
-            return Ok(());
+        let mut rest = seen.into_iter();
+        loop {
+            let chunk: Vec<_> = rest.by_ref().take(FLUSH_ROWS).collect();
+            if chunk.is_empty() {
+                break;
+            }
+            if self.budget.exhausted() {
+                for (r, a) in chunk.into_iter().chain(rest.by_ref()) {
+                    self.pending.keep_activity(&r.row.group_id, a);
+                    report.deferred_writes += 1;
+                }
+                break;
+            }
+            self.write_chunk(rows, chunk, report).await?;
+        }
+        // What SharePoint refused or the budget left is durable in the pending work before
+        // any checkpoint or report day moves past the content it came from.
+        self.pending.save(self.state, &self.tenant).await?;
+        Ok(())
+    }
+
+    async fn write_chunk(
+        &mut self,
+        rows: &mut Rows,
+        mut seen: Vec<(StoredRow, LastActivity)>,
+        report: &mut ActivityReport,
+    ) -> Result<(), ActivityError> {
+        // Rows written earlier in this run whose new version Graph did not give: read again,
+        // so that every write is conditional on the version it merged with.
+        let stale: Vec<String> = seen
+            .iter()
+            .filter(|(r, _)| r.etag.is_none())
+            .map(|(r, _)| r.row.group_id.clone())
+            .collect();
+        if !stale.is_empty() {
+            let fresh = customer_list::rows_for(self.graph, self.list, &stale).await?;
+            for (r, _) in seen.iter_mut() {
+                if let Some(f) = fresh.get(&r.row.group_id) {
+                    *r = f.clone();
+                    rows.rows.insert(f.row.group_id.clone(), f.clone());
+                }
+            }
         }
         let outcome = customer_list::write_activity(self.graph, self.list, seen.clone()).await?;
         report.rows_written += outcome.written;
         report.refused += outcome.refused.len();
-        report.deferred_writes += outcome.refused.iter().filter(|r| r.transient()).count();
+        report.deferred_writes += super::group_sync::deferred(&outcome, self.budget);
         let refused: Vec<_> = outcome
             .refused
-            .into_iter()
+            .iter()
             .filter_map(|r| {
                 seen.iter()
                     .find(|(s, _)| s.row.group_id == r.group_id)
-                    .map(|(_, a)| (r, *a))
+                    .map(|(_, a)| (r.clone(), *a))
             })
             .collect();
         self.pending.refused_activity(&self.tenant, refused);
-        // What SharePoint refused is durable in the pending work before any checkpoint or
-        // report day moves past the content it came from.
-        self.pending.save(self.state, &self.tenant).await?;
-        // What was written is now the rows' activity; they are this run's to write again.
+        // What was written is now the rows' activity, at the version the write made (when
+        // Graph said it; else the row is read again before its next write).
         for (stored, a) in seen {
             if let Some(r) = rows.rows.get_mut(&stored.row.group_id) {
                 let mut merged = r.row.activity();
                 merged.merge(a);
                 r.row.set_activity(merged);
-                r.etag = None;
+                r.etag = outcome.etags.get(&stored.row.group_id).cloned().flatten();
             }
         }
         Ok(())
@@ -382,19 +429,25 @@ impl ActivitySync<'_> {
             if self.budget.exhausted() {
                 break;
             }
-            self.read_blob(
-                mgmt,
-                ct,
-                &id,
-                &f.content_uri,
-                f.created,
-                &mut cp,
-                &rows.index,
-                &mut seen,
-                &mut map,
-                report,
-            )
-            .await?;
+            let done = self
+                .read_blob(
+                    mgmt,
+                    ct,
+                    &id,
+                    &f.content_uri,
+                    f.created,
+                    &mut cp,
+                    &rows.index,
+                    &mut seen,
+                    &mut map,
+                    report,
+                )
+                .await?;
+            if !done {
+                self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
+                    .await?;
+                return Ok(false);
+            }
         }
         let floor = self.now - RETENTION + RETENTION_MARGIN;
         let mut start = cp.bookmark.map_or(floor, |b| (b - OVERLAP).max(floor));
@@ -415,19 +468,27 @@ impl ActivitySync<'_> {
                         .await?;
                     return Ok(false);
                 }
-                self.read_blob(
-                    mgmt,
-                    ct,
-                    &blob.content_id,
-                    &blob.content_uri,
-                    blob.content_created,
-                    &mut cp,
-                    &rows.index,
-                    &mut seen,
-                    &mut map,
-                    report,
-                )
-                .await?;
+                let done = self
+                    .read_blob(
+                        mgmt,
+                        ct,
+                        &blob.content_id,
+                        &blob.content_uri,
+                        blob.content_created,
+                        &mut cp,
+                        &rows.index,
+                        &mut seen,
+                        &mut map,
+                        report,
+                    )
+                    .await?;
+                if !done {
+                    // The budget ran out on this blob: the window stays open (its bookmark
+                    // does not move past a blob not yet read).
+                    self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
+                        .await?;
+                    return Ok(false);
+                }
                 since_save += 1;
                 if since_save >= BLOBS_PER_SAVE {
                     self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
@@ -447,7 +508,8 @@ impl ActivitySync<'_> {
         Ok(true)
     }
 
-    /// Reads one blob into `map`, or notes why it could not be read.
+    /// Reads one blob into `map`, or notes why it could not be read. `false`: the budget ran
+    /// out before it could be read (nothing noted; the next invocation reads it).
     #[allow(clippy::too_many_arguments)]
     async fn read_blob(
         &self,
@@ -461,7 +523,7 @@ impl ActivitySync<'_> {
         seen: &mut SeenIds,
         map: &mut ActivityMap,
         report: &mut ActivityReport,
-    ) -> Result<(), ActivityError> {
+    ) -> Result<bool, ActivityError> {
         match mgmt.fetch(uri).await {
             Ok(bytes) => match process_blob(&bytes, index, seen, map) {
                 Ok(counts) => {
@@ -472,20 +534,34 @@ impl ActivitySync<'_> {
                     cp.failing.remove(id);
                     cp.processed.insert(id.to_string(), created);
                 }
-                Err(e) => self.blob_failed(ct, id, uri, created, &e.to_string(), cp, report),
+                Err(e) => {
+                    if !self.blob_failed(ct, id, uri, created, &e.to_string(), cp, report) {
+                        return Ok(false);
+                    }
+                }
             },
             Err(ManagementError::ContentGone(code)) => self.blob_lost(ct, id, created, &code, cp, report),
             Err(e @ ManagementError::TooLarge(_)) => self.blob_lost(ct, id, created, &e.to_string(), cp, report),
+            // Throttled past what the budget could wait: nothing wrong with the blob. The
+            // invocation stops here and the next one, after the wait asked for, reads it.
+            Err(ManagementError::Unavailable { code, retry_after }) if code == "AF429" || retry_after.is_some() => {
+                report.retry_after = report.retry_after.max(retry_after.or(Some(THROTTLE_WAIT)));
+                return Ok(false);
+            }
             Err(
                 e
                 @ (ManagementError::Unavailable { .. } | ManagementError::Transport(_) | ManagementError::Protocol(_)),
-            ) => self.blob_failed(ct, id, uri, created, &e.to_string(), cp, report),
+            ) => {
+                if !self.blob_failed(ct, id, uri, created, &e.to_string(), cp, report) {
+                    return Ok(false);
+                }
+            }
             Err(e) => return Err(e.into()),
         }
         if let Some(p) = self.progress {
             p(report.blobs, report.records);
         }
-        Ok(())
+        Ok(true)
     }
 
     /// A blob that cannot be read now: tried again next run, lost after three. A failure the
@@ -501,14 +577,14 @@ impl ActivitySync<'_> {
         error: &str,
         cp: &mut Checkpoint,
         report: &mut ActivityReport,
-    ) {
+    ) -> bool {
         if self.budget.exhausted() {
-            return;
+            return false;
         }
         let failures = cp.failing.get(id).map_or(0, |f| f.failures) + 1;
         if failures >= BLOB_ATTEMPTS {
             self.blob_lost(ct, id, created, error, cp, report);
-            return;
+            return true;
         }
         report.deferred += 1;
         cp.failing.insert(
@@ -519,6 +595,7 @@ impl ActivitySync<'_> {
                 failures,
             },
         );
+        true
     }
 
     fn blob_lost(

@@ -177,7 +177,7 @@ impl GroupSync<'_> {
         let mut seen_ids = self.seen_ids(&progress).await?;
         let retried = self.retry_pending_rows().await?;
         report.written += retried.written;
-        report.deferred += retried.refused.iter().filter(|r| r.transient()).count();
+        report.deferred += deferred(&retried, self.budget);
         self.pending.save(self.state, &self.tenant).await?;
         loop {
             if self.budget.exhausted() {
@@ -209,7 +209,7 @@ impl GroupSync<'_> {
             let outcome = self.write_page(&done, progress.full).await?;
             report.written += outcome.written;
             report.refused += outcome.refused.len();
-            report.deferred += outcome.refused.iter().filter(|r| r.transient()).count();
+            report.deferred += deferred(&outcome, self.budget);
             // Rows refused are durable in the pending work before the page counts as done.
             self.pending.save(self.state, &self.tenant).await?;
             if progress.full {
@@ -223,8 +223,11 @@ impl GroupSync<'_> {
                 Some(delta) => {
                     report.written += self.finish_round(&progress, &seen_ids).await?;
                     replace(self.state, &self.tenant, DELTA_KEY, &delta).await?;
-                    self.clear_seen(&progress).await?;
+                    // The round is over before its seen pages go: a run stopped in between
+                    // starts a new round from the delta link, and never resumes this one
+                    // with pages missing (which would take their groups for gone).
                     self.state.delete(&self.tenant, ROUND_KEY).await?;
+                    self.clear_seen(&progress).await?;
                     report.finished = true;
                     break;
                 }
@@ -408,14 +411,22 @@ impl GroupSync<'_> {
         let rows = customer_list::rows_for(self.graph, self.list, &with_site).await?;
         let mut changes = Vec::new();
         for (id, site) in &found.sites {
-            self.pending.site_found(id);
             if let Some(stored) = rows.get(id) {
                 let mut row = stored.row.clone();
                 row.site_url = Some(site.clone());
                 changes.push((Some(stored.item.clone()), row));
             }
         }
-        Ok(self.write(changes).await?.written)
+        let outcome = self.write(changes.clone()).await?;
+        // Found and written: no need to look again (a refused row keeps its site in its
+        // pending values; a group whose row is not written yet is looked for again).
+        let refused: HashSet<&str> = outcome.refused.iter().map(|r| r.group_id.as_str()).collect();
+        for (_, row) in &changes {
+            if !refused.contains(row.group_id.as_str()) {
+                self.pending.site_found(&row.group_id);
+            }
+        }
+        Ok(outcome.written)
     }
 }
 
@@ -429,6 +440,16 @@ pub async fn forget_round(state: &dyn TenantState, tenant: &TenantId) -> Result<
     }
     state.delete(tenant, ROUND_KEY).await?;
     state.delete(tenant, DELTA_KEY).await
+}
+
+/// Rows not written for lack of time: throttled or unavailable when the budget left no time
+/// to wait (a transient failure with time left was retried already, and counts as refused).
+pub fn deferred(outcome: &WriteOutcome, budget: &Budget) -> usize {
+    if budget.exhausted() {
+        outcome.refused.iter().filter(|r| r.transient()).count()
+    } else {
+        0
+    }
 }
 
 fn fresh(full: bool, next: Option<String>) -> RoundProgress {

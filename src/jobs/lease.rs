@@ -100,6 +100,11 @@ impl Lease {
         self.lost.load(Ordering::SeqCst)
     }
 
+    /// The flag `lost()` reads, for a `Budget` that ends with the lease.
+    pub fn lost_flag(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
+    }
+
     /// Gives the lease up (it expires now), so the next sync need not wait.
     pub async fn release(self) {
         self.renewer.abort();

@@ -50,17 +50,26 @@ impl std::fmt::Debug for Clock {
 
 /// How long one invocation may work: it saves its progress and stops once the budget is
 /// spent (between steps: a page of groups, a batch of audit content), and the sync continues
-/// in the next invocation.
-#[derive(Debug, Clone, Copy)]
+/// in the next invocation. A budget tied to a lease is spent at once when the lease is lost:
+/// the run stops at its next step, writing nothing more.
+#[derive(Debug, Clone)]
 pub struct Budget {
     deadline: Instant,
+    stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Budget {
     pub fn new(duration: Duration) -> Self {
         Self {
             deadline: Instant::now() + duration,
+            stop: None,
         }
+    }
+
+    /// The same budget, spent as soon as `stop` turns true (a lease lost).
+    pub fn until_lost(mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// When the work must stop.
@@ -70,9 +79,16 @@ impl Budget {
 
     pub fn exhausted(&self) -> bool {
         Instant::now() >= self.deadline
+            || self
+                .stop
+                .as_ref()
+                .is_some_and(|s| s.load(std::sync::atomic::Ordering::SeqCst))
     }
 
     pub fn remaining(&self) -> Duration {
+        if self.exhausted() {
+            return Duration::ZERO;
+        }
         self.deadline.saturating_duration_since(Instant::now())
     }
 }

@@ -146,9 +146,9 @@ impl Pending {
         }
     }
 
-    /// Activity of a group whose row is itself pending (SharePoint refused it): kept until the
-    /// row exists.
-    pub fn hold_activity(&mut self, group: &str, a: LastActivity) {
+    /// Activity kept for later: its group's row is itself pending (SharePoint refused it), or
+    /// the invocation's budget ran out before it was written.
+    pub fn keep_activity(&mut self, group: &str, a: LastActivity) {
         let entry = self.doc.activity.entry(group.to_string()).or_default();
         let mut merged = LastActivity {
             teams: entry.teams,
@@ -157,7 +157,7 @@ impl Pending {
         merged.merge(a);
         entry.teams = merged.teams;
         entry.sharepoint = merged.sharepoint;
-        entry.error = "the group's row is not written yet".into();
+        entry.error = "not written yet".into();
         self.changed = true;
     }
 

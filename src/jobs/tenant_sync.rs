@@ -70,6 +70,7 @@ impl TenantSyncSummary {
         a.rows_written += next.activity.rows_written;
         a.refused += next.activity.refused;
         a.deferred_writes = next.activity.deferred_writes;
+        a.retry_after = next.activity.retry_after;
         if next.activity.teams_report != "not due" || a.teams_report.is_empty() {
             a.teams_report = next.activity.teams_report;
         }
@@ -229,7 +230,7 @@ pub async fn invoke(
         return Ok(SyncOutcome::AlreadyRunning);
     };
     let started_at = Utc::now();
-    let budget = Budget::new(budget.min(LONGEST_INVOCATION));
+    let budget = Budget::new(budget.min(LONGEST_INVOCATION)).until_lost(lease.lost_flag());
     let result = work(app, tenant, request.full, &budget, &lease, progress).await;
     let outcome = match result {
         Ok(o) => Ok(o),
@@ -321,7 +322,11 @@ async fn work(
         }
         .run()
         .await;
-        pending.save(state, tenant).await?;
+        // On an error the pending work stays as last saved: activity it took to write (and
+        // did not) is still there for the next run.
+        if read.is_ok() {
+            pending.save(state, tenant).await?;
+        }
         activity = match read {
             Err(ActivityError::Graph(e)) if e.is_not_found() && list_deleted(app, tenant, &graph, &list).await? => {
                 return Ok(SyncOutcome::Continue {
@@ -343,6 +348,10 @@ async fn work(
             teams_report = activity.teams_report,
         );
     }
+    if lease.lost() {
+        // Another run holds the tenant now: it carries on from the last durable step.
+        return Err(TenantSyncError::LeaseLost);
+    }
     if let Some(c) = conditions::clear(state, tenant).await? {
         tracing::info!(event = "sync_condition_cleared", tenant_id = %tenant, condition = c.kind.as_str());
     }
@@ -358,10 +367,9 @@ async fn work(
     Ok(if summary.groups.finished && summary.activity.finished && writes_done {
         SyncOutcome::Finished(summary)
     } else {
-        SyncOutcome::Continue {
-            summary,
-            after: Some(NO_WAIT),
-        }
+        // After the wait the audit feed asked for, if it stopped the pass.
+        let after = summary.activity.retry_after.or(Some(NO_WAIT));
+        SyncOutcome::Continue { summary, after }
     })
 }
 

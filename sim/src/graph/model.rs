@@ -260,7 +260,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 group_types: vec!["Unified".into()],
                 mail_enabled: true,
                 security_enabled: false,
-                created: base_time + TimeDelta::hours(i as i64 * 7),
+                created: seeded_created(base_time, i),
                 owners: BTreeSet::from([owner]),
                 members,
                 team,
@@ -270,7 +270,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                     tenant.name.to_lowercase(),
                     nickname_for_site(&tenant.id, i)
                 )),
-                site_ready: base_time + TimeDelta::hours(i as i64 * 7),
+                site_ready: seeded_created(base_time, i),
             },
         );
         seq += 1;
@@ -332,6 +332,12 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         lists: BTreeMap::new(),
         list_writes: 0,
     }
+}
+
+/// When seeded group `i` was made: every 7 hours from `base`, wrapping within 700 days so that
+/// a large seed (100,000 groups) is still all in the past.
+fn seeded_created(base: DateTime<Utc>, i: usize) -> DateTime<Utc> {
+    base + TimeDelta::seconds((i as i64 * 7 * 3600) % (700 * 86_400))
 }
 
 /// The nickname seeded group `i` was created with (its site is named after it).

@@ -109,7 +109,7 @@ impl Column {
     }
 }
 
-/// One write of `write_items`: a new item, or new values for an existing one — only if it is
+/// One write of `write_items` (each answered with the item's new eTag, when Graph gives it): a new item, or new values for an existing one — only if it is
 /// still at version `if_match`, when given.
 #[derive(Debug, Clone)]
 pub enum ItemWrite {
@@ -229,7 +229,7 @@ impl<'a> Graph<'a> {
         site: &str,
         list: &str,
         writes: &[ItemWrite],
-    ) -> Result<Vec<Result<(), GraphError>>, GraphError> {
+    ) -> Result<Vec<Result<Option<String>, GraphError>>, GraphError> {
         let base = self.items_url(site, list);
         let mut out = Vec::with_capacity(writes.len());
         for chunk in writes.chunks(MAX_BATCH) {
@@ -254,7 +254,14 @@ impl<'a> Graph<'a> {
                 })
                 .collect();
             for answer in self.batch(&requests).await? {
-                out.push(answer.into_result::<Value>().map(|_| ()));
+                // The item's new version: `@odata.etag` of the fields an update answers with,
+                // `eTag` of the item a create answers with (when Graph includes them).
+                out.push(answer.into_result::<Value>().map(|v| {
+                    v.get("@odata.etag")
+                        .or_else(|| v.get("eTag"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                }));
             }
         }
         Ok(out)
