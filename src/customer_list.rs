@@ -35,7 +35,14 @@ const MERGE_ATTEMPTS: usize = 3;
 pub struct ListLocation {
     pub site_id: String,
     pub list_id: String,
+    /// The list's columns are those of this version of `list_definition` (0: remembered by a
+    /// GroupMgr that did not say; its list may lack a column added since).
+    #[serde(default)]
+    pub columns: u32,
 }
+
+/// The version of the list's columns; raised whenever `list_definition` gains a column.
+const COLUMNS_VERSION: u32 = 2;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -276,7 +283,15 @@ pub async fn ensure(
     tenant: &TenantId,
     site_path: &str,
 ) -> Result<ListLocation, ListError> {
-    if let Some(loc) = location(state, tenant).await? {
+    if let Some((mut loc, version)) = load_doc::<ListLocation>(state, tenant, STATE_KEY).await? {
+        if loc.columns < COLUMNS_VERSION {
+            add_missing_columns(graph, &loc.site_id, &loc.list_id).await?;
+            loc.columns = COLUMNS_VERSION;
+            match save_doc(state, tenant, STATE_KEY, &loc, Some(&version)).await {
+                Ok(_) | Err(StateError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         return Ok(loc);
     }
     let root = graph.root_site().await?;
@@ -299,6 +314,7 @@ pub async fn ensure(
     let loc = ListLocation {
         site_id: site.id,
         list_id: list.id,
+        columns: COLUMNS_VERSION,
     };
     match save_doc(state, tenant, STATE_KEY, &loc, None).await {
         Ok(_) | Err(StateError::Conflict) => Ok(loc),
@@ -376,6 +392,14 @@ impl RefusedRow {
             GraphError::Service { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
             GraphError::Transport(_) | GraphError::Timeout => true,
             GraphError::Protocol(_) => false,
+        }
+    }
+
+    /// The wait Microsoft asked for, when it did.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match &self.error {
+            GraphError::Service { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 }

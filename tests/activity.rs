@@ -117,7 +117,7 @@ async fn runs_killed_at_any_step_end_with_the_same_rows() {
         }
     }
     assert!(
-        invocations > 3,
+        invocations >= 3,
         "a tiny budget takes several invocations ({invocations})"
     );
     // Killed after the rows are written, before the checkpoints are.

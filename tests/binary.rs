@@ -438,8 +438,9 @@ struct SyncBench {
 }
 
 impl SyncBench {
-    async fn start(settings: &[(&str, &str)]) -> Self {
+    async fn start(groups: usize, settings: &[(&str, &str)]) -> Self {
         let options = || m365_sim::SimOptions {
+            groups,
             // Small delta and audit pages (many steps to be killed in), SharePoint's 200 rows
             // to a list page.
             paging: m365_sim::Paging {
@@ -514,77 +515,100 @@ impl SyncBench {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let rows = sim_list_rows(&self.reference);
-        assert_eq!(rows.len(), 300);
-        rows
+        sim_list_rows(&self.reference)
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sync_processes_for_one_tenant_one_works_and_a_killed_one_is_taken_over() {
-    let bench = SyncBench::start(&[("GROUPMGR_SYNC_LEASE", "2")]).await;
-    // The first run is held at its first Graph delta request, its lease taken.
+    let bench = SyncBench::start(300, &[("GROUPMGR_SYNC_LEASE", "2")]).await;
+    // Two runs started together: one works, the other ends at once as already running.
+    let mut both: Vec<_> = (0..2)
+        .map(|_| bench.sync().stdout(std::process::Stdio::piped()).spawn().unwrap())
+        .collect();
+    let outputs: Vec<String> = both
+        .drain(..)
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap()
+        })
+        .collect();
+    let working = outputs.iter().filter(|o| o.contains("full sync, 300 groups")).count();
+    let waiting = outputs
+        .iter()
+        .filter(|o| o.contains("a sync is already running"))
+        .count();
+    assert_eq!((working, waiting), (1, 1), "{outputs:?}");
+    let reference = bench.reference_rows();
+    assert_eq!(reference.len(), 300);
+    common::rows::assert_rows_equal(&sim_list_rows(&bench.sim), &reference);
+
+    // A full resync whose worker dies without a word (kill -9) half-way through its writes.
     let hold = Hold::new();
-    bench
-        .sim
-        .state
-        .faults
-        .arm(FaultRule::new("/groups/delta", FaultKind::Hold(hold.clone())).times(1));
-    let mut first = bench.sync().stdout(std::process::Stdio::piped()).spawn().unwrap();
+    bench.sim.state.faults.arm(
+        FaultRule::new("/v1.0/$batch", FaultKind::Hold(hold.clone()))
+            .method("POST")
+            .after(12)
+            .times(1),
+    );
+    let mut worker = groupmgr(&bench.env, &["sync", &CONTOSO.to_string(), "--full"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     tokio::time::timeout(Duration::from_secs(30), hold.arrived())
         .await
         .unwrap();
-    // Started together with it, a second run ends at once: already running, success.
-    let second = bench.sync().output().unwrap();
-    assert!(second.status.success());
-    let said = String::from_utf8(second.stdout).unwrap();
-    assert!(said.contains("a sync is already running"), "{said}");
-    assert!(sim_list_rows(&bench.sim).is_empty(), "the second run wrote nothing");
-
-    // The worker dies without a word (kill -9) while it holds the tenant.
     let _ = std::process::Command::new("kill")
-        .args(["-KILL", &first.id().to_string()])
+        .args(["-KILL", &worker.id().to_string()])
         .status();
-    let status = wait_exit(&mut first, Duration::from_secs(10));
-    assert!(!status.success());
+    assert!(!wait_exit(&mut worker, Duration::from_secs(10)).success());
     hold.release();
     // Its lease stands until it expires (2 s here), then the next run takes over.
     let blocked = bench.sync().output().unwrap();
     assert!(String::from_utf8(blocked.stdout).unwrap().contains("already running"));
     std::thread::sleep(Duration::from_millis(2200));
     let took_over = bench.sync_to_the_end();
-    assert!(took_over.contains("full sync, 300 groups"), "{took_over}");
+    assert!(took_over.contains("full sync"), "the full round resumed: {took_over}");
     common::rows::assert_rows_equal(&sim_list_rows(&bench.sim), &bench.reference_rows());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn twenty_runs_killed_at_random_points_end_as_one_uninterrupted_run() {
-    // One-second invocations and leases: a run is killed within an invocation, between two,
-    // or while it waits for a dead run's lease.
-    let bench = SyncBench::start(&[("GROUPMGR_SYNC_BUDGET", "1"), ("GROUPMGR_SYNC_LEASE", "1")]).await;
-    // A fixed sequence of kill times (ms after start), spread over a run's life.
+    // One-second invocations and leases, and a tenant whose first sync takes many of them: a
+    // run is killed within an invocation or between two.
+    let bench = SyncBench::start(3000, &[("GROUPMGR_SYNC_BUDGET", "1"), ("GROUPMGR_SYNC_LEASE", "1")]).await;
+    // A fixed sequence of kill times (ms after start).
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut kills = Vec::new();
     for _ in 0..20 {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
-        let ms = 150 + (seed >> 33) % 2500;
+        let ms = 200 + (seed >> 33) % 1300;
         let mut run = bench.sync().stdout(std::process::Stdio::null()).spawn().unwrap();
         std::thread::sleep(Duration::from_millis(ms));
+        // Killed while it works (not once the sync is done).
+        let working = run.try_wait().unwrap().is_none();
         let _ = std::process::Command::new("kill")
             .args(["-KILL", &run.id().to_string()])
             .status();
         wait_exit(&mut run, Duration::from_secs(10));
-        kills.push(ms);
+        kills.push((ms, working));
+        // Its lease expires before the next run starts, so that one works too.
+        std::thread::sleep(Duration::from_millis(1100));
     }
+    let killed_working = kills.iter().filter(|(_, w)| *w).count();
+    assert!(killed_working >= 18, "most runs were killed mid-sync: {kills:?}");
     let written = sim_list_rows(&bench.sim).len();
     assert!(written > 0, "the killed runs got somewhere");
     let last = bench.sync_to_the_end();
     assert!(
-        !last.contains("full sync, 300 groups, 300 rows"),
+        !last.contains("full sync, 3000 groups, 3000 rows"),
         "the runs before it did work: {last}"
     );
-    common::rows::assert_rows_equal(&sim_list_rows(&bench.sim), &bench.reference_rows());
-    eprintln!("killed after (ms): {kills:?}");
+    let reference = bench.reference_rows();
+    assert_eq!(reference.len(), 3000);
+    common::rows::assert_rows_equal(&sim_list_rows(&bench.sim), &reference);
+    eprintln!("killed after (ms, mid-sync): {kills:?}");
 }

@@ -399,13 +399,14 @@ async fn the_tenant_sync_queue_function() {
         )
         .await;
     assert_eq!(unknown.status().as_u16(), 200);
-    // Graph down: the invocation fails so that the host retries the message.
+    // Graph down (503 without a wait to honour): the invocation fails so that the host
+    // retries the message.
     app.sim.state.faults.arm(FaultRule::new(
         "/v1.0/groups/delta",
         FaultKind::Status {
             status: 503,
             code: "serviceNotAvailable".into(),
-            retry_after: Some("0".into()),
+            retry_after: None,
         },
     ));
     let failed = app.post_invocation("TenantSync", &contoso_sync).await;

@@ -136,11 +136,16 @@ pub async fn data_complete_until(
     let mut marks = Vec::new();
     if audit_feed {
         for ct in ContentType::ALL {
-            let cp = load_doc::<Checkpoint>(state, tenant, &checkpoint_key(ct)).await?;
-            match cp.and_then(|(c, _)| c.bookmark) {
-                Some(b) => marks.push(b),
-                None => return Ok(None),
-            }
+            let Some((cp, _)) = load_doc::<Checkpoint>(state, tenant, &checkpoint_key(ct)).await? else {
+                return Ok(None);
+            };
+            let Some(bookmark) = cp.bookmark else {
+                return Ok(None);
+            };
+            // Content can still arrive for the last hour before the bookmark (it is read
+            // again), and a blob not read yet holds back everything after it was created.
+            let failing = cp.failing.values().map(|f| f.created).min();
+            marks.push(failing.map_or(bookmark - OVERLAP, |f| f.min(bookmark - OVERLAP)));
         }
     }
     let concealed = state.load(tenant, CONCEALED_KEY).await?.is_some();

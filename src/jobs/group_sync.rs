@@ -442,15 +442,20 @@ pub async fn forget_round(state: &dyn TenantState, tenant: &TenantId) -> Result<
     state.delete(tenant, DELTA_KEY).await
 }
 
-/// Rows not written for lack of time: throttled or unavailable when the budget left no time
-/// to wait (a transient failure with time left was retried already, and counts as refused).
+/// Rows not written for lack of time: throttled or unavailable when the budget left less
+/// than the wait (Microsoft's `Retry-After`, or a backoff of up to `RETRY_ROOM`). A transient
+/// failure with time left was retried already and counts as refused, so that one item that
+/// keeps failing cannot keep the sync continuing forever.
 pub fn deferred(outcome: &WriteOutcome, budget: &Budget) -> usize {
-    if budget.exhausted() {
-        outcome.refused.iter().filter(|r| r.transient()).count()
-    } else {
-        0
-    }
+    outcome
+        .refused
+        .iter()
+        .filter(|r| r.transient() && budget.remaining() < r.retry_after().unwrap_or_default().max(RETRY_ROOM))
+        .count()
 }
+
+/// The time a retried write may need (the retry policy's longest backoff).
+const RETRY_ROOM: std::time::Duration = std::time::Duration::from_secs(30);
 
 fn fresh(full: bool, next: Option<String>) -> RoundProgress {
     RoundProgress {

@@ -106,7 +106,10 @@ impl Pending {
             let mut fields = row.group_fields();
             fields.extend(row.activity_fields());
             let attempts = self.doc.rows.get(&r.group_id).map_or(0, |p| p.attempts) + 1;
-            tracing::warn!(event = "row_refused", tenant_id = %tenant, group_id = %r.group_id, attempts, error = %r.error);
+            // Throttled or unavailable is not a refusal: kept the same way, said nowhere.
+            if !r.transient() {
+                tracing::warn!(event = "row_refused", tenant_id = %tenant, group_id = %r.group_id, attempts, error = %r.error);
+            }
             self.doc.rows.insert(
                 r.group_id,
                 PendingRow {
@@ -141,7 +144,9 @@ impl Pending {
             entry.sharepoint = merged.sharepoint;
             entry.attempts += 1;
             entry.error = r.error.to_string();
-            tracing::warn!(event = "row_refused", tenant_id = %tenant, group_id = %r.group_id, attempts = entry.attempts, error = %r.error);
+            if !r.transient() {
+                tracing::warn!(event = "row_refused", tenant_id = %tenant, group_id = %r.group_id, attempts = entry.attempts, error = %r.error);
+            }
             self.changed = true;
         }
     }

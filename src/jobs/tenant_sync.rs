@@ -153,6 +153,9 @@ pub enum TenantSyncError {
     /// Another worker took the tenant's lease while this one worked (it stopped writing).
     #[error("the tenant's sync lease was lost")]
     LeaseLost,
+    /// The list's site cannot be reached or the list cannot be made there.
+    #[error("the GroupMgr list cannot be found or made: {0}")]
+    ListUnavailable(String),
     /// Another worker is syncing the tenant.
     #[error("a sync of tenant {0} is already running")]
     AlreadyRunning(TenantId),
@@ -171,6 +174,10 @@ enum Stop {
     Throttled(Duration),
 }
 
+/// The wait before continuing when Microsoft throttled or was unavailable without saying how
+/// long to wait.
+const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
 /// Classifies a failure: a condition only the tenant can fix, throttling to wait out, or an
 /// error (retried by the host).
 fn stop_of(e: &TenantSyncError) -> Option<Stop> {
@@ -178,8 +185,16 @@ fn stop_of(e: &TenantSyncError) -> Option<Stop> {
         GraphError::Service { status: 403, code, .. } => {
             Some(Stop::Condition(ConditionKind::PermissionMissing, code.clone()))
         }
+        // Throttling: 429, or SharePoint's 503 with `Retry-After` ("Avoid getting throttled
+        // or blocked in SharePoint Online"). A 503 without it is an outage: an error, which
+        // the host retries with its own backoff.
         GraphError::Service {
             status: 429,
+            retry_after,
+            ..
+        } => Some(Stop::Throttled(retry_after.unwrap_or(DEFAULT_WAIT))),
+        GraphError::Service {
+            status: 503,
             retry_after: Some(after),
             ..
         } => Some(Stop::Throttled(*after)),
@@ -189,16 +204,19 @@ fn stop_of(e: &TenantSyncError) -> Option<Stop> {
         TenantSyncError::Token(AcquireError::ConsentRequired(code)) => {
             Some(Stop::Condition(ConditionKind::ConsentRevoked, code.clone()))
         }
+        TenantSyncError::ListUnavailable(detail) => Some(Stop::Condition(ConditionKind::ListMissing, detail.clone())),
         TenantSyncError::Groups(GroupSyncError::Graph(g)) | TenantSyncError::Activity(ActivityError::Graph(g)) => {
             graph(g)
         }
-        TenantSyncError::Activity(ActivityError::Management(ManagementError::Refused { code, .. })) => {
+        // The Management API's permission and tenant codes (AF10001, AF20010–AF20013).
+        TenantSyncError::Activity(ActivityError::Management(ManagementError::Refused { code, .. }))
+            if code == "AF10001" || ("AF20010"..="AF20013").contains(&code.as_str()) =>
+        {
             Some(Stop::Condition(ConditionKind::PermissionMissing, code.clone()))
         }
-        TenantSyncError::Activity(ActivityError::Management(ManagementError::Unavailable {
-            retry_after: Some(after),
-            ..
-        })) => Some(Stop::Throttled(*after)),
+        TenantSyncError::Activity(ActivityError::Management(ManagementError::Unavailable { retry_after, .. })) => {
+            Some(Stop::Throttled(retry_after.unwrap_or(DEFAULT_WAIT)))
+        }
         _ => None,
     }
 }
@@ -375,9 +393,17 @@ async fn work(
 
 /// The tenant's list: found or made on the configured site.
 async fn list(app: &App, tenant: &TenantId, graph: &Graph<'_>) -> Result<ListLocation, TenantSyncError> {
-    customer_list::ensure(graph, app.state.as_ref(), tenant, &app.settings.sharepoint_site)
-        .await
-        .map_err(|e| TenantSyncError::Groups(e.into()))
+    match customer_list::ensure(graph, app.state.as_ref(), tenant, &app.settings.sharepoint_site).await {
+        Ok(loc) => Ok(loc),
+        // The site is gone (or never was at GROUPMGR_SHAREPOINT_SITE): only the tenant can
+        // fix that, a condition like revoked consent.
+        Err(customer_list::ListError::Graph(e)) if e.is_not_found() => Err(TenantSyncError::ListUnavailable(format!(
+            "{} {}",
+            e.status().unwrap_or(0),
+            e.code()
+        ))),
+        Err(e) => Err(TenantSyncError::Groups(e.into())),
+    }
 }
 
 /// After a 404: whether the list itself is gone. If it is, it is forgotten (the next

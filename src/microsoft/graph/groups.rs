@@ -447,7 +447,11 @@ impl<'a> Graph<'a> {
                     }
                 })
                 .collect();
-            for ((id, team), r) in chunk.iter().zip(self.batch(&requests).await?) {
+            let answers = self.batch(&requests).await?;
+            // A 403 for one site is that site's lock (or a tenant policy on it); a 403 for all
+            // of them is GroupMgr's permission, and an error.
+            let all_denied = answers.iter().all(|r| r.status == 403);
+            for ((id, team), r) in chunk.iter().zip(answers) {
                 match r.status {
                     200 => {
                         let (key, map) = if *team {
@@ -461,6 +465,9 @@ impl<'a> Graph<'a> {
                     }
                     // Not provisioned (yet): no team or no site to record.
                     404 => {}
+                    // A locked site (`423`, "NoAccess" lock) or one closed to us: recorded as
+                    // no site, and looked for again later.
+                    403 | 423 if !all_denied => {}
                     _ => {
                         r.into_result::<Value>()?;
                     }
