@@ -467,3 +467,86 @@ async fn revoked_consent_a_removed_permission_and_a_deleted_list_are_recorded_an
     assert_eq!(count("list_missing"), 1, "{events:?}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn activity_written_meanwhile_by_another_writer_is_never_overwritten() {
+    let app = spawn_with(with_audit(300, vec![])).await;
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    app.sim.state.advance_clock(TimeDelta::hours(6));
+    // The run's first activity write is held at the sim; meanwhile another writer moves every
+    // row's Teams activity on (and with it each row's eTag).
+    let hold = Hold::new();
+    app.sim.state.faults.arm(
+        FaultRule::new("/v1.0/$batch", FaultKind::Hold(hold.clone()))
+            .method("POST")
+            .times(1),
+    );
+    let run = {
+        let app = app.app.clone();
+        tokio::spawn(async move { tenant_sync::run(&app, &contoso(), false).await })
+    };
+    tokio::time::timeout(Duration::from_secs(20), hold.arrived())
+        .await
+        .unwrap();
+    let later = json!("2030-01-01T00:00:00Z");
+    app.sim.state.with_graph(&CONTOSO, |g| {
+        for l in g
+            .lists
+            .values_mut()
+            .flatten()
+            .filter(|l| l.display_name == "GroupMgr Groups")
+        {
+            let ids: Vec<u64> = l.items.keys().copied().collect();
+            for id in ids {
+                let f = l.items.get_mut(&id).unwrap();
+                f.insert("LastTeamsActivity".into(), later.clone());
+                f.insert("LastActivity".into(), later.clone());
+                l.touch(id);
+            }
+        }
+    });
+    hold.release();
+    let summary = run.await.unwrap().unwrap();
+    assert!(summary.activity.matched > 0, "{:?}", summary.activity);
+    // Every conditional write met 412, read the row again and merged: nothing went back.
+    for (g, (teams, _, last)) in activity_rows(&app) {
+        assert_eq!((&teams, &last), (&later, &later), "{g}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_list_made_by_an_older_groupmgr_gets_its_missing_column() {
+    let app = spawn_with(with_audit(300, vec![])).await;
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    // As an older GroupMgr left it: no DisplayName column, a location that names no version.
+    app.sim.state.with_graph(&CONTOSO, |g| {
+        for l in g
+            .lists
+            .values_mut()
+            .flatten()
+            .filter(|l| l.display_name == "GroupMgr Groups")
+        {
+            l.columns.retain(|c| c["name"] != "DisplayName");
+            for f in l.items.values_mut() {
+                f.remove("DisplayName");
+            }
+        }
+    });
+    let (loc, version) = app.app.state.load(&contoso(), "customer_list").await.unwrap().unwrap();
+    let mut old: Value = serde_json::from_str(&loc).unwrap();
+    old.as_object_mut().unwrap().remove("columns");
+    app.app
+        .state
+        .save(&contoso(), "customer_list", &old.to_string(), Some(&version))
+        .await
+        .unwrap();
+    let renamed = rename(&app, 5, "Renamed after the upgrade");
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!((s.groups.written, s.groups.refused), (1, 0), "{:?}", s.groups);
+    assert_eq!(
+        list_rows(&app)[&renamed]["DisplayName"],
+        json!("Renamed after the upgrade")
+    );
+    app.stop().await;
+}
