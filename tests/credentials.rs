@@ -11,7 +11,8 @@ use m365_sim::directory::CONTOSO;
 #[tokio::test]
 async fn the_certificate_credential_works_end_to_end() {
     let app = spawn_with(Spawn {
-        certificate: true,
+        certificate: Some(m365_sim::client_cert::GROUPMGR_CLIENT_CERTIFICATE_PEM.to_string()),
+        audit: true,
         ..Default::default()
     })
     .await;
@@ -33,8 +34,43 @@ async fn the_certificate_credential_works_end_to_end() {
         .unwrap();
     assert_eq!(summary.groups.groups, 300);
     assert!(
-        app.sim.requests_where(|p| p.ends_with("/oauth2/v2.0/token")) >= 2,
-        "tokens were requested"
+        summary.activity.audit_feed && summary.activity.blobs > 0,
+        "the Management API token worked"
     );
+    assert!(
+        app.sim.requests_where(|p| p.ends_with("/oauth2/v2.0/token")) >= 3,
+        "tokens were requested: on-behalf-of, Graph and the Management API"
+    );
+    app.stop().await;
+}
+
+/// A certificate Entra does not have for the app (same key, another certificate: another
+/// thumbprint): every token request is refused with 401 `invalid_client` AADSTS700027, which
+/// GroupMgr reports as its own misconfiguration — a 500 to the UI, an error for the sync.
+#[tokio::test]
+async fn a_certificate_not_registered_for_the_app_is_refused() {
+    let registered = m365_sim::client_cert::GROUPMGR_CLIENT_CERTIFICATE_PEM;
+    let start = registered.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    let key_pem = &registered[start..];
+    let key = rcgen::KeyPair::from_pem(key_pem).unwrap();
+    let foreign = rcgen::CertificateParams::new(vec!["groupmgr-foreign".to_string()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let app = spawn_with(Spawn {
+        certificate: Some(format!("{}{key_pem}", foreign.pem())),
+        ..Default::default()
+    })
+    .await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let resp = app.get("/api/groups?top=5", Some(&admin)).await;
+    assert_eq!(error_code(resp).await, (500, "internal_error".into()));
+    let sync = groupmgr::jobs::tenant_sync::run(&app.app, &contoso(), false).await;
+    match sync {
+        Err(groupmgr::jobs::tenant_sync::TenantSyncError::Token(groupmgr::auth::AcquireError::Misconfigured(code))) => {
+            assert_eq!(code, "AADSTS700027")
+        }
+        other => panic!("{other:?}"),
+    }
     app.stop().await;
 }

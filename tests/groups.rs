@@ -170,10 +170,13 @@ async fn owners_and_members_are_managed() {
     let g = app.first_group();
     let base = format!("/api/groups/{g}");
     for rel in ["owners", "members"] {
-        let before = app.json_ok("GET", &format!("{base}/{rel}"), &admin, None).await["value"]
+        let listed = app.json_ok("GET", &format!("{base}/{rel}"), &admin, None).await;
+        let before = listed["value"].as_array().unwrap().len();
+        let was_there = listed["value"]
             .as_array()
             .unwrap()
-            .len();
+            .iter()
+            .any(|u| u["id"] == user_id("pattif"));
         let resp = app
             .call(
                 "POST",
@@ -204,13 +207,23 @@ async fn owners_and_members_are_managed() {
                 .iter()
                 .any(|u| u["id"] == user_id("pattif"))
         );
-        assert!(after["value"].as_array().unwrap().len() <= before + 1);
+        assert_eq!(
+            after["value"].as_array().unwrap().len(),
+            before + usize::from(!was_there),
+            "{rel}: one more, once"
+        );
         assert_eq!(
             app.call("DELETE", &format!("{base}/{rel}/{}", user_id("pattif")), &admin, None)
                 .await
                 .status()
                 .as_u16(),
             204
+        );
+        let removed = app.json_ok("GET", &format!("{base}/{rel}"), &admin, None).await;
+        assert_eq!(
+            removed["value"].as_array().unwrap().len(),
+            before - usize::from(was_there),
+            "{rel}: one fewer"
         );
         assert_eq!(
             error_code(

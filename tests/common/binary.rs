@@ -110,6 +110,17 @@ pub fn run(env: &std::collections::HashMap<String, String>, args: &[&str]) -> (i
     )
 }
 
+/// A server a test forgot to stop (or that a failed assertion left running) is killed, so
+/// that no `groupmgr serve` outlives its test.
+impl Drop for Served {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Served {
     /// Stops the server with SIGTERM and waits for it to exit (failing if it does not), then
     /// for the pipes to be read to their end; returns everything it wrote (stdout, stderr).

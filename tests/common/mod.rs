@@ -84,9 +84,9 @@ pub struct Spawn {
     pub storage: Option<String>,
     /// On-demand syncs through the `tenant-sync` queue, as under a Functions host.
     pub queue_syncs: bool,
-    /// GroupMgr proves itself with its certificate (`GROUPMGR_CLIENT_CERTIFICATE`, a PEM file)
-    /// instead of its client secret.
-    pub certificate: bool,
+    /// GroupMgr proves itself with this certificate and key (PEM text, written to the file
+    /// `GROUPMGR_CLIENT_CERTIFICATE` names) instead of its client secret.
+    pub certificate: Option<String>,
     /// More settings, e.g. `("GROUPMGR_SYNC_BUDGET", "1")`.
     pub env: Vec<(&'static str, String)>,
 }
@@ -107,7 +107,7 @@ impl Default for Spawn {
             audit: false,
             storage: None,
             queue_syncs: false,
-            certificate: false,
+            certificate: None,
             env: Vec::new(),
         }
     }
@@ -153,9 +153,9 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
     if let Some(storage) = &opts.storage {
         env.insert("AzureWebJobsStorage".into(), storage.clone());
     }
-    if opts.certificate {
+    if let Some(certificate) = &opts.certificate {
         let pem = dir.path().join("groupmgr-client.pem");
-        std::fs::write(&pem, m365_sim::client_cert::GROUPMGR_CLIENT_CERTIFICATE_PEM).unwrap();
+        std::fs::write(&pem, certificate).unwrap();
         env.remove("GROUPMGR_CLIENT_SECRET");
         env.insert("GROUPMGR_CLIENT_CERTIFICATE".into(), pem.display().to_string());
     }

@@ -99,9 +99,54 @@ pub struct SpList {
     /// Each item's version: it starts at 1 and grows with every write, and is the number in
     /// the item's `eTag` (`"{list id},{version}"`, as SharePoint spells list item eTags).
     pub versions: BTreeMap<u64, u64>,
+    /// Indexed columns' values → items (SharePoint keeps an index per indexed column; the sim
+    /// keeps one so that a lookup in a list of 100,000 items does not read them all). Kept by
+    /// the item routes; `reindex` after changing items directly.
+    pub index: std::collections::HashMap<String, std::collections::HashMap<String, BTreeSet<u64>>>,
 }
 
 impl SpList {
+    /// The columns marked `indexed`.
+    pub fn indexed_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| c.get("indexed") == Some(&json!(true)))
+            .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    /// Builds the index again from the items.
+    pub fn reindex(&mut self) {
+        self.index.clear();
+        let items: Vec<(u64, Map<String, Value>)> = self.items.iter().map(|(k, v)| (*k, v.clone())).collect();
+        for (id, fields) in items {
+            self.index_item(id, &fields, true);
+        }
+    }
+
+    /// Adds (`add`) or removes an item's indexed values.
+    pub fn index_item(&mut self, id: u64, fields: &Map<String, Value>, add: bool) {
+        for col in self.indexed_columns() {
+            if let Some(v) = fields.get(&col).and_then(Value::as_str) {
+                let ids = self.index.entry(col).or_default().entry(v.to_string()).or_default();
+                if add {
+                    ids.insert(id);
+                } else {
+                    ids.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// The items whose indexed `column` holds `value`.
+    pub fn lookup(&self, column: &str, value: &str) -> Vec<u64> {
+        self.index
+            .get(column)
+            .and_then(|m| m.get(value))
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// An item's eTag as Graph returns it (`listItem.eTag`).
     pub fn etag(&self, item: u64) -> String {
         format!("\"{},{}\"", self.id, self.versions.get(&item).copied().unwrap_or(1))

@@ -241,6 +241,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 items: Default::default(),
                 next_item: 1,
                 versions: Default::default(),
+                index: Default::default(),
             };
             let body = json!({"id": list.id.to_string(), "displayName": list.display_name, "list": {"template": "genericList"}});
             lists.push(list);
@@ -334,7 +335,7 @@ fn items(
         .is_some_and(|e| e.starts_with("fields"));
     match (m, rest) {
         ("GET", []) => {
-            let mut rows: Vec<(u64, Map<String, Value>)> = l.items.iter().map(|(k, v)| (*k, v.clone())).collect();
+            let rows: Vec<(u64, &Map<String, Value>)>;
             if let Some(filter) = req.q("$filter") {
                 // fields/<Column> eq '<value>' — only on indexed columns, as SharePoint requires.
                 let Some((col, val)) = filter
@@ -361,7 +362,22 @@ fn items(
                         ),
                     );
                 }
-                rows.retain(|(_, f)| f.get(&col).and_then(Value::as_str) == Some(val.as_str()));
+                if indexed {
+                    rows = l
+                        .lookup(&col, &val)
+                        .into_iter()
+                        .filter_map(|id| l.items.get(&id).map(|f| (id, f)))
+                        .collect();
+                } else {
+                    rows = l
+                        .items
+                        .iter()
+                        .filter(|(_, f)| f.get(&col).and_then(Value::as_str) == Some(val.as_str()))
+                        .map(|(k, v)| (*k, v))
+                        .collect();
+                }
+            } else {
+                rows = l.items.iter().map(|(k, v)| (*k, v)).collect();
             }
             // SharePoint pages server-side: never more than the sim's list page, whatever `$top`.
             let list_page = state.options.paging.list_items_page.max(1);
@@ -391,12 +407,15 @@ fn items(
                     &format!("Field '{k}' is not recognized"),
                 );
             }
-            // Unique columns stay unique.
+            // Unique columns stay unique (they are indexed, as SharePoint requires).
             for cd in &l.columns {
                 if cd.get("enforceUniqueValues") == Some(&json!(true))
                     && let Some(name) = cd.get("name").and_then(Value::as_str)
                     && let Some(v) = fields.get(name)
-                    && l.items.values().any(|f| f.get(name) == Some(v))
+                    && match v.as_str() {
+                        Some(text) if cd.get("indexed") == Some(&json!(true)) => !l.lookup(name, text).is_empty(),
+                        _ => l.items.values().any(|f| f.get(name) == Some(v)),
+                    }
                 {
                     return GraphReply::error(
                         StatusCode::CONFLICT,
@@ -413,6 +432,7 @@ fn items(
             let fields: Map<String, Value> = fields.into_iter().filter(|(_, v)| !v.is_null()).collect();
             l.items.insert(id, fields.clone());
             l.versions.insert(id, 1);
+            l.index_item(id, &fields, true);
             GraphReply::created(item_json(l, id, &fields, true))
         }
         ("PATCH", [id, "fields"]) => {
@@ -454,6 +474,9 @@ fn items(
                 );
             }
             l.touch(id);
+            if let Some(old) = l.items.get(&id).cloned() {
+                l.index_item(id, &old, false);
+            }
             let Some(fields) = l.items.get_mut(&id) else {
                 return GraphReply::error(
                     StatusCode::NOT_FOUND,
@@ -469,6 +492,7 @@ fn items(
                 }
             }
             let mut out = fields.clone();
+            l.index_item(id, &out, true);
             out.insert("@odata.etag".into(), json!(l.etag(id)));
             GraphReply::ok(Value::Object(out))
         }
@@ -476,8 +500,11 @@ fn items(
             if role < SiteRole::Write {
                 return GraphReply::denied();
             }
-            match id.parse::<u64>().ok().and_then(|i| l.items.remove(&i)) {
-                Some(_) => GraphReply::no_content(),
+            match id.parse::<u64>().ok().and_then(|i| l.items.remove(&i).map(|f| (i, f))) {
+                Some((i, f)) => {
+                    l.index_item(i, &f, false);
+                    GraphReply::no_content()
+                }
                 None => GraphReply::error(
                     StatusCode::NOT_FOUND,
                     "itemNotFound",
