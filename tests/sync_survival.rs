@@ -368,18 +368,24 @@ async fn a_site_provisioned_three_runs_after_its_group_gets_its_sharepoint_activ
 async fn revoked_consent_a_removed_permission_and_a_deleted_list_are_recorded_and_survived() {
     let app = spawn_with(with_audit(300, vec![])).await;
     let key = contoso_log_key(&app).await;
-    let t0 = app.sim.state.now();
     let token_requests = || app.sim.requests_where(|p| p.ends_with("/oauth2/v2.0/token"));
     let sync_message = |manual: bool| {
         let m = serde_json::to_string(&message(manual)).unwrap();
         json!({"Data": {"message": m}, "Metadata": {"DequeueCount": 1}})
     };
 
-    // Consent revoked between two invocations of a first sync.
-    let first = tenant_sync::invoke(&app.app, &contoso(), &message(false), Duration::from_millis(300), None)
+    // Consent revoked between two invocations of a first sync, stopped in its group phase
+    // (so no activity was read before the clock moves on and the oldest hour expires).
+    let feed_requests = || app.sim.requests_where(|p| p.contains("/activity/feed/"));
+    let first = tenant_sync::invoke(&app.app, &contoso(), &message(false), Duration::from_millis(50), None)
         .await
         .unwrap();
     assert!(matches!(first, SyncOutcome::Continue { .. }), "{first:?}");
+    assert_eq!(
+        feed_requests(),
+        0,
+        "the first invocation stopped before the activity phase"
+    );
     app.sim.state.update_tenant(&CONTOSO, |t| t.consented = false);
     let asked = token_requests();
     let recorded = tenant_logged(
@@ -424,8 +430,9 @@ async fn revoked_consent_a_removed_permission_and_a_deleted_list_are_recorded_an
         .await
         .unwrap();
     assert_eq!(list_rows(&app).len(), 300);
-    let times = [t0, app.sim.state.now()];
-    assert_same(&activity_rows(&app), &expected_rows_over(&app, &times));
+    // Activity was first read an hour after the first invocation: what the feed held then
+    // (its oldest hour at the start had expired by then, unread).
+    assert_same(&activity_rows(&app), &expected_rows(&app, app.sim.state.now()));
 
     // A permission removed: recorded as such, and the sync resumes once it is back.
     app.sim

@@ -132,6 +132,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_with(opts: Spawn) -> TestApp {
+    ask_each_event();
     let sim = Sim::start_with(SocketAddr::from(([127, 0, 0, 1], 0)), opts.sim)
         .await
         .expect("sim starts");
@@ -315,6 +316,7 @@ pub async fn contoso_log_key(app: &TestApp) -> groupmgr::crypto::TenantPrivateKe
 pub fn tenant_logged<F: std::future::Future>(app: &TestApp, f: F) -> tracing::instrument::WithDispatch<F> {
     use tracing::instrument::WithSubscriber as _;
     use tracing_subscriber::layer::SubscriberExt as _;
+    ask_each_event();
     f.with_subscriber(tracing_subscriber::registry().with(groupmgr::telemetry::TenantLogLayer(app.sink.clone())))
 }
 
@@ -334,4 +336,38 @@ pub async fn contoso_log_events(app: &TestApp, key: &groupmgr::crypto::TenantPri
         .iter()
         .map(|r| opener.open_log(r).expect("every entry opens").event)
         .collect()
+}
+
+/// Makes every `tracing` call site ask the current subscriber about each event.
+///
+/// tracing-core caches per call site whether any subscriber wants it. While only one
+/// subscriber is registered, a call site first reached on a thread without it (another test's
+/// server task, say) is cached from that thread's default, "none", as never wanted, and the
+/// test's scoped subscriber then misses it for the life of the process. A process default that
+/// answers "sometimes" (and takes nothing itself) keeps the answer per event.
+pub fn ask_each_event() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Err only if a default is set already, which then decides: nothing to do.
+        let _ = tracing::subscriber::set_global_default(AskEachEvent);
+    });
+}
+
+struct AskEachEvent;
+
+impl tracing::Subscriber for AskEachEvent {
+    fn register_callsite(&self, _: &'static tracing::Metadata<'static>) -> tracing::subscriber::Interest {
+        tracing::subscriber::Interest::sometimes()
+    }
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        false
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
 }
