@@ -4,6 +4,8 @@
 
 use std::collections::HashSet;
 
+use base64::Engine as _;
+
 use serde_json::{Map, Value, json};
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
@@ -51,7 +53,11 @@ pub fn handle(state: &SimState, caller: &GraphCaller, _headers: &HeaderMap, body
         }
         let mut headers = Map::new();
         for (k, v) in &reply.headers {
-            let name = if *k == "retry-after" { "Retry-After" } else { k };
+            let name = match *k {
+                "retry-after" => "Retry-After",
+                "content-type" => "Content-Type",
+                other => other,
+            };
             headers.insert(name.to_string(), json!(v));
         }
         if reply.body.is_some() {
@@ -59,7 +65,11 @@ pub fn handle(state: &SimState, caller: &GraphCaller, _headers: &HeaderMap, body
         }
         let body = match (reply.body, reply.text) {
             (Some(b), _) => b,
-            (None, Some(t)) => json!(t),
+            // A body that is not JSON (`$count` answers `text/plain`) comes back base64-encoded
+            // inside the JSON batch: by design, as Microsoft Q&A 1352007 ("Using Batching With
+            // the Graph API Returns the Body Response As Base64") confirms; the JSON batching
+            // page (learn.microsoft.com/graph/json-batching) shows JSON bodies only.
+            (None, Some(t)) => json!(base64::engine::general_purpose::STANDARD.encode(t)),
             (None, None) => Value::Null,
         };
         let mut item = json!({"id": id, "status": reply.status.as_u16(), "headers": headers});

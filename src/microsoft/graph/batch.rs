@@ -6,6 +6,7 @@
 
 use std::time::SystemTime;
 
+use base64::Engine as _;
 use reqwest::Method;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -125,6 +126,33 @@ struct BatchItem {
 }
 
 impl BatchItem {
+    /// The item's body as JSON. Graph base64-encodes a body that is not JSON (a `$count`
+    /// answers `text/plain`) inside the JSON batch — by design, Microsoft Q&A 1352007; the
+    /// JSON batching page shows JSON bodies only. Such a body is decoded to its text; one
+    /// that does not decode stays as sent.
+    fn body(&mut self) -> Value {
+        let body = std::mem::take(&mut self.body);
+        let content_type = self
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            .and_then(|(_, v)| v.as_str())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+        match (body, content_type) {
+            (Value::String(encoded), Some(ct)) if !ct.ends_with("json") => {
+                let compact: String = encoded.split_ascii_whitespace().collect();
+                match base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()) {
+                    Ok(bytes) => match String::from_utf8(bytes) {
+                        Ok(text) => Value::String(text),
+                        Err(_) => Value::String(encoded),
+                    },
+                    Err(_) => Value::String(encoded),
+                }
+            }
+            (body, _) => body,
+        }
+    }
+
     /// The item's own `Retry-After` (a string or a number inside the batch answer).
     fn retry_after(&self) -> Option<std::time::Duration> {
         self.headers
@@ -171,7 +199,7 @@ impl Graph<'_> {
             let mut resend = Vec::new();
             let mut wait = None;
             let mut answered = vec![false; requests.len()];
-            for item in parsed.responses {
+            for mut item in parsed.responses {
                 let Some(i) = item.id.parse::<usize>().ok().filter(|i| pending.contains(i)) else {
                     return Err(GraphError::Protocol("batch answered an id it was not sent".into()));
                 };
@@ -184,7 +212,7 @@ impl Graph<'_> {
                 }
                 results[i] = Some(BatchResponse {
                     status: item.status,
-                    body: item.body,
+                    body: item.body(),
                     retry_after,
                 });
             }
