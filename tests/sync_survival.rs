@@ -445,9 +445,20 @@ async fn revoked_consent_a_removed_permission_and_a_deleted_list_are_recorded_an
     .await
     .unwrap();
     match removed {
-        SyncOutcome::Deferred(c) => assert_eq!(c.kind.as_str(), "permission_missing"),
+        // Named, not a generic 403: the consent's tokens lack the role.
+        SyncOutcome::Deferred(c) => assert_eq!(
+            (c.kind.as_str(), c.detail.as_str()),
+            ("permission_missing", "consent incomplete: Group.Read.All missing")
+        ),
         other => panic!("{other:?}"),
     }
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let status: Value = app.get("/api/sync", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(
+        status["condition"]["detail"],
+        json!("consent incomplete: Group.Read.All missing"),
+        "{status}"
+    );
     app.sim.state.update_tenant(&CONTOSO, |t| t.removed_app_roles.clear());
     tenant_logged(&app, tenant_sync::run(&app.app, &contoso(), false))
         .await

@@ -437,6 +437,17 @@ pub fn handle(
             if !valid_ct(&ct) {
                 return af(StatusCode::BAD_REQUEST, "AF20020", "The content type is not valid.");
             }
+            // Starting an enabled subscription is refused with AF20024. The reference's error
+            // table (office-365-management-activity-api-reference, "Errors") stops at AF20023;
+            // 400 with this code and message is what public clients handle as "already
+            // enabled" (Wazuh's office365 module tests it, among others).
+            if feed.subscriptions.get(&ct) == Some(&true) {
+                return af(
+                    StatusCode::BAD_REQUEST,
+                    "AF20024",
+                    "The subscription is already enabled. No property change.",
+                );
+            }
             feed.subscriptions.insert(ct.clone(), true);
             json_response(StatusCode::OK, &json!({"contentType": ct, "status": "enabled", "webhook": null}))
         }

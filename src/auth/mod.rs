@@ -16,5 +16,5 @@ mod token;
 
 pub use gate::{Caller, Gate, GateError, Refused};
 pub use jwks::{JwksCache, JwksOptions, KeyLookupError};
-pub use outbound::{AcquireError, TokenClient};
+pub use outbound::{AcquireError, TokenClient, missing_app_roles};
 pub use token::{BearerToken, Principal, TokenError, TokenValidator, Upn, bearer_from_header};

@@ -263,6 +263,34 @@ fn classify(status: u16, e: &ErrorResponse) -> AcquireError {
     }
 }
 
+/// The app roles of `required` that an app-only token issued to us does not carry.
+///
+/// A consent given without some of the application permissions still yields tokens, only
+/// without those `roles`, and Microsoft then answers a generic 403. Reading the token we were
+/// just given (never verifying it, never granting anything on it) names the missing role
+/// instead. A token we cannot read (Microsoft may make it opaque) names none.
+pub fn missing_app_roles<'r>(token: &AccessToken, required: &[&'r str]) -> Vec<&'r str> {
+    #[derive(Deserialize)]
+    struct Claims {
+        #[serde(default)]
+        roles: Vec<String>,
+    }
+    let claims = token
+        .expose()
+        .split('.')
+        .nth(1)
+        .and_then(|p| B64URL.decode(p.trim_end_matches('=')).ok())
+        .and_then(|json| serde_json::from_slice::<Claims>(&json).ok());
+    match claims {
+        Some(c) => required
+            .iter()
+            .copied()
+            .filter(|r| !c.roles.iter().any(|g| g == r))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -156,6 +156,9 @@ pub enum TenantSyncError {
     /// The list's site cannot be reached or the list cannot be made there.
     #[error("the GroupMgr list cannot be found or made: {0}")]
     ListUnavailable(String),
+    /// The tenant's consent lacks application permissions GroupMgr needs (their names).
+    #[error("consent incomplete: {0} missing")]
+    ConsentIncomplete(String),
     /// Another worker is syncing the tenant.
     #[error("a sync of tenant {0} is already running")]
     AlreadyRunning(TenantId),
@@ -205,6 +208,7 @@ fn stop_of(e: &TenantSyncError) -> Option<Stop> {
             Some(Stop::Condition(ConditionKind::ConsentRevoked, code.clone()))
         }
         TenantSyncError::ListUnavailable(detail) => Some(Stop::Condition(ConditionKind::ListMissing, detail.clone())),
+        TenantSyncError::ConsentIncomplete(_) => Some(Stop::Condition(ConditionKind::PermissionMissing, e.to_string())),
         TenantSyncError::Groups(GroupSyncError::Graph(g)) | TenantSyncError::Activity(ActivityError::Graph(g)) => {
             graph(g)
         }
@@ -283,10 +287,9 @@ async fn work(
 ) -> Result<SyncOutcome, TenantSyncError> {
     let started = Instant::now();
     let state = app.state.as_ref();
-    let graph = app.graph.session_until(
-        app.tokens.app_token(tenant, &app.graph_resource).await?,
-        budget.deadline(),
-    );
+    let token = app.tokens.app_token(tenant, &app.graph_resource).await?;
+    consented(&token, crate::microsoft::graph::APP_ROLES)?;
+    let graph = app.graph.session_until(token, budget.deadline());
     let mut pending = Pending::load(state, tenant).await?;
     let list = list(app, tenant, &graph).await?;
     let groups = GroupSync {
@@ -438,7 +441,18 @@ async fn management_session<'a>(
         return Ok(None);
     };
     let token = app.tokens.app_token(tenant, &app.management_resource).await?;
+    consented(&token, crate::microsoft::management::APP_ROLES)?;
     Ok(Some(client.session(token, *tenant).until(budget.deadline())))
+}
+
+/// Fails with the application permissions the tenant's consent left out, if the token says.
+fn consented(token: &crate::secret::AccessToken, required: &[&str]) -> Result<(), TenantSyncError> {
+    let missing = crate::auth::missing_app_roles(token, required);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(TenantSyncError::ConsentIncomplete(missing.join(", ")))
+    }
 }
 
 fn run_record(started_at: chrono::DateTime<Utc>, outcome: &Result<SyncOutcome, TenantSyncError>) -> RunRecord {

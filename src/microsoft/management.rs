@@ -111,6 +111,9 @@ fn classify(status: u16, body: &[u8], retry_after: Option<Duration>) -> (bool, M
 }
 
 /// The Management Activity API client. Share it.
+/// The application permission the audit feed needs on the Office 365 Management APIs.
+pub const APP_ROLES: &[&str] = &["ActivityFeed.Read"];
+
 pub struct ManagementClient {
     origin: String,
     http: reqwest::Client,
@@ -238,10 +241,17 @@ impl Management<'_> {
         ))
     }
 
-    /// `POST subscriptions/start`: enables the content type (already enabled is success).
+    /// `POST subscriptions/start`: enables the content type. Already enabled is success: the
+    /// service answers that with 400 AF20024 ("The subscription is already enabled. No
+    /// property change."), a code the API reference's error table does not list but every
+    /// client that starts subscriptions twice meets.
     pub async fn start_subscription(&self, ct: ContentType) -> Result<(), ManagementError> {
         let url = format!("{}?contentType={}", self.feed("subscriptions/start"), ct.as_str());
-        self.send(reqwest::Method::POST, &url).await.map(|_| ())
+        match self.send(reqwest::Method::POST, &url).await {
+            Ok(_) => Ok(()),
+            Err(ManagementError::Refused { code, .. }) if code == "AF20024" => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `GET subscriptions/content` for `[start, end)`, every page (`NextPageUri` header, any
@@ -371,5 +381,24 @@ mod tests {
             (false, ManagementError::Refused { .. })
         ));
         assert!(matches!(classify(503, b"", None), (true, _)));
+    }
+
+    /// Starting an enabled subscription (400 AF20024 from the service) is success.
+    #[tokio::test]
+    async fn starting_an_enabled_subscription_succeeds() {
+        use m365_sim::directory::CONTOSO;
+        let sim = m365_sim::Sim::start(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .unwrap();
+        let client = ManagementClient::new(
+            &Endpoint::parse("X", &sim.url()).unwrap(),
+            uuid::Uuid::new_v4(),
+            reqwest::Client::new(),
+            RetryPolicy::default(),
+        );
+        let tenant = TenantId::parse(&CONTOSO.to_string()).unwrap();
+        let session = client.session(AccessToken::new(sim.manage_app_token(CONTOSO)), tenant);
+        session.start_subscription(ContentType::SharePoint).await.unwrap();
+        session.start_subscription(ContentType::SharePoint).await.unwrap();
     }
 }

@@ -35,6 +35,17 @@ use crate::secret::AccessToken;
 /// The API version every path is under.
 const VERSION: &str = "v1.0";
 
+/// The application permissions (app roles) the sync needs on Microsoft Graph, as the README's
+/// permission table justifies them.
+pub const APP_ROLES: &[&str] = &[
+    "Group.Read.All",
+    "Team.ReadBasic.All",
+    "Reports.Read.All",
+    "ReportSettings.Read.All",
+    "Sites.Read.All",
+    "Sites.Selected",
+];
+
 /// A failed Graph call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GraphError {
