@@ -310,7 +310,8 @@ impl GroupSync<'_> {
             let counts = if full {
                 Some(RelationCounts {
                     owners: s.owners.len() as u64,
-                    members: s.members.len() as u64,
+                    // The delta does not show a hidden membership to us.
+                    members: (!g.hidden_membership()).then_some(s.members.len() as u64),
                 })
             } else {
                 counts.get(&s.id).copied()
@@ -389,7 +390,7 @@ impl GroupSync<'_> {
             }
             if let Some(c) = counts.get(id) {
                 row.owner_count = Some(c.owners);
-                row.member_count = Some(c.members);
+                row.member_count = c.members;
             }
             if !row.same_group_data(&stored.row) {
                 changes.push((Some(stored.item.clone()), row));
@@ -553,7 +554,10 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
         group_id: g.id.clone(),
         name: g.display_name.clone().unwrap_or_default(),
         owner_count: counts.map(|c| c.owners).or(old.and_then(|o| o.owner_count)),
-        member_count: counts.map(|c| c.members).or(old.and_then(|o| o.member_count)),
+        member_count: match counts {
+            Some(c) => c.members,
+            None => old.and_then(|o| o.member_count),
+        },
         teams_enabled,
         teams_thread_id: old.and_then(|o| o.teams_thread_id.clone()).filter(|_| teams_enabled),
         site_url: old.and_then(|o| o.site_url.clone()),

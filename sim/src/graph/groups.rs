@@ -70,6 +70,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 return GraphReply::error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Count is not currently supported without the ConsistencyLevel: eventual header.");
             }
             match parse_id(id).and_then(|i| tenant.live_group(&i)) {
+                Some(g) if *rel == "members" && members_hidden_from(g, c) => hidden_members(),
                 Some(g) => GraphReply::text(if *rel == "owners" { g.owners.len() } else { g.members.len() }.to_string()),
                 None => GraphReply::not_found(id),
             }
@@ -507,10 +508,35 @@ fn user_json(c: &GraphCaller, id: &Uuid) -> Value {
     }
 }
 
+/// Whether `c` may not see who `g`'s members are. "To list the members of a group with hidden
+/// membership, the Member.Read.Hidden permission is required" (Graph docs: api-reference
+/// group-list-members, "Permissions"). What the service answers without it is not documented;
+/// the sim refuses the read as Graph refuses reads without permission (403
+/// Authorization_RequestDenied) and leaves the members out of a delta. Modelled for app-only
+/// callers (GroupMgr's sync); delegated reads keep the signed-in user's view.
+pub(crate) fn members_hidden_from(g: &Group, c: &GraphCaller) -> bool {
+    g.visibility
+        .as_deref()
+        .is_some_and(|v| v.eq_ignore_ascii_case("HiddenMembership"))
+        && c.user.is_none()
+        && !c.has_any(&["Member.Read.Hidden"])
+}
+
+fn hidden_members() -> GraphReply {
+    GraphReply::error(
+        StatusCode::FORBIDDEN,
+        "Authorization_RequestDenied",
+        "Insufficient privileges to complete the operation.",
+    )
+}
+
 fn list_relation(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>, id: &str, rel: &str) -> GraphReply {
     let Some(g) = parse_id(id).and_then(|i| t.live_group(&i)) else {
         return GraphReply::not_found(id);
     };
+    if rel == "members" && members_hidden_from(g, req.caller) {
+        return hidden_members();
+    }
     let ids: Vec<Uuid> = if rel == "owners" {
         g.owners.iter().copied().collect()
     } else {
@@ -726,7 +752,13 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
     while next < ids.len() && value.len() < paging.delta_page.max(1) {
         let id = ids[next];
         let (object, parts) = match t.groups.get(&id) {
-            Some(g) if g.deleted.is_none() => delta_object(g, domain, t, &st, part, paging.delta_relations_per_object),
+            Some(g) if g.deleted.is_none() => {
+                let st = DeltaState {
+                    members: st.members && !members_hidden_from(g, req.caller),
+                    ..st
+                };
+                delta_object(g, domain, t, &st, part, paging.delta_relations_per_object)
+            }
             Some(_) => (json!({"id": id.to_string(), "@removed": {"reason": "changed"}}), 1),
             None => (json!({"id": id.to_string(), "@removed": {"reason": "deleted"}}), 1),
         };

@@ -301,7 +301,16 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 display_name: format!("{topic} Team {}", i + 1),
                 description: Some(format!("Collaboration space for {topic} ({})", i + 1)),
                 mail_nickname: nickname,
-                visibility: Some(if rng.below(3) == 0 { "Private" } else { "Public" }.into()),
+                // One group in 25 hides its membership (an option of Outlook and Graph
+                // groups: graph docs resources/group "visibility").
+                visibility: Some(
+                    match rng.below(3) {
+                        _ if i % 25 == 12 => "HiddenMembership",
+                        0 => "Private",
+                        _ => "Public",
+                    }
+                    .into(),
+                ),
                 group_types: vec!["Unified".into()],
                 mail_enabled: true,
                 security_enabled: false,

@@ -415,7 +415,13 @@ impl<'a> Graph<'a> {
             for (id, pair) in chunk.iter().zip(answers.chunks(2)) {
                 let counts = RelationCounts {
                     owners: count_answer(&pair[0])?,
-                    members: count_answer(&pair[1])?,
+                    // "To list the members of a group with hidden membership, the
+                    // Member.Read.Hidden permission is required" (group-list-members): refused
+                    // is unknown.
+                    members: match pair[1].status {
+                        403 => None,
+                        _ => Some(count_answer(&pair[1])?),
+                    },
                 };
                 out.insert(id.clone(), counts);
             }
@@ -478,11 +484,22 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// A group's owner and member counts.
+/// A group's owner and member counts. The members of a group with hidden membership are not
+/// ours to list (that takes `Member.Read.Hidden`, which GroupMgr does not ask for): their count
+/// is unknown, never a guess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RelationCounts {
     pub owners: u64,
-    pub members: u64,
+    pub members: Option<u64>,
+}
+
+impl GraphGroup {
+    /// Whether only members (and the privileged) may see who the members are.
+    pub fn hidden_membership(&self) -> bool {
+        self.visibility
+            .as_deref()
+            .is_some_and(|v| v.eq_ignore_ascii_case("HiddenMembership"))
+    }
 }
 
 /// What `team_threads_and_sites` found, by group id.
