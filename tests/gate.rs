@@ -528,3 +528,50 @@ async fn a_rotated_signing_key_is_picked_up() {
     );
     app.stop().await;
 }
+
+/// Conditional access: a user whose policy demands MFA, signed in without it. The exchange
+/// for Graph fails with a claims challenge; the UI gets 401 `insufficient_claims` with the
+/// challenge's claims (base64, as MSAL expects) and a body naming the reason; after the
+/// step-up (a token from an MFA sign-in) the same call works.
+#[tokio::test]
+async fn a_conditional_access_step_up_is_passed_to_the_ui_and_then_satisfied() {
+    let app = spawn_app().await;
+    let without = app.sim.user_token(CONTOSO, "nestorw");
+    let resp = app.get("/api/groups", Some(&without)).await;
+    assert_eq!(resp.status().as_u16(), 401);
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .expect("a WWW-Authenticate challenge")
+        .to_string();
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "interaction_required", "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("multifactor authentication") && message.contains("AADSTS50076"),
+        "{message}"
+    );
+    assert!(challenge.starts_with("Bearer ") && challenge.contains("error=\"insufficient_claims\""));
+    let claims = challenge
+        .split("claims=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("claims in the challenge");
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(claims)
+            .expect("standard base64"),
+    )
+    .expect("the claims are JSON");
+    assert_eq!(
+        claims["access_token"]["capolids"]["values"],
+        json!([m365_sim::login::MFA_POLICY_ID]),
+        "{claims}"
+    );
+    // The step-up done: MSAL's new token carries the MFA sign-in.
+    let with = app.sim.token(&TokenSpec::user(CONTOSO, "nestorw").with_mfa());
+    let resp = app.get("/api/groups", Some(&with)).await;
+    assert_eq!(resp.status().as_u16(), 200);
+    app.stop().await;
+}

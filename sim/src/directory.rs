@@ -39,6 +39,9 @@ pub struct SimUser {
     /// Holds a directory admin role (Global / Groups Administrator): may manage every group
     /// and the tenant's group settings, not only groups they own.
     pub directory_admin: bool,
+    /// A conditional-access policy requiring multifactor authentication applies to the user:
+    /// on-behalf-of for a token without MFA fails with a claims challenge.
+    pub mfa_policy: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -75,10 +78,12 @@ fn user(domain: &str, alias: &str, display: &str, admin: bool) -> SimUser {
         app_roles: if admin { vec![ADMIN_ROLE.to_string()] } else { vec![] },
         enabled: true,
         directory_admin: admin,
+        mfa_policy: false,
     }
 }
 
-/// The seeded tenants: Contoso (the demo tenant, ten users, one GroupMgr admin) and Fabrikam.
+/// The seeded tenants: Contoso (the demo tenant, eleven users, one GroupMgr admin, one user
+/// under a conditional-access policy) and Fabrikam.
 pub fn seed() -> Vec<SimTenant> {
     let contoso = "contoso.onmicrosoft.com";
     let fabrikam = "fabrikam.onmicrosoft.com";
@@ -98,6 +103,11 @@ pub fn seed() -> Vec<SimTenant> {
                 user(contoso, "johannal", "Johanna Lorenz", false),
                 user(contoso, "leeg", "Lee Gu", false),
                 user(contoso, "pattif", "Patti Fernandez", false),
+                // Real tenants have conditional access: Nestor's sign-ins must do MFA.
+                SimUser {
+                    mfa_policy: true,
+                    ..user(contoso, "nestorw", "Nestor Wilke", false)
+                },
             ],
             consented: true,
             removed_app_roles: Vec::new(),

@@ -50,6 +50,9 @@ pub struct TokenSpec {
     pub lifetime: Duration,
     /// Delegated scopes (`scp`), space-joined in the token.
     pub scopes: Vec<String>,
+    /// The sign-in did multifactor authentication (`amr` holds "mfa"): what the client gets
+    /// after a claims challenge's step-up.
+    pub mfa: bool,
 }
 
 impl TokenSpec {
@@ -59,7 +62,14 @@ impl TokenSpec {
             alias: alias.to_string(),
             lifetime: TOKEN_LIFETIME,
             scopes: vec![directory::API_SCOPE.to_string()],
+            mfa: false,
         }
+    }
+
+    /// The same sign-in, with multifactor authentication done.
+    pub fn with_mfa(mut self) -> Self {
+        self.mfa = true;
+        self
     }
 }
 
@@ -104,6 +114,7 @@ pub fn api_claims(state: &SimState, spec: &TokenSpec) -> Value {
         "nbf": iat,
         "exp": iat + spec.lifetime.as_secs() as i64,
         "aio": opaque(56),
+        "amr": if spec.mfa { json!(["pwd", "mfa"]) } else { json!(["pwd"]) },
         "azp": UI_CLIENT_ID.to_string(),
         "azpacr": "0",
         "name": user.display_name,
@@ -192,6 +203,8 @@ pub struct AadError {
     code: u32,
     description: String,
     suberror: Option<&'static str>,
+    /// A claims challenge (conditional access): the claims the client must obtain.
+    claims: Option<String>,
 }
 
 impl AadError {
@@ -212,6 +225,9 @@ impl AadError {
         if let Some(s) = self.suberror {
             body["suberror"] = json!(s);
         }
+        if let Some(c) = self.claims {
+            body["claims"] = json!(c);
+        }
         json_response(self.status, &body)
     }
 }
@@ -229,7 +245,32 @@ fn aad_error(
         code,
         description: description.to_string(),
         suberror,
+        claims: None,
     }
+}
+
+/// The conditional-access policy the sim applies to users it marks (`SimUser::mfa_policy`):
+/// "Require multifactor authentication" for all cloud apps.
+pub const MFA_POLICY_ID: &str = "9ab03e19-ed42-4168-b6b7-7001fb3e933a";
+
+/// On-behalf-of for a user under a conditional-access policy the presented token does not
+/// satisfy. The OBO flow page (Entra docs: "Microsoft identity platform and OAuth 2.0
+/// On-Behalf-Of flow", "Error response example") shows AADSTS50079 with a `claims` value the
+/// middle tier must return to its client; the claims-challenge page ("Claims challenges,
+/// claims requests, and client capabilities") names 50076/50079/50158 among the codes that
+/// carry one. Entra renders the error as `invalid_grant` on some paths and
+/// `interaction_required` on others (MSAL's issue trackers show both); the sim uses
+/// `invalid_grant`, the form the step-up guidance for APIs describes.
+fn mfa_challenge() -> AadError {
+    let mut e = aad_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_grant",
+        50076,
+        "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '00000003-0000-0000-c000-000000000000'.",
+        None,
+    );
+    e.claims = Some(json!({"access_token": {"capolids": {"essential": true, "values": [MFA_POLICY_ID]}}}).to_string());
+    e
 }
 
 /// `GET /{tenant}/v2.0/.well-known/openid-configuration`.
@@ -494,7 +535,15 @@ fn token_endpoint_inner(state: &SimState, tenant_segment: &str, req: &SimRequest
             }
             let tenant = tenant_of(state, tenant_segment)?;
             let assertion = f.get("assertion").cloned().unwrap_or_default();
-            let user = validate_assertion(state, &tenant, &assertion)?;
+            let (user, presented) = validate_assertion(state, &tenant, &assertion)?;
+            // The user's conditional-access policy asks for MFA; a token from a sign-in that
+            // did it carries "mfa" in `amr` (access-token claims reference).
+            let did_mfa = presented["amr"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|m| m == "mfa"));
+            if user.mfa_policy && !did_mfa {
+                return Err(mfa_challenge());
+            }
             let Some(resource) = resource_of(&scope) else {
                 return Err(aad_error(
                     StatusCode::BAD_REQUEST,
@@ -542,7 +591,7 @@ fn token_endpoint_inner(state: &SimState, tenant_segment: &str, req: &SimRequest
 
 /// Checks the user token presented for on-behalf-of: signed by us, for GroupMgr, unexpired,
 /// from this tenant. Returns the user.
-fn validate_assertion(state: &SimState, tenant: &SimTenant, assertion: &str) -> Result<SimUser, AadError> {
+fn validate_assertion(state: &SimState, tenant: &SimTenant, assertion: &str) -> Result<(SimUser, Value), AadError> {
     let bad = |code: u32, msg: &str| aad_error(StatusCode::BAD_REQUEST, "invalid_grant", code, msg, None);
     let parts: Vec<&str> = assertion.split('.').collect();
     let [h, p, s] = parts.as_slice() else {
@@ -585,5 +634,6 @@ fn validate_assertion(state: &SimState, tenant: &SimTenant, assertion: &str) -> 
     let oid = claims["oid"].as_str().and_then(|o| o.parse::<Uuid>().ok());
     oid.and_then(|o| tenant.user_by_id(&o).cloned())
         .filter(|u| u.enabled)
+        .map(|u| (u, claims))
         .ok_or_else(|| bad(50053, "The user account is disabled or does not exist."))
 }

@@ -3,6 +3,7 @@
 //! throttles and retries are exhausted, 502/504 when it fails — never a 500 for something a
 //! caller or Microsoft did. Also the per-request Graph session on behalf of the caller.
 
+use base64::Engine as _;
 use warp::http::StatusCode;
 
 use super::{ApiError, ErrorCode};
@@ -15,11 +16,19 @@ impl From<AcquireError> for ApiError {
         let message = e.to_string();
         match e {
             AcquireError::ConsentRequired(_) => ApiError::forbidden(ErrorCode::ConsentRequired, message),
-            AcquireError::InteractionRequired => {
-                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InteractionRequired, message).with_header(
-                    "www-authenticate",
-                    "Bearer realm=\"GroupMgr\", error=\"insufficient_claims\"",
-                )
+            // Entra docs, "Claims challenges, claims requests, and client capabilities": an
+            // API answers 401 with `error="insufficient_claims"` and the challenge's claims,
+            // base64-encoded, so MSAL can ask the user for them and retry.
+            AcquireError::InteractionRequired { claims, .. } => {
+                let mut challenge = String::from("Bearer realm=\"GroupMgr\", error=\"insufficient_claims\"");
+                if let Some(c) = claims {
+                    challenge.push_str(&format!(
+                        ", claims=\"{}\"",
+                        base64::engine::general_purpose::STANDARD.encode(c)
+                    ));
+                }
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InteractionRequired, message)
+                    .with_header("www-authenticate", challenge)
             }
             AcquireError::InvalidGrant(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, message)
                 .with_header("www-authenticate", "Bearer realm=\"GroupMgr\", error=\"invalid_token\""),

@@ -23,9 +23,15 @@ pub enum AcquireError {
     /// The tenant has not consented to GroupMgr (or revoked it): an admin must consent.
     #[error("the tenant has not granted GroupMgr the permissions it needs (admin consent required: {0})")]
     ConsentRequired(String),
-    /// Conditional access demands interaction (MFA, …): the client must get a new token.
-    #[error("the user must sign in again to satisfy the tenant's conditional access policy")]
-    InteractionRequired,
+    /// Conditional access demands more of the user's sign-in (MFA, a compliant device, …):
+    /// the client must get a new token carrying `claims` (the challenge Entra gave, as JSON),
+    /// for the reason named.
+    #[error("the tenant's conditional access policy requires {reason} ({code}): sign in again to satisfy it")]
+    InteractionRequired {
+        code: String,
+        reason: &'static str,
+        claims: Option<String>,
+    },
     /// The user's own token cannot be exchanged (expired, revoked, disabled user).
     #[error("the caller's token can no longer be exchanged: {0}")]
     InvalidGrant(String),
@@ -67,6 +73,9 @@ struct ErrorResponse {
     error_codes: Vec<u32>,
     #[serde(default)]
     suberror: Option<String>,
+    /// A claims challenge (conditional access).
+    #[serde(default)]
+    claims: Option<String>,
 }
 
 fn pem_blocks(pem: &str, label: &str) -> Vec<Vec<u8>> {
@@ -252,14 +261,37 @@ fn classify(status: u16, e: &ErrorResponse) -> AcquireError {
         .map_or_else(|| e.error.clone(), |c| format!("AADSTS{c}"));
     if code(65001) || code(7000229) || code(700016) || e.suberror.as_deref() == Some("consent_required") {
         AcquireError::ConsentRequired(first_code)
-    } else if code(50076) || code(50079) || e.error == "interaction_required" {
-        AcquireError::InteractionRequired
+    } else if let Some(reason) = interaction_reason(e, code) {
+        AcquireError::InteractionRequired {
+            code: first_code,
+            reason,
+            claims: e.claims.clone().filter(|c| !c.trim().is_empty()),
+        }
     } else if e.error == "invalid_client" || e.error == "unauthorized_client" {
         AcquireError::Misconfigured(first_code)
     } else if e.error == "invalid_grant" {
         AcquireError::InvalidGrant(first_code)
     } else {
         AcquireError::Unavailable(format!("{status} {first_code}"))
+    }
+}
+
+/// Why conditional access refused the exchange, if it did. Entra sends a `claims` challenge
+/// with these (Entra docs: "Claims challenges, claims requests, and client capabilities";
+/// the OBO flow's error example), as `invalid_grant` or as `interaction_required`.
+fn interaction_reason(e: &ErrorResponse, code: impl Fn(u32) -> bool) -> Option<&'static str> {
+    if code(50076) || code(50079) || code(50074) {
+        Some("multifactor authentication")
+    } else if code(50158) {
+        Some("an external security challenge")
+    } else if code(53000) || code(53001) {
+        Some("a compliant or managed device")
+    } else if code(53003) {
+        None
+    } else if e.claims.as_deref().is_some_and(|c| !c.trim().is_empty()) || e.error == "interaction_required" {
+        Some("a stronger sign-in")
+    } else {
+        None
     }
 }
 
@@ -301,6 +333,7 @@ mod tests {
             error_description: codes.first().map_or(String::new(), |c| format!("AADSTS{c}: something")),
             error_codes: codes.to_vec(),
             suberror: sub.map(str::to_string),
+            claims: None,
         }
     }
 
@@ -316,7 +349,24 @@ mod tests {
         );
         assert_eq!(
             classify(400, &err("invalid_grant", &[50076], None)),
-            AcquireError::InteractionRequired
+            AcquireError::InteractionRequired {
+                code: "AADSTS50076".into(),
+                reason: "multifactor authentication",
+                claims: None
+            }
+        );
+        let challenge = r#"{"access_token":{"capolids":{"essential":true,"values":["p"]}}}"#;
+        let with_claims = ErrorResponse {
+            claims: Some(challenge.into()),
+            ..err("interaction_required", &[53000], None)
+        };
+        assert_eq!(
+            classify(400, &with_claims),
+            AcquireError::InteractionRequired {
+                code: "AADSTS53000".into(),
+                reason: "a compliant or managed device",
+                claims: Some(challenge.into())
+            }
         );
         assert_eq!(
             classify(401, &err("invalid_client", &[7000215], None)),
