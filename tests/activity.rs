@@ -36,6 +36,21 @@ fn audit_app(records_per_blob: usize) -> Spawn {
     }
 }
 
+/// With Audit (Premium) licences Teams also logs MessageSent and MeetingDetail (the latter
+/// names the group by `AADGroupId`, not the team's thread): used when present, and the rows
+/// still match what Microsoft recorded. Without them (the sim's default) nothing premium is in
+/// the feed, and the same oracle holds on the Standard operations alone.
+#[tokio::test]
+async fn premium_teams_events_are_used_when_the_tenant_has_them() {
+    let mut opts = audit_app(3);
+    opts.sim.audit.premium_teams_events = true;
+    let app = spawn_with(opts).await;
+    let at = app.sim.state.now();
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_same(&activity_rows(&app), &expected_rows(&app, at));
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn last_activity_per_group_matches_what_microsoft_recorded() {
     let app = spawn_with(audit_app(3)).await;

@@ -28,6 +28,9 @@ pub struct AuditOptions {
     pub blobs_per_hour: usize,
     /// Entries per page of a content listing.
     pub page_size: usize,
+    /// The tenant's users hold Audit (Premium) licences, so Teams logs its premium events too
+    /// (MessageSent, MeetingDetail). Off by default: most tenants have Audit (Standard) only.
+    pub premium_teams_events: bool,
 }
 
 impl Default for AuditOptions {
@@ -36,9 +39,19 @@ impl Default for AuditOptions {
             records_per_blob: 20,
             blobs_per_hour: 1,
             page_size: 50,
+            premium_teams_events: false,
         }
     }
 }
+
+/// The Teams operations the sim emits for a team's activity, by audit tier. Source: Purview
+/// docs "Search the audit log for events in Microsoft Teams" (audit-teams-audit-log-events,
+/// now the Teams section of audit-log-activities): rows marked "This event is only available
+/// in Audit (Premium)" — MessageSent ("Posted a new message"), MeetingDetail,
+/// MeetingParticipantDetail, MessageRead — are premium; ChannelAdded, MemberAdded, TabAdded,
+/// MessageCreatedHasLink and MessageEditedHasLink carry no such mark.
+const STANDARD_TEAM_OPERATIONS: [&str; 4] = ["ChannelAdded", "MemberAdded", "TabAdded", "MessageCreatedHasLink"];
+const PREMIUM_TEAM_OPERATIONS: [&str; 4] = ["ChannelAdded", "MemberAdded", "TabAdded", "MessageSent"];
 
 const SHAREPOINT: &str = "Audit.SharePoint";
 const GENERAL: &str = "Audit.General";
@@ -212,8 +225,12 @@ fn base(
                         teams: true,
                         time,
                     });
-                    r["Operation"] =
-                        json!(["ChannelAdded", "MemberAdded", "TabAdded", "MessageSent"][rng.below(4) as usize]);
+                    let operations = if opts.premium_teams_events {
+                        PREMIUM_TEAM_OPERATIONS
+                    } else {
+                        STANDARD_TEAM_OPERATIONS
+                    };
+                    r["Operation"] = json!(operations[rng.below(4) as usize]);
                     r["TeamGuid"] = json!(g.team.clone());
                     r["TeamName"] = json!(g.display_name);
                     r["MessageURLs"] =
@@ -227,8 +244,15 @@ fn base(
                         teams: true,
                         time,
                     });
-                    r["Operation"] = json!("MeetingDetail");
-                    r["AADGroupId"] = json!(g.id.to_string());
+                    if opts.premium_teams_events {
+                        // A meeting's details name the group, not the team's thread.
+                        r["Operation"] = json!("MeetingDetail");
+                        r["AADGroupId"] = json!(g.id.to_string());
+                    } else {
+                        r["Operation"] = json!("MessageEditedHasLink");
+                        r["TeamGuid"] = json!(g.team.clone());
+                        r["TeamName"] = json!(g.display_name);
+                    }
                 }
                 (60..=79, _) => {
                     r["Operation"] = json!("TeamsSessionStarted");
