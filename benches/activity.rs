@@ -270,6 +270,7 @@ fn end_to_end() {
                 records_per_blob: 3000,
                 blobs_per_hour: 1,
                 page_size: 50,
+                ..Default::default()
             },
             ..Default::default()
         },
@@ -294,6 +295,7 @@ fn tenant_at_scale() {
                 records_per_blob: 20_834,
                 blobs_per_hour: 1,
                 page_size: 50,
+                ..Default::default()
             },
             list_write_throttle: None,
             ..Default::default()
