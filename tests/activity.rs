@@ -42,13 +42,21 @@ fn audit_app(records_per_blob: usize) -> Spawn {
 /// the feed, and the same oracle holds on the Standard operations alone.
 #[tokio::test]
 async fn premium_teams_events_are_used_when_the_tenant_has_them() {
-    let mut opts = audit_app(3);
+    let mut opts = revealed(audit_app(3));
     opts.sim.audit.premium_teams_events = true;
     let app = spawn_with(opts).await;
     let at = app.sim.state.now();
-    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(s.activity.teams_report, "read", "names shown: the report is joined too");
     assert_same(&activity_rows(&app), &expected_rows(&app, at));
     app.stop().await;
+}
+
+/// A tenant whose administrator turned report name concealment off (the Teams report can
+/// then be joined to groups).
+fn revealed(mut opts: Spawn) -> Spawn {
+    opts.sim.reports_concealed = false;
+    opts
 }
 
 #[tokio::test]
@@ -58,7 +66,8 @@ async fn last_activity_per_group_matches_what_microsoft_recorded() {
     let at = app.sim.state.now();
     let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert!(s.activity.audit_feed && s.activity.blobs >= 300, "{:?}", s.activity);
-    assert_eq!(s.activity.teams_report, "read");
+    // A real tenant's default: report names concealed, the feed alone tells.
+    assert_eq!(s.activity.teams_report, "concealed");
     assert!(s.activity.records > s.activity.matched, "ignored records exist");
     // Each blob holds 3 records of its own and repeats 2 of the previous one: repeats are
     // counted once (a repeat whose original blob is not yet available counts as new).
@@ -340,8 +349,8 @@ async fn two_concurrent_runs_do_not_both_advance_the_checkpoint() {
 
 #[tokio::test]
 async fn concealed_report_names_are_reported_once_and_the_feed_is_used() {
+    // The default: names concealed.
     let app = spawn_with(audit_app(2)).await;
-    app.sim.state.concealed_reports.lock().unwrap().insert(CONTOSO);
     let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert_eq!(s.activity.teams_report, "concealed");
     assert!(s.activity.matched > 0, "the audit feed still gives activity");
@@ -359,7 +368,7 @@ async fn concealed_report_names_are_reported_once_and_the_feed_is_used() {
 
 #[tokio::test]
 async fn activity_api_lists_groups_and_filters_inactive_ones() {
-    let app = spawn_with(audit_app(2)).await;
+    let app = spawn_with(revealed(audit_app(2))).await;
     let admin = app.sim.user_token(CONTOSO, "admin");
     let empty: Value = app
         .http
@@ -501,7 +510,6 @@ async fn activity_api_lists_groups_and_filters_inactive_ones() {
 async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
     let app = spawn_with(audit_app(3)).await;
     let key = contoso_log_key(&app).await;
-    app.sim.state.concealed_reports.lock().unwrap().insert(CONTOSO);
     // One blob answers AF20051 (expired) when it is fetched.
     app.sim.state.faults.arm(
         FaultRule::new(

@@ -167,7 +167,20 @@ async fn create_get_update_delete_restore() {
 async fn owners_and_members_are_managed() {
     let app = spawn_app().await;
     let admin = app.sim.user_token(CONTOSO, "admin");
-    let g = app.first_group();
+    // A group Patti does not own (removing a group's last owner is refused).
+    let patti: uuid::Uuid = user_id("pattif").parse().unwrap();
+    let g = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|g| g.is_unified() && g.deleted.is_none() && !g.owners.contains(&patti))
+                .map(|g| g.id.to_string())
+                .min()
+        })
+        .flatten()
+        .expect("a group Patti does not own");
     let base = format!("/api/groups/{g}");
     for rel in ["owners", "members"] {
         let listed = app.json_ok("GET", &format!("{base}/{rel}"), &admin, None).await;

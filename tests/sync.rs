@@ -168,7 +168,15 @@ async fn settled(app: &common::TestApp, token: &str, after: chrono::DateTime<chr
 
 #[tokio::test]
 async fn sync_status_tells_the_ui_where_the_sync_stands() {
-    let app = spawn_app().await;
+    // Report names shown (this app reads the Teams report, not the audit feed).
+    let app = spawn_with(common::Spawn {
+        sim: m365_sim::SimOptions {
+            reports_concealed: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
     let admin = app.sim.user_token(CONTOSO, "admin");
     let adele = app.sim.user_token(CONTOSO, "adelev");
     let resp = app

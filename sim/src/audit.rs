@@ -350,6 +350,25 @@ pub fn expected_activity(
             out.entry(g.id).or_default().0 = Some(h);
         }
     }
+    add_feed_activity(&mut out, t, tenant, host, opts, now);
+    out
+}
+
+/// What the audit feed alone says about each group (its 7 days).
+pub fn feed_activity(t: &TenantGraph, tenant: &Uuid, host: &str, opts: &AuditOptions, now: DateTime<Utc>) -> Activity {
+    let mut out = Activity::new();
+    add_feed_activity(&mut out, t, tenant, host, opts, now);
+    out
+}
+
+fn add_feed_activity(
+    out: &mut Activity,
+    t: &TenantGraph,
+    tenant: &Uuid,
+    host: &str,
+    opts: &AuditOptions,
+    now: DateTime<Utc>,
+) {
     for sharepoint in [true, false] {
         for (b, _) in all_blobs(tenant, sharepoint, now, opts) {
             // A blob's own records, and the two of the previous blob it repeats — which may
@@ -365,7 +384,6 @@ pub fn expected_activity(
             }
         }
     }
-    out
 }
 
 /// Management API state of one tenant.

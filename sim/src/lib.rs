@@ -62,6 +62,14 @@ pub struct SimState {
 impl SimState {
     /// Now, as the sim's content sees it: when audit content and report rows appear, and what
     /// the test oracle counts. Tokens keep the real clock (the product checks them by it).
+    /// Whether the tenant's usage reports conceal names.
+    pub fn reports_concealed(&self, tenant: &uuid::Uuid) -> bool {
+        self.concealed_reports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(tenant)
+    }
+
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock
             .lock()
@@ -155,6 +163,12 @@ pub struct SimOptions {
     /// throttles heavy writers: "Avoid getting throttled or blocked in SharePoint Online").
     /// `None` never throttles.
     pub list_write_throttle: Option<u64>,
+    /// Usage reports conceal user, group and site names (`admin/reportSettings`
+    /// `displayConcealedNames`). On by default, as in every tenant since September 2021
+    /// ("Microsoft 365 Reports in the admin center", "Show user details in the reports": the
+    /// names are concealed by default; an administrator may turn that off). Then the Teams
+    /// report's team names and ids are unmatchable hashes.
+    pub reports_concealed: bool,
 }
 
 impl Default for SimOptions {
@@ -165,6 +179,7 @@ impl Default for SimOptions {
             paging: Paging::default(),
             site_delay: chrono::TimeDelta::minutes(30),
             list_write_throttle: Some(250),
+            reports_concealed: true,
         }
     }
 }
@@ -223,13 +238,18 @@ impl Sim {
 
     /// Starts the sim with seeding options.
     pub async fn start_with(addr: SocketAddr, options: SimOptions) -> std::io::Result<Sim> {
+        let concealed: std::collections::HashSet<uuid::Uuid> = if options.reports_concealed {
+            directory::seed().iter().map(|t| t.id).collect()
+        } else {
+            Default::default()
+        };
         let state = Arc::new(SimState {
             base_url: OnceLock::new(),
             clock: std::sync::Mutex::new(None),
             options,
             graph: Default::default(),
             feeds: Default::default(),
-            concealed_reports: Default::default(),
+            concealed_reports: std::sync::Mutex::new(concealed),
             keys: RwLock::new(vec![Arc::new(SigningKey::generate())]),
             tenants: RwLock::new(directory::seed()),
             faults: Faults::default(),
@@ -359,7 +379,15 @@ impl Sim {
         let host = format!("{}.sharepoint.com", t.name.to_lowercase());
         let opts = self.state.options.audit.clone();
         self.state
-            .with_graph(&tenant, |g| audit::expected_activity(g, &tenant, &host, &opts, now))
+            .with_graph(&tenant, |g| {
+                // Concealed report names: the Teams report cannot be matched to groups, so
+                // Teams history older than the feed's 7 days is not knowable.
+                if self.state.reports_concealed(&tenant) {
+                    audit::feed_activity(g, &tenant, &host, &opts, now)
+                } else {
+                    audit::expected_activity(g, &tenant, &host, &opts, now)
+                }
+            })
             .unwrap_or_default()
     }
 
