@@ -63,6 +63,14 @@ impl Cloud {
         }
     }
 
+    /// Whether Graph offers the Teams team activity report here. Graph docs,
+    /// reportroot-getteamsteamactivitydetail, "This API is available in the following national
+    /// cloud deployments": the global service and US Government L4 (GCC) only — not GCC High
+    /// (L5), DoD or China.
+    pub fn has_teams_report(&self) -> bool {
+        matches!(self, Cloud::Public | Cloud::UsGov)
+    }
+
     pub fn authority_host(&self) -> &'static str {
         match self {
             Cloud::Public | Cloud::UsGov => "https://login.microsoftonline.com",

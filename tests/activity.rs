@@ -190,6 +190,7 @@ async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityRepo
         now: app.sim.state.now(),
         budget: &budget,
         pending: &mut pending,
+        teams_report_offered: true,
         progress: None,
     }
     .run()
@@ -363,6 +364,42 @@ async fn concealed_report_names_are_reported_once_and_the_feed_is_used() {
             .is_some(),
         "said once, remembered"
     );
+    // The UI is told: the report is unavailable and why; each group's activity rests on the
+    // audit feed alone (Teams records for a team, SharePoint's for a group with a site).
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let status: Value = app.get("/api/sync", Some(&admin)).await.json().await.unwrap();
+    let sources = status["sources"].as_array().unwrap();
+    let of = |name: &str| sources.iter().find(|s| s["source"] == name).unwrap().clone();
+    assert_eq!(of("teamsReport")["available"], false, "{status}");
+    assert!(
+        of("teamsReport")["reason"].as_str().unwrap().contains("conceals"),
+        "{status}"
+    );
+    assert_eq!(
+        (
+            of("teamsAudit")["available"].clone(),
+            of("sharePointAudit")["available"].clone()
+        ),
+        (Value::Bool(true), Value::Bool(true))
+    );
+    let page: Value = app
+        .get("/api/activity?top=5000", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let rows = list_rows(&app);
+    for item in page["value"].as_array().unwrap() {
+        let row = &rows[item["groupId"].as_str().unwrap()];
+        let mut want = Vec::new();
+        if row["TeamsEnabled"] == Value::Bool(true) {
+            want.push("teamsAudit");
+        }
+        if row.get("SiteUrl").is_some_and(|u| !u.is_null()) {
+            want.push("sharePointAudit");
+        }
+        assert_eq!(item["sources"], serde_json::json!(want), "{item}");
+    }
     app.stop().await;
 }
 
@@ -557,6 +594,7 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
             now: Utc::now() + chrono::TimeDelta::days(1),
             budget: &budget,
             pending: &mut pending,
+            teams_report_offered: true,
             progress: None,
         }
         .run()

@@ -223,6 +223,20 @@ async fn sync_status_tells_the_ui_where_the_sync_stands() {
     let s = settled(&app, &admin, asked).await;
     let run = &s["lastRun"];
     assert_eq!(run["outcome"], "finished", "{s}");
+    // Its sources: the Teams report read; no audit feed in this deployment, and it says so.
+    let sources = s["sources"].as_array().unwrap();
+    assert!(
+        sources
+            .iter()
+            .any(|x| x["source"] == "teamsReport" && x["available"] == true),
+        "{s}"
+    );
+    assert!(
+        sources
+            .iter()
+            .any(|x| x["source"] == "teamsAudit" && x["reason"].as_str().is_some_and(|r| r.contains("not configured"))),
+        "{s}"
+    );
     let unified = app
         .sim
         .state

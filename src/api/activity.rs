@@ -76,6 +76,14 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
             .cmp(&b.last_activity)
             .then_with(|| a.group_id.cmp(&b.group_id))
     });
+    let sources = crate::jobs::activity_sync::sources(
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        app.settings.cloud.has_teams_report(),
+        app.management.is_some(),
+    )
+    .await
+    .map_err(|_| ApiError::store_unavailable())?;
     let value = rows
         .iter()
         .skip(offset)
@@ -84,6 +92,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
             group_id: r.group_id.clone(),
             display_name: r.name.clone(),
             activity: Activity::of(Some(r)),
+            sources: crate::jobs::activity_sync::sources_of(r, &sources),
         })
         .collect();
     let end = offset.saturating_add(top.as_usize());

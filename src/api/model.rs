@@ -136,11 +136,14 @@ pub struct ActivityItem {
     pub display_name: String,
     #[serde(flatten)]
     pub activity: Activity,
+    /// The sources this group's activity rests on (see `GET /api/sync` for those the tenant
+    /// lacks, and why): Teams sources for a team, SharePoint's for a group with a site.
+    pub sources: Vec<crate::jobs::activity_sync::Source>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"value": [{"groupId": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "lastTeamsActivity": null, "lastSharePointActivity": "2026-08-01T10:00:00Z", "lastActivity": "2026-08-01T10:00:00Z"}], "nextCursor": null}))]
+#[schema(example = json!({"value": [{"groupId": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "lastTeamsActivity": null, "lastSharePointActivity": "2026-08-01T10:00:00Z", "lastActivity": "2026-08-01T10:00:00Z", "sources": ["sharePointAudit"]}], "nextCursor": null}))]
 pub struct ActivityPage {
     pub value: Vec<ActivityItem>,
     #[schema(required = true)]
@@ -276,7 +279,9 @@ pub struct SyncQueued {
         "groups": 41250, "rowsWritten": 41250, "rowsRefused": 0, "auditBlobs": 96, "auditRecords": 2150433,
         "auditBlobsLost": 0, "requests": 5120},
     "running": false, "runningUntil": null, "nextDue": "2026-12-02T08:15:00Z", "condition": null,
-    "dataCompleteUntil": "2026-12-01T00:00:00Z"}))]
+    "dataCompleteUntil": "2026-12-01T00:00:00Z",
+    "sources": [{"source": "teamsReport", "available": false, "reason": "the tenant conceals user, group and site names in usage reports, so the report cannot be matched to groups (Microsoft 365 admin center: Settings > Org settings > Reports)"},
+        {"source": "teamsAudit", "available": true, "reason": null}, {"source": "sharePointAudit", "available": true, "reason": null}]}))]
 pub struct SyncState {
     /// The last invocation of the tenant's sync (`null`: none yet).
     #[schema(required = true)]
@@ -299,6 +304,9 @@ pub struct SyncState {
     #[serde(serialize_with = "rfc3339")]
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub data_complete_until: Option<DateTime<Utc>>,
+    /// Each activity source and whether it informs the tenant's activity (if not, why: names
+    /// concealed in reports, no report in this cloud, no audit feed configured, not read yet).
+    pub sources: Vec<crate::jobs::activity_sync::SourceState>,
 }
 
 /// A recorded reason the tenant's sync cannot proceed.

@@ -174,7 +174,7 @@ fn activity() {}
 
 /// Where the tenant's sync stands
 #[utoipa::path(get, path = "/api/sync", tag = "sync",
-    description = "Requires the `GroupMgr.Admin` app role. The last run, whether one is running, the next one due, any condition that stops the sync until the tenant fixes it (consent revoked, a permission removed, the list deleted), and `dataCompleteUntil`.",
+    description = "Requires the `GroupMgr.Admin` app role. The last run, whether one is running, the next one due, any condition that stops the sync until the tenant fixes it (consent revoked, a permission removed, the list deleted), `dataCompleteUntil`, and `sources`: each activity source and, when it is unavailable, why (report names concealed, no Teams report in this cloud, no audit feed).",
     responses((status = 200, description = "The tenant's sync status", body = SyncState), Errors))]
 #[allow(dead_code)]
 fn sync_state() {}

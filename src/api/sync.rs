@@ -1,6 +1,6 @@
 //! `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`): the last
-//! run, whether one is running, the next one due, any recorded condition, and the time up to
-//! which activity is complete.
+//! run, whether one is running, the next one due, any recorded condition, the time up to
+//! which activity is complete, and which activity sources inform it (or why not).
 //!
 //! `POST /api/sync?full=`: sync the caller's tenant now (role `GroupMgr.Admin`). 202 with
 //! `queued` (a `tenant-sync` message, under a Functions host) or `started` (in process,
@@ -38,6 +38,14 @@ pub async fn get(app: &Arc<App>, caller: &Caller) -> Result<Response<Bytes>, Api
             next_attempt: c.next_attempt,
         }),
         data_complete_until: s.data_complete_until,
+        sources: crate::jobs::activity_sync::sources(
+            app.state.as_ref(),
+            &tenant,
+            app.settings.cloud.has_teams_report(),
+            app.management.is_some(),
+        )
+        .await
+        .map_err(|_| ApiError::store_unavailable())?,
     };
     Ok(super::json(StatusCode::OK, &body))
 }

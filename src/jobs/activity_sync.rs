@@ -158,6 +158,88 @@ pub async fn data_complete_until(
     Ok(marks.into_iter().min())
 }
 
+/// A source GroupMgr reads activity from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Source {
+    /// The Teams team activity report (Graph usage reports): each team's last activity day,
+    /// up to 180 days back.
+    TeamsReport,
+    /// Teams records of the audit feed (Office 365 Management Activity API), 7 days back.
+    TeamsAudit,
+    /// SharePoint records of the audit feed.
+    SharePointAudit,
+}
+
+/// Whether a source informs the tenant's activity, and if not, why.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceState {
+    pub source: Source,
+    pub available: bool,
+    /// Why the source is not available (`null` when it is).
+    #[schema(required = true)]
+    pub reason: Option<String>,
+}
+
+/// The tenant's activity sources as the last syncs found them.
+pub async fn sources(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    teams_report_offered: bool,
+    audit_feed: bool,
+) -> Result<Vec<SourceState>, StateError> {
+    let state_of = |source, reason: Option<&str>| SourceState {
+        source,
+        available: reason.is_none(),
+        reason: reason.map(str::to_string),
+    };
+    let report = if !teams_report_offered {
+        Some("the Teams activity report is not offered in this Microsoft cloud (GCC High, DoD, China)")
+    } else if state.load(tenant, CONCEALED_KEY).await?.is_some() {
+        Some(
+            "the tenant conceals user, group and site names in usage reports, so the report cannot be matched \
+             to groups (Microsoft 365 admin center: Settings > Org settings > Reports)",
+        )
+    } else if state.load(tenant, REPORT_DAY_KEY).await?.is_none() {
+        Some("not read yet")
+    } else {
+        None
+    };
+    let mut out = vec![state_of(Source::TeamsReport, report)];
+    for (source, ct) in [
+        (Source::TeamsAudit, ContentType::General),
+        (Source::SharePointAudit, ContentType::SharePoint),
+    ] {
+        let reason = if !audit_feed {
+            Some("the audit feed is not configured for this GroupMgr deployment")
+        } else if load_doc::<Checkpoint>(state, tenant, &checkpoint_key(ct))
+            .await?
+            .is_none_or(|(cp, _)| cp.bookmark.is_none())
+        {
+            Some("not read yet")
+        } else {
+            None
+        };
+        out.push(state_of(source, reason));
+    }
+    Ok(out)
+}
+
+/// The sources a group's activity rests on: those available to the tenant that apply to the
+/// group (Teams sources to a team, SharePoint's to a group whose site is known).
+pub fn sources_of(row: &crate::customer_list::GroupRow, tenant: &[SourceState]) -> Vec<Source> {
+    tenant
+        .iter()
+        .filter(|s| s.available)
+        .map(|s| s.source)
+        .filter(|s| match s {
+            Source::TeamsReport | Source::TeamsAudit => row.teams_enabled,
+            Source::SharePointAudit => row.site_url.is_some(),
+        })
+        .collect()
+}
+
 /// The inputs of one activity sync.
 pub struct ActivitySync<'a> {
     pub graph: &'a Graph<'a>,
@@ -168,6 +250,8 @@ pub struct ActivitySync<'a> {
     pub now: DateTime<Utc>,
     pub budget: &'a Budget,
     pub pending: &'a mut Pending,
+    /// Whether this cloud offers the Teams activity report (`Cloud::has_teams_report`).
+    pub teams_report_offered: bool,
     /// Called after each blob with (blobs done, records so far), for progress displays.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Send + Sync)>,
 }
@@ -181,15 +265,20 @@ struct Rows {
 impl ActivitySync<'_> {
     pub async fn run(mut self) -> Result<ActivityReport, ActivityError> {
         let mut report = ActivityReport {
-            teams_report: "not due",
+            teams_report: if self.teams_report_offered {
+                "not due"
+            } else {
+                "not offered in this cloud"
+            },
             audit_feed: self.management.is_some(),
             ..Default::default()
         };
-        let report_due = self
-            .state
-            .load(&self.tenant, REPORT_DAY_KEY)
-            .await?
-            .is_none_or(|(d, _)| d != self.now.format("%Y-%m-%d").to_string());
+        let report_due = self.teams_report_offered
+            && self
+                .state
+                .load(&self.tenant, REPORT_DAY_KEY)
+                .await?
+                .is_none_or(|(d, _)| d != self.now.format("%Y-%m-%d").to_string());
         if self.management.is_none() && !report_due && self.pending.doc.activity.is_empty() {
             // Nothing to read: no audit feed configured, today's report already merged.
             report.finished = true;
@@ -631,5 +720,51 @@ impl ActivitySync<'_> {
         self.flush(rows, map, report).await?;
         *version = Some(save_doc(self.state, &self.tenant, key, cp, version.as_ref()).await?);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::jobs::state::EmbeddedState;
+    use crate::store::sqlite::SqliteStore;
+
+    fn reason(s: &[SourceState], source: Source) -> Option<String> {
+        s.iter().find(|x| x.source == source).and_then(|x| x.reason.clone())
+    }
+
+    /// Each source says why it does not inform the tenant's activity: no report in this
+    /// cloud, names concealed, no audit feed, nothing read yet.
+    #[tokio::test]
+    async fn sources_say_why_they_are_unavailable() {
+        let store: Arc<dyn crate::store::Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        let tenant = TenantId::parse("6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b").unwrap();
+        store
+            .add_tenant(&crate::store::NewTenant {
+                tenant_id: tenant,
+                seats: crate::domain::Seats::new(1).unwrap(),
+                licence_expires: None,
+            })
+            .await
+            .unwrap();
+        let state = EmbeddedState(store);
+        let s = sources(&state, &tenant, false, false).await.unwrap();
+        assert!(
+            reason(&s, Source::TeamsReport)
+                .unwrap()
+                .contains("not offered in this Microsoft cloud")
+        );
+        assert!(reason(&s, Source::TeamsAudit).unwrap().contains("not configured"));
+        let s = sources(&state, &tenant, true, true).await.unwrap();
+        assert_eq!(reason(&s, Source::TeamsReport).as_deref(), Some("not read yet"));
+        assert_eq!(reason(&s, Source::SharePointAudit).as_deref(), Some("not read yet"));
+        state.save(&tenant, REPORT_DAY_KEY, "2026-12-01", None).await.unwrap();
+        let s = sources(&state, &tenant, true, true).await.unwrap();
+        assert!(s.iter().any(|x| x.source == Source::TeamsReport && x.available));
+        state.save(&tenant, CONCEALED_KEY, "1", None).await.unwrap();
+        let s = sources(&state, &tenant, true, true).await.unwrap();
+        assert!(reason(&s, Source::TeamsReport).unwrap().contains("conceals"));
     }
 }

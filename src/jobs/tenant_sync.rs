@@ -339,6 +339,7 @@ async fn work(
             now: app.clock.now(),
             budget,
             pending: &mut pending,
+            teams_report_offered: app.settings.cloud.has_teams_report(),
             progress,
         }
         .run()

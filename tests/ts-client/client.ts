@@ -40,6 +40,7 @@ type SyncQueued = Answer<"/api/sync", "post", 202>;
 type SyncState = Answer<"/api/sync", "get", 200>;
 type RunRecord = NonNullable<SyncState["lastRun"]>;
 type SyncCondition = NonNullable<SyncState["condition"]>;
+type SourceState = SyncState["sources"][number];
 type ErrorBody = Answer<"/api/groups", "post", 400>;
 type ErrorCode = ErrorBody["error"]["code"];
 
@@ -88,6 +89,19 @@ const shaped =
   (v: unknown): boolean =>
     isObject(v) && (Object.entries(checks) as [string, (v: unknown) => boolean][]).every(([k, check]) => check(v[k]));
 
+/** An array whose every element `check` accepts. */
+const arrayOf =
+  (check: (v: unknown) => boolean) =>
+  (v: unknown): boolean =>
+    Array.isArray(v) && v.every(check);
+const isSource = (v: unknown): boolean => v === "teamsReport" || v === "teamsAudit" || v === "sharePointAudit";
+
+const sourceStateChecks: Checks<SourceState> = {
+  source: isSource,
+  available: isBoolean,
+  reason: orNull(isString),
+};
+
 const activityChecks: Checks<Group["activity"]> = {
   lastTeamsActivity: orNull(isTime),
   lastSharePointActivity: orNull(isTime),
@@ -125,6 +139,7 @@ const activityItemChecks: Checks<ActivityItem> = {
   lastTeamsActivity: orNull(isTime),
   lastSharePointActivity: orNull(isTime),
   lastActivity: orNull(isTime),
+  sources: arrayOf(isSource),
 };
 
 const syncQueuedChecks: Checks<SyncQueued> = {
@@ -162,6 +177,7 @@ const syncStateChecks: Checks<SyncState> = {
   nextDue: isTime,
   condition: orNull(shaped(conditionChecks)),
   dataCompleteUntil: orNull(isTime),
+  sources: arrayOf(shaped(sourceStateChecks)),
 };
 
 /** A page: `value` is an array of items that pass `checks`, `nextCursor` a string or null. */
