@@ -63,10 +63,11 @@ impl Cloud {
         }
     }
 
-    /// Whether Graph offers the Teams team activity report here. Graph docs,
-    /// reportroot-getteamsteamactivitydetail, "This API is available in the following national
-    /// cloud deployments": the global service and US Government L4 (GCC) only — not GCC High
-    /// (L5), DoD or China.
+    /// Whether Graph offers the usage reports GroupMgr reads (Teams team activity, Microsoft 365
+    /// groups activity) here. Graph docs, reportroot-getteamsteamactivitydetail and
+    /// reportroot-getoffice365groupsactivitydetail, "This API is available in the following
+    /// national cloud deployments": the global service only (GCC tenants use it) — not US
+    /// Government L4 (GCC High), L5 (DoD) or China operated by 21Vianet.
     pub fn has_teams_report(&self) -> bool {
         matches!(self, Cloud::Public | Cloud::UsGov)
     }

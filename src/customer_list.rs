@@ -42,7 +42,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 2;
+const COLUMNS_VERSION: u32 = 3;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,8 @@ pub struct GroupRow {
     pub site_url: Option<String>,
     pub last_teams_activity: Option<DateTime<Utc>>,
     pub last_sharepoint_activity: Option<DateTime<Utc>>,
+    /// The group mailbox's last activity (the Microsoft 365 groups activity report).
+    pub last_mail_activity: Option<DateTime<Utc>>,
     pub last_activity: Option<DateTime<Utc>>,
     pub lifecycle: Lifecycle,
     pub synced_at: Option<DateTime<Utc>>,
@@ -99,13 +101,18 @@ fn group_columns() -> Vec<Column> {
 
 /// The columns the activity sync owns.
 fn activity_columns() -> Vec<Column> {
-    ["LastTeamsActivity", "LastSharePointActivity", "LastActivity"]
-        .into_iter()
-        .map(|name| Column {
-            name,
-            kind: ColumnKind::DateTime,
-        })
-        .collect()
+    [
+        "LastTeamsActivity",
+        "LastSharePointActivity",
+        "LastMailActivity",
+        "LastActivity",
+    ]
+    .into_iter()
+    .map(|name| Column {
+        name,
+        kind: ColumnKind::DateTime,
+    })
+    .collect()
 }
 
 /// The list and its columns (besides the built-in `Title`, which holds the group's name).
@@ -165,6 +172,7 @@ impl GroupRow {
             site_url: None,
             last_teams_activity: None,
             last_sharepoint_activity: None,
+            last_mail_activity: None,
             last_activity: None,
             lifecycle: Lifecycle::Active,
             synced_at: None,
@@ -198,6 +206,7 @@ impl GroupRow {
         let mut f = Map::new();
         f.insert("LastTeamsActivity".into(), time(&self.last_teams_activity));
         f.insert("LastSharePointActivity".into(), time(&self.last_sharepoint_activity));
+        f.insert("LastMailActivity".into(), time(&self.last_mail_activity));
         f.insert("LastActivity".into(), time(&self.last_activity));
         f
     }
@@ -207,6 +216,7 @@ impl GroupRow {
         LastActivity {
             teams: self.last_teams_activity,
             sharepoint: self.last_sharepoint_activity,
+            mail: self.last_mail_activity,
         }
     }
 
@@ -214,6 +224,7 @@ impl GroupRow {
     pub fn set_activity(&mut self, a: LastActivity) {
         self.last_teams_activity = a.teams;
         self.last_sharepoint_activity = a.sharepoint;
+        self.last_mail_activity = a.mail;
         self.last_activity = a.overall();
     }
 
@@ -231,6 +242,7 @@ impl GroupRow {
             site_url: text("SiteUrl"),
             last_teams_activity: parse_time(f.get("LastTeamsActivity")),
             last_sharepoint_activity: parse_time(f.get("LastSharePointActivity")),
+            last_mail_activity: parse_time(f.get("LastMailActivity")),
             last_activity: parse_time(f.get("LastActivity")),
             lifecycle: match f.get("LifecycleStatus").and_then(Value::as_str) {
                 Some("deleted") => Lifecycle::Deleted,
@@ -574,7 +586,7 @@ mod tests {
         let now = DateTime::from_timestamp(Utc::now().timestamp(), 0);
         row.set_activity(LastActivity {
             teams: now,
-            sharepoint: None,
+            ..Default::default()
         });
         let g = row.group_fields();
         let a = row.activity_fields();

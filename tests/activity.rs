@@ -59,6 +59,58 @@ fn revealed(mut opts: Spawn) -> Spawn {
     opts
 }
 
+/// Groups used only by mail (no team, no site activity) are not "never active": their
+/// mailbox's activity comes from the Microsoft 365 groups activity report, is kept as
+/// `LastMailActivity` and counts in `LastActivity`; the API says so and names the source.
+#[tokio::test]
+async fn groups_used_only_by_mail_are_active() {
+    let app = spawn_with(revealed(audit_app(2))).await;
+    let at = app.sim.state.now();
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(s.activity.teams_report, "read");
+    let mail = app.sim.expected_mail_activity_at(CONTOSO, at, 90);
+    let truth = app.sim.expected_activity_at(CONTOSO, at);
+    let mail_only: Vec<_> = mail
+        .keys()
+        .filter(|g| truth.get(g).is_none_or(|(t, s)| t.is_none() && s.is_none()))
+        .collect();
+    assert!(mail_only.len() >= 5, "{} mail-only groups", mail_only.len());
+    let rows = list_rows(&app);
+    for g in &mail_only {
+        let r = &rows[&g.to_string()];
+        assert_eq!(r["LastMailActivity"], fmt(Some(mail[*g])), "{g}");
+        assert_eq!(r["LastActivity"], r["LastMailActivity"], "{g}");
+    }
+    // Every group's mail column is what the report says (and nothing where it says nothing).
+    for (id, r) in &rows {
+        let want = fmt(mail.get(&id.parse().unwrap()).copied());
+        assert_eq!(r.get("LastMailActivity").cloned().unwrap_or(Value::Null), want, "{id}");
+    }
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let page: Value = app
+        .get("/api/activity?top=5000", Some(&admin))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let item = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["groupId"] == mail_only[0].to_string())
+        .unwrap()
+        .clone();
+    assert_eq!(item["lastMailActivity"], fmt(Some(mail[mail_only[0]])), "{item}");
+    assert!(
+        item["sources"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("groupMailbox")),
+        "{item}"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn last_activity_per_group_matches_what_microsoft_recorded() {
     let app = spawn_with(audit_app(3)).await;

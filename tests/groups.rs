@@ -111,7 +111,7 @@ async fn create_get_update_delete_restore() {
     assert_eq!(g["teamsEnabled"], false);
     assert_eq!(
         g["activity"],
-        json!({"lastTeamsActivity": null, "lastSharePointActivity": null, "lastActivity": null})
+        json!({"lastTeamsActivity": null, "lastSharePointActivity": null, "lastMailActivity": null, "lastActivity": null})
     );
     let owners = app.json_ok("GET", &format!("{location}/owners"), &adele, None).await;
     assert_eq!(owners["value"][0]["id"], user_id("adelev"));

@@ -391,6 +391,40 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// What the Microsoft 365 groups activity report (read over `days`) says of each group's
+    /// mailbox at `now`, as GroupMgr can know it: the group's last activity day when its
+    /// mailbox received mail in the period; nothing when report names are concealed.
+    pub fn expected_mail_activity_at(
+        &self,
+        tenant: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+        days: i64,
+    ) -> std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> {
+        use chrono::DurationRound as _;
+        if self.state.reports_concealed(&tenant) {
+            return Default::default();
+        }
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let host = format!("{}.sharepoint.com", t.name.to_lowercase());
+        let opts = self.state.options.audit.clone();
+        let since = now - chrono::TimeDelta::days(days);
+        self.state
+            .with_graph(&tenant, |g| {
+                let feed = audit::feed_activity(g, &tenant, &host, &opts, now);
+                g.groups
+                    .values()
+                    .filter(|x| x.is_unified() && x.deleted.is_none())
+                    .filter_map(|x| {
+                        let mail = audit::mail_history(x.id, now).filter(|m| *m >= since)?;
+                        let files = feed.get(&x.id).and_then(|(_, sp)| *sp).filter(|t| *t >= since);
+                        let last = files.map_or(mail, |f| f.max(mail));
+                        Some((x.id, last.duration_trunc(chrono::TimeDelta::days(1)).expect("valid")))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Requests to the Management API that lacked `PublisherIdentifier`.
     pub fn feed_requests_without_publisher(&self, tenant: uuid::Uuid) -> u64 {
         self.state

@@ -92,7 +92,7 @@ impl GroupIndex {
                 group,
                 LastActivity {
                     teams: Some(time),
-                    sharepoint: None,
+                    ..Default::default()
                 },
             ));
         }
@@ -101,8 +101,8 @@ impl GroupIndex {
             return Some((
                 group,
                 LastActivity {
-                    teams: None,
                     sharepoint: Some(time),
+                    ..Default::default()
                 },
             ));
         }

@@ -1,11 +1,12 @@
 //! Group activity from what Microsoft records: audit records of the Management Activity API
 //! (`records.rs`: streamed, one at a time; `mapping.rs`: which group a record concerns) and
-//! the Teams team activity report (`teams_report.rs`). The result per group is a maximum of
-//! times (`LastActivity`), so replays and duplicate records cannot change it.
+//! the usage reports (`usage_reports.rs`: Teams team activity, Microsoft 365 groups activity).
+//! The result per group is a maximum of times (`LastActivity`), so replays and duplicate
+//! records cannot change it.
 
 pub mod mapping;
 pub mod records;
-pub mod teams_report;
+pub mod usage_reports;
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,10 +16,15 @@ use mapping::GroupIndex;
 use records::{BlobError, for_each_record};
 
 /// The latest activity seen for one group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastActivity {
+    #[serde(default)]
     pub teams: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub sharepoint: Option<DateTime<Utc>>,
+    /// The group mailbox's (the Microsoft 365 groups activity report).
+    #[serde(default)]
+    pub mail: Option<DateTime<Utc>>,
 }
 
 fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -33,11 +39,12 @@ impl LastActivity {
     pub fn merge(&mut self, other: LastActivity) {
         self.teams = later(self.teams, other.teams);
         self.sharepoint = later(self.sharepoint, other.sharepoint);
+        self.mail = later(self.mail, other.mail);
     }
 
     /// The overall last activity.
     pub fn overall(&self) -> Option<DateTime<Utc>> {
-        later(self.teams, self.sharepoint)
+        later(later(self.teams, self.sharepoint), self.mail)
     }
 }
 

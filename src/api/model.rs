@@ -50,7 +50,12 @@ pub struct Activity {
     #[serde(serialize_with = "rfc3339")]
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub last_share_point_activity: Option<DateTime<Utc>>,
-    /// The later of the two.
+    /// The group mailbox's last activity (the Microsoft 365 groups activity report: a day on
+    /// which the group was last active while its mailbox received mail).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_mail_activity: Option<DateTime<Utc>>,
+    /// The latest of the three.
     #[serde(serialize_with = "rfc3339")]
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub last_activity: Option<DateTime<Utc>>,
@@ -62,6 +67,7 @@ impl Activity {
         row.map_or_else(Self::default, |r| Self {
             last_teams_activity: r.last_teams_activity,
             last_share_point_activity: r.last_sharepoint_activity,
+            last_mail_activity: r.last_mail_activity,
             last_activity: r.last_activity,
         })
     }
@@ -70,7 +76,7 @@ impl Activity {
 /// A Microsoft 365 group with GroupMgr's data.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"id": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "description": "Team of project X", "mailNickname": "projectx", "visibility": "Private", "createdDateTime": "2026-03-02T09:14:00Z", "teamsEnabled": true, "ownerCount": 2, "memberCount": 14, "activity": {"lastTeamsActivity": "2026-11-30T00:00:00Z", "lastSharePointActivity": "2026-11-28T16:05:12Z", "lastActivity": "2026-11-30T00:00:00Z"}}))]
+#[schema(example = json!({"id": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "description": "Team of project X", "mailNickname": "projectx", "visibility": "Private", "createdDateTime": "2026-03-02T09:14:00Z", "teamsEnabled": true, "ownerCount": 2, "memberCount": 14, "activity": {"lastTeamsActivity": "2026-11-30T00:00:00Z", "lastSharePointActivity": "2026-11-28T16:05:12Z", "lastMailActivity": null, "lastActivity": "2026-11-30T00:00:00Z"}}))]
 pub struct Group {
     pub id: String,
     #[schema(required = true)]
@@ -143,7 +149,7 @@ pub struct ActivityItem {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"value": [{"groupId": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "lastTeamsActivity": null, "lastSharePointActivity": "2026-08-01T10:00:00Z", "lastActivity": "2026-08-01T10:00:00Z", "sources": ["sharePointAudit"]}], "nextCursor": null}))]
+#[schema(example = json!({"value": [{"groupId": "0b3b3f4e-1a2b-4c3d-8e9f-0a1b2c3d4e5f", "displayName": "Project X", "lastTeamsActivity": null, "lastSharePointActivity": "2026-08-01T10:00:00Z", "lastMailActivity": "2026-07-30T00:00:00Z", "lastActivity": "2026-08-01T10:00:00Z", "sources": ["sharePointAudit", "groupMailbox"]}], "nextCursor": null}))]
 pub struct ActivityPage {
     pub value: Vec<ActivityItem>,
     #[schema(required = true)]

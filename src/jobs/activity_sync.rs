@@ -26,7 +26,7 @@ use super::Budget;
 use super::pending::Pending;
 use super::state::{StateError, TenantState, Version, load_doc, save_doc};
 use crate::activity::mapping::GroupIndex;
-use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, teams_report};
+use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, usage_reports};
 use crate::customer_list::{self, ListLocation, StoredRow};
 use crate::domain::TenantId;
 use crate::microsoft::graph::{Graph, GraphError, Period};
@@ -71,6 +71,8 @@ pub struct ActivityReport {
     pub deferred_writes: usize,
     /// Teams report: "read", "concealed", "not due" or "unavailable".
     pub teams_report: &'static str,
+    /// Microsoft 365 groups activity report (mail): "read", "unavailable" or "" (not asked).
+    pub groups_report: &'static str,
     /// Whether the audit feed was read (it needs `GROUPMGR_PUBLISHER_ID`).
     pub audit_feed: bool,
     /// Everything due was read (else the sync continues in the next invocation).
@@ -169,6 +171,9 @@ pub enum Source {
     TeamsAudit,
     /// SharePoint records of the audit feed.
     SharePointAudit,
+    /// The group mailbox (the Microsoft 365 groups activity report): mail received, up to 180
+    /// days back.
+    GroupMailbox,
 }
 
 /// Whether a source informs the tenant's activity, and if not, why.
@@ -195,18 +200,22 @@ pub async fn sources(
         reason: reason.map(str::to_string),
     };
     let report = if !teams_report_offered {
-        Some("the Teams activity report is not offered in this Microsoft cloud (GCC High, DoD, China)")
+        Some("the usage reports are not offered in this Microsoft cloud (GCC High, DoD, China)")
     } else if state.load(tenant, CONCEALED_KEY).await?.is_some() {
         Some(
-            "the tenant conceals user, group and site names in usage reports, so the report cannot be matched \
-             to groups (Microsoft 365 admin center: Settings > Org settings > Reports)",
+            "the tenant conceals user, group and site names in usage reports, so they cannot be matched to \
+             groups (Microsoft 365 admin center: Settings > Org settings > Reports)",
         )
     } else if state.load(tenant, REPORT_DAY_KEY).await?.is_none() {
         Some("not read yet")
     } else {
         None
     };
-    let mut out = vec![state_of(Source::TeamsReport, report)];
+    // Both usage reports are read together, and concealment hides both.
+    let mut out = vec![
+        state_of(Source::TeamsReport, report),
+        state_of(Source::GroupMailbox, report),
+    ];
     for (source, ct) in [
         (Source::TeamsAudit, ContentType::General),
         (Source::SharePointAudit, ContentType::SharePoint),
@@ -236,6 +245,7 @@ pub fn sources_of(row: &crate::customer_list::GroupRow, tenant: &[SourceState]) 
         .filter(|s| match s {
             Source::TeamsReport | Source::TeamsAudit => row.teams_enabled,
             Source::SharePointAudit => row.site_url.is_some(),
+            Source::GroupMailbox => true,
         })
         .collect()
 }
@@ -445,17 +455,14 @@ impl ActivitySync<'_> {
             }
             Err(e) => return Err(e.into()),
         }
-        let csv = self
-            .graph
-            .teams_activity_report(if first { Period::D90 } else { Period::D7 })
-            .await?;
-        match teams_report::parse(&csv) {
+        let period = if first { Period::D90 } else { Period::D7 };
+        let mut map = ActivityMap::default();
+        let teams = self.graph.teams_activity_report(period).await?;
+        match usage_reports::teams(&teams) {
             Ok(teams) => {
-                let mut map = ActivityMap::default();
                 for (group, seen) in teams {
                     map.record(&group, seen);
                 }
-                self.flush(rows, &mut map, report).await?;
                 report.teams_report = "read";
             }
             Err(e) => {
@@ -463,6 +470,25 @@ impl ActivitySync<'_> {
                 report.teams_report = "unavailable";
             }
         }
+        // The group mailboxes: groups used by mail alone would otherwise look dead.
+        let groups = match self.graph.groups_activity_report(period).await {
+            Ok(csv) => usage_reports::groups(&csv).map_err(|e| e.to_string()),
+            Err(e) if matches!(e.status(), Some(403 | 404)) => Err(e.to_string()),
+            Err(e) => return Err(e.into()),
+        };
+        match groups {
+            Ok(groups) => {
+                for (group, seen) in groups {
+                    map.record(&group, seen);
+                }
+                report.groups_report = "read";
+            }
+            Err(e) => {
+                tracing::warn!(event = "groups_report_unreadable", tenant_id = %self.tenant, error = %e);
+                report.groups_report = "unavailable";
+            }
+        }
+        self.flush(rows, &mut map, report).await?;
         self.mark_report_day(&today, version.as_ref()).await
     }
 

@@ -563,6 +563,7 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
         site_url: old.and_then(|o| o.site_url.clone()),
         last_teams_activity: old.and_then(|o| o.last_teams_activity),
         last_sharepoint_activity: old.and_then(|o| o.last_sharepoint_activity),
+        last_mail_activity: old.and_then(|o| o.last_mail_activity),
         last_activity: old.and_then(|o| o.last_activity),
         lifecycle: Lifecycle::Active,
         synced_at: None,

@@ -30,8 +30,8 @@ pub struct PendingRow {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingActivity {
-    pub teams: Option<DateTime<Utc>>,
-    pub sharepoint: Option<DateTime<Utc>>,
+    #[serde(flatten)]
+    pub activity: LastActivity,
     pub attempts: u32,
     pub error: String,
 }
@@ -135,13 +135,7 @@ impl Pending {
     pub fn refused_activity(&mut self, tenant: &TenantId, refused: Vec<(RefusedRow, LastActivity)>) {
         for (r, a) in refused {
             let entry = self.doc.activity.entry(r.group_id.clone()).or_default();
-            let mut merged = LastActivity {
-                teams: entry.teams,
-                sharepoint: entry.sharepoint,
-            };
-            merged.merge(a);
-            entry.teams = merged.teams;
-            entry.sharepoint = merged.sharepoint;
+            entry.activity.merge(a);
             entry.attempts += 1;
             entry.error = r.error.to_string();
             if !r.transient() {
@@ -155,13 +149,7 @@ impl Pending {
     /// the invocation's budget ran out before it was written.
     pub fn keep_activity(&mut self, group: &str, a: LastActivity) {
         let entry = self.doc.activity.entry(group.to_string()).or_default();
-        let mut merged = LastActivity {
-            teams: entry.teams,
-            sharepoint: entry.sharepoint,
-        };
-        merged.merge(a);
-        entry.teams = merged.teams;
-        entry.sharepoint = merged.sharepoint;
+        entry.activity.merge(a);
         entry.error = "not written yet".into();
         self.changed = true;
     }
@@ -179,15 +167,7 @@ impl Pending {
         self.changed = true;
         std::mem::take(&mut self.doc.activity)
             .into_iter()
-            .map(|(g, p)| {
-                (
-                    g,
-                    LastActivity {
-                        teams: p.teams,
-                        sharepoint: p.sharepoint,
-                    },
-                )
-            })
+            .map(|(g, p)| (g, p.activity))
             .collect()
     }
 

@@ -368,6 +368,7 @@ async fn work(
             lost = activity.lost,
             written = activity.rows_written,
             teams_report = activity.teams_report,
+            groups_report = activity.groups_report,
         );
     }
     if lease.lost() {

@@ -82,6 +82,10 @@ pub const EVENTS: &[EventSpec] = &[
         "teams_report_unreadable",
         "the Teams activity report could not be read: {error}",
     ),
+    ev(
+        "groups_report_unreadable",
+        "the Microsoft 365 groups activity report could not be read: {error}",
+    ),
     ev("tenant_sync_failed", "tenant sync failed: {error}"),
     ev(
         "row_refused",

@@ -94,7 +94,8 @@ const arrayOf =
   (check: (v: unknown) => boolean) =>
   (v: unknown): boolean =>
     Array.isArray(v) && v.every(check);
-const isSource = (v: unknown): boolean => v === "teamsReport" || v === "teamsAudit" || v === "sharePointAudit";
+const isSource = (v: unknown): boolean =>
+  v === "teamsReport" || v === "teamsAudit" || v === "sharePointAudit" || v === "groupMailbox";
 
 const sourceStateChecks: Checks<SourceState> = {
   source: isSource,
@@ -105,6 +106,7 @@ const sourceStateChecks: Checks<SourceState> = {
 const activityChecks: Checks<Group["activity"]> = {
   lastTeamsActivity: orNull(isTime),
   lastSharePointActivity: orNull(isTime),
+  lastMailActivity: orNull(isTime),
   lastActivity: orNull(isTime),
 };
 
@@ -138,6 +140,7 @@ const activityItemChecks: Checks<ActivityItem> = {
   displayName: isString,
   lastTeamsActivity: orNull(isTime),
   lastSharePointActivity: orNull(isTime),
+  lastMailActivity: orNull(isTime),
   lastActivity: orNull(isTime),
   sources: arrayOf(isSource),
 };

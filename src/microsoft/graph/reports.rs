@@ -1,4 +1,5 @@
-//! Usage reports (graph-settings-activity.md §2): the Teams team activity report answers 302
+//! Usage reports (graph-settings-activity.md §2, §3): the Teams team activity and Microsoft 365
+//! groups activity reports answer 302
 //! with a pre-authenticated download URL; the CSV is fetched from there **without** our
 //! bearer token (the download host is not Graph). And `/admin/reportSettings`, which says
 //! whether names and ids in reports are concealed.
@@ -45,10 +46,18 @@ impl<'a> Graph<'a> {
 
     /// The Teams team activity detail CSV for a period.
     pub async fn teams_activity_report(&self, period: Period) -> Result<String, GraphError> {
-        let url = self.url(&format!(
-            "/reports/getTeamsTeamActivityDetail(period='{}')",
-            period.as_str()
-        ));
+        self.usage_report("getTeamsTeamActivityDetail", period).await
+    }
+
+    /// The Microsoft 365 groups activity detail CSV for a period (graph-settings-activity.md §3):
+    /// each group's last activity and its mailbox's received mail.
+    pub async fn groups_activity_report(&self, period: Period) -> Result<String, GraphError> {
+        self.usage_report("getOffice365GroupsActivityDetail", period).await
+    }
+
+    /// A usage report's CSV: Graph answers 302 to a pre-authenticated download.
+    async fn usage_report(&self, function: &str, period: Period) -> Result<String, GraphError> {
+        let url = self.url(&format!("/reports/{function}(period='{}')", period.as_str()));
         let reply = self.send(Method::GET, &url, None, &[], Idempotency::Safe).await?;
         let location = if reply.status == 302 || reply.status == 301 || reply.status == 307 {
             reply
