@@ -380,10 +380,9 @@ pub async fn rows_for(
 /// Every row, keyed by group id.
 pub async fn all_rows(graph: &Graph<'_>, loc: &ListLocation) -> Result<HashMap<String, StoredRow>, GraphError> {
     Ok(graph
-        .all_items(&loc.site_id, &loc.list_id, 999)
+        .all_items(&loc.site_id, &loc.list_id, 999, StoredRow::of)
         .await?
         .into_iter()
-        .filter_map(StoredRow::of)
         .map(|r| (r.row.group_id.clone(), r))
         .collect())
 }

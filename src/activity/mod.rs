@@ -70,11 +70,16 @@ impl ActivityMap {
     }
 }
 
-/// Record ids seen in this run, for counts that do not count Microsoft's repeats twice. Kept
-/// as 64-bit digests (8 bytes a record; a false repeat among a million records has odds of
-/// about 1 in 4·10^7), never the ids themselves.
+/// Record ids seen recently in this run, for counts that do not count Microsoft's repeats
+/// twice. Kept as 64-bit digests (8 bytes a record; a false repeat among a million records has
+/// odds of about 1 in 4·10^7), never the ids themselves. Only the current and the previous
+/// window's ids are kept (`next_window`): repeats come in nearby blobs, and activity is a
+/// maximum, so a repeat counted twice changes a count, never a row; memory stays bounded by two
+/// windows, not by the 7 days.
 #[derive(Default)]
-pub struct SeenIds(HashSet<u64, std::hash::BuildHasherDefault<DigestHasher>>);
+pub struct SeenIds(DigestSet, DigestSet);
+
+type DigestSet = HashSet<u64, std::hash::BuildHasherDefault<DigestHasher>>;
 
 /// The digests are already well mixed: hashing them again (SipHash) would only cost time.
 #[derive(Default)]
@@ -98,7 +103,15 @@ impl std::hash::Hasher for DigestHasher {
 impl SeenIds {
     /// Room for `n` ids without growing.
     pub fn with_capacity(n: usize) -> Self {
-        Self(HashSet::with_capacity_and_hasher(n, Default::default()))
+        Self(
+            HashSet::with_capacity_and_hasher(n, Default::default()),
+            DigestSet::default(),
+        )
+    }
+
+    /// A new window begins: the one before last is forgotten.
+    pub fn next_window(&mut self) {
+        self.1 = std::mem::take(&mut self.0);
     }
 
     /// Whether `id` is new.
@@ -116,20 +129,20 @@ impl SeenIds {
                 h.finish()
             }
         };
-        self.0.insert(digest)
+        !self.1.contains(&digest) && self.0.insert(digest)
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.0.len() + self.1.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.is_empty()
     }
 
-    /// Heap bytes the set holds (its table: a digest and a control byte per bucket).
+    /// Heap bytes the sets hold (their tables: a digest and a control byte per bucket).
     pub fn heap_bytes(&self) -> usize {
-        self.0.capacity() * (std::mem::size_of::<u64>() + 1) * 8 / 7
+        (self.0.capacity() + self.1.capacity()) * (std::mem::size_of::<u64>() + 1) * 8 / 7
     }
 }
 

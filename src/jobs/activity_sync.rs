@@ -43,8 +43,13 @@ const THROTTLE_WAIT: Duration = Duration::from_secs(60);
 /// Re-read this much before the bookmark: content may become available late.
 const OVERLAP: TimeDelta = TimeDelta::hours(1);
 const WINDOW: TimeDelta = TimeDelta::hours(24);
-/// Blobs processed between saves of rows and checkpoint.
-const BLOBS_PER_SAVE: usize = 20;
+/// Rows and checkpoint are saved once this many records or blobs were read since the last
+/// save (and when the budget ends the pass, and at its end). Activity is a maximum: each save
+/// writes every row whose activity rose since the last, so saving by the window would write a
+/// large tenant's rows once per window and content type (about a million writes for 100,000
+/// groups); a run stopped between saves reads those blobs again.
+const RECORDS_PER_SAVE: u64 = 250_000;
+const BLOBS_PER_SAVE: usize = 200;
 /// Runs a blob may fail to read before it is counted as lost.
 const BLOB_ATTEMPTS: u32 = 3;
 const REPORT_DAY_KEY: &str = "teams_report_day";
@@ -543,6 +548,7 @@ impl ActivitySync<'_> {
         let mut seen = SeenIds::default();
         let mut map = ActivityMap::default();
         let mut since_save = 0;
+        let mut records_at_save = report.records;
         // Blobs that failed on earlier runs first.
         let failing: Vec<(String, FailingBlob)> = cp.failing.clone().into_iter().collect();
         for (id, f) in failing {
@@ -573,6 +579,7 @@ impl ActivitySync<'_> {
         let mut start = cp.bookmark.map_or(floor, |b| (b - OVERLAP).max(floor));
         while start < self.now {
             let end = (start + WINDOW).min(self.now);
+            seen.next_window();
             let mut blobs = self.list(mgmt, ct, start, end).await?;
             blobs.sort_by(|a, b| {
                 a.content_created
@@ -610,21 +617,22 @@ impl ActivitySync<'_> {
                     return Ok(false);
                 }
                 since_save += 1;
-                if since_save >= BLOBS_PER_SAVE {
+                if since_save >= BLOBS_PER_SAVE || report.records - records_at_save >= RECORDS_PER_SAVE {
                     self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
                         .await?;
                     since_save = 0;
+                    records_at_save = report.records;
                 }
             }
-            // The window is done: content created before its end has been processed.
+            // The window is done: content created before its end has been processed (saved
+            // with the next save, after the rows it fed).
             cp.bookmark = Some(end.max(cp.bookmark.unwrap_or(end)));
             cp.processed
                 .retain(|_, created| *created >= self.now - RETENTION - OVERLAP);
-            self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
-                .await?;
-            since_save = 0;
             start = end;
         }
+        self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
+            .await?;
         Ok(true)
     }
 

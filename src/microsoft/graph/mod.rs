@@ -357,6 +357,23 @@ impl<'a> Graph<'a> {
     }
 
     /// All pages of a collection.
+    /// Every page from `first`, each item mapped by `f` as its page arrives (so the raw items
+    /// of one page at most are held).
+    async fn collect_all_mapped<T: DeserializeOwned, U>(
+        &self,
+        first: &str,
+        headers: &[(&str, &str)],
+        mut f: impl FnMut(T) -> Option<U>,
+    ) -> Result<Vec<U>, GraphError> {
+        let mut page: Page<T> = self.get_json(first, headers).await?;
+        let mut out: Vec<U> = std::mem::take(&mut page.value).into_iter().filter_map(&mut f).collect();
+        while let Some(next) = page.next_link.take() {
+            page = self.next_page(&next, headers).await?;
+            out.extend(std::mem::take(&mut page.value).into_iter().filter_map(&mut f));
+        }
+        Ok(out)
+    }
+
     async fn collect_all<T: DeserializeOwned>(
         &self,
         first: &str,

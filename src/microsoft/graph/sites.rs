@@ -169,12 +169,20 @@ impl<'a> Graph<'a> {
     }
 
     /// Every item of a list with its fields, `page_size` to a page.
-    pub async fn all_items(&self, site: &str, list: &str, page_size: u32) -> Result<Vec<ListItem>, GraphError> {
+    /// Every item of a list, each mapped by `f` as its page arrives (a list of 100,000 rows is
+    /// never held as raw items).
+    pub async fn all_items<U>(
+        &self,
+        site: &str,
+        list: &str,
+        page_size: u32,
+        f: impl FnMut(ListItem) -> Option<U>,
+    ) -> Result<Vec<U>, GraphError> {
         let url = format!(
             "{}?expand=fields&$top={page_size}",
             self.url(&self.items_url(site, list))
         );
-        self.collect_all(&url, &[]).await
+        self.collect_all_mapped(&url, &[], f).await
     }
 
     /// The items whose indexed text column `column` equals `value`.
