@@ -42,7 +42,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 3;
+const COLUMNS_VERSION: u32 = 4;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +66,9 @@ pub struct GroupRow {
     pub teams_thread_id: Option<String>,
     /// The group's SharePoint site (how SharePoint audit records name the group).
     pub site_url: Option<String>,
+    /// The sites of the team's private and shared channels (each has its own; their records
+    /// are the group's activity too).
+    pub channel_sites: Vec<String>,
     pub last_teams_activity: Option<DateTime<Utc>>,
     pub last_sharepoint_activity: Option<DateTime<Utc>>,
     /// The group mailbox's last activity (the Microsoft 365 groups activity report).
@@ -94,6 +97,7 @@ fn group_columns() -> Vec<Column> {
         col("TeamsEnabled", ColumnKind::Boolean),
         col("TeamsThreadId", ColumnKind::Text { unique: false }),
         col("SiteUrl", ColumnKind::Text { unique: false }),
+        col("ChannelSiteUrls", ColumnKind::Note),
         col("LifecycleStatus", ColumnKind::Choice(&["active", "deleted"])),
         col("SyncedAt", ColumnKind::DateTime),
     ]
@@ -170,6 +174,7 @@ impl GroupRow {
             teams_enabled: false,
             teams_thread_id: None,
             site_url: None,
+            channel_sites: Vec::new(),
             last_teams_activity: None,
             last_sharepoint_activity: None,
             last_mail_activity: None,
@@ -191,6 +196,14 @@ impl GroupRow {
         f.insert("TeamsEnabled".into(), json!(self.teams_enabled));
         f.insert("TeamsThreadId".into(), opt(&self.teams_thread_id));
         f.insert("SiteUrl".into(), opt(&self.site_url));
+        f.insert(
+            "ChannelSiteUrls".into(),
+            if self.channel_sites.is_empty() {
+                Value::Null
+            } else {
+                json!(self.channel_sites.join("\n"))
+            },
+        );
         f.insert(
             "LifecycleStatus".into(),
             json!(match self.lifecycle {
@@ -240,6 +253,9 @@ impl GroupRow {
             teams_enabled: f.get("TeamsEnabled").and_then(Value::as_bool).unwrap_or(false),
             teams_thread_id: text("TeamsThreadId"),
             site_url: text("SiteUrl"),
+            channel_sites: text("ChannelSiteUrls")
+                .map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
+                .unwrap_or_default(),
             last_teams_activity: parse_time(f.get("LastTeamsActivity")),
             last_sharepoint_activity: parse_time(f.get("LastSharePointActivity")),
             last_mail_activity: parse_time(f.get("LastMailActivity")),

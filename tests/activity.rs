@@ -129,6 +129,28 @@ async fn last_activity_per_group_matches_what_microsoft_recorded() {
     assert!(a.records >= a.blobs * 3, "{a:?}");
     let rows = activity_rows(&app);
     assert_same(&rows, &expected_rows(&app, at));
+    // Private and shared channels' own sites are known (records on them are the team's).
+    let listed = list_rows(&app);
+    let with_channels = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|g| g.is_unified() && !g.channels().is_empty())
+                .map(|g| {
+                    (
+                        g.id.to_string(),
+                        g.channels().into_iter().map(|c| c.site).collect::<Vec<_>>().join("\n"),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert!(with_channels.len() > 10, "{}", with_channels.len());
+    for (id, sites) in &with_channels {
+        assert_eq!(listed[id]["ChannelSiteUrls"], serde_json::json!(sites), "{id}");
+    }
     // Every kind of group is present: SharePoint only, Teams only, both, none.
     let kinds = rows.values().fold([0; 4], |mut k, (t, s, _)| {
         k[match (t.is_null(), s.is_null()) {

@@ -199,7 +199,12 @@ fn base(
                 "SourceFileName": "Report.docx", "SourceRelativeUrl": "Shared Documents"});
             match (roll, g) {
                 (0..=59, Some(g)) if sharepoint_active(g.id) => {
-                    let site = g.site.clone().unwrap_or_default();
+                    // One record in three of a team with a private or shared channel is on the
+                    // channel's own site: still the team's group's activity.
+                    let site = match g.channels().first() {
+                        Some(ch) if i % 3 == 0 => ch.site.clone(),
+                        _ => g.site.clone().unwrap_or_default(),
+                    };
                     truth.push(Truth {
                         record: i,
                         group: g.id,

@@ -36,6 +36,7 @@ pub const GRAPH_APP_ROLES: &[&str] = &[
     "ReportSettings.Read.All",
     "Sites.Read.All",
     "Sites.Selected",
+    "Channel.ReadBasic.All",
 ];
 pub const MANAGE_APP_ROLES: &[&str] = &["ActivityFeed.Read"];
 

@@ -59,6 +59,13 @@ impl GroupIndex {
         self.groups.insert(g);
     }
 
+    /// Another site of a group (a private or shared channel's).
+    pub fn add_site(&mut self, group_id: &str, site_url: &str) {
+        if !site_url.is_empty() {
+            self.sites.insert(normalise_site(site_url), group_id.to_lowercase());
+        }
+    }
+
     /// The group with this id (any case), as the index spells it.
     fn group(&self, id: &str) -> Option<&str> {
         self.groups.get(folded(id).as_ref()).map(String::as_str)

@@ -301,13 +301,19 @@ impl ActivitySync<'_> {
         }
         let rows = customer_list::all_rows(self.graph, self.list).await?;
         let mut index = GroupIndex::default();
-        for (id, r) in &rows {
-            index.add_group(id, r.row.site_url.as_deref(), r.row.teams_thread_id.as_deref());
+        let mut add = |r: &crate::customer_list::GroupRow| {
+            index.add_group(&r.group_id, r.site_url.as_deref(), r.teams_thread_id.as_deref());
+            for site in &r.channel_sites {
+                index.add_site(&r.group_id, site);
+            }
+        };
+        for r in rows.values() {
+            add(&r.row);
         }
         // Groups whose row SharePoint refused so far: their activity is kept for them.
         for r in self.pending.rows_to_retry() {
             if !rows.contains_key(&r.group_id) {
-                index.add_group(&r.group_id, r.site_url.as_deref(), r.teams_thread_id.as_deref());
+                add(&r);
             }
         }
         let mut rows = Rows { rows, index };

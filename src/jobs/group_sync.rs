@@ -303,6 +303,14 @@ impl GroupSync<'_> {
         };
         let groups: Vec<&GraphGroup> = unified.iter().filter_map(|s| s.unified()).collect();
         let found = find_threads_and_sites(self.graph, &groups, &existing).await?;
+        // Private and shared channels have sites of their own: looked up whenever the team's
+        // row is written (every team in a full round).
+        let teams: Vec<String> = groups
+            .iter()
+            .filter(|g| g.teams_enabled())
+            .map(|g| g.id.clone())
+            .collect();
+        let channel_sites = self.graph.channel_sites(&teams).await?;
         let mut changes = Vec::new();
         for s in &unified {
             let Some(g) = s.unified() else { continue };
@@ -324,6 +332,11 @@ impl GroupSync<'_> {
             }
             if let Some(t) = found.threads.get(&s.id).filter(|_| row.teams_enabled) {
                 row.teams_thread_id = Some(t.clone());
+            }
+            if !row.teams_enabled {
+                row.channel_sites.clear();
+            } else if let Some(sites) = channel_sites.get(&s.id) {
+                row.channel_sites = sites.clone();
             }
             if old.is_none_or(|o| !o.row.same_group_data(&row)) {
                 changes.push((old.map(|o| o.item.clone()), row));
@@ -561,6 +574,7 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
         teams_enabled,
         teams_thread_id: old.and_then(|o| o.teams_thread_id.clone()).filter(|_| teams_enabled),
         site_url: old.and_then(|o| o.site_url.clone()),
+        channel_sites: old.map(|o| o.channel_sites.clone()).unwrap_or_default(),
         last_teams_activity: old.and_then(|o| o.last_teams_activity),
         last_sharepoint_activity: old.and_then(|o| o.last_sharepoint_activity),
         last_mail_activity: old.and_then(|o| o.last_mail_activity),

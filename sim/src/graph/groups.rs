@@ -98,6 +98,52 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                 None => GraphReply::error(StatusCode::NOT_FOUND, "itemNotFound", "Requested site could not be found"),
             }
         }),
+        // List channels (Graph docs: api-reference channel-list; `$filter` on membershipType,
+        // application permission Channel.ReadBasic.All among others).
+        ("GET", ["teams", id, "channels"]) => guard(c, &["Channel.ReadBasic.All", "ChannelSettings.Read.All", "ChannelSettings.ReadWrite.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All"])
+            .unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)).filter(|g| g.team.is_some()) {
+                Some(g) => {
+                    let mut all = vec![json!({"id": g.team, "displayName": "General", "membershipType": "standard"})];
+                    all.extend(g.channels().into_iter().map(|ch| json!({"id": ch.id, "displayName": ch.name, "membershipType": ch.membership})));
+                    let filter = req.q("$filter").unwrap_or_default();
+                    let value: Vec<Value> = all
+                        .into_iter()
+                        .filter(|ch| match filter.split_once(" eq ").or_else(|| filter.split_once(" ne ")) {
+                            Some((_, v)) => {
+                                let same = ch["membershipType"] == v.trim_matches('\'');
+                                if filter.contains(" eq ") { same } else { !same }
+                            }
+                            None => true,
+                        })
+                        .collect();
+                    GraphReply::ok(json!({"@odata.context": context(state, "teams('…')/channels"), "@odata.count": value.len(), "value": value}))
+                }
+                None => GraphReply::not_found(id),
+            }),
+        // A channel's files folder (api-reference channel-get-filesfolder): a driveItem in the
+        // channel's document library; private and shared channels' libraries live in their
+        // own sites. Application permissions Files.Read.All or Sites.Read.All.
+        ("GET", ["teams", id, "channels", channel, "filesFolder"]) => guard(c, &["Files.Read.All", "Files.ReadWrite.All", "Sites.Read.All", "Sites.ReadWrite.All"])
+            .unwrap_or_else(|| {
+                let Some(g) = parse_id(id).and_then(|i| tenant.live_group(&i)).filter(|g| g.team.is_some()) else {
+                    return GraphReply::not_found(id);
+                };
+                let (name, site) = if g.team.as_deref() == Some(*channel) {
+                    ("General".to_string(), g.site.clone().unwrap_or_default())
+                } else if let Some(ch) = g.channels().into_iter().find(|ch| ch.id == *channel) {
+                    (ch.name, ch.site)
+                } else {
+                    return GraphReply::error(StatusCode::NOT_FOUND, "NotFound", "Channel not found");
+                };
+                GraphReply::ok(json!({
+                    "@odata.context": context(state, "teams('…')/channels('…')/filesFolder/$entity"),
+                    "id": format!("01{}", &g.id.simple().to_string()[..30].to_uppercase()),
+                    "name": name,
+                    "webUrl": format!("{site}/Shared%20Documents/{name}"),
+                    "parentReference": {"driveType": "documentLibrary"},
+                    "folder": {"childCount": 0},
+                }))
+            }),
         ("GET", ["teams", id]) => guard(c, &["Team.ReadBasic.All", "TeamSettings.Read.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All"])
             .unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)) {
                 Some(g) if g.team.is_some() => GraphReply::ok(json!({

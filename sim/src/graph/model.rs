@@ -34,9 +34,42 @@ pub struct Group {
     pub site_ready: DateTime<Utc>,
 }
 
+/// A team's channel with a site of its own. Private and shared channels get their own
+/// SharePoint site, named `<team site>-<channel name>` (Teams docs: "Private channels in
+/// Microsoft Teams" and "Shared channels": "each private/shared channel has its own SharePoint
+/// site"); records on it are the team's activity.
+#[derive(Debug, Clone)]
+pub struct SimChannel {
+    pub id: String,
+    pub name: String,
+    /// `private` or `shared` (Graph `membershipType`).
+    pub membership: &'static str,
+    pub site: String,
+}
+
 impl Group {
     pub fn is_unified(&self) -> bool {
         self.group_types.iter().any(|t| t == "Unified")
+    }
+
+    /// The team's private and shared channels (not its standard ones, which live in the
+    /// group's own site): one team in four has a private channel, one in four a shared one.
+    pub fn channels(&self) -> Vec<SimChannel> {
+        let (Some(_), Some(site)) = (&self.team, &self.site) else {
+            return Vec::new();
+        };
+        let id = self.id.as_u128();
+        let (name, membership) = match (id >> 48) % 4 {
+            0 => ("Leadership", "private"),
+            1 => ("Partners", "shared"),
+            _ => return Vec::new(),
+        };
+        vec![SimChannel {
+            id: format!("19:{:032x}@thread.tacv2", id ^ 0x5a5a),
+            name: name.to_string(),
+            membership,
+            site: format!("{site}-{name}"),
+        }]
     }
 
     /// The full Graph representation (graph-groups.md §1 example, field for field).

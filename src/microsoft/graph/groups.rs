@@ -484,6 +484,96 @@ impl<'a> Graph<'a> {
     }
 }
 
+impl Graph<'_> {
+    /// The sites of the given teams' private and shared channels, by team (group) id; a team
+    /// whose channels could not be listed (gone, or closed to us) is absent, so its row keeps
+    /// what it had. Each such channel has its own SharePoint site (Teams docs: "Private
+    /// channels in Microsoft Teams", "Shared channels"), found from the channel's files folder
+    /// (api-reference channel-get-filesfolder: a driveItem whose `webUrl` is inside it). A
+    /// folder not provisioned yet (404) is looked for again at the team's next sync.
+    pub async fn channel_sites(&self, teams: &[String]) -> Result<HashMap<String, Vec<String>>, GraphError> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Channel {
+            id: String,
+            #[serde(default)]
+            membership_type: Option<String>,
+        }
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for chunk in teams.chunks(MAX_BATCH) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .map(|id| BatchRequest::get(format!("/teams/{}/channels?$select=id,membershipType", enc(id))))
+                .collect();
+            for (id, r) in chunk.iter().zip(self.batch(&requests).await?) {
+                match r.status {
+                    200 => {
+                        let page: Page<Channel> = r.into_result()?;
+                        out.insert(id.clone(), Vec::new());
+                        wanted.extend(
+                            page.value
+                                .into_iter()
+                                .filter(|c| c.membership_type.as_deref().is_some_and(|m| m != "standard"))
+                                .map(|c| (id.clone(), c.id)),
+                        );
+                    }
+                    403 | 404 => {}
+                    _ => {
+                        r.into_result::<Value>()?;
+                    }
+                }
+            }
+        }
+        for chunk in wanted.chunks(MAX_BATCH) {
+            let requests: Vec<BatchRequest> = chunk
+                .iter()
+                .map(|(team, channel)| {
+                    BatchRequest::get(format!(
+                        "/teams/{}/channels/{}/filesFolder?$select=webUrl",
+                        enc(team),
+                        enc(channel)
+                    ))
+                })
+                .collect();
+            for ((team, _), r) in chunk.iter().zip(self.batch(&requests).await?) {
+                match r.status {
+                    200 => {
+                        let site = r.body.get("webUrl").and_then(Value::as_str).and_then(site_of);
+                        if let (Some(site), Some(sites)) = (site, out.get_mut(team))
+                            && !sites.contains(&site)
+                        {
+                            sites.push(site);
+                        }
+                    }
+                    403 | 404 => {}
+                    _ => {
+                        r.into_result::<Value>()?;
+                    }
+                }
+            }
+        }
+        for sites in out.values_mut() {
+            sites.sort();
+        }
+        Ok(out)
+    }
+}
+
+/// The site a document's URL is in: `https://host/sites/<name>` (or `/teams/<name>`).
+fn site_of(web_url: &str) -> Option<String> {
+    let url = url::Url::parse(web_url).ok()?;
+    let mut path = url.path_segments()?;
+    let (kind, name) = (path.next()?, path.next()?);
+    (matches!(kind, "sites" | "teams") && !name.is_empty()).then(|| {
+        format!(
+            "{}://{}/{kind}/{name}",
+            url.scheme(),
+            url.host_str().unwrap_or_default()
+        )
+    })
+}
+
 /// A group's owner and member counts. The members of a group with hidden membership are not
 /// ours to list (that takes `Member.Read.Hidden`, which GroupMgr does not ask for): their count
 /// is unknown, never a guess.

@@ -44,6 +44,7 @@ pub const APP_ROLES: &[&str] = &[
     "ReportSettings.Read.All",
     "Sites.Read.All",
     "Sites.Selected",
+    "Channel.ReadBasic.All",
 ];
 
 /// A failed Graph call.
