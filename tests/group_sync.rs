@@ -487,3 +487,52 @@ async fn the_list_is_written_only_with_the_sites_selected_grant() {
 fn member_count(g: &m365_sim::graph::model::Group) -> Option<Value> {
     (g.visibility.as_deref() != Some("HiddenMembership")).then(|| json!(g.members.len()))
 }
+
+/// A channel whose files folder Graph refuses (it answers 400 for some channel names) or whose
+/// listing fails never stops the sync: those teams keep the channel sites they had, every
+/// other team gets its own.
+#[tokio::test]
+async fn a_channel_graph_refuses_never_stops_the_sync() {
+    let app = spawn_app().await;
+    let refused = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|g| g.is_unified() && !g.channels().is_empty())
+                .map(|g| g.id.to_string())
+                .min()
+        })
+        .flatten()
+        .expect("a team with a private or shared channel");
+    app.sim.state.faults.arm(FaultRule::new(
+        format!("/teams/{refused}/channels/"),
+        FaultKind::Status {
+            status: 400,
+            code: "BadRequest".into(),
+            retry_after: None,
+        },
+    ));
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/channels",
+            FaultKind::Status {
+                status: 500,
+                code: "InternalServerError".into(),
+                retry_after: None,
+            },
+        )
+        .one_in(10),
+    );
+    let s = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(s.groups.groups, 300);
+    let rows = list_rows(&app);
+    assert!(rows[&refused].get("ChannelSiteUrls").is_none_or(Value::is_null));
+    let found = rows
+        .values()
+        .filter(|r| r.get("ChannelSiteUrls").is_some_and(|v| !v.is_null()))
+        .count();
+    assert!(found > 10, "other teams' channel sites are known: {found}");
+    app.stop().await;
+}

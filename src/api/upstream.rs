@@ -30,6 +30,7 @@ impl From<AcquireError> for ApiError {
                 ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InteractionRequired, message)
                     .with_header("www-authenticate", challenge)
             }
+            AcquireError::Blocked(_) => ApiError::forbidden(ErrorCode::ForbiddenByMicrosoft, message),
             AcquireError::InvalidGrant(_) => ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, message)
                 .with_header("www-authenticate", "Bearer realm=\"GroupMgr\", error=\"invalid_token\""),
             AcquireError::Misconfigured(code) => {

@@ -32,6 +32,9 @@ pub enum AcquireError {
         reason: &'static str,
         claims: Option<String>,
     },
+    /// Conditional access blocks the sign-in outright (AADSTS53003): no step-up satisfies it.
+    #[error("the tenant's conditional access policy blocks this access ({0})")]
+    Blocked(String),
     /// The user's own token cannot be exchanged (expired, revoked, disabled user).
     #[error("the caller's token can no longer be exchanged: {0}")]
     InvalidGrant(String),
@@ -261,6 +264,8 @@ fn classify(status: u16, e: &ErrorResponse) -> AcquireError {
         .map_or_else(|| e.error.clone(), |c| format!("AADSTS{c}"));
     if code(65001) || code(7000229) || code(700016) || e.suberror.as_deref() == Some("consent_required") {
         AcquireError::ConsentRequired(first_code)
+    } else if code(53003) {
+        AcquireError::Blocked(first_code)
     } else if let Some(reason) = interaction_reason(e, code) {
         AcquireError::InteractionRequired {
             code: first_code,
@@ -286,8 +291,6 @@ fn interaction_reason(e: &ErrorResponse, code: impl Fn(u32) -> bool) -> Option<&
         Some("an external security challenge")
     } else if code(53000) || code(53001) {
         Some("a compliant or managed device")
-    } else if code(53003) {
-        None
     } else if e.claims.as_deref().is_some_and(|c| !c.trim().is_empty()) || e.error == "interaction_required" {
         Some("a stronger sign-in")
     } else {
@@ -354,6 +357,10 @@ mod tests {
                 reason: "multifactor authentication",
                 claims: None
             }
+        );
+        assert_eq!(
+            classify(400, &err("invalid_grant", &[53003], None)),
+            AcquireError::Blocked("AADSTS53003".into())
         );
         let challenge = r#"{"access_token":{"capolids":{"essential":true,"values":["p"]}}}"#;
         let with_claims = ErrorResponse {

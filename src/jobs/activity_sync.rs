@@ -1,6 +1,6 @@
-//! Activity sync for one tenant: the Teams team activity report (once a day) and the Office
-//! 365 audit feed since its checkpoint become each group's last Teams, SharePoint and overall
-//! activity in the tenant's GroupMgr list.
+//! Activity sync for one tenant: the usage reports (Teams team activity, Microsoft 365 groups
+//! activity; once a day) and the Office 365 audit feed since its checkpoint become each
+//! group's last Teams, SharePoint, mail and overall activity in the tenant's GroupMgr list.
 //!
 //! Audit feed, per content type (`Audit.SharePoint`, `Audit.General`): content is listed in
 //! windows of at most 24 hours from an hour before the checkpoint's bookmark (late content)
@@ -10,9 +10,10 @@
 //! times, and rows only ever move forward, so a window read twice, a blob fetched again after
 //! a crash, or a duplicate record changes nothing.
 //!
-//! Progress is saved as it goes: after every few blobs the rows they changed are written,
-//! then the checkpoint (the blobs done; the bookmark once a window is done). A run stopped
-//! anywhere — its budget spent, or killed — repeats at most those few blobs. A blob that
+//! Progress is saved as it goes: every million records (or 200 blobs), when the budget ends
+//! the pass, when a step fails, and at the end, the rows they changed are written, then the
+//! checkpoint (the blobs done; the bookmark of each window done). A run stopped by its budget
+//! or a failure loses nothing; one killed repeats at most the blobs since the last save. A blob that
 //! cannot be read is tried again on the next runs; after three runs it is counted as lost and
 //! said in the tenant log, as is content that expired before it could be read.
 
@@ -54,6 +55,10 @@ const BLOBS_PER_SAVE: usize = 200;
 /// Runs a blob may fail to read before it is counted as lost.
 const BLOB_ATTEMPTS: u32 = 3;
 const REPORT_DAY_KEY: &str = "teams_report_day";
+/// Set once a report was read over its longest period with names shown: later reads take the
+/// last 7 days. Removed while names are concealed, so lifting concealment reads the history.
+const TEAMS_HISTORY_KEY: &str = "teams_report_history";
+const GROUPS_HISTORY_KEY: &str = "groups_report_history";
 const CONCEALED_KEY: &str = "teams_report_concealed";
 
 /// What one activity sync did.
@@ -205,23 +210,27 @@ pub async fn sources(
         available: reason.is_none(),
         reason: reason.map(str::to_string),
     };
-    let report = if !teams_report_offered {
-        Some("the usage reports are not offered in this Microsoft cloud (GCC High, DoD, China)")
-    } else if state.load(tenant, CONCEALED_KEY).await?.is_some() {
-        Some(
-            "the tenant conceals user, group and site names in usage reports, so they cannot be matched to \
-             groups (Microsoft 365 admin center: Settings > Org settings > Reports)",
-        )
-    } else if state.load(tenant, REPORT_DAY_KEY).await?.is_none() {
-        Some("not read yet")
-    } else {
-        None
-    };
+    let concealed = state.load(tenant, CONCEALED_KEY).await?.is_some();
+    let mut out = Vec::new();
     // Both usage reports are read together, and concealment hides both.
-    let mut out = vec![
-        state_of(Source::TeamsReport, report),
-        state_of(Source::GroupMailbox, report),
-    ];
+    for (source, history) in [
+        (Source::TeamsReport, TEAMS_HISTORY_KEY),
+        (Source::GroupMailbox, GROUPS_HISTORY_KEY),
+    ] {
+        let reason = if !teams_report_offered {
+            Some("the usage reports are not offered in this Microsoft cloud (GCC High, DoD, China)")
+        } else if concealed {
+            Some(
+                "the tenant conceals user, group and site names in usage reports, so they cannot be matched \
+                 to groups (Microsoft 365 admin center: Settings > Org settings > Reports)",
+            )
+        } else if state.load(tenant, history).await?.is_none() {
+            Some("not read yet")
+        } else {
+            None
+        };
+        out.push(state_of(source, reason));
+    }
     for (source, ct) in [
         (Source::TeamsAudit, ContentType::General),
         (Source::SharePointAudit, ContentType::SharePoint),
@@ -438,9 +447,7 @@ impl ActivitySync<'_> {
     /// the day as read.
     async fn teams_report(&mut self, rows: &mut Rows, report: &mut ActivityReport) -> Result<(), ActivityError> {
         let today = self.now.format("%Y-%m-%d").to_string();
-        let stored = self.state.load(&self.tenant, REPORT_DAY_KEY).await?;
-        let first = stored.is_none();
-        let version = stored.map(|(_, v)| v);
+        let version = self.state.load(&self.tenant, REPORT_DAY_KEY).await?.map(|(_, v)| v);
         match self.graph.reports_conceal_names().await {
             Ok(true) => {
                 report.teams_report = "concealed";
@@ -450,6 +457,11 @@ impl ActivitySync<'_> {
                     match self.state.save(&self.tenant, CONCEALED_KEY, "1", None).await {
                         Ok(_) | Err(StateError::Conflict) => {}
                         Err(e) => return Err(e.into()),
+                    }
+                }
+                for key in [TEAMS_HISTORY_KEY, GROUPS_HISTORY_KEY] {
+                    if self.state.load(&self.tenant, key).await?.is_some() {
+                        self.state.delete(&self.tenant, key).await?;
                     }
                 }
                 return self.mark_report_day(&today, version.as_ref()).await;
@@ -467,9 +479,11 @@ impl ActivitySync<'_> {
             }
             Err(e) => return Err(e.into()),
         }
-        let period = if first { Period::D90 } else { Period::D7 };
         let mut map = ActivityMap::default();
-        let teams = self.graph.teams_activity_report(period).await?;
+        let teams = self
+            .graph
+            .teams_activity_report(self.period(TEAMS_HISTORY_KEY).await?)
+            .await?;
         match usage_reports::teams(&teams) {
             Ok(teams) => {
                 for (group, seen) in teams {
@@ -483,7 +497,11 @@ impl ActivitySync<'_> {
             }
         }
         // The group mailboxes: groups used by mail alone would otherwise look dead.
-        let groups = match self.graph.groups_activity_report(period).await {
+        let groups = match self
+            .graph
+            .groups_activity_report(self.period(GROUPS_HISTORY_KEY).await?)
+            .await
+        {
             Ok(csv) => usage_reports::groups(&csv).map_err(|e| e.to_string()),
             Err(e) if matches!(e.status(), Some(403 | 404)) => Err(e.to_string()),
             Err(e) => return Err(e.into()),
@@ -501,7 +519,27 @@ impl ActivitySync<'_> {
             }
         }
         self.flush(rows, &mut map, report).await?;
+        // Written: later days read the last 7 days only.
+        for (read, key) in [
+            (report.teams_report == "read", TEAMS_HISTORY_KEY),
+            (report.groups_report == "read", GROUPS_HISTORY_KEY),
+        ] {
+            if read {
+                match self.state.save(&self.tenant, key, &today, None).await {
+                    Ok(_) | Err(StateError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
         self.mark_report_day(&today, version.as_ref()).await
+    }
+
+    /// The period to read a report over: its whole history until that was read once.
+    async fn period(&self, history_key: &str) -> Result<Period, ActivityError> {
+        Ok(match self.state.load(&self.tenant, history_key).await? {
+            Some(_) => Period::D7,
+            None => Period::D90,
+        })
     }
 
     async fn mark_report_day(&self, today: &str, version: Option<&Version>) -> Result<(), ActivityError> {
@@ -556,6 +594,21 @@ impl ActivitySync<'_> {
         let mut map = ActivityMap::default();
         let mut since_save = 0;
         let mut records_at_save = report.records;
+        // A failure keeps what was read before it (rows first, then the checkpoint), so a
+        // window that keeps failing never throws away the windows done before it.
+        macro_rules! or_save {
+            ($step:expr) => {
+                match $step {
+                    Ok(v) => v,
+                    Err(e) => {
+                        if let Err(also) = self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report).await {
+                            tracing::warn!(event = "activity_save_failed", tenant_id = %self.tenant, error = %also);
+                        }
+                        return Err(e);
+                    }
+                }
+            };
+        }
         // Blobs that failed on earlier runs first.
         let failing: Vec<(String, FailingBlob)> = cp.failing.clone().into_iter().collect();
         for (id, f) in failing {
@@ -575,7 +628,8 @@ impl ActivitySync<'_> {
                     &mut map,
                     report,
                 )
-                .await?;
+                .await;
+            let done = or_save!(done);
             if !done {
                 self.save_feed(&key, &mut cp, &mut version, rows, &mut map, report)
                     .await?;
@@ -587,7 +641,8 @@ impl ActivitySync<'_> {
         while start < self.now {
             let end = (start + WINDOW).min(self.now);
             seen.next_window();
-            let mut blobs = self.list(mgmt, ct, start, end).await?;
+            let listed = self.list(mgmt, ct, start, end).await;
+            let mut blobs = or_save!(listed);
             blobs.sort_by(|a, b| {
                 a.content_created
                     .cmp(&b.content_created)
@@ -615,7 +670,8 @@ impl ActivitySync<'_> {
                         &mut map,
                         report,
                     )
-                    .await?;
+                    .await;
+                let done = or_save!(done);
                 if !done {
                     // The budget ran out on this blob: the window stays open (its bookmark
                     // does not move past a blob not yet read).
@@ -801,9 +857,13 @@ mod source_tests {
         let s = sources(&state, &tenant, true, true).await.unwrap();
         assert_eq!(reason(&s, Source::TeamsReport).as_deref(), Some("not read yet"));
         assert_eq!(reason(&s, Source::SharePointAudit).as_deref(), Some("not read yet"));
-        state.save(&tenant, REPORT_DAY_KEY, "2026-12-01", None).await.unwrap();
+        state
+            .save(&tenant, TEAMS_HISTORY_KEY, "2026-12-01", None)
+            .await
+            .unwrap();
         let s = sources(&state, &tenant, true, true).await.unwrap();
         assert!(s.iter().any(|x| x.source == Source::TeamsReport && x.available));
+        assert_eq!(reason(&s, Source::GroupMailbox).as_deref(), Some("not read yet"));
         state.save(&tenant, CONCEALED_KEY, "1", None).await.unwrap();
         let s = sources(&state, &tenant, true, true).await.unwrap();
         assert!(reason(&s, Source::TeamsReport).unwrap().contains("conceals"));

@@ -403,7 +403,7 @@ impl GroupSync<'_> {
             }
             if let Some(c) = counts.get(id) {
                 row.owner_count = Some(c.owners);
-                row.member_count = c.members;
+                row.member_count = c.members.or(row.member_count);
             }
             if !row.same_group_data(&stored.row) {
                 changes.push((Some(stored.item.clone()), row));
@@ -567,9 +567,12 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
         group_id: g.id.clone(),
         name: g.display_name.clone().unwrap_or_default(),
         owner_count: counts.map(|c| c.owners).or(old.and_then(|o| o.owner_count)),
+        // Unknown when the membership is hidden; a refused count of any other group keeps the
+        // count it had.
         member_count: match counts {
-            Some(c) => c.members,
-            None => old.and_then(|o| o.member_count),
+            _ if g.hidden_membership() => None,
+            Some(RelationCounts { members: Some(m), .. }) => Some(m),
+            _ => old.and_then(|o| o.member_count),
         },
         teams_enabled,
         teams_thread_id: old.and_then(|o| o.teams_thread_id.clone()).filter(|_| teams_enabled),

@@ -83,6 +83,10 @@ pub const EVENTS: &[EventSpec] = &[
         "the Teams activity report could not be read: {error}",
     ),
     ev(
+        "activity_save_failed",
+        "activity read before a failure could not be saved: {error}",
+    ),
+    ev(
         "groups_report_unreadable",
         "the Microsoft 365 groups activity report could not be read: {error}",
     ),

@@ -1,7 +1,7 @@
 //! Groups, owners and members, delta, group settings and teams (graph-groups.md,
 //! graph-settings-activity.md §1).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -490,7 +490,8 @@ impl Graph<'_> {
     /// what it had. Each such channel has its own SharePoint site (Teams docs: "Private
     /// channels in Microsoft Teams", "Shared channels"), found from the channel's files folder
     /// (api-reference channel-get-filesfolder: a driveItem whose `webUrl` is inside it). A
-    /// folder not provisioned yet (404) is looked for again at the team's next sync.
+    /// folder that cannot be read (not provisioned yet, refused) leaves the team's sites as
+    /// they were, looked for again at the team's next sync.
     pub async fn channel_sites(&self, teams: &[String]) -> Result<HashMap<String, Vec<String>>, GraphError> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -507,52 +508,50 @@ impl Graph<'_> {
                 .map(|id| BatchRequest::get(format!("/teams/{}/channels?$select=id,membershipType", enc(id))))
                 .collect();
             for (id, r) in chunk.iter().zip(self.batch(&requests).await?) {
-                match r.status {
-                    200 => {
-                        let page: Page<Channel> = r.into_result()?;
-                        out.insert(id.clone(), Vec::new());
-                        wanted.extend(
-                            page.value
-                                .into_iter()
-                                .filter(|c| c.membership_type.as_deref().is_some_and(|m| m != "standard"))
-                                .map(|c| (id.clone(), c.id)),
-                        );
-                    }
-                    403 | 404 => {}
-                    _ => {
-                        r.into_result::<Value>()?;
-                    }
+                // Gone, closed to us, or any other failure: its sites stay as they were.
+                if r.status == 200
+                    && let Ok(page) = r.into_result::<Page<Channel>>()
+                {
+                    out.insert(id.clone(), Vec::new());
+                    wanted.extend(
+                        page.value
+                            .into_iter()
+                            .filter(|c| c.membership_type.as_deref().is_some_and(|m| m != "standard"))
+                            .map(|c| (id.clone(), c.id)),
+                    );
                 }
             }
         }
+        // A team with a channel whose folder could not be read keeps the sites it had.
+        let mut incomplete: HashSet<String> = HashSet::new();
         for chunk in wanted.chunks(MAX_BATCH) {
             let requests: Vec<BatchRequest> = chunk
                 .iter()
                 .map(|(team, channel)| {
-                    BatchRequest::get(format!(
-                        "/teams/{}/channels/{}/filesFolder?$select=webUrl",
-                        enc(team),
-                        enc(channel)
-                    ))
+                    // No query options: the filesFolder call takes none.
+                    BatchRequest::get(format!("/teams/{}/channels/{}/filesFolder", enc(team), enc(channel)))
                 })
                 .collect();
             for ((team, _), r) in chunk.iter().zip(self.batch(&requests).await?) {
-                match r.status {
-                    200 => {
-                        let site = r.body.get("webUrl").and_then(Value::as_str).and_then(site_of);
-                        if let (Some(site), Some(sites)) = (site, out.get_mut(team))
-                            && !sites.contains(&site)
-                        {
+                let site = (r.status == 200)
+                    .then(|| r.body.get("webUrl").and_then(Value::as_str).and_then(site_of))
+                    .flatten();
+                match (site, out.get_mut(team)) {
+                    (Some(site), Some(sites)) => {
+                        if !sites.contains(&site) {
                             sites.push(site);
                         }
                     }
-                    403 | 404 => {}
+                    // Not provisioned yet (404), closed to us, or refused (Graph answers 400
+                    // for some channel names, microsoft-graph-docs#18357): one channel never
+                    // stops the sync.
                     _ => {
-                        r.into_result::<Value>()?;
+                        incomplete.insert(team.clone());
                     }
                 }
             }
         }
+        out.retain(|team, _| !incomplete.contains(team));
         for sites in out.values_mut() {
             sites.sort();
         }

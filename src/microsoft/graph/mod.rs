@@ -35,16 +35,16 @@ use crate::secret::AccessToken;
 /// The API version every path is under.
 const VERSION: &str = "v1.0";
 
-/// The application permissions (app roles) the sync needs on Microsoft Graph, as the README's
-/// permission table justifies them.
+/// The application permissions (app roles) the sync cannot work without on Microsoft Graph,
+/// as the README's permission table justifies them. The others it asks for
+/// (`Reports.Read.All`, `ReportSettings.Read.All`, `Channel.ReadBasic.All`) only add sources:
+/// without them the sync goes on (the reports are unavailable, channel sites stay unknown), so
+/// a consent made before one was added keeps working.
 pub const APP_ROLES: &[&str] = &[
     "Group.Read.All",
     "Team.ReadBasic.All",
-    "Reports.Read.All",
-    "ReportSettings.Read.All",
     "Sites.Read.All",
     "Sites.Selected",
-    "Channel.ReadBasic.All",
 ];
 
 /// A failed Graph call.
@@ -357,7 +357,6 @@ impl<'a> Graph<'a> {
         self.get_json(&link, headers).await
     }
 
-    /// All pages of a collection.
     /// Every page from `first`, each item mapped by `f` as its page arrives (so the raw items
     /// of one page at most are held).
     async fn collect_all_mapped<T: DeserializeOwned, U>(
@@ -375,6 +374,7 @@ impl<'a> Graph<'a> {
         Ok(out)
     }
 
+    /// Every page from `first`, all items.
     async fn collect_all<T: DeserializeOwned>(
         &self,
         first: &str,
