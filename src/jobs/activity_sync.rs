@@ -822,11 +822,9 @@ impl ActivitySync<'_> {
 
 #[cfg(test)]
 mod source_tests {
-    use std::sync::Arc;
 
     use super::*;
     use crate::jobs::state::EmbeddedState;
-    use crate::store::sqlite::SqliteStore;
 
     fn reason(s: &[SourceState], source: Source) -> Option<String> {
         s.iter().find(|x| x.source == source).and_then(|x| x.reason.clone())
@@ -836,17 +834,7 @@ mod source_tests {
     /// cloud, names concealed, no audit feed, nothing read yet.
     #[tokio::test]
     async fn sources_say_why_they_are_unavailable() {
-        let store: Arc<dyn crate::store::Store> = Arc::new(SqliteStore::in_memory().unwrap());
-        let tenant = TenantId::parse("6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b").unwrap();
-        store
-            .add_tenant(&crate::store::NewTenant {
-                tenant_id: tenant,
-                seats: crate::domain::Seats::new(1).unwrap(),
-                licence_expires: None,
-            })
-            .await
-            .unwrap();
-        let state = EmbeddedState(store);
+        let (state, tenant) = EmbeddedState::for_test().await;
         let s = sources(&state, &tenant, false, false).await.unwrap();
         assert!(
             reason(&s, Source::TeamsReport)

@@ -116,22 +116,10 @@ pub async fn clear(state: &dyn TenantState, tenant: &TenantId) -> Result<Option<
 mod tests {
     use super::*;
     use crate::jobs::state::EmbeddedState;
-    use crate::store::{NewTenant, Store, sqlite::SqliteStore};
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn retries_back_off_from_an_hour_to_a_day_and_clear() {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-        let tenant = TenantId::parse("6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b").unwrap();
-        store
-            .add_tenant(&NewTenant {
-                tenant_id: tenant,
-                seats: crate::domain::Seats::new(1).unwrap(),
-                licence_expires: None,
-            })
-            .await
-            .unwrap();
-        let state = EmbeddedState(store);
+        let (state, tenant) = EmbeddedState::for_test().await;
         let now = Utc::now();
         let mut waits = Vec::new();
         for i in 0..8 {

@@ -169,20 +169,10 @@ async fn renew(
 mod tests {
     use super::*;
     use crate::jobs::state::EmbeddedState;
-    use crate::store::{NewTenant, Store, sqlite::SqliteStore};
 
     async fn state() -> (Arc<dyn TenantState>, TenantId) {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-        let tenant = TenantId::parse("6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b").unwrap();
-        store
-            .add_tenant(&NewTenant {
-                tenant_id: tenant,
-                seats: crate::domain::Seats::new(1).unwrap(),
-                licence_expires: None,
-            })
-            .await
-            .unwrap();
-        (Arc::new(EmbeddedState(store)), tenant)
+        let (state, tenant) = EmbeddedState::for_test().await;
+        (Arc::new(state), tenant)
     }
 
     #[tokio::test]

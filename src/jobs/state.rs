@@ -82,6 +82,24 @@ pub async fn save_doc<T: serde::Serialize>(
 /// The embedded store's `tenant_state` table.
 pub struct EmbeddedState(pub Arc<dyn Store>);
 
+#[cfg(test)]
+impl EmbeddedState {
+    /// Job state in an in-memory SQLite store holding one registered tenant (Contoso's id).
+    pub async fn for_test() -> (Self, TenantId) {
+        let store: Arc<dyn Store> = Arc::new(crate::store::sqlite::SqliteStore::in_memory().unwrap());
+        let tenant = TenantId::parse("6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b").unwrap();
+        store
+            .add_tenant(&crate::store::NewTenant {
+                tenant_id: tenant,
+                seats: crate::domain::Seats::new(1).unwrap(),
+                licence_expires: None,
+            })
+            .await
+            .unwrap();
+        (Self(store), tenant)
+    }
+}
+
 #[async_trait]
 impl TenantState for EmbeddedState {
     async fn load(&self, tenant: &TenantId, name: &str) -> Result<Option<(String, Version)>, StateError> {
