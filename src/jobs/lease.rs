@@ -49,7 +49,9 @@ pub struct Lease {
     state: Arc<dyn TenantState>,
     version: Arc<tokio::sync::Mutex<Version>>,
     lost: Arc<AtomicBool>,
-    renewer: tokio::task::JoinHandle<()>,
+    /// Tells the renewer to stop between renewals (never in the middle of one).
+    stop: tokio::sync::watch::Sender<bool>,
+    renewer: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Lease {
@@ -77,6 +79,7 @@ impl Lease {
         };
         let version = Arc::new(tokio::sync::Mutex::new(version));
         let lost = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         let renewer = tokio::spawn(renew(
             state.clone(),
             tenant,
@@ -84,6 +87,7 @@ impl Lease {
             duration,
             version.clone(),
             lost.clone(),
+            stopped,
         ));
         Ok(Some(Lease {
             tenant,
@@ -91,7 +95,8 @@ impl Lease {
             state,
             version,
             lost,
-            renewer,
+            stop,
+            renewer: Some(renewer),
         }))
     }
 
@@ -105,9 +110,15 @@ impl Lease {
         self.lost.clone()
     }
 
-    /// Gives the lease up (it expires now), so the next sync need not wait.
-    pub async fn release(self) {
-        self.renewer.abort();
+    /// Gives the lease up (it expires now), so the next sync need not wait. The renewer is
+    /// stopped between renewals, not aborted in one: an aborted renewal could still land in
+    /// the store after its version was forgotten, leaving the lease held by no one who can
+    /// release it (the next invocation of the same sync then found it "already running").
+    pub async fn release(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(renewer) = self.renewer.take() {
+            let _ = renewer.await;
+        }
         let version = self.version.lock().await.clone();
         let doc = LeaseDoc {
             holder: self.holder,
@@ -121,7 +132,9 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         // Released or not, nothing renews a lease whose holder is gone.
-        self.renewer.abort();
+        if let Some(renewer) = &self.renewer {
+            renewer.abort();
+        }
     }
 }
 
@@ -136,11 +149,16 @@ async fn renew(
     duration: Duration,
     version: Arc<tokio::sync::Mutex<Version>>,
     lost: Arc<AtomicBool>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
     let every = duration / 3;
     let mut valid_until = Utc::now() + to_delta(duration);
     loop {
-        tokio::time::sleep(every).await;
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            // Released (or the lease dropped): no renewal after this.
+            _ = stopped.changed() => return,
+        }
         let mut v = version.lock().await;
         let doc = LeaseDoc {
             holder,
@@ -197,11 +215,30 @@ mod tests {
             .unwrap()
             .expect("released");
         // A holder that stops renewing (crashed) loses it once it expires.
-        second.renewer.abort();
+        if let Some(renewer) = &second.renewer {
+            renewer.abort();
+        }
         std::mem::forget(second);
         tokio::time::sleep(Duration::from_millis(400)).await;
         let third = Lease::acquire(state.clone(), tenant, d).await.unwrap();
         assert!(third.is_some(), "an expired lease is free");
+    }
+
+    /// A release that meets a renewal under way still frees the lease: the next invocation of
+    /// the same sync never finds it "already running" (with short leases, renewals are
+    /// constant; an aborted renewal used to land after the release had given up).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_release_during_a_renewal_frees_the_lease() {
+        let (state, tenant) = state().await;
+        let d = Duration::from_millis(30);
+        for i in 0..200u64 {
+            let lease = Lease::acquire(state.clone(), tenant, d)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("invocation {i}: the lease was still held"));
+            tokio::time::sleep(Duration::from_millis(8 + i % 7)).await;
+            lease.release().await;
+        }
     }
 
     #[tokio::test]
