@@ -42,6 +42,39 @@ pub struct SimUser {
     /// A conditional-access policy requiring multifactor authentication applies to the user:
     /// on-behalf-of for a token without MFA fails with a claims challenge.
     pub mfa_policy: bool,
+    /// The directory attributes a group naming policy may use.
+    pub attributes: UserAttributes,
+}
+
+/// The user attributes the Microsoft 365 group naming policy resolves ("Enforce a naming
+/// policy on Microsoft 365 groups in Microsoft Entra ID": `[Department]`, `[Company]`,
+/// `[Office]`, `[StateOrProvince]`, `[CountryOrRegion]`, `[Title]`). Real directories leave
+/// some of them empty.
+#[derive(Debug, Clone, Default)]
+pub struct UserAttributes {
+    pub department: Option<String>,
+    pub company_name: Option<String>,
+    pub office_location: Option<String>,
+    pub state: Option<String>,
+    pub country: Option<String>,
+    pub job_title: Option<String>,
+}
+
+impl UserAttributes {
+    /// The value of a naming-policy attribute (`Department`, …), `None` for a name the
+    /// policy does not support (it is then a fixed string).
+    pub fn naming_attribute(&self, name: &str) -> Option<&str> {
+        let v = match name.to_ascii_lowercase().as_str() {
+            "department" => &self.department,
+            "company" => &self.company_name,
+            "office" => &self.office_location,
+            "stateorprovince" => &self.state,
+            "countryorregion" => &self.country,
+            "title" => &self.job_title,
+            _ => return None,
+        };
+        Some(v.as_deref().unwrap_or(""))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +112,23 @@ fn user(domain: &str, alias: &str, display: &str, admin: bool) -> SimUser {
         enabled: true,
         directory_admin: admin,
         mfa_policy: false,
+        attributes: UserAttributes::default(),
+    }
+}
+
+/// A Contoso user with the attributes Microsoft's demo tenant gives them (department, title,
+/// office); `department` may be missing, as it is for many users in real directories.
+fn contoso_user(alias: &str, display: &str, department: Option<&str>, title: &str, office: &str) -> SimUser {
+    SimUser {
+        attributes: UserAttributes {
+            department: department.map(str::to_string),
+            company_name: Some("Contoso".into()),
+            office_location: Some(office.into()),
+            state: Some("WA".into()),
+            country: Some("US".into()),
+            job_title: Some(title.into()),
+        },
+        ..user("contoso.onmicrosoft.com", alias, display, false)
     }
 }
 
@@ -94,19 +144,20 @@ pub fn seed() -> Vec<SimTenant> {
             domain: contoso.into(),
             users: vec![
                 user(contoso, "admin", "MOD Administrator", true),
-                user(contoso, "adelev", "Adele Vance", false),
-                user(contoso, "alexw", "Alex Wilber", false),
-                user(contoso, "meganb", "Megan Bowen", false),
-                user(contoso, "lynner", "Lynne Robbins", false),
-                user(contoso, "diegos", "Diego Siciliani", false),
-                user(contoso, "isaiahl", "Isaiah Langer", false),
-                user(contoso, "johannal", "Johanna Lorenz", false),
-                user(contoso, "leeg", "Lee Gu", false),
-                user(contoso, "pattif", "Patti Fernandez", false),
+                contoso_user("adelev", "Adele Vance", Some("Retail"), "Retail Manager", "18/2111"),
+                contoso_user("alexw", "Alex Wilber", Some("Marketing"), "Marketing Assistant", "131/1104"),
+                contoso_user("meganb", "Megan Bowen", Some("Marketing"), "Marketing Manager", "12/1110"),
+                contoso_user("lynner", "Lynne Robbins", Some("Retail"), "Product Manager", "20/1109"),
+                contoso_user("diegos", "Diego Siciliani", Some("HR"), "HR Manager", "14/1108"),
+                contoso_user("isaiahl", "Isaiah Langer", Some("Sales"), "Sales Rep", "20/1101"),
+                contoso_user("johannal", "Johanna Lorenz", Some("Engineering"), "Senior Engineer", "23/2102"),
+                // No department: the naming policy's [Department] resolves to nothing.
+                contoso_user("leeg", "Lee Gu", None, "Director", "23/3101"),
+                contoso_user("pattif", "Patti Fernandez", Some("Executive Management"), "President", "15/1102"),
                 // Real tenants have conditional access: Nestor's sign-ins must do MFA.
                 SimUser {
                     mfa_policy: true,
-                    ..user(contoso, "nestorw", "Nestor Wilke", false)
+                    ..contoso_user("nestorw", "Nestor Wilke", Some("Operations"), "Director", "36/2121")
                 },
             ],
             consented: true,

@@ -108,8 +108,18 @@ impl SimState {
         } else {
             self.options.groups.min(20)
         };
-        all.entry(tenant.id)
-            .or_insert_with(|| graph::model::seed(tenant, count))
+        all.entry(tenant.id).or_insert_with(|| {
+            let mut t = graph::model::seed(tenant, count);
+            if tenant.id == directory::CONTOSO
+                && let Some(p) = &self.options.naming_policy
+            {
+                t.settings.push(graph::model::Setting::group_unified(&[
+                    ("PrefixSuffixNamingRequirement", &p.requirement),
+                    ("CustomBlockedWordsList", &p.blocked_words),
+                ]));
+            }
+            t
+        })
     }
 
     /// Runs `f` on a tenant's Graph data (tests use it to look at or change the directory).
@@ -169,6 +179,13 @@ pub struct SimOptions {
     /// names are concealed by default; an administrator may turn that off). Then the Teams
     /// report's team names and ids are unmatchable hashes.
     pub reports_concealed: bool,
+    /// Contoso's group naming policy (its `Group.Unified` setting's
+    /// `PrefixSuffixNamingRequirement` and `CustomBlockedWordsList`). Real tenants commonly
+    /// have one ("Enforce a naming policy on Microsoft 365 groups in Microsoft Entra ID"), so
+    /// the default has one; `None` leaves Contoso without a setting object (defaults apply).
+    pub naming_policy: Option<NamingPolicy>,
+    /// What `POST /groups` does with names that miss the prefix or suffix (graph/naming.rs).
+    pub naming_on_create: graph::naming::NamingOnCreate,
 }
 
 impl Default for SimOptions {
@@ -180,6 +197,26 @@ impl Default for SimOptions {
             site_delay: chrono::TimeDelta::minutes(30),
             list_write_throttle: Some(250),
             reports_concealed: true,
+            naming_policy: Some(NamingPolicy::default()),
+            naming_on_create: graph::naming::NamingOnCreate::default(),
+        }
+    }
+}
+
+/// A tenant's group naming policy, as its `Group.Unified` setting holds it.
+#[derive(Debug, Clone)]
+pub struct NamingPolicy {
+    /// `PrefixSuffixNamingRequirement`, e.g. `GRP_[Department]_[GroupName]_[CountryOrRegion]`.
+    pub requirement: String,
+    /// `CustomBlockedWordsList`: comma-separated words and phrases.
+    pub blocked_words: String,
+}
+
+impl Default for NamingPolicy {
+    fn default() -> Self {
+        Self {
+            requirement: "GRP_[Department]_[GroupName]_[CountryOrRegion]".into(),
+            blocked_words: "CEO,Payroll,Top Secret".into(),
         }
     }
 }

@@ -25,7 +25,7 @@ pub const MANAGE_RESOURCE: &str = "https://manage.office.com";
 /// Exactly what `infra/app-registration/app.json` requests, so that the tests prove that set
 /// is enough.
 pub const GRAPH_DELEGATED_SCOPES: &str =
-    "Group.ReadWrite.All GroupSettings.ReadWrite.All User.ReadBasic.All Sites.Read.All";
+    "Group.Read.All Group.ReadWrite.All GroupSettings.ReadWrite.All User.ReadBasic.All Sites.Read.All";
 /// Application Graph permissions the seeded tenants granted GroupMgr (for jobs).
 /// (As requested by `infra/app-registration/app.json`; `Sites.Selected` with the seeded
 /// `manage` grant on `/sites/GroupMgr`.)

@@ -22,6 +22,10 @@ pub enum ErrorCode {
     InvalidBody,
     /// 400: Microsoft rejected the request as invalid.
     RejectedByMicrosoft,
+    /// 400: the tenant's group naming policy does not allow the name (a blocked word); the
+    /// message names the property and the word. `GET /api/policy/naming/preview` shows it
+    /// before a create.
+    NamingPolicyViolation,
     /// 401: no bearer token.
     MissingToken,
     /// 401: the token is invalid (signature, audience, issuer, expiry, …).

@@ -8,11 +8,11 @@ use warp::http::{Response, StatusCode};
 
 use super::model::{Group, GroupPage, GroupUpdateBody, NewGroupBody};
 use super::paging::{Cursor, Top, invalid_cursor};
-use super::{ApiError, ErrorCode, Request, caller_graph};
+use super::{ApiError, ErrorCode, Request, caller_graph, naming};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::customer_list;
-use crate::domain::{GroupId, GroupUpdate, NewGroup, ObjectId, Relation};
+use crate::domain::{DisplayName, GroupId, GroupUpdate, MailNickname, NewGroup, Relation};
 use crate::microsoft::graph::{Collection, Graph, GraphGroup};
 
 const DEFAULT_TOP: u32 = 100;
@@ -122,12 +122,44 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
     ))
 }
 
-/// `POST /api/groups`: 201 with `Location`. The Graph client makes the create safe to retry.
+/// `POST /api/groups`: 201 with `Location`. The group gets the names the tenant's naming
+/// policy gives it (`GET /api/policy/naming/preview` shows them first); the Graph client
+/// makes the create safe to retry under those names.
 pub async fn create(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     let new = NewGroup::try_from(req.json::<NewGroupBody>()?)?;
     let graph = caller_graph(app, caller).await?;
-    let owner = caller.principal.object_id.map(ObjectId::from_uuid);
-    let created = graph.create_group(&new, owner).await?;
+    let owner = naming::subject(caller);
+    let new = match naming::check(
+        &graph,
+        owner,
+        new.display_name().as_str(),
+        Some(new.mail_nickname().as_str()),
+    )
+    .await
+    {
+        Ok(p) if p.allowed => {
+            let nick = p.mail_nickname.as_deref().unwrap_or(new.mail_nickname().as_str());
+            let (display, nick) = (DisplayName::parse(&p.display_name)?, MailNickname::parse(nick)?);
+            new.renamed(display, nick)
+        }
+        Ok(p) => return Err(naming::refusal(&p)),
+        // A consent given before GroupMgr asked for the check's permission: Graph judges the
+        // names at the create itself (handled below).
+        Err(e) if e.status() == Some(403) => new,
+        Err(e) => return Err(e.into()),
+    };
+    let created = match graph.create_group(&new, owner).await {
+        Ok(g) => g,
+        // Refused for a missing prefix or suffix (the policy changed since the check, or it
+        // could not be made): once more under the names Graph suggests.
+        Err(e) => match naming::suggested_names(&e, new.display_name().as_str(), Some(new.mail_nickname().as_str())) {
+            Some((display, Some(nick))) => {
+                let new = new.renamed(DisplayName::parse(&display)?, MailNickname::parse(&nick)?);
+                graph.create_group(&new, owner).await?
+            }
+            _ => return Err(e.into()),
+        },
+    };
     tracing::info!(event = "group_created", tenant_id = %caller.tenant.tenant_id, group_id = %created.id, group_name = created.display_name.as_deref().unwrap_or(""));
     let mut resp = super::json(StatusCode::CREATED, &Group::of(&created, None, None));
     if let Ok(v) = warp::http::HeaderValue::from_str(&format!("/api/groups/{}", created.id)) {
@@ -136,12 +168,28 @@ pub async fn create(app: &App, caller: &Caller, req: &Request) -> Result<Respons
     Ok(resp)
 }
 
-/// `PATCH /api/groups/{id}`: 204.
+/// `PATCH /api/groups/{id}`: 204. A new display name or nickname gets the naming policy's
+/// prefix and suffix, as a new group's does.
 pub async fn update(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     let id = group_id(req)?;
     let update = GroupUpdate::try_from(req.json::<GroupUpdateBody>()?)?;
     let graph = caller_graph(app, caller).await?;
     unified_group(&graph, &id).await?;
+    let update = match update.display_name().map(|d| d.as_str().to_string()) {
+        Some(display) => {
+            let nick = update.mail_nickname().map(|n| n.as_str().to_string());
+            match naming::check(&graph, naming::subject(caller), &display, nick.as_deref()).await {
+                Ok(p) if p.allowed => {
+                    let nick = p.mail_nickname.as_deref().map(MailNickname::parse).transpose()?;
+                    update.renamed(Some(DisplayName::parse(&p.display_name)?), nick)
+                }
+                Ok(p) => return Err(naming::refusal(&p)),
+                Err(e) if e.status() == Some(403) => update,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        None => update,
+    };
     graph.update_group(&id, &update).await?;
     tracing::info!(event = "group_updated", tenant_id = %caller.tenant.tenant_id, group_id = %id);
     Ok(super::no_content())

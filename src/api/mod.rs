@@ -9,6 +9,7 @@ pub mod health;
 pub mod logs;
 pub mod membership;
 pub mod model;
+pub mod naming;
 pub mod openapi;
 mod paging;
 pub mod policy;

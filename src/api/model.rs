@@ -213,6 +213,70 @@ pub struct CreationPolicy {
     pub allowed_group_id: Option<String>,
 }
 
+/// `GET /api/policy/naming/preview`: the names a group would get under the tenant's naming
+/// policy for the caller (prefix + name + suffix, with the caller's own attributes such as
+/// their department), and what the policy objects to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"displayName": "GRP_Retail_Budget 2027_US", "mailNickname": "GRP_Retail_budget2027_US", "affixesAdded": true, "allowed": true, "problems": []}))]
+pub struct NamingPreview {
+    /// The display name the group gets.
+    pub display_name: String,
+    /// The mail nickname it gets (`null` when none was given to check).
+    #[schema(required = true)]
+    pub mail_nickname: Option<String>,
+    /// Whether the policy's prefix or suffix was added to what was entered.
+    pub affixes_added: bool,
+    /// Whether a group may be created under these names (no problem).
+    pub allowed: bool,
+    pub problems: Vec<NamingProblem>,
+}
+
+/// Something the naming policy (or the directory) objects to in a proposed name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NamingProblem {
+    /// The property at fault.
+    pub property: NamingProperty,
+    pub code: NamingProblemCode,
+    /// For people; Microsoft's reason where it gave one.
+    pub message: String,
+    /// The blocked word the name contains (`blocked_word` only; otherwise `null`).
+    #[schema(required = true)]
+    pub blocked_word: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum NamingProperty {
+    DisplayName,
+    MailNickname,
+}
+
+impl NamingProperty {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NamingProperty::DisplayName => "displayName",
+            NamingProperty::MailNickname => "mailNickname",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NamingProblemCode {
+    /// The name holds one of the tenant's custom blocked words.
+    BlockedWord,
+    /// Another Microsoft 365 group has this mail nickname.
+    NicknameTaken,
+    /// With the prefix and suffix the name is too long (or otherwise invalid).
+    InvalidName,
+    /// The policy still finds a prefix or suffix missing (it changed while checking).
+    MissingPrefixSuffix,
+    /// Another objection of the policy; the message says which.
+    Other,
+}
+
 /// A property that must be given but may be `null` (no `default`: absent is an error).
 fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     Option::<T>::deserialize(d)

@@ -19,7 +19,8 @@ use super::model::*;
 #[allow(dead_code)] // Only its derived `IntoResponses` is used.
 #[derive(IntoResponses)]
 enum Errors {
-    /// `invalid_input`, `invalid_cursor`, `invalid_body` or `rejected_by_microsoft`.
+    /// `invalid_input`, `invalid_cursor`, `invalid_body`, `rejected_by_microsoft` or
+    /// `naming_policy_violation`.
     #[response(status = 400)]
     BadRequest(ErrorBody),
     /// `missing_token`, `invalid_token` or `interaction_required`; see `WWW-Authenticate`.
@@ -81,6 +82,7 @@ fn groups_list() {}
 
 /// Create a Microsoft 365 group
 #[utoipa::path(post, path = "/api/groups", tag = "groups", request_body = NewGroupBody,
+    description = "The group gets the names the tenant's naming policy gives them (prefix and suffix added, as `GET /api/policy/naming/preview` shows); a blocked word is `400 naming_policy_violation`, a taken nickname `409 conflict`.",
     responses(
         (status = 201, description = "Created; the caller is owner unless owners are given", body = Group,
             headers(("Location" = String, description = "/api/groups/{id}"))),
@@ -96,6 +98,7 @@ fn group_get() {}
 
 /// Update a group's name, description, visibility or nickname
 #[utoipa::path(patch, path = "/api/groups/{id}", tag = "groups", params(GroupIdParam), request_body = GroupUpdateBody,
+    description = "A new display name (and nickname) gets the naming policy's prefix and suffix, as at creation.",
     responses((status = 204, description = "Updated"), Errors))]
 #[allow(dead_code)]
 fn group_update() {}
@@ -160,6 +163,17 @@ fn policy_get() {}
     responses((status = 200, description = "The policy now in force", body = CreationPolicy), Errors))]
 #[allow(dead_code)]
 fn policy_put() {}
+
+/// Preview a new group's names under the tenant's naming policy
+#[utoipa::path(get, path = "/api/policy/naming/preview", tag = "policy",
+    params(
+        ("displayName" = String, Query, min_length = 1, max_length = 256, description = "The display name the user entered"),
+        ("mailNickname" = Option<String>, Query, min_length = 1, max_length = 64, description = "The mail nickname the user entered"),
+    ),
+    description = "Asks Microsoft (`validateProperties`, on behalf of the caller) how the tenant's naming policy judges the names: the names with the prefix and suffix it requires (resolved from the caller's attributes, such as their department; administrators are exempt), and any blocked word or taken nickname. `POST /api/groups` creates the group under these names.",
+    responses((status = 200, description = "The names the group would get, and what the policy objects to", body = NamingPreview), Errors))]
+#[allow(dead_code)]
+fn naming_preview() {}
 
 /// List each group's last activity
 #[utoipa::path(get, path = "/api/activity", tag = "activity",
@@ -264,7 +278,7 @@ impl Modify for BearerScheme {
     paths(
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
-        policy_get, policy_put, activity, sync_state, sync, logs, openapi
+        policy_get, policy_put, naming_preview, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),

@@ -233,6 +233,15 @@ impl NewGroup {
     pub fn members(&self) -> &[ObjectId] {
         &self.members
     }
+
+    /// The same group under other names (those the tenant's naming policy gives it).
+    pub fn renamed(self, display_name: DisplayName, mail_nickname: MailNickname) -> Self {
+        Self {
+            display_name,
+            mail_nickname,
+            ..self
+        }
+    }
 }
 
 fn distinct(ids: Vec<ObjectId>) -> Vec<ObjectId> {
@@ -289,6 +298,15 @@ impl GroupUpdate {
     }
     pub fn mail_nickname(&self) -> Option<&MailNickname> {
         self.mail_nickname.as_ref()
+    }
+
+    /// The same update under other names (those the tenant's naming policy gives).
+    pub fn renamed(self, display_name: Option<DisplayName>, mail_nickname: Option<MailNickname>) -> Self {
+        Self {
+            display_name,
+            mail_nickname,
+            ..self
+        }
     }
 }
 

@@ -136,7 +136,7 @@ async fn http(
         body: req.body.clone(),
     };
     let (caller, req) = (&caller, &request);
-    use api::{groups, membership, policy};
+    use api::{groups, membership, naming, policy};
     let outcome = match operation {
         Gated::Logs => api::logs::get(app, caller, req).await,
         Gated::GroupsList => groups::list(app, caller, req).await,
@@ -150,6 +150,7 @@ async fn http(
         Gated::RelationRemove(rel) => membership::remove(app, caller, req, rel).await,
         Gated::PolicyGet => policy::get(app, caller).await,
         Gated::PolicyPut => policy::put(app, caller, req).await,
+        Gated::NamingPreview => naming::preview(app, caller, req).await,
         Gated::Activity => api::activity::get(app, caller, req).await,
         Gated::SyncState => api::sync::get(app, caller).await,
         Gated::Sync => api::sync::post(app, caller, req).await,

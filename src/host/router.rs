@@ -26,6 +26,7 @@ pub enum Gated {
     RelationRemove(Relation),
     PolicyGet,
     PolicyPut,
+    NamingPreview,
     Activity,
     /// `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`).
     SyncState,
@@ -98,6 +99,11 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "GroupCreationPolicy",
         route: "policy/group-creation",
         methods: &[("GET", G(PolicyGet)), ("PUT", G(PolicyPut))],
+    },
+    HttpFunction {
+        name: "NamingPolicyPreview",
+        route: "policy/naming/preview",
+        methods: &[("GET", G(NamingPreview))],
     },
     HttpFunction {
         name: "Activity",

@@ -34,6 +34,8 @@ type Group = Answer<"/api/groups/{id}", "get", 200>;
 type PrincipalPage = Answer<"/api/groups/{id}/members", "get", 200>;
 type Principal = PrincipalPage["value"][number];
 type Policy = Answer<"/api/policy/group-creation", "get", 200>;
+type NamingPreview = Answer<"/api/policy/naming/preview", "get", 200>;
+type NamingProblem = NamingPreview["problems"][number];
 type ActivityPage = Answer<"/api/activity", "get", 200>;
 type ActivityItem = ActivityPage["value"][number];
 type SyncQueued = Answer<"/api/sync", "post", 202>;
@@ -133,6 +135,21 @@ const principalChecks: Checks<Principal> = {
 const policyChecks: Checks<Policy> = {
   enabled: isBoolean,
   allowedGroupId: (v) => v === null || isUuid(v),
+};
+
+const namingProblemChecks: Checks<NamingProblem> = {
+  property: (v) => v === "displayName" || v === "mailNickname",
+  code: isString,
+  message: isString,
+  blockedWord: orNull(isString),
+};
+
+const namingPreviewChecks: Checks<NamingPreview> = {
+  displayName: isString,
+  mailNickname: orNull(isString),
+  affixesAdded: isBoolean,
+  allowed: isBoolean,
+  problems: arrayOf(shaped(namingProblemChecks)),
 };
 
 const activityItemChecks: Checks<ActivityItem> = {
@@ -287,12 +304,27 @@ async function readGroup(id: string): Promise<Group> {
   return group;
 }
 
+/** The names the tenant's naming policy gives a new group (what the UI shows before a create). */
+async function previewNames(displayName: string, mailNickname: string): Promise<NamingPreview> {
+  const step = "naming preview";
+  const { data, error, response } = await client.GET("/api/policy/naming/preview", {
+    params: { query: { displayName, mailNickname } },
+  });
+  expectStatus(step, response, 200, error);
+  const preview = conforms(step, "naming preview", body(step, data), namingPreviewChecks);
+  if (!preview.allowed) fail(step, `${displayName} refused: ${JSON.stringify(preview.problems)}`);
+  say(step, `${displayName} / ${mailNickname} → ${preview.displayName} / ${preview.mailNickname}`);
+  return preview;
+}
+
 async function createGroup(): Promise<Group> {
   const step = "create group";
   const mailNickname = `tsclient-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 6)}`;
+  const displayName = `TS client ${mailNickname}`;
+  const names = await previewNames(displayName, mailNickname);
   const { data, error, response } = await client.POST("/api/groups", {
     body: {
-      displayName: `TS client ${mailNickname}`,
+      displayName,
       mailNickname,
       description: "Created by tests/ts-client/client.ts",
       visibility: "Private",
@@ -300,7 +332,9 @@ async function createGroup(): Promise<Group> {
   });
   expectStatus(step, response, 201, error);
   const group = conforms(step, "group", body(step, data), groupChecks);
-  if (group.mailNickname !== mailNickname) fail(step, `mailNickname is ${group.mailNickname}, sent ${mailNickname}`);
+  if (group.displayName !== names.displayName || group.mailNickname !== names.mailNickname) {
+    fail(step, `named ${group.displayName} / ${group.mailNickname}, the preview said ${names.displayName} / ${names.mailNickname}`);
+  }
   const location = response.headers.get("Location");
   if (location !== `/api/groups/${group.id}`) fail(step, `Location is ${location}, expected /api/groups/${group.id}`);
   say(step, `201 ${group.displayName}, Location ${location}`);

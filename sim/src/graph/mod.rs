@@ -7,6 +7,7 @@
 mod batch;
 mod groups;
 pub mod model;
+pub mod naming;
 mod reports;
 mod settings;
 mod sites;
@@ -132,6 +133,13 @@ impl GraphReply {
             headers: vec![],
             text: None,
         }
+    }
+    /// The error with Graph's `details` (validation failures).
+    pub fn with_details(mut self, details: Vec<Value>) -> Self {
+        if let Some(body) = self.body.as_mut() {
+            body["error"]["details"] = Value::Array(details);
+        }
+        self
     }
     pub fn denied() -> Self {
         Self::error(
@@ -335,7 +343,9 @@ pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
-        (_, ["groups", ..]) | (_, ["directory", ..]) | (_, ["teams", ..]) => groups::handle(state, req, &segs),
+        (_, ["groups", ..]) | (_, ["directory", ..]) | (_, ["directoryObjects", "validateProperties"]) | (_, ["teams", ..]) => {
+            groups::handle(state, req, &segs)
+        }
         (_, ["groupSettings", ..]) | (_, ["groupSettingTemplates", ..]) => settings::handle(state, req, &segs),
         (_, ["sites", ..]) => sites::handle(state, req, &segs),
         (_, ["reports", ..]) | (_, ["admin", "reportSettings"]) => reports::handle(state, req, &segs),

@@ -121,6 +121,23 @@ pub struct Setting {
     pub values: Vec<(String, String)>,
 }
 
+impl Setting {
+    /// A `Group.Unified` setting object made from the template, with `given` values set.
+    pub fn group_unified(given: &[(&str, &str)]) -> Setting {
+        Setting {
+            id: Uuid::new_v4(),
+            template_id: GROUP_UNIFIED_TEMPLATE.into(),
+            values: group_unified_template()
+                .iter()
+                .map(|(n, _, d)| {
+                    let v = given.iter().find(|(g, _)| g == n).map_or(*d, |(_, v)| *v);
+                    (n.to_string(), v.to_string())
+                })
+                .collect(),
+        }
+    }
+}
+
 /// A SharePoint list with its items (fields as JSON).
 #[derive(Debug, Clone)]
 pub struct SpList {

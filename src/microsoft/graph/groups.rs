@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{BatchRequest, BatchResponse, Graph, GraphError, MAX_BATCH, NextLink, Page, enc, odata_string};
+use super::{BatchRequest, BatchResponse, ErrorDetail, Graph, GraphError, MAX_BATCH, NextLink, Page, enc, odata_string};
 use crate::domain::{GroupId, GroupUpdate, NewGroup, ObjectId, Relation};
 use crate::microsoft::retry::{Failure, Idempotency};
 
@@ -161,6 +161,49 @@ impl<'a> Graph<'a> {
         );
         let page: Page<GraphGroup> = self.get_json(&url, &[]).await?;
         Ok(page.value.into_iter().find(GraphGroup::is_unified))
+    }
+
+    /// How the tenant's naming policy judges these names for `user` (`POST
+    /// /directoryObjects/validateProperties`, Graph docs directoryobject-validateproperties):
+    /// no details when they comply (204), else the failures of its 422 answer: every
+    /// `MissingPrefixSuffix` with the user's `prefix` and `suffix`, or the first other failure
+    /// (a blocked word, a taken nickname). A check: nothing changes, so it is safe to retry.
+    pub async fn validate_group_names(
+        &self,
+        display_name: Option<&str>,
+        mail_nickname: Option<&str>,
+        user: Option<ObjectId>,
+    ) -> Result<Vec<ErrorDetail>, GraphError> {
+        let mut body = json!({ "entityType": "Group" });
+        if let Some(d) = display_name {
+            body["displayName"] = json!(d);
+        }
+        if let Some(n) = mail_nickname {
+            body["mailNickname"] = json!(n);
+        }
+        if let Some(u) = user {
+            body["onBehalfOfUserId"] = json!(u.to_string());
+        }
+        let url = self.url("/directoryObjects/validateProperties");
+        match self.send(Method::POST, &url, Some(&body), &[], Idempotency::Safe).await {
+            Ok(_) => Ok(Vec::new()),
+            // A refusal without details still refuses.
+            Err(GraphError::Service {
+                status: 422,
+                details,
+                code,
+                message,
+                ..
+            }) if details.is_empty() => Ok(vec![ErrorDetail {
+                code,
+                message,
+                ..ErrorDetail::default()
+            }]),
+            Err(GraphError::Service {
+                status: 422, details, ..
+            }) => Ok(details),
+            Err(e) => Err(e),
+        }
     }
 
     /// `POST /groups` for `new`; with no owners given, `default_owner` (the caller) becomes

@@ -57,6 +57,8 @@ pub enum GraphError {
         code: String,
         message: String,
         retry_after: Option<Duration>,
+        /// The error's `details` (validation failures name their property and reason).
+        details: Vec<ErrorDetail>,
     },
     /// No answer: connection failed or timed out.
     #[error("Graph unreachable: {0}")]
@@ -115,12 +117,41 @@ impl GraphError {
 fn service_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> GraphError {
     let (code, message) = super::error_envelope(body)
         .unwrap_or_else(|| (String::new(), String::from_utf8_lossy(body).chars().take(200).collect()));
+    #[derive(Deserialize)]
+    struct Envelope {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    struct Inner {
+        #[serde(default)]
+        details: Vec<ErrorDetail>,
+    }
+    let details = serde_json::from_slice::<Envelope>(body)
+        .map(|e| e.error.details)
+        .unwrap_or_default();
     GraphError::Service {
         status,
         code,
         message,
         retry_after,
+        details,
     }
+}
+
+/// One entry of a Graph error's `details`: validation failures (`validateProperties`, a
+/// create refused by the naming policy) name the property and carry what the policy needs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+    pub target: Option<String>,
+    pub prefix: Option<String>,
+    pub suffix: Option<String>,
+    pub suggested_property_value: Option<String>,
+    pub blocked_word: Option<String>,
 }
 
 /// A page of a collection.
