@@ -103,9 +103,11 @@ async fn create_get_update_delete_restore() {
     assert_eq!(location, format!("/api/groups/{id}"));
     assert_eq!(created["visibility"], "Private");
 
+    // Contoso's naming policy, GRP_[Department]_[GroupName]_[CountryOrRegion], with Adele's
+    // department (Retail).
     let g = app.json_ok("GET", &location, &adele, None).await;
-    assert_eq!(g["displayName"], "Library Assist");
-    assert_eq!(g["mailNickname"], "library");
+    assert_eq!(g["displayName"], "GRP_Retail_Library Assist_US");
+    assert_eq!(g["mailNickname"], "GRP_Retail_library_US");
     assert_eq!(g["ownerCount"], 1, "the caller became the owner");
     assert_eq!(g["memberCount"], 1);
     assert_eq!(g["teamsEnabled"], false);
@@ -133,7 +135,8 @@ async fn create_get_update_delete_restore() {
             g["visibility"].as_str(),
             g["description"].as_str()
         ),
-        (Some("Library Help"), Some("Public"), None)
+        (Some("GRP_Retail_Library Help_US"), Some("Public"), None),
+        "renamed under the naming policy too"
     );
 
     assert_eq!(app.call("DELETE", &location, &adele, None).await.status().as_u16(), 204);
@@ -411,52 +414,44 @@ async fn graphs_own_rejections_are_passed_on() {
     let (status, body) = (resp.status().as_u16(), resp.text().await.unwrap());
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("already exists"), "{body}");
-    // Naming policy and blocked words (set through the policy's setting object in the sim).
-    app.sim.state.with_graph(&CONTOSO, |t| {
-        t.settings.push(m365_sim::graph::model::Setting {
-            id: uuid::Uuid::new_v4(),
-            template_id: m365_sim::graph::model::GROUP_UNIFIED_TEMPLATE.into(),
-            values: vec![
-                ("PrefixSuffixNamingRequirement".into(), "[GRP-][GroupName]".into()),
-                ("CustomBlockedWordsList".into(), "payroll,ceo".into()),
-            ],
-        })
-    });
+    // Contoso's naming policy: a blocked word is the caller's to change, named in the error;
+    // a missing prefix and suffix are added (tests/naming.rs has the rest).
+    let adele = app.sim.user_token(CONTOSO, "adelev");
     let resp = app
         .call(
             "POST",
             "/api/groups",
-            &admin,
-            Some(json!({"displayName": "Project X", "mailNickname": "projx"})),
+            &adele,
+            Some(json!({"displayName": "Payroll questions", "mailNickname": "payrollq"})),
         )
         .await;
     let (status, body) = (resp.status().as_u16(), resp.text().await.unwrap());
-    assert_eq!(status, 400);
+    assert_eq!(status, 400, "{body}");
     assert!(
-        body.contains("rejected_by_microsoft") && body.contains("naming policy"),
+        body.contains("naming_policy_violation") && body.contains("'Payroll'") && body.contains("displayName"),
         "{body}"
     );
-    let resp = app
-        .call(
+    let created = app
+        .json_ok(
             "POST",
             "/api/groups",
-            &admin,
-            Some(json!({"displayName": "GRP-Payroll", "mailNickname": "payroll"})),
+            &adele,
+            Some(json!({"displayName": "Project X", "mailNickname": "projx"})),
         )
         .await;
-    let body = resp.text().await.unwrap();
-    assert!(body.contains("blocked word"), "{body}");
-    assert_eq!(
-        app.call(
+    assert_eq!(created["displayName"], "GRP_Retail_Project X_US");
+    // The policy exempts Global and User administrators: their names stay as entered.
+    let created = app
+        .json_ok(
             "POST",
             "/api/groups",
             &admin,
-            Some(json!({"displayName": "GRP-Fine", "mailNickname": "fine"}))
+            Some(json!({"displayName": "Payroll", "mailNickname": "payroll"})),
         )
-        .await
-        .status()
-        .as_u16(),
-        201
+        .await;
+    assert_eq!(
+        (created["displayName"].as_str(), created["mailNickname"].as_str()),
+        (Some("Payroll"), Some("payroll"))
     );
     app.stop().await;
 }
@@ -601,7 +596,7 @@ async fn group_creation_policy_read_and_write() {
     assert_eq!(
         app.json_ok("GET", "/api/policy/group-creation", &admin, None).await,
         json!({"enabled": true, "allowedGroupId": null}),
-        "defaults without a setting object"
+        "defaults (Contoso's setting object holds only its naming policy)"
     );
     let creators = m365_sim::graph::model::group_creators_id(CONTOSO).to_string();
     let put = app
@@ -617,7 +612,7 @@ async fn group_creation_policy_read_and_write() {
         app.json_ok("GET", "/api/policy/group-creation", &admin, None).await,
         put
     );
-    // The object was created from the template with the full collection.
+    // The object holds the template's full collection, its naming policy untouched.
     let values = app
         .sim
         .state
@@ -647,6 +642,11 @@ async fn group_creation_policy_read_and_write() {
     assert_eq!(get("UsageGuidelinesUrl"), "https://contoso.example/guidelines");
     assert_eq!(get("GroupCreationAllowedGroupId"), "");
     assert_eq!(get("EnableGroupCreation"), "true");
+    assert_eq!(
+        get("PrefixSuffixNamingRequirement"),
+        "GRP_[Department]_[GroupName]_[CountryOrRegion]",
+        "the naming policy survives"
+    );
 
     // A Microsoft 365 group or an unknown id is not a security group.
     let m365 = app.first_group();
@@ -710,7 +710,8 @@ async fn group_creation_policy_read_and_write() {
 #[tokio::test]
 async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
     let app = spawn_app().await;
-    let admin = app.sim.user_token(CONTOSO, "admin");
+    // A user the naming policy applies to: the look-up is under the names the group got.
+    let megan = app.sim.user_token(CONTOSO, "meganb");
     app.sim.state.faults.arm(
         FaultRule::new("/v1.0/groups", FaultKind::DropAnswer)
             .method("POST")
@@ -720,7 +721,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
         .call(
             "POST",
             "/api/groups",
-            &admin,
+            &megan,
             Some(json!({"displayName": "Lost Answer", "mailNickname": "lostanswer"})),
         )
         .await;
@@ -732,7 +733,7 @@ async fn a_create_whose_answer_was_lost_is_found_not_repeated() {
         .with_graph(&CONTOSO, |t| {
             t.groups
                 .values()
-                .filter(|g| g.mail_nickname == "lostanswer")
+                .filter(|g| g.mail_nickname == "GRP_Marketing_lostanswer_US")
                 .map(|g| g.id.to_string())
                 .collect::<Vec<_>>()
         })

@@ -145,15 +145,39 @@ pub fn seed() -> Vec<SimTenant> {
             users: vec![
                 user(contoso, "admin", "MOD Administrator", true),
                 contoso_user("adelev", "Adele Vance", Some("Retail"), "Retail Manager", "18/2111"),
-                contoso_user("alexw", "Alex Wilber", Some("Marketing"), "Marketing Assistant", "131/1104"),
-                contoso_user("meganb", "Megan Bowen", Some("Marketing"), "Marketing Manager", "12/1110"),
+                contoso_user(
+                    "alexw",
+                    "Alex Wilber",
+                    Some("Marketing"),
+                    "Marketing Assistant",
+                    "131/1104",
+                ),
+                contoso_user(
+                    "meganb",
+                    "Megan Bowen",
+                    Some("Marketing"),
+                    "Marketing Manager",
+                    "12/1110",
+                ),
                 contoso_user("lynner", "Lynne Robbins", Some("Retail"), "Product Manager", "20/1109"),
                 contoso_user("diegos", "Diego Siciliani", Some("HR"), "HR Manager", "14/1108"),
                 contoso_user("isaiahl", "Isaiah Langer", Some("Sales"), "Sales Rep", "20/1101"),
-                contoso_user("johannal", "Johanna Lorenz", Some("Engineering"), "Senior Engineer", "23/2102"),
+                contoso_user(
+                    "johannal",
+                    "Johanna Lorenz",
+                    Some("Engineering"),
+                    "Senior Engineer",
+                    "23/2102",
+                ),
                 // No department: the naming policy's [Department] resolves to nothing.
                 contoso_user("leeg", "Lee Gu", None, "Director", "23/3101"),
-                contoso_user("pattif", "Patti Fernandez", Some("Executive Management"), "President", "15/1102"),
+                contoso_user(
+                    "pattif",
+                    "Patti Fernandez",
+                    Some("Executive Management"),
+                    "President",
+                    "15/1102",
+                ),
                 // Real tenants have conditional access: Nestor's sign-ins must do MFA.
                 SimUser {
                     mfa_policy: true,

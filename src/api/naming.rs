@@ -97,7 +97,11 @@ impl Names {
             },
             _ => &mut self.display_name,
         };
-        if let Some(suggested) = d.suggested_property_value.as_deref().filter(|_| d.prefix.is_none() && d.suffix.is_none()) {
+        if let Some(suggested) = d
+            .suggested_property_value
+            .as_deref()
+            .filter(|_| d.prefix.is_none() && d.suffix.is_none())
+        {
             *value = suggested.to_string();
             return;
         }
@@ -174,11 +178,11 @@ fn problem(d: ErrorDetail) -> NamingProblem {
     }
 }
 
-/// The text between the first pair of single quotes.
+/// The word quoted after "blocked word" ("… can't contain the blocked word 'X' as per …").
 fn quoted(message: &str) -> Option<String> {
-    let start = message.find('\'')? + 1;
-    let len = message[start..].find('\'')?;
-    Some(message[start..start + len].to_string()).filter(|w| !w.is_empty())
+    let after = message.to_ascii_lowercase().find("blocked word '")? + "blocked word '".len();
+    let len = message[after..].find('\'')?;
+    Some(message[after..after + len].to_string()).filter(|w| !w.is_empty())
 }
 
 /// The answer to a create or rename the policy does not allow: a taken nickname is a

@@ -57,12 +57,20 @@ impl From<GraphError> for ApiError {
         // Graph refusing a name for the tenant's naming policy (a blocked word, or a prefix or
         // suffix it still finds missing) is the caller's to change.
         let naming = match &e {
-            GraphError::Service { status: 400 | 422, details, .. } => details
+            GraphError::Service {
+                status: 400 | 422,
+                details,
+                ..
+            } => details
                 .iter()
                 .find(|d| matches!(d.code.as_str(), "ContainsBlockedWord" | "MissingPrefixSuffix"))
                 .map(|d| {
                     let target = d.target.as_deref().unwrap_or("displayName");
-                    let reason = if d.message.is_empty() { d.code.as_str() } else { d.message.as_str() };
+                    let reason = if d.message.is_empty() {
+                        d.code.as_str()
+                    } else {
+                        d.message.as_str()
+                    };
                     format!("{target}: {reason}")
                 }),
             _ => None,

@@ -278,7 +278,9 @@ fn valid_nickname(n: &str) -> bool {
     !n.is_empty()
         && n.len() <= 64
         && n.is_ascii()
-        && !n.chars().any(|c| naming::FORBIDDEN_NICK.contains(&c) || c.is_ascii_control())
+        && !n
+            .chars()
+            .any(|c| naming::FORBIDDEN_NICK.contains(&c) || c.is_ascii_control())
 }
 
 /// The user the naming policy is resolved for (`onBehalfOfUserId`, else the signed-in user),
@@ -325,7 +327,11 @@ fn validate_properties(t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply {
     }
     let on_behalf_of = match b.get("onBehalfOfUserId") {
         None | Some(Value::Null) => None,
-        Some(v) => match v.as_str().and_then(parse_id).filter(|u| req.caller.tenant.user_by_id(u).is_some()) {
+        Some(v) => match v
+            .as_str()
+            .and_then(parse_id)
+            .filter(|u| req.caller.tenant.user_by_id(u).is_some())
+        {
             Some(u) => Some(u),
             None => return GraphReply::bad_request("Invalid value specified for property 'onBehalfOfUserId'."),
         },
@@ -454,14 +460,18 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
                 return naming_refusal(&details, &names);
             }
             if name.chars().count() > 256 || !valid_nickname(&nick) {
-                return GraphReply::bad_request("Invalid value specified for property 'mailNickname' of resource 'Group'.");
+                return GraphReply::bad_request(
+                    "Invalid value specified for property 'mailNickname' of resource 'Group'.",
+                );
             }
         } else if !details.is_empty() {
             return naming_refusal(&details, &names);
         }
         if naming::nickname_taken(t, &nick) {
-            return GraphReply::bad_request("Another object with the same value for property mailNickname already exists.")
-                .with_details(vec![naming::nickname_conflict()]);
+            return GraphReply::bad_request(
+                "Another object with the same value for property mailNickname already exists.",
+            )
+            .with_details(vec![naming::nickname_conflict()]);
         }
     }
     if unified && !may_create(t, req.caller) {

@@ -343,9 +343,10 @@ pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
     let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
-        (_, ["groups", ..]) | (_, ["directory", ..]) | (_, ["directoryObjects", "validateProperties"]) | (_, ["teams", ..]) => {
-            groups::handle(state, req, &segs)
-        }
+        (_, ["groups", ..])
+        | (_, ["directory", ..])
+        | (_, ["directoryObjects", "validateProperties"])
+        | (_, ["teams", ..]) => groups::handle(state, req, &segs),
         (_, ["groupSettings", ..]) | (_, ["groupSettingTemplates", ..]) => settings::handle(state, req, &segs),
         (_, ["sites", ..]) => sites::handle(state, req, &segs),
         (_, ["reports", ..]) | (_, ["admin", "reportSettings"]) => reports::handle(state, req, &segs),

@@ -331,6 +331,9 @@ mod tests {
         assert_eq!(d[0]["code"], "ContainsBlockedWord");
         let d = policy_details(&t, Some(&u), false, &names("Notes"));
         assert_eq!(d[0]["code"], "MissingPrefixSuffix");
-        assert!(policy_details(&t, Some(&u), true, &names("Notes")).is_empty(), "admins are exempt");
+        assert!(
+            policy_details(&t, Some(&u), true, &names("Notes")).is_empty(),
+            "admins are exempt"
+        );
     }
 }

@@ -7,7 +7,9 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::{BatchRequest, BatchResponse, ErrorDetail, Graph, GraphError, MAX_BATCH, NextLink, Page, enc, odata_string};
+use super::{
+    BatchRequest, BatchResponse, ErrorDetail, Graph, GraphError, MAX_BATCH, NextLink, Page, enc, odata_string,
+};
 use crate::domain::{GroupId, GroupUpdate, NewGroup, ObjectId, Relation};
 use crate::microsoft::retry::{Failure, Idempotency};
 
