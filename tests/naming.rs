@@ -322,3 +322,146 @@ async fn the_preview_names_every_problem_and_refuses_bad_input() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_sims_validate_properties_answers_as_graph_documents() {
+    let app = spawn_with(Spawn {
+        sim: small_tenant(),
+        ..Default::default()
+    })
+    .await;
+    let adele = m365_sim::directory::stable_id("user", "adelev@contoso.onmicrosoft.com").to_string();
+    let url = format!("{}/v1.0/directoryObjects/validateProperties", app.sim.url());
+    let post = |token: String, body: Value| {
+        let (http, url) = (app.http.clone(), url.clone());
+        async move {
+            let resp = http.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.text().await.unwrap())
+        }
+    };
+    let token = app.sim.graph_user_token(CONTOSO, "adelev", None);
+    // 422 with every missing prefix/suffix (directoryobject-validateproperties, example 2).
+    let (status, body) = post(
+        token.clone(),
+        json!({"entityType": "Group", "displayName": "test", "mailNickname": "test", "onBehalfOfUserId": adele}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "Request_UnprocessableEntity");
+    assert_eq!(
+        body["error"]["message"],
+        "The values provided contain one or more validation errors."
+    );
+    let details = body["error"]["details"].as_array().unwrap();
+    assert_eq!(details.len(), 2);
+    for (d, (target, prefix)) in details
+        .iter()
+        .zip([("displayName", "GRP_Retail_"), ("mailNickname", "GRP_Retail_")])
+    {
+        assert_eq!(d["target"], target);
+        assert_eq!(d["code"], "MissingPrefixSuffix");
+        assert_eq!(
+            (d["prefix"].as_str(), d["suffix"].as_str()),
+            (Some(prefix), Some("_US"))
+        );
+        assert!(d["message"].as_str().unwrap().contains("prefix/suffix"));
+    }
+    // 204 when compliant; the blocked word only in the message (Graph documents no property).
+    let (status, _) = post(
+        token.clone(),
+        json!({"entityType": "Group", "displayName": "GRP_Retail_Plans_US", "onBehalfOfUserId": adele}),
+    )
+    .await;
+    assert_eq!(status, 204);
+    let (status, body) = post(
+        token.clone(),
+        json!({"entityType": "Group", "displayName": "GRP_Retail_CEO notes_US", "onBehalfOfUserId": adele}),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let d: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(d["error"]["details"][0]["code"], "ContainsBlockedWord");
+    assert!(d["error"]["details"][0].get("blockedWord").is_none());
+    assert!(d["error"]["details"][0]["message"].as_str().unwrap().contains("'CEO'"));
+    // 400 for a request that is not valid.
+    for bad in [
+        json!({"entityType": "User", "displayName": "x"}),
+        json!({"entityType": "Group"}),
+        json!({"entityType": "Group", "displayName": "x", "onBehalfOfUserId": "not-a-user"}),
+    ] {
+        assert_eq!(post(token.clone(), bad.clone()).await.0, 400, "{bad}");
+    }
+    // Delegated Group.ReadWrite.All is not among its documented permissions.
+    let without = app
+        .sim
+        .graph_user_token(CONTOSO, "adelev", Some("Group.ReadWrite.All User.ReadBasic.All"));
+    assert_eq!(
+        post(without, json!({"entityType": "Group", "displayName": "x"}))
+            .await
+            .0,
+        403
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_rename_gets_the_policy_names_too_even_of_the_nickname_alone() {
+    let app = spawn_with(Spawn {
+        sim: small_tenant(),
+        ..Default::default()
+    })
+    .await;
+    let adele = app.sim.user_token(CONTOSO, "adelev");
+    let created = app
+        .json_ok(
+            "POST",
+            "/api/groups",
+            &adele,
+            Some(json!({"displayName": "Shelf", "mailNickname": "shelf"})),
+        )
+        .await;
+    let location = format!("/api/groups/{}", created["id"].as_str().unwrap());
+    let resp = app
+        .call("PATCH", &location, &adele, Some(json!({"mailNickname": "shelves"})))
+        .await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let g = app.json_ok("GET", &location, &adele, None).await;
+    assert_eq!(
+        (g["displayName"].as_str(), g["mailNickname"].as_str()),
+        (Some("GRP_Retail_Shelf_US"), Some("GRP_Retail_shelves_US"))
+    );
+    // Without the check, Graph's refusal with suggested names is followed.
+    app.sim.state.faults.arm(FaultRule::new(
+        "/v1.0/directoryObjects/validateProperties",
+        FaultKind::Status {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            retry_after: None,
+        },
+    ));
+    let resp = app
+        .call("PATCH", &location, &adele, Some(json!({"displayName": "Shelves"})))
+        .await;
+    assert_eq!(resp.status().as_u16(), 204);
+    let g = app.json_ok("GET", &location, &adele, None).await;
+    assert_eq!(g["displayName"], "GRP_Retail_Shelves_US");
+    // A blocked word is refused, naming it (read from Graph's message).
+    app.sim.state.faults.clear();
+    let resp = app
+        .call(
+            "PATCH",
+            &location,
+            &adele,
+            Some(json!({"displayName": "Top secret shelf"})),
+        )
+        .await;
+    let (status, body) = (resp.status().as_u16(), resp.text().await.unwrap());
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("naming_policy_violation") && body.contains("'Top Secret'"),
+        "{body}"
+    );
+    app.stop().await;
+}

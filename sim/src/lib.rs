@@ -399,6 +399,18 @@ impl Sim {
         login::mint_resource_token(&self.state, tenant, login::GRAPH_RESOURCE, None)
     }
 
+    /// A delegated Graph token for a user, as on-behalf-of would give GroupMgr: with the
+    /// consented scopes, or with `scopes`.
+    pub fn graph_user_token(&self, tenant: uuid::Uuid, alias: &str, scopes: Option<&str>) -> String {
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let user = t
+            .users
+            .iter()
+            .find(|u| u.upn.split('@').next() == Some(alias))
+            .expect("seeded user");
+        login::mint_resource_token_with(&self.state, tenant, login::GRAPH_RESOURCE, Some(user), scopes)
+    }
+
     /// An app-only Management API token for a tenant.
     pub fn manage_app_token(&self, tenant: uuid::Uuid) -> String {
         login::mint_resource_token(&self.state, tenant, login::MANAGE_RESOURCE, None)

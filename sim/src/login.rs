@@ -191,9 +191,25 @@ fn resource_claims(state: &SimState, tenant: &SimTenant, resource: &str, user: O
 
 /// A token for a Microsoft resource, app-only (`user` None) or delegated.
 pub fn mint_resource_token(state: &SimState, tenant: Uuid, resource: &str, user: Option<&SimUser>) -> String {
+    mint_resource_token_with(state, tenant, resource, user, None)
+}
+
+/// As [`mint_resource_token`], a delegated one with these scopes instead of the consented ones
+/// (a consent given before GroupMgr asked for more).
+pub fn mint_resource_token_with(
+    state: &SimState,
+    tenant: Uuid,
+    resource: &str,
+    user: Option<&SimUser>,
+    scopes: Option<&str>,
+) -> String {
     let t = state.tenant(&tenant).expect("seeded tenant");
     let key = state.signing_key();
-    encode_jwt(&key, &header_for(&key), &resource_claims(state, &t, resource, user))
+    let mut claims = resource_claims(state, &t, resource, user);
+    if let (Some(s), Some(_)) = (scopes, user) {
+        claims["scp"] = json!(s);
+    }
+    encode_jwt(&key, &header_for(&key), &claims)
 }
 
 /// An Entra OAuth error, rendered as Entra renders it (`error`, `error_description` starting

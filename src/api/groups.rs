@@ -132,7 +132,7 @@ pub async fn create(app: &App, caller: &Caller, req: &Request) -> Result<Respons
     let new = match naming::check(
         &graph,
         owner,
-        new.display_name().as_str(),
+        Some(new.display_name().as_str()),
         Some(new.mail_nickname().as_str()),
     )
     .await
@@ -152,8 +152,12 @@ pub async fn create(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         Ok(g) => g,
         // Refused for a missing prefix or suffix (the policy changed since the check, or it
         // could not be made): once more under the names Graph suggests.
-        Err(e) => match naming::suggested_names(&e, new.display_name().as_str(), Some(new.mail_nickname().as_str())) {
-            Some((display, Some(nick))) => {
+        Err(e) => match naming::suggested_names(
+            &e,
+            Some(new.display_name().as_str()),
+            Some(new.mail_nickname().as_str()),
+        ) {
+            Some((Some(display), Some(nick))) => {
                 let new = new.renamed(DisplayName::parse(&display)?, MailNickname::parse(&nick)?);
                 graph.create_group(&new, owner).await?
             }
@@ -175,22 +179,40 @@ pub async fn update(app: &App, caller: &Caller, req: &Request) -> Result<Respons
     let update = GroupUpdate::try_from(req.json::<GroupUpdateBody>()?)?;
     let graph = caller_graph(app, caller).await?;
     unified_group(&graph, &id).await?;
-    let update = match update.display_name().map(|d| d.as_str().to_string()) {
-        Some(display) => {
-            let nick = update.mail_nickname().map(|n| n.as_str().to_string());
-            match naming::check(&graph, naming::subject(caller), &display, nick.as_deref()).await {
-                Ok(p) if p.allowed => {
-                    let nick = p.mail_nickname.as_deref().map(MailNickname::parse).transpose()?;
-                    update.renamed(Some(DisplayName::parse(&p.display_name)?), nick)
-                }
-                Ok(p) => return Err(naming::refusal(&p)),
-                Err(e) if e.status() == Some(403) => update,
-                Err(e) => return Err(e.into()),
+    let (display, nick) = (
+        update.display_name().map(|d| d.as_str().to_string()),
+        update.mail_nickname().map(|n| n.as_str().to_string()),
+    );
+    let renamed =
+        |update: GroupUpdate, display: Option<String>, nick: Option<String>| -> Result<GroupUpdate, ApiError> {
+            let display = display.as_deref().map(DisplayName::parse).transpose()?;
+            let nick = nick.as_deref().map(MailNickname::parse).transpose()?;
+            Ok(update.renamed(display, nick))
+        };
+    let update = if display.is_none() && nick.is_none() {
+        update
+    } else {
+        match naming::check(&graph, naming::subject(caller), display.as_deref(), nick.as_deref()).await {
+            Ok(p) if p.allowed => {
+                let display = display.map(|_| p.display_name);
+                renamed(update, display, p.mail_nickname)?
             }
+            Ok(p) => return Err(naming::refusal(&p)),
+            // The check is forbidden: Graph judges the names at the update (handled below).
+            Err(e) if e.status() == Some(403) => update,
+            Err(e) => return Err(e.into()),
         }
-        None => update,
     };
-    graph.update_group(&id, &update).await?;
+    if let Err(e) = graph.update_group(&id, &update).await {
+        let names = (
+            update.display_name().map(|d| d.as_str().to_string()),
+            update.mail_nickname().map(|n| n.as_str().to_string()),
+        );
+        match naming::suggested_names(&e, names.0.as_deref(), names.1.as_deref()) {
+            Some((display, nick)) => graph.update_group(&id, &renamed(update, display, nick)?).await?,
+            None => return Err(e.into()),
+        }
+    }
     tracing::info!(event = "group_updated", tenant_id = %caller.tenant.tenant_id, group_id = %id);
     Ok(super::no_content())
 }

@@ -38,27 +38,27 @@ pub async fn preview(app: &App, caller: &Caller, req: &Request) -> Result<Respon
     let preview = check(
         &graph,
         subject(caller),
-        display.as_str(),
+        Some(display.as_str()),
         nick.as_ref().map(MailNickname::as_str),
     )
     .await?;
     Ok(super::json(StatusCode::OK, &preview))
 }
 
-/// Microsoft's verdict on these names for `user`: the names with the prefix and suffix the
-/// policy requires, and the problems that remain with them.
+/// Microsoft's verdict on these names for `user` (at least one of them given): the names with
+/// the prefix and suffix the policy requires, and the problems that remain with them.
 pub(super) async fn check(
     graph: &Graph<'_>,
     user: Option<ObjectId>,
-    display_name: &str,
+    display_name: Option<&str>,
     mail_nickname: Option<&str>,
 ) -> Result<NamingPreview, GraphError> {
     let mut names = Names {
-        display_name: display_name.to_string(),
+        display_name: display_name.map(str::to_string),
         mail_nickname: mail_nickname.map(str::to_string),
     };
     let first = graph
-        .validate_group_names(Some(&names.display_name), names.mail_nickname.as_deref(), user)
+        .validate_group_names(names.display_name.as_deref(), names.mail_nickname.as_deref(), user)
         .await?;
     let affixes_added = first.iter().any(|d| d.code == MISSING_PREFIX_SUFFIX);
     let details = if affixes_added {
@@ -71,7 +71,7 @@ pub(super) async fn check(
             return Ok(names.preview(true, problems));
         }
         graph
-            .validate_group_names(Some(&names.display_name), names.mail_nickname.as_deref(), user)
+            .validate_group_names(names.display_name.as_deref(), names.mail_nickname.as_deref(), user)
             .await?
     } else {
         first
@@ -82,7 +82,7 @@ pub(super) async fn check(
 
 /// Names under construction.
 struct Names {
-    display_name: String,
+    display_name: Option<String>,
     mail_nickname: Option<String>,
 }
 
@@ -90,12 +90,13 @@ impl Names {
     /// Adds the prefix and suffix of a `MissingPrefixSuffix` detail to its property, without
     /// repeating one the value already has.
     fn apply(&mut self, d: &ErrorDetail) {
-        let value = match d.target.as_deref() {
-            Some("mailNickname") => match self.mail_nickname.as_mut() {
-                Some(n) => n,
-                None => return,
-            },
-            _ => &mut self.display_name,
+        let nickname = d.target.as_deref() == Some("mailNickname");
+        let Some(value) = (if nickname {
+            self.mail_nickname.as_mut()
+        } else {
+            self.display_name.as_mut()
+        }) else {
+            return;
         };
         if let Some(suggested) = d
             .suggested_property_value
@@ -105,14 +106,25 @@ impl Names {
             *value = suggested.to_string();
             return;
         }
-        let (prefix, suffix) = (d.prefix.as_deref().unwrap_or(""), d.suffix.as_deref().unwrap_or(""));
+        let (mut prefix, mut suffix) = (
+            d.prefix.clone().unwrap_or_default(),
+            d.suffix.clone().unwrap_or_default(),
+        );
+        if nickname {
+            // Characters an alias cannot hold are left out of its prefix and suffix ("Enforce a
+            // naming policy on Microsoft 365 groups in Microsoft Entra ID").
+            prefix.retain(MailNickname::allows);
+            suffix.retain(MailNickname::allows);
+        }
+        // Entered with the prefix or suffix already (long enough to hold both): not twice.
+        let room = value.len() >= prefix.len() + suffix.len();
         let mut out = String::with_capacity(prefix.len() + value.len() + suffix.len());
-        if !value.starts_with(prefix) {
-            out.push_str(prefix);
+        if !(room && value.starts_with(&prefix)) {
+            out.push_str(&prefix);
         }
         out.push_str(value);
-        if !value.ends_with(suffix) {
-            out.push_str(suffix);
+        if !(room && value.ends_with(&suffix)) {
+            out.push_str(&suffix);
         }
         *value = out;
     }
@@ -120,7 +132,7 @@ impl Names {
     /// The names' faults as names (too long with the prefix and suffix).
     fn invalid(&self) -> Vec<NamingProblem> {
         let mut out = Vec::new();
-        if let Err(e) = DisplayName::parse(&self.display_name) {
+        if let Some(Err(e)) = self.display_name.as_deref().map(DisplayName::parse) {
             out.push(invalid(NamingProperty::DisplayName, e.to_string()));
         }
         if let Some(Err(e)) = self.mail_nickname.as_deref().map(MailNickname::parse) {
@@ -134,7 +146,7 @@ impl Names {
             problems = self.invalid();
         }
         NamingPreview {
-            display_name: self.display_name,
+            display_name: self.display_name.unwrap_or_default(),
             mail_nickname: self.mail_nickname,
             affixes_added,
             allowed: problems.is_empty(),
@@ -178,11 +190,16 @@ fn problem(d: ErrorDetail) -> NamingProblem {
     }
 }
 
-/// The word quoted after "blocked word" ("… can't contain the blocked word 'X' as per …").
+/// The word quoted after "blocked word" ("… can't contain the blocked word 'X' as per …"),
+/// up to the quote before " as per" (a blocked word may hold a quote itself), else the last.
 fn quoted(message: &str) -> Option<String> {
-    let after = message.to_ascii_lowercase().find("blocked word '")? + "blocked word '".len();
-    let len = message[after..].find('\'')?;
-    Some(message[after..after + len].to_string()).filter(|w| !w.is_empty())
+    let lower = message.to_ascii_lowercase();
+    let after = lower.find("blocked word '")? + "blocked word '".len();
+    let end = match lower[after..].find("' as per") {
+        Some(n) => after + n,
+        None => after + lower[after..].rfind('\'')?,
+    };
+    Some(message[after..end].to_string()).filter(|w| !w.is_empty())
 }
 
 /// The answer to a create or rename the policy does not allow: a taken nickname is a
@@ -210,9 +227,9 @@ pub(super) fn refusal(preview: &NamingPreview) -> ApiError {
 /// why it was refused. `None` for every other failure.
 pub(super) fn suggested_names(
     e: &GraphError,
-    display_name: &str,
+    display_name: Option<&str>,
     mail_nickname: Option<&str>,
-) -> Option<(String, Option<String>)> {
+) -> Option<(Option<String>, Option<String>)> {
     let GraphError::Service {
         status: 400 | 422,
         details,
@@ -226,7 +243,7 @@ pub(super) fn suggested_names(
         return None;
     }
     let mut names = Names {
-        display_name: display_name.to_string(),
+        display_name: display_name.map(str::to_string),
         mail_nickname: mail_nickname.map(str::to_string),
     };
     for d in missing {
@@ -252,16 +269,31 @@ mod tests {
     #[test]
     fn affixes_are_added_once() {
         let mut n = Names {
-            display_name: "GRP_Sales Plan".into(),
+            display_name: Some("GRP_Sales Plan".into()),
             mail_nickname: Some("plan".into()),
         };
         n.apply(&missing("displayName", "GRP_Sales ", "_US"));
-        n.apply(&missing("mailNickname", "GRP_Sales", "_US"));
-        assert_eq!(n.display_name, "GRP_Sales Plan_US", "the prefix was there already");
-        assert_eq!(n.mail_nickname.as_deref(), Some("GRP_Salesplan_US"));
+        n.apply(&missing("mailNickname", "GRP_Sales (HQ)", "_US"));
+        assert_eq!(
+            n.display_name.as_deref(),
+            Some("GRP_Sales Plan_US"),
+            "the prefix was there already"
+        );
+        assert_eq!(
+            n.mail_nickname.as_deref(),
+            Some("GRP_SalesHQplan_US"),
+            "characters an alias cannot hold are left out"
+        );
+        // Prefix and suffix overlapping in what was entered: both are added.
+        let mut n = Names {
+            display_name: Some("GRP_Sales_US".into()),
+            mail_nickname: None,
+        };
+        n.apply(&missing("displayName", "GRP_Sales_", "_US"));
+        assert_eq!(n.display_name.as_deref(), Some("GRP_Sales_GRP_Sales_US_US"));
         // A refused create suggests the whole value.
         let mut n = Names {
-            display_name: "Plan".into(),
+            display_name: Some("Plan".into()),
             mail_nickname: None,
         };
         n.apply(&ErrorDetail {
@@ -270,7 +302,7 @@ mod tests {
             suggested_property_value: Some("Plan - M365".into()),
             ..ErrorDetail::default()
         });
-        assert_eq!(n.display_name, "Plan - M365");
+        assert_eq!(n.display_name.as_deref(), Some("Plan - M365"));
     }
 
     #[test]
@@ -284,5 +316,9 @@ mod tests {
         assert_eq!(p.code, NamingProblemCode::BlockedWord);
         assert_eq!(p.blocked_word.as_deref(), Some("Payroll"));
         assert_eq!(quoted("no quotes"), None);
+        assert_eq!(
+            quoted("The displayName can't contain the blocked word 'don't' as per company policy.").as_deref(),
+            Some("don't")
+        );
     }
 }

@@ -106,6 +106,11 @@ impl MailNickname {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether a mail nickname may hold `c`.
+    pub fn allows(c: char) -> bool {
+        c.is_ascii() && !c.is_ascii_control() && !Self::FORBIDDEN.contains(&c)
+    }
 }
 
 /// `description`: optional, at most 1024 characters (Graph's limit for groups).

@@ -297,7 +297,9 @@ fn naming_refusal(details: &[Value], names: &naming::Names<'_>) -> GraphReply {
     if details.iter().any(|d| d["code"] == "MissingPrefixSuffix") {
         let out: Vec<Value> = naming::suggested(details, names)
             .into_iter()
-            .map(|(target, value)| json!({"target": target, "code": "MissingPrefixSuffix", "suggestedPropertyValue": value}))
+            .map(|(target, value)| {
+                json!({"target": target, "code": "MissingPrefixSuffix", "suggestedPropertyValue": value})
+            })
             .collect();
         return GraphReply::bad_request(
             "The property is missing a required prefix/suffix per your organization's Group naming requirements.",
@@ -432,6 +434,10 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let unified = group_types.iter().any(|t| t == "Unified");
+    // Who may create groups is settled before what they are called.
+    if unified && !may_create(t, req.caller) {
+        return GraphReply::denied();
+    }
     // The naming policy applies to Microsoft 365 groups.
     let (mut name, mut nick) = (name.to_string(), nick.to_string());
     if unified {
@@ -473,9 +479,6 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
             )
             .with_details(vec![naming::nickname_conflict()]);
         }
-    }
-    if unified && !may_create(t, req.caller) {
-        return GraphReply::denied();
     }
     let owners = match bound_users(req, "owners@odata.bind") {
         Ok(o) => o,

@@ -26,8 +26,9 @@
 //!   is named by Microsoft's support article "Microsoft Copilot for Sales team creation error
 //!   ContainsBlockedWord"; the message follows "Troubleshoot Microsoft Teams integration with
 //!   Dynamics 365" ("The displayName can't contain the blocked word '…' as per company
-//!   policy."); SharePoint's `GroupNameValidationResultErrorParams` carries the word as
-//!   `BlockedWord`, so the sim adds `blockedWord` (clients must also cope without it).
+//!   policy."). SharePoint's `GroupNameValidationResultErrorParams` carries the word as
+//!   `BlockedWord`, but no Graph source shows such a property, so the sim gives the word only
+//!   in the message, and clients must read it from there.
 //! - A user attribute that is empty: the documentation is silent; a public report
 //!   (microsoft-graph-docs#7842) shows it resolving to nothing, which the sim does.
 //! - `POST /groups` with names that miss the prefix or suffix: the documentation is silent.
@@ -225,23 +226,23 @@ pub fn policy_details(t: &TenantGraph, user: Option<&SimUser>, exempt: bool, nam
         ("mailNickname", names.mail_nickname, &alias),
     ] {
         if let Some(word) = value.and_then(|v| policy.blocked_word(affixes.strip(v))) {
-            let mut d = detail(
+            return vec![detail(
                 target,
                 "ContainsBlockedWord",
                 &format!("The {target} can't contain the blocked word '{word}' as per company policy."),
-            );
-            d["blockedWord"] = json!(word);
-            return vec![d];
+            )];
         }
     }
     Vec::new()
 }
 
-/// Whether a live Microsoft 365 group already has this nickname.
+/// Whether a Microsoft 365 group already has this nickname. A deleted group keeps it while it
+/// can be restored ("Restore a deleted Microsoft 365 group in Microsoft Entra ID": the group
+/// comes back with its email address), so it stays taken.
 pub fn nickname_taken(t: &TenantGraph, nick: &str) -> bool {
     t.groups
         .values()
-        .any(|g| g.deleted.is_none() && g.is_unified() && g.mail_nickname.eq_ignore_ascii_case(nick))
+        .any(|g| g.is_unified() && g.mail_nickname.eq_ignore_ascii_case(nick))
 }
 
 /// The `PropertyConflict` detail of a taken nickname.

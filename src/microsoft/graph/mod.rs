@@ -117,18 +117,14 @@ impl GraphError {
 fn service_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> GraphError {
     let (code, message) = super::error_envelope(body)
         .unwrap_or_else(|| (String::new(), String::from_utf8_lossy(body).chars().take(200).collect()));
-    #[derive(Deserialize)]
-    struct Envelope {
-        error: Inner,
-    }
-    #[derive(Deserialize)]
-    struct Inner {
-        #[serde(default)]
-        details: Vec<ErrorDetail>,
-    }
-    let details = serde_json::from_slice::<Envelope>(body)
-        .map(|e| e.error.details)
-        .unwrap_or_default();
+    // Each detail on its own: one Graph shapes unexpectedly never hides the others.
+    let details = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.pointer("/error/details").and_then(Value::as_array).cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|d| ErrorDetail::of(&d))
+        .collect();
     GraphError::Service {
         status,
         code,
@@ -140,18 +136,34 @@ fn service_error(status: u16, body: &[u8], retry_after: Option<Duration>) -> Gra
 
 /// One entry of a Graph error's `details`: validation failures (`validateProperties`, a
 /// create refused by the naming policy) name the property and carry what the policy needs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ErrorDetail {
-    #[serde(default)]
     pub code: String,
-    #[serde(default)]
     pub message: String,
     pub target: Option<String>,
     pub prefix: Option<String>,
     pub suffix: Option<String>,
     pub suggested_property_value: Option<String>,
+    /// Not documented by Graph (SharePoint's name validation has it); read when present.
     pub blocked_word: Option<String>,
+}
+
+impl ErrorDetail {
+    /// A detail from its JSON; absent or `null` properties are empty. `None` if it is not an
+    /// object.
+    fn of(v: &Value) -> Option<Self> {
+        let o = v.as_object()?;
+        let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+        Some(Self {
+            code: text("code").unwrap_or_default(),
+            message: text("message").unwrap_or_default(),
+            target: text("target"),
+            prefix: text("prefix"),
+            suffix: text("suffix"),
+            suggested_property_value: text("suggestedPropertyValue"),
+            blocked_word: text("blockedWord"),
+        })
+    }
 }
 
 /// A page of a collection.
