@@ -314,7 +314,10 @@ fn main() {
         println!("activity bench: skipped outside `cargo bench`");
         return;
     }
-    processing();
-    end_to_end();
+    // `SCALE_BENCH_ONLY=1` runs the scale measurement alone (it takes minutes by itself).
+    if std::env::var_os("SCALE_BENCH_ONLY").is_none() {
+        processing();
+        end_to_end();
+    }
     tenant_at_scale();
 }

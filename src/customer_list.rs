@@ -86,6 +86,28 @@ pub struct StoredRow {
     pub row: GroupRow,
 }
 
+/// What the activity sync keeps of a row: its group, where it is, its version and its
+/// activity (the rest is the group sync's). A fraction of a `StoredRow`, which matters when
+/// every row of a 100,000-group tenant is held.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRow {
+    pub group_id: String,
+    pub item: String,
+    pub etag: Option<String>,
+    pub activity: LastActivity,
+}
+
+impl From<&StoredRow> for ActivityRow {
+    fn from(s: &StoredRow) -> Self {
+        Self {
+            group_id: s.row.group_id.clone(),
+            item: s.item.clone(),
+            etag: s.etag.clone(),
+            activity: s.row.activity(),
+        }
+    }
+}
+
 /// The columns the group sync owns (besides the built-in `Title`).
 fn group_columns() -> Vec<Column> {
     let col = |name, kind| Column { name, kind };
@@ -216,12 +238,7 @@ impl GroupRow {
 
     /// The fields of the activity columns.
     pub fn activity_fields(&self) -> Map<String, Value> {
-        let mut f = Map::new();
-        f.insert("LastTeamsActivity".into(), time(&self.last_teams_activity));
-        f.insert("LastSharePointActivity".into(), time(&self.last_sharepoint_activity));
-        f.insert("LastMailActivity".into(), time(&self.last_mail_activity));
-        f.insert("LastActivity".into(), time(&self.last_activity));
-        f
+        activity_fields(self.activity())
     }
 
     /// The activity as recorded.
@@ -403,6 +420,48 @@ pub async fn all_rows(graph: &Graph<'_>, loc: &ListLocation) -> Result<HashMap<S
         .collect())
 }
 
+/// The rows `change` changes, with their item ids, reading the list page by page (only the
+/// changed rows are kept).
+pub async fn changed_rows(
+    graph: &Graph<'_>,
+    loc: &ListLocation,
+    mut change: impl FnMut(&GroupRow) -> Option<GroupRow>,
+) -> Result<Vec<(Option<String>, GroupRow)>, GraphError> {
+    graph
+        .all_items(&loc.site_id, &loc.list_id, 999, |item| {
+            let stored = StoredRow::of(item)?;
+            change(&stored.row).map(|row| (Some(stored.item), row))
+        })
+        .await
+}
+
+/// The activity columns' values for `a` (`LastActivity` the latest).
+fn activity_fields(a: LastActivity) -> Map<String, Value> {
+    let mut f = Map::new();
+    f.insert("LastTeamsActivity".into(), time(&a.teams));
+    f.insert("LastSharePointActivity".into(), time(&a.sharepoint));
+    f.insert("LastMailActivity".into(), time(&a.mail));
+    f.insert("LastActivity".into(), time(&a.overall()));
+    f
+}
+
+/// Every row as the activity sync keeps it, reading the list page by page; `each` sees each
+/// whole row once (to index its sites and team) before only its `ActivityRow` is kept.
+pub async fn activity_rows(
+    graph: &Graph<'_>,
+    loc: &ListLocation,
+    mut each: impl FnMut(&GroupRow),
+) -> Result<HashMap<String, ActivityRow>, GraphError> {
+    let rows = graph
+        .all_items(&loc.site_id, &loc.list_id, 999, |item| {
+            let stored = StoredRow::of(item)?;
+            each(&stored.row);
+            Some(ActivityRow::from(&stored))
+        })
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.group_id.clone(), r)).collect())
+}
+
 /// A row SharePoint would not take.
 #[derive(Debug, Clone)]
 pub struct RefusedRow {
@@ -483,7 +542,7 @@ pub async fn write_group_rows(
                             .await;
                         // The activity the create carried goes forward onto the row found.
                         if updated.is_ok() && row.activity() != LastActivity::default() {
-                            found.push((existing, row.activity()));
+                            found.push((ActivityRow::from(&existing), row.activity()));
                         }
                         updated.map(|()| None)
                     }
@@ -513,16 +572,16 @@ pub async fn write_group_rows(
 pub async fn write_activity(
     graph: &Graph<'_>,
     loc: &ListLocation,
-    seen: Vec<(StoredRow, LastActivity)>,
+    seen: Vec<(ActivityRow, LastActivity)>,
 ) -> Result<WriteOutcome, GraphError> {
     let mut outcome = WriteOutcome::default();
-    let mut pending: Vec<(StoredRow, LastActivity)> = seen;
+    let mut pending: Vec<(ActivityRow, LastActivity)> = seen;
     for attempt in 1..=MERGE_ATTEMPTS {
         let mut writes = Vec::new();
         for (stored, a) in pending.drain(..) {
-            let mut merged = stored.row.activity();
+            let mut merged = stored.activity;
             merged.merge(a);
-            if merged != stored.row.activity() {
+            if merged != stored.activity {
                 writes.push((stored, a, merged));
             }
         }
@@ -530,14 +589,10 @@ pub async fn write_activity(
         for chunk in writes.chunks(MAX_BATCH) {
             let items: Vec<ItemWrite> = chunk
                 .iter()
-                .map(|(stored, _, merged)| {
-                    let mut row = stored.row.clone();
-                    row.set_activity(*merged);
-                    ItemWrite::Update {
-                        item: stored.item.clone(),
-                        fields: row.activity_fields(),
-                        if_match: stored.etag.clone(),
-                    }
+                .map(|(stored, _, merged)| ItemWrite::Update {
+                    item: stored.item.clone(),
+                    fields: activity_fields(*merged),
+                    if_match: stored.etag.clone(),
                 })
                 .collect();
             let answers = graph.write_items(&loc.site_id, &loc.list_id, &items).await?;
@@ -545,14 +600,14 @@ pub async fn write_activity(
                 match answer {
                     Ok(etag) => {
                         outcome.written += 1;
-                        outcome.etags.insert(stored.row.group_id.clone(), etag);
+                        outcome.etags.insert(stored.group_id.clone(), etag);
                     }
                     // Changed since it was read: read it again and merge.
                     Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => {
-                        lost.push((stored.row.group_id.clone(), *a))
+                        lost.push((stored.group_id.clone(), *a))
                     }
                     Err(error) => outcome.refused.push(RefusedRow {
-                        group_id: stored.row.group_id.clone(),
+                        group_id: stored.group_id.clone(),
                         error,
                     }),
                 }
@@ -565,7 +620,7 @@ pub async fn write_activity(
         let current = rows_for(graph, loc, &ids).await?;
         pending = lost
             .into_iter()
-            .filter_map(|(g, a)| current.get(&g).cloned().map(|r| (r, a)))
+            .filter_map(|(g, a)| current.get(&g).map(|r| (ActivityRow::from(r), a)))
             .collect();
     }
     Ok(outcome)

@@ -8,7 +8,8 @@
 //! - never actions of system accounts or applications (`UserType` 4–8, `SHAREPOINT\system`,
 //!   `app@sharepoint`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::LastActivity;
 use super::records::AuditRecord;
@@ -29,12 +30,14 @@ fn site_key(url: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// What maps records to groups: built from the tenant's GroupMgr list.
+/// What maps records to groups: built from the tenant's GroupMgr list. Each group id is
+/// allocated once and shared by the maps (at 100,000 groups the index is a large part of the
+/// sync's memory).
 #[derive(Debug, Default, Clone)]
 pub struct GroupIndex {
-    sites: HashMap<String, String>,
-    threads: HashMap<String, String>,
-    groups: std::collections::HashSet<String>,
+    sites: HashMap<Box<str>, Arc<str>>,
+    threads: HashMap<Box<str>, Arc<str>>,
+    groups: HashSet<Arc<str>>,
 }
 
 /// `key` lower-cased, allocating only when it has upper-case letters (the index's keys are
@@ -49,26 +52,37 @@ fn folded(key: &str) -> std::borrow::Cow<'_, str> {
 
 impl GroupIndex {
     pub fn add_group(&mut self, group_id: &str, site_url: Option<&str>, thread_id: Option<&str>) {
-        let g = group_id.to_lowercase();
+        let g = self.intern(group_id);
         if let Some(s) = site_url.filter(|s| !s.is_empty()) {
-            self.sites.insert(normalise_site(s), g.clone());
+            self.sites.insert(normalise_site(s).into(), g.clone());
         }
         if let Some(t) = thread_id.filter(|t| !t.is_empty()) {
-            self.threads.insert(t.to_lowercase(), g.clone());
+            self.threads.insert(t.to_lowercase().into(), g);
         }
-        self.groups.insert(g);
     }
 
     /// Another site of a group (a private or shared channel's).
     pub fn add_site(&mut self, group_id: &str, site_url: &str) {
         if !site_url.is_empty() {
-            self.sites.insert(normalise_site(site_url), group_id.to_lowercase());
+            let g = self.intern(group_id);
+            self.sites.insert(normalise_site(site_url).into(), g);
         }
+    }
+
+    /// The index's one copy of a group id (lower case).
+    fn intern(&mut self, group_id: &str) -> Arc<str> {
+        let g = folded(group_id);
+        if let Some(existing) = self.groups.get(g.as_ref()) {
+            return existing.clone();
+        }
+        let g: Arc<str> = g.as_ref().into();
+        self.groups.insert(g.clone());
+        g
     }
 
     /// The group with this id (any case), as the index spells it.
     fn group(&self, id: &str) -> Option<&str> {
-        self.groups.get(folded(id).as_ref()).map(String::as_str)
+        self.groups.get(folded(id).as_ref()).map(AsRef::as_ref)
     }
 
     pub fn len(&self) -> usize {
@@ -92,7 +106,7 @@ impl GroupIndex {
                 r.team_guid
                     .as_deref()
                     .and_then(|t| self.threads.get(folded(t).as_ref()))
-                    .map(String::as_str)
+                    .map(AsRef::as_ref)
             };
             let group = by_id.or_else(by_thread)?;
             return Some((
@@ -104,7 +118,7 @@ impl GroupIndex {
             ));
         }
         if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
-            let group = self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?.as_str();
+            let group: &str = self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?;
             return Some((
                 group,
                 LastActivity {

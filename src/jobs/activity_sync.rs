@@ -28,7 +28,7 @@ use super::pending::Pending;
 use super::state::{StateError, TenantState, Version, load_doc, save_doc};
 use crate::activity::mapping::GroupIndex;
 use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, usage_reports};
-use crate::customer_list::{self, ListLocation, StoredRow};
+use crate::customer_list::{self, ActivityRow, ListLocation};
 use crate::domain::TenantId;
 use crate::microsoft::graph::{Graph, GraphError, Period};
 use crate::microsoft::management::{ContentBlob, ContentType, Management, ManagementError};
@@ -283,7 +283,7 @@ pub struct ActivitySync<'a> {
 
 /// The rows of the list and what maps audit records to them.
 struct Rows {
-    rows: HashMap<String, StoredRow>,
+    rows: HashMap<String, ActivityRow>,
     index: GroupIndex,
 }
 
@@ -309,7 +309,6 @@ impl ActivitySync<'_> {
             report.finished = true;
             return Ok(report);
         }
-        let rows = customer_list::all_rows(self.graph, self.list).await?;
         let mut index = GroupIndex::default();
         let mut add = |r: &crate::customer_list::GroupRow| {
             index.add_group(&r.group_id, r.site_url.as_deref(), r.teams_thread_id.as_deref());
@@ -317,9 +316,7 @@ impl ActivitySync<'_> {
                 index.add_site(&r.group_id, site);
             }
         };
-        for r in rows.values() {
-            add(&r.row);
-        }
+        let rows = customer_list::activity_rows(self.graph, self.list, &mut add).await?;
         // Groups whose row SharePoint refused so far: their activity is kept for them.
         for r in self.pending.rows_to_retry() {
             if !rows.contains_key(&r.group_id) {
@@ -363,7 +360,7 @@ impl ActivitySync<'_> {
         map: &mut ActivityMap,
         report: &mut ActivityReport,
     ) -> Result<(), ActivityError> {
-        let mut seen: Vec<(StoredRow, LastActivity)> = Vec::new();
+        let mut seen: Vec<(ActivityRow, LastActivity)> = Vec::new();
         for (g, a) in std::mem::take(&mut map.0) {
             match rows.rows.get(&g) {
                 Some(r) => seen.push((r.clone(), a)),
@@ -381,7 +378,7 @@ impl ActivitySync<'_> {
             }
             if self.budget.exhausted() {
                 for (r, a) in chunk.into_iter().chain(rest.by_ref()) {
-                    self.pending.keep_activity(&r.row.group_id, a);
+                    self.pending.keep_activity(&r.group_id, a);
                     report.deferred_writes += 1;
                 }
                 break;
@@ -397,7 +394,7 @@ impl ActivitySync<'_> {
     async fn write_chunk(
         &mut self,
         rows: &mut Rows,
-        mut seen: Vec<(StoredRow, LastActivity)>,
+        mut seen: Vec<(ActivityRow, LastActivity)>,
         report: &mut ActivityReport,
     ) -> Result<(), ActivityError> {
         // Rows written earlier in this run whose new version Graph did not give: read again,
@@ -405,14 +402,14 @@ impl ActivitySync<'_> {
         let stale: Vec<String> = seen
             .iter()
             .filter(|(r, _)| r.etag.is_none())
-            .map(|(r, _)| r.row.group_id.clone())
+            .map(|(r, _)| r.group_id.clone())
             .collect();
         if !stale.is_empty() {
             let fresh = customer_list::rows_for(self.graph, self.list, &stale).await?;
             for (r, _) in seen.iter_mut() {
-                if let Some(f) = fresh.get(&r.row.group_id) {
-                    *r = f.clone();
-                    rows.rows.insert(f.row.group_id.clone(), f.clone());
+                if let Some(f) = fresh.get(&r.group_id) {
+                    *r = ActivityRow::from(f);
+                    rows.rows.insert(r.group_id.clone(), r.clone());
                 }
             }
         }
@@ -425,7 +422,7 @@ impl ActivitySync<'_> {
             .iter()
             .filter_map(|r| {
                 seen.iter()
-                    .find(|(s, _)| s.row.group_id == r.group_id)
+                    .find(|(s, _)| s.group_id == r.group_id)
                     .map(|(_, a)| (r.clone(), *a))
             })
             .collect();
@@ -433,11 +430,9 @@ impl ActivitySync<'_> {
         // What was written is now the rows' activity, at the version the write made (when
         // Graph said it; else the row is read again before its next write).
         for (stored, a) in seen {
-            if let Some(r) = rows.rows.get_mut(&stored.row.group_id) {
-                let mut merged = r.row.activity();
-                merged.merge(a);
-                r.row.set_activity(merged);
-                r.etag = outcome.etags.get(&stored.row.group_id).cloned().flatten();
+            if let Some(r) = rows.rows.get_mut(&stored.group_id) {
+                r.activity.merge(a);
+                r.etag = outcome.etags.get(&stored.group_id).cloned().flatten();
             }
         }
         Ok(())

@@ -392,23 +392,22 @@ impl GroupSync<'_> {
         if !progress.full {
             return Ok(0);
         }
-        let rows = customer_list::all_rows(self.graph, self.list).await?;
         let recount: Vec<String> = progress.recount.iter().cloned().collect();
         let counts = self.graph.count_relations(&recount).await?;
-        let mut changes = Vec::new();
-        for (id, stored) in &rows {
-            let mut row = stored.row.clone();
-            if !seen.contains(id) {
+        // Page by page, keeping only the rows that change: at 100,000 groups the whole list
+        // would be the sync's largest allocation.
+        let changes = customer_list::changed_rows(self.graph, self.list, |stored| {
+            let mut row = stored.clone();
+            if !seen.contains(&row.group_id) {
                 row.lifecycle = Lifecycle::Deleted;
             }
-            if let Some(c) = counts.get(id) {
+            if let Some(c) = counts.get(&row.group_id) {
                 row.owner_count = Some(c.owners);
                 row.member_count = c.members.or(row.member_count);
             }
-            if !row.same_group_data(&stored.row) {
-                changes.push((Some(stored.item.clone()), row));
-            }
-        }
+            (!row.same_group_data(stored)).then_some(row)
+        })
+        .await?;
         Ok(self.write(changes).await?.written)
     }
 
