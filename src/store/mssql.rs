@@ -709,8 +709,14 @@ impl Store for MssqlStore {
     }
 
     async fn logs(&self, tenant: &TenantId, q: &LogQuery) -> StoreResult<Vec<LogRecord>> {
-        let floor = NaiveDateTime::MIN;
-        let ceiling = NaiveDateTime::MAX;
+        // DATETIME2's own range (0001-01-01 to 9999-12-31): chrono's MIN and MAX are far
+        // outside it and tiberius cannot encode them.
+        let floor = NaiveDate::from_ymd_opt(1, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default();
+        let ceiling = NaiveDate::from_ymd_opt(9999, 12, 31)
+            .and_then(|d| d.and_hms_micro_opt(23, 59, 59, 999_999))
+            .unwrap_or_default();
         let since = q.since.map(naive).unwrap_or(floor);
         let until = q.until.map(naive).unwrap_or(ceiling);
         let (after_time, after_id) = match q.after {
