@@ -460,6 +460,7 @@ async fn jwks_outage_is_503_not_401() {
         )],
         jwks: JwksOptions {
             min_refresh_interval: std::time::Duration::ZERO,
+            failure_ttl: std::time::Duration::ZERO,
             ..Default::default()
         },
         ..Default::default()
@@ -472,6 +473,37 @@ async fn jwks_outage_is_503_not_401() {
     // Once Entra answers again, the same token works.
     app.sim.state.faults.clear();
     assert_eq!(status_of(&app, Some(format!("Bearer {token}"))).await.0, 200);
+    app.stop().await;
+}
+
+/// A cold start while Entra does not answer: the first request waits for one fetch to time
+/// out; the failure is remembered, so the others get their 503 at once instead of each
+/// fetching in turn behind the lock.
+#[tokio::test]
+async fn a_failed_key_fetch_is_remembered_so_requests_fail_fast() {
+    let app = spawn_with(Spawn {
+        sim_faults: vec![FaultRule::new(
+            "/discovery/v2.0/keys",
+            FaultKind::Delay(std::time::Duration::from_secs(30)),
+        )],
+        jwks: JwksOptions {
+            min_refresh_interval: std::time::Duration::ZERO,
+            fetch_timeout: std::time::Duration::from_millis(300),
+            failure_ttl: std::time::Duration::from_secs(60),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let token = app.sim.user_token(CONTOSO, "admin");
+    let statuses =
+        futures_util::future::join_all((0..8).map(|_| status_of(&app, Some(format!("Bearer {token}"))))).await;
+    assert!(statuses.iter().all(|(s, _)| *s == 503), "{statuses:?}");
+    assert_eq!(
+        app.sim.requests_where(|p| p.ends_with("/discovery/v2.0/keys")),
+        1,
+        "one fetch for eight requests, not eight in turn"
+    );
     app.stop().await;
 }
 

@@ -22,6 +22,10 @@ pub struct JwksOptions {
     pub min_refresh_interval: Duration,
     /// Timeout of one JWKS fetch.
     pub fetch_timeout: Duration,
+    /// How long a failed fetch is remembered: meanwhile requests the cache cannot answer get
+    /// their 503 at once instead of each waiting for another fetch behind the lock (a cold
+    /// start during an Entra outage).
+    pub failure_ttl: Duration,
 }
 
 impl Default for JwksOptions {
@@ -30,6 +34,7 @@ impl Default for JwksOptions {
             max_age: Duration::from_secs(24 * 3600),
             min_refresh_interval: Duration::from_secs(300),
             fetch_timeout: Duration::from_secs(5),
+            failure_ttl: Duration::from_secs(5),
         }
     }
 }
@@ -66,6 +71,8 @@ pub struct JwksCache {
     keys: RwLock<KeySet>,
     /// Serialises refreshes; holds the time of the last fetch attempt.
     refresh: tokio::sync::Mutex<Option<Instant>>,
+    /// The last fetch's failure, while it is remembered (`failure_ttl`).
+    failed: RwLock<Option<(Instant, String)>>,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +100,17 @@ impl JwksCache {
             options,
             keys: RwLock::new(KeySet::default()),
             refresh: tokio::sync::Mutex::new(None),
+            failed: RwLock::new(None),
         }
+    }
+
+    /// The failure of a fetch made within `failure_ttl`, if any.
+    fn recent_failure(&self) -> Option<String> {
+        let failed = self.failed.read().unwrap_or_else(|p| p.into_inner());
+        failed
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.options.failure_ttl)
+            .map(|(_, e)| e.clone())
     }
 
     fn cached(&self, kid: &str) -> (Option<Arc<VerificationKey>>, bool) {
@@ -104,14 +121,22 @@ impl JwksCache {
 
     /// The key with this `kid`, fetching or refreshing the key set when needed.
     pub async fn key(&self, kid: &str) -> Result<Arc<VerificationKey>, KeyLookupError> {
-        if let (Some(key), true) = self.cached(kid) {
-            return Ok(key);
-        }
-        let mut last_attempt = self.refresh.lock().await;
-        // Another request may have refreshed while we waited.
         let (cached, fresh) = self.cached(kid);
         if let (Some(key), true) = (&cached, fresh) {
             return Ok(key.clone());
+        }
+        // Entra just failed us: no new fetch yet (a stale key still serves).
+        if let Some(e) = self.recent_failure() {
+            return cached.ok_or(KeyLookupError::Unavailable(e));
+        }
+        let mut last_attempt = self.refresh.lock().await;
+        // Another request may have refreshed (or failed to) while we waited.
+        let (cached, fresh) = self.cached(kid);
+        if let (Some(key), true) = (&cached, fresh) {
+            return Ok(key.clone());
+        }
+        if let Some(e) = self.recent_failure() {
+            return cached.ok_or(KeyLookupError::Unavailable(e));
         }
         let have_any = self.keys.read().unwrap_or_else(|p| p.into_inner()).fetched_at.is_some();
         let throttled = last_attempt.is_some_and(|t| t.elapsed() < self.options.min_refresh_interval);
@@ -124,10 +149,14 @@ impl JwksCache {
             Ok(set) => {
                 let found = set.keys.get(kid).cloned();
                 *self.keys.write().unwrap_or_else(|p| p.into_inner()) = set;
+                *self.failed.write().unwrap_or_else(|p| p.into_inner()) = None;
                 found.ok_or(KeyLookupError::UnknownKey)
             }
             // A stale but known key keeps working while the authority is unreachable.
-            Err(e) => cached.ok_or(KeyLookupError::Unavailable(e)),
+            Err(e) => {
+                *self.failed.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e.clone()));
+                cached.ok_or(KeyLookupError::Unavailable(e))
+            }
         }
     }
 
@@ -135,9 +164,12 @@ impl JwksCache {
     pub async fn prefetch(&self) -> Result<usize, String> {
         let mut last_attempt = self.refresh.lock().await;
         *last_attempt = Some(Instant::now());
-        let set = self.fetch().await?;
+        let set = self.fetch().await.inspect_err(|e| {
+            *self.failed.write().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e.clone()));
+        })?;
         let n = set.keys.len();
         *self.keys.write().unwrap_or_else(|p| p.into_inner()) = set;
+        *self.failed.write().unwrap_or_else(|p| p.into_inner()) = None;
         Ok(n)
     }
 
