@@ -162,6 +162,21 @@ fn connection_strings_choose_the_login() {
     .unwrap();
     assert!(matches!(auth, SqlAuth::Token(_)));
     assert!(mssql::parse_connection("Server=tcp:x,1433;Authentication=ActiveDirectoryInteractive").is_err());
+    // The server's certificate goes unchecked only on this machine.
+    for conn in [
+        "Server=tcp:x.database.windows.net,1433;User ID=a;Password=p;TrustServerCertificate=true",
+        "Data Source=10.0.0.4;User ID=a;Password=p;TrustServerCertificate=yes",
+    ] {
+        let err = mssql::parse_connection(conn).err().expect(conn).to_string();
+        assert!(err.contains("TrustServerCertificate"), "{err}");
+    }
+    for conn in [
+        "Server=tcp:localhost,1433;User ID=sa;Password=p;TrustServerCertificate=true",
+        "Server=127.0.0.1\\SQLEXPRESS;User ID=sa;Password=p;TrustServerCertificate=true",
+        "Server=tcp:x.database.windows.net,1433;User ID=a;Password=p;TrustServerCertificate=false",
+    ] {
+        assert!(mssql::parse_connection(conn).is_ok(), "{conn}");
+    }
 }
 
 /// The Azure CLI as `Active Directory Default` runs it (`/bin/sh -c "cd /bin && az account

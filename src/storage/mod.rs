@@ -72,8 +72,28 @@ pub struct StorageSettings<'a> {
     pub account_name: Option<&'a str>,
 }
 
-/// Parses the storage settings; `None` when none is set.
+/// Parses the storage settings; `None` when none is set. Endpoints must use https, except on
+/// loopback hosts (Azurite): the shared key signs requests but does not hide what they carry.
 pub fn parse_storage(settings: &StorageSettings<'_>) -> Result<Option<StorageAccess>, String> {
+    let access = parse_endpoints(settings)?;
+    if let Some(a) = &access {
+        for (endpoint, which) in [(&a.blob_endpoint, "blob"), (&a.queue_endpoint, "queue")] {
+            let loopback = endpoint.host_str().is_some_and(crate::config::is_loopback_host);
+            match endpoint.scheme() {
+                "https" => {}
+                "http" if loopback => {}
+                _ => {
+                    return Err(format!(
+                        "AzureWebJobsStorage: the {which} endpoint must use https (http is allowed only for loopback hosts)"
+                    ));
+                }
+            }
+        }
+    }
+    Ok(access)
+}
+
+fn parse_endpoints(settings: &StorageSettings<'_>) -> Result<Option<StorageAccess>, String> {
     let url = |raw: &str, setting: &str| url::Url::parse(raw).map_err(|_| format!("{setting}: not a URL"));
     if let Some(blob) = settings.blob_service_uri {
         let blob_endpoint = url(blob, "AzureWebJobsStorage__blobServiceUri")?;
@@ -195,6 +215,27 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(dev.blob_endpoint.as_str(), "http://127.0.0.1:10000/devstoreaccount1");
+        // http anywhere else is refused.
+        for conn in [
+            format!("DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={AZURITE_KEY}"),
+            format!(
+                "AccountName=acct;AccountKey={AZURITE_KEY};BlobEndpoint=http://10.0.0.5:10000/acct;QueueEndpoint=https://q.example/acct"
+            ),
+            "UseDevelopmentStorage=true;DevelopmentStorageProxyUri=http://storage.example.com".to_string(),
+        ] {
+            let err = parse_storage(&StorageSettings {
+                connection_string: Some(&conn),
+                ..Default::default()
+            })
+            .unwrap_err();
+            assert!(err.contains("must use https"), "{conn}: {err}");
+        }
+        let err = parse_storage(&StorageSettings {
+            blob_service_uri: Some("http://acct.blob.core.windows.net"),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.contains("must use https"), "{err}");
         assert_eq!(dev.queue_endpoint.as_str(), "http://127.0.0.1:10001/devstoreaccount1");
         assert!(matches!(dev.auth, StorageAuth::SharedKey { ref account, .. } if account == AZURITE_ACCOUNT));
         let conn = format!(

@@ -109,6 +109,14 @@ fn ado_value(conn: &str, keys: &[&str]) -> Option<String> {
     })
 }
 
+/// The host of the connection string's server (`tcp:host,port`, `host\\instance`, `host`).
+fn server_host(conn: &str) -> Option<String> {
+    let server = ado_value(conn, &["Server", "Data Source", "Address", "Addr", "Network Address"])?;
+    let server = server.strip_prefix("tcp:").unwrap_or(&server);
+    let host = server.split([',', '\\']).next()?.trim();
+    (!host.is_empty()).then(|| host.to_string())
+}
+
 /// Parses the connection string into a tiberius config (strict encryption forced) and the
 /// way to log in.
 pub fn parse_connection(conn: &str) -> anyhow::Result<(Config, SqlAuth)> {
@@ -123,6 +131,15 @@ pub fn parse_connection_with(
 ) -> anyhow::Result<(Config, SqlAuth)> {
     let mut config = Config::from_ado_string(conn)
         .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: invalid SQL Server connection string ({e})"))?;
+    // Not checking the server's certificate makes TLS worthless against anyone on the path;
+    // only a server on this machine (a container in development) may go unchecked.
+    let trusts_any = ado_value(conn, &["TrustServerCertificate", "Trust Server Certificate"])
+        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes"));
+    if trusts_any && !server_host(conn).is_some_and(|h| crate::config::is_loopback_host(&h)) {
+        anyhow::bail!(
+            "GROUPMGR_DATABASE: TrustServerCertificate=true is allowed only for a server on a loopback host; give the server's CA with TrustServerCertificateCA or use a certificate the system trusts"
+        );
+    }
     config.encryption(EncryptionLevel::Strict);
     config.application_name("groupmgr");
     let auth = match ado_value(conn, &["Authentication"]).map(|a| a.to_ascii_lowercase()) {
