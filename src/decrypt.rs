@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::crypto::seal::{LICENSED_UPN, LOG_RECORD, open_data_key};
-use crate::crypto::{DataKey, OpenError, TenantPrivateKey};
+use crate::crypto::{OpenError, OpeningKey, TenantPrivateKey};
 use crate::domain::TenantId;
 use crate::store::{LicensedUser, LogKeyRecord, LogRecord};
 use crate::telemetry::catalog;
@@ -29,7 +29,7 @@ pub struct OpenedLog {
 /// The data keys of one tenant, opened with its private key.
 pub struct Opener {
     tenant: TenantId,
-    keys: HashMap<uuid::Uuid, Result<DataKey, OpenError>>,
+    keys: HashMap<uuid::Uuid, Result<OpeningKey, OpenError>>,
 }
 
 impl Opener {
@@ -42,7 +42,7 @@ impl Opener {
                     Err(OpenError::WrongKey(k.public_key_id.clone()))
                 } else {
                     open_data_key(sk, &tenant, &k.key_id, &k.enc, &k.sealed_key)
-                        .map(|bytes| DataKey::from_bytes(k.key_id, tenant, k.public_key_id.clone(), &bytes))
+                        .map(|bytes| OpeningKey::from_bytes(k.key_id, tenant, &bytes))
                 };
                 (k.key_id, opened)
             })
@@ -50,7 +50,7 @@ impl Opener {
         Self { tenant, keys }
     }
 
-    fn key(&self, id: &uuid::Uuid) -> Result<&DataKey, OpenError> {
+    fn key(&self, id: &uuid::Uuid) -> Result<&OpeningKey, OpenError> {
         match self.keys.get(id) {
             Some(Ok(k)) => Ok(k),
             Some(Err(e)) => Err(e.clone()),
@@ -94,6 +94,7 @@ impl Opener {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::DataKey;
 
     fn tenant(s: &str) -> TenantId {
         TenantId::parse(s).unwrap()

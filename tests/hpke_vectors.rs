@@ -148,7 +148,7 @@ fn groupmgr_data_key_sealing_opens_with_the_vector_recipient_key() {
     assert_eq!(enc.len(), 32);
     assert_eq!(sealed.len(), 48, "32-byte key + 16-byte tag");
     assert_eq!(
-        groupmgr::crypto::seal::open_data_key(&sk, &tenant, &key_id, &enc, &sealed).unwrap(),
+        *groupmgr::crypto::seal::open_data_key(&sk, &tenant, &key_id, &enc, &sealed).unwrap(),
         [5u8; 32]
     );
 }

@@ -36,6 +36,13 @@ impl IndexKey {
     }
 }
 
+/// The master key leaves no copy behind in freed memory.
+impl Drop for IndexKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl fmt::Debug for IndexKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("IndexKey(<redacted>)")

@@ -7,5 +7,5 @@ pub mod seal;
 pub mod tenant_key;
 
 pub use blind_index::{BlindIndex, IndexKey, UpnIndexer};
-pub use seal::{DataKey, OpenError, SealedValue};
+pub use seal::{DataKey, OpenError, OpeningKey, SealedValue};
 pub use tenant_key::{KeyFileError, TenantPrivateKey, TenantPublicKey};

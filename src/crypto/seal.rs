@@ -15,6 +15,7 @@ use hpke::kem::X25519HkdfSha256;
 use hpke::{Deserializable, OpModeR, OpModeS, Serializable};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use zeroize::Zeroizing;
 
 use super::tenant_key::{TenantPrivateKey, TenantPublicKey};
 use crate::domain::TenantId;
@@ -90,7 +91,7 @@ pub fn open_data_key(
     key_id: &uuid::Uuid,
     enc: &[u8],
     sealed: &[u8],
-) -> Result<[u8; 32], OpenError> {
+) -> Result<Zeroizing<[u8; 32]>, OpenError> {
     let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
         .map_err(|_| OpenError::Malformed("encapsulated key"))?;
     let plain = hpke::single_shot_open::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
@@ -102,10 +103,19 @@ pub fn open_data_key(
         &data_key_aad(tenant, key_id),
     )
     .map_err(|_| OpenError::Tampered)?;
-    plain.try_into().map_err(|_| OpenError::Malformed("data key length"))
+    let plain = Zeroizing::new(plain);
+    let mut key = Zeroizing::new([0u8; 32]);
+    if plain.len() != key.len() {
+        return Err(OpenError::Malformed("data key length"));
+    }
+    key.copy_from_slice(&plain);
+    Ok(key)
 }
 
-/// A data key in memory, sealing records with counter nonces. Never leaves the process.
+/// A data key in memory, sealing records with counter nonces. Never leaves the process, and
+/// only `generate` makes one: a key reopened from the store is an `OpeningKey`, which cannot
+/// seal, so a counter nonce is never used twice under one key. Its bytes are zeroed as soon
+/// as ring has expanded them (ring's own key schedule is not zeroed on drop).
 pub struct DataKey {
     pub key_id: uuid::Uuid,
     pub tenant: TenantId,
@@ -122,25 +132,20 @@ pub struct Exhausted;
 impl DataKey {
     /// A new random data key for `tenant`, and its sealed form for the store.
     pub fn generate(tenant: TenantId, pk: &TenantPublicKey) -> (Self, Vec<u8>, Vec<u8>) {
-        let mut bytes = [0u8; 32];
+        let mut bytes = Zeroizing::new([0u8; 32]);
         SystemRandom::new()
-            .fill(&mut bytes)
+            .fill(bytes.as_mut())
             .expect("the OS random source is available");
         let key_id = uuid::Uuid::new_v4();
         let (enc, sealed) = seal_data_key(pk, &tenant, &key_id, &bytes);
-        let key = Self::from_bytes(key_id, tenant, pk.id().to_string(), &bytes);
-        bytes.fill(0);
-        (key, enc, sealed)
-    }
-
-    pub fn from_bytes(key_id: uuid::Uuid, tenant: TenantId, public_key_id: String, bytes: &[u8; 32]) -> Self {
-        Self {
+        let key = Self {
             key_id,
             tenant,
-            public_key_id,
-            aead: LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key")),
+            public_key_id: pk.id().to_string(),
+            aead: aes_key(&bytes),
             counter: AtomicU64::new(0),
-        }
+        };
+        (key, enc, sealed)
     }
 
     /// How many records this key has sealed.
@@ -168,6 +173,37 @@ impl DataKey {
             nonce,
             ciphertext: buf,
         })
+    }
+}
+
+/// ring's AES-256-GCM key from 32 bytes.
+fn aes_key(bytes: &[u8; 32]) -> LessSafeKey {
+    LessSafeKey::new(UnboundKey::new(&AES_256_GCM, bytes).expect("32 bytes is an AES-256 key"))
+}
+
+/// A data key reopened to read what it sealed (from the store, with the tenant's private
+/// key). It has no way to seal: its counter is unknown here, and reusing a nonce would break
+/// AES-GCM.
+///
+/// ```compile_fail
+/// // A reopened key cannot seal.
+/// fn seal_with(k: &groupmgr::crypto::OpeningKey) {
+///     let _ = k.seal(b"purpose", b"record", b"plaintext");
+/// }
+/// ```
+pub struct OpeningKey {
+    pub key_id: uuid::Uuid,
+    pub tenant: TenantId,
+    aead: LessSafeKey,
+}
+
+impl OpeningKey {
+    pub fn from_bytes(key_id: uuid::Uuid, tenant: TenantId, bytes: &[u8; 32]) -> Self {
+        Self {
+            key_id,
+            tenant,
+            aead: aes_key(bytes),
+        }
     }
 
     /// Opens a record sealed under this key.
@@ -202,19 +238,19 @@ mod tests {
         let key_id = uuid::Uuid::new_v4();
         let secret = [7u8; 32];
         let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret);
-        assert_eq!(open_data_key(&sk, &t, &key_id, &enc, &sealed).unwrap(), secret);
+        assert_eq!(*open_data_key(&sk, &t, &key_id, &enc, &sealed).unwrap(), secret);
         // Another tenant, another key id, another private key: all refused.
         assert_eq!(
-            open_data_key(&sk, &tenant(B), &key_id, &enc, &sealed),
-            Err(OpenError::Tampered)
+            open_data_key(&sk, &tenant(B), &key_id, &enc, &sealed).err(),
+            Some(OpenError::Tampered)
         );
         assert_eq!(
-            open_data_key(&sk, &t, &uuid::Uuid::new_v4(), &enc, &sealed),
-            Err(OpenError::Tampered)
+            open_data_key(&sk, &t, &uuid::Uuid::new_v4(), &enc, &sealed).err(),
+            Some(OpenError::Tampered)
         );
         assert_eq!(
-            open_data_key(&TenantPrivateKey::generate(), &t, &key_id, &enc, &sealed),
-            Err(OpenError::Tampered)
+            open_data_key(&TenantPrivateKey::generate(), &t, &key_id, &enc, &sealed).err(),
+            Some(OpenError::Tampered)
         );
         assert!(open_data_key(&sk, &t, &key_id, &enc[..10], &sealed).is_err());
     }
@@ -222,8 +258,11 @@ mod tests {
     #[test]
     fn records_are_bound_to_tenant_key_and_record() {
         let sk = TenantPrivateKey::generate();
-        let (key, _, _) = DataKey::generate(tenant(A), sk.public());
-        let sealed = key.seal(LOG_RECORD, b"record-1", b"{\"user\":\"u@x.com\"}").unwrap();
+        let (sealer, enc, sealed_key) = DataKey::generate(tenant(A), sk.public());
+        let sealed = sealer.seal(LOG_RECORD, b"record-1", b"{\"user\":\"u@x.com\"}").unwrap();
+        // Read back as a reader does: the data key opened from its sealed form.
+        let bytes = open_data_key(&sk, &tenant(A), &sealer.key_id, &enc, &sealed_key).unwrap();
+        let key = OpeningKey::from_bytes(sealer.key_id, tenant(A), &bytes);
         assert_eq!(
             key.open(LOG_RECORD, b"record-1", &sealed).unwrap(),
             b"{\"user\":\"u@x.com\"}"
@@ -234,7 +273,7 @@ mod tests {
         flipped.ciphertext[0] ^= 1;
         assert_eq!(key.open(LOG_RECORD, b"record-1", &flipped), Err(OpenError::Tampered));
         // Same key bytes but presented for another tenant: the AAD differs.
-        let other = DataKey::from_bytes(key.key_id, tenant(B), key.public_key_id.clone(), &[0u8; 32]);
+        let other = OpeningKey::from_bytes(key.key_id, tenant(B), &bytes);
         assert!(other.open(LOG_RECORD, b"record-1", &sealed).is_err());
     }
 
