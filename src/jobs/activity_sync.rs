@@ -360,26 +360,37 @@ impl ActivitySync<'_> {
         map: &mut ActivityMap,
         report: &mut ActivityReport,
     ) -> Result<(), ActivityError> {
-        let mut seen: Vec<(ActivityRow, LastActivity)> = Vec::new();
-        for (g, a) in std::mem::take(&mut map.0) {
-            match rows.rows.get(&g) {
-                Some(r) => seen.push((r.clone(), a)),
-                None if self.pending.row_pending(&g) => self.pending.keep_activity(&g, a),
-                // Not a group of the list (a security group in the Teams report, a group
-                // deleted before its first sync).
-                None => {}
-            }
-        }
-        let mut rest = seen.into_iter();
+        // A chunk of rows at a time: the rows are copied for writing only `FLUSH_ROWS` at once.
+        let mut rest = std::mem::take(&mut map.0).into_iter();
         loop {
-            let chunk: Vec<_> = rest.by_ref().take(FLUSH_ROWS).collect();
+            let mut chunk: Vec<(ActivityRow, LastActivity)> = Vec::with_capacity(FLUSH_ROWS);
+            for (g, a) in rest.by_ref() {
+                match rows.rows.get(&g) {
+                    Some(r) => chunk.push((r.clone(), a)),
+                    None if self.pending.row_pending(&g) => self.pending.keep_activity(&g, a),
+                    // Not a group of the list (a security group in the Teams report, a group
+                    // deleted before its first sync).
+                    None => {}
+                }
+                if chunk.len() == FLUSH_ROWS {
+                    break;
+                }
+            }
             if chunk.is_empty() {
                 break;
             }
             if self.budget.exhausted() {
-                for (r, a) in chunk.into_iter().chain(rest.by_ref()) {
+                for (r, a) in chunk {
                     self.pending.keep_activity(&r.group_id, a);
                     report.deferred_writes += 1;
+                }
+                for (g, a) in rest.by_ref() {
+                    if rows.rows.contains_key(&g) {
+                        report.deferred_writes += 1;
+                        self.pending.keep_activity(&g, a);
+                    } else if self.pending.row_pending(&g) {
+                        self.pending.keep_activity(&g, a);
+                    }
                 }
                 break;
             }

@@ -343,7 +343,10 @@ impl Management<'_> {
         if resp.content_length().is_some_and(|n| n > cap as u64) {
             return Err(Failure::fatal(ManagementError::TooLarge(cap)));
         }
-        let mut body = bytes::BytesMut::new();
+        // Sized from Content-Length when given: a blob of tens of megabytes read into a buffer
+        // that doubles as it grows would hold up to twice its size while it is copied.
+        let expected = resp.content_length().map_or(0, |n| n as usize).min(cap);
+        let mut body = bytes::BytesMut::with_capacity(expected);
         while let Some(chunk) = resp.chunk().await.map_err(no_answer)? {
             if body.len() + chunk.len() > cap {
                 return Err(Failure::fatal(ManagementError::TooLarge(cap)));
