@@ -19,6 +19,8 @@ use crate::telemetry::TenantLogSink;
 /// Shared state of a running handler.
 pub struct App {
     pub settings: Settings,
+    /// Authenticates the API's cursors (derived from the index key).
+    pub cursors: crate::crypto::CursorKey,
     pub store: Arc<dyn Store>,
     pub gate: Gate,
     /// The tenant log / sealed-UPN writer, when running as a server.
@@ -69,6 +71,7 @@ impl App {
         let authority = settings.authority_host.origin();
         let jwks = Arc::new(JwksCache::new(&authority, http.clone(), options.jwks));
         let validator = TokenValidator::new(&authority, serve.client_id, jwks);
+        let cursors = crate::crypto::CursorKey::derive(&serve.index_key);
         let gate = Gate::new(
             validator,
             store.clone(),
@@ -99,6 +102,7 @@ impl App {
         };
         Ok(Arc::new(Self {
             settings,
+            cursors,
             store,
             gate,
             tenant_log,

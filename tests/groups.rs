@@ -304,6 +304,87 @@ async fn owners_and_members_are_managed() {
     app.stop().await;
 }
 
+/// Cursors are ours: authenticated and bound to the tenant, the route (with its group) and the
+/// query they were handed out for; edited, moved or borrowed ones are `400 invalid_cursor`.
+#[tokio::test]
+async fn cursors_cannot_be_edited_moved_or_borrowed() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let app = spawn_app().await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let page = app.json_ok("GET", "/api/groups?top=2", &admin, None).await;
+    let cursor = page["nextCursor"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.call("GET", &format!("/api/groups?cursor={cursor}"), &admin, None)
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    // Edited: the Graph link without the Microsoft 365 filter, signed with the old tag.
+    let (json, tag) = cursor.split_once('.').unwrap();
+    let mut inner: serde_json::Value = serde_json::from_slice(&b64.decode(json).unwrap()).unwrap();
+    let link = inner["l"].as_str().unwrap().to_string();
+    inner["l"] = json!(link.split("$filter").next().unwrap().to_string() + "$expand=members");
+    let edited = format!("{}.{tag}", b64.encode(inner.to_string()));
+    // Borrowed by another tenant; moved to another route.
+    let fabrikam = app.sim.user_token(m365_sim::directory::FABRIKAM, "admin");
+    let g = app.first_group();
+    for (path, token) in [
+        (format!("/api/groups?cursor={edited}"), &admin),
+        (format!("/api/groups?cursor={cursor}"), &fabrikam),
+        (format!("/api/groups/{g}/members?cursor={cursor}"), &admin),
+        (format!("/api/activity?cursor={cursor}"), &admin),
+    ] {
+        assert_eq!(
+            error_code(app.call("GET", &path, token, None).await).await,
+            (400, "invalid_cursor".into()),
+            "{path}"
+        );
+    }
+    // A member cursor of one group is not one of another.
+    for alias in ["adelev", "alexw", "meganb"] {
+        app.call(
+            "POST",
+            &format!("/api/groups/{g}/members"),
+            &admin,
+            Some(json!({"id": user_id(alias)})),
+        )
+        .await;
+    }
+    let page = app
+        .json_ok("GET", &format!("/api/groups/{g}/members?top=1"), &admin, None)
+        .await;
+    let members = page["nextCursor"].as_str().unwrap().to_string();
+    let other = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|x| x.is_unified())
+                .nth(1)
+                .unwrap()
+                .id
+                .to_string()
+        })
+        .unwrap();
+    assert_eq!(
+        error_code(
+            app.call(
+                "GET",
+                &format!("/api/groups/{other}/members?cursor={members}"),
+                &admin,
+                None
+            )
+            .await
+        )
+        .await,
+        (400, "invalid_cursor".into())
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn every_validation_rule_answers_400_with_the_field() {
     let app = spawn_app().await;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
 use super::model::{Activity, ActivityItem, ActivityPage};
-use super::paging::{Cursor, Top};
+use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
 use crate::auth::Caller;
@@ -24,12 +24,20 @@ const MAX_DAYS: i64 = 3650;
 struct ActivityCursor {
     #[serde(rename = "o")]
     offset: usize,
+    /// The `inactiveDays` the pages are of.
+    #[serde(rename = "d", default)]
+    inactive_days: Option<i64>,
 }
 
 pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     let mut inactive_days = None;
     let mut top = Top::default_of(DEFAULT_TOP);
-    let mut offset = 0usize;
+    let mut cursor: Option<ActivityCursor> = None;
+    let scope = CursorScope {
+        key: &app.cursors,
+        tenant: &caller.tenant.tenant_id,
+        route: "activity".into(),
+    };
     for (k, v) in req.query_pairs() {
         match k.as_str() {
             "inactiveDays" => {
@@ -46,10 +54,20 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
                 )
             }
             "top" => top = Top::parse(&v, MAX_TOP)?,
-            "cursor" => offset = Cursor::decode::<ActivityCursor>(&v)?.offset,
+            "cursor" => cursor = Some(Cursor::decode(&scope, &v)?),
             _ => {}
         }
     }
+    // A cursor continues the listing it was handed out for: given again, `inactiveDays` must
+    // be the same.
+    let offset = match cursor {
+        Some(c) if inactive_days.is_some_and(|d| Some(d) != c.inactive_days) => return Err(invalid_cursor()),
+        Some(c) => {
+            inactive_days = c.inactive_days;
+            c.offset
+        }
+        None => 0,
+    };
     let Some(loc) = customer_list::location(app.state.as_ref(), &caller.tenant.tenant_id)
         .await
         .map_err(|_| ApiError::store_unavailable())?
@@ -96,7 +114,15 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         })
         .collect();
     let end = offset.saturating_add(top.as_usize());
-    let next_cursor = (end < rows.len()).then(|| Cursor::encode(&ActivityCursor { offset: end }));
+    let next_cursor = (end < rows.len()).then(|| {
+        Cursor::encode(
+            &scope,
+            &ActivityCursor {
+                offset: end,
+                inactive_days,
+            },
+        )
+    });
     let data_complete_until = crate::jobs::activity_sync::data_complete_until(
         app.state.as_ref(),
         &caller.tenant.tenant_id,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
 use super::model::{Group, GroupPage, GroupUpdateBody, NewGroupBody};
-use super::paging::{Cursor, Top, invalid_cursor};
+use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request, caller_graph, naming};
 use crate::app::App;
 use crate::auth::Caller;
@@ -54,6 +54,11 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
     let mut search = None;
     let mut top = Top::default_of(DEFAULT_TOP);
     let mut cursor = None;
+    let scope = CursorScope {
+        key: &app.cursors,
+        tenant: &caller.tenant.tenant_id,
+        route: "groups".into(),
+    };
     for (k, v) in req.query_pairs() {
         match k.as_str() {
             "search" => {
@@ -67,7 +72,7 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
             }
             "top" => top = Top::parse(&v, MAX_TOP)?,
             "cursor" => {
-                let c: GroupsCursor = Cursor::decode(&v)?;
+                let c: GroupsCursor = Cursor::decode(&scope, &v)?;
                 let link = app
                     .graph
                     .resume(&c.link, Collection::Groups)
@@ -95,7 +100,7 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
         .collect();
     let next_cursor = page
         .next_link
-        .map(|link| Cursor::encode(&GroupsCursor { link, searching }));
+        .map(|link| Cursor::encode(&scope, &GroupsCursor { link, searching }));
     Ok(super::json(StatusCode::OK, &GroupPage { value, next_cursor }))
 }
 

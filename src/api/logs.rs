@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
 use super::model::{LogEntry, LogKey, LogPage};
-use super::paging::{Cursor, Top};
+use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request};
 use crate::app::App;
 use crate::auth::Caller;
@@ -35,6 +35,11 @@ struct LogsCursor {
     #[serde(rename = "t")]
     micros: i64,
     id: uuid::Uuid,
+    /// The window the pages are of (`since`, `until`, in microseconds).
+    #[serde(rename = "s", default)]
+    since: Option<i64>,
+    #[serde(rename = "u", default)]
+    until: Option<i64>,
 }
 
 fn invalid(field: &str, rule: &str) -> ApiError {
@@ -47,32 +52,56 @@ fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
         .map_err(|_| invalid(field, "must be an RFC 3339 time like 2026-11-27T10:00:00Z"))
 }
 
-fn encode_cursor(time: DateTime<Utc>, id: uuid::Uuid) -> String {
-    Cursor::encode(&LogsCursor {
-        micros: time.timestamp_micros(),
-        id,
-    })
+fn encode_cursor(scope: &CursorScope<'_>, time: DateTime<Utc>, id: uuid::Uuid, q: &LogsRequest) -> String {
+    Cursor::encode(
+        scope,
+        &LogsCursor {
+            micros: time.timestamp_micros(),
+            id,
+            since: q.since.map(|t| t.timestamp_micros()),
+            until: q.until.map(|t| t.timestamp_micros()),
+        },
+    )
 }
 
-fn decode_cursor(raw: &str) -> Result<(DateTime<Utc>, uuid::Uuid), ApiError> {
-    let c: LogsCursor = Cursor::decode(raw)?;
-    let time = DateTime::from_timestamp_micros(c.micros).ok_or_else(super::paging::invalid_cursor)?;
-    Ok((time, c.id))
+/// The scope of a tenant's log cursors.
+fn scope<'a>(key: &'a crate::crypto::CursorKey, tenant: &'a crate::domain::TenantId) -> CursorScope<'a> {
+    CursorScope {
+        key,
+        tenant,
+        route: "logs".into(),
+    }
 }
 
-fn parse(query: &str) -> Result<LogsRequest, ApiError> {
+fn parse(query: &str, scope: &CursorScope<'_>) -> Result<LogsRequest, ApiError> {
     let mut req = LogsRequest {
         top: DEFAULT_TOP,
         ..Default::default()
     };
+    let mut cursor: Option<LogsCursor> = None;
     for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
         match k.as_ref() {
             "since" => req.since = Some(parse_time("since", &v)?),
             "until" => req.until = Some(parse_time("until", &v)?),
-            "cursor" => req.after = Some(decode_cursor(&v)?),
+            "cursor" => cursor = Some(Cursor::decode(scope, &v)?),
             "top" => req.top = Top::parse(&v, MAX_TOP)?.get(),
             _ => {}
         }
+    }
+    // A cursor continues the window it was handed out for: given again, it must be the same.
+    if let Some(c) = cursor {
+        let time = |m: Option<i64>| {
+            m.map(|m| DateTime::from_timestamp_micros(m).ok_or_else(invalid_cursor))
+                .transpose()
+        };
+        let (since, until) = (time(c.since)?, time(c.until)?);
+        if req.since.is_some_and(|s| Some(s) != since) || req.until.is_some_and(|u| Some(u) != until) {
+            return Err(invalid_cursor());
+        }
+        req.since = since;
+        req.until = until;
+        let at = DateTime::from_timestamp_micros(c.micros).ok_or_else(invalid_cursor)?;
+        req.after = Some((at, c.id));
     }
     if let (Some(s), Some(u)) = (req.since, req.until)
         && s >= u
@@ -84,8 +113,9 @@ fn parse(query: &str) -> Result<LogsRequest, ApiError> {
 
 pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     super::require_admin(caller)?;
-    let q = parse(&req.query)?;
     let tenant = caller.tenant.tenant_id;
+    let scope = scope(&app.cursors, &tenant);
+    let q = parse(&req.query, &scope)?;
     let unavailable = |_| ApiError::store_unavailable();
     let mut entries = app
         .store
@@ -103,7 +133,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
     let more = entries.len() > q.top as usize;
     entries.truncate(q.top as usize);
     let next = more
-        .then(|| entries.last().map(|e| encode_cursor(e.time, e.id)))
+        .then(|| entries.last().map(|e| encode_cursor(&scope, e.time, e.id, &q)))
         .flatten();
     let used: std::collections::HashSet<uuid::Uuid> = entries.iter().map(|e| e.sealed.key_id).collect();
     let keys = app
@@ -148,6 +178,10 @@ mod tests {
 
     #[test]
     fn query_parsing() {
+        let key = crate::crypto::CursorKey::derive(&crate::crypto::IndexKey::from_bytes([3; 32]));
+        let tenant = crate::domain::TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
+        let scope = scope(&key, &tenant);
+        let parse = |q: &str| parse(q, &scope);
         assert_eq!(parse("").unwrap().top, DEFAULT_TOP);
         let r = parse("since=2026-11-01T00:00:00Z&until=2026-11-02T00:00:00%2B01:00&top=5").unwrap();
         assert_eq!(r.top, 5);
@@ -159,9 +193,17 @@ mod tests {
         assert!(parse("since=2026-11-02T00:00:00Z&until=2026-11-01T00:00:00Z").is_err());
         let t = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
         let id = uuid::Uuid::new_v4();
+        let window = parse("since=2026-11-01T00:00:00Z").unwrap();
+        let c = encode_cursor(&scope, t, id, &window);
+        let next = parse(&format!("cursor={c}")).unwrap();
+        assert_eq!((next.after, next.since), (Some((t, id)), window.since));
+        assert!(parse(&format!("cursor={c}&since=2026-11-01T00:00:00Z")).is_ok());
+        // Another window with the same cursor: refused.
         assert_eq!(
-            parse(&format!("cursor={}", encode_cursor(t, id))).unwrap().after,
-            Some((t, id))
+            parse(&format!("cursor={c}&since=2026-10-01T00:00:00Z"))
+                .unwrap_err()
+                .code,
+            ErrorCode::InvalidCursor
         );
     }
 }

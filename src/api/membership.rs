@@ -6,7 +6,7 @@ use warp::http::{Response, StatusCode};
 
 use super::groups::{group_id, unified_group};
 use super::model::{Principal, PrincipalPage, PrincipalRef};
-use super::paging::{Cursor, Top, invalid_cursor};
+use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, Request, caller_graph};
 use crate::app::App;
 use crate::auth::Caller;
@@ -28,11 +28,18 @@ pub async fn list(app: &App, caller: &Caller, req: &Request, rel: Relation) -> R
     let id = group_id(req)?;
     let mut top = Top::default_of(DEFAULT_TOP);
     let mut cursor = None;
+    // Bound to this group and relation: a cursor is handed out only after the group was
+    // found to be a Microsoft 365 group.
+    let scope = CursorScope {
+        key: &app.cursors,
+        tenant: &caller.tenant.tenant_id,
+        route: format!("groups/{id}/{}", rel.path()),
+    };
     for (k, v) in req.query_pairs() {
         match k.as_str() {
             "top" => top = Top::parse(&v, MAX_TOP)?,
             "cursor" => {
-                let c: RelationCursor = Cursor::decode(&v)?;
+                let c: RelationCursor = Cursor::decode(&scope, &v)?;
                 let link = app
                     .graph
                     .resume(&c.link, Collection::Relation(id, rel))
@@ -51,7 +58,9 @@ pub async fn list(app: &App, caller: &Caller, req: &Request, rel: Relation) -> R
         }
     };
     let value = page.value.iter().map(Principal::of).collect();
-    let next_cursor = page.next_link.map(|link| Cursor::encode(&RelationCursor { link }));
+    let next_cursor = page
+        .next_link
+        .map(|link| Cursor::encode(&scope, &RelationCursor { link }));
     Ok(super::json(StatusCode::OK, &PrincipalPage { value, next_cursor }))
 }
 

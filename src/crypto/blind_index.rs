@@ -68,6 +68,44 @@ impl fmt::Debug for BlindIndex {
 
 /// Computes blind indexes from the master key. Cheap to clone and share.
 #[derive(Clone)]
+/// The key of the API's cursors: an HMAC-SHA256 key derived from the index key
+/// (HKDF-SHA256, its own salt), so cursors are authenticated without another secret.
+pub struct CursorKey(hmac::Key);
+
+const CURSOR_SALT: &[u8] = b"groupmgr/api-cursor/v1";
+
+impl CursorKey {
+    pub fn derive(master: &IndexKey) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, CURSOR_SALT).extract(&master.0);
+        let info = [b"cursor".as_slice()];
+        let okm = prk
+            .expand(&info, hmac::HMAC_SHA256)
+            // ring refuses only outputs longer than 255 × hash length; 32 bytes is far below.
+            .expect("HKDF output length is valid");
+        Self(hmac::Key::from(okm))
+    }
+
+    /// The tag of `parts` (each length-prefixed, so no two different lists sign alike).
+    pub fn sign(&self, parts: &[&[u8]]) -> hmac::Tag {
+        let mut ctx = hmac::Context::with_key(&self.0);
+        for p in parts {
+            ctx.update(&(p.len() as u64).to_be_bytes());
+            ctx.update(p);
+        }
+        ctx.sign()
+    }
+
+    /// Whether `tag` is `parts`' tag (in constant time).
+    pub fn verify(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let mut msg = Vec::new();
+        for p in parts {
+            msg.extend_from_slice(&(p.len() as u64).to_be_bytes());
+            msg.extend_from_slice(p);
+        }
+        hmac::verify(&self.0, &msg, tag).is_ok()
+    }
+}
+
 pub struct UpnIndexer {
     /// HKDF-Extract of the master key, done once; per-tenant keys are Expand steps.
     prk: hkdf::Prk,

@@ -6,6 +6,6 @@ mod blind_index;
 pub mod seal;
 pub mod tenant_key;
 
-pub use blind_index::{BlindIndex, IndexKey, UpnIndexer};
+pub use blind_index::{BlindIndex, CursorKey, IndexKey, UpnIndexer};
 pub use seal::{DataKey, OpenError, OpeningKey, SealedValue};
 pub use tenant_key::{KeyFileError, TenantPrivateKey, TenantPublicKey};
