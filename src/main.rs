@@ -3,12 +3,6 @@
 
 use std::process::ExitCode;
 
-/// mimalloc instead of the system allocator: it hands freed memory back to the system
-/// promptly, where glibc's keeps what a large sync once used (the 100,000-group benchmark's
-/// peak, `benches/activity.rs`).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     match groupmgr::cli::parse() {
