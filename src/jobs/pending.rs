@@ -97,10 +97,13 @@ impl Pending {
         }
     }
 
-    /// Rows SharePoint refused: kept with their values (said in the tenant log).
+    /// Rows SharePoint refused: kept with their values (said in the tenant log). Ends the
+    /// write `writing` began: the rows in flight are forgotten (kept for the whole run, they
+    /// were a copy of every row of a 100,000-group tenant).
     pub fn refused_groups(&mut self, tenant: &TenantId, refused: Vec<RefusedRow>) {
+        let in_flight = std::mem::take(&mut self.rows_in_flight);
         for r in refused {
-            let Some(row) = self.rows_in_flight.get(&r.group_id) else {
+            let Some(row) = in_flight.get(&r.group_id) else {
                 continue;
             };
             let mut fields = row.group_fields();
