@@ -77,6 +77,10 @@ fn main() {
             .env("GROUPMGR_MANAGEMENT_ENDPOINT", sim.url())
             .env("GROUPMGR_DATABASE", format!("sqlite:{}", db.display()))
             .env("GROUPMGR_INDEX_KEY", &key)
+            .env(
+                "GROUPMGR_ALLOWED_CLIENTS",
+                m365_sim::directory::UI_CLIENT_ID.to_string(),
+            )
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -45,7 +45,8 @@ fn bench(c: &mut Criterion) {
             store,
             UpnIndexer::new(IndexKey::parse(&key).unwrap()),
             None,
-        );
+        )
+        .allowing(vec![m365_sim::directory::UI_CLIENT_ID]);
         let token = sim.user_token(CONTOSO, "admin");
         (sim, validator, gate, token, dir)
     });

@@ -5,6 +5,7 @@ using 'main.bicep'
 
 param environmentName = 'dev'
 param clientId = readEnvironmentVariable('GROUPMGR_CLIENT_ID')
+param allowedClients = readEnvironmentVariable('GROUPMGR_ALLOWED_CLIENTS')
 param clientSecret = readEnvironmentVariable('GROUPMGR_CLIENT_SECRET')
 param indexKey = readEnvironmentVariable('GROUPMGR_INDEX_KEY')
 param publisherTenantId = readEnvironmentVariable('GROUPMGR_PUBLISHER_ID')

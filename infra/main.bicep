@@ -23,6 +23,9 @@ param baseName string = 'groupmgr'
 @description('Application (client) id of the multi-tenant GroupMgr app registration (infra/app-registration).')
 param clientId string
 
+@description('Client ids of the GroupMgr UI, comma-separated: the only applications whose user tokens the API accepts (GROUPMGR_ALLOWED_CLIENTS).')
+param allowedClients string
+
 @description('The client secret of that app registration; stored in Key Vault only.')
 @secure()
 param clientSecret string
@@ -129,6 +132,7 @@ module app 'modules/functionapp.bicep' = {
     maximumInstanceCount: maximumInstanceCount
     appSettings: {
       GROUPMGR_CLIENT_ID: clientId
+      GROUPMGR_ALLOWED_CLIENTS: allowedClients
       GROUPMGR_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.clientSecretUri})'
       GROUPMGR_INDEX_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.indexKeyUri})'
       GROUPMGR_CLOUD: cloud

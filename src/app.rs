@@ -77,7 +77,8 @@ impl App {
             store.clone(),
             UpnIndexer::new(serve.index_key.clone()),
             tenant_log.clone(),
-        );
+        )
+        .allowing(settings.allowed_clients.clone());
         let tokens = TokenClient::new(http.clone(), &authority, serve.client_id, &serve.credential)?;
         let graph = GraphClient::new(&settings.graph_endpoint, http.clone(), options.retry.clone());
         let graph_resource = settings.cloud.graph_endpoint().to_string();

@@ -197,6 +197,9 @@ pub struct Settings {
     /// How long a tenant's sync lease lasts unless renewed (`GROUPMGR_SYNC_LEASE`, seconds;
     /// default 60): how soon another worker may take over from one that crashed.
     pub sync_lease: std::time::Duration,
+    /// `GROUPMGR_ALLOWED_CLIENTS`: the client applications (the GroupMgr UI) whose user tokens
+    /// the API accepts (their `azp`); required to serve.
+    pub allowed_clients: Vec<uuid::Uuid>,
 }
 
 /// What `serve` cannot run without, checked once at start-up.
@@ -261,6 +264,7 @@ impl Settings {
                 || get("FUNCTIONS_HTTPWORKER_ID").is_some(),
             sync_budget: seconds(get, "GROUPMGR_SYNC_BUDGET", 420)?,
             sync_lease: seconds(get, "GROUPMGR_SYNC_LEASE", 60)?,
+            allowed_clients: guids(get, "GROUPMGR_ALLOWED_CLIENTS")?,
         })
     }
 
@@ -331,6 +335,20 @@ fn guid(get: Get<'_>, setting: &'static str, rule: &'static str) -> Result<Optio
     get(setting)
         .map(|raw| crate::domain::parse_guid("guid", raw.trim()).map_err(|_| ConfigError::new(setting, rule)))
         .transpose()
+}
+
+/// A comma-separated list of GUIDs (empty when unset).
+fn guids(get: Get<'_>, setting: &'static str) -> Result<Vec<uuid::Uuid>, ConfigError> {
+    get(setting)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            crate::domain::parse_guid("guid", s)
+                .map_err(|_| ConfigError::new(setting, "must be client application ids (GUIDs), comma-separated"))
+        })
+        .collect()
 }
 
 /// `GROUPMGR_CLIENT_SECRET` or `GROUPMGR_CLIENT_CERTIFICATE` (a readable PEM file), not both.

@@ -36,6 +36,10 @@ pub async fn run() -> anyhow::Result<()> {
         ("GROUPMGR_GRAPH_ENDPOINT", sim_url.clone()),
         ("GROUPMGR_MANAGEMENT_ENDPOINT", sim_url.clone()),
         ("GROUPMGR_INDEX_KEY", index_key),
+        (
+            "GROUPMGR_ALLOWED_CLIENTS",
+            m365_sim::directory::UI_CLIENT_ID.to_string(),
+        ),
         ("GROUPMGR_PUBLISHER_ID", m365_sim::directory::CONTOSO.to_string()),
     ];
     // Everything else (port, database, …) comes from the environment as usual; the database

@@ -37,6 +37,17 @@ impl StartOptions {
     }
 }
 
+/// Serving without a client allowed would refuse every user; serving with any client allowed
+/// would let any app a user consents to act with GroupMgr's rights.
+fn require_clients(settings: &Settings) -> anyhow::Result<()> {
+    if settings.allowed_clients.is_empty() {
+        anyhow::bail!(
+            "GROUPMGR_ALLOWED_CLIENTS: required to serve (the client id of the GroupMgr UI, comma-separated if several)"
+        );
+    }
+    Ok(())
+}
+
 /// A bound, ready server.
 pub struct Application {
     app: Arc<App>,
@@ -49,6 +60,7 @@ impl Application {
     pub async fn build(settings: Settings, options: StartOptions) -> anyhow::Result<Self> {
         // What `serve` cannot run without is checked before anything is opened.
         settings.for_serve()?;
+        require_clients(&settings)?;
         let store = crate::store::open(&settings.database).await?;
         Self::build_with_store(settings, store, options).await
     }
@@ -62,6 +74,7 @@ impl Application {
         options: StartOptions,
     ) -> anyhow::Result<Self> {
         let serve = settings.for_serve()?;
+        require_clients(&settings)?;
         let (sink, _writer) = TenantLogSink::start(store.clone(), SinkOptions::default());
         if options.logging {
             crate::telemetry::init_json(Some(sink.clone()));

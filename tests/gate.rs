@@ -80,11 +80,17 @@ async fn a_valid_token_passes_the_gate() {
     assert_eq!(status_of(&app, Some(format!("Bearer {}", f.signed()))).await.0, 200);
     let f = Forge::new(&app).claim("exp", json!(now() - 60));
     assert_eq!(status_of(&app, Some(format!("Bearer {}", f.signed()))).await.0, 200);
-    // Roles without scp (and scp without roles) are enough.
+    // scp without roles is enough; roles without scp is an application's token, which no
+    // route serves.
+    let f = Forge::new(&app).without("roles");
+    assert_eq!(status_of(&app, Some(format!("Bearer {}", f.signed()))).await.0, 200);
     let f = Forge::new(&app)
         .without("scp")
         .claim("roles", json!(["GroupMgr.Admin"]));
-    assert_eq!(status_of(&app, Some(format!("Bearer {}", f.signed()))).await.0, 200);
+    assert_eq!(
+        status_of(&app, Some(format!("Bearer {}", f.signed()))).await,
+        (403, "user_token_required".into())
+    );
     app.stop().await;
 }
 
@@ -605,5 +611,58 @@ async fn a_conditional_access_step_up_is_passed_to_the_ui_and_then_satisfied() {
     let with = app.sim.token(&TokenSpec::user(CONTOSO, "nestorw").with_mfa());
     let resp = app.get("/api/groups", Some(&with)).await;
     assert_eq!(resp.status().as_u16(), 200);
+    app.stop().await;
+}
+
+/// Consent laundering: any app a user consents to can get a token for our API; only the
+/// GroupMgr UI's (`azp` in GROUPMGR_ALLOWED_CLIENTS, with `access_as_user`) are accepted, and
+/// no route serves an application's own token or an ID token.
+#[tokio::test]
+async fn only_the_groupmgr_ui_may_call_as_a_user() {
+    let app = spawn_app().await;
+    let other_app = "0b9f6e3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b";
+    let cases = [
+        (
+            Forge::new(&app).claim("azp", json!(other_app)),
+            (403, "client_not_allowed"),
+        ),
+        (Forge::new(&app).without("azp"), (403, "client_not_allowed")),
+        (
+            Forge::new(&app).claim("scp", json!("User.Read")),
+            (401, "invalid_token"),
+        ),
+        (
+            Forge::new(&app)
+                .claim("idtyp", json!("app"))
+                .without("scp")
+                .without("upn")
+                .without("preferred_username")
+                .claim("roles", json!(["GroupMgr.Admin"])),
+            (403, "user_token_required"),
+        ),
+        // An ID token: audience is the client, but it carries no scope or role.
+        (
+            Forge::new(&app)
+                .without("scp")
+                .without("roles")
+                .claim("nonce", json!("n-0S6_WzA2Mj")),
+            (401, "invalid_token"),
+        ),
+    ];
+    for (forged, (status, code)) in cases {
+        assert_eq!(
+            status_of(&app, Some(format!("Bearer {}", forged.signed()))).await,
+            (status, code.to_string()),
+            "{}",
+            forged.claims
+        );
+    }
+    // The UI's own token passes.
+    assert_eq!(
+        status_of(&app, Some(format!("Bearer {}", Forge::new(&app).signed())))
+            .await
+            .0,
+        200
+    );
     app.stop().await;
 }

@@ -118,6 +118,7 @@ fn the_package_is_what_the_functions_host_runs() {
         .env("GROUPMGR_CLIENT_ID", "6731de76-14a6-49ae-97bc-6eba6914391e")
         .env("GROUPMGR_CLIENT_SECRET", "not-used-for-readiness")
         .env("GROUPMGR_INDEX_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
+        .env("GROUPMGR_ALLOWED_CLIENTS", "5b7d9f1a-3c5e-4b7d-9f1a-3c5e7b9d1f3a")
         .env(
             "GROUPMGR_DATABASE",
             format!("sqlite:{}", work.path().join("g.db").display()),

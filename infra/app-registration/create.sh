@@ -7,7 +7,10 @@
 # id and the admin-consent URL customers open.
 #   az login --tenant <publisher tenant>   then   infra/app-registration/create.sh
 # Needs the Azure CLI and python3. Re-running updates the same registration (found by name).
+# GROUPMGR_ALLOWED_CLIENTS (the GroupMgr UI's client id, comma-separated if several) becomes
+# the API's knownClientApplications: the same value the Function App's setting holds.
 set -euo pipefail
+: "${GROUPMGR_ALLOWED_CLIENTS:?set GROUPMGR_ALLOWED_CLIENTS to the GroupMgr UI client id(s)}"
 here=$(cd "$(dirname "$0")" && pwd)
 spec="$here/app.json"
 name=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["displayName"])' "$spec")
@@ -40,7 +43,7 @@ done
 body=$(mktemp)
 existing=$(az ad app show --id "$app_id" -o json)
 python3 - "$spec" "$app_id" "$existing" "$ids" > "$body" <<'PY'
-import json, sys, uuid
+import json, os, sys, uuid
 spec = json.load(open(sys.argv[1]))
 app_id = sys.argv[2]
 existing = json.loads(sys.argv[3])
@@ -57,10 +60,11 @@ out = {
     "identifierUris": [f"api://{app_id}"],
     "api": {
         "requestedAccessTokenVersion": spec["requestedAccessTokenVersion"],
+        "knownClientApplications": [c.strip() for c in os.environ["GROUPMGR_ALLOWED_CLIENTS"].split(",") if c.strip()],
         "oauth2PermissionScopes": [{
             "id": scopes.get(s["value"], str(uuid.uuid4())),
             "value": s["value"],
-            "type": "User",
+            "type": s.get("type", "Admin"),
             "isEnabled": True,
             "adminConsentDisplayName": s["adminConsentDisplayName"],
             "adminConsentDescription": s["adminConsentDescription"],

@@ -44,6 +44,8 @@ pub enum ErrorCode {
     LicenseSeatsExhausted,
     /// 403: an app-only token where a user is required.
     UserTokenRequired,
+    /// 403: the token was issued to a client application other than the GroupMgr UI.
+    ClientNotAllowed,
     /// 403: the `GroupMgr.Admin` app role is required.
     RoleRequired,
     /// 403: the tenant has not consented (or revoked consent) to GroupMgr's permissions.
@@ -185,6 +187,7 @@ impl From<GateError> for ApiError {
             GateError::LicenceExpired => Self::forbidden(ErrorCode::LicenseExpired, message),
             GateError::SeatsExhausted => Self::forbidden(ErrorCode::LicenseSeatsExhausted, message),
             GateError::UserRequired => Self::forbidden(ErrorCode::UserTokenRequired, message),
+            GateError::ClientNotAllowed => Self::forbidden(ErrorCode::ClientNotAllowed, message),
             GateError::Store(_) => Self::store_unavailable(),
         }
     }

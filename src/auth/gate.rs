@@ -36,9 +36,14 @@ pub enum GateError {
     SeatsExhausted,
     #[error("a user token is required (this token names no user)")]
     UserRequired,
+    #[error("this client application may not call the GroupMgr API")]
+    ClientNotAllowed,
     #[error("store unavailable")]
     Store(#[from] StoreError),
 }
+
+/// The API's delegated scope (the app registration exposes it, admin consent only).
+pub const API_SCOPE: &str = "access_as_user";
 
 /// Token validation plus the tenant and licence checks.
 pub struct Gate {
@@ -47,6 +52,8 @@ pub struct Gate {
     indexer: UpnIndexer,
     /// Seals admitted users' UPNs to the tenant key (absent in tools that only validate).
     tenant_log: Option<TenantLogSink>,
+    /// The client applications whose user tokens are accepted (none: no user token is).
+    allowed_clients: Vec<uuid::Uuid>,
 }
 
 impl Gate {
@@ -61,7 +68,16 @@ impl Gate {
             store,
             indexer,
             tenant_log,
+            allowed_clients: Vec::new(),
         }
+    }
+
+    /// Accepts user tokens issued to these client applications (the GroupMgr UI) only: any
+    /// other app a user consented to could otherwise act, through the on-behalf-of exchange,
+    /// with GroupMgr's admin-consented rights.
+    pub fn allowing(mut self, clients: Vec<uuid::Uuid>) -> Self {
+        self.allowed_clients = clients;
+        self
     }
 
     pub fn validator(&self) -> &TokenValidator {
@@ -83,6 +99,19 @@ impl Gate {
     }
 
     async fn check(&self, token: BearerToken, principal: &Principal) -> Result<Caller, GateError> {
+        // No route serves an application: only users, through the GroupMgr UI, with the
+        // API's delegated scope.
+        if principal.app_only {
+            return Err(GateError::UserRequired);
+        }
+        if !principal.client.is_some_and(|c| self.allowed_clients.contains(&c)) {
+            return Err(GateError::ClientNotAllowed);
+        }
+        if !principal.scopes.iter().any(|s| s == API_SCOPE) {
+            return Err(GateError::Token(TokenError::Invalid(
+                "the token lacks the access_as_user scope",
+            )));
+        }
         let tenant = self
             .store
             .tenant(&principal.tenant)

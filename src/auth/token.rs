@@ -59,6 +59,10 @@ pub struct Principal {
     pub upn: Option<Upn>,
     pub scopes: Vec<String>,
     pub roles: Vec<String>,
+    /// The client application the token was issued to (`azp`).
+    pub client: Option<uuid::Uuid>,
+    /// An application's own token (`idtyp` `app`, or roles without scopes): no user.
+    pub app_only: bool,
 }
 
 impl Principal {
@@ -111,6 +115,8 @@ struct Claims {
     scp: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    azp: Option<String>,
+    idtyp: Option<String>,
 }
 
 /// Validates tokens for one app registration against one authority.
@@ -212,12 +218,15 @@ impl TokenValidator {
             .or(claims.preferred_username)
             .filter(|u| !u.trim().is_empty())
             .map(Upn);
+        let app_only = claims.idtyp.as_deref() == Some("app") || scopes.is_empty();
         Ok(Principal {
             tenant,
             object_id,
             upn,
             scopes,
             roles,
+            client: claims.azp.as_deref().and_then(|a| uuid::Uuid::parse_str(a).ok()),
+            app_only,
         })
     }
 }

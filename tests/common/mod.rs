@@ -49,6 +49,10 @@ pub fn settings_map(sim_url: &str, db: &std::path::Path) -> HashMap<String, Stri
         "GROUPMGR_INDEX_KEY".into(),
         base64::engine::general_purpose::STANDARD.encode(INDEX_KEY),
     );
+    env.insert(
+        "GROUPMGR_ALLOWED_CLIENTS".into(),
+        m365_sim::directory::UI_CLIENT_ID.to_string(),
+    );
     env.insert("FUNCTIONS_CUSTOMHANDLER_PORT".into(), "0".into());
     env
 }
