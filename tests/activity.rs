@@ -185,9 +185,14 @@ async fn last_activity_per_group_matches_what_microsoft_recorded() {
 async fn runs_killed_at_any_step_end_with_the_same_rows() {
     let reference = spawn_with(audit_app(5)).await;
     let at = reference.sim.state.now();
-    tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
+    let first = tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
+    // A row SharePoint kept refusing (throttled past its retries on a loaded machine) is kept
+    // and written by the next run, as the product promises; the reference then holds.
+    if first.groups.refused + first.activity.refused > 0 {
+        tenant_sync::run(&reference.app, &contoso(), false).await.unwrap();
+    }
     let expected = activity_rows(&reference);
-    assert_eq!(expected, expected_rows(&reference, at));
+    assert_eq!(expected, expected_rows(&reference, at), "{first:?}");
     reference.stop().await;
 
     let app = spawn_with(audit_app(5)).await;
