@@ -88,23 +88,29 @@ pub struct StoredRow {
 
 /// What the activity sync keeps of a row: its group, where it is, its version and its
 /// activity (the rest is the group sync's). A fraction of a `StoredRow`, which matters when
-/// every row of a 100,000-group tenant is held.
+/// every row of a 100,000-group tenant is held: the group id is 16 bytes, not a string.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityRow {
-    pub group_id: String,
-    pub item: String,
-    pub etag: Option<String>,
+    pub group_id: uuid::Uuid,
+    pub item: Box<str>,
+    pub etag: Option<Box<str>>,
     pub activity: LastActivity,
 }
 
-impl From<&StoredRow> for ActivityRow {
-    fn from(s: &StoredRow) -> Self {
-        Self {
-            group_id: s.row.group_id.clone(),
-            item: s.item.clone(),
-            etag: s.etag.clone(),
+impl ActivityRow {
+    /// The row of a stored row whose group id is a GUID (every row the group sync writes).
+    pub fn of(s: &StoredRow) -> Option<Self> {
+        Some(Self {
+            group_id: uuid::Uuid::parse_str(&s.row.group_id).ok()?,
+            item: s.item.as_str().into(),
+            etag: s.etag.as_deref().map(Into::into),
             activity: s.row.activity(),
-        }
+        })
+    }
+
+    /// The group id as the list spells it (lower case).
+    pub fn group(&self) -> String {
+        self.group_id.to_string()
     }
 }
 
@@ -451,15 +457,21 @@ pub async fn activity_rows(
     graph: &Graph<'_>,
     loc: &ListLocation,
     mut each: impl FnMut(&GroupRow),
-) -> Result<HashMap<String, ActivityRow>, GraphError> {
-    let rows = graph
+) -> Result<HashMap<uuid::Uuid, ActivityRow>, GraphError> {
+    let mut rows = HashMap::new();
+    // Straight into the map, page by page (no list of every row beside it).
+    graph
         .all_items(&loc.site_id, &loc.list_id, 999, |item| {
             let stored = StoredRow::of(item)?;
             each(&stored.row);
-            Some(ActivityRow::from(&stored))
+            if let Some(r) = ActivityRow::of(&stored) {
+                rows.insert(r.group_id, r);
+            }
+            None::<()>
         })
         .await?;
-    Ok(rows.into_iter().map(|r| (r.group_id.clone(), r)).collect())
+    rows.shrink_to_fit();
+    Ok(rows)
 }
 
 /// A row SharePoint would not take.
@@ -541,8 +553,11 @@ pub async fn write_group_rows(
                             .update_item(&loc.site_id, &loc.list_id, &existing.item, &fields(row))
                             .await;
                         // The activity the create carried goes forward onto the row found.
-                        if updated.is_ok() && row.activity() != LastActivity::default() {
-                            found.push((ActivityRow::from(&existing), row.activity()));
+                        if updated.is_ok()
+                            && row.activity() != LastActivity::default()
+                            && let Some(r) = ActivityRow::of(&existing)
+                        {
+                            found.push((r, row.activity()));
                         }
                         updated.map(|()| None)
                     }
@@ -590,9 +605,9 @@ pub async fn write_activity(
             let items: Vec<ItemWrite> = chunk
                 .iter()
                 .map(|(stored, _, merged)| ItemWrite::Update {
-                    item: stored.item.clone(),
+                    item: stored.item.to_string(),
                     fields: activity_fields(*merged),
-                    if_match: stored.etag.clone(),
+                    if_match: stored.etag.as_deref().map(str::to_string),
                 })
                 .collect();
             let answers = graph.write_items(&loc.site_id, &loc.list_id, &items).await?;
@@ -600,14 +615,12 @@ pub async fn write_activity(
                 match answer {
                     Ok(etag) => {
                         outcome.written += 1;
-                        outcome.etags.insert(stored.group_id.clone(), etag);
+                        outcome.etags.insert(stored.group(), etag);
                     }
                     // Changed since it was read: read it again and merge.
-                    Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => {
-                        lost.push((stored.group_id.clone(), *a))
-                    }
+                    Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => lost.push((stored.group(), *a)),
                     Err(error) => outcome.refused.push(RefusedRow {
-                        group_id: stored.group_id.clone(),
+                        group_id: stored.group(),
                         error,
                     }),
                 }
@@ -620,7 +633,7 @@ pub async fn write_activity(
         let current = rows_for(graph, loc, &ids).await?;
         pending = lost
             .into_iter()
-            .filter_map(|(g, a)| current.get(&g).map(|r| (ActivityRow::from(r), a)))
+            .filter_map(|(g, a)| current.get(&g).and_then(ActivityRow::of).map(|r| (r, a)))
             .collect();
     }
     Ok(outcome)

@@ -283,7 +283,7 @@ pub struct ActivitySync<'a> {
 
 /// The rows of the list and what maps audit records to them.
 struct Rows {
-    rows: HashMap<String, ActivityRow>,
+    rows: HashMap<uuid::Uuid, ActivityRow>,
     index: GroupIndex,
 }
 
@@ -319,7 +319,7 @@ impl ActivitySync<'_> {
         let rows = customer_list::activity_rows(self.graph, self.list, &mut add).await?;
         // Groups whose row SharePoint refused so far: their activity is kept for them.
         for r in self.pending.rows_to_retry() {
-            if !rows.contains_key(&r.group_id) {
+            if !uuid::Uuid::parse_str(&r.group_id).is_ok_and(|g| rows.contains_key(&g)) {
                 add(&r);
             }
         }
@@ -365,7 +365,7 @@ impl ActivitySync<'_> {
         loop {
             let mut chunk: Vec<(ActivityRow, LastActivity)> = Vec::with_capacity(FLUSH_ROWS);
             for (g, a) in rest.by_ref() {
-                match rows.rows.get(&g) {
+                match uuid::Uuid::parse_str(&g).ok().and_then(|id| rows.rows.get(&id)) {
                     Some(r) => chunk.push((r.clone(), a)),
                     None if self.pending.row_pending(&g) => self.pending.keep_activity(&g, a),
                     // Not a group of the list (a security group in the Teams report, a group
@@ -381,11 +381,11 @@ impl ActivitySync<'_> {
             }
             if self.budget.exhausted() {
                 for (r, a) in chunk {
-                    self.pending.keep_activity(&r.group_id, a);
+                    self.pending.keep_activity(&r.group(), a);
                     report.deferred_writes += 1;
                 }
                 for (g, a) in rest.by_ref() {
-                    if rows.rows.contains_key(&g) {
+                    if uuid::Uuid::parse_str(&g).is_ok_and(|id| rows.rows.contains_key(&id)) {
                         report.deferred_writes += 1;
                         self.pending.keep_activity(&g, a);
                     } else if self.pending.row_pending(&g) {
@@ -413,14 +413,14 @@ impl ActivitySync<'_> {
         let stale: Vec<String> = seen
             .iter()
             .filter(|(r, _)| r.etag.is_none())
-            .map(|(r, _)| r.group_id.clone())
+            .map(|(r, _)| r.group())
             .collect();
         if !stale.is_empty() {
             let fresh = customer_list::rows_for(self.graph, self.list, &stale).await?;
             for (r, _) in seen.iter_mut() {
-                if let Some(f) = fresh.get(&r.group_id) {
-                    *r = ActivityRow::from(f);
-                    rows.rows.insert(r.group_id.clone(), r.clone());
+                if let Some(f) = fresh.get(&r.group()).and_then(ActivityRow::of) {
+                    *r = f;
+                    rows.rows.insert(r.group_id, r.clone());
                 }
             }
         }
@@ -433,7 +433,7 @@ impl ActivitySync<'_> {
             .iter()
             .filter_map(|r| {
                 seen.iter()
-                    .find(|(s, _)| s.group_id == r.group_id)
+                    .find(|(s, _)| s.group() == r.group_id)
                     .map(|(_, a)| (r.clone(), *a))
             })
             .collect();
@@ -443,7 +443,12 @@ impl ActivitySync<'_> {
         for (stored, a) in seen {
             if let Some(r) = rows.rows.get_mut(&stored.group_id) {
                 r.activity.merge(a);
-                r.etag = outcome.etags.get(&stored.group_id).cloned().flatten();
+                r.etag = outcome
+                    .etags
+                    .get(&stored.group())
+                    .cloned()
+                    .flatten()
+                    .map(String::into_boxed_str);
             }
         }
         Ok(())
