@@ -9,7 +9,8 @@
 //!   `app@sharepoint`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+
+use uuid::Uuid;
 
 use super::LastActivity;
 use super::records::AuditRecord;
@@ -30,14 +31,14 @@ fn site_key(url: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// What maps records to groups: built from the tenant's GroupMgr list. Each group id is
-/// allocated once and shared by the maps (at 100,000 groups the index is a large part of the
-/// sync's memory).
+/// What maps records to groups: built from the tenant's GroupMgr list. Groups are their
+/// GUIDs (16 bytes, not strings: at 100,000 groups the index is a large part of the sync's
+/// memory); a row whose group id is not a GUID maps nothing.
 #[derive(Debug, Default, Clone)]
 pub struct GroupIndex {
-    sites: HashMap<Box<str>, Arc<str>>,
-    threads: HashMap<Box<str>, Arc<str>>,
-    groups: HashSet<Arc<str>>,
+    sites: HashMap<Box<str>, Uuid>,
+    threads: HashMap<Box<str>, Uuid>,
+    groups: HashSet<Uuid>,
 }
 
 /// `key` lower-cased, allocating only when it has upper-case letters (the index's keys are
@@ -52,9 +53,10 @@ fn folded(key: &str) -> std::borrow::Cow<'_, str> {
 
 impl GroupIndex {
     pub fn add_group(&mut self, group_id: &str, site_url: Option<&str>, thread_id: Option<&str>) {
-        let g = self.intern(group_id);
+        let Ok(g) = Uuid::parse_str(group_id) else { return };
+        self.groups.insert(g);
         if let Some(s) = site_url.filter(|s| !s.is_empty()) {
-            self.sites.insert(normalise_site(s).into(), g.clone());
+            self.sites.insert(normalise_site(s).into(), g);
         }
         if let Some(t) = thread_id.filter(|t| !t.is_empty()) {
             self.threads.insert(t.to_lowercase().into(), g);
@@ -63,26 +65,14 @@ impl GroupIndex {
 
     /// Another site of a group (a private or shared channel's).
     pub fn add_site(&mut self, group_id: &str, site_url: &str) {
-        if !site_url.is_empty() {
-            let g = self.intern(group_id);
+        if let (Ok(g), false) = (Uuid::parse_str(group_id), site_url.is_empty()) {
             self.sites.insert(normalise_site(site_url).into(), g);
         }
     }
 
-    /// The index's one copy of a group id (lower case).
-    fn intern(&mut self, group_id: &str) -> Arc<str> {
-        let g = folded(group_id);
-        if let Some(existing) = self.groups.get(g.as_ref()) {
-            return existing.clone();
-        }
-        let g: Arc<str> = g.as_ref().into();
-        self.groups.insert(g.clone());
-        g
-    }
-
-    /// The group with this id (any case), as the index spells it.
-    fn group(&self, id: &str) -> Option<&str> {
-        self.groups.get(folded(id).as_ref()).map(AsRef::as_ref)
+    /// The group with this id (any case), if it is one of the index's.
+    fn group(&self, id: &str) -> Option<Uuid> {
+        Uuid::parse_str(id).ok().filter(|g| self.groups.contains(g))
     }
 
     pub fn len(&self) -> usize {
@@ -94,7 +84,7 @@ impl GroupIndex {
     }
 
     /// The group a record concerns and what it says about its activity, if any.
-    pub fn classify(&self, r: &AuditRecord<'_>) -> Option<(&str, LastActivity)> {
+    pub fn classify(&self, r: &AuditRecord<'_>) -> Option<(Uuid, LastActivity)> {
         if is_system_actor(r) {
             return None;
         }
@@ -106,7 +96,7 @@ impl GroupIndex {
                 r.team_guid
                     .as_deref()
                     .and_then(|t| self.threads.get(folded(t).as_ref()))
-                    .map(AsRef::as_ref)
+                    .copied()
             };
             let group = by_id.or_else(by_thread)?;
             return Some((
@@ -118,7 +108,7 @@ impl GroupIndex {
             ));
         }
         if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
-            let group: &str = self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?;
+            let group = *self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?;
             return Some((
                 group,
                 LastActivity {

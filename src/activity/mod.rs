@@ -48,24 +48,26 @@ impl LastActivity {
     }
 }
 
-/// Per-group last activity, merged from any number of sources.
+/// Per-group last activity, merged from any number of sources; groups by GUID.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ActivityMap(pub HashMap<String, LastActivity>);
+pub struct ActivityMap(pub HashMap<uuid::Uuid, LastActivity>);
 
 impl ActivityMap {
-    pub fn record(&mut self, group: &str, seen: LastActivity) {
-        // Most records concern a group already in the map: no key allocation for them.
-        match self.0.get_mut(group) {
-            Some(a) => a.merge(seen),
-            None => {
-                self.0.insert(group.to_string(), seen);
-            }
+    pub fn record(&mut self, group: uuid::Uuid, seen: LastActivity) {
+        self.0.entry(group).and_modify(|a| a.merge(seen)).or_insert(seen);
+    }
+
+    /// `record` for a group id as text (a report's, the pending work's); one that is not a
+    /// GUID names no group of ours and is skipped.
+    pub fn record_id(&mut self, group: &str, seen: LastActivity) {
+        if let Ok(g) = uuid::Uuid::parse_str(group) {
+            self.record(g, seen);
         }
     }
 
     pub fn merge(&mut self, other: ActivityMap) {
         for (g, a) in other.0 {
-            self.record(&g, a);
+            self.record(g, a);
         }
     }
 }
@@ -214,7 +216,7 @@ mod tests {
     fn a_blob_is_counted_once_per_record_and_folded_into_the_map() {
         let mut index = GroupIndex::default();
         index.add_group(
-            "g1",
+            "aaaa0000-0000-0000-0000-000000000001",
             Some("https://contoso.sharepoint.com/sites/one"),
             Some("19:one@thread.tacv2"),
         );
@@ -249,7 +251,7 @@ mod tests {
         let c = process_blob(again.as_bytes(), &index, &mut seen, &mut map).unwrap();
         assert_eq!((c.records, c.duplicates), (0, 1));
         assert_eq!(map.0.len(), 1);
-        let last = map.0["g1"];
+        let last = map.0[&uuid::Uuid::from_u128(0xaaaa0000_0000_0000_0000_000000000001)];
         assert_eq!(last.sharepoint.unwrap().to_rfc3339(), "2026-11-02T10:00:00+00:00");
         assert_eq!(last.teams, None);
         assert!(

@@ -328,7 +328,7 @@ impl ActivitySync<'_> {
         let earlier = self.pending.take_activity();
         let mut map = ActivityMap::default();
         for (g, a) in earlier {
-            map.record(&g, a);
+            map.record_id(&g, a);
         }
         self.flush(&mut rows, &mut map, &mut report).await?;
         if report_due {
@@ -365,9 +365,9 @@ impl ActivitySync<'_> {
         loop {
             let mut chunk: Vec<(ActivityRow, LastActivity)> = Vec::with_capacity(FLUSH_ROWS);
             for (g, a) in rest.by_ref() {
-                match uuid::Uuid::parse_str(&g).ok().and_then(|id| rows.rows.get(&id)) {
+                match rows.rows.get(&g) {
                     Some(r) => chunk.push((r.clone(), a)),
-                    None if self.pending.row_pending(&g) => self.pending.keep_activity(&g, a),
+                    None if self.pending.row_pending(&g.to_string()) => self.pending.keep_activity(&g.to_string(), a),
                     // Not a group of the list (a security group in the Teams report, a group
                     // deleted before its first sync).
                     None => {}
@@ -385,11 +385,12 @@ impl ActivitySync<'_> {
                     report.deferred_writes += 1;
                 }
                 for (g, a) in rest.by_ref() {
-                    if uuid::Uuid::parse_str(&g).is_ok_and(|id| rows.rows.contains_key(&id)) {
+                    let id = g.to_string();
+                    if rows.rows.contains_key(&g) {
                         report.deferred_writes += 1;
-                        self.pending.keep_activity(&g, a);
-                    } else if self.pending.row_pending(&g) {
-                        self.pending.keep_activity(&g, a);
+                        self.pending.keep_activity(&id, a);
+                    } else if self.pending.row_pending(&id) {
+                        self.pending.keep_activity(&id, a);
                     }
                 }
                 break;
@@ -498,7 +499,7 @@ impl ActivitySync<'_> {
         match usage_reports::teams(&teams) {
             Ok(teams) => {
                 for (group, seen) in teams {
-                    map.record(&group, seen);
+                    map.record_id(&group, seen);
                 }
                 report.teams_report = "read";
             }
@@ -520,7 +521,7 @@ impl ActivitySync<'_> {
         match groups {
             Ok(groups) => {
                 for (group, seen) in groups {
-                    map.record(&group, seen);
+                    map.record_id(&group, seen);
                 }
                 report.groups_report = "read";
             }
