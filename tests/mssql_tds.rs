@@ -166,13 +166,17 @@ fn connection_strings_choose_the_login() {
     for conn in [
         "Server=tcp:x.database.windows.net,1433;User ID=a;Password=p;TrustServerCertificate=true",
         "Data Source=10.0.0.4;User ID=a;Password=p;TrustServerCertificate=yes",
+        // A repeated key: tiberius takes the last; the check must not stop at the first.
+        "Server=tcp:localhost,1433;Server=tcp:evil.example,1433;User ID=a;Password=p;TrustServerCertificate=true",
+        "Server=tcp:evil.example,1433;User ID=a;Password=p;TrustServerCertificate=no;TrustServerCertificate=yes",
+        "Address=127.0.0.1;Server=tcp:evil.example,1433;User ID=a;Password=p;TrustServerCertificate=true",
     ] {
         let err = mssql::parse_connection(conn).err().expect(conn).to_string();
         assert!(err.contains("TrustServerCertificate"), "{err}");
     }
     for conn in [
         "Server=tcp:localhost,1433;User ID=sa;Password=p;TrustServerCertificate=true",
-        "Server=127.0.0.1\\SQLEXPRESS;User ID=sa;Password=p;TrustServerCertificate=true",
+        "Server=tcp:127.0.0.1,1433;User ID=sa;Password=p;TrustServerCertificate=true",
         "Server=tcp:x.database.windows.net,1433;User ID=a;Password=p;TrustServerCertificate=false",
     ] {
         assert!(mssql::parse_connection(conn).is_ok(), "{conn}");
@@ -377,6 +381,23 @@ async fn every_store_method_encodes_and_sends_its_statements() {
                 since: Some(now),
                 until: Some(now + chrono::TimeDelta::days(1)),
                 after: Some((now, log.id)),
+                limit: 10,
+            }
+        )
+    );
+    // The widest window the API lets through (its times are years 1 to 9999 in UTC).
+    let first = DateTime::parse_from_rfc3339("0001-01-01T00:00:00Z").unwrap().to_utc();
+    let last = DateTime::parse_from_rfc3339("9999-12-31T23:59:59.999999Z")
+        .unwrap()
+        .to_utc();
+    sends!(
+        "logs(widest)",
+        store.logs(
+            &tenant,
+            &LogQuery {
+                since: Some(first),
+                until: Some(last),
+                after: None,
                 limit: 10,
             }
         )

@@ -47,9 +47,15 @@ fn invalid(field: &str, rule: &str) -> ApiError {
 }
 
 fn parse_time(field: &str, raw: &str) -> Result<DateTime<Utc>, ApiError> {
-    DateTime::parse_from_rfc3339(raw)
+    use chrono::Datelike as _;
+    let t = DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| invalid(field, "must be an RFC 3339 time like 2026-11-27T10:00:00Z"))
+        .map_err(|_| invalid(field, "must be an RFC 3339 time like 2026-11-27T10:00:00Z"))?;
+    // The stores' own range (SQL Server's DATETIME2: years 1 to 9999, in UTC).
+    if !(1..=9999).contains(&t.year()) {
+        return Err(invalid(field, "must be between the years 1 and 9999 (UTC)"));
+    }
+    Ok(t)
 }
 
 fn encode_cursor(scope: &CursorScope<'_>, time: DateTime<Utc>, id: uuid::Uuid, q: &LogsRequest) -> String {
@@ -187,6 +193,9 @@ mod tests {
         assert_eq!(r.top, 5);
         assert_eq!(r.until.unwrap().to_rfc3339(), "2026-11-01T23:00:00+00:00");
         assert!(parse("since=yesterday").is_err());
+        assert!(parse("since=0000-06-01T00:00:00Z").is_err());
+        assert!(parse("since=0001-01-01T00:00:00+01:00").is_err(), "year 0 in UTC");
+        assert!(parse("until=9999-12-31T23:00:00-02:00").is_err(), "year 10000 in UTC");
         assert!(parse("top=0").is_err());
         assert!(parse("top=1001").is_err());
         assert!(parse("cursor=zzz").is_err());

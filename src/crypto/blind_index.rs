@@ -66,8 +66,6 @@ impl fmt::Debug for BlindIndex {
     }
 }
 
-/// Computes blind indexes from the master key. Cheap to clone and share.
-#[derive(Clone)]
 /// The key of the API's cursors: an HMAC-SHA256 key derived from the index key
 /// (HKDF-SHA256, its own salt), so cursors are authenticated without another secret.
 pub struct CursorKey(hmac::Key);
@@ -106,6 +104,8 @@ impl CursorKey {
     }
 }
 
+/// Computes blind indexes from the master key. Cheap to clone and share.
+#[derive(Clone)]
 pub struct UpnIndexer {
     /// HKDF-Extract of the master key, done once; per-tenant keys are Expand steps.
     prk: hkdf::Prk,

@@ -109,12 +109,9 @@ fn ado_value(conn: &str, keys: &[&str]) -> Option<String> {
     })
 }
 
-/// The host of the connection string's server (`tcp:host,port`, `host\\instance`, `host`).
-fn server_host(conn: &str) -> Option<String> {
-    let server = ado_value(conn, &["Server", "Data Source", "Address", "Addr", "Network Address"])?;
-    let server = server.strip_prefix("tcp:").unwrap_or(&server);
-    let host = server.split([',', '\\']).next()?.trim();
-    (!host.is_empty()).then(|| host.to_string())
+/// The host of tiberius's `host:port` (an IPv6 literal keeps its colons).
+fn addr_host(addr: &str) -> String {
+    addr.rsplit_once(':').map_or(addr, |(host, _)| host).to_string()
 }
 
 /// Parses the connection string into a tiberius config (strict encryption forced) and the
@@ -133,9 +130,15 @@ pub fn parse_connection_with(
         .map_err(|e| anyhow::anyhow!("GROUPMGR_DATABASE: invalid SQL Server connection string ({e})"))?;
     // Not checking the server's certificate makes TLS worthless against anyone on the path;
     // only a server on this machine (a container in development) may go unchecked.
-    let trusts_any = ado_value(conn, &["TrustServerCertificate", "Trust Server Certificate"])
-        .is_some_and(|v| v.eq_ignore_ascii_case("true") || v.eq_ignore_ascii_case("yes"));
-    if trusts_any && !server_host(conn).is_some_and(|h| crate::config::is_loopback_host(&h)) {
+    // The host as tiberius will connect to it; the flag wherever it appears (a repeated key
+    // must not hide a later one), so that no spelling slips past.
+    let trusts_any = conn.split(';').filter_map(|p| p.split_once('=')).any(|(k, v)| {
+        let key: String = k.chars().filter(|c| !c.is_whitespace()).collect();
+        let value = v.trim().trim_matches(|c| c == '\'' || c == '"');
+        key.eq_ignore_ascii_case("TrustServerCertificate")
+            && (value.eq_ignore_ascii_case("true") || value.eq_ignore_ascii_case("yes"))
+    });
+    if trusts_any && !crate::config::is_loopback_host(&addr_host(&config.get_addr())) {
         anyhow::bail!(
             "GROUPMGR_DATABASE: TrustServerCertificate=true is allowed only for a server on a loopback host; give the server's CA with TrustServerCertificateCA or use a certificate the system trusts"
         );
