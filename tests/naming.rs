@@ -93,6 +93,27 @@ fn small_tenant() -> SimOptions {
     }
 }
 
+async fn spawn_small() -> TestApp {
+    spawn_with(Spawn {
+        sim: small_tenant(),
+        ..Default::default()
+    })
+    .await
+}
+
+/// A consent given before GroupMgr asked for delegated Group.Read.All: the check is
+/// forbidden, so Graph judges the names at the create or rename itself.
+fn check_forbidden(app: &TestApp) {
+    app.sim.state.faults.arm(FaultRule::new(
+        "/v1.0/directoryObjects/validateProperties",
+        FaultKind::Status {
+            status: 403,
+            code: "Authorization_RequestDenied".into(),
+            retry_after: None,
+        },
+    ));
+}
+
 #[tokio::test]
 async fn for_500_random_names_and_users_the_preview_is_the_name_the_group_gets() {
     let app = spawn_with(Spawn {
@@ -211,16 +232,7 @@ async fn without_the_check_a_create_still_gets_compliant_names_whether_graph_ref
             ..Default::default()
         })
         .await;
-        // A consent given before GroupMgr asked for delegated Group.Read.All: the check is
-        // forbidden, so Graph judges the names at the create.
-        app.sim.state.faults.arm(FaultRule::new(
-            "/v1.0/directoryObjects/validateProperties",
-            FaultKind::Status {
-                status: 403,
-                code: "Authorization_RequestDenied".into(),
-                retry_after: None,
-            },
-        ));
+        check_forbidden(&app);
         let adele = app.sim.user_token(CONTOSO, "adelev");
         let created = app
             .json_ok(
@@ -249,11 +261,7 @@ async fn without_the_check_a_create_still_gets_compliant_names_whether_graph_ref
 
 #[tokio::test]
 async fn the_preview_names_every_problem_and_refuses_bad_input() {
-    let app = spawn_with(Spawn {
-        sim: small_tenant(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_small().await;
     let pattif = app.sim.user_token(CONTOSO, "pattif");
     // Without a nickname only the display name is judged.
     let p = app
@@ -325,11 +333,7 @@ async fn the_preview_names_every_problem_and_refuses_bad_input() {
 
 #[tokio::test]
 async fn the_sims_validate_properties_answers_as_graph_documents() {
-    let app = spawn_with(Spawn {
-        sim: small_tenant(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_small().await;
     let adele = m365_sim::directory::stable_id("user", "adelev@contoso.onmicrosoft.com").to_string();
     let url = format!("{}/v1.0/directoryObjects/validateProperties", app.sim.url());
     let post = |token: String, body: Value| {
@@ -408,11 +412,7 @@ async fn the_sims_validate_properties_answers_as_graph_documents() {
 
 #[tokio::test]
 async fn a_rename_gets_the_policy_names_too_even_of_the_nickname_alone() {
-    let app = spawn_with(Spawn {
-        sim: small_tenant(),
-        ..Default::default()
-    })
-    .await;
+    let app = spawn_small().await;
     let adele = app.sim.user_token(CONTOSO, "adelev");
     let created = app
         .json_ok(
@@ -433,14 +433,7 @@ async fn a_rename_gets_the_policy_names_too_even_of_the_nickname_alone() {
         (Some("GRP_Retail_Shelf_US"), Some("GRP_Retail_shelves_US"))
     );
     // Without the check, Graph's refusal with suggested names is followed.
-    app.sim.state.faults.arm(FaultRule::new(
-        "/v1.0/directoryObjects/validateProperties",
-        FaultKind::Status {
-            status: 403,
-            code: "Authorization_RequestDenied".into(),
-            retry_after: None,
-        },
-    ));
+    check_forbidden(&app);
     let resp = app
         .call("PATCH", &location, &adele, Some(json!({"displayName": "Shelves"})))
         .await;

@@ -363,21 +363,7 @@ fn may_create(t: &TenantGraph, c: &GraphCaller) -> bool {
     if c.is_directory_admin() {
         return true;
     }
-    let Some(setting) = t
-        .settings
-        .iter()
-        .find(|s| s.template_id == super::model::GROUP_UNIFIED_TEMPLATE)
-    else {
-        return true;
-    };
-    let get = |n: &str| {
-        setting
-            .values
-            .iter()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default()
-    };
+    let get = |n: &str| t.group_unified_value(n).unwrap_or_default();
     if !get("EnableGroupCreation").eq_ignore_ascii_case("false") {
         return true;
     }

@@ -121,6 +121,22 @@ pub struct Setting {
     pub values: Vec<(String, String)>,
 }
 
+impl TenantGraph {
+    /// A value of the tenant's `Group.Unified` setting: `None` when there is no such setting
+    /// object, `Some("")` when the object does not hold the value.
+    pub fn group_unified_value(&self, name: &str) -> Option<String> {
+        let setting = self.settings.iter().find(|s| s.template_id == GROUP_UNIFIED_TEMPLATE)?;
+        Some(
+            setting
+                .values
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default(),
+        )
+    }
+}
+
 impl Setting {
     /// A `Group.Unified` setting object made from the template, with `given` values set.
     pub fn group_unified(given: &[(&str, &str)]) -> Setting {

@@ -40,7 +40,7 @@
 
 use serde_json::{Value, json};
 
-use super::model::{GROUP_UNIFIED_TEMPLATE, TenantGraph};
+use super::model::TenantGraph;
 use crate::directory::SimUser;
 
 /// What `POST /groups` does with names that miss the policy's prefix or suffix.
@@ -113,25 +113,16 @@ fn words(s: &str) -> Vec<String> {
 
 impl Policy {
     pub fn of(t: &TenantGraph) -> Option<Policy> {
-        let setting = t.settings.iter().find(|s| s.template_id == GROUP_UNIFIED_TEMPLATE)?;
-        let get = |n: &str| {
-            setting
-                .values
-                .iter()
-                .find(|(k, _)| k == n)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
-        let blocked = get("CustomBlockedWordsList")
+        let requirement = t.group_unified_value("PrefixSuffixNamingRequirement")?;
+        let blocked = t
+            .group_unified_value("CustomBlockedWordsList")
+            .unwrap_or_default()
             .split(',')
             .map(str::trim)
             .filter(|w| !w.is_empty())
             .map(str::to_string)
             .collect();
-        Some(Policy {
-            requirement: get("PrefixSuffixNamingRequirement"),
-            blocked,
-        })
+        Some(Policy { requirement, blocked })
     }
 
     /// The prefix and suffix of `user`'s display names (empty when there is no requirement).
@@ -278,7 +269,7 @@ pub fn suggested(details: &[Value], names: &Names<'_>) -> Vec<(String, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::model::Setting;
+    use crate::graph::model::{GROUP_UNIFIED_TEMPLATE, Setting};
 
     fn tenant(requirement: &str, blocked: &str) -> TenantGraph {
         let mut t = crate::graph::model::seed(&crate::directory::seed()[0], 0);
