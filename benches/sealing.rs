@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use groupmgr::crypto::IndexKey;
-use groupmgr::crypto::seal::{LOG_RECORD, seal_data_key};
-use groupmgr::crypto::{DataKey, TenantPrivateKey, UpnIndexer};
+use groupmgr::crypto::seal::{LOG_RECORD_V2, log_record, seal_data_key};
+use groupmgr::crypto::{DataKey, PublisherKey, TenantPrivateKey, UpnIndexer};
 use groupmgr::domain::{Seats, TenantId};
 use groupmgr::store::{NewTenant, Store, sqlite::SqliteStore};
 use groupmgr::telemetry::{SinkOptions, TenantLogLayer, TenantLogSink};
@@ -30,19 +31,22 @@ fn bench(c: &mut Criterion) {
     let payload = String::from_utf8_lossy(payload).replace("\"note\":\"x\"", &format!("\"note\":\"x{padding}\""));
     let payload = payload.as_bytes();
     assert_eq!(payload.len(), 200);
-    let record = uuid::Uuid::now_v7();
+    let id = uuid::Uuid::now_v7();
+    let publisher = PublisherKey::parse(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
     g.bench_function("warm_data_key", |b| {
         b.iter_custom(|iters| {
-            let (mut key, _, _) = DataKey::generate(tenant, sk.public());
+            let (mut key, _, _) = DataKey::generate(tenant, sk.public(), Some(&publisher));
             let start = Instant::now();
             for _ in 0..iters {
                 // A key seals at most 2^20 records; the rotation (one HPKE seal) is counted,
                 // as it would be in production.
-                let sealed = match key.seal(LOG_RECORD, record.as_bytes(), payload) {
+                // The record binds the entry's clear columns, as the tenant log seals it.
+                let record = log_record(&id, Utc::now(), "INFO", "user_admitted", "{user} took a licensed seat");
+                let sealed = match key.seal(LOG_RECORD_V2, &record, payload) {
                     Ok(s) => s,
                     Err(_) => {
-                        key = DataKey::generate(tenant, sk.public()).0;
-                        key.seal(LOG_RECORD, record.as_bytes(), payload).unwrap()
+                        key = DataKey::generate(tenant, sk.public(), Some(&publisher)).0;
+                        key.seal(LOG_RECORD_V2, &record, payload).unwrap()
                     }
                 };
                 std::hint::black_box(sealed);
@@ -54,7 +58,11 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("hpke_seal_data_key", |b| {
         let key_id = uuid::Uuid::new_v4();
-        b.iter(|| seal_data_key(sk.public(), &tenant, &key_id, &[7u8; 32]))
+        b.iter(|| seal_data_key(sk.public(), &tenant, &key_id, &[7u8; 32], None))
+    });
+    c.bench_function("hpke_seal_data_key_auth_mode", |b| {
+        let key_id = uuid::Uuid::new_v4();
+        b.iter(|| seal_data_key(sk.public(), &tenant, &key_id, &[7u8; 32], Some(&publisher)))
     });
 
     let indexer =

@@ -34,6 +34,10 @@ param clientSecret string
 @secure()
 param indexKey string
 
+@description('Base64 of 32 random bytes (openssl rand -base64 32): GroupMgr\'s publisher key, with which tenant log data keys are sealed (HPKE Auth mode) so that readers can tell our entries from forged ones; stored in Key Vault only. Print its public half with `groupmgr keys publisher`.')
+@secure()
+param publisherKey string
+
 @description('Our own tenant id, sent to the Office 365 Management Activity API as PublisherIdentifier.')
 param publisherTenantId string
 
@@ -101,6 +105,7 @@ module vault 'modules/keyvault.bicep' = {
     workspaceId: monitoring.outputs.workspaceId
     clientSecret: clientSecret
     indexKey: indexKey
+    publisherKey: publisherKey
     secretsExpireAt: secretsExpireAt
     tags: allTags
   }
@@ -135,6 +140,7 @@ module app 'modules/functionapp.bicep' = {
       GROUPMGR_ALLOWED_CLIENTS: allowedClients
       GROUPMGR_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${vault.outputs.clientSecretUri})'
       GROUPMGR_INDEX_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.indexKeyUri})'
+      GROUPMGR_PUBLISHER_KEY: '@Microsoft.KeyVault(SecretUri=${vault.outputs.publisherKeyUri})'
       GROUPMGR_CLOUD: cloud
       GROUPMGR_PUBLISHER_ID: publisherTenantId
       GROUPMGR_DATABASE: 'Server=tcp:${sql.outputs.serverFqdn},1433;Database=${names.database};Authentication=Active Directory Managed Identity;Encrypt=strict'

@@ -182,6 +182,10 @@ pub struct Settings {
     pub publisher_id: Option<uuid::Uuid>,
     pub database: DatabaseSetting,
     pub index_key: Option<IndexKey>,
+    /// `GROUPMGR_PUBLISHER_KEY`: GroupMgr's own key pair, with which tenant log data keys are
+    /// sealed in HPKE Auth mode (readers can then tell our entries from forged ones). Unset:
+    /// entries are sealed as before and reported as unauthenticated.
+    pub publisher_key: Option<std::sync::Arc<crate::crypto::PublisherKey>>,
     /// Where job state and the `tenant-sync` queue live (`AzureWebJobsStorage` or its
     /// identity-based forms); `None` without storage settings (state in the database).
     pub storage: Option<StorageAccess>,
@@ -257,6 +261,13 @@ impl Settings {
             },
             index_key: get("GROUPMGR_INDEX_KEY")
                 .map(|raw| IndexKey::parse(&raw).map_err(|problem| ConfigError::new("GROUPMGR_INDEX_KEY", problem)))
+                .transpose()?,
+            publisher_key: get("GROUPMGR_PUBLISHER_KEY")
+                .map(|raw| {
+                    crate::crypto::PublisherKey::parse(&raw)
+                        .map(std::sync::Arc::new)
+                        .map_err(|problem| ConfigError::new("GROUPMGR_PUBLISHER_KEY", problem))
+                })
                 .transpose()?,
             storage: storage(get)?,
             sharepoint_site: sharepoint_site(get)?,

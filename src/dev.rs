@@ -15,6 +15,8 @@ use crate::store::{NewTenant, StoreError};
 /// The dev index key is fixed so that a dev database keeps counting the same users across
 /// runs. It protects nothing: dev data is the sim's fictional users.
 const DEV_INDEX_KEY: [u8; 32] = *b"groupmgr-dev-only-index-key-0001";
+/// The dev run's publisher key (HPKE Auth mode sender of tenant log data keys); fixed, public.
+const DEV_PUBLISHER_KEY: [u8; 32] = [0x5e; 32];
 const DEV_SIM_PORT: u16 = 7072;
 const DEMO_SEATS: u32 = 25;
 
@@ -36,6 +38,11 @@ pub async fn run() -> anyhow::Result<()> {
         ("GROUPMGR_GRAPH_ENDPOINT", sim_url.clone()),
         ("GROUPMGR_MANAGEMENT_ENDPOINT", sim_url.clone()),
         ("GROUPMGR_INDEX_KEY", index_key),
+        // A fixed publisher key for the local run (production's is in Key Vault).
+        (
+            "GROUPMGR_PUBLISHER_KEY",
+            base64::engine::general_purpose::STANDARD.encode(DEV_PUBLISHER_KEY),
+        ),
         (
             "GROUPMGR_ALLOWED_CLIENTS",
             m365_sim::directory::UI_CLIENT_ID.to_string(),

@@ -75,7 +75,11 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let serve = settings.for_serve()?;
         require_clients(&settings)?;
-        let (sink, _writer) = TenantLogSink::start(store.clone(), SinkOptions::default());
+        let sink_options = SinkOptions {
+            publisher: settings.publisher_key.clone(),
+            ..SinkOptions::default()
+        };
+        let (sink, _writer) = TenantLogSink::start(store.clone(), sink_options);
         if options.logging {
             crate::telemetry::init_json(Some(sink.clone()));
         }

@@ -144,11 +144,11 @@ fn groupmgr_data_key_sealing_opens_with_the_vector_recipient_key() {
     assert_eq!(sk.public().as_bytes().to_vec(), hex(v["pkRm"].as_str().unwrap()));
     let tenant = groupmgr::domain::TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
     let key_id = uuid::Uuid::new_v4();
-    let (enc, sealed) = groupmgr::crypto::seal::seal_data_key(sk.public(), &tenant, &key_id, &[5u8; 32]);
+    let (enc, sealed) = groupmgr::crypto::seal::seal_data_key(sk.public(), &tenant, &key_id, &[5u8; 32], None);
     assert_eq!(enc.len(), 32);
     assert_eq!(sealed.len(), 48, "32-byte key + 16-byte tag");
     assert_eq!(
-        *groupmgr::crypto::seal::open_data_key(&sk, &tenant, &key_id, &enc, &sealed).unwrap(),
+        *groupmgr::crypto::seal::open_data_key(&sk, &tenant, &key_id, &enc, &sealed, None).unwrap(),
         [5u8; 32]
     );
 }

@@ -315,6 +315,8 @@ async fn every_store_method_encodes_and_sends_its_statements() {
         enc: vec![4; 32],
         sealed_key: vec![5; 48],
         created_at: now,
+        // Sealed in Auth mode: the sender's key is a bound parameter too.
+        sender_public_key: Some(vec![6; 32]),
     };
     let mut failures = Vec::new();
     macro_rules! sends {

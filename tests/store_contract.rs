@@ -235,11 +235,14 @@ async fn logs_contract(store: &dyn Store) {
         enc: vec![1; 32],
         sealed_key: vec![2; 48],
         created_at: t(0),
+        sender_public_key: None,
     };
+    // Sealed in HPKE Auth mode: the sender's public key round-trips.
     let key2 = LogKeyRecord {
         key_id: uuid::Uuid::new_v4(),
         public_key_id: "pk-2".into(),
         created_at: t(100),
+        sender_public_key: Some(vec![9; 32]),
         ..key.clone()
     };
     store.put_log_key(&key2).await.unwrap();
@@ -341,6 +344,7 @@ async fn offboard_contract(store: &dyn Store) {
         enc: vec![1; 32],
         sealed_key: vec![2; 48],
         created_at: t(0),
+        sender_public_key: None,
     };
     store.put_log_key(&key).await.unwrap();
     store

@@ -39,7 +39,7 @@ async fn read_all(
     key: &TenantPrivateKey,
 ) -> Vec<groupmgr::decrypt::OpenedLog> {
     let keys = store.log_keys(tenant).await.unwrap();
-    let opener = Opener::new(key, *tenant, &keys);
+    let opener = Opener::new(key, *tenant, &keys, None);
     store
         .logs(
             tenant,
@@ -137,8 +137,8 @@ async fn data_keys_rotate_and_old_records_still_open() {
         )
         .await
         .unwrap();
-    let old = Opener::new(&key, tenant, &keys);
-    let new = Opener::new(&key2, tenant, &keys);
+    let old = Opener::new(&key, tenant, &keys, None);
+    let new = Opener::new(&key2, tenant, &keys, None);
     assert_eq!(entries.iter().filter(|e| old.open_log(e).is_ok()).count(), 30);
     assert_eq!(entries.iter().filter(|e| new.open_log(e).is_ok()).count(), 1);
 }
@@ -249,4 +249,166 @@ fn stdout_lines_redact_everything_not_on_the_clear_list() {
     for secret in ["lee@contoso.com", "203.0.113.7", "Secret Project"] {
         assert!(!all.contains(secret), "{secret} reached stdout");
     }
+}
+
+/// Someone with write access to the database (and the tenant's public key, which is public)
+/// re-dates, re-levels or forges entries: `logs decrypt`, given GroupMgr's publisher key,
+/// reports each for what it is; genuine entries are vouched for; first-form entries (sealed
+/// before clear columns were bound) still open and say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edited_and_forged_entries_are_reported_and_genuine_ones_vouched_for() {
+    use base64::Engine as _;
+    use groupmgr::cli::logs::{Format, decrypt_from_store};
+    use groupmgr::crypto::seal::{LOG_RECORD, LOG_RECORD_V2, log_record};
+    use groupmgr::crypto::{DataKey, PublisherKey};
+    use groupmgr::store::{LogKeyRecord, LogRecord};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("groupmgr.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let tenant = TenantId::parse(TENANT).unwrap();
+    store
+        .add_tenant(&NewTenant {
+            tenant_id: tenant,
+            seats: Seats::new(5).unwrap(),
+            licence_expires: None,
+        })
+        .await
+        .unwrap();
+    let key = TenantPrivateKey::generate();
+    store.set_log_public_key(&tenant, key.public()).await.unwrap();
+    let raw = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
+    let publisher = Arc::new(PublisherKey::parse(&raw).unwrap());
+    let options = SinkOptions {
+        publisher: Some(publisher.clone()),
+        ..Default::default()
+    };
+    let (sink, _w) = TenantLogSink::start(store.clone(), options);
+    let subscriber = Arc::new(tracing_subscriber::registry().with(TenantLogLayer(sink.clone())));
+    tracing::subscriber::with_default(subscriber, || {
+        for user in ["a@contoso.com", "b@contoso.com", "c@contoso.com"] {
+            tracing::info!(event = "user_admitted", tenant_id = TENANT, user);
+        }
+    });
+    sink.flush().await;
+    let genuine = store
+        .logs(
+            &tenant,
+            &LogQuery {
+                limit: 10,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(genuine.len(), 3);
+
+    // The attacker re-dates the first entry and raises the second's level, in SQL.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let day = 86_400_000_000_i64;
+    db.execute(
+        "UPDATE logs SET time = time - ?1 WHERE id = ?2",
+        rusqlite::params![day, genuine[0].id.to_string()],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE logs SET level = 'ERROR' WHERE id = ?1",
+        [genuine[1].id.to_string()],
+    )
+    .unwrap();
+    // And seals entries of its own, with a key pair of its own (HPKE Auth mode) and without
+    // (Base mode, as entries were sealed before the publisher key).
+    let mallory = PublisherKey::parse(&base64::engine::general_purpose::STANDARD.encode([66u8; 32])).unwrap();
+    let forge = |sender: Option<&PublisherKey>, first_form: bool| {
+        let (data_key, enc, sealed_key) = DataKey::generate(tenant, key.public(), sender);
+        let id = uuid::Uuid::now_v7();
+        let time = chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros()).unwrap();
+        let (level, event, message) = ("INFO", "user_admitted", "{user} took a licensed seat");
+        let fields = br#"{"user":"mallory@contoso.com"}"#;
+        let sealed = if first_form {
+            data_key.seal(LOG_RECORD, id.as_bytes(), fields)
+        } else {
+            data_key.seal(LOG_RECORD_V2, &log_record(&id, time, level, event, message), fields)
+        };
+        let key_record = LogKeyRecord {
+            key_id: data_key.key_id,
+            tenant_id: tenant,
+            public_key_id: key.public().id().to_string(),
+            enc,
+            sealed_key,
+            created_at: chrono::Utc::now(),
+            sender_public_key: sender.map(|s| s.public().as_bytes().to_vec()),
+        };
+        let entry = LogRecord {
+            id,
+            tenant_id: tenant,
+            time,
+            level: level.into(),
+            event: event.into(),
+            message: message.into(),
+            sealed: sealed.unwrap(),
+        };
+        (key_record, entry)
+    };
+    for (k, e) in [forge(Some(&mallory), false), forge(None, false), forge(None, true)] {
+        store.put_log_key(&k).await.unwrap();
+        store.append_logs(&[e]).await.unwrap();
+    }
+
+    let mut lines = Vec::new();
+    let tally = decrypt_from_store(
+        store.as_ref(),
+        &key,
+        Some(publisher.public()),
+        Some(tenant),
+        None,
+        None,
+        Format::Json,
+        &mut |l| lines.push(serde_json::from_str::<serde_json::Value>(&l).unwrap()),
+    )
+    .await
+    .unwrap();
+    let by_id = |id: uuid::Uuid| lines.iter().find(|l| l["id"] == id.to_string()).unwrap().clone();
+    // Edited in SQL: neither form opens.
+    for edited in [&genuine[0], &genuine[1]] {
+        let line = by_id(edited.id);
+        assert!(
+            line["error"].as_str().unwrap().contains("integrity check failed"),
+            "{line}"
+        );
+    }
+    // Untouched: opened, sealed by GroupMgr, every column bound.
+    let line = by_id(genuine[2].id);
+    assert_eq!(
+        (line["sender"].as_str(), line["form"].as_str()),
+        (Some("groupmgr"), Some("v2")),
+        "{line}"
+    );
+    assert_eq!(line["message"], "c@contoso.com took a licensed seat");
+    // Forged: named as such, or opened but unauthenticated.
+    let forged: Vec<&serde_json::Value> = lines.iter().filter(|l| l["sender"] != "groupmgr").collect();
+    assert_eq!(forged.len(), 5, "{lines:?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["error"].as_str().is_some_and(|e| e.starts_with("forged")))
+            .count(),
+        1,
+        "{lines:?}"
+    );
+    let unauthenticated: Vec<_> = lines.iter().filter(|l| l["sender"] == "unauthenticated").collect();
+    assert_eq!(unauthenticated.len(), 2);
+    assert_eq!(
+        unauthenticated
+            .iter()
+            .map(|l| l["form"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["v2", "v1"],
+        "a first-form entry still opens and says which form it has"
+    );
+    assert_eq!(
+        (tally.opened, tally.unauthenticated, tally.failed),
+        (3, 2, 3),
+        "{lines:?}"
+    );
 }

@@ -1,5 +1,5 @@
 // Key Vault for the app's secrets, in RBAC mode with purge protection: the client secret of
-// the app registration and the UPN blind-index master key. The app reads them as Key Vault
+// the app registration, the UPN blind-index master key and the log publisher key. The app reads them as Key Vault
 // references with its identity (Key Vault Secrets User, granted in roles.bicep).
 param location string
 param name string
@@ -8,6 +8,8 @@ param workspaceId string
 param clientSecret string
 @secure()
 param indexKey string
+@secure()
+param publisherKey string
 param secretsExpireAt int
 param tags object
 
@@ -55,6 +57,16 @@ resource indexKeyEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+resource publisherKeyEntry 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
+  parent: vault
+  name: 'groupmgr-publisher-key'
+  properties: {
+    value: publisherKey
+    contentType: 'text/plain; base64 of 32 bytes, tenant-log publisher key (HPKE Auth mode sender)'
+    attributes: { enabled: true, exp: secretsExpireAt }
+  }
+}
+
 resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: vault
@@ -67,3 +79,4 @@ resource auditLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = 
 output name string = vault.name
 output clientSecretUri string = clientSecretEntry.properties.secretUri
 output indexKeyUri string = indexKeyEntry.properties.secretUri
+output publisherKeyUri string = publisherKeyEntry.properties.secretUri

@@ -154,6 +154,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
             public_key_id: k.public_key_id.to_string(),
             enc: B64.encode(&k.enc),
             sealed_key: B64.encode(&k.sealed_key),
+            sender_public_key: k.sender_public_key.as_deref().map(|b| B64.encode(b)),
         })
         .collect();
     let value = entries
@@ -173,6 +174,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         tenant_id: tenant.to_string(),
         value,
         keys,
+        publisher_key: app.settings.publisher_key.as_ref().map(|k| k.public().to_text()),
         next_cursor: next,
     };
     Ok(super::json(StatusCode::OK, &page))

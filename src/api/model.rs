@@ -285,12 +285,18 @@ fn nullable<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Opti
 /// `GET /api/logs`: sealed entries and the sealed data keys they need.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[schema(example = json!({"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "value": [{"id": "0195f0c2-7b1e-7c3a-9f00-4d2b1a0c9e11", "time": "2026-11-27T10:00:00.123456Z", "level": "INFO", "event": "group_created", "message": "group {group_name} created", "keyId": "0195f0c2-7a00-7000-8000-000000000001", "nonce": "AAAAAAAAAAAAAAAB", "sealed": "q83vASNFZ4mrze8BI0VniQ=="}], "keys": [{"keyId": "0195f0c2-7a00-7000-8000-000000000001", "publicKeyId": "k-3f9a1c", "enc": "3q2+7w==", "sealedKey": "ASNFZ4mrze8="}], "nextCursor": null}))]
+#[schema(example = json!({"tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "value": [{"id": "0195f0c2-7b1e-7c3a-9f00-4d2b1a0c9e11", "time": "2026-11-27T10:00:00.123456Z", "level": "INFO", "event": "group_created", "message": "group {group_name} created", "keyId": "0195f0c2-7a00-7000-8000-000000000001", "nonce": "AAAAAAAAAAAAAAAB", "sealed": "q83vASNFZ4mrze8BI0VniQ=="}], "keys": [{"keyId": "0195f0c2-7a00-7000-8000-000000000001", "publicKeyId": "k-3f9a1c", "enc": "3q2+7w==", "sealedKey": "ASNFZ4mrze8=", "senderPublicKey": "8J+Ri2Jhc2U2NC1vZi0zMi1ieXRlcy1wdWJsaWMta2U="}], "publisherKey": "8J-Ri2Jhc2U2NC1vZi0zMi1ieXRlcy1wdWJsaWMta2U", "nextCursor": null}))]
 pub struct LogPage {
     #[schema(format = Uuid)]
     pub tenant_id: String,
     pub value: Vec<LogEntry>,
     pub keys: Vec<LogKey>,
+    /// GroupMgr's publisher public key (base64url, as `groupmgr keys publisher` prints it),
+    /// from this deployment's configuration, not from the database: data keys whose
+    /// `senderPublicKey` is another key were not sealed by GroupMgr. `null` when the
+    /// deployment has none (its entries are unauthenticated).
+    #[schema(required = true)]
+    pub publisher_key: Option<String>,
     #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
@@ -315,7 +321,8 @@ pub struct LogEntry {
     pub sealed: String,
 }
 
-/// A data key, HPKE-sealed to the tenant's public key.
+/// A data key, HPKE-sealed to the tenant's public key (RFC 9180, DHKEM(X25519, HKDF-SHA256),
+/// HKDF-SHA256, AES-256-GCM; `info` "groupmgr/log-data-key/v1", `aad` tenant id ‖ key id).
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LogKey {
@@ -326,6 +333,10 @@ pub struct LogKey {
     pub enc: String,
     /// Base64 (standard).
     pub sealed_key: String,
+    /// Base64 (standard), 32 bytes: the sender's public key when the data key is sealed in
+    /// HPKE Auth mode (open it with this key as the sender); `null` for Base mode.
+    #[schema(required = true)]
+    pub sender_public_key: Option<String>,
 }
 
 /// `POST /api/sync`: 202, the sync is queued.

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Parser, Subcommand};
 
+use crate::crypto::TenantPublicKey;
 use crate::domain::{InvalidInput, Seats, TenantId};
 
 #[derive(Parser)]
@@ -65,6 +66,9 @@ pub enum KeysCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Print GroupMgr's publisher public key (from GROUPMGR_PUBLISHER_KEY): what readers of
+    /// the logs check entries against (`logs decrypt --publisher`).
+    Publisher,
 }
 
 #[derive(Subcommand)]
@@ -87,6 +91,11 @@ pub enum LogsCommand {
         /// A saved `GET /api/logs` response (one JSON body, or one per line) instead of the store.
         #[arg(long)]
         input: Option<PathBuf>,
+        /// GroupMgr's publisher public key (printed by `groupmgr keys publisher`): entries
+        /// sealed by any other key are reported as forged. Default: the saved response's
+        /// `publisherKey`, or GROUPMGR_PUBLISHER_KEY's public half.
+        #[arg(long, value_parser = public_key)]
+        publisher: Option<TenantPublicKey>,
     },
 }
 
@@ -98,6 +107,9 @@ pub enum UsersCommand {
         key: PathBuf,
         #[arg(long, value_parser = tenant_id)]
         tenant: Option<TenantId>,
+        /// GroupMgr's publisher public key (see `logs decrypt --publisher`).
+        #[arg(long, value_parser = public_key)]
+        publisher: Option<TenantPublicKey>,
     },
 }
 
@@ -154,6 +166,10 @@ pub enum TenantCommand {
 
 fn tenant_id(raw: &str) -> Result<TenantId, InvalidInput> {
     TenantId::parse(raw)
+}
+
+fn public_key(raw: &str) -> Result<TenantPublicKey, InvalidInput> {
+    TenantPublicKey::parse(raw)
 }
 
 fn seats(raw: &str) -> Result<Seats, InvalidInput> {

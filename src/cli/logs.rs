@@ -12,8 +12,8 @@ use serde_json::json;
 
 use super::CommandError;
 use crate::crypto::SealedValue;
-use crate::crypto::TenantPrivateKey;
-use crate::decrypt::Opener;
+use crate::crypto::{TenantPrivateKey, TenantPublicKey};
+use crate::decrypt::{LogForm, OpenedLog, Opener, Sender};
 use crate::domain::TenantId;
 use crate::store::{LogKeyRecord, LogQuery, LogRecord, Store};
 
@@ -30,19 +30,48 @@ pub enum Format {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Tally {
     pub opened: u64,
+    /// Of those opened, entries not entirely vouched for (not sealed by GroupMgr's publisher
+    /// key as checked, or of the first form, whose clear columns are not bound).
+    pub unauthenticated: u64,
     pub failed: u64,
+}
+
+/// How far an opened entry can be trusted, for the text form (empty when entirely).
+fn caveat(o: &OpenedLog) -> String {
+    let mut notes = Vec::new();
+    match &o.sender {
+        Sender::GroupMgr => {}
+        Sender::Unverified(id) => notes.push(format!("sealed by key {id}, not checked: pass --publisher")),
+        Sender::Unauthenticated => {
+            notes.push("unauthenticated: anyone holding the tenant's public key could have written it".into())
+        }
+    }
+    if o.form == LogForm::V1 {
+        notes.push("v1: its time, level and event are not sealed".into());
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", notes.join("; "))
+    }
 }
 
 fn line(format: Format, rec: &LogRecord, opener: &Opener, tally: &mut Tally) -> String {
     let time = rec.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     match (opener.open_log(rec), format) {
-        (Ok(o), Format::Json) => {
+        (Ok(o), format) => {
             tally.opened += 1;
-            json!({"id": o.id, "time": time, "level": o.level, "event": o.event, "message": o.message, "fields": o.fields}).to_string()
-        }
-        (Ok(o), Format::Text) => {
-            tally.opened += 1;
-            format!("{time} {:<5} {}: {}", o.level, o.event, o.message)
+            if !o.authenticated() {
+                tally.unauthenticated += 1;
+            }
+            match format {
+                Format::Json => json!({
+                    "id": o.id, "time": time, "level": o.level, "event": o.event, "message": o.message,
+                    "fields": o.fields, "form": o.form.label(), "sender": o.sender.label(),
+                })
+                .to_string(),
+                Format::Text => format!("{time} {:<5} {}: {}{}", o.level, o.event, o.message, caveat(&o)),
+            }
         }
         (Err(e), Format::Json) => {
             tally.failed += 1;
@@ -83,9 +112,11 @@ async fn tenants_for_key(
 }
 
 /// Decrypts logs from the store, writing lines through `emit`.
+#[allow(clippy::too_many_arguments)]
 pub async fn decrypt_from_store(
     store: &dyn Store,
     key: &TenantPrivateKey,
+    publisher: Option<&TenantPublicKey>,
     tenant: Option<TenantId>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
@@ -95,7 +126,7 @@ pub async fn decrypt_from_store(
     let mut tally = Tally::default();
     for t in tenants_for_key(store, key, tenant).await? {
         let keys = store.log_keys(&t).await.map_err(CommandError::Store)?;
-        let opener = Opener::new(key, t, &keys);
+        let opener = Opener::new(key, t, &keys, publisher);
         let mut after = None;
         loop {
             let page = store
@@ -124,6 +155,8 @@ pub async fn decrypt_from_store(
 #[serde(rename_all = "camelCase")]
 struct SavedPage {
     tenant_id: Option<String>,
+    /// GroupMgr's publisher public key, as the API served it.
+    publisher_key: Option<String>,
     value: Vec<SavedEntry>,
     #[serde(default)]
     keys: Vec<SavedKey>,
@@ -149,6 +182,7 @@ struct SavedKey {
     public_key_id: String,
     enc: String,
     sealed_key: String,
+    sender_public_key: Option<String>,
 }
 
 fn b64(field: &str, v: &str) -> Result<Vec<u8>, CommandError> {
@@ -161,6 +195,7 @@ fn b64(field: &str, v: &str) -> Result<Vec<u8>, CommandError> {
 pub fn decrypt_saved(
     text: &str,
     key: &TenantPrivateKey,
+    publisher: Option<&TenantPublicKey>,
     tenant: Option<TenantId>,
     format: Format,
     emit: &mut dyn FnMut(String),
@@ -191,10 +226,17 @@ pub fn decrypt_saved(
                     enc: b64("enc", &k.enc)?,
                     sealed_key: b64("sealedKey", &k.sealed_key)?,
                     created_at: Utc::now(),
+                    sender_public_key: k
+                        .sender_public_key
+                        .as_deref()
+                        .map(|v| b64("senderPublicKey", v))
+                        .transpose()?,
                 })
             })
             .collect::<Result<Vec<_>, CommandError>>()?;
-        let opener = Opener::new(key, t, &keys);
+        // The publisher key the reader named wins over the one the response carries.
+        let served = page.publisher_key.as_deref().map(TenantPublicKey::parse).transpose()?;
+        let opener = Opener::new(key, t, &keys, publisher.or(served.as_ref()));
         for e in page.value {
             let nonce: [u8; 12] = b64("nonce", &e.nonce)?
                 .try_into()
@@ -226,13 +268,14 @@ pub fn read_key(path: &Path) -> Result<TenantPrivateKey, CommandError> {
 pub async fn users_list(
     store: &dyn Store,
     key: &TenantPrivateKey,
+    publisher: Option<&TenantPublicKey>,
     tenant: Option<TenantId>,
     emit: &mut dyn FnMut(String),
 ) -> Result<Tally, CommandError> {
     let mut tally = Tally::default();
     for t in tenants_for_key(store, key, tenant).await? {
         let keys = store.log_keys(&t).await.map_err(CommandError::Store)?;
-        let opener = Opener::new(key, t, &keys);
+        let opener = Opener::new(key, t, &keys, publisher);
         for user in store.licensed_users(&t).await.map_err(CommandError::Store)? {
             let upn = match opener.open_upn(&user) {
                 Ok(Some(upn)) => {

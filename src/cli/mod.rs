@@ -79,10 +79,19 @@ pub async fn run(cli: Cli) -> ExitCode {
         } => keys::generate(&out)
             .map(|text| println!("{text}"))
             .map_err(|e| e.to_string()),
+        Command::Keys {
+            command: KeysCommand::Publisher,
+        } => publisher_from_env().and_then(|key| match key {
+            Some(k) => {
+                println!("{}", keys::publisher(&k));
+                Ok(())
+            }
+            None => Err("GROUPMGR_PUBLISHER_KEY is not set (base64 of 32 random bytes, e.g. `openssl rand -base64 32`, kept in Key Vault)".into()),
+        }),
         Command::Logs { command } => logs(command).await,
         Command::Users {
-            command: UsersCommand::List { key, tenant },
-        } => users(&key, tenant).await,
+            command: UsersCommand::List { key, tenant, publisher },
+        } => users(&key, tenant, publisher).await,
         Command::Sync { tenant_id, full } => sync(tenant_id, full).await,
     };
     match outcome {
@@ -134,10 +143,35 @@ async fn tenant(command: TenantCommand) -> Result<(), String> {
     Ok(())
 }
 
+/// GroupMgr's publisher key, when `GROUPMGR_PUBLISHER_KEY` is set (only that setting is read:
+/// a customer decrypting a saved response has no other).
+fn publisher_from_env() -> Result<Option<Arc<crate::crypto::PublisherKey>>, String> {
+    Settings::from_source(|name| {
+        (name == "GROUPMGR_PUBLISHER_KEY")
+            .then(|| std::env::var(name).ok())
+            .flatten()
+    })
+    .map(|s| s.publisher_key)
+    .map_err(|e| e.to_string())
+}
+
+/// The publisher public key a reader checks against: the one named, else ours if configured.
+fn publisher_to_check(
+    named: Option<crate::crypto::TenantPublicKey>,
+) -> Result<Option<crate::crypto::TenantPublicKey>, String> {
+    Ok(match named {
+        Some(k) => Some(k),
+        None => publisher_from_env()?.map(|k| k.public().clone()),
+    })
+}
+
 /// Ends a decrypting command: a summary on stderr; a failure if anything did not open.
 fn finish(tally: Result<logs::Tally, CommandError>, what: &str) -> Result<(), String> {
     let t = tally.map_err(|e| e.to_string())?;
-    eprintln!("{} {what} opened, {} could not be opened", t.opened, t.failed);
+    eprintln!(
+        "{} {what} opened ({} of them not vouched for by GroupMgr's publisher key), {} could not be opened (forged, tampered or unreadable)",
+        t.opened, t.unauthenticated, t.failed
+    );
     if t.failed == 0 {
         Ok(())
     } else {
@@ -153,8 +187,10 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
         until,
         format,
         input,
+        publisher,
     } = command;
     let key = logs::read_key(&key).map_err(|e| e.to_string())?;
+    let publisher = publisher_to_check(publisher)?;
     let mut out = std::io::stdout().lock();
     let mut emit = |l: String| {
         use std::io::Write as _;
@@ -163,22 +199,37 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
     let tally = match input {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            logs::decrypt_saved(&text, &key, tenant, format, &mut emit)
+            logs::decrypt_saved(&text, &key, publisher.as_ref(), tenant, format, &mut emit)
         }
         None => {
             let (_, store) = settings_and_store().await?;
-            logs::decrypt_from_store(store.as_ref(), &key, tenant, since, until, format, &mut emit).await
+            logs::decrypt_from_store(
+                store.as_ref(),
+                &key,
+                publisher.as_ref(),
+                tenant,
+                since,
+                until,
+                format,
+                &mut emit,
+            )
+            .await
         }
     };
     finish(tally, "log entries")
 }
 
-async fn users(key: &std::path::Path, tenant: Option<TenantId>) -> Result<(), String> {
+async fn users(
+    key: &std::path::Path,
+    tenant: Option<TenantId>,
+    publisher: Option<crate::crypto::TenantPublicKey>,
+) -> Result<(), String> {
     let key = logs::read_key(key).map_err(|e| e.to_string())?;
+    let publisher = publisher_to_check(publisher)?;
     let (_, store) = settings_and_store().await?;
     let mut emit = |l: String| println!("{l}");
     finish(
-        logs::users_list(store.as_ref(), &key, tenant, &mut emit).await,
+        logs::users_list(store.as_ref(), &key, publisher.as_ref(), tenant, &mut emit).await,
         "licensed users",
     )
 }

@@ -1,11 +1,16 @@
-//! Sealing: data keys to a tenant's public key with HPKE (RFC 9180, base mode), and records
-//! under a data key with AES-256-GCM.
+//! Sealing: data keys to a tenant's public key with HPKE (RFC 9180), and records under a data
+//! key with AES-256-GCM.
 //!
 //! A data key is 32 random bytes, sealed with `info` = "groupmgr/log-data-key/v1" and
 //! `aad` = tenant id ‖ key id, so a sealed key moved to another tenant or row fails to open.
+//! With GroupMgr's publisher key (`PublisherKey`) it is sealed in HPKE's Auth mode: it then
+//! opens only with the publisher's public key, which proves GroupMgr sealed it (Base mode,
+//! without it, proves nothing: the tenant's public key is public).
+//!
 //! A record is one AES-256-GCM ciphertext whose AAD binds a purpose label, the tenant id, the
-//! data key id and the record id (a log entry's id, or a licensed user's blind index): a
-//! ciphertext swapped between tenants, keys or rows fails authentication.
+//! data key id and the record: a licensed user's blind index, or a log entry's id, time, level,
+//! event and template (`log_record`; entries before v2 bound the id only). A ciphertext
+//! swapped between tenants, keys or rows, or a clear column changed, fails authentication.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -17,6 +22,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
+use super::publisher::PublisherKey;
 use super::tenant_key::{TenantPrivateKey, TenantPublicKey};
 use crate::domain::TenantId;
 
@@ -30,8 +36,10 @@ pub struct SealedValue {
     pub ciphertext: Vec<u8>,
 }
 
-/// Purpose labels that start every record AAD.
+/// Purpose labels that start every record AAD. `LOG_RECORD` is the first form of log entries
+/// (the record is the entry id only), still read; new entries are `LOG_RECORD_V2`.
 pub const LOG_RECORD: &[u8] = b"groupmgr/log/v1";
+pub const LOG_RECORD_V2: &[u8] = b"groupmgr/log/v2";
 pub const LICENSED_UPN: &[u8] = b"groupmgr/upn/v1";
 
 /// Most records sealed under one data key (nonces are a per-key counter).
@@ -48,6 +56,10 @@ pub enum OpenError {
     MissingDataKey,
     #[error("malformed: {0}")]
     Malformed(&'static str),
+    /// Its data key was sealed by another sender than the publisher key the reader trusts:
+    /// not written by GroupMgr.
+    #[error("forged: its data key was sealed by key {0}, not by GroupMgr's publisher key")]
+    ForeignSender(String),
 }
 
 /// The AAD of one record.
@@ -60,21 +72,47 @@ pub fn record_aad(purpose: &[u8], tenant: &TenantId, key_id: &uuid::Uuid, record
     aad
 }
 
+/// The record of a v2 log entry: its id, its time (Unix microseconds, as both stores keep it)
+/// and its clear columns, each length-prefixed so that no two entries share a record.
+pub fn log_record(
+    id: &uuid::Uuid,
+    time: chrono::DateTime<chrono::Utc>,
+    level: &str,
+    event: &str,
+    message: &str,
+) -> Vec<u8> {
+    let mut r = Vec::with_capacity(16 + 8 + 12 + level.len() + event.len() + message.len());
+    r.extend_from_slice(id.as_bytes());
+    r.extend_from_slice(&time.timestamp_micros().to_be_bytes());
+    for field in [level, event, message] {
+        // Clear columns are short catalog strings; a length past u32 cannot occur.
+        r.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        r.extend_from_slice(field.as_bytes());
+    }
+    r
+}
+
 fn data_key_aad(tenant: &TenantId, key_id: &uuid::Uuid) -> Vec<u8> {
     let mut aad = tenant.as_uuid().as_bytes().to_vec();
     aad.extend_from_slice(key_id.as_bytes());
     aad
 }
 
-/// HPKE-seals a data key to the tenant's public key. Returns (enc, sealed key).
+/// HPKE-seals a data key to the tenant's public key: in Auth mode as `sender` when given, else
+/// in Base mode. Returns (enc, sealed key).
 pub fn seal_data_key(
     pk: &TenantPublicKey,
     tenant: &TenantId,
     key_id: &uuid::Uuid,
     data_key: &[u8; 32],
+    sender: Option<&PublisherKey>,
 ) -> (Vec<u8>, Vec<u8>) {
+    let mode = match sender {
+        Some(s) => OpModeS::Auth((s.private().hpke().clone(), s.public().hpke())),
+        None => OpModeS::Base,
+    };
     let (enc, sealed) = hpke::single_shot_seal::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
-        &OpModeS::Base,
+        &mode,
         &pk.hpke(),
         DATA_KEY_INFO,
         data_key,
@@ -84,18 +122,24 @@ pub fn seal_data_key(
     (enc.to_bytes().to_vec(), sealed)
 }
 
-/// Opens a sealed data key with the tenant's private key.
+/// Opens a sealed data key with the tenant's private key: in Auth mode when it names its
+/// `sender` (then it opens only if that key sealed it), else in Base mode.
 pub fn open_data_key(
     sk: &TenantPrivateKey,
     tenant: &TenantId,
     key_id: &uuid::Uuid,
     enc: &[u8],
     sealed: &[u8],
+    sender: Option<&TenantPublicKey>,
 ) -> Result<Zeroizing<[u8; 32]>, OpenError> {
     let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
         .map_err(|_| OpenError::Malformed("encapsulated key"))?;
+    let mode = match sender {
+        Some(pk) => OpModeR::Auth(pk.hpke()),
+        None => OpModeR::Base,
+    };
     let plain = hpke::single_shot_open::<AesGcm256, HkdfSha256, X25519HkdfSha256>(
-        &OpModeR::Base,
+        &mode,
         sk.hpke(),
         &enc,
         DATA_KEY_INFO,
@@ -130,14 +174,19 @@ pub struct DataKey {
 pub struct Exhausted;
 
 impl DataKey {
-    /// A new random data key for `tenant`, and its sealed form for the store.
-    pub fn generate(tenant: TenantId, pk: &TenantPublicKey) -> (Self, Vec<u8>, Vec<u8>) {
+    /// A new random data key for `tenant`, and its sealed form for the store (sealed as
+    /// `publisher` when given: HPKE Auth mode).
+    pub fn generate(
+        tenant: TenantId,
+        pk: &TenantPublicKey,
+        publisher: Option<&PublisherKey>,
+    ) -> (Self, Vec<u8>, Vec<u8>) {
         let mut bytes = Zeroizing::new([0u8; 32]);
         SystemRandom::new()
             .fill(bytes.as_mut())
             .expect("the OS random source is available");
         let key_id = uuid::Uuid::new_v4();
-        let (enc, sealed) = seal_data_key(pk, &tenant, &key_id, &bytes);
+        let (enc, sealed) = seal_data_key(pk, &tenant, &key_id, &bytes, publisher);
         let key = Self {
             key_id,
             tenant,
@@ -237,31 +286,31 @@ mod tests {
         let t = tenant(A);
         let key_id = uuid::Uuid::new_v4();
         let secret = [7u8; 32];
-        let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret);
-        assert_eq!(*open_data_key(&sk, &t, &key_id, &enc, &sealed).unwrap(), secret);
+        let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret, None);
+        assert_eq!(*open_data_key(&sk, &t, &key_id, &enc, &sealed, None).unwrap(), secret);
         // Another tenant, another key id, another private key: all refused.
         assert_eq!(
-            open_data_key(&sk, &tenant(B), &key_id, &enc, &sealed).err(),
+            open_data_key(&sk, &tenant(B), &key_id, &enc, &sealed, None).err(),
             Some(OpenError::Tampered)
         );
         assert_eq!(
-            open_data_key(&sk, &t, &uuid::Uuid::new_v4(), &enc, &sealed).err(),
+            open_data_key(&sk, &t, &uuid::Uuid::new_v4(), &enc, &sealed, None).err(),
             Some(OpenError::Tampered)
         );
         assert_eq!(
-            open_data_key(&TenantPrivateKey::generate(), &t, &key_id, &enc, &sealed).err(),
+            open_data_key(&TenantPrivateKey::generate(), &t, &key_id, &enc, &sealed, None).err(),
             Some(OpenError::Tampered)
         );
-        assert!(open_data_key(&sk, &t, &key_id, &enc[..10], &sealed).is_err());
+        assert!(open_data_key(&sk, &t, &key_id, &enc[..10], &sealed, None).is_err());
     }
 
     #[test]
     fn records_are_bound_to_tenant_key_and_record() {
         let sk = TenantPrivateKey::generate();
-        let (sealer, enc, sealed_key) = DataKey::generate(tenant(A), sk.public());
+        let (sealer, enc, sealed_key) = DataKey::generate(tenant(A), sk.public(), None);
         let sealed = sealer.seal(LOG_RECORD, b"record-1", b"{\"user\":\"u@x.com\"}").unwrap();
         // Read back as a reader does: the data key opened from its sealed form.
-        let bytes = open_data_key(&sk, &tenant(A), &sealer.key_id, &enc, &sealed_key).unwrap();
+        let bytes = open_data_key(&sk, &tenant(A), &sealer.key_id, &enc, &sealed_key, None).unwrap();
         let key = OpeningKey::from_bytes(sealer.key_id, tenant(A), &bytes);
         assert_eq!(
             key.open(LOG_RECORD, b"record-1", &sealed).unwrap(),
@@ -278,9 +327,60 @@ mod tests {
     }
 
     #[test]
+    fn auth_mode_keys_open_only_with_their_senders_public_key() {
+        let sk = TenantPrivateKey::generate();
+        let t = tenant(A);
+        let key_id = uuid::Uuid::new_v4();
+        let secret = [5u8; 32];
+        let ours = PublisherKey::for_test(1);
+        let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret, Some(&ours));
+        assert_eq!(
+            *open_data_key(&sk, &t, &key_id, &enc, &sealed, Some(ours.public())).unwrap(),
+            secret
+        );
+        // Not as Base mode, not as another sender: the sender is part of the key schedule.
+        assert_eq!(
+            open_data_key(&sk, &t, &key_id, &enc, &sealed, None).err(),
+            Some(OpenError::Tampered)
+        );
+        let theirs = PublisherKey::for_test(2);
+        assert_eq!(
+            open_data_key(&sk, &t, &key_id, &enc, &sealed, Some(theirs.public())).err(),
+            Some(OpenError::Tampered)
+        );
+        // And a Base-mode key does not open as if GroupMgr had sealed it.
+        let (enc, sealed) = seal_data_key(sk.public(), &t, &key_id, &secret, None);
+        assert!(open_data_key(&sk, &t, &key_id, &enc, &sealed, Some(ours.public())).is_err());
+    }
+
+    #[test]
+    fn log_records_bind_every_clear_column() {
+        let id = uuid::Uuid::now_v7();
+        let at = chrono::DateTime::from_timestamp_micros(1_800_000_000_000_001).unwrap();
+        let base = log_record(&id, at, "INFO", "user_admitted", "{user} took a seat");
+        for other in [
+            log_record(&uuid::Uuid::now_v7(), at, "INFO", "user_admitted", "{user} took a seat"),
+            log_record(
+                &id,
+                at + chrono::TimeDelta::microseconds(1),
+                "INFO",
+                "user_admitted",
+                "{user} took a seat",
+            ),
+            log_record(&id, at, "WARN", "user_admitted", "{user} took a seat"),
+            log_record(&id, at, "INFO", "user_refused", "{user} took a seat"),
+            log_record(&id, at, "INFO", "user_admitted", "{user} took no seat"),
+            // Moving bytes between columns changes the record too.
+            log_record(&id, at, "INFOu", "ser_admitted", "{user} took a seat"),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
+
+    #[test]
     fn nonces_never_repeat_and_keys_exhaust() {
         let sk = TenantPrivateKey::generate();
-        let (key, _, _) = DataKey::generate(tenant(A), sk.public());
+        let (key, _, _) = DataKey::generate(tenant(A), sk.public(), None);
         let a = key.seal(LOG_RECORD, b"r", b"x").unwrap();
         let b = key.seal(LOG_RECORD, b"r", b"x").unwrap();
         assert_ne!(a.nonce, b.nonce);

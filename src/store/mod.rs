@@ -77,6 +77,9 @@ pub struct LogKeyRecord {
     pub enc: Vec<u8>,
     pub sealed_key: Vec<u8>,
     pub created_at: DateTime<Utc>,
+    /// The sender's public key when sealed in HPKE Auth mode (GroupMgr's publisher key, 32
+    /// bytes); `None` for Base mode. As stored: the reader checks it (`decrypt::Opener`).
+    pub sender_public_key: Option<Vec<u8>>,
 }
 
 /// One log entry: event code and message template in clear, sensitive fields sealed.

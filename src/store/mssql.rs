@@ -24,6 +24,7 @@ use crate::secret::Secret;
 pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/mssql/0001_init.sql")),
     (2, include_str!("../../migrations/mssql/0002_tenant_state.sql")),
+    (3, include_str!("../../migrations/mssql/0003_log_key_sender.sql")),
 ];
 
 /// Creates the migrations ledger if it does not exist; run before any migration.
@@ -642,9 +643,10 @@ impl Store for MssqlStore {
 
     async fn put_log_key(&self, k: &LogKeyRecord) -> StoreResult<()> {
         let (enc, sealed) = (k.enc.as_slice(), k.sealed_key.as_slice());
+        let sender = k.sender_public_key.as_deref();
         self.exec(
-            "INSERT INTO dbo.log_keys (key_id, tenant_id, public_key_id, enc, sealed_key, created_at) VALUES (@P1, @P2, @P3, @P4, @P5, @P6)",
-            &[&k.key_id, k.tenant_id.as_uuid(), &k.public_key_id.as_str(), &enc, &sealed, &naive(k.created_at)],
+            "INSERT INTO dbo.log_keys (key_id, tenant_id, public_key_id, enc, sealed_key, created_at, sender_public_key) VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7)",
+            &[&k.key_id, k.tenant_id.as_uuid(), &k.public_key_id.as_str(), &enc, &sealed, &naive(k.created_at), &sender],
         )
         .await
         .map(|_| ())
@@ -653,7 +655,7 @@ impl Store for MssqlStore {
     async fn log_keys(&self, tenant: &TenantId) -> StoreResult<Vec<LogKeyRecord>> {
         let rows = self
             .rows(
-                "SELECT key_id, public_key_id, enc, sealed_key, created_at FROM dbo.log_keys WHERE tenant_id = @P1 ORDER BY created_at, CONVERT(NCHAR(36), key_id)",
+                "SELECT key_id, public_key_id, enc, sealed_key, created_at, sender_public_key FROM dbo.log_keys WHERE tenant_id = @P1 ORDER BY created_at, CONVERT(NCHAR(36), key_id)",
                 &[tenant.as_uuid()],
             )
             .await?;
@@ -666,6 +668,7 @@ impl Store for MssqlStore {
                     enc: col::<&[u8]>(r, 2, "enc")?.to_vec(),
                     sealed_key: col::<&[u8]>(r, 3, "sealed_key")?.to_vec(),
                     created_at: utc(col(r, 4, "created_at")?),
+                    sender_public_key: opt_col::<&[u8]>(r, 5, "sender_public_key")?.map(<[u8]>::to_vec),
                 })
             })
             .collect()

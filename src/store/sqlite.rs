@@ -17,6 +17,7 @@ use super::*;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_tenant_state.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_log_key_sender.sql")),
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -178,10 +179,18 @@ fn expect_one_row(changed: usize) -> StoreResult<()> {
 }
 
 /// key_id, tenant_id, public_key_id, enc, sealed_key, created_at
-type LogKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64);
+type LogKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
 
 fn log_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogKeyRow> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+    ))
 }
 
 #[async_trait]
@@ -435,8 +444,8 @@ impl Store for SqliteStore {
         let k = key.clone();
         self.with(move |c| {
             c.execute(
-                "INSERT INTO log_keys (key_id, tenant_id, public_key_id, enc, sealed_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![k.key_id.to_string(), k.tenant_id.to_string(), k.public_key_id, k.enc, k.sealed_key, micros(k.created_at)],
+                "INSERT INTO log_keys (key_id, tenant_id, public_key_id, enc, sealed_key, created_at, sender_public_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![k.key_id.to_string(), k.tenant_id.to_string(), k.public_key_id, k.enc, k.sealed_key, micros(k.created_at), k.sender_public_key],
             )
             .map_err(db_err)?;
             Ok(())
@@ -449,12 +458,12 @@ impl Store for SqliteStore {
         self.with(move |c| {
             let mut stmt = c
                 .prepare(
-                    "SELECT key_id, tenant_id, public_key_id, enc, sealed_key, created_at FROM log_keys WHERE tenant_id = ?1 ORDER BY created_at, key_id",
+                    "SELECT key_id, tenant_id, public_key_id, enc, sealed_key, created_at, sender_public_key FROM log_keys WHERE tenant_id = ?1 ORDER BY created_at, key_id",
                 )
                 .map_err(db_err)?;
             let rows = stmt.query_map([tenant], log_key_from_row).map_err(db_err)?;
             rows.map(|row| {
-                let (key_id, tenant_id, public_key_id, enc, sealed_key, created) = row.map_err(db_err)?;
+                let (key_id, tenant_id, public_key_id, enc, sealed_key, created, sender_public_key) = row.map_err(db_err)?;
                 Ok(LogKeyRecord {
                     key_id: parse_uuid(&key_id)?,
                     tenant_id: TenantId::parse(&tenant_id).map_err(|_| StoreError::Corrupt("log_keys.tenant_id".into()))?,
@@ -462,6 +471,7 @@ impl Store for SqliteStore {
                     enc,
                     sealed_key,
                     created_at: from_micros(created)?,
+                    sender_public_key,
                 })
             })
             .collect()

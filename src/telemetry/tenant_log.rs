@@ -26,8 +26,8 @@ use tracing_subscriber::layer::Context;
 use super::catalog;
 use super::fields::Fields;
 use crate::auth::Upn;
-use crate::crypto::seal::{Exhausted, LICENSED_UPN, LOG_RECORD};
-use crate::crypto::{BlindIndex, DataKey};
+use crate::crypto::seal::{Exhausted, LICENSED_UPN, LOG_RECORD_V2, log_record};
+use crate::crypto::{BlindIndex, DataKey, PublisherKey};
 use crate::domain::{TenantId, TenantRecord, TenantStatus};
 use crate::store::{LogKeyRecord, LogRecord, Store, StoreError};
 
@@ -44,6 +44,10 @@ pub struct SinkOptions {
     pub key_max_age: Duration,
     /// How often drops are reported on stdout.
     pub report_every: Duration,
+    /// GroupMgr's publisher key (`GROUPMGR_PUBLISHER_KEY`): data keys are sealed with it in
+    /// HPKE Auth mode, so readers can tell our entries from forged ones. `None`: Base mode,
+    /// and readers report the entries as unauthenticated.
+    pub publisher: Option<Arc<PublisherKey>>,
 }
 
 impl Default for SinkOptions {
@@ -54,6 +58,7 @@ impl Default for SinkOptions {
             linger: Duration::from_millis(100),
             key_max_age: Duration::from_secs(3600),
             report_every: Duration::from_secs(60),
+            publisher: None,
         }
     }
 }
@@ -302,7 +307,8 @@ impl Writer {
             }
         };
         if stale {
-            let (key, enc, sealed_key) = DataKey::generate(rec.tenant_id, pk);
+            let publisher = self.options.publisher.as_deref();
+            let (key, enc, sealed_key) = DataKey::generate(rec.tenant_id, pk, publisher);
             self.store
                 .put_log_key(&LogKeyRecord {
                     key_id: key.key_id,
@@ -311,6 +317,7 @@ impl Writer {
                     enc,
                     sealed_key,
                     created_at: Utc::now(),
+                    sender_public_key: publisher.map(|p| p.public().as_bytes().to_vec()),
                 })
                 .await
                 .map_err(Unsealable::Store)?;
@@ -343,11 +350,15 @@ impl Writer {
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let plaintext = serde_json::to_vec(&e.fields).expect("JSON values serialise");
-            let sealed = self.seal(&rec, LOG_RECORD, e.id.as_bytes(), &plaintext).await?;
+            // The time as both stores keep it (whole microseconds), so that the sealed record
+            // and the stored columns agree to the last digit.
+            let time = DateTime::from_timestamp_micros(e.time.timestamp_micros()).unwrap_or(e.time);
+            let record = log_record(&e.id, time, e.level, e.event, e.template);
+            let sealed = self.seal(&rec, LOG_RECORD_V2, &record, &plaintext).await?;
             out.push(LogRecord {
                 id: e.id,
                 tenant_id: e.tenant,
-                time: e.time,
+                time,
                 level: e.level.to_string(),
                 event: e.event.to_string(),
                 message: e.template.to_string(),

@@ -27,6 +27,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const INDEX_KEY: [u8; 32] = [42u8; 32];
+/// The test deployment's `GROUPMGR_PUBLISHER_KEY` (32 bytes; the key pair is derived from them).
+pub const PUBLISHER_KEY: [u8; 32] = [77u8; 32];
+
+/// The test deployment's publisher key pair.
+pub fn publisher_key() -> groupmgr::crypto::PublisherKey {
+    groupmgr::crypto::PublisherKey::parse(&base64::engine::general_purpose::STANDARD.encode(PUBLISHER_KEY)).unwrap()
+}
 
 pub fn contoso() -> TenantId {
     TenantId::parse(&CONTOSO.to_string()).unwrap()
@@ -48,6 +55,10 @@ pub fn settings_map(sim_url: &str, db: &std::path::Path) -> HashMap<String, Stri
     env.insert(
         "GROUPMGR_INDEX_KEY".into(),
         base64::engine::general_purpose::STANDARD.encode(INDEX_KEY),
+    );
+    env.insert(
+        "GROUPMGR_PUBLISHER_KEY".into(),
+        base64::engine::general_purpose::STANDARD.encode(PUBLISHER_KEY),
     );
     env.insert(
         "GROUPMGR_ALLOWED_CLIENTS".into(),
@@ -328,7 +339,8 @@ pub fn tenant_logged<F: std::future::Future>(app: &TestApp, f: F) -> tracing::in
 pub async fn contoso_log_events(app: &TestApp, key: &groupmgr::crypto::TenantPrivateKey) -> Vec<String> {
     app.sink.flush().await;
     let keys = app.store.log_keys(&contoso()).await.unwrap();
-    let opener = groupmgr::decrypt::Opener::new(key, contoso(), &keys);
+    let publisher = publisher_key();
+    let opener = groupmgr::decrypt::Opener::new(key, contoso(), &keys, Some(publisher.public()));
     let query = groupmgr::store::LogQuery {
         limit: 10_000,
         ..Default::default()
@@ -338,7 +350,14 @@ pub async fn contoso_log_events(app: &TestApp, key: &groupmgr::crypto::TenantPri
         .await
         .unwrap()
         .iter()
-        .map(|r| opener.open_log(r).expect("every entry opens").event)
+        .map(|r| {
+            let opened = opener.open_log(r).expect("every entry opens");
+            assert!(
+                opened.authenticated(),
+                "sealed by GroupMgr, every column bound: {opened:?}"
+            );
+            opened.event
+        })
         .collect()
 }
 

@@ -1,0 +1,5 @@
+-- The sender of a data key sealed in HPKE Auth mode: GroupMgr's publisher public key (32
+-- bytes), with which the reader opens it and so knows GroupMgr sealed it. NULL: Base mode
+-- (sealed before the publisher key was configured, or without one).
+ALTER TABLE dbo.log_keys ADD sender_public_key BINARY(32) NULL
+GO
