@@ -8,11 +8,11 @@ use crate::auth::{Gate, JwksCache, JwksOptions, TokenClient, TokenValidator};
 use crate::config::{ServeSettings, Settings};
 use crate::crypto::UpnIndexer;
 use crate::jobs::on_demand::{QUEUE, SyncLauncher};
-use crate::jobs::state::{EmbeddedState, TenantState};
+use crate::jobs::state::TenantState;
 use crate::microsoft::graph::GraphClient;
 use crate::microsoft::management::ManagementClient;
 use crate::microsoft::retry::RetryPolicy;
-use crate::storage::{BlobState, QueueSender};
+use crate::storage::QueueSender;
 use crate::store::Store;
 use crate::telemetry::TenantLogSink;
 
@@ -91,10 +91,7 @@ impl App {
         let management = audit.map(|(publisher, endpoint)| {
             ManagementClient::new(&endpoint, publisher, http.clone(), options.retry.clone())
         });
-        let state: Arc<dyn TenantState> = match &settings.storage {
-            Some(access) => Arc::new(BlobState::new(access.clone())?),
-            None => Arc::new(EmbeddedState(store.clone())),
-        };
+        let state = crate::jobs::state::open(&settings, &store)?;
         let sync = match &settings.storage {
             Some(access) if options.queue_syncs.unwrap_or(settings.functions_host) => {
                 SyncLauncher::Queue(Box::new(QueueSender::new(access.clone(), QUEUE)?))

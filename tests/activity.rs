@@ -323,6 +323,9 @@ impl TenantState for FailingCheckpoints {
     async fn delete(&self, t: &groupmgr::domain::TenantId, n: &str) -> Result<(), StateError> {
         self.inner.delete(t, n).await
     }
+    async fn forget_tenant(&self, t: &groupmgr::domain::TenantId) -> Result<u64, StateError> {
+        self.inner.forget_tenant(t).await
+    }
 }
 
 #[tokio::test]

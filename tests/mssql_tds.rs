@@ -413,6 +413,7 @@ async fn every_store_method_encodes_and_sends_its_statements() {
     sends!("put_state(new)", store.put_state(&tenant, "round", "{}", None));
     sends!("put_state(update)", store.put_state(&tenant, "round", "{}", Some(3)));
     sends!("delete_state", store.delete_state(&tenant, "round"));
+    sends!("forget_state", store.forget_state(&tenant));
     sends!("ping", store.ping());
     assert!(failures.is_empty(), "not sent to SQL Server:\n{}", failures.join("\n"));
 }

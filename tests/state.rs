@@ -45,6 +45,16 @@ async fn contract(state: &dyn TenantState) {
     );
     // Names are independent.
     assert!(state.load(&t, "audit/Audit.SharePoint").await.unwrap().is_none());
+
+    // Offboarding forgets every piece of the tenant's state, and nobody else's.
+    state.save(&t, "customer_list", "{}", None).await.unwrap();
+    let other = common::fabrikam();
+    state.save(&other, "customer_list", "{}", None).await.unwrap();
+    assert_eq!(state.forget_tenant(&t).await.unwrap(), 2);
+    assert!(state.load(&t, "audit/Audit.General").await.unwrap().is_none());
+    assert!(state.load(&t, "customer_list").await.unwrap().is_none());
+    assert!(state.load(&other, "customer_list").await.unwrap().is_some());
+    assert_eq!(state.forget_tenant(&t).await.unwrap(), 0, "nothing left");
 }
 
 #[tokio::test]
@@ -72,6 +82,14 @@ async fn embedded_state() {
     store
         .add_tenant(&NewTenant {
             tenant_id: contoso(),
+            seats: groupmgr::domain::Seats::new(1).unwrap(),
+            licence_expires: None,
+        })
+        .await
+        .unwrap();
+    store
+        .add_tenant(&NewTenant {
+            tenant_id: common::fabrikam(),
             seats: groupmgr::domain::Seats::new(1).unwrap(),
             licence_expires: None,
         })

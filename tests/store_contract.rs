@@ -426,6 +426,14 @@ async fn state_contract(store: &dyn Store) {
     assert_eq!(store.get_state(&other, "delta").await.unwrap(), None, "per tenant");
     store.delete_state(&tenant, "delta").await.unwrap();
     assert_eq!(store.get_state(&tenant, "delta").await.unwrap(), None);
+    // Forgetting a tenant's state takes all of it, and nobody else's.
+    store.put_state(&tenant, "a", "1", None).await.unwrap();
+    store.put_state(&tenant, "b", "2", None).await.unwrap();
+    store.put_state(&other, "a", "3", None).await.unwrap();
+    assert_eq!(store.forget_state(&tenant).await.unwrap(), 2);
+    assert_eq!(store.get_state(&tenant, "a").await.unwrap(), None);
+    assert_eq!(store.get_state(&tenant, "b").await.unwrap(), None);
+    assert_eq!(store.get_state(&other, "a").await.unwrap(), Some(("3".into(), 1)));
     store.put_state(&tenant, "list", "x", None).await.unwrap();
     store.offboard(&tenant, Utc::now()).await.unwrap();
     assert_eq!(

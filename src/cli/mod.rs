@@ -123,8 +123,8 @@ async fn settings_and_store() -> Result<(Settings, Arc<dyn Store>), String> {
 }
 
 async fn tenant(command: TenantCommand) -> Result<(), String> {
-    let (_, store) = settings_and_store().await?;
-    let store = store.as_ref();
+    let (settings, store_arc) = settings_and_store().await?;
+    let store = store_arc.as_ref();
     let text = match command {
         TenantCommand::Add {
             tenant_id,
@@ -136,7 +136,10 @@ async fn tenant(command: TenantCommand) -> Result<(), String> {
         TenantCommand::Activate { tenant_id } => tenant::activate(store, tenant_id).await,
         TenantCommand::SetSeats { tenant_id, seats } => tenant::set_seats(store, tenant_id, seats).await,
         TenantCommand::SetLogKey { tenant_id, public_key } => tenant::set_log_key(store, tenant_id, &public_key).await,
-        TenantCommand::Offboard { tenant_id } => tenant::offboard(store, tenant_id).await,
+        TenantCommand::Offboard { tenant_id } => {
+            let state = crate::jobs::state::open(&settings, &store_arc).map_err(|e| e.to_string())?;
+            tenant::offboard(store, state.as_ref(), tenant_id).await
+        }
         TenantCommand::SetExpiry { tenant_id, expires } => tenant::set_expiry(store, tenant_id, expires).await,
     };
     println!("{}", text.map_err(|e| e.to_string())?);

@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use super::{CommandError, store_err};
 use crate::crypto::TenantPublicKey;
 use crate::domain::{InvalidInput, Seats, TenantId, TenantStatus};
+use crate::jobs::state::TenantState;
 use crate::store::{NewTenant, Store};
 
 pub async fn add(
@@ -120,13 +121,39 @@ pub async fn set_log_key(store: &dyn Store, tenant_id: TenantId, public_key: &st
     ))
 }
 
-pub async fn offboard(store: &dyn Store, tenant_id: TenantId) -> Result<String, CommandError> {
-    let now = chrono::Utc::now();
-    let remaining = store.offboard(&tenant_id, now).await.map_err(store_err(tenant_id))?;
+/// Offboards a tenant: its data keys, licensed users, licence and log key go from the database
+/// (its logs can no longer be opened by anyone and are purged after the retention), and its
+/// job state goes from wherever it lives (Blob Storage or the database). Run again after a
+/// partial failure, it deletes what is left and keeps the first offboarding date.
+pub async fn offboard(store: &dyn Store, state: &dyn TenantState, tenant_id: TenantId) -> Result<String, CommandError> {
+    let record = store
+        .tenant(&tenant_id)
+        .await
+        .map_err(CommandError::Store)?
+        .ok_or(CommandError::UnknownTenant(tenant_id))?;
     let retention = crate::store::OFFBOARDED_LOG_RETENTION;
-    let purge_on = (now + retention).date_naive();
+    let keys = match (record.status, record.offboarded_at) {
+        (TenantStatus::Offboarded, Some(at)) => format!(
+            "was offboarded on {}; its logs are purged from {}",
+            at.date_naive(),
+            (at + retention).date_naive()
+        ),
+        _ => {
+            let now = chrono::Utc::now();
+            let remaining = store.offboard(&tenant_id, now).await.map_err(store_err(tenant_id))?;
+            format!(
+                "its data keys and licensed users are deleted, so its {remaining} remaining log entries can no longer be decrypted by anyone; they are purged after {} days (from {})",
+                retention.num_days(),
+                (now + retention).date_naive()
+            )
+        }
+    };
+    let forgotten = state.forget_tenant(&tenant_id).await.map_err(|e| {
+        CommandError::Other(format!(
+            "tenant {tenant_id}: {keys}, but its job state could not be deleted ({e}); run the command again"
+        ))
+    })?;
     Ok(format!(
-        "offboarded tenant {tenant_id}: its data keys and licensed users are deleted, so its {remaining} remaining log entries can no longer be decrypted by anyone; they are purged after {} days (from {purge_on})",
-        retention.num_days()
+        "offboarded tenant {tenant_id}: {keys}; {forgotten} pieces of its job state deleted"
     ))
 }

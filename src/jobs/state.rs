@@ -50,6 +50,17 @@ pub trait TenantState: Send + Sync {
     ) -> Result<Version, StateError>;
     /// Removes the value, if any (progress that is finished).
     async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), StateError>;
+    /// Removes every value of the tenant (offboarding). Returns how many there were.
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, StateError>;
+}
+
+/// The job state the settings name: Blob Storage when storage is configured, else the
+/// embedded store's table.
+pub fn open(settings: &crate::config::Settings, store: &Arc<dyn Store>) -> anyhow::Result<Arc<dyn TenantState>> {
+    Ok(match &settings.storage {
+        Some(access) => Arc::new(BlobState::new(access.clone())?),
+        None => Arc::new(EmbeddedState(store.clone())),
+    })
 }
 
 /// A typed value of the job state (JSON), with the version it was read at.
@@ -129,6 +140,10 @@ impl TenantState for EmbeddedState {
     async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), StateError> {
         Ok(self.0.delete_state(tenant, name).await?)
     }
+
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, StateError> {
+        Ok(self.0.forget_state(tenant).await?)
+    }
 }
 
 impl From<BlobError> for StateError {
@@ -163,5 +178,9 @@ impl TenantState for BlobState {
 
     async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), StateError> {
         Ok(BlobState::delete(self, tenant, name).await?)
+    }
+
+    async fn forget_tenant(&self, tenant: &TenantId) -> Result<u64, StateError> {
+        Ok(BlobState::delete_tenant(self, tenant).await?)
     }
 }

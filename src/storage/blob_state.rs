@@ -86,6 +86,52 @@ impl BlobState {
         }
     }
 
+    /// The names of the tenant's state blobs (as stored: `<name>.json`, `/` written as `-`).
+    pub async fn names(&self, tenant: &TenantId) -> Result<Vec<String>, BlobError> {
+        use futures_util::TryStreamExt as _;
+        let client = azure_storage_blob::BlobContainerClient::new(self.url(CONTAINER)?, self.credential.clone(), None)
+            .map_err(unavailable)?;
+        let prefix = format!("{tenant}/");
+        let options = azure_storage_blob::models::BlobContainerClientListBlobsOptions {
+            prefix: Some(prefix.clone()),
+            ..Default::default()
+        };
+        let mut pager = match client.list_blobs(Some(options)) {
+            Ok(p) => p,
+            Err(e) => return Err(unavailable(e)),
+        };
+        let mut names = Vec::new();
+        loop {
+            match pager.try_next().await {
+                Ok(Some(item)) => {
+                    if let Some(name) = item.name.and_then(|n| n.strip_prefix(&prefix).map(str::to_string)) {
+                        names.push(name);
+                    }
+                }
+                Ok(None) => break,
+                // No container: nothing was ever written.
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => break,
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(names)
+    }
+
+    /// Deletes every state blob of the tenant (offboarding). Returns how many there were.
+    pub async fn delete_tenant(&self, tenant: &TenantId) -> Result<u64, BlobError> {
+        let names = self.names(tenant).await?;
+        for name in &names {
+            let url = self.url(&format!("{CONTAINER}/{tenant}/{name}"))?;
+            let blob = azure_storage_blob::BlobClient::new(url, self.credential.clone(), None).map_err(unavailable)?;
+            match blob.delete(None).await {
+                Ok(_) => {}
+                Err(e) if e.http_status() == Some(StatusCode::NotFound) => {}
+                Err(e) => return Err(unavailable(e)),
+            }
+        }
+        Ok(names.len() as u64)
+    }
+
     /// Deletes the blob; one that does not exist is already deleted.
     pub async fn delete(&self, tenant: &TenantId, name: &str) -> Result<(), BlobError> {
         match self.blob(tenant, name)?.delete(None).await {

@@ -141,8 +141,9 @@ pub trait Store: Send + Sync + 'static {
     async fn append_logs(&self, entries: &[LogRecord]) -> StoreResult<()>;
     async fn logs(&self, tenant: &TenantId, query: &LogQuery) -> StoreResult<Vec<LogRecord>>;
 
-    /// Deletes the tenant's data keys and licensed users and marks it offboarded (its logs
-    /// become unreadable). Returns how many log entries remain to be purged.
+    /// Deletes the tenant's data keys, licensed users, job state, licence expiry and log key,
+    /// and marks it offboarded (its logs become unreadable). Returns how many log entries
+    /// remain to be purged.
     async fn offboard(&self, tenant: &TenantId, now: DateTime<Utc>) -> StoreResult<u64>;
 
     /// Deletes the (unreadable) logs of tenants offboarded before `cutoff`. Returns how many
@@ -155,6 +156,8 @@ pub trait Store: Send + Sync + 'static {
     /// new version, or `Conflict`.
     async fn put_state(&self, tenant: &TenantId, name: &str, value: &str, expected: Option<u64>) -> StoreResult<u64>;
     async fn delete_state(&self, tenant: &TenantId, name: &str) -> StoreResult<()>;
+    /// Deletes every piece of the tenant's state. Returns how many there were.
+    async fn forget_state(&self, tenant: &TenantId) -> StoreResult<u64>;
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -774,7 +774,7 @@ impl Store for MssqlStore {
     async fn offboard(&self, tenant: &TenantId, now: DateTime<Utc>) -> StoreResult<u64> {
         const SQL: &str = "
             BEGIN TRANSACTION;
-            UPDATE dbo.tenants SET status = 'offboarded', offboarded_at = @P2, log_public_key = NULL, log_public_key_id = NULL
+            UPDATE dbo.tenants SET status = 'offboarded', offboarded_at = @P2, licence_expires = NULL, log_public_key = NULL, log_public_key_id = NULL
                 WHERE tenant_id = @P1;
             IF @@ROWCOUNT = 0
             BEGIN
@@ -847,6 +847,14 @@ impl Store for MssqlStore {
         )
         .await
         .map(|_| ())
+    }
+
+    async fn forget_state(&self, tenant: &TenantId) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM dbo.tenant_state WHERE tenant_id = @P1",
+            &[tenant.as_uuid()],
+        )
+        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {

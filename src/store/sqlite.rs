@@ -576,7 +576,7 @@ impl Store for SqliteStore {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_err)?;
             let n = tx
                 .execute(
-                    "UPDATE tenants SET status = 'offboarded', offboarded_at = ?2, log_public_key = NULL, log_public_key_id = NULL WHERE tenant_id = ?1",
+                    "UPDATE tenants SET status = 'offboarded', offboarded_at = ?2, licence_expires = NULL, log_public_key = NULL, log_public_key_id = NULL WHERE tenant_id = ?1",
                     params![tenant, micros(now)],
                 )
                 .map_err(db_err)?;
@@ -654,6 +654,16 @@ impl Store for SqliteStore {
             )
             .map(|_| ())
             .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn forget_state(&self, tenant: &TenantId) -> StoreResult<u64> {
+        let tenant = tenant.to_string();
+        self.with(move |c| {
+            c.execute("DELETE FROM tenant_state WHERE tenant_id = ?1", [tenant])
+                .map(|n| n as u64)
+                .map_err(db_err)
         })
         .await
     }
