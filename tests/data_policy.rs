@@ -70,6 +70,21 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     // Job state (when no storage account is configured).
     ("tenant_state", &["tenant_id", "name", "value", "version", "updated_at"]),
+    // The operators' trail: our own staff by Entra object id or OS account, the command, the
+    // tenant id, hash-chained.
+    (
+        "operator_audit",
+        &[
+            "seq",
+            "at",
+            "operator",
+            "command",
+            "tenant_id",
+            "detail",
+            "prev_hash",
+            "hash",
+        ],
+    ),
     // The migrations ledger.
     ("schema_migrations", &["version", "applied_at"]),
 ];

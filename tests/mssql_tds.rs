@@ -414,6 +414,19 @@ async fn every_store_method_encodes_and_sends_its_statements() {
     sends!("put_state(update)", store.put_state(&tenant, "round", "{}", Some(3)));
     sends!("delete_state", store.delete_state(&tenant, "round"));
     sends!("forget_state", store.forget_state(&tenant));
+    let operator_entry = groupmgr::store::OperatorEntry {
+        seq: 1,
+        at: now,
+        operator: "os:ops@host".into(),
+        command: "tenant offboard".into(),
+        tenant_id: Some(tenant),
+        detail: String::new(),
+        prev_hash: [0; 32],
+        hash: [1; 32],
+    };
+    sends!("insert_operator_entry", store.insert_operator_entry(&operator_entry));
+    sends!("last_operator_entry", store.last_operator_entry());
+    sends!("operator_entries", store.operator_entries(0, 1000));
     sends!("ping", store.ping());
     assert!(failures.is_empty(), "not sent to SQL Server:\n{}", failures.join("\n"));
 }

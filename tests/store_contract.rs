@@ -443,6 +443,39 @@ async fn state_contract(store: &dyn Store) {
     );
 }
 
+async fn operator_trail_contract(store: &dyn Store) {
+    let tenant = new_tenant(store, 1).await;
+    let first_seq = store.last_operator_entry().await.unwrap().map_or(1, |e| e.seq + 1);
+    let entry = |seq: i64, tenant_id: Option<TenantId>| groupmgr::store::OperatorEntry {
+        seq,
+        at: t(seq),
+        operator: "entra:0f0e0d0c-0b0a-4908-8706-050403020100/11112222-3333-4444-8555-666677778888".into(),
+        command: "tenant offboard".into(),
+        tenant_id,
+        detail: "seats=5 expires=none".into(),
+        prev_hash: [seq as u8; 32],
+        hash: [seq as u8 + 1; 32],
+    };
+    let a = entry(first_seq, Some(tenant));
+    let b = entry(first_seq + 1, None);
+    store.insert_operator_entry(&a).await.unwrap();
+    store.insert_operator_entry(&b).await.unwrap();
+    assert!(
+        matches!(
+            store.insert_operator_entry(&entry(first_seq, None)).await,
+            Err(StoreError::Duplicate)
+        ),
+        "a sequence number is taken once"
+    );
+    assert_eq!(store.last_operator_entry().await.unwrap(), Some(b.clone()));
+    assert_eq!(
+        store.operator_entries(first_seq - 1, 10).await.unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(store.operator_entries(first_seq, 10).await.unwrap(), vec![b]);
+    assert_eq!(store.operator_entries(first_seq - 1, 1).await.unwrap(), vec![a]);
+}
+
 async fn run_contract(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
     tenants_contract(store.as_ref()).await;
@@ -451,6 +484,7 @@ async fn run_contract(store: Arc<dyn Store>) {
     logs_contract(store.as_ref()).await;
     offboard_contract(store.as_ref()).await;
     state_contract(store.as_ref()).await;
+    operator_trail_contract(store.as_ref()).await;
 }
 
 #[tokio::test]

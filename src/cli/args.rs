@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// The operators' trail: who ran which command on which tenant, hash-chained.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
     /// Run TenantSync for one tenant now (what the tenant-sync queue function does).
     Sync {
         #[arg(value_parser = tenant_id)]
@@ -55,6 +60,16 @@ pub enum Command {
         /// Ignore the saved delta link: read every group again.
         #[arg(long)]
         full: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum OperatorsCommand {
+    /// Print the trail, oldest first; with --verify, check its hash chain (exit status 1 if
+    /// an entry was altered or deleted) and print its head.
+    Log {
+        #[arg(long)]
+        verify: bool,
     },
 }
 

@@ -6,9 +6,10 @@
 mod args;
 pub mod keys;
 pub mod logs;
+pub mod operators;
 pub mod tenant;
 
-pub use args::{Cli, Command, KeysCommand, LogsCommand, TenantCommand, UsersCommand};
+pub use args::{Cli, Command, KeysCommand, LogsCommand, OperatorsCommand, TenantCommand, UsersCommand};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -93,6 +94,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             command: UsersCommand::List { key, tenant, publisher },
         } => users(&key, tenant, publisher).await,
         Command::Sync { tenant_id, full } => sync(tenant_id, full).await,
+        Command::Operators {
+            command: OperatorsCommand::Log { verify },
+        } => operators_log(verify).await,
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -122,9 +126,82 @@ async fn settings_and_store() -> Result<(Settings, Arc<dyn Store>), String> {
     Ok((settings, store))
 }
 
+/// Appends this command to the operators' trail before it runs; it does not run if that fails.
+async fn audited(store: &dyn Store, command: &str, tenant: Option<TenantId>, detail: &str) -> Result<(), String> {
+    let who = operators::identity().await;
+    operators::record(store, &who, command, tenant, detail)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// What the trail says of a `tenant …` command: its name, tenant and details.
+fn tenant_act(command: &TenantCommand) -> (&'static str, Option<TenantId>, String) {
+    match command {
+        TenantCommand::Add {
+            tenant_id,
+            seats,
+            expires,
+        } => (
+            "tenant add",
+            Some(*tenant_id),
+            format!(
+                "seats={} expires={}",
+                seats.get(),
+                expires.map_or_else(|| "none".into(), |d| d.to_string())
+            ),
+        ),
+        TenantCommand::List => ("tenant list", None, String::new()),
+        TenantCommand::Suspend { tenant_id } => ("tenant suspend", Some(*tenant_id), String::new()),
+        TenantCommand::Activate { tenant_id } => ("tenant activate", Some(*tenant_id), String::new()),
+        TenantCommand::SetSeats { tenant_id, seats } => {
+            ("tenant set-seats", Some(*tenant_id), format!("seats={}", seats.get()))
+        }
+        TenantCommand::SetLogKey { tenant_id, public_key } => (
+            "tenant set-log-key",
+            Some(*tenant_id),
+            crate::crypto::TenantPublicKey::parse(public_key)
+                .map(|k| format!("key-id={}", k.id()))
+                .unwrap_or_else(|_| "invalid key".into()),
+        ),
+        TenantCommand::Offboard { tenant_id } => ("tenant offboard", Some(*tenant_id), String::new()),
+        TenantCommand::SetExpiry { tenant_id, expires } => (
+            "tenant set-expiry",
+            Some(*tenant_id),
+            format!("expires={}", expires.map_or_else(|| "none".into(), |d| d.to_string())),
+        ),
+    }
+}
+
+/// `operators log [--verify]`.
+async fn operators_log(verify: bool) -> Result<(), String> {
+    let (_, store) = settings_and_store().await?;
+    let mut emit = |l: String| println!("{l}");
+    let v = operators::log(store.as_ref(), verify, &mut emit)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !verify {
+        return Ok(());
+    }
+    for b in &v.breaks {
+        eprintln!("broken: {b}");
+    }
+    match &v.head {
+        Some((seq, hash)) => eprintln!("{} entries; head: entry {seq}, hash {hash}", v.entries),
+        None => eprintln!("the trail is empty"),
+    }
+    if v.breaks.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("the operators' trail is broken in {} places", v.breaks.len()))
+    }
+}
+
 async fn tenant(command: TenantCommand) -> Result<(), String> {
     let (settings, store_arc) = settings_and_store().await?;
     let store = store_arc.as_ref();
+    let (act, tenant_id, detail) = tenant_act(&command);
+    audited(store, act, tenant_id, &detail).await?;
     let text = match command {
         TenantCommand::Add {
             tenant_id,
@@ -206,6 +283,21 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
         }
         None => {
             let (_, store) = settings_and_store().await?;
+            let window = |t: Option<chrono::DateTime<chrono::Utc>>| {
+                t.map_or_else(|| "-".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            };
+            audited(
+                store.as_ref(),
+                "logs decrypt",
+                tenant,
+                &format!(
+                    "key-id={} since={} until={}",
+                    key.public().id(),
+                    window(since),
+                    window(until)
+                ),
+            )
+            .await?;
             logs::decrypt_from_store(
                 store.as_ref(),
                 &key,
@@ -230,6 +322,13 @@ async fn users(
     let key = logs::read_key(key).map_err(|e| e.to_string())?;
     let publisher = publisher_to_check(publisher)?;
     let (_, store) = settings_and_store().await?;
+    audited(
+        store.as_ref(),
+        "users list",
+        tenant,
+        &format!("key-id={}", key.public().id()),
+    )
+    .await?;
     let mut emit = |l: String| println!("{l}");
     finish(
         logs::users_list(store.as_ref(), &key, publisher.as_ref(), tenant, &mut emit).await,
@@ -242,6 +341,7 @@ async fn users(
 async fn sync(tenant: TenantId, full: bool) -> Result<(), String> {
     let (settings, store) = settings_and_store().await?;
     let serve = settings.for_serve().map_err(|e| e.to_string())?;
+    audited(store.as_ref(), "sync", Some(tenant), &format!("full={full}")).await?;
     let app = crate::app::App::new(settings, serve, store, None, Default::default()).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(

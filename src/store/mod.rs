@@ -94,6 +94,24 @@ pub struct LogRecord {
     pub sealed: SealedValue,
 }
 
+/// One entry of the operators' trail (`groupmgr operators log`), hash-chained to the previous.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorEntry {
+    /// 1, 2, 3, …: a gap is a deleted entry.
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// `entra:<tenant id>/<object id>` or `os:<user>@<host>`.
+    pub operator: String,
+    /// The command, e.g. `tenant offboard`.
+    pub command: String,
+    /// The tenant whose data it changed or read (`None`: every tenant, e.g. `tenant list`).
+    pub tenant_id: Option<TenantId>,
+    /// What else identifies the act (never a secret).
+    pub detail: String,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
 /// A window of a tenant's logs, oldest first. `after` is the (time, id) of the last entry of
 /// the previous page.
 #[derive(Debug, Clone, Default)]
@@ -158,6 +176,13 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_state(&self, tenant: &TenantId, name: &str) -> StoreResult<()>;
     /// Deletes every piece of the tenant's state. Returns how many there were.
     async fn forget_state(&self, tenant: &TenantId) -> StoreResult<u64>;
+
+    /// The operators' trail: the latest entry, if any.
+    async fn last_operator_entry(&self) -> StoreResult<Option<OperatorEntry>>;
+    /// Appends an entry; `Duplicate` if its `seq` is taken (another operator appended first).
+    async fn insert_operator_entry(&self, entry: &OperatorEntry) -> StoreResult<()>;
+    /// Entries with `seq` greater than `after`, in order, at most `limit`.
+    async fn operator_entries(&self, after: i64, limit: u32) -> StoreResult<Vec<OperatorEntry>>;
 
     /// A cheap round trip, for readiness checks.
     async fn ping(&self) -> StoreResult<()>;

@@ -25,6 +25,7 @@ pub const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../../migrations/mssql/0001_init.sql")),
     (2, include_str!("../../migrations/mssql/0002_tenant_state.sql")),
     (3, include_str!("../../migrations/mssql/0003_log_key_sender.sql")),
+    (4, include_str!("../../migrations/mssql/0004_operator_audit.sql")),
 ];
 
 /// Creates the migrations ledger if it does not exist; run before any migration.
@@ -277,6 +278,25 @@ fn col<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize, name: &str) -> Stor
 fn opt_col<'a, T: tiberius::FromSql<'a>>(row: &'a Row, i: usize, name: &str) -> StoreResult<Option<T>> {
     row.try_get::<T, usize>(i)
         .map_err(|_| StoreError::Corrupt(format!("column {name}")))
+}
+
+fn operator_entry(r: &Row) -> StoreResult<OperatorEntry> {
+    let hash32 = |i: usize, what: &str| -> StoreResult<[u8; 32]> {
+        <[u8; 32]>::try_from(col::<&[u8]>(r, i, what)?)
+            .map_err(|_| StoreError::Corrupt(format!("operator_audit.{what}")))
+    };
+    Ok(OperatorEntry {
+        seq: col(r, 0, "seq")?,
+        at: utc(col(r, 1, "at")?),
+        operator: col::<&str>(r, 2, "operator")?.to_string(),
+        command: col::<&str>(r, 3, "command")?.to_string(),
+        tenant_id: opt_col::<uuid::Uuid>(r, 4, "tenant_id")?
+            .map(tenant_id_from)
+            .transpose()?,
+        detail: col::<&str>(r, 5, "detail")?.to_string(),
+        prev_hash: hash32(6, "prev_hash")?,
+        hash: hash32(7, "hash")?,
+    })
 }
 
 fn tenant_id_from(u: uuid::Uuid) -> StoreResult<TenantId> {
@@ -855,6 +875,38 @@ impl Store for MssqlStore {
             &[tenant.as_uuid()],
         )
         .await
+    }
+
+    async fn last_operator_entry(&self) -> StoreResult<Option<OperatorEntry>> {
+        let rows = self
+            .rows(
+                "SELECT TOP (1) seq, at, operator, command, tenant_id, detail, prev_hash, hash FROM dbo.operator_audit ORDER BY seq DESC",
+                &[],
+            )
+            .await?;
+        rows.first().map(operator_entry).transpose()
+    }
+
+    async fn insert_operator_entry(&self, e: &OperatorEntry) -> StoreResult<()> {
+        let tenant = e.tenant_id.map(|t| *t.as_uuid());
+        let (prev, hash) = (e.prev_hash.as_slice(), e.hash.as_slice());
+        self.exec(
+            "INSERT INTO dbo.operator_audit (seq, at, operator, command, tenant_id, detail, prev_hash, hash) VALUES (@P1, @P2, @P3, @P4, @P5, @P6, @P7, @P8)",
+            &[&e.seq, &naive(e.at), &e.operator.as_str(), &e.command.as_str(), &tenant, &e.detail.as_str(), &prev, &hash],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    async fn operator_entries(&self, after: i64, limit: u32) -> StoreResult<Vec<OperatorEntry>> {
+        let limit = i64::from(limit);
+        let rows = self
+            .rows(
+                "SELECT TOP (@P2) seq, at, operator, command, tenant_id, detail, prev_hash, hash FROM dbo.operator_audit WHERE seq > @P1 ORDER BY seq",
+                &[&after, &limit],
+            )
+            .await?;
+        rows.iter().map(operator_entry).collect()
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../../migrations/sqlite/0002_tenant_state.sql")),
     (3, include_str!("../../migrations/sqlite/0003_log_key_sender.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_operator_audit.sql")),
 ];
 
 /// The SQLite implementation of [`Store`].
@@ -180,6 +181,43 @@ fn expect_one_row(changed: usize) -> StoreResult<()> {
 
 /// key_id, tenant_id, public_key_id, enc, sealed_key, created_at
 type LogKeyRow = (String, String, String, Vec<u8>, Vec<u8>, i64, Option<Vec<u8>>);
+
+const OPERATOR_SELECT: &str =
+    "SELECT seq, at, operator, command, tenant_id, detail, prev_hash, hash FROM operator_audit";
+
+type OperatorRow = (i64, i64, String, String, Option<String>, String, Vec<u8>, Vec<u8>);
+
+fn operator_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OperatorRow> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+fn operator_entry(r: OperatorRow) -> StoreResult<OperatorEntry> {
+    let (seq, at, operator, command, tenant, detail, prev_hash, hash) = r;
+    let hash32 = |v: Vec<u8>, what: &str| {
+        <[u8; 32]>::try_from(v).map_err(|_| StoreError::Corrupt(format!("operator_audit.{what}")))
+    };
+    Ok(OperatorEntry {
+        seq,
+        at: from_micros(at)?,
+        operator,
+        command,
+        tenant_id: tenant
+            .map(|t| TenantId::parse(&t).map_err(|_| StoreError::Corrupt("operator_audit.tenant_id".into())))
+            .transpose()?,
+        detail,
+        prev_hash: hash32(prev_hash, "prev_hash")?,
+        hash: hash32(hash, "hash")?,
+    })
+}
 
 fn log_key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LogKeyRow> {
     Ok((
@@ -664,6 +702,56 @@ impl Store for SqliteStore {
             c.execute("DELETE FROM tenant_state WHERE tenant_id = ?1", [tenant])
                 .map(|n| n as u64)
                 .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn last_operator_entry(&self) -> StoreResult<Option<OperatorEntry>> {
+        self.with(|c| {
+            c.query_row(
+                &format!("{OPERATOR_SELECT} ORDER BY seq DESC LIMIT 1"),
+                [],
+                operator_from_row,
+            )
+            .optional()
+            .map_err(db_err)?
+            .map(operator_entry)
+            .transpose()
+        })
+        .await
+    }
+
+    async fn insert_operator_entry(&self, e: &OperatorEntry) -> StoreResult<()> {
+        let e = e.clone();
+        self.with(move |c| {
+            c.execute(
+                "INSERT INTO operator_audit (seq, at, operator, command, tenant_id, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    e.seq,
+                    micros(e.at),
+                    e.operator,
+                    e.command,
+                    e.tenant_id.map(|t| t.to_string()),
+                    e.detail,
+                    e.prev_hash.to_vec(),
+                    e.hash.to_vec()
+                ],
+            )
+            .map(|_| ())
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn operator_entries(&self, after: i64, limit: u32) -> StoreResult<Vec<OperatorEntry>> {
+        self.with(move |c| {
+            let mut stmt = c
+                .prepare(&format!("{OPERATOR_SELECT} WHERE seq > ?1 ORDER BY seq LIMIT ?2"))
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![after, limit], operator_from_row)
+                .map_err(db_err)?;
+            rows.map(|r| operator_entry(r.map_err(db_err)?)).collect()
         })
         .await
     }
