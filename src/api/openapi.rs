@@ -26,8 +26,9 @@ enum Errors {
     /// `missing_token`, `invalid_token` or `interaction_required`; see `WWW-Authenticate`.
     #[response(status = 401)]
     Unauthorized(ErrorBody),
-    /// The tenant may not use GroupMgr now (`tenant_*`, `license_*`), a role or consent is
-    /// missing, or Microsoft forbids it.
+    /// The tenant may not use GroupMgr now (`tenant_*`, `license_*`), the token is not a user's
+    /// (`user_token_required`) or not from the GroupMgr UI (`client_not_allowed`), a role or
+    /// consent is missing, or Microsoft forbids it.
     #[response(status = 403)]
     Forbidden(ErrorBody),
     /// `not_found`.
@@ -360,6 +361,11 @@ mod tests {
             "license_seats_exhausted",
             "throttled",
             "microsoft_timeout",
+            // Issue 14: only the UI may call as a user; cursors are ours.
+            "client_not_allowed",
+            "user_token_required",
+            "invalid_cursor",
+            "naming_policy_violation",
         ] {
             assert!(codes.contains(&code), "{code}");
         }
