@@ -34,7 +34,7 @@ param clientSecret string
 @secure()
 param indexKey string
 
-@description('Base64 of 32 random bytes (openssl rand -base64 32): GroupMgr\'s publisher key, with which tenant log data keys are sealed (HPKE Auth mode) so that readers can tell our entries from forged ones; stored in Key Vault only. Print its public half with `groupmgr keys publisher`.')
+@description('GroupMgr\'s own X25519 private key, base64 of 32 random bytes (openssl rand -base64 32): the publisher key, with which tenant log data keys are sealed (HPKE Auth mode) so that readers can tell our entries from forged ones; stored in Key Vault only. Print its public half with `groupmgr keys publisher`.')
 @secure()
 param publisherKey string
 

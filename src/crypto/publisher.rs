@@ -1,9 +1,10 @@
 //! GroupMgr's own X25519 key pair (`GROUPMGR_PUBLISHER_KEY`), the sender identity of HPKE's
 //! Auth mode (RFC 9180 §5.1.3): data keys sealed with it open only with its public half, so a
 //! tenant's reader can tell entries GroupMgr wrote from entries sealed by anyone else who holds
-//! the tenant's (public) key. The setting is 32 random bytes in base64 (`openssl rand -base64
-//! 32`, kept in Key Vault); the key pair is derived from them with RFC 9180 DeriveKeyPair. Its
-//! public half is printed by `groupmgr keys publisher` and served with every `GET /api/logs`.
+//! the tenant's (public) key. The setting is the X25519 private key: 32 random bytes in base64
+//! (`openssl rand -base64 32`, kept in Key Vault; RFC 7748 makes any 32 bytes a private key).
+//! Its public half is printed by `groupmgr keys publisher` and served with every
+//! `GET /api/logs`.
 
 use std::fmt;
 
@@ -29,7 +30,11 @@ impl PublisherKey {
         if bytes.iter().all(|b| *b == 0) {
             return Err("must not be all zero bytes");
         }
-        Ok(Self(TenantPrivateKey::from_ikm(&bytes)))
+        let mut key = Zeroizing::new([0u8; 32]);
+        key.copy_from_slice(&bytes);
+        TenantPrivateKey::from_private_bytes(&key)
+            .map(Self)
+            .ok_or("is not a usable X25519 private key")
     }
 
     /// The public half: what a reader checks entries against.
@@ -43,7 +48,7 @@ impl PublisherKey {
 
     #[cfg(test)]
     pub fn for_test(seed: u8) -> Self {
-        Self(TenantPrivateKey::from_ikm(&[seed; 32]))
+        Self(TenantPrivateKey::from_private_bytes(&[seed; 32]).expect("a usable key"))
     }
 }
 
@@ -71,5 +76,20 @@ mod tests {
         assert!(PublisherKey::parse("not base64!").is_err());
         let zero = base64::engine::general_purpose::STANDARD.encode([0u8; 32]);
         assert!(PublisherKey::parse(&zero).is_err());
+    }
+
+    #[test]
+    fn the_setting_is_the_x25519_private_key_itself() {
+        // RFC 7748 §6.1: Alice's private key and the public key it gives.
+        let hex = |s: &str| -> Vec<u8> {
+            (0..s.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+                .collect()
+        };
+        let private = hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+        let public = hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+        let key = PublisherKey::parse(&base64::engine::general_purpose::STANDARD.encode(&private)).unwrap();
+        assert_eq!(key.public().as_bytes().to_vec(), public);
     }
 }

@@ -128,6 +128,15 @@ impl TenantPrivateKey {
         &self.public
     }
 
+    /// The key whose X25519 private scalar is these 32 bytes (RFC 7748: any 32 bytes are one,
+    /// once clamped). `None` for bytes whose public key is not usable (the all-zero point).
+    pub fn from_private_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(bytes).ok()?;
+        let pk = X25519HkdfSha256::sk_to_pk(&sk);
+        let public = TenantPublicKey::from_bytes(pk.to_bytes().into()).ok()?;
+        Some(Self { sk, public })
+    }
+
     pub(crate) fn hpke(&self) -> &<X25519HkdfSha256 as hpke::Kem>::PrivateKey {
         &self.sk
     }

@@ -27,7 +27,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub const INDEX_KEY: [u8; 32] = [42u8; 32];
-/// The test deployment's `GROUPMGR_PUBLISHER_KEY` (32 bytes; the key pair is derived from them).
+/// The test deployment's `GROUPMGR_PUBLISHER_KEY` (the X25519 private key's 32 bytes).
 pub const PUBLISHER_KEY: [u8; 32] = [77u8; 32];
 
 /// The test deployment's publisher key pair.
