@@ -91,19 +91,20 @@ pub struct Opener {
 }
 
 impl Opener {
-    /// Opens the tenant's data keys. `publisher` is GroupMgr's publisher public key as the
-    /// reader knows it (`groupmgr keys publisher`, or the `publisherKey` of `GET /api/logs`):
-    /// with it, a key sealed by any other sender is reported as forged.
+    /// Opens the tenant's data keys. `publishers` are GroupMgr's publisher public keys as the
+    /// reader knows them (`groupmgr keys publisher`; the current one and any earlier one, after
+    /// a rotation): with them, a key sealed by any other sender is reported as forged; without,
+    /// senders are named but not vouched for.
     pub fn new(
         sk: &TenantPrivateKey,
         tenant: TenantId,
         key_records: &[LogKeyRecord],
-        publisher: Option<&TenantPublicKey>,
+        publishers: &[TenantPublicKey],
     ) -> Self {
         let keys = key_records
             .iter()
             .filter(|k| k.tenant_id == tenant)
-            .map(|k| (k.key_id, open_key(sk, tenant, k, publisher)))
+            .map(|k| (k.key_id, open_key(sk, tenant, k, publishers)))
             .collect();
         Self { tenant, keys }
     }
@@ -158,12 +159,12 @@ impl Opener {
     }
 }
 
-/// One data key: opened in the mode it names, its sender checked against `publisher`.
+/// One data key: opened in the mode it names, its sender checked against `publishers`.
 fn open_key(
     sk: &TenantPrivateKey,
     tenant: TenantId,
     k: &LogKeyRecord,
-    publisher: Option<&TenantPublicKey>,
+    publishers: &[TenantPublicKey],
 ) -> Result<(OpeningKey, Sender), OpenError> {
     if k.public_key_id != sk.public().id() {
         return Err(OpenError::WrongKey(k.public_key_id.clone()));
@@ -178,11 +179,11 @@ fn open_key(
             Some(TenantPublicKey::from_bytes(bytes).map_err(|_| OpenError::Malformed("sender public key"))?)
         }
     };
-    let sender = match (&sender_key, publisher) {
-        (None, _) => Sender::Unauthenticated,
-        (Some(s), Some(p)) if s == p => Sender::GroupMgr,
-        (Some(s), Some(_)) => return Err(OpenError::ForeignSender(s.id().to_string())),
-        (Some(s), None) => Sender::Unverified(s.id().to_string()),
+    let sender = match &sender_key {
+        None => Sender::Unauthenticated,
+        Some(s) if publishers.contains(s) => Sender::GroupMgr,
+        Some(s) if !publishers.is_empty() => return Err(OpenError::ForeignSender(s.id().to_string())),
+        Some(s) => Sender::Unverified(s.id().to_string()),
     };
     let bytes = open_data_key(sk, &tenant, &k.key_id, &k.enc, &k.sealed_key, sender_key.as_ref())?;
     Ok((OpeningKey::from_bytes(k.key_id, tenant, &bytes), sender))
@@ -248,7 +249,7 @@ mod tests {
         let ours = PublisherKey::for_test(1);
         let (key, key_rec) = setup_as(&sk, t, Some(&ours));
         let e = entry(&key, t, r#"{"user":"adele@contoso.com"}"#);
-        let opened = Opener::new(&sk, t, &[key_rec], Some(ours.public()))
+        let opened = Opener::new(&sk, t, &[key_rec], std::slice::from_ref(ours.public()))
             .open_log(&e)
             .unwrap();
         assert_eq!(opened.message, "adele@contoso.com took a licensed seat");
@@ -261,7 +262,7 @@ mod tests {
         let sk = TenantPrivateKey::generate();
         let t = tenant(A);
         let (key, key_rec) = setup(&sk, t);
-        let opener = Opener::new(&sk, t, &[key_rec], None);
+        let opener = Opener::new(&sk, t, &[key_rec], &[]);
         let e = entry(&key, t, r#"{"user":"x"}"#);
         assert!(opener.open_log(&e).is_ok());
         let edits: [&dyn Fn(&mut LogRecord); 4] = [
@@ -292,7 +293,7 @@ mod tests {
             message: "{user} took a licensed seat".into(),
             sealed: key.seal(LOG_RECORD, id.as_bytes(), br#"{"user":"x"}"#).unwrap(),
         };
-        let opened = Opener::new(&sk, t, &[key_rec], None).open_log(&old).unwrap();
+        let opened = Opener::new(&sk, t, &[key_rec], &[]).open_log(&old).unwrap();
         assert_eq!(
             (opened.form, opened.sender.clone()),
             (LogForm::V1, Sender::Unauthenticated)
@@ -311,16 +312,22 @@ mod tests {
         let (forged_key, forged_rec) = setup_as(&sk, t, Some(&mallory));
         let forged = entry(&forged_key, t, r#"{"user":"x"}"#);
         assert_eq!(
-            Opener::new(&sk, t, std::slice::from_ref(&forged_rec), Some(ours.public())).open_log(&forged),
+            Opener::new(
+                &sk,
+                t,
+                std::slice::from_ref(&forged_rec),
+                std::slice::from_ref(ours.public())
+            )
+            .open_log(&forged),
             Err(OpenError::ForeignSender(mallory.public().id().to_string()))
         );
         // Without the publisher key to check against, the sender is named, not vouched for.
-        let unchecked = Opener::new(&sk, t, std::slice::from_ref(&forged_rec), None)
+        let unchecked = Opener::new(&sk, t, std::slice::from_ref(&forged_rec), &[])
             .open_log(&forged)
             .unwrap();
         assert_eq!(unchecked.sender, Sender::Unverified(mallory.public().id().to_string()));
         let (base_key, base_rec) = setup_as(&sk, t, None);
-        let unauthenticated = Opener::new(&sk, t, &[base_rec], Some(ours.public()))
+        let unauthenticated = Opener::new(&sk, t, &[base_rec], std::slice::from_ref(ours.public()))
             .open_log(&entry(&base_key, t, "{}"))
             .unwrap();
         assert_eq!(unauthenticated.sender, Sender::Unauthenticated);
@@ -330,20 +337,24 @@ mod tests {
         let mut claimed = forged_rec.clone();
         claimed.sender_public_key = Some(ours.public().as_bytes().to_vec());
         assert_eq!(
-            Opener::new(&sk, t, &[claimed], Some(ours.public())).open_log(&forged),
+            Opener::new(&sk, t, &[claimed], std::slice::from_ref(ours.public())).open_log(&forged),
             Err(OpenError::Tampered)
         );
         let (genuine_key, genuine_rec) = setup_as(&sk, t, Some(&ours));
         let mut stripped = genuine_rec.clone();
         stripped.sender_public_key = None;
         assert_eq!(
-            Opener::new(&sk, t, &[stripped], Some(ours.public())).open_log(&entry(&genuine_key, t, "{}")),
+            Opener::new(&sk, t, &[stripped], std::slice::from_ref(ours.public())).open_log(&entry(
+                &genuine_key,
+                t,
+                "{}"
+            )),
             Err(OpenError::Tampered)
         );
         let mut junk = genuine_rec;
         junk.sender_public_key = Some(vec![1, 2, 3]);
         assert!(matches!(
-            Opener::new(&sk, t, &[junk], Some(ours.public())).open_log(&entry(&genuine_key, t, "{}")),
+            Opener::new(&sk, t, &[junk], std::slice::from_ref(ours.public())).open_log(&entry(&genuine_key, t, "{}")),
             Err(OpenError::Malformed(_))
         ));
     }
@@ -357,15 +368,15 @@ mod tests {
 
         let other = TenantPrivateKey::generate();
         assert!(matches!(
-            Opener::new(&other, t, std::slice::from_ref(&key_rec), None).open_log(&e),
+            Opener::new(&other, t, std::slice::from_ref(&key_rec), &[]).open_log(&e),
             Err(OpenError::WrongKey(_))
         ));
         assert_eq!(
-            Opener::new(&sk, t, &[], None).open_log(&e),
+            Opener::new(&sk, t, &[], &[]).open_log(&e),
             Err(OpenError::MissingDataKey)
         );
 
-        let opener = Opener::new(&sk, t, std::slice::from_ref(&key_rec), None);
+        let opener = Opener::new(&sk, t, std::slice::from_ref(&key_rec), &[]);
         let mut tampered = e.clone();
         tampered.sealed.ciphertext[3] ^= 0x40;
         assert_eq!(opener.open_log(&tampered), Err(OpenError::Tampered));
@@ -378,7 +389,7 @@ mod tests {
         let mut moved_key = key_rec.clone();
         moved_key.tenant_id = tenant(B);
         assert_eq!(
-            Opener::new(&sk, tenant(B), &[moved_key], None).open_log(&other_tenant),
+            Opener::new(&sk, tenant(B), &[moved_key], &[]).open_log(&other_tenant),
             Err(OpenError::Tampered)
         );
 
@@ -386,7 +397,7 @@ mod tests {
         let mut bad_key = key_rec.clone();
         bad_key.sealed_key[0] ^= 1;
         assert_eq!(
-            Opener::new(&sk, t, &[bad_key], None).open_log(&e),
+            Opener::new(&sk, t, &[bad_key], &[]).open_log(&e),
             Err(OpenError::Tampered)
         );
 

@@ -195,11 +195,30 @@ fn mssql_schema() -> Schema {
             }
             at = end;
         }
+        // `ALTER TABLE dbo.t ADD a <type> [, b <type> …]`: every column it adds.
         for line in script.lines() {
             let words: Vec<&str> = line.split_whitespace().collect();
-            if let ["ALTER", "TABLE", table, "ADD", column, ..] = words.as_slice() {
+            if let ["ALTER", "TABLE", table, "ADD", ..] = words.as_slice() {
                 let table = table.trim_start_matches("dbo.");
-                schema.entry(table.to_string()).or_default().insert(column.to_string());
+                let added = line.split_once(" ADD ").map_or("", |(_, rest)| rest);
+                let (mut depth, mut start) = (0, 0);
+                let mut parts = Vec::new();
+                for (i, c) in added.char_indices() {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        ',' if depth == 0 => {
+                            parts.push(&added[start..i]);
+                            start = i + 1;
+                        }
+                        _ => {}
+                    }
+                }
+                parts.push(&added[start..]);
+                for p in parts {
+                    let column = p.split_whitespace().next().unwrap_or_default();
+                    schema.entry(table.to_string()).or_default().insert(column.to_string());
+                }
             }
         }
     }
@@ -305,7 +324,7 @@ async fn after_offboarding_only_the_id_the_date_and_logs_awaiting_purge_remain()
     let remaining = rows_of(&db, "logs", &tenant);
     assert!(remaining > 0);
     let keys = app.store.log_keys(&contoso()).await.unwrap();
-    let opener = groupmgr::decrypt::Opener::new(&key, contoso(), &keys, None);
+    let opener = groupmgr::decrypt::Opener::new(&key, contoso(), &keys, &[]);
     let logs = app
         .store
         .logs(

@@ -39,7 +39,7 @@ async fn read_all(
     key: &TenantPrivateKey,
 ) -> Vec<groupmgr::decrypt::OpenedLog> {
     let keys = store.log_keys(tenant).await.unwrap();
-    let opener = Opener::new(key, *tenant, &keys, None);
+    let opener = Opener::new(key, *tenant, &keys, &[]);
     store
         .logs(
             tenant,
@@ -137,8 +137,8 @@ async fn data_keys_rotate_and_old_records_still_open() {
         )
         .await
         .unwrap();
-    let old = Opener::new(&key, tenant, &keys, None);
-    let new = Opener::new(&key2, tenant, &keys, None);
+    let old = Opener::new(&key, tenant, &keys, &[]);
+    let new = Opener::new(&key2, tenant, &keys, &[]);
     assert_eq!(entries.iter().filter(|e| old.open_log(e).is_ok()).count(), 30);
     assert_eq!(entries.iter().filter(|e| new.open_log(e).is_ok()).count(), 1);
 }
@@ -359,7 +359,7 @@ async fn edited_and_forged_entries_are_reported_and_genuine_ones_vouched_for() {
     let tally = decrypt_from_store(
         store.as_ref(),
         &key,
-        Some(publisher.public()),
+        std::slice::from_ref(publisher.public()),
         Some(tenant),
         None,
         None,
@@ -406,6 +406,85 @@ async fn edited_and_forged_entries_are_reported_and_genuine_ones_vouched_for() {
         ["v2", "v1"],
         "a first-form entry still opens and says which form it has"
     );
+    assert_eq!(
+        (tally.opened, tally.unauthenticated, tally.failed),
+        (3, 2, 3),
+        "{lines:?}"
+    );
+
+    // After a rotation the reader names both publisher keys: entries sealed under the earlier
+    // one are still GroupMgr's.
+    let rotated = PublisherKey::parse(&base64::engine::general_purpose::STANDARD.encode([8u8; 32])).unwrap();
+    let both = [rotated.public().clone(), publisher.public().clone()];
+    let mut lines = Vec::new();
+    decrypt_from_store(
+        store.as_ref(),
+        &key,
+        &both,
+        Some(tenant),
+        None,
+        None,
+        Format::Json,
+        &mut |l| lines.push(serde_json::from_str::<serde_json::Value>(&l).unwrap()),
+    )
+    .await
+    .unwrap();
+    let after_rotation = lines.iter().find(|l| l["id"] == genuine[2].id.to_string()).unwrap();
+    assert_eq!(after_rotation["sender"], "groupmgr", "{after_rotation}");
+
+    // A saved response names its own `publisherKey`; whoever holds the file could change it
+    // along with the entries, so it vouches for nothing: Mallory's entry in a file claiming
+    // Mallory's key as the publisher's is named, not vouched for.
+    let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+    let all = store
+        .logs(
+            &tenant,
+            &LogQuery {
+                limit: 100,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let keys = store.log_keys(&tenant).await.unwrap();
+    let page = serde_json::json!({
+        "tenantId": tenant.to_string(),
+        "publisherKey": mallory.public().to_text(),
+        "value": all.iter().map(|e| serde_json::json!({
+            "id": e.id, "time": e.time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            "level": e.level, "event": e.event, "message": e.message,
+            "keyId": e.sealed.key_id, "nonce": b64(&e.sealed.nonce), "sealed": b64(&e.sealed.ciphertext),
+        })).collect::<Vec<_>>(),
+        "keys": keys.iter().map(|k| serde_json::json!({
+            "keyId": k.key_id, "publicKeyId": k.public_key_id, "enc": b64(&k.enc),
+            "sealedKey": b64(&k.sealed_key), "senderPublicKey": k.sender_public_key.as_deref().map(b64),
+        })).collect::<Vec<_>>(),
+        "nextCursor": null,
+    });
+    let mut lines = Vec::new();
+    groupmgr::cli::logs::decrypt_saved(&page.to_string(), &key, &[], None, Format::Json, &mut |l| {
+        lines.push(serde_json::from_str::<serde_json::Value>(&l).unwrap())
+    })
+    .unwrap();
+    assert!(lines.iter().all(|l| l["sender"] != "groupmgr"), "{lines:?}");
+    assert_eq!(
+        lines
+            .iter()
+            .filter(|l| l["sender"] == format!("unverified:{}", mallory.public().id()))
+            .count(),
+        1
+    );
+    // With GroupMgr's key named, the saved response reads as the database did.
+    let mut lines = Vec::new();
+    let tally = groupmgr::cli::logs::decrypt_saved(
+        &page.to_string(),
+        &key,
+        std::slice::from_ref(publisher.public()),
+        None,
+        Format::Json,
+        &mut |l| lines.push(serde_json::from_str::<serde_json::Value>(&l).unwrap()),
+    )
+    .unwrap();
     assert_eq!(
         (tally.opened, tally.unauthenticated, tally.failed),
         (3, 2, 3),

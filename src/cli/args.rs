@@ -106,11 +106,16 @@ pub enum LogsCommand {
         /// A saved `GET /api/logs` response (one JSON body, or one per line) instead of the store.
         #[arg(long)]
         input: Option<PathBuf>,
-        /// GroupMgr's publisher public key (printed by `groupmgr keys publisher`): entries
-        /// sealed by any other key are reported as forged. Default: the saved response's
-        /// `publisherKey`, or GROUPMGR_PUBLISHER_KEY's public half.
-        #[arg(long, value_parser = public_key)]
-        publisher: Option<TenantPublicKey>,
+        /// GroupMgr's publisher public key (printed by `groupmgr keys publisher`; repeat it for
+        /// keys used before a rotation): entries sealed by any other key are reported as forged.
+        /// Default: GROUPMGR_PUBLISHER_KEY's public half, if set; else senders are named but not
+        /// vouched for (a saved response's own `publisherKey` is never trusted).
+        #[arg(long = "publisher", value_parser = public_key)]
+        publishers: Vec<TenantPublicKey>,
+        /// Entries not vouched for by a publisher key (unauthenticated, first-form, or not
+        /// checked) fail the command too.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -122,9 +127,9 @@ pub enum UsersCommand {
         key: PathBuf,
         #[arg(long, value_parser = tenant_id)]
         tenant: Option<TenantId>,
-        /// GroupMgr's publisher public key (see `logs decrypt --publisher`).
-        #[arg(long, value_parser = public_key)]
-        publisher: Option<TenantPublicKey>,
+        /// GroupMgr's publisher public keys (see `logs decrypt --publisher`).
+        #[arg(long = "publisher", value_parser = public_key)]
+        publishers: Vec<TenantPublicKey>,
     },
 }
 

@@ -85,7 +85,7 @@ fn line(format: Format, rec: &LogRecord, opener: &Opener, tally: &mut Tally) -> 
 }
 
 /// The tenants whose logs this key can open (some data key sealed to it), or the one asked for.
-async fn tenants_for_key(
+pub async fn tenants_for_key(
     store: &dyn Store,
     key: &TenantPrivateKey,
     tenant: Option<TenantId>,
@@ -116,7 +116,7 @@ async fn tenants_for_key(
 pub async fn decrypt_from_store(
     store: &dyn Store,
     key: &TenantPrivateKey,
-    publisher: Option<&TenantPublicKey>,
+    publishers: &[TenantPublicKey],
     tenant: Option<TenantId>,
     since: Option<DateTime<Utc>>,
     until: Option<DateTime<Utc>>,
@@ -126,7 +126,7 @@ pub async fn decrypt_from_store(
     let mut tally = Tally::default();
     for t in tenants_for_key(store, key, tenant).await? {
         let keys = store.log_keys(&t).await.map_err(CommandError::Store)?;
-        let opener = Opener::new(key, t, &keys, publisher);
+        let opener = Opener::new(key, t, &keys, publishers);
         let mut after = None;
         loop {
             let page = store
@@ -155,8 +155,6 @@ pub async fn decrypt_from_store(
 #[serde(rename_all = "camelCase")]
 struct SavedPage {
     tenant_id: Option<String>,
-    /// GroupMgr's publisher public key, as the API served it.
-    publisher_key: Option<String>,
     value: Vec<SavedEntry>,
     #[serde(default)]
     keys: Vec<SavedKey>,
@@ -195,7 +193,7 @@ fn b64(field: &str, v: &str) -> Result<Vec<u8>, CommandError> {
 pub fn decrypt_saved(
     text: &str,
     key: &TenantPrivateKey,
-    publisher: Option<&TenantPublicKey>,
+    publishers: &[TenantPublicKey],
     tenant: Option<TenantId>,
     format: Format,
     emit: &mut dyn FnMut(String),
@@ -234,9 +232,9 @@ pub fn decrypt_saved(
                 })
             })
             .collect::<Result<Vec<_>, CommandError>>()?;
-        // The publisher key the reader named wins over the one the response carries.
-        let served = page.publisher_key.as_deref().map(TenantPublicKey::parse).transpose()?;
-        let opener = Opener::new(key, t, &keys, publisher.or(served.as_ref()));
+        // The response's own `publisherKey` is not trusted: whoever holds the file could have
+        // changed it along with the entries. Only the keys the reader names vouch.
+        let opener = Opener::new(key, t, &keys, publishers);
         for e in page.value {
             let nonce: [u8; 12] = b64("nonce", &e.nonce)?
                 .try_into()
@@ -268,14 +266,14 @@ pub fn read_key(path: &Path) -> Result<TenantPrivateKey, CommandError> {
 pub async fn users_list(
     store: &dyn Store,
     key: &TenantPrivateKey,
-    publisher: Option<&TenantPublicKey>,
+    publishers: &[TenantPublicKey],
     tenant: Option<TenantId>,
     emit: &mut dyn FnMut(String),
 ) -> Result<Tally, CommandError> {
     let mut tally = Tally::default();
     for t in tenants_for_key(store, key, tenant).await? {
         let keys = store.log_keys(&t).await.map_err(CommandError::Store)?;
-        let opener = Opener::new(key, t, &keys, publisher);
+        let opener = Opener::new(key, t, &keys, publishers);
         for user in store.licensed_users(&t).await.map_err(CommandError::Store)? {
             let upn = match opener.open_upn(&user) {
                 Ok(Some(upn)) => {

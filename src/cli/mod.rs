@@ -91,8 +91,8 @@ pub async fn run(cli: Cli) -> ExitCode {
         }),
         Command::Logs { command } => logs(command).await,
         Command::Users {
-            command: UsersCommand::List { key, tenant, publisher },
-        } => users(&key, tenant, publisher).await,
+            command: UsersCommand::List { key, tenant, publishers },
+        } => users(&key, tenant, publishers).await,
         Command::Sync { tenant_id, full } => sync(tenant_id, full).await,
         Command::Operators {
             command: OperatorsCommand::Log { verify },
@@ -126,10 +126,20 @@ async fn settings_and_store() -> Result<(Settings, Arc<dyn Store>), String> {
     Ok((settings, store))
 }
 
+/// The key that chains the operators' trail (derived from `GROUPMGR_INDEX_KEY`).
+fn trail_key() -> Result<crate::crypto::MacKey, String> {
+    let settings = Settings::from_env().map_err(|e| e.to_string())?;
+    let index = settings.index_key.ok_or(
+        "GROUPMGR_INDEX_KEY: required for operator commands (it keys the operators' trail); use the deployment's, from Key Vault",
+    )?;
+    Ok(crate::crypto::MacKey::derive_operator_trail(&index))
+}
+
 /// Appends this command to the operators' trail before it runs; it does not run if that fails.
 async fn audited(store: &dyn Store, command: &str, tenant: Option<TenantId>, detail: &str) -> Result<(), String> {
+    let key = trail_key()?;
     let who = operators::identity().await;
-    operators::record(store, &who, command, tenant, detail)
+    operators::record(store, &key, &who, command, tenant, detail)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -176,8 +186,9 @@ fn tenant_act(command: &TenantCommand) -> (&'static str, Option<TenantId>, Strin
 /// `operators log [--verify]`.
 async fn operators_log(verify: bool) -> Result<(), String> {
     let (_, store) = settings_and_store().await?;
+    let key = trail_key()?;
     let mut emit = |l: String| println!("{l}");
-    let v = operators::log(store.as_ref(), verify, &mut emit)
+    let v = operators::log(store.as_ref(), &key, verify, &mut emit)
         .await
         .map_err(|e| e.to_string())?;
     if !verify {
@@ -235,28 +246,52 @@ fn publisher_from_env() -> Result<Option<Arc<crate::crypto::PublisherKey>>, Stri
     .map_err(|e| e.to_string())
 }
 
-/// The publisher public key a reader checks against: the one named, else ours if configured.
-fn publisher_to_check(
-    named: Option<crate::crypto::TenantPublicKey>,
-) -> Result<Option<crate::crypto::TenantPublicKey>, String> {
-    Ok(match named {
-        Some(k) => Some(k),
-        None => publisher_from_env()?.map(|k| k.public().clone()),
-    })
+/// The publisher public keys a reader checks against: those named, else ours if configured.
+fn publishers_to_check(
+    named: Vec<crate::crypto::TenantPublicKey>,
+) -> Result<Vec<crate::crypto::TenantPublicKey>, String> {
+    if !named.is_empty() {
+        return Ok(named);
+    }
+    Ok(publisher_from_env()?.map(|k| k.public().clone()).into_iter().collect())
 }
 
-/// Ends a decrypting command: a summary on stderr; a failure if anything did not open.
-fn finish(tally: Result<logs::Tally, CommandError>, what: &str) -> Result<(), String> {
+/// Ends a decrypting command: a summary on stderr; a failure if anything did not open (or,
+/// `strict`, was not vouched for by a publisher key).
+fn finish(tally: Result<logs::Tally, CommandError>, what: &str, strict: bool) -> Result<(), String> {
     let t = tally.map_err(|e| e.to_string())?;
     eprintln!(
         "{} {what} opened ({} of them not vouched for by GroupMgr's publisher key), {} could not be opened (forged, tampered or unreadable)",
         t.opened, t.unauthenticated, t.failed
     );
-    if t.failed == 0 {
-        Ok(())
-    } else {
+    if t.failed > 0 {
         Err(format!("{} {what} could not be opened", t.failed))
+    } else if strict && t.unauthenticated > 0 {
+        Err(format!(
+            "{} {what} are not vouched for by GroupMgr's publisher key (--strict)",
+            t.unauthenticated
+        ))
+    } else {
+        Ok(())
     }
+}
+
+/// Audits a command that reads the logs or users of the tenants `key` opens: one entry per
+/// tenant it will read.
+async fn audited_reads(
+    store: &dyn Store,
+    command: &str,
+    key: &crate::crypto::TenantPrivateKey,
+    tenant: Option<TenantId>,
+    detail: &str,
+) -> Result<(), String> {
+    let tenants = logs::tenants_for_key(store, key, tenant)
+        .await
+        .map_err(|e| e.to_string())?;
+    for t in tenants {
+        audited(store, command, Some(t), detail).await?;
+    }
+    Ok(())
 }
 
 async fn logs(command: LogsCommand) -> Result<(), String> {
@@ -267,10 +302,11 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
         until,
         format,
         input,
-        publisher,
+        publishers,
+        strict,
     } = command;
     let key = logs::read_key(&key).map_err(|e| e.to_string())?;
-    let publisher = publisher_to_check(publisher)?;
+    let publishers = publishers_to_check(publishers)?;
     let mut out = std::io::stdout().lock();
     let mut emit = |l: String| {
         use std::io::Write as _;
@@ -279,29 +315,24 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
     let tally = match input {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            logs::decrypt_saved(&text, &key, publisher.as_ref(), tenant, format, &mut emit)
+            logs::decrypt_saved(&text, &key, &publishers, tenant, format, &mut emit)
         }
         None => {
             let (_, store) = settings_and_store().await?;
             let window = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map_or_else(|| "-".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             };
-            audited(
-                store.as_ref(),
-                "logs decrypt",
-                tenant,
-                &format!(
-                    "key-id={} since={} until={}",
-                    key.public().id(),
-                    window(since),
-                    window(until)
-                ),
-            )
-            .await?;
+            let detail = format!(
+                "key-id={} since={} until={}",
+                key.public().id(),
+                window(since),
+                window(until)
+            );
+            audited_reads(store.as_ref(), "logs decrypt", &key, tenant, &detail).await?;
             logs::decrypt_from_store(
                 store.as_ref(),
                 &key,
-                publisher.as_ref(),
+                &publishers,
                 tenant,
                 since,
                 until,
@@ -311,28 +342,24 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
             .await
         }
     };
-    finish(tally, "log entries")
+    finish(tally, "log entries", strict)
 }
 
 async fn users(
     key: &std::path::Path,
     tenant: Option<TenantId>,
-    publisher: Option<crate::crypto::TenantPublicKey>,
+    publishers: Vec<crate::crypto::TenantPublicKey>,
 ) -> Result<(), String> {
     let key = logs::read_key(key).map_err(|e| e.to_string())?;
-    let publisher = publisher_to_check(publisher)?;
+    let publishers = publishers_to_check(publishers)?;
     let (_, store) = settings_and_store().await?;
-    audited(
-        store.as_ref(),
-        "users list",
-        tenant,
-        &format!("key-id={}", key.public().id()),
-    )
-    .await?;
+    let detail = format!("key-id={}", key.public().id());
+    audited_reads(store.as_ref(), "users list", &key, tenant, &detail).await?;
     let mut emit = |l: String| println!("{l}");
     finish(
-        logs::users_list(store.as_ref(), &key, publisher.as_ref(), tenant, &mut emit).await,
+        logs::users_list(store.as_ref(), &key, &publishers, tenant, &mut emit).await,
         "licensed users",
+        false,
     )
 }
 

@@ -2,10 +2,12 @@
 //! employees; this makes it checkable. Every operator command that changes or reads a tenant's
 //! data (`tenant …`, `logs decrypt` from the database, `users list`, `sync`) first appends an
 //! entry — who, what, which tenant, when — to the `operator_audit` table, and refuses to run if
-//! it cannot. Entries are hash-chained: each `hash` is SHA-256 over the previous entry's hash
-//! and this entry's fields, so `groupmgr operators log --verify` finds an entry altered or
-//! deleted anywhere before the newest one. (Removing the newest entries leaves a shorter valid
-//! chain: compare the head `--verify` prints with one recorded elsewhere to detect that.)
+//! it cannot. Entries are chained: each `hash` is an HMAC-SHA256, under a key derived from
+//! `GROUPMGR_INDEX_KEY` (Key Vault), over the previous entry's hash and this entry's fields.
+//! `groupmgr operators log --verify` finds an entry altered or deleted anywhere before the
+//! newest one; someone with write access to the database but not that key cannot recompute
+//! the chain to hide it. (Removing the newest entries leaves a shorter valid chain: compare
+//! the head `--verify` prints with one recorded elsewhere to detect that.)
 //!
 //! Who: the operator's Entra identity when signed in with Azure CLI (`entra:<tenant>/<object
 //! id>`, from the claims of `az account get-access-token`), else the OS account
@@ -17,6 +19,7 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 use super::CommandError;
+use crate::crypto::MacKey;
 use crate::domain::TenantId;
 use crate::store::{OperatorEntry, Store, StoreError};
 
@@ -28,9 +31,12 @@ const DOMAIN: &[u8] = b"groupmgr/operator-audit/v1";
 /// How long `az` may take to name the signed-in operator.
 const AZ_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The hash of an entry: SHA-256 over a label, the previous hash, the sequence number, the
-/// time (Unix microseconds) and the length-prefixed text fields.
+/// The hash of an entry: HMAC-SHA256 under the trail key over a label, the previous hash,
+/// the sequence number, the time (Unix microseconds) and the text fields, each
+/// length-prefixed.
+#[allow(clippy::too_many_arguments)]
 pub fn entry_hash(
+    key: &MacKey,
     prev: &[u8; 32],
     seq: i64,
     at: DateTime<Utc>,
@@ -39,23 +45,26 @@ pub fn entry_hash(
     tenant: Option<&TenantId>,
     detail: &str,
 ) -> [u8; 32] {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    ctx.update(DOMAIN);
-    ctx.update(prev);
-    ctx.update(&seq.to_be_bytes());
-    ctx.update(&at.timestamp_micros().to_be_bytes());
     let tenant = tenant.map(|t| t.to_string()).unwrap_or_default();
-    for field in [operator, command, tenant.as_str(), detail] {
-        ctx.update(&(field.len() as u64).to_be_bytes());
-        ctx.update(field.as_bytes());
-    }
+    let (seq, at) = (seq.to_be_bytes(), at.timestamp_micros().to_be_bytes());
+    let tag = key.sign(&[
+        DOMAIN,
+        prev,
+        &seq,
+        &at,
+        operator.as_bytes(),
+        command.as_bytes(),
+        tenant.as_bytes(),
+        detail.as_bytes(),
+    ]);
     let mut out = [0u8; 32];
-    out.copy_from_slice(ctx.finish().as_ref());
+    out.copy_from_slice(tag.as_ref());
     out
 }
 
-fn hash_of(e: &OperatorEntry) -> [u8; 32] {
+fn hash_of(key: &MacKey, e: &OperatorEntry) -> [u8; 32] {
     entry_hash(
+        key,
         &e.prev_hash,
         e.seq,
         e.at,
@@ -70,6 +79,7 @@ fn hash_of(e: &OperatorEntry) -> [u8; 32] {
 /// that loses the sequence number reads the new head and tries again.
 pub async fn record(
     store: &dyn Store,
+    key: &MacKey,
     operator: &str,
     command: &str,
     tenant: Option<TenantId>,
@@ -90,7 +100,7 @@ pub async fn record(
             tenant_id: tenant,
             detail: detail.to_string(),
             prev_hash,
-            hash: entry_hash(&prev_hash, seq, at, operator, command, tenant.as_ref(), detail),
+            hash: entry_hash(key, &prev_hash, seq, at, operator, command, tenant.as_ref(), detail),
         };
         match store.insert_operator_entry(&entry).await {
             Ok(()) => return Ok(entry),
@@ -176,7 +186,12 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Prints the trail through `emit` and, with `verify`, checks the chain.
-pub async fn log(store: &dyn Store, verify: bool, emit: &mut dyn FnMut(String)) -> Result<Verification, CommandError> {
+pub async fn log(
+    store: &dyn Store,
+    key: &MacKey,
+    verify: bool,
+    emit: &mut dyn FnMut(String),
+) -> Result<Verification, CommandError> {
     let mut v = Verification::default();
     let (mut expected_seq, mut expected_prev) = (1_i64, GENESIS);
     let mut after = 0;
@@ -206,7 +221,7 @@ pub async fn log(store: &dyn Store, verify: bool, emit: &mut dyn FnMut(String)) 
                         e.seq
                     ));
                 }
-                if hash_of(e) != e.hash {
+                if hash_of(key, e) != e.hash {
                     v.breaks.push(format!(
                         "entry {} was altered (its hash does not match its content)",
                         e.seq
@@ -226,14 +241,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_hash_covers_every_field_and_the_link() {
+    fn the_hash_covers_the_key_every_field_and_the_link() {
         let at = DateTime::from_timestamp_micros(1_800_000_000_000_000).unwrap();
         let t = TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
-        let base = entry_hash(&GENESIS, 1, at, "os:a@h", "tenant offboard", Some(&t), "x");
+        let k = MacKey::derive_operator_trail(&crate::crypto::IndexKey::from_bytes([1; 32]));
+        let other_key = MacKey::derive_operator_trail(&crate::crypto::IndexKey::from_bytes([2; 32]));
+        let h = |key: &MacKey,
+                 prev: &[u8; 32],
+                 seq: i64,
+                 at: DateTime<Utc>,
+                 op: &str,
+                 cmd: &str,
+                 tenant: Option<&TenantId>,
+                 detail: &str| { entry_hash(key, prev, seq, at, op, cmd, tenant, detail) };
+        let base = h(&k, &GENESIS, 1, at, "os:a@h", "tenant offboard", Some(&t), "x");
         for other in [
-            entry_hash(&[1; 32], 1, at, "os:a@h", "tenant offboard", Some(&t), "x"),
-            entry_hash(&GENESIS, 2, at, "os:a@h", "tenant offboard", Some(&t), "x"),
-            entry_hash(
+            h(&other_key, &GENESIS, 1, at, "os:a@h", "tenant offboard", Some(&t), "x"),
+            h(&k, &[1; 32], 1, at, "os:a@h", "tenant offboard", Some(&t), "x"),
+            h(&k, &GENESIS, 2, at, "os:a@h", "tenant offboard", Some(&t), "x"),
+            h(
+                &k,
                 &GENESIS,
                 1,
                 at + chrono::TimeDelta::microseconds(1),
@@ -242,11 +269,11 @@ mod tests {
                 Some(&t),
                 "x",
             ),
-            entry_hash(&GENESIS, 1, at, "os:b@h", "tenant offboard", Some(&t), "x"),
-            entry_hash(&GENESIS, 1, at, "os:a@h", "tenant add", Some(&t), "x"),
-            entry_hash(&GENESIS, 1, at, "os:a@h", "tenant offboard", None, "x"),
-            entry_hash(&GENESIS, 1, at, "os:a@h", "tenant offboard", Some(&t), "y"),
-            entry_hash(&GENESIS, 1, at, "os:a@ht", "enant offboard", Some(&t), "x"),
+            h(&k, &GENESIS, 1, at, "os:b@h", "tenant offboard", Some(&t), "x"),
+            h(&k, &GENESIS, 1, at, "os:a@h", "tenant add", Some(&t), "x"),
+            h(&k, &GENESIS, 1, at, "os:a@h", "tenant offboard", None, "x"),
+            h(&k, &GENESIS, 1, at, "os:a@h", "tenant offboard", Some(&t), "y"),
+            h(&k, &GENESIS, 1, at, "os:a@ht", "enant offboard", Some(&t), "x"),
         ] {
             assert_ne!(base, other);
         }

@@ -66,16 +66,31 @@ impl fmt::Debug for BlindIndex {
     }
 }
 
-/// The key of the API's cursors: an HMAC-SHA256 key derived from the index key
-/// (HKDF-SHA256, its own salt), so cursors are authenticated without another secret.
-pub struct CursorKey(hmac::Key);
+/// An HMAC-SHA256 key derived from the index key (HKDF-SHA256, a salt of its own per use),
+/// so that what it signs is authenticated without another secret: the API's cursors
+/// (`CursorKey`) and the operators' trail (`derive_operator_trail`).
+pub struct MacKey(hmac::Key);
+
+/// The key of the API's cursors.
+pub type CursorKey = MacKey;
 
 const CURSOR_SALT: &[u8] = b"groupmgr/api-cursor/v1";
+const OPERATOR_TRAIL_SALT: &[u8] = b"groupmgr/operator-audit/v1";
 
-impl CursorKey {
+impl MacKey {
+    /// The cursor key.
     pub fn derive(master: &IndexKey) -> Self {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, CURSOR_SALT).extract(&master.0);
-        let info = [b"cursor".as_slice()];
+        Self::derive_with(master, CURSOR_SALT, b"cursor")
+    }
+
+    /// The key that chains the operators' trail.
+    pub fn derive_operator_trail(master: &IndexKey) -> Self {
+        Self::derive_with(master, OPERATOR_TRAIL_SALT, b"operator-trail")
+    }
+
+    fn derive_with(master: &IndexKey, salt: &[u8], info: &[u8]) -> Self {
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, salt).extract(&master.0);
+        let info = [info];
         let okm = prk
             .expand(&info, hmac::HMAC_SHA256)
             // ring refuses only outputs longer than 255 × hash length; 32 bytes is far below.

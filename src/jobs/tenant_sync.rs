@@ -273,6 +273,18 @@ pub async fn invoke(
     };
     let _ = status::record(state, tenant, &run_record(started_at, &outcome)).await;
     lease.release().await;
+    // Offboarded while this run worked: what it saved since must not outlive the offboarding
+    // (which deleted the tenant's job state when it ran). Offboarding first deletes the keys,
+    // then the state; a run that ends after that finds the tenant offboarded here.
+    if let Ok(Some(r)) = app.store.tenant(tenant).await
+        && r.status == TenantStatus::Offboarded
+    {
+        match state.forget_tenant(tenant).await {
+            Ok(n) => tracing::info!(event = "offboarded_state_forgotten", tenant_id = %tenant, count = n),
+            Err(e) => tracing::warn!(event = "offboarded_state_left", tenant_id = %tenant, error = %e),
+        }
+        return Err(TenantSyncError::Inactive(*tenant));
+    }
     outcome
 }
 

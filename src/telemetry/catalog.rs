@@ -34,6 +34,14 @@ pub const EVENTS: &[EventSpec] = &[
         "purged {count} log entries of offboarded tenants",
     ),
     ev(
+        "offboarded_state_forgotten",
+        "deleted {count} pieces of job state a sync saved after the tenant was offboarded",
+    ),
+    ev(
+        "offboarded_state_left",
+        "could not delete job state a sync saved after the tenant was offboarded: {error}",
+    ),
+    ev(
         "tenant_log_dropped",
         "{dropped} tenant log entries were not written ({reason})",
     ),

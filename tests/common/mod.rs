@@ -340,7 +340,7 @@ pub async fn contoso_log_events(app: &TestApp, key: &groupmgr::crypto::TenantPri
     app.sink.flush().await;
     let keys = app.store.log_keys(&contoso()).await.unwrap();
     let publisher = publisher_key();
-    let opener = groupmgr::decrypt::Opener::new(key, contoso(), &keys, Some(publisher.public()));
+    let opener = groupmgr::decrypt::Opener::new(key, contoso(), &keys, std::slice::from_ref(publisher.public()));
     let query = groupmgr::store::LogQuery {
         limit: 10_000,
         ..Default::default()
