@@ -519,7 +519,9 @@ impl SyncBench {
         let out = groupmgr(&self.reference_env, &["sync", &CONTOSO.to_string()])
             .output()
             .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!stdout.contains("already running"), "one run, start to finish: {stdout}");
         sim_list_rows(&self.reference)
     }
 }

@@ -511,14 +511,25 @@ pub async fn run_to_completion(
 ) -> Result<Completion, TenantSyncError> {
     let mut total = TenantSyncSummary::default();
     let mut request = request.clone();
+    // Set once this run has held the lease: a continuation that then finds it held waits up to
+    // a lease period (our own release may not have landed — a busy store — and the lease then
+    // runs out by itself) before concluding that another worker has taken over.
+    let mut continuing_since: Option<std::time::Instant> = None;
     loop {
         match invoke(app, tenant, &request, app.settings.sync_budget, progress).await? {
+            SyncOutcome::AlreadyRunning
+                if continuing_since.is_some_and(|t| t.elapsed() < app.settings.sync_lease + Duration::from_secs(1)) =>
+            {
+                tokio::time::sleep(app.settings.sync_lease / 4).await;
+                continue;
+            }
             SyncOutcome::Finished(s) => {
                 total.add(s);
                 return Ok(Completion::Finished(total));
             }
             SyncOutcome::Continue { summary, after } => {
                 total.add(summary);
+                continuing_since = Some(std::time::Instant::now());
                 // A continuation resumes the round under way; it does not start another.
                 request.full = false;
                 if let Some(wait) = after.filter(|w| !w.is_zero()) {
