@@ -521,7 +521,10 @@ impl SyncBench {
             .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        assert!(!stdout.contains("already running"), "one run, start to finish: {stdout}");
+        assert!(
+            !stdout.contains("already running"),
+            "one run, start to finish: {stdout}"
+        );
         sim_list_rows(&self.reference)
     }
 }
