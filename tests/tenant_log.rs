@@ -16,7 +16,11 @@ use tracing_subscriber::layer::SubscriberExt as _;
 const TENANT: &str = "6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b";
 
 async fn setup(with_key: bool) -> (Arc<dyn Store>, TenantId, TenantPrivateKey) {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    setup_on(Arc::new(SqliteStore::in_memory().unwrap()), with_key).await
+}
+
+/// Registers the tenant on `store` (with a log key if asked).
+async fn setup_on(store: Arc<dyn Store>, with_key: bool) -> (Arc<dyn Store>, TenantId, TenantPrivateKey) {
     let tenant = TenantId::parse(TENANT).unwrap();
     store
         .add_tenant(&NewTenant {
@@ -265,18 +269,7 @@ async fn edited_and_forged_entries_are_reported_and_genuine_ones_vouched_for() {
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("groupmgr.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-    let tenant = TenantId::parse(TENANT).unwrap();
-    store
-        .add_tenant(&NewTenant {
-            tenant_id: tenant,
-            seats: Seats::new(5).unwrap(),
-            licence_expires: None,
-        })
-        .await
-        .unwrap();
-    let key = TenantPrivateKey::generate();
-    store.set_log_public_key(&tenant, key.public()).await.unwrap();
+    let (store, tenant, key) = setup_on(Arc::new(SqliteStore::open(&path).await.unwrap()), true).await;
     let raw = base64::engine::general_purpose::STANDARD.encode([7u8; 32]);
     let publisher = Arc::new(PublisherKey::parse(&raw).unwrap());
     let options = SinkOptions {
