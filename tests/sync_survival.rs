@@ -314,6 +314,7 @@ fn add_group_with_late_site(app: &TestApp, k: u128, site_ready: DateTime<Utc>) -
                     deleted: None,
                     site: Some(site),
                     site_ready,
+                    archived: false,
                 },
             );
             g.touch(id);

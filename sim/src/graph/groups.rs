@@ -10,7 +10,7 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 
 use super::model::{ChangeKind, Group, TenantGraph, fmt_time};
-use super::{GraphCaller, GraphReply, GraphRequest, absolute, naming, page};
+use super::{GraphCaller, GraphReply, GraphRequest, absolute, naming, page, teams};
 use crate::SimState;
 use crate::directory::SimUser;
 
@@ -55,6 +55,10 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
     let mut all = state.graph.tenants.lock().unwrap_or_else(|p| p.into_inner());
     let tenant = state.ensure_graph(&mut all, &req.caller.tenant);
     let c = req.caller;
+    if segs.first() == Some(&"teams") {
+        // Archive operations whose time has come show in the team (teams.rs).
+        teams::settle(tenant, state.now());
+    }
     match (req.method.as_str(), segs) {
         ("GET", ["groups"]) => guard(c, READ).unwrap_or_else(|| list(state, tenant, req)),
         ("POST", ["groups"]) => guard(c, &["Group.Create", "Group.ReadWrite.All", "Directory.ReadWrite.All"]).unwrap_or_else(|| create(state, tenant, req)),
@@ -153,6 +157,12 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                     "folder": {"childCount": 0},
                 }))
             }),
+        // Archive and unarchive (teams.rs, with their sources).
+        ("POST", ["teams", id, action @ ("archive" | "unarchive")]) => {
+            guard(c, teams::ARCHIVE_PERMISSIONS).unwrap_or_else(|| teams::change(state, tenant, req, id, *action == "archive"))
+        }
+        ("GET", ["teams", id, "operations", op]) => guard(c, &["Team.ReadBasic.All", "TeamSettings.Read.All", "TeamSettings.ReadWrite.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All"])
+            .unwrap_or_else(|| teams::operation(state, tenant, id, op)),
         ("GET", ["teams", id]) => guard(c, &["Team.ReadBasic.All", "TeamSettings.Read.All", "Group.Read.All", "Directory.Read.All", "Group.ReadWrite.All"])
             .unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)) {
                 Some(g) if g.team.is_some() => GraphReply::ok(json!({
@@ -166,7 +176,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
                     "specialization": "none",
                     "visibility": g.visibility.as_deref().map(str::to_lowercase),
                     "webUrl": format!("https://teams.microsoft.com/l/team/{}/conversations?groupId={}&tenantId={}", percent_encoding::utf8_percent_encode(g.team.as_deref().unwrap_or_default(), percent_encoding::NON_ALPHANUMERIC), g.id, c.tenant.id),
-                    "isArchived": false,
+                    "isArchived": g.archived,
                     "isMembershipLimitedToOwners": false,
                 })),
                 _ => GraphReply::error(StatusCode::NOT_FOUND, "NotFound", "No team found with Group Id"),
@@ -506,6 +516,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         deleted: None,
         site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
         site_ready: state.now() + state.options.site_delay,
+        archived: false,
     };
     let body = with_context(g.to_json(&req.caller.tenant.domain), &context(state, "groups/$entity"));
     t.groups.insert(id, g);

@@ -11,6 +11,7 @@ pub mod naming;
 mod reports;
 mod settings;
 mod sites;
+pub mod teams;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -340,7 +341,18 @@ pub(crate) fn page<T: Clone>(
 
 /// Dispatches one Graph request (also used for the items of a `$batch`).
 pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
-    let segs: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
+    // OData key-as-parentheses (`teams('{id}')/operations('{op}')`, the form of the Location
+    // a teams async operation answers with) addresses what `teams/{id}/operations/{op}` does
+    // (OData URL conventions §4.3, "Addressing entities").
+    let segs: Vec<&str> = req
+        .path
+        .trim_start_matches('/')
+        .split('/')
+        .flat_map(|s| match s.strip_suffix("')").and_then(|s| s.split_once("('")) {
+            Some((name, key)) => vec![name, key],
+            None => vec![s],
+        })
+        .collect();
     let m = req.method.as_str();
     match (m, segs.as_slice()) {
         (_, ["groups", ..])

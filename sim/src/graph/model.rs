@@ -32,6 +32,8 @@ pub struct Group {
     /// When the site exists: Microsoft provisions a new group's site asynchronously, so
     /// `GET /groups/{id}/sites/root` answers 404 until then and the site sees no activity.
     pub site_ready: DateTime<Utc>,
+    /// The team is archived (`team.isArchived`; `teams.rs`).
+    pub archived: bool,
 }
 
 /// A team's channel with a site of its own. Private and shared channels get their own
@@ -243,6 +245,8 @@ pub struct TenantGraph {
     pub selected_sites: BTreeMap<String, SiteRole>,
     /// List item writes so far (the sim's write throttling counts them).
     pub list_writes: u64,
+    /// Team archive and unarchive operations by id (`teams.rs`).
+    pub team_operations: BTreeMap<String, super::teams::TeamOperation>,
 }
 
 /// A role on one site (`Sites.Selected` grants: read, write, manage, fullcontrol).
@@ -391,6 +395,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                     nickname_for_site(&tenant.id, i)
                 )),
                 site_ready: seeded_created(base_time, i),
+                archived: false,
             },
         );
         seq += 1;
@@ -420,6 +425,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 deleted: None,
                 site: None,
                 site_ready: base_time,
+                archived: false,
             },
         );
         seq += 1;
@@ -451,6 +457,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         selected_sites: BTreeMap::from([(groupmgr, SiteRole::Manage)]),
         lists: BTreeMap::new(),
         list_writes: 0,
+        team_operations: BTreeMap::new(),
     }
 }
 

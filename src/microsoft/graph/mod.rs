@@ -12,6 +12,7 @@ mod batch;
 mod groups;
 mod reports;
 mod sites;
+mod teams;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ pub(in crate::microsoft) use batch::{BatchRequest, BatchResponse};
 pub use groups::*;
 pub use reports::Period;
 pub use sites::*;
+pub use teams::*;
 
 use super::retry::{Failure, Idempotency, Retry, RetryPolicy, retry_after};
 use crate::config::Endpoint;
