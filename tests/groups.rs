@@ -149,6 +149,18 @@ async fn create_get_update_delete_restore() {
         (409, "conflict".into()),
         "a live group is not restored"
     );
+    // Deleted items keep a Microsoft 365 group for 30 days; after that it cannot come back.
+    assert_eq!(app.call("DELETE", &location, &adele, None).await.status().as_u16(), 204);
+    app.sim
+        .state
+        .advance_clock(chrono::TimeDelta::days(30) + chrono::TimeDelta::minutes(1));
+    assert_eq!(
+        error_code(app.call("POST", &format!("{location}/restore"), &adele, None).await)
+            .await
+            .0,
+        404,
+        "gone for good after 30 days"
+    );
     assert_eq!(
         error_code(
             app.call(
