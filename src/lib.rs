@@ -15,6 +15,7 @@ pub mod dev;
 pub mod domain;
 pub mod host;
 pub mod jobs;
+pub mod lifecycle;
 pub mod microsoft;
 pub mod secret;
 pub mod startup;

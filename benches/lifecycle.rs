@@ -1,0 +1,80 @@
+//! Evaluating a lifecycle policy over 100,000 synced groups (issue 16: target ≤ 1 s), with
+//! exclusions by prefix and label in play and a tenth of the groups candidates.
+//!
+//! Run: `cargo bench --bench lifecycle`
+
+use chrono::{DateTime, TimeDelta, Utc};
+use criterion::{Criterion, criterion_group, criterion_main};
+use groupmgr::lifecycle::{DataState, Exclusions, GroupFacts, LifecyclePolicy, NoAnswer, Signal, candidates};
+
+fn groups(now: DateTime<Utc>, n: usize) -> Vec<GroupFacts> {
+    (0..n)
+        .map(|i| {
+            let day = |d: usize| Some(now - TimeDelta::days((d % 700) as i64));
+            let mut last = [None; 6];
+            // A tenth untouched for a year; the rest active within the last 80 days on some
+            // signal.
+            if i % 10 != 0 {
+                last[i % 6] = day(i % 80);
+                last[(i + 3) % 6] = day(i % 500);
+            }
+            GroupFacts {
+                id: uuid::Uuid::from_u128(i as u128),
+                name: if i % 50 == 0 {
+                    format!("HR-{i}")
+                } else {
+                    format!("Project {i}")
+                },
+                created: day(365 + i % 300),
+                labels: if i % 7 == 0 {
+                    vec![uuid::Uuid::from_u128(7)]
+                } else {
+                    Vec::new()
+                },
+                last,
+                kept_until: None,
+            }
+        })
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let policy = LifecyclePolicy {
+        inactivity_days: 90,
+        signals: [
+            Signal::Teams,
+            Signal::SharePointFileEdit,
+            Signal::SharePointPage,
+            Signal::Mail,
+        ]
+        .into(),
+        exclusions: Exclusions {
+            name_prefixes: vec!["hr-".into(), "legal-".into()],
+            sensitivity_labels: [uuid::Uuid::from_u128(8)].into(),
+            younger_than_days: Some(30),
+            ..Default::default()
+        },
+        review_window_days: 14,
+        on_no_answer: NoAnswer::Nothing,
+        max_actions_per_day: 50,
+        execution: Default::default(),
+    };
+    let data = DataState {
+        complete_until: Some(now - TimeDelta::hours(6)),
+        unavailable: Default::default(),
+    };
+    let all = groups(now, 100_000);
+    let n = candidates(&policy, &data, &all, now).unwrap().len();
+    assert!((5_000..=40_000).contains(&n), "{n} candidates");
+    c.bench_function("lifecycle_candidates_100k_groups", |b| {
+        b.iter(|| {
+            candidates(&policy, &data, std::hint::black_box(&all), now)
+                .unwrap()
+                .len()
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
