@@ -1,5 +1,6 @@
 //! Evaluating a lifecycle policy over 100,000 synced groups (issue 16: target ≤ 1 s), with
-//! exclusions by prefix and label in play and a tenth of the groups candidates.
+//! exclusions by prefix, label and age in play (a seventh of the groups carry the excluded
+//! label, a fiftieth the excluded prefix) and thousands of candidates.
 //!
 //! Run: `cargo bench --bench lifecycle`
 
@@ -26,13 +27,14 @@ fn groups(now: DateTime<Utc>, n: usize) -> Vec<GroupFacts> {
                     format!("Project {i}")
                 },
                 created: day(365 + i % 300),
-                labels: if i % 7 == 0 {
+                labels: Some(if i % 7 == 0 {
                     vec![uuid::Uuid::from_u128(7)]
                 } else {
                     Vec::new()
-                },
+                }),
                 last,
-                kept_until: None,
+                kept_at: None,
+                in_lifecycle: false,
             }
         })
         .collect()
@@ -51,7 +53,7 @@ fn bench(c: &mut Criterion) {
         .into(),
         exclusions: Exclusions {
             name_prefixes: vec!["hr-".into(), "legal-".into()],
-            sensitivity_labels: [uuid::Uuid::from_u128(8)].into(),
+            sensitivity_labels: [uuid::Uuid::from_u128(7)].into(),
             younger_than_days: Some(30),
             ..Default::default()
         },
@@ -62,6 +64,7 @@ fn bench(c: &mut Criterion) {
     };
     let data = DataState {
         complete_until: Some(now - TimeDelta::hours(6)),
+        observed_since: [Some(now - TimeDelta::days(400)); 6],
         unavailable: Default::default(),
     };
     let all = groups(now, 100_000);

@@ -10,8 +10,8 @@ use common::*;
 use groupmgr::microsoft::graph::{OperationStatus, TeamArchival};
 use m365_sim::directory::CONTOSO;
 
-/// A Contoso team with owners, and one without, by group id.
-fn teams(app: &TestApp) -> (String, Option<String>) {
+/// A Contoso team with owners, and one whose owners are removed, by group id.
+fn teams(app: &TestApp) -> (String, String) {
     app.sim
         .state
         .with_graph(&CONTOSO, |t| {
@@ -28,7 +28,8 @@ fn teams(app: &TestApp) -> (String, Option<String>) {
                 .map(|g| {
                     g.owners.clear();
                     g.id.to_string()
-                });
+                })
+                .expect("a second seeded team");
             (with, without)
         })
         .expect("Contoso is seeded")
@@ -85,6 +86,9 @@ async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise(
     app.sim.state.advance_clock(chrono::TimeDelta::seconds(31));
     let op = graph.teams_operation(&location).await.unwrap();
     assert_eq!(op.status, OperationStatus::Succeeded, "{op:?}");
+    // The same operation addressed with unquoted keys, as some of Microsoft's examples write it.
+    let unquoted = location.replace('\'', "");
+    assert_eq!(graph.teams_operation(&unquoted).await.unwrap().id, op.id);
     assert_eq!(op.operation_type.as_deref(), Some("archiveTeam"));
     assert_eq!(op.target_resource_id.as_deref(), Some(team.as_str()));
     assert!(is_archived(&app, &team));
@@ -99,17 +103,48 @@ async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise(
     assert!(!is_archived(&app, &team));
 
     // A team whose group has no owner cannot be archived.
-    if let Some(ownerless) = ownerless {
-        let refused = graph
-            .set_team_archived(
-                &ownerless,
-                TeamArchival::Archive {
-                    read_only_for_members: false,
-                },
-            )
+    let refused = graph
+        .set_team_archived(
+            &ownerless,
+            TeamArchival::Archive {
+                read_only_for_members: false,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("must have an owner"), "{refused}");
+    // A user who neither owns the team nor administers the directory may not.
+    let adele = app.sim.user_token(CONTOSO, "adelev");
+    let bearer = groupmgr::auth::bearer_from_header(Some(&format!("Bearer {adele}"))).unwrap();
+    let token = a
+        .tokens
+        .on_behalf_of(&contoso(), &bearer, &a.graph_resource)
+        .await
+        .unwrap();
+    let not_owner = a.graph.session(token);
+    let adele_id = app
+        .sim
+        .state
+        .tenant(&CONTOSO)
+        .and_then(|t| t.user_by_upn("adelev@contoso.onmicrosoft.com").map(|u| u.id))
+        .expect("Adele is seeded");
+    let owns = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .find(|g| g.id.to_string() == team)
+                .is_some_and(|g| g.owners.contains(&adele_id))
+        })
+        .unwrap();
+    assert!(!owns, "the seeded team with owners is not Adele's");
+    {
+        let denied = not_owner
+            .set_team_archived(&team, TeamArchival::Unarchive)
             .await
             .unwrap_err();
-        assert!(refused.to_string().contains("must have an owner"), "{refused}");
+        assert_eq!(denied.status(), Some(403), "{denied}");
     }
     // Not a team, or not a location of ours: refused, nothing sent for the latter.
     assert!(
@@ -128,7 +163,7 @@ async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise(
 }
 
 #[tokio::test]
-async fn an_application_cannot_make_the_site_read_only_and_needs_a_team_settings_permission() {
+async fn an_application_without_a_team_settings_permission_is_refused() {
     let app = spawn_app().await;
     let a = &app.app;
     let (team, _) = teams(&app);

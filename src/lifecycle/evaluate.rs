@@ -4,8 +4,10 @@
 //! Judged against the data, not the wall clock. Activity is known only up to the tenant's
 //! `dataCompleteUntil`, so a group is inactive when its counted signals (and its creation) are
 //! all at least `inactivityDays` older than that point. Nothing is a candidate while that point
-//! is more than 48 hours old, or while a counted source is unavailable: the answer then says
-//! why instead.
+//! is more than 48 hours old, while a counted source is unavailable, or while a counted
+//! signal has not been observed for the whole threshold (a tenant connected last week has
+//! seen a week of audit history: "no edit seen" is not "no edit for 90 days"). The answer then
+//! says why instead.
 
 use std::collections::BTreeSet;
 
@@ -24,11 +26,17 @@ pub struct GroupFacts {
     pub name: String,
     /// `None` when unknown: the group's age cannot be judged, so it is never a candidate.
     pub created: Option<DateTime<Utc>>,
-    pub labels: Vec<uuid::Uuid>,
+    /// Its sensitivity label ids; `None` when unknown (then a policy that excludes labels
+    /// holds it out).
+    pub labels: Option<Vec<uuid::Uuid>>,
     /// The latest activity per signal, in `Signal::ALL` order (`None`: none seen).
     pub last: [Option<DateTime<Utc>>; 6],
-    /// Its owners chose to keep it until then (a `keep` review decision).
-    pub kept_until: Option<DateTime<Utc>>,
+    /// When its owners last decided to keep it: that holds it out of review for the policy's
+    /// period (`inactivityDays`) from then.
+    pub kept_at: Option<DateTime<Utc>>,
+    /// It has a review open, or its team is archived already: the review or the next action
+    /// follows it, not a new candidacy.
+    pub in_lifecycle: bool,
 }
 
 impl GroupFacts {
@@ -40,8 +48,11 @@ impl GroupFacts {
 /// How complete the tenant's data is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DataState {
-    /// Activity is complete up to here (`GET /api/sync`'s `activityCompleteUntil`).
+    /// Activity is complete up to here (`GET /api/sync`'s `dataCompleteUntil`).
     pub complete_until: Option<DateTime<Utc>>,
+    /// Since when each signal has been observed, in `Signal::ALL` order (`None`: never). The
+    /// audit feed reaches 7 days back at first connection, the reports 180 days.
+    pub observed_since: [Option<DateTime<Utc>>; 6],
     /// Sources that cannot be read now (concealed reports, missing consent, …).
     pub unavailable: BTreeSet<Signal>,
 }
@@ -56,6 +67,18 @@ pub enum Withheld {
     Stale { complete_until: DateTime<Utc> },
     /// A signal the policy counts cannot be read now.
     SourceUnavailable { signals: Vec<Signal> },
+    /// A counted signal has not been observed for the whole threshold yet (GroupMgr sees the
+    /// audit feed only from 7 days before the tenant connected); `until` is when it will have
+    /// been.
+    HistoryTooShort { signals: Vec<Signal>, until: DateTime<Utc> },
+}
+
+/// What would happen to a candidate next.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "step")]
+pub enum NextStep {
+    /// A review opens; its owners (or an administrator) decide by `due`.
+    Review { due: DateTime<Utc> },
 }
 
 /// A group the policy would act on, with its evidence.
@@ -69,11 +92,11 @@ pub struct Candidate {
     pub inactive_days: i64,
     /// Each counted signal's latest activity (`None`: never seen).
     pub last_by_signal: Vec<(Signal, Option<DateTime<Utc>>)>,
-    /// When the owners' review is due, if it starts now.
-    pub review_due: DateTime<Utc>,
+    pub next_step: NextStep,
 }
 
-/// The candidates of `policy` among `groups` at `now`, or why there are none.
+/// The candidates of `policy` among `groups` at `now`, longest inactive first (the order in
+/// which a daily cap takes them), or why there are none.
 pub fn candidates(
     policy: &LifecyclePolicy,
     data: &DataState,
@@ -90,6 +113,26 @@ pub fn candidates(
     }
     let threshold = TimeDelta::days(i64::from(policy.inactivity_days));
     let cutoff = complete_until - threshold;
+    // Every counted signal must have been watched over the whole window (cutoff, complete_until].
+    let short: Vec<(Signal, Option<DateTime<Utc>>)> = policy
+        .signals
+        .iter()
+        .map(|s| (*s, data.observed_since[*s as usize]))
+        .filter(|(_, since)| since.is_none_or(|t| t > cutoff))
+        .collect();
+    if !short.is_empty() {
+        // Never observed: the earliest it could be is a full threshold from now.
+        let until = short
+            .iter()
+            .map(|(_, since)| since.unwrap_or(complete_until) + threshold)
+            .max()
+            .unwrap_or(complete_until + threshold);
+        return Err(Withheld::HistoryTooShort {
+            signals: short.into_iter().map(|(s, _)| s).collect(),
+            until,
+        });
+    }
+    let keep_period = threshold;
     let young = policy
         .exclusions
         .younger_than_days
@@ -100,18 +143,24 @@ pub fn candidates(
         .iter()
         .map(|p| p.to_lowercase())
         .collect();
-    let review_due = now + TimeDelta::days(i64::from(policy.review_window_days));
+    let next_step = NextStep::Review {
+        due: now + TimeDelta::days(i64::from(policy.review_window_days)),
+    };
+    let by_label = !policy.exclusions.sensitivity_labels.is_empty();
     let counted: Vec<Signal> = policy.signals.iter().copied().collect();
     let mut out = Vec::new();
     for g in groups {
         // Without its creation time a group's inactivity cannot be judged.
         let Some(created) = g.created else { continue };
-        if young.is_some_and(|y| created > y)
-            || g.kept_until.is_some_and(|k| k > now)
+        if g.in_lifecycle
+            || young.is_some_and(|y| created > y)
+            || g.kept_at.is_some_and(|k| k + keep_period > now)
             || policy.exclusions.group_ids.contains(&g.id)
-            || g.labels
-                .iter()
-                .any(|l| policy.exclusions.sensitivity_labels.contains(l))
+            // Unknown labels hold a group out of a policy that excludes labels.
+            || (by_label
+                && g.labels
+                    .as_ref()
+                    .is_none_or(|ls| ls.iter().any(|l| policy.exclusions.sensitivity_labels.contains(l))))
             || (!prefixes.is_empty() && {
                 let name = g.name.to_lowercase();
                 prefixes.iter().any(|p| name.starts_with(p.as_str()))
@@ -129,9 +178,10 @@ pub fn candidates(
             inactive_since,
             inactive_days: (complete_until - inactive_since).num_days(),
             last_by_signal: counted.iter().map(|s| (*s, g.last(*s))).collect(),
-            review_due,
+            next_step: next_step.clone(),
         });
     }
+    out.sort_by_key(|c| (c.inactive_since, c.group_id));
     Ok(out)
 }
 
@@ -165,9 +215,10 @@ mod tests {
             id: uuid::Uuid::from_u128(n),
             name: format!("Group {n}"),
             created: Some(t(created_days_ago)),
-            labels: Vec::new(),
+            labels: Some(Vec::new()),
             last: [None; 6],
-            kept_until: None,
+            kept_at: None,
+            in_lifecycle: false,
         };
         for (s, days_ago) in last {
             g.last[*s as usize] = Some(t(*days_ago));
@@ -179,10 +230,11 @@ mod tests {
         r.unwrap().iter().map(|c| c.group_id.as_u128()).collect()
     }
 
-    /// Data complete up to a day ago, every source readable.
+    /// Data complete up to a day ago, every source readable and observed for years.
     fn fresh() -> DataState {
         DataState {
             complete_until: Some(t(1)),
+            observed_since: [Some(t(1000)); 6],
             unavailable: BTreeSet::new(),
         }
     }
@@ -203,17 +255,23 @@ mod tests {
             group(7, 400, &[(Signal::Teams, 90)]),
         ];
         let c = candidates(&p, &fresh(), &groups, now()).unwrap();
-        assert_eq!(c.iter().map(|c| c.group_id.as_u128()).collect::<Vec<_>>(), [1, 3, 5, 6]);
-        let first = &c[0];
+        // Longest inactive first: never active since creation 400 days ago, then 200, then 91.
+        assert_eq!(c.iter().map(|c| c.group_id.as_u128()).collect::<Vec<_>>(), [3, 5, 1, 6]);
+        let first = &c[2];
         assert_eq!((first.inactive_since, first.inactive_days), (t(200), 199));
         assert_eq!(
             first.last_by_signal,
             [(Signal::Teams, Some(t(200))), (Signal::SharePointFileEdit, None)]
         );
-        assert_eq!(first.review_due, now() + TimeDelta::days(14));
+        assert_eq!(
+            first.next_step,
+            NextStep::Review {
+                due: now() + TimeDelta::days(14)
+            }
+        );
         // Counting views too, group 3 is active.
         let with_views = policy(&[Signal::Teams, Signal::SharePointFileEdit, Signal::SharePointFileView]);
-        assert_eq!(ids(candidates(&with_views, &fresh(), &groups, now())), [1, 5, 6]);
+        assert_eq!(ids(candidates(&with_views, &fresh(), &groups, now())), [5, 1, 6]);
     }
 
     #[test]
@@ -229,13 +287,18 @@ mod tests {
         let mut named = group(2, 400, &[]);
         named.name = "HR-Payroll".into();
         let mut labelled = group(3, 400, &[]);
-        labelled.labels.push(label);
+        labelled.labels = Some(vec![label]);
+        // Kept 89 days ago: held out for the policy's 90 days; kept 91 days ago: no longer.
         let mut kept = group(4, 400, &[]);
-        kept.kept_until = Some(now() + TimeDelta::days(1));
+        kept.kept_at = Some(t(89));
         let mut kept_before = group(5, 400, &[]);
-        kept_before.kept_until = Some(t(1));
+        kept_before.kept_at = Some(t(91));
         let mut ageless = group(6, 400, &[]);
         ageless.created = None;
+        let mut unlabelled = group(9, 400, &[]);
+        unlabelled.labels = None;
+        let mut reviewing = group(10, 400, &[]);
+        reviewing.in_lifecycle = true;
         let groups = [
             group(1, 400, &[]),
             named,
@@ -245,8 +308,53 @@ mod tests {
             ageless,
             group(7, 150, &[]),
             group(8, 400, &[]),
+            unlabelled.clone(),
+            reviewing,
         ];
         assert_eq!(ids(candidates(&p, &fresh(), &groups, now())), [5, 8]);
+        // Unknown labels matter only to a policy that excludes by label.
+        let mut no_labels = p.clone();
+        no_labels.exclusions.sensitivity_labels.clear();
+        assert!(ids(candidates(&no_labels, &fresh(), &[unlabelled], now())) == [9]);
+    }
+
+    #[test]
+    fn a_signal_watched_for_less_than_the_threshold_makes_no_candidate() {
+        // Connected 10 days ago: the audit feed reaches 7 days before that; the reports 180.
+        let mut data = fresh();
+        data.observed_since[Signal::SharePointFileEdit as usize] = Some(t(17));
+        data.observed_since[Signal::Mail as usize] = None;
+        let groups = [group(1, 400, &[])];
+        assert_eq!(
+            candidates(
+                &policy(&[Signal::Teams, Signal::SharePointFileEdit]),
+                &data,
+                &groups,
+                now()
+            ),
+            Err(Withheld::HistoryTooShort {
+                signals: vec![Signal::SharePointFileEdit],
+                until: t(17) + TimeDelta::days(90)
+            })
+        );
+        assert!(matches!(
+            candidates(&policy(&[Signal::Mail]), &data, &groups, now()),
+            Err(Withheld::HistoryTooShort { .. })
+        ));
+        assert_eq!(ids(candidates(&policy(&[Signal::Teams]), &data, &groups, now())), [1]);
+    }
+
+    #[test]
+    fn the_longest_inactive_come_first() {
+        let groups = [
+            group(3, 400, &[(Signal::Teams, 100)]),
+            group(1, 400, &[(Signal::Teams, 300)]),
+            group(2, 400, &[(Signal::Teams, 200)]),
+        ];
+        assert_eq!(
+            ids(candidates(&policy(&[Signal::Teams]), &fresh(), &groups, now())),
+            [1, 2, 3]
+        );
     }
 
     #[test]
@@ -261,6 +369,18 @@ mod tests {
             complete_until: Some(now() - TimeDelta::hours(49)),
             ..fresh()
         };
+        assert_eq!(
+            candidates(
+                &p,
+                &DataState {
+                    complete_until: None,
+                    ..fresh()
+                },
+                &groups,
+                now()
+            ),
+            Err(Withheld::NoData)
+        );
         assert_eq!(
             candidates(&p, &stale, &groups, now()),
             Err(Withheld::Stale {

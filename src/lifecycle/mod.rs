@@ -5,5 +5,5 @@
 pub mod evaluate;
 pub mod policy;
 
-pub use evaluate::{Candidate, DataState, GroupFacts, STALE_AFTER, Withheld, candidates};
+pub use evaluate::{Candidate, DataState, GroupFacts, NextStep, STALE_AFTER, Withheld, candidates};
 pub use policy::{Exclusions, Execution, LifecyclePolicy, NoAnswer, Signal};

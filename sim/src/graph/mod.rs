@@ -341,16 +341,20 @@ pub(crate) fn page<T: Clone>(
 
 /// Dispatches one Graph request (also used for the items of a `$batch`).
 pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
-    // OData key-as-parentheses (`teams('{id}')/operations('{op}')`, the form of the Location
-    // a teams async operation answers with) addresses what `teams/{id}/operations/{op}` does
+    // OData keys in parentheses (`teams('{id}')/operations('{op}')`, quoted or not: the form
+    // of a teams async operation's Location) address what `teams/{id}/operations/{op}` does
     // (OData URL conventions §4.3, "Addressing entities").
     let segs: Vec<&str> = req
         .path
         .trim_start_matches('/')
         .split('/')
-        .flat_map(|s| match s.strip_suffix("')").and_then(|s| s.split_once("('")) {
-            Some((name, key)) => vec![name, key],
-            None => vec![s],
+        .flat_map(|s| match s.strip_suffix(')').and_then(|s| s.split_once('(')) {
+            // A key, not a function's parameters (`getTeamsTeamActivityDetail(period='D7')`)
+            // nor an empty call (`delta()`).
+            Some((name, key)) if !name.is_empty() && !key.is_empty() && !key.contains('=') => {
+                vec![name, key.trim_matches('\'')]
+            }
+            _ => vec![s],
         })
         .collect();
     let m = req.method.as_str();

@@ -1,23 +1,30 @@
 //! Archiving and unarchiving teams, and the async operations they start.
 //!
 //! Sources (Graph v1.0): api-reference `team-archive` and `team-unarchive`; resources
-//! `teamsAsyncOperation` and `teamsAsyncOperationStatus`; api-reference
-//! `teamsasyncoperation-get`.
+//! `teamsAsyncOperation` and `teamsAsyncOperationStatus`.
 //! - `POST /teams/{id}/archive` with an optional body `{"shouldSetSpoSiteReadOnlyForMembers":
 //!   true}` answers `202 Accepted` with a `Location` header naming the teamsAsyncOperation. The
 //!   team is archived once that operation succeeds, which may be after the answer. The read-only
 //!   parameter "is not supported in the application context".
 //! - "To archive a team, the team and group must have an owner."
-//! - `POST /teams/{id}/unarchive` likewise restores the team (and, the docs say, the site's
-//!   member permissions).
+//! - `POST /teams/{id}/unarchive` likewise restores the team: users can send messages and
+//!   edit it again.
 //! - Permissions: delegated `TeamSettings.ReadWrite.All` (or the legacy `Group.ReadWrite.All`,
 //!   `Directory.ReadWrite.All`); application `TeamSettings.ReadWrite.Group` (resource-specific
-//!   consent), `TeamSettings.ReadWrite.All` and the same legacy two.
+//!   consent, per team), `TeamSettings.ReadWrite.All` and the same legacy two. Teams service
+//!   administrators may act on teams they are not in.
 //! - The operation is read with a GET on its location. Its `status` is `notStarted`,
 //!   `inProgress`, `succeeded` or `failed`. Microsoft asks callers to wait more than 30 seconds
 //!   between checks.
 //!
 //! Where the documentation is silent, and this sim is a reading, not a quotation:
+//! - Who may act on behalf of a user: the sim lets owners of the team and directory
+//!   administrators (standing in for Teams service administrators), and refuses other users.
+//! - `TeamSettings.ReadWrite.Group` is resource-specific consent to one team; the sim grants
+//!   no such consent, so it does not accept that permission.
+//! - The Location's form: the docs' examples vary (keys quoted or not); the sim answers
+//!   `/teams('{id}')/operations('{op}')` and addresses both forms.
+//! - The permissions to read an operation: the sim accepts those that read the team.
 //! - The error for a team without an owner, and for the read-only flag in the application
 //!   context: the sim answers `400 BadRequest` with the documented condition as its message.
 //! - How long an operation takes: 20 seconds of the sim's clock (tests move the clock).
@@ -38,7 +45,6 @@ pub const OPERATION_TAKES: TimeDelta = TimeDelta::seconds(20);
 
 pub const ARCHIVE_PERMISSIONS: &[&str] = &[
     "TeamSettings.ReadWrite.All",
-    "TeamSettings.ReadWrite.Group",
     "Group.ReadWrite.All",
     "Directory.ReadWrite.All",
 ];

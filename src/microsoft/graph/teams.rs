@@ -28,10 +28,11 @@ pub enum TeamArchival {
 }
 
 /// A teams async operation's status (`teamsAsyncOperationStatus`). Values Microsoft adds
-/// later read as `Other`.
+/// later (`unknownFutureValue`, …) read as `Other`: a caller polls them to a deadline.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OperationStatus {
+    Invalid,
     NotStarted,
     InProgress,
     Succeeded,
@@ -59,15 +60,19 @@ pub struct TeamsOperation {
 }
 
 impl TeamsOperation {
-    /// Finished, one way or the other.
+    /// Finished, one way or the other (`invalid` is not going anywhere either).
     pub fn done(&self) -> bool {
-        matches!(self.status, OperationStatus::Succeeded | OperationStatus::Failed)
+        matches!(
+            self.status,
+            OperationStatus::Succeeded | OperationStatus::Failed | OperationStatus::Invalid
+        )
     }
 }
 
 impl Graph<'_> {
     /// Starts archiving or unarchiving the team of group `group`; returns the operation's
-    /// location (a path below the Graph version root) to read with `teams_operation`.
+    /// location (a path below the Graph version root, or a URL on our Graph host, as Microsoft
+    /// gave it) to read with `teams_operation`.
     ///
     /// Sent at most once unless Microsoft says it did not run it: a repeated request would
     /// start a second operation. The end state would be the same, but the first operation's
@@ -94,16 +99,19 @@ impl Graph<'_> {
             .headers
             .get(reqwest::header::LOCATION)
             .and_then(|v| v.to_str().ok())
-            .filter(|l| l.starts_with('/'))
+            .filter(|l| !l.is_empty())
             .map(str::to_string)
             .ok_or_else(|| GraphError::Protocol(format!("team {action}: 202 without an operation Location")))
     }
 
-    /// Reads a teams async operation at `location` (as `set_team_archived` returned it).
+    /// Reads a teams async operation at `location` (as `set_team_archived` returned it): a
+    /// path below the version root, or a URL on our own Graph host and version, nothing else.
     pub async fn teams_operation(&self, location: &str) -> Result<TeamsOperation, GraphError> {
-        if !location.starts_with("/teams") || location.contains("..") || location.contains("://") {
-            return Err(GraphError::Protocol("not a teams operation location".into()));
-        }
-        self.get_json(&self.url(location), &[]).await
+        let url = if location.starts_with("/teams") && !location.contains("..") {
+            self.url(location)
+        } else {
+            self.client.checked_link(location)?
+        };
+        self.get_json(&url, &[]).await
     }
 }
