@@ -37,13 +37,8 @@ async fn setup_on(store: Arc<dyn Store>, with_key: bool) -> (Arc<dyn Store>, Ten
     (store, tenant, key)
 }
 
-async fn read_all(
-    store: &Arc<dyn Store>,
-    tenant: &TenantId,
-    key: &TenantPrivateKey,
-) -> Vec<groupmgr::decrypt::OpenedLog> {
-    let keys = store.log_keys(tenant).await.unwrap();
-    let opener = Opener::new(key, *tenant, &keys, &[]);
+/// Every stored (sealed) entry of the tenant, oldest first.
+async fn stored_logs(store: &Arc<dyn Store>, tenant: &TenantId) -> Vec<groupmgr::store::LogRecord> {
     store
         .logs(
             tenant,
@@ -54,6 +49,17 @@ async fn read_all(
         )
         .await
         .unwrap()
+}
+
+async fn read_all(
+    store: &Arc<dyn Store>,
+    tenant: &TenantId,
+    key: &TenantPrivateKey,
+) -> Vec<groupmgr::decrypt::OpenedLog> {
+    let keys = store.log_keys(tenant).await.unwrap();
+    let opener = Opener::new(key, *tenant, &keys, &[]);
+    stored_logs(store, tenant)
+        .await
         .iter()
         .map(|r| opener.open_log(r).expect("every entry opens"))
         .collect()
@@ -76,16 +82,7 @@ async fn tenant_scoped_events_are_sealed_into_the_store() {
     assert_eq!(logs.len(), 1, "only catalogued, tenant-scoped events: {logs:?}");
     assert_eq!(logs[0].message, "lee@contoso.com took a licensed seat");
     assert_eq!(logs[0].event, "user_admitted");
-    let raw = store
-        .logs(
-            &tenant,
-            &LogQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let raw = stored_logs(&store, &tenant).await;
     assert_eq!(
         raw[0].message, "{user} took a licensed seat",
         "the template is stored, not the rendered text"
@@ -131,16 +128,7 @@ async fn data_keys_rotate_and_old_records_still_open() {
     });
     sink.flush().await;
     let keys = store.log_keys(&tenant).await.unwrap();
-    let entries = store
-        .logs(
-            &tenant,
-            &LogQuery {
-                limit: 1000,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let entries = stored_logs(&store, &tenant).await;
     let old = Opener::new(&key, tenant, &keys, &[]);
     let new = Opener::new(&key2, tenant, &keys, &[]);
     assert_eq!(entries.iter().filter(|e| old.open_log(e).is_ok()).count(), 30);
@@ -190,19 +178,7 @@ async fn without_a_key_nothing_is_written_and_the_drop_is_counted() {
     }
     sink.flush().await;
     assert_eq!(sink.stats().dropped_no_key.load(Ordering::Relaxed), 1);
-    assert!(
-        store
-            .logs(
-                &tenant,
-                &LogQuery {
-                    limit: 10,
-                    ..Default::default()
-                }
-            )
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(stored_logs(&store, &tenant).await.is_empty());
     assert!(store.log_keys(&tenant).await.unwrap().is_empty());
 }
 
@@ -284,16 +260,7 @@ async fn edited_and_forged_entries_are_reported_and_genuine_ones_vouched_for() {
         }
     });
     sink.flush().await;
-    let genuine = store
-        .logs(
-            &tenant,
-            &LogQuery {
-                limit: 10,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let genuine = stored_logs(&store, &tenant).await;
     assert_eq!(genuine.len(), 3);
 
     // The attacker re-dates the first entry and raises the second's level, in SQL.
@@ -429,16 +396,7 @@ async fn edited_and_forged_entries_are_reported_and_genuine_ones_vouched_for() {
     // along with the entries, so it vouches for nothing: Mallory's entry in a file claiming
     // Mallory's key as the publisher's is named, not vouched for.
     let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-    let all = store
-        .logs(
-            &tenant,
-            &LogQuery {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let all = stored_logs(&store, &tenant).await;
     let keys = store.log_keys(&tenant).await.unwrap();
     let page = serde_json::json!({
         "tenantId": tenant.to_string(),

@@ -126,20 +126,17 @@ async fn settings_and_store() -> Result<(Settings, Arc<dyn Store>), String> {
     Ok((settings, store))
 }
 
-/// The key that chains the operators' trail (derived from `GROUPMGR_INDEX_KEY`).
-fn trail_key() -> Result<crate::crypto::MacKey, String> {
-    let settings = Settings::from_env().map_err(|e| e.to_string())?;
-    let index = settings.index_key.ok_or(
-        "GROUPMGR_INDEX_KEY: required for operator commands (it keys the operators' trail); use the deployment's, from Key Vault",
-    )?;
-    Ok(crate::crypto::MacKey::derive_operator_trail(&index))
-}
-
 /// Appends this command to the operators' trail before it runs; it does not run if that fails.
-async fn audited(store: &dyn Store, command: &str, tenant: Option<TenantId>, detail: &str) -> Result<(), String> {
-    let key = trail_key()?;
-    let who = operators::identity().await;
-    operators::record(store, &key, &who, command, tenant, detail)
+async fn audited(
+    settings: &Settings,
+    store: &dyn Store,
+    command: &str,
+    tenant: Option<TenantId>,
+    detail: &str,
+) -> Result<(), String> {
+    let trail = operators::Trail::open(settings).await.map_err(|e| e.to_string())?;
+    trail
+        .append(store, command, tenant, detail)
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -185,8 +182,8 @@ fn tenant_act(command: &TenantCommand) -> (&'static str, Option<TenantId>, Strin
 
 /// `operators log [--verify]`.
 async fn operators_log(verify: bool) -> Result<(), String> {
-    let (_, store) = settings_and_store().await?;
-    let key = trail_key()?;
+    let (settings, store) = settings_and_store().await?;
+    let key = operators::key(&settings).map_err(|e| e.to_string())?;
     let mut emit = |l: String| println!("{l}");
     let v = operators::log(store.as_ref(), &key, verify, &mut emit)
         .await
@@ -212,7 +209,7 @@ async fn tenant(command: TenantCommand) -> Result<(), String> {
     let (settings, store_arc) = settings_and_store().await?;
     let store = store_arc.as_ref();
     let (act, tenant_id, detail) = tenant_act(&command);
-    audited(store, act, tenant_id, &detail).await?;
+    audited(&settings, store, act, tenant_id, &detail).await?;
     let text = match command {
         TenantCommand::Add {
             tenant_id,
@@ -279,6 +276,7 @@ fn finish(tally: Result<logs::Tally, CommandError>, what: &str, strict: bool) ->
 /// Audits a command that reads the logs or users of the tenants `key` opens: one entry per
 /// tenant it will read.
 async fn audited_reads(
+    settings: &Settings,
     store: &dyn Store,
     command: &str,
     key: &crate::crypto::TenantPrivateKey,
@@ -288,8 +286,12 @@ async fn audited_reads(
     let tenants = logs::tenants_for_key(store, key, tenant)
         .await
         .map_err(|e| e.to_string())?;
+    let trail = operators::Trail::open(settings).await.map_err(|e| e.to_string())?;
     for t in tenants {
-        audited(store, command, Some(t), detail).await?;
+        trail
+            .append(store, command, Some(t), detail)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -318,7 +320,7 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
             logs::decrypt_saved(&text, &key, &publishers, tenant, format, &mut emit)
         }
         None => {
-            let (_, store) = settings_and_store().await?;
+            let (settings, store) = settings_and_store().await?;
             let window = |t: Option<chrono::DateTime<chrono::Utc>>| {
                 t.map_or_else(|| "-".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             };
@@ -328,7 +330,7 @@ async fn logs(command: LogsCommand) -> Result<(), String> {
                 window(since),
                 window(until)
             );
-            audited_reads(store.as_ref(), "logs decrypt", &key, tenant, &detail).await?;
+            audited_reads(&settings, store.as_ref(), "logs decrypt", &key, tenant, &detail).await?;
             logs::decrypt_from_store(
                 store.as_ref(),
                 &key,
@@ -352,9 +354,9 @@ async fn users(
 ) -> Result<(), String> {
     let key = logs::read_key(key).map_err(|e| e.to_string())?;
     let publishers = publishers_to_check(publishers)?;
-    let (_, store) = settings_and_store().await?;
+    let (settings, store) = settings_and_store().await?;
     let detail = format!("key-id={}", key.public().id());
-    audited_reads(store.as_ref(), "users list", &key, tenant, &detail).await?;
+    audited_reads(&settings, store.as_ref(), "users list", &key, tenant, &detail).await?;
     let mut emit = |l: String| println!("{l}");
     finish(
         logs::users_list(store.as_ref(), &key, &publishers, tenant, &mut emit).await,
@@ -368,7 +370,7 @@ async fn users(
 async fn sync(tenant: TenantId, full: bool) -> Result<(), String> {
     let (settings, store) = settings_and_store().await?;
     let serve = settings.for_serve().map_err(|e| e.to_string())?;
-    audited(store.as_ref(), "sync", Some(tenant), &format!("full={full}")).await?;
+    audited(&settings, store.as_ref(), "sync", Some(tenant), &format!("full={full}")).await?;
     let app = crate::app::App::new(settings, serve, store, None, Default::default()).map_err(|e| e.to_string())?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(

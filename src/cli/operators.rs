@@ -113,6 +113,43 @@ pub async fn record(
     ))
 }
 
+/// The trail as one command writes it: its key and the operator, each found once.
+pub struct Trail {
+    key: MacKey,
+    operator: String,
+}
+
+impl Trail {
+    /// The key from the settings (`GROUPMGR_INDEX_KEY`) and the operator running this process.
+    pub async fn open(settings: &crate::config::Settings) -> Result<Self, CommandError> {
+        Ok(Self {
+            key: key(settings)?,
+            operator: identity().await,
+        })
+    }
+
+    /// Appends an entry for this command; the command must not run if this fails.
+    pub async fn append(
+        &self,
+        store: &dyn Store,
+        command: &str,
+        tenant: Option<TenantId>,
+        detail: &str,
+    ) -> Result<OperatorEntry, CommandError> {
+        record(store, &self.key, &self.operator, command, tenant, detail).await
+    }
+}
+
+/// The key that chains the trail, derived from `GROUPMGR_INDEX_KEY`.
+pub fn key(settings: &crate::config::Settings) -> Result<MacKey, CommandError> {
+    let index = settings.index_key.as_ref().ok_or_else(|| {
+        CommandError::Other(
+            "GROUPMGR_INDEX_KEY: required for operator commands (it keys the operators' trail); use the deployment's, from Key Vault".into(),
+        )
+    })?;
+    Ok(MacKey::derive_operator_trail(index))
+}
+
 /// Who runs this process: the Entra identity Azure CLI is signed in with, else the OS account.
 pub async fn identity() -> String {
     match entra_identity().await {
