@@ -54,12 +54,14 @@ impl BlobState {
         azure_storage_blob::BlobClient::new(url, self.credential.clone(), None).map_err(unavailable)
     }
 
+    fn container(&self) -> Result<azure_storage_blob::BlobContainerClient, BlobError> {
+        azure_storage_blob::BlobContainerClient::new(self.url(CONTAINER)?, self.credential.clone(), None)
+            .map_err(unavailable)
+    }
+
     /// Creates the container if it does not exist.
     pub async fn ensure_container(&self) -> Result<(), BlobError> {
-        let url = self.url(CONTAINER)?;
-        let client =
-            azure_storage_blob::BlobContainerClient::new(url, self.credential.clone(), None).map_err(unavailable)?;
-        match client.create(None).await {
+        match self.container()?.create(None).await {
             Ok(_) => Ok(()),
             Err(e) if e.http_status() == Some(StatusCode::Conflict) => Ok(()),
             Err(e) => Err(unavailable(e)),
@@ -89,17 +91,13 @@ impl BlobState {
     /// The names of the tenant's state blobs (as stored: `<name>.json`, `/` written as `-`).
     pub async fn names(&self, tenant: &TenantId) -> Result<Vec<String>, BlobError> {
         use futures_util::TryStreamExt as _;
-        let client = azure_storage_blob::BlobContainerClient::new(self.url(CONTAINER)?, self.credential.clone(), None)
-            .map_err(unavailable)?;
+        let client = self.container()?;
         let prefix = format!("{tenant}/");
         let options = azure_storage_blob::models::BlobContainerClientListBlobsOptions {
             prefix: Some(prefix.clone()),
             ..Default::default()
         };
-        let mut pager = match client.list_blobs(Some(options)) {
-            Ok(p) => p,
-            Err(e) => return Err(unavailable(e)),
-        };
+        let mut pager = client.list_blobs(Some(options)).map_err(unavailable)?;
         let mut names = Vec::new();
         loop {
             match pager.try_next().await {
