@@ -35,6 +35,7 @@ fn groups(now: DateTime<Utc>, n: usize) -> Vec<GroupFacts> {
                 last,
                 kept_at: None,
                 in_lifecycle: false,
+                unobservable: Default::default(),
             }
         })
         .collect()

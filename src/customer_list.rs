@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::activity::LastActivity;
+use crate::activity::{LastActivity, SharePointKinds};
 use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem, MAX_BATCH};
@@ -42,7 +42,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 4;
+const COLUMNS_VERSION: u32 = 5;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub struct GroupRow {
     pub group_id: String,
     /// The group's whole display name (up to Graph's 256 characters).
     pub name: String,
+    /// When the group was made (Graph's `createdDateTime`).
+    pub created: Option<DateTime<Utc>>,
     pub owner_count: Option<u64>,
     pub member_count: Option<u64>,
     pub teams_enabled: bool,
@@ -73,6 +75,8 @@ pub struct GroupRow {
     pub last_sharepoint_activity: Option<DateTime<Utc>>,
     /// The group mailbox's last activity (the Microsoft 365 groups activity report).
     pub last_mail_activity: Option<DateTime<Utc>>,
+    /// SharePoint's last activity by kind (file edit, file view, page, list).
+    pub last_sharepoint_kinds: SharePointKinds,
     pub last_activity: Option<DateTime<Utc>>,
     pub lifecycle: Lifecycle,
     pub synced_at: Option<DateTime<Utc>>,
@@ -127,6 +131,7 @@ fn group_columns() -> Vec<Column> {
         col("SiteUrl", ColumnKind::Text { unique: false }),
         col("ChannelSiteUrls", ColumnKind::Note),
         col("LifecycleStatus", ColumnKind::Choice(&["active", "deleted"])),
+        col("CreatedAt", ColumnKind::DateTime),
         col("SyncedAt", ColumnKind::DateTime),
     ]
 }
@@ -137,6 +142,10 @@ fn activity_columns() -> Vec<Column> {
         "LastTeamsActivity",
         "LastSharePointActivity",
         "LastMailActivity",
+        "LastFileEdit",
+        "LastFileView",
+        "LastPageView",
+        "LastListActivity",
         "LastActivity",
     ]
     .into_iter()
@@ -197,6 +206,7 @@ impl GroupRow {
         Self {
             group_id: group_id.to_string(),
             name: String::new(),
+            created: None,
             owner_count: None,
             member_count: None,
             teams_enabled: false,
@@ -206,6 +216,7 @@ impl GroupRow {
             last_teams_activity: None,
             last_sharepoint_activity: None,
             last_mail_activity: None,
+            last_sharepoint_kinds: SharePointKinds::default(),
             last_activity: None,
             lifecycle: Lifecycle::Active,
             synced_at: None,
@@ -219,6 +230,7 @@ impl GroupRow {
         f.insert("Title".into(), json!(fit_title(&self.name)));
         f.insert("DisplayName".into(), json!(self.name));
         f.insert("GroupId".into(), json!(self.group_id));
+        f.insert("CreatedAt".into(), time(&self.created));
         f.insert("OwnerCount".into(), opt(&self.owner_count));
         f.insert("MemberCount".into(), opt(&self.member_count));
         f.insert("TeamsEnabled".into(), json!(self.teams_enabled));
@@ -253,6 +265,7 @@ impl GroupRow {
             teams: self.last_teams_activity,
             sharepoint: self.last_sharepoint_activity,
             mail: self.last_mail_activity,
+            kinds: self.last_sharepoint_kinds,
         }
     }
 
@@ -261,6 +274,7 @@ impl GroupRow {
         self.last_teams_activity = a.teams;
         self.last_sharepoint_activity = a.sharepoint;
         self.last_mail_activity = a.mail;
+        self.last_sharepoint_kinds = a.kinds;
         self.last_activity = a.overall();
     }
 
@@ -271,6 +285,7 @@ impl GroupRow {
             group_id: f.get("GroupId")?.as_str()?.to_string(),
             // Rows written before the DisplayName column existed have the name in Title only.
             name: text("DisplayName").or_else(|| text("Title")).unwrap_or_default(),
+            created: parse_time(f.get("CreatedAt")),
             owner_count: count("OwnerCount"),
             member_count: count("MemberCount"),
             teams_enabled: f.get("TeamsEnabled").and_then(Value::as_bool).unwrap_or(false),
@@ -282,6 +297,12 @@ impl GroupRow {
             last_teams_activity: parse_time(f.get("LastTeamsActivity")),
             last_sharepoint_activity: parse_time(f.get("LastSharePointActivity")),
             last_mail_activity: parse_time(f.get("LastMailActivity")),
+            last_sharepoint_kinds: SharePointKinds {
+                file_edit: parse_time(f.get("LastFileEdit")),
+                file_view: parse_time(f.get("LastFileView")),
+                page: parse_time(f.get("LastPageView")),
+                list: parse_time(f.get("LastListActivity")),
+            },
             last_activity: parse_time(f.get("LastActivity")),
             lifecycle: match f.get("LifecycleStatus").and_then(Value::as_str) {
                 Some("deleted") => Lifecycle::Deleted,
@@ -345,12 +366,7 @@ pub async fn ensure(
         }
         return Ok(loc);
     }
-    let root = graph.root_site().await?;
-    let hostname = root
-        .site_collection
-        .and_then(|c| c.hostname)
-        .ok_or_else(|| GraphError::Protocol("root site has no hostname".into()))?;
-    let site = graph.site_by_path(&hostname, site_path).await?;
+    let site = configured_site(graph, site_path).await?;
     let list = match graph.find_list(&site.id, LIST_NAME).await? {
         Some(l) => {
             add_missing_columns(graph, &site.id, &l.id).await?;
@@ -371,6 +387,30 @@ pub async fn ensure(
         Ok(_) | Err(StateError::Conflict) => Ok(loc),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The configured site (`GROUPMGR_SHAREPOINT_SITE`'s path on the tenant's SharePoint host).
+async fn configured_site(graph: &Graph<'_>, site_path: &str) -> Result<crate::microsoft::graph::Site, GraphError> {
+    let root = graph.root_site().await?;
+    let hostname = root
+        .site_collection
+        .and_then(|c| c.hostname)
+        .ok_or_else(|| GraphError::Protocol("root site has no hostname".into()))?;
+    graph.site_by_path(&hostname, site_path).await
+}
+
+/// The id of the tenant's GroupMgr site: the one the list is on, when a sync found it, else
+/// the configured one looked up now.
+pub async fn site_id(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    site_path: &str,
+) -> Result<String, ListError> {
+    if let Some(loc) = location(state, tenant).await? {
+        return Ok(loc.site_id);
+    }
+    Ok(configured_site(graph, site_path).await?.id)
 }
 
 /// Adds the columns a list made by an earlier GroupMgr lacks (e.g. `DisplayName`).
@@ -447,6 +487,10 @@ fn activity_fields(a: LastActivity) -> Map<String, Value> {
     f.insert("LastTeamsActivity".into(), time(&a.teams));
     f.insert("LastSharePointActivity".into(), time(&a.sharepoint));
     f.insert("LastMailActivity".into(), time(&a.mail));
+    f.insert("LastFileEdit".into(), time(&a.kinds.file_edit));
+    f.insert("LastFileView".into(), time(&a.kinds.file_view));
+    f.insert("LastPageView".into(), time(&a.kinds.page));
+    f.insert("LastListActivity".into(), time(&a.kinds.list));
     f.insert("LastActivity".into(), time(&a.overall()));
     f
 }

@@ -52,6 +52,34 @@ async fn premium_teams_events_are_used_when_the_tenant_has_them() {
     app.stop().await;
 }
 
+/// SharePoint activity is split by kind — file edits, file views, page views, list items —
+/// into the list's `LastFileEdit`, `LastFileView`, `LastPageView` and `LastListActivity`,
+/// each exactly what the feed holds; each is also in `LastSharePointActivity`.
+#[tokio::test]
+async fn sharepoint_activity_is_split_by_kind() {
+    let app = spawn_with(audit_app(8)).await;
+    let at = app.sim.state.now();
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let truth = app.sim.expected_sharepoint_kinds_at(CONTOSO, at);
+    let rows = list_rows(&app);
+    let columns = ["LastFileEdit", "LastFileView", "LastPageView", "LastListActivity"];
+    let mut seen = [0usize; 4];
+    for (id, r) in &rows {
+        let want = truth.get(&id.parse().unwrap()).copied().unwrap_or_default();
+        for (k, column) in columns.iter().enumerate() {
+            let got = r.get(*column).cloned().unwrap_or(Value::Null);
+            assert_eq!(got, fmt(want[k]), "{id} {column}");
+            if let Some(t) = got.as_str() {
+                seen[k] += 1;
+                let sp = r["LastSharePointActivity"].as_str().unwrap();
+                assert!(t <= sp, "{id}: {column} {t} after LastSharePointActivity {sp}");
+            }
+        }
+    }
+    assert!(seen.iter().all(|n| *n >= 5), "every kind is present in some rows: {seen:?}");
+    app.stop().await;
+}
+
 /// A tenant whose administrator turned report name concealment off (the Teams report can
 /// then be joined to groups).
 fn revealed(mut opts: Spawn) -> Spawn {

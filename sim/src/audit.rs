@@ -122,6 +122,8 @@ pub struct Truth {
     pub record: usize,
     pub group: Uuid,
     pub teams: bool,
+    /// A SharePoint record's kind: 0 list item, 1 page view, 2 file edit, 3 file view.
+    pub kind: usize,
     pub time: DateTime<Utc>,
 }
 
@@ -188,10 +190,15 @@ fn base(
         let roll = rng.below(100);
         let rec = if b.sharepoint {
             let g = (!groups.is_empty()).then(|| groups[rng.below(groups.len() as u64) as usize]);
-            let (record_type, item_type, op) = match rng.below(4) {
+            // One of each kind GroupMgr tells apart (Purview "Audit log activities": file and
+            // page activities, list activities; RecordType 4 SharePoint for page views, 6
+            // SharePointFileOperation, 36 SharePointListOperation).
+            let kind = rng.below(4) as usize;
+            let (record_type, item_type, op) = match kind {
                 0 => (36, "ListItem", "ListItemUpdated"),
                 1 => (4, "Page", "PageViewed"),
-                _ => (6, "File", "FileModified"),
+                2 => (6, "File", "FileModified"),
+                _ => (6, "File", "FileAccessed"),
             };
             let mut r = json!({"Id": id.to_string(), "CreationTime": fmt_time(time), "RecordType": record_type, "ItemType": item_type,
                 "Operation": op, "OrganizationId": tenant.to_string(), "UserType": 0, "UserId": user, "UserKey": "i:0h.f|membership|1003200096971f55@live.com",
@@ -209,6 +216,7 @@ fn base(
                         record: i,
                         group: g.id,
                         teams: false,
+                        kind,
                         time,
                     });
                     r["SiteUrl"] = json!(format!("{site}/"));
@@ -238,6 +246,7 @@ fn base(
                         record: i,
                         group: g.id,
                         teams: true,
+                        kind: 0,
                         time,
                     });
                     let operations = if opts.premium_teams_events {
@@ -257,6 +266,7 @@ fn base(
                         record: i,
                         group: g.id,
                         teams: true,
+                        kind: 0,
                         time,
                     });
                     if opts.premium_teams_events {
@@ -399,6 +409,28 @@ fn add_feed_activity(
             }
         }
     }
+}
+
+/// Group id → its latest SharePoint activity of each kind the feed holds: [file edit, file
+/// view, page view, list item].
+pub type KindActivity = HashMap<Uuid, [Option<DateTime<Utc>>; 4]>;
+
+/// What the audit feed says about each group's SharePoint activity by kind.
+pub fn feed_kinds(t: &TenantGraph, tenant: &Uuid, host: &str, opts: &AuditOptions, now: DateTime<Utc>) -> KindActivity {
+    let mut out = KindActivity::new();
+    for (b, _) in all_blobs(tenant, true, now, opts) {
+        let repeated = base(t, tenant, host, previous(b, opts), opts, DUPLICATES)
+            .1
+            .into_iter()
+            .filter(|t| t.record < DUPLICATES);
+        for truth in base(t, tenant, host, b, opts, usize::MAX).1.into_iter().chain(repeated) {
+            // Record kinds 0 list, 1 page, 2 edit, 3 view → [edit, view, page, list].
+            let slot = [3, 2, 0, 1][truth.kind];
+            let e = &mut out.entry(truth.group).or_default()[slot];
+            *e = Some(e.map_or(truth.time, |s| s.max(truth.time)));
+        }
+    }
+    out
 }
 
 /// Management API state of one tenant.

@@ -440,6 +440,17 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// What the audit feed says at `now` about each group's SharePoint activity by kind:
+    /// [file edit, file view, page view, list item].
+    pub fn expected_sharepoint_kinds_at(&self, tenant: uuid::Uuid, now: chrono::DateTime<chrono::Utc>) -> audit::KindActivity {
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let host = format!("{}.sharepoint.com", t.name.to_lowercase());
+        let opts = self.state.options.audit.clone();
+        self.state
+            .with_graph(&tenant, |g| audit::feed_kinds(g, &tenant, &host, &opts, now))
+            .unwrap_or_default()
+    }
+
     /// What the Microsoft 365 groups activity report (read over `days`) says of each group's
     /// mailbox at `now`, as GroupMgr can know it: the group's last activity day when its
     /// mailbox received mail in the period; nothing when report names are concealed.

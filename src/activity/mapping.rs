@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::LastActivity;
+use super::{LastActivity, SharePointKind};
 use super::records::AuditRecord;
 
 /// Normalises a site URL for comparison.
@@ -109,13 +109,7 @@ impl GroupIndex {
         }
         if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
             let group = *self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?;
-            return Some((
-                group,
-                LastActivity {
-                    sharepoint: Some(time),
-                    ..Default::default()
-                },
-            ));
+            return Some((group, LastActivity::sharepoint_at(time, sharepoint_kind(r))));
         }
         None
     }
@@ -130,6 +124,36 @@ fn is_content_operation(r: &AuditRecord<'_>) -> bool {
                 || r.operation.as_deref().is_some_and(|o| o.starts_with("Page"))
         }
         _ => false,
+    }
+}
+
+/// File operations that read a file without changing it (Microsoft Purview, "Audit log
+/// activities", file and page activities:
+/// https://learn.microsoft.com/purview/audit-log-activities#file-and-page-activities).
+const FILE_VIEWS: [&str; 6] = [
+    "FileAccessed",
+    "FileAccessedExtended",
+    "FilePreviewed",
+    "FileDownloaded",
+    "FileSyncDownloadedFull",
+    "FileSyncDownloadedPartial",
+];
+
+/// The kind of a SharePoint content record: a page (RecordType 4 with a page, or a `Page…`
+/// operation), a list change (RecordType 36, SharePointListOperation), a file view (the read
+/// operations above) or a file edit (any other RecordType 6, SharePointFileOperation: upload,
+/// change, rename, move, copy, delete, restore, check-in…). Sharing (RecordType 14) is
+/// SharePoint activity of no kind.
+fn sharepoint_kind(r: &AuditRecord<'_>) -> Option<SharePointKind> {
+    let op = r.operation.as_deref().unwrap_or_default();
+    match r.record_type {
+        Some(36) => Some(SharePointKind::List),
+        Some(4) => Some(SharePointKind::Page),
+        Some(6) if op.starts_with("Page") => Some(SharePointKind::Page),
+        Some(6) if op.starts_with("ListItem") || op.starts_with("List") => Some(SharePointKind::List),
+        Some(6) if FILE_VIEWS.iter().any(|v| v.eq_ignore_ascii_case(op)) => Some(SharePointKind::FileView),
+        Some(6) => Some(SharePointKind::FileEdit),
+        _ => None,
     }
 }
 
@@ -191,6 +215,34 @@ mod tests {
             assert!(classify(&i, other).is_none(), "{other}");
         }
         assert!(classify(&i, r#"{"Id":"8","CreationTime":"2026-11-01T10:00:00","RecordType":4,"ItemType":"Page","Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/marketing","UserType":0}"#).is_some());
+    }
+
+    #[test]
+    fn sharepoint_records_are_told_apart_by_kind() {
+        let i = index();
+        let kind = |record_type: &str, op: &str, item: &str| {
+            let json = format!(
+                r#"{{"Id":"k","CreationTime":"2026-11-01T10:00:00","RecordType":{record_type},"Operation":"{op}","ItemType":"{item}","Workload":"SharePoint","SiteUrl":"https://contoso.sharepoint.com/sites/marketing","UserType":0}}"#
+            );
+            let (_, a) = classify(&i, &json).unwrap();
+            assert_eq!(a.sharepoint, Some("2026-11-01T10:00:00Z".parse().unwrap()), "{op}");
+            [
+                a.kinds.file_edit.is_some(),
+                a.kinds.file_view.is_some(),
+                a.kinds.page.is_some(),
+                a.kinds.list.is_some(),
+            ]
+        };
+        assert_eq!(kind("6", "FileModified", "File"), [true, false, false, false]);
+        assert_eq!(kind("6", "FileUploaded", "File"), [true, false, false, false]);
+        assert_eq!(kind("6", "FileAccessed", "File"), [false, true, false, false]);
+        assert_eq!(kind("6", "FilePreviewed", "File"), [false, true, false, false]);
+        assert_eq!(kind("6", "FileDownloaded", "File"), [false, true, false, false]);
+        assert_eq!(kind("4", "PageViewed", "Page"), [false, false, true, false]);
+        assert_eq!(kind("6", "PageViewedExtended", "Page"), [false, false, true, false]);
+        assert_eq!(kind("36", "ListItemUpdated", "ListItem"), [false, false, false, true]);
+        // Sharing is SharePoint activity of no kind.
+        assert_eq!(kind("14", "SharingSet", "File"), [false; 4]);
     }
 
     #[test]

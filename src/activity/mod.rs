@@ -25,6 +25,61 @@ pub struct LastActivity {
     /// The group mailbox's (the Microsoft 365 groups activity report).
     #[serde(default)]
     pub mail: Option<DateTime<Utc>>,
+    /// SharePoint activity by kind (each is also in `sharepoint`, which has sharing as well):
+    /// file edits (uploads, changes, moves, deletions), file views (opened, previewed,
+    /// downloaded), page views and list item changes. `None` also for activity recorded
+    /// before GroupMgr split SharePoint's records by kind.
+    #[serde(default, skip_serializing_if = "SharePointKinds::is_empty")]
+    pub kinds: SharePointKinds,
+}
+
+/// The latest SharePoint activity of each kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SharePointKinds {
+    #[serde(default, rename = "e", skip_serializing_if = "Option::is_none")]
+    pub file_edit: Option<DateTime<Utc>>,
+    #[serde(default, rename = "v", skip_serializing_if = "Option::is_none")]
+    pub file_view: Option<DateTime<Utc>>,
+    #[serde(default, rename = "p", skip_serializing_if = "Option::is_none")]
+    pub page: Option<DateTime<Utc>>,
+    #[serde(default, rename = "l", skip_serializing_if = "Option::is_none")]
+    pub list: Option<DateTime<Utc>>,
+}
+
+/// Which kind of SharePoint activity a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SharePointKind {
+    FileEdit,
+    FileView,
+    Page,
+    List,
+}
+
+impl SharePointKinds {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    fn slot(&mut self, kind: SharePointKind) -> &mut Option<DateTime<Utc>> {
+        match kind {
+            SharePointKind::FileEdit => &mut self.file_edit,
+            SharePointKind::FileView => &mut self.file_view,
+            SharePointKind::Page => &mut self.page,
+            SharePointKind::List => &mut self.list,
+        }
+    }
+
+    pub fn get(&self, kind: SharePointKind) -> Option<DateTime<Utc>> {
+        let mut copy = *self;
+        *copy.slot(kind)
+    }
+
+    fn merge(&mut self, other: SharePointKinds) {
+        self.file_edit = later(self.file_edit, other.file_edit);
+        self.file_view = later(self.file_view, other.file_view);
+        self.page = later(self.page, other.page);
+        self.list = later(self.list, other.list);
+    }
 }
 
 fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
@@ -40,6 +95,19 @@ impl LastActivity {
         self.teams = later(self.teams, other.teams);
         self.sharepoint = later(self.sharepoint, other.sharepoint);
         self.mail = later(self.mail, other.mail);
+        self.kinds.merge(other.kinds);
+    }
+
+    /// SharePoint activity of one kind at `time` (it is SharePoint activity too).
+    pub fn sharepoint_at(time: DateTime<Utc>, kind: Option<SharePointKind>) -> Self {
+        let mut a = LastActivity {
+            sharepoint: Some(time),
+            ..Default::default()
+        };
+        if let Some(k) = kind {
+            *a.kinds.slot(k) = Some(time);
+        }
+        a
     }
 
     /// The overall last activity.

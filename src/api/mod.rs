@@ -6,6 +6,7 @@ pub mod activity;
 mod error;
 pub mod groups;
 pub mod health;
+pub mod lifecycle;
 pub mod logs;
 pub mod membership;
 pub mod model;
@@ -17,7 +18,7 @@ pub mod sync;
 mod upstream;
 
 pub use error::{ApiError, ErrorBody, ErrorCode, ErrorDetail};
-pub use upstream::caller_graph;
+pub use upstream::{app_graph, caller_graph};
 
 use bytes::Bytes;
 use serde::de::DeserializeOwned;

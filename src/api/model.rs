@@ -508,3 +508,158 @@ pub struct PrincipalRef {
     #[schema(format = Uuid)]
     pub id: String,
 }
+
+/// Why the dry run finds no candidate now, whatever the groups' activity.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum WithheldReason {
+    /// No sync has completed a period of activity yet.
+    NoData,
+    /// The data is complete only up to `completeUntil`, more than 48 hours ago.
+    Stale,
+    /// A counted signal's source cannot be read now (`GET /api/sync` says why).
+    SourceUnavailable,
+    /// A counted signal has not been observed for the whole threshold yet: GroupMgr sees the
+    /// audit feed only from 7 days before the tenant connected, and a gap restarts it.
+    HistoryTooShort,
+}
+
+/// Why there are no candidates.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Withholding {
+    pub reason: WithheldReason,
+    /// For people.
+    pub message: String,
+    /// The signals concerned (`sourceUnavailable`, `historyTooShort`).
+    pub signals: Vec<crate::lifecycle::Signal>,
+    /// `stale`: how far the data is complete.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub complete_until: Option<DateTime<Utc>>,
+    /// `historyTooShort`: when every counted signal will have been observed for the whole
+    /// threshold (if nothing interrupts it).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl From<crate::lifecycle::Withheld> for Withholding {
+    fn from(w: crate::lifecycle::Withheld) -> Self {
+        use crate::lifecycle::Withheld::*;
+        let names = |s: &[crate::lifecycle::Signal]| {
+            s.iter()
+                .map(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut out = Withholding {
+            reason: WithheldReason::NoData,
+            message: String::new(),
+            signals: Vec::new(),
+            complete_until: None,
+            until: None,
+        };
+        match w {
+            NoData => out.message = "no sync has completed a period of activity yet".into(),
+            Stale { complete_until } => {
+                out.reason = WithheldReason::Stale;
+                out.message = "activity data is more than 48 hours old; no group is judged on it".into();
+                out.complete_until = Some(complete_until);
+            }
+            SourceUnavailable { signals } => {
+                out.reason = WithheldReason::SourceUnavailable;
+                out.message = format!("the policy counts signals that cannot be read now: {}", names(&signals));
+                out.signals = signals;
+            }
+            HistoryTooShort { signals, until } => {
+                out.reason = WithheldReason::HistoryTooShort;
+                out.message = format!(
+                    "these signals have not been observed for the policy's whole threshold yet: {}",
+                    names(&signals)
+                );
+                out.signals = signals;
+                out.until = Some(until);
+            }
+        }
+        out
+    }
+}
+
+/// A counted signal's latest activity.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalActivity {
+    pub signal: crate::lifecycle::Signal,
+    /// `null`: none seen since the signal has been observed.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last: Option<DateTime<Utc>>,
+}
+
+/// What would happen to a candidate next.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateStep {
+    /// `review`: a review opens, for its owners (or an administrator) to decide by `due`.
+    pub step: String,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub due: Option<DateTime<Utc>>,
+}
+
+/// A group the lifecycle policy would act on, with its evidence.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidateItem {
+    pub group_id: String,
+    pub display_name: String,
+    /// The later of its last counted activity and its creation.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub inactive_since: Option<DateTime<Utc>>,
+    /// Whole days from `inactiveSince` to `dataCompleteUntil`.
+    pub inactive_days: i64,
+    /// Each counted signal's latest activity.
+    pub signals: Vec<SignalActivity>,
+    pub next_step: CandidateStep,
+}
+
+impl CandidateItem {
+    pub fn of(c: crate::lifecycle::Candidate, names: &std::collections::HashMap<uuid::Uuid, String>) -> Self {
+        let crate::lifecycle::NextStep::Review { due } = c.next_step;
+        CandidateItem {
+            group_id: c.group_id.to_string(),
+            display_name: names.get(&c.group_id).cloned().unwrap_or_default(),
+            inactive_since: Some(c.inactive_since),
+            inactive_days: c.inactive_days,
+            signals: c
+                .last_by_signal
+                .into_iter()
+                .map(|(signal, last)| SignalActivity { signal, last })
+                .collect(),
+            next_step: CandidateStep {
+                step: "review".into(),
+                due: Some(due),
+            },
+        }
+    }
+}
+
+/// `GET /api/lifecycle/candidates`: the dry run of the tenant's policy.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CandidatePage {
+    /// Longest inactive first (the order a daily cap takes them in).
+    pub value: Vec<CandidateItem>,
+    /// Why there are no candidates whatever the activity (`null` when groups were judged).
+    #[schema(required = true)]
+    pub withheld: Option<Withholding>,
+    /// Groups whose facts were judged (active groups in GroupMgr's list).
+    pub groups_judged: usize,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub data_complete_until: Option<DateTime<Utc>>,
+    /// The policy judged by.
+    pub policy: crate::lifecycle::LifecyclePolicy,
+}

@@ -165,6 +165,27 @@ fn policy_get() {}
 #[allow(dead_code)]
 fn policy_put() {}
 
+/// Read the tenant's lifecycle policy
+#[utoipa::path(get, path = "/api/lifecycle/policy", tag = "lifecycle",
+    description = "Requires the `GroupMgr.Admin` app role. The policy is kept in the tenant's GroupMgr site (list \"GroupMgr Settings\"), read with the caller's rights; `404 not_found` until one is set, `409 conflict` when the stored item was edited into something that is not a valid policy.",
+    responses((status = 200, description = "The policy", body = crate::lifecycle::LifecyclePolicy), Errors))]
+#[allow(dead_code)]
+fn lifecycle_policy_get() {}
+
+/// Set the tenant's lifecycle policy
+#[utoipa::path(put, path = "/api/lifecycle/policy", tag = "lifecycle", request_body = crate::lifecycle::LifecyclePolicy,
+    description = "Requires the `GroupMgr.Admin` app role. Replaces the whole policy, kept in the tenant's GroupMgr site (the list \"GroupMgr Settings\" is made on first use), written with GroupMgr's own grant on that one site (`Sites.Selected`) once the role is checked; nothing of it is stored by GroupMgr. `400 invalid_input` names the property at fault.",
+    responses((status = 200, description = "The policy now stored", body = crate::lifecycle::LifecyclePolicy), Errors))]
+#[allow(dead_code)]
+fn lifecycle_policy_put() {}
+
+/// Dry run: the groups the lifecycle policy would act on now
+#[utoipa::path(get, path = "/api/lifecycle/candidates", tag = "lifecycle",
+    description = "Requires the `GroupMgr.Admin` app role. Judges every active group in the tenant's GroupMgr list by the policy, against the data's completeness point (`dataCompleteUntil`), not the clock. Writes nothing, anywhere. No group is a candidate while the data is more than 48 hours old, while a counted signal's source is unavailable, or while a counted signal has not been observed for the whole threshold: `withheld` says which. Groups are held out when their creation time is unknown, when a counted signal cannot be seen for them (a site not found yet), or by the policy's exclusions.",
+    responses((status = 200, description = "The candidates, longest inactive first, or why there are none", body = CandidatePage), Errors))]
+#[allow(dead_code)]
+fn lifecycle_candidates() {}
+
 /// Preview a new group's names under the tenant's naming policy
 #[utoipa::path(get, path = "/api/policy/naming/preview", tag = "policy",
     params(
@@ -279,7 +300,8 @@ impl Modify for BearerScheme {
     paths(
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
-        policy_get, policy_put, naming_preview, activity, sync_state, sync, logs, openapi
+        policy_get, policy_put, naming_preview, lifecycle_policy_get, lifecycle_policy_put,
+        lifecycle_candidates, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),

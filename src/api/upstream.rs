@@ -147,6 +147,17 @@ pub async fn caller_graph<'a>(app: &'a App, caller: &Caller) -> Result<Graph<'a>
     Ok(app.graph.session(token))
 }
 
+/// A Graph session with GroupMgr's own application token for the caller's tenant: for writes
+/// to GroupMgr's own site, which the tenant granted GroupMgr (`Sites.Selected`) and its
+/// users may not be able to write. Only after the caller's role was checked.
+pub async fn app_graph<'a>(app: &'a App, caller: &Caller) -> Result<Graph<'a>, ApiError> {
+    let token = app
+        .tokens
+        .app_token(&caller.tenant.tenant_id, &app.graph_resource)
+        .await?;
+    Ok(app.graph.session(token))
+}
+
 impl From<crate::domain::InvalidInput> for ApiError {
     fn from(e: crate::domain::InvalidInput) -> Self {
         ApiError::bad_request(ErrorCode::InvalidInput, e.to_string())

@@ -27,6 +27,11 @@ pub enum Gated {
     PolicyGet,
     PolicyPut,
     NamingPreview,
+    /// `GET`/`PUT /api/lifecycle/policy` (role `GroupMgr.Admin`).
+    LifecyclePolicyGet,
+    LifecyclePolicyPut,
+    /// `GET /api/lifecycle/candidates`: the policy's dry run (role `GroupMgr.Admin`).
+    LifecycleCandidates,
     Activity,
     /// `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`).
     SyncState,
@@ -104,6 +109,16 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "NamingPolicyPreview",
         route: "policy/naming/preview",
         methods: &[("GET", G(NamingPreview))],
+    },
+    HttpFunction {
+        name: "LifecyclePolicy",
+        route: "lifecycle/policy",
+        methods: &[("GET", G(LifecyclePolicyGet)), ("PUT", G(LifecyclePolicyPut))],
+    },
+    HttpFunction {
+        name: "LifecycleCandidates",
+        route: "lifecycle/candidates",
+        methods: &[("GET", G(LifecycleCandidates))],
     },
     HttpFunction {
         name: "Activity",

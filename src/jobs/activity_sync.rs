@@ -61,6 +61,8 @@ const BLOB_ATTEMPTS: u32 = 3;
 const REPORT_DAY_KEY: &str = "teams_report_day";
 /// Set once a report was read over its longest period with names shown: later reads take the
 /// last 7 days. Removed while names are concealed, so lifting concealment reads the history.
+/// How far back a report's first read reaches (its period, `D90`).
+const HISTORY_DAYS: i64 = 90;
 const TEAMS_HISTORY_KEY: &str = "teams_report_history";
 const GROUPS_HISTORY_KEY: &str = "groups_report_history";
 const CONCEALED_KEY: &str = "teams_report_concealed";
@@ -126,6 +128,12 @@ pub struct Checkpoint {
     /// Content that could not be read yet, by id.
     #[serde(default)]
     pub failing: BTreeMap<String, FailingBlob>,
+    /// Since when this content type has been read without a gap, and with SharePoint's
+    /// records split by kind: the start of the first window read, moved forward past any
+    /// content lost (expired before it could be read, or a gap longer than the feed keeps).
+    /// "No activity seen" means "none" only after this time.
+    #[serde(default, rename = "observedSince")]
+    pub observed_since: Option<DateTime<Utc>>,
 }
 
 fn checkpoint_key(ct: ContentType) -> String {
@@ -173,6 +181,55 @@ pub async fn data_complete_until(
         }
     }
     Ok(marks.into_iter().min())
+}
+
+/// Since when each source has been observed without a gap (`None`: not yet, or not read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ObservedSince {
+    /// Teams records of the audit feed.
+    pub teams_audit: Option<DateTime<Utc>>,
+    /// SharePoint records of the audit feed, split by kind.
+    pub sharepoint_audit: Option<DateTime<Utc>>,
+    /// The Teams team activity report, first read over its 90 days.
+    pub teams_report: Option<DateTime<Utc>>,
+    /// The Microsoft 365 groups activity report (group mailboxes), first read over 90 days.
+    pub groups_report: Option<DateTime<Utc>>,
+}
+
+/// How far back the tenant's sources have been observed.
+pub async fn observed_since(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    audit_feed: bool,
+) -> Result<ObservedSince, StateError> {
+    let mut out = ObservedSince::default();
+    if audit_feed {
+        for (ct, slot) in [
+            (ContentType::General, &mut out.teams_audit),
+            (ContentType::SharePoint, &mut out.sharepoint_audit),
+        ] {
+            if let Some((cp, _)) = load_doc::<Checkpoint>(state, tenant, &checkpoint_key(ct)).await? {
+                *slot = cp.observed_since.filter(|_| cp.bookmark.is_some());
+            }
+        }
+    }
+    // The report history is the day the report was first read over its whole period.
+    let concealed = state.load(tenant, CONCEALED_KEY).await?.is_some();
+    for (key, slot) in [
+        (TEAMS_HISTORY_KEY, &mut out.teams_report),
+        (GROUPS_HISTORY_KEY, &mut out.groups_report),
+    ] {
+        if concealed {
+            continue;
+        }
+        if let Some((day, _)) = state.load(tenant, key).await?
+            && let Ok(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d")
+            && let Some(t) = d.and_hms_opt(0, 0, 0)
+        {
+            *slot = Some(t.and_utc() - TimeDelta::days(HISTORY_DAYS));
+        }
+    }
+    Ok(out)
 }
 
 /// A source GroupMgr reads activity from.
@@ -552,6 +609,7 @@ impl ActivitySync<'_> {
 
     /// The period to read a report over: its whole history until that was read once.
     async fn period(&self, history_key: &str) -> Result<Period, ActivityError> {
+        const _: () = assert!(HISTORY_DAYS == 90, "the first read's period is D90");
         Ok(match self.state.load(&self.tenant, history_key).await? {
             Some(_) => Period::D7,
             None => Period::D90,
@@ -654,6 +712,11 @@ impl ActivitySync<'_> {
         }
         let floor = self.now - RETENTION + RETENTION_MARGIN;
         let mut start = cp.bookmark.map_or(floor, |b| (b - OVERLAP).max(floor));
+        // Unread longer than the feed keeps content: what happened in between is unknown.
+        let gap = cp.bookmark.is_some_and(|b| b - OVERLAP < floor);
+        if cp.observed_since.is_none() || gap {
+            cp.observed_since = Some(start);
+        }
         while start < self.now {
             let end = (start + WINDOW).min(self.now);
             seen.next_window();
@@ -816,6 +879,9 @@ impl ActivitySync<'_> {
     ) {
         report.lost += 1;
         tracing::warn!(event = "audit_content_lost", tenant_id = %self.tenant, content_type = ct.as_str(), error = %error);
+        // Its records are gone: nothing before the next hour is known to be complete.
+        let after = created + TimeDelta::hours(1);
+        cp.observed_since = Some(cp.observed_since.map_or(after, |s| s.max(after)));
         cp.failing.remove(id);
         cp.processed.insert(id.to_string(), created);
     }

@@ -565,6 +565,7 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
     GroupRow {
         group_id: g.id.clone(),
         name: g.display_name.clone().unwrap_or_default(),
+        created: created(g).or(old.and_then(|o| o.created)),
         owner_count: counts.map(|c| c.owners).or(old.and_then(|o| o.owner_count)),
         // Unknown when the membership is hidden; a refused count of any other group keeps the
         // count it had.
@@ -580,6 +581,7 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCoun
         last_teams_activity: old.and_then(|o| o.last_teams_activity),
         last_sharepoint_activity: old.and_then(|o| o.last_sharepoint_activity),
         last_mail_activity: old.and_then(|o| o.last_mail_activity),
+        last_sharepoint_kinds: old.map(|o| o.last_sharepoint_kinds).unwrap_or_default(),
         last_activity: old.and_then(|o| o.last_activity),
         lifecycle: Lifecycle::Active,
         synced_at: None,

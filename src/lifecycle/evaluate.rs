@@ -37,6 +37,10 @@ pub struct GroupFacts {
     /// It has a review open, or its team is archived already: the review or the next action
     /// follows it, not a new candidacy.
     pub in_lifecycle: bool,
+    /// Signals this group's activity cannot be seen in yet (its site not found, so SharePoint
+    /// records cannot be matched to it; its team's thread id unknown): a policy counting one
+    /// of them holds the group out, since "none seen" is not "none".
+    pub unobservable: BTreeSet<Signal>,
 }
 
 impl GroupFacts {
@@ -156,6 +160,7 @@ pub fn candidates(
             || young.is_some_and(|y| created > y)
             || g.kept_at.is_some_and(|k| k + keep_period > now)
             || policy.exclusions.group_ids.contains(&g.id)
+            || !g.unobservable.is_disjoint(&policy.signals)
             // Unknown labels hold a group out of a policy that excludes labels.
             || (by_label
                 && g.labels
@@ -219,6 +224,7 @@ mod tests {
             last: [None; 6],
             kept_at: None,
             in_lifecycle: false,
+            unobservable: BTreeSet::new(),
         };
         for (s, days_ago) in last {
             g.last[*s as usize] = Some(t(*days_ago));
@@ -316,6 +322,13 @@ mod tests {
         let mut no_labels = p.clone();
         no_labels.exclusions.sensitivity_labels.clear();
         assert!(ids(candidates(&no_labels, &fresh(), &[unlabelled], now())) == [9]);
+        // A group whose site is not known yet cannot be judged on SharePoint signals; it can
+        // on the others.
+        let mut siteless = group(11, 400, &[]);
+        siteless.unobservable = [Signal::SharePointFileEdit].into();
+        let on_files = policy(&[Signal::Teams, Signal::SharePointFileEdit]);
+        assert!(ids(candidates(&on_files, &fresh(), std::slice::from_ref(&siteless), now())).is_empty());
+        assert_eq!(ids(candidates(&no_labels, &fresh(), &[siteless], now())), [11]);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::domain::InvalidInput;
 /// An activity signal a policy may count. The SharePoint kinds split the audit feed's
 /// SharePoint records (file edits, file views, pages, lists); `teams` is the Teams audit and
 /// report; `mail` the group mailbox.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Signal {
     Teams,
@@ -34,24 +34,31 @@ impl Signal {
 }
 
 /// Groups the policy never acts on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Exclusions {
+    /// At most 1,000 (the policy is kept in one SharePoint text column of 63,999 characters).
     #[serde(default)]
+    #[schema(max_items = 1000)]
     pub group_ids: BTreeSet<uuid::Uuid>,
-    /// Display-name prefixes, compared case-insensitively.
+    /// Display-name prefixes, compared case-insensitively; at most 100, each 1 to 64
+    /// characters and not only white space.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub name_prefixes: Vec<String>,
-    /// Sensitivity label ids.
+    /// Sensitivity label ids (at most 100). GroupMgr does not read groups' labels yet, so a
+    /// policy that names any holds every group out.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub sensitivity_labels: BTreeSet<uuid::Uuid>,
-    /// Groups younger than this many days.
+    /// Groups younger than this many days (1 to 3650).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 3650)]
     pub younger_than_days: Option<u32>,
 }
 
 /// What happens when a review's owners do not answer in time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", tag = "action", deny_unknown_fields)]
 pub enum NoAnswer {
     /// Nothing: the review stays open.
@@ -59,13 +66,14 @@ pub enum NoAnswer {
     /// Archive the team; with `deleteAfterDays`, delete (soft, restorable for 30 days) that
     /// many days later.
     Archive {
-        #[serde(default, rename = "deleteAfterDays")]
+        #[serde(default, rename = "deleteAfterDays", skip_serializing_if = "Option::is_none")]
+        #[schema(minimum = 1, maximum = 365)]
         delete_after_days: Option<u32>,
     },
 }
 
 /// Who runs the actions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Execution {
     /// An administrator confirms each batch; actions run on their behalf.
@@ -76,19 +84,25 @@ pub enum Execution {
 }
 
 /// A tenant's lifecycle policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"inactivityDays": 90, "signals": ["teams", "sharePointFileEdit", "mail"], "exclusions": {"namePrefixes": ["HR-"], "youngerThanDays": 30}, "reviewWindowDays": 14, "onNoAnswer": {"action": "archive", "deleteAfterDays": 60}, "maxActionsPerDay": 50, "execution": "manual"}))]
 pub struct LifecyclePolicy {
-    /// A group is inactive when no counted signal saw activity for this many days.
+    /// A group is inactive when no counted signal saw activity for this many days (30 to
+    /// 3650).
+    #[schema(minimum = 30, maximum = 3650)]
     pub inactivity_days: u32,
-    /// The signals that count as activity (e.g. edits but not views).
+    /// The signals that count as activity (e.g. edits but not views); at least one.
+    #[schema(min_items = 1)]
     pub signals: BTreeSet<Signal>,
     #[serde(default)]
     pub exclusions: Exclusions,
-    /// Days owners have to answer a review.
+    /// Days owners have to answer a review (1 to 90).
+    #[schema(minimum = 1, maximum = 90)]
     pub review_window_days: u32,
     pub on_no_answer: NoAnswer,
-    /// Most actions per day for the tenant.
+    /// Most actions per day for the tenant (1 to 1000).
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_actions_per_day: u32,
     #[serde(default)]
     pub execution: Execution,
@@ -125,10 +139,12 @@ impl LifecyclePolicy {
                 "at most 100 prefixes, each 1 to 64 characters",
             ));
         }
-        if self.exclusions.group_ids.len() > 10_000 || self.exclusions.sensitivity_labels.len() > 100 {
+        // The policy is kept in one SharePoint text column (63,999 characters): 1,000 ids of
+        // 38 characters fit beside the other limits.
+        if self.exclusions.group_ids.len() > 1_000 || self.exclusions.sensitivity_labels.len() > 100 {
             return Err(InvalidInput::new(
                 "exclusions",
-                "at most 10,000 group ids and 100 sensitivity labels",
+                "at most 1,000 group ids and 100 sensitivity labels",
             ));
         }
         if let NoAnswer::Archive {

@@ -1,0 +1,108 @@
+//! What the syncs know, as the lifecycle evaluation reads it: the tenant's data state (how
+//! complete, which sources, observed since when) from the job state, and each group's facts
+//! from its row in the customer's list.
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+
+use super::evaluate::{DataState, GroupFacts};
+use super::policy::Signal;
+use crate::customer_list::{GroupRow, Lifecycle};
+use crate::domain::TenantId;
+use crate::jobs::activity_sync::{self, Source};
+use crate::jobs::state::{StateError, TenantState};
+
+/// The SharePoint signals (all from the audit feed's SharePoint records).
+const SHAREPOINT: [Signal; 4] = [
+    Signal::SharePointFileEdit,
+    Signal::SharePointFileView,
+    Signal::SharePointPage,
+    Signal::SharePointList,
+];
+
+fn earliest(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<Utc>> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// How complete the tenant's activity data is, per signal.
+///
+/// - `teams` is seen by the Teams report (when names are shown) and the audit feed's Teams
+///   records: unavailable only when neither is; observed since the earlier of the two.
+/// - The SharePoint kinds come from the audit feed's SharePoint records alone.
+/// - `mail` comes from the Microsoft 365 groups activity report alone.
+pub async fn data_state(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    teams_report_offered: bool,
+    audit_feed: bool,
+) -> Result<DataState, StateError> {
+    let complete_until = activity_sync::data_complete_until(state, tenant, audit_feed).await?;
+    let sources = activity_sync::sources(state, tenant, teams_report_offered, audit_feed).await?;
+    let available = |s: Source| sources.iter().any(|x| x.source == s && x.available);
+    let since = activity_sync::observed_since(state, tenant, audit_feed).await?;
+    let mut data = DataState {
+        complete_until,
+        ..Default::default()
+    };
+    let teams_report = since.teams_report.filter(|_| available(Source::TeamsReport));
+    let teams_audit = since.teams_audit.filter(|_| available(Source::TeamsAudit));
+    data.observed_since[Signal::Teams as usize] = earliest(teams_report, teams_audit);
+    if !available(Source::TeamsReport) && !available(Source::TeamsAudit) {
+        data.unavailable.insert(Signal::Teams);
+    }
+    for s in SHAREPOINT {
+        if available(Source::SharePointAudit) {
+            data.observed_since[s as usize] = since.sharepoint_audit;
+        } else {
+            data.unavailable.insert(s);
+        }
+    }
+    if available(Source::GroupMailbox) {
+        data.observed_since[Signal::Mail as usize] = since.groups_report;
+    } else {
+        data.unavailable.insert(Signal::Mail);
+    }
+    Ok(data)
+}
+
+/// A row's facts, or `None` for a row of a deleted group or one whose id is not a GUID.
+pub fn of_row(row: &GroupRow) -> Option<GroupFacts> {
+    if row.lifecycle != Lifecycle::Active {
+        return None;
+    }
+    let id = uuid::Uuid::parse_str(&row.group_id).ok()?;
+    let k = row.last_sharepoint_kinds;
+    let mut unobservable = BTreeSet::new();
+    // Without its site, no SharePoint record can be matched to the group.
+    if row.site_url.is_none() {
+        unobservable.extend(SHAREPOINT);
+    }
+    // A team's audit records name its thread; until the thread id is known only the Teams
+    // report (and records naming the group itself) can be matched.
+    if row.teams_enabled && row.teams_thread_id.is_none() {
+        unobservable.insert(Signal::Teams);
+    }
+    Some(GroupFacts {
+        id,
+        name: row.name.clone(),
+        created: row.created,
+        // GroupMgr does not read sensitivity labels yet: a policy that excludes by label holds
+        // every group out rather than act on a labelled one.
+        labels: None,
+        last: [
+            row.last_teams_activity,
+            k.file_edit,
+            k.file_view,
+            k.page,
+            k.list,
+            row.last_mail_activity,
+        ],
+        kept_at: None,
+        in_lifecycle: false,
+        unobservable,
+    })
+}
