@@ -76,7 +76,10 @@ async fn sharepoint_activity_is_split_by_kind() {
             }
         }
     }
-    assert!(seen.iter().all(|n| *n >= 5), "every kind is present in some rows: {seen:?}");
+    assert!(
+        seen.iter().all(|n| *n >= 5),
+        "every kind is present in some rows: {seen:?}"
+    );
     app.stop().await;
 }
 

@@ -53,6 +53,9 @@ pub struct SimState {
     tenants: RwLock<Vec<SimTenant>>,
     pub faults: Faults,
     requests: std::sync::atomic::AtomicU64,
+    /// Graph requests that would change something (any method but GET, a `$batch`'s items
+    /// counted one by one and its envelope not at all), for "a dry run writes nothing".
+    pub graph_writes: std::sync::atomic::AtomicU64,
     /// Requests answered, by path (without query).
     by_path: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// The time the sim's data lives in: the real clock, unless a test fixed it.
@@ -292,6 +295,7 @@ impl Sim {
             faults: Faults::default(),
             requests: Default::default(),
             by_path: Default::default(),
+            graph_writes: Default::default(),
         });
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
@@ -351,6 +355,12 @@ impl Sim {
             .filter(|(p, _)| pred(p))
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// Graph requests answered that would change something (not `GET`; `$batch` items one by
+    /// one).
+    pub fn graph_writes(&self) -> u64 {
+        self.state.graph_writes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Microsoft Graph requests answered (everything under `/v1.0/`).
@@ -442,12 +452,74 @@ impl Sim {
 
     /// What the audit feed says at `now` about each group's SharePoint activity by kind:
     /// [file edit, file view, page view, list item].
-    pub fn expected_sharepoint_kinds_at(&self, tenant: uuid::Uuid, now: chrono::DateTime<chrono::Utc>) -> audit::KindActivity {
+    pub fn expected_sharepoint_kinds_at(
+        &self,
+        tenant: uuid::Uuid,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> audit::KindActivity {
         let t = self.state.tenant(&tenant).expect("seeded tenant");
         let host = format!("{}.sharepoint.com", t.name.to_lowercase());
         let opts = self.state.options.audit.clone();
         self.state
             .with_graph(&tenant, |g| audit::feed_kinds(g, &tenant, &host, &opts, now))
+            .unwrap_or_default()
+    }
+
+    /// The truth for "inactive under a lifecycle policy": the tenant's Microsoft 365 groups
+    /// (not deleted) made at or before `cutoff` whose every counted signal's latest activity,
+    /// as Microsoft made it available at any of `seen_at` (the times a sync read it), is at or
+    /// before `cutoff` (or never was). Signals by the policy's names: `teams` (the Teams report
+    /// and feed), `sharePointFileEdit`, `sharePointFileView`, `sharePointPage`,
+    /// `sharePointList` (the feed), `mail` (the groups activity report over 90 days).
+    pub fn inactive_groups(
+        &self,
+        tenant: uuid::Uuid,
+        seen_at: &[chrono::DateTime<chrono::Utc>],
+        counted: &[&str],
+        cutoff: chrono::DateTime<chrono::Utc>,
+    ) -> std::collections::BTreeSet<uuid::Uuid> {
+        use std::collections::HashMap;
+        let mut last: HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> = HashMap::new();
+        let mut see = |g: uuid::Uuid, t: Option<chrono::DateTime<chrono::Utc>>| {
+            if let Some(t) = t {
+                let e = last.entry(g).or_insert(t);
+                *e = (*e).max(t);
+            }
+        };
+        for at in seen_at {
+            if counted.contains(&"teams") {
+                for (g, (teams, _)) in self.expected_activity_at(tenant, *at) {
+                    see(g, teams);
+                }
+            }
+            if counted.contains(&"mail") {
+                for (g, t) in self.expected_mail_activity_at(tenant, *at, 90) {
+                    see(g, Some(t));
+                }
+            }
+            let kinds = [
+                "sharePointFileEdit",
+                "sharePointFileView",
+                "sharePointPage",
+                "sharePointList",
+            ];
+            for (g, by_kind) in self.expected_sharepoint_kinds_at(tenant, *at) {
+                for (k, t) in kinds.iter().zip(by_kind) {
+                    if counted.contains(k) {
+                        see(g, t);
+                    }
+                }
+            }
+        }
+        self.state
+            .with_graph(&tenant, |t| {
+                t.groups
+                    .values()
+                    .filter(|g| g.is_unified() && g.deleted.is_none() && g.created <= cutoff)
+                    .filter(|g| last.get(&g.id).is_none_or(|l| *l <= cutoff))
+                    .map(|g| g.id)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::{LastActivity, SharePointKind};
 use super::records::AuditRecord;
+use super::{LastActivity, SharePointKind};
 
 /// Normalises a site URL for comparison.
 pub fn normalise_site(url: &str) -> String {

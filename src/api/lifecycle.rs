@@ -111,10 +111,7 @@ pub async fn candidates(app: &App, caller: &Caller, _req: &Request) -> Result<Re
     let judged = groups.len();
     let page = match crate::lifecycle::candidates(&policy, &data, &groups, app.clock.now()) {
         Ok(found) => CandidatePage {
-            value: found
-                .into_iter()
-                .map(|c| CandidateItem::of(c, &names))
-                .collect(),
+            value: found.into_iter().map(|c| CandidateItem::of(c, &names)).collect(),
             withheld: None,
             groups_judged: judged,
             data_complete_until: data.complete_until,

@@ -549,7 +549,12 @@ impl From<crate::lifecycle::Withheld> for Withholding {
         use crate::lifecycle::Withheld::*;
         let names = |s: &[crate::lifecycle::Signal]| {
             s.iter()
-                .map(|x| serde_json::to_value(x).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())
+                .map(|x| {
+                    serde_json::to_value(x)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         };

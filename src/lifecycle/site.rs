@@ -63,10 +63,7 @@ pub async fn load_policy(
         return Ok(None);
     };
     let items = graph.find_items(&site, &list.id, "SettingKey", POLICY_KEY).await?;
-    let Some(value) = items
-        .iter()
-        .find_map(|i| i.fields.get("Value").and_then(Value::as_str))
-    else {
+    let Some(value) = items.iter().find_map(|i| i.fields.get("Value").and_then(Value::as_str)) else {
         return Ok(None);
     };
     let invalid = |reason: String| SettingsError::Invalid {

@@ -341,6 +341,9 @@ pub(crate) fn page<T: Clone>(
 
 /// Dispatches one Graph request (also used for the items of a `$batch`).
 pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
+    if req.method != Method::GET {
+        state.graph_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     // OData keys in parentheses (`teams('{id}')/operations('{op}')`, quoted or not: the form
     // of a teams async operation's Location) address what `teams/{id}/operations/{op}` does
     // (OData URL conventions §4.3, "Addressing entities").

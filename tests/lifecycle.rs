@@ -1,0 +1,324 @@
+//! The lifecycle policy and its dry run (issue 16) against m365-sim: the policy kept in the
+//! customer's site, never in GroupMgr's database; candidates equal to the sim's truth; no
+//! candidate on stale, unavailable or too-short data; and not one Graph write in a dry run.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use common::*;
+use groupmgr::jobs::tenant_sync;
+use m365_sim::audit::AuditOptions;
+use m365_sim::directory::CONTOSO;
+use m365_sim::{SimOptions, SimState};
+use serde_json::{Value, json};
+
+fn policy(days: u32, signals: &[&str]) -> Value {
+    json!({
+        "inactivityDays": days,
+        "signals": signals,
+        "exclusions": {"namePrefixes": ["HR-"]},
+        "reviewWindowDays": 14,
+        "onNoAnswer": {"action": "archive", "deleteAfterDays": 60},
+        "maxActionsPerDay": 50,
+    })
+}
+
+/// The settings list's items as the sim holds them (`Value` parsed).
+fn stored_settings(sim: &SimState) -> Vec<Value> {
+    sim.with_graph(&CONTOSO, |t| {
+        t.lists
+            .values()
+            .flatten()
+            .filter(|l| l.display_name == "GroupMgr Settings")
+            .flat_map(|l| l.items.values())
+            .map(|f| serde_json::from_str(f["Value"].as_str().unwrap()).unwrap())
+            .collect()
+    })
+    .unwrap()
+}
+
+/// The policy is the customer's: kept in their GroupMgr site, one item, replaced by a PUT;
+/// read and changed by administrators only; refused, property named, when invalid.
+#[tokio::test]
+async fn the_policy_is_kept_in_the_customers_site() {
+    let app = spawn_app().await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let adele = app.sim.user_token(CONTOSO, "adelev");
+    let resp = app.call("GET", "/api/lifecycle/policy", &admin, None).await;
+    assert_eq!(error_code(resp).await, (404, "not_found".into()));
+    for (method, body) in [("GET", None), ("PUT", Some(policy(90, &["teams"])))] {
+        let resp = app.call(method, "/api/lifecycle/policy", &adele, body).await;
+        assert_eq!(error_code(resp).await, (403, "role_required".into()), "{method}");
+    }
+    // Invalid: each refused with the property at fault, and nothing stored.
+    let mut unknown = policy(90, &["teams"]);
+    unknown["autoDelete"] = json!(true);
+    let mut too_many = policy(90, &["teams"]);
+    too_many["exclusions"]["groupIds"] = json!(
+        (0..1001u128)
+            .map(|i| uuid::Uuid::from_u128(i).to_string())
+            .collect::<Vec<_>>()
+    );
+    for (body, field) in [
+        (policy(10, &["teams"]), "inactivityDays"),
+        (policy(90, &[]), "signals"),
+        (policy(90, &["chat"]), "signals"),
+        (unknown, "body"),
+        (too_many, "exclusions"),
+    ] {
+        let resp = app.call("PUT", "/api/lifecycle/policy", &admin, Some(body)).await;
+        let status = resp.status().as_u16();
+        let err: Value = resp.json().await.unwrap();
+        assert_eq!(
+            (status, err["error"]["code"].as_str()),
+            (400, Some("invalid_input")),
+            "{err}"
+        );
+        assert!(
+            err["error"]["message"].as_str().unwrap().starts_with(field),
+            "{field}: {err}"
+        );
+    }
+    assert!(stored_settings(&app.sim.state).is_empty());
+
+    let first = policy(90, &["teams", "sharePointFileEdit"]);
+    let stored = app
+        .json_ok("PUT", "/api/lifecycle/policy", &admin, Some(first.clone()))
+        .await;
+    assert_eq!(stored["inactivityDays"], 90);
+    assert_eq!(stored["execution"], "manual", "manual unless chosen");
+    let read = app.json_ok("GET", "/api/lifecycle/policy", &admin, None).await;
+    assert_eq!(read, stored);
+    assert_eq!(stored_settings(&app.sim.state), [stored.clone()]);
+    // Replaced, not added to.
+    let second = policy(120, &["mail"]);
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(second)).await;
+    let settings = stored_settings(&app.sim.state);
+    assert_eq!(settings.len(), 1);
+    assert_eq!(settings[0]["inactivityDays"], 120);
+    assert_eq!(
+        app.json_ok("GET", "/api/lifecycle/policy", &admin, None).await["signals"],
+        json!(["mail"])
+    );
+
+    // Edited by hand in SharePoint into something that is no policy: said, not guessed.
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for l in t
+            .lists
+            .values_mut()
+            .flatten()
+            .filter(|l| l.display_name == "GroupMgr Settings")
+        {
+            for f in l.items.values_mut() {
+                f.insert("Value".into(), json!("{\"inactivityDays\": 5}"));
+            }
+        }
+    });
+    let resp = app.call("GET", "/api/lifecycle/policy", &admin, None).await;
+    assert_eq!(error_code(resp).await, (409, "conflict".into()));
+    app.stop().await;
+}
+
+fn revealed_audit() -> Spawn {
+    Spawn {
+        audit: true,
+        sim: SimOptions {
+            reports_concealed: false,
+            audit: AuditOptions {
+                records_per_blob: 6,
+                page_size: 50,
+                ..Default::default()
+            },
+            ..small_pages()
+        },
+        ..Default::default()
+    }
+}
+
+/// A dry run: the candidates, and the Graph writes it made (there must be none).
+async fn dry_run(app: &TestApp, admin: &str) -> (Value, u64) {
+    let before = app.sim.graph_writes();
+    let page = app.json_ok("GET", "/api/lifecycle/candidates", admin, None).await;
+    (page, app.sim.graph_writes() - before)
+}
+
+fn ids(page: &Value) -> BTreeSet<uuid::Uuid> {
+    page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["groupId"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+fn time(v: &Value) -> DateTime<Utc> {
+    v.as_str().unwrap().parse().unwrap()
+}
+
+/// The sim's truth, less the groups the policy's `HR-` prefix excludes.
+fn truth(app: &TestApp, seen_at: &[DateTime<Utc>], counted: &[&str], cutoff: DateTime<Utc>) -> BTreeSet<uuid::Uuid> {
+    let hr: BTreeSet<uuid::Uuid> = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .filter(|g| g.display_name.to_lowercase().starts_with("hr-"))
+                .map(|g| g.id)
+                .collect()
+        })
+        .unwrap();
+    app.sim
+        .inactive_groups(CONTOSO, seen_at, counted, cutoff)
+        .difference(&hr)
+        .copied()
+        .collect()
+}
+
+/// Before any sync there is nothing to judge; after one, a policy counting signals whose
+/// history is long enough (the Teams and groups reports reach 90 days back) names exactly the
+/// sim's inactive groups, with their evidence; a policy counting SharePoint waits until the
+/// audit feed has been watched for its whole threshold; stale data makes no candidate. Not
+/// one Graph write in any of it.
+#[tokio::test]
+async fn candidates_are_the_sims_truth_and_only_when_the_data_allows() {
+    let app = spawn_with(revealed_audit()).await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    app.json_ok(
+        "PUT",
+        "/api/lifecycle/policy",
+        &admin,
+        Some(policy(30, &["teams", "mail"])),
+    )
+    .await;
+    let (page, writes) = dry_run(&app, &admin).await;
+    assert_eq!(
+        (page["withheld"]["reason"].as_str(), writes),
+        (Some("noData"), 0),
+        "{page}"
+    );
+    assert!(page["value"].as_array().unwrap().is_empty());
+
+    let at = app.sim.state.now();
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let (page, writes) = dry_run(&app, &admin).await;
+    assert_eq!(writes, 0);
+    assert_eq!(page["withheld"], Value::Null, "{}", page["withheld"]);
+    let complete = time(&page["dataCompleteUntil"]);
+    let want = truth(&app, &[at], &["teams", "mail"], complete - TimeDelta::days(30));
+    let got = ids(&page);
+    assert!(want.len() >= 20, "{} inactive groups in the sim", want.len());
+    eprintln!("{} candidates of 300 groups", want.len());
+    assert_eq!(
+        got.difference(&want).collect::<Vec<_>>(),
+        Vec::<&uuid::Uuid>::new(),
+        "false positives"
+    );
+    assert_eq!(got, want, "false negatives");
+    assert_eq!(page["groupsJudged"].as_u64(), Some(300));
+    // Each candidate's evidence: its counted signals, none later than the threshold, longest
+    // inactive first.
+    let items = page["value"].as_array().unwrap();
+    let mut previous = None;
+    for c in items {
+        let since = time(&c["inactiveSince"]);
+        assert!(since <= complete - TimeDelta::days(30), "{c}");
+        assert_eq!(c["inactiveDays"].as_i64(), Some((complete - since).num_days()));
+        let signals: Vec<&str> = c["signals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["signal"].as_str().unwrap())
+            .collect();
+        assert_eq!(signals, ["teams", "mail"]);
+        assert_eq!(c["nextStep"]["step"], "review");
+        assert!(previous.is_none_or(|p| p <= since), "longest inactive first");
+        previous = Some(since);
+    }
+
+    // Counting SharePoint: the feed was first read a moment ago, reaching 7 days back.
+    app.json_ok(
+        "PUT",
+        "/api/lifecycle/policy",
+        &admin,
+        Some(policy(30, &["teams", "sharePointFileEdit"])),
+    )
+    .await;
+    let (page, writes) = dry_run(&app, &admin).await;
+    assert_eq!(writes, 0);
+    assert_eq!(page["withheld"]["reason"], "historyTooShort", "{page}");
+    assert_eq!(page["withheld"]["signals"], json!(["sharePointFileEdit"]));
+    let until = time(&page["withheld"]["until"]);
+    assert!(
+        until > at + TimeDelta::days(22) && until <= at + TimeDelta::days(24),
+        "{until}"
+    );
+    assert!(page["value"].as_array().unwrap().is_empty());
+
+    // Three days without a sync: the data is stale, whatever the policy.
+    app.sim.state.advance_clock(TimeDelta::days(3));
+    let (page, _) = dry_run(&app, &admin).await;
+    assert_eq!(page["withheld"]["reason"], "stale", "{page}");
+    app.stop().await;
+}
+
+/// By default a tenant conceals names in its usage reports: the group mailbox cannot be
+/// read, and a policy that counts it has no candidate — it says which signal and why.
+#[tokio::test]
+async fn a_policy_counting_an_unavailable_source_has_no_candidate() {
+    let mut opts = revealed_audit();
+    opts.sim.reports_concealed = true;
+    let app = spawn_with(opts).await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    app.json_ok(
+        "PUT",
+        "/api/lifecycle/policy",
+        &admin,
+        Some(policy(30, &["teams", "mail"])),
+    )
+    .await;
+    let (page, writes) = dry_run(&app, &admin).await;
+    assert_eq!(writes, 0);
+    assert_eq!(page["withheld"]["reason"], "sourceUnavailable", "{page}");
+    assert_eq!(page["withheld"]["signals"], json!(["mail"]));
+    app.stop().await;
+}
+
+/// SharePoint signals, watched long enough: synced every 6 days for 30 days of the sim's
+/// clock (the feed keeps 7), the candidates of a policy counting file edits and page views —
+/// but not file views — are exactly the groups the sim's feed shows no such activity for.
+#[tokio::test]
+async fn after_the_threshold_sharepoint_kinds_decide() {
+    let app = spawn_with(revealed_audit()).await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let counted = ["sharePointFileEdit", "sharePointPage"];
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(policy(30, &counted)))
+        .await;
+    let mut seen_at = Vec::new();
+    for _ in 0..5 {
+        seen_at.push(app.sim.state.now());
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+        app.sim.state.advance_clock(TimeDelta::days(6));
+    }
+    seen_at.push(app.sim.state.now());
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let (page, writes) = dry_run(&app, &admin).await;
+    assert_eq!(writes, 0);
+    assert_eq!(page["withheld"], Value::Null, "{}", page["withheld"]);
+    let complete = time(&page["dataCompleteUntil"]);
+    let want = truth(&app, &seen_at, &counted, complete - TimeDelta::days(30));
+    // Groups whose site GroupMgr has not found are held out (none is, after six syncs).
+    assert_eq!(ids(&page), want);
+    eprintln!("{} candidates of 300 groups", want.len());
+    assert!(want.len() >= 20, "{} inactive groups in the sim", want.len());
+    // Views do not count: some candidates were viewed within the threshold.
+    let viewed = truth(&app, &seen_at, &["sharePointFileView"], complete - TimeDelta::days(30));
+    assert!(
+        want.difference(&viewed).next().is_some(),
+        "a candidate viewed but not edited"
+    );
+    app.stop().await;
+}
