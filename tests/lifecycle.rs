@@ -91,7 +91,7 @@ async fn the_policy_is_kept_in_the_customers_site() {
     assert_eq!(stored["execution"], "manual", "manual unless chosen");
     let read = app.json_ok("GET", "/api/lifecycle/policy", &admin, None).await;
     assert_eq!(read, stored);
-    assert_eq!(stored_settings(&app.sim.state), [stored.clone()]);
+    assert_eq!(stored_settings(&app.sim.state), std::slice::from_ref(&stored));
     // Replaced, not added to.
     let second = policy(120, &["mail"]);
     app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(second)).await;
