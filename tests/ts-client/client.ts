@@ -14,7 +14,8 @@
  *   BASE_URL=http://127.0.0.1:7071 TOKEN=<bearer token> tsx client.ts
  *
  * The steps: page through the groups, read one, create one, add and remove a member, read and
- * set (then restore) the group creation policy, read the inactive groups, start a sync, read
+ * set (then restore) the group creation policy, read the inactive groups, set the lifecycle
+ * policy and read its dry run, start a sync, read
  * where the sync stands, and see a create refused with `invalid_input`; the group it created
  * is deleted at the end.
  */
@@ -43,6 +44,10 @@ type SyncState = Answer<"/api/sync", "get", 200>;
 type RunRecord = NonNullable<SyncState["lastRun"]>;
 type SyncCondition = NonNullable<SyncState["condition"]>;
 type SourceState = SyncState["sources"][number];
+type LifecyclePolicy = Answer<"/api/lifecycle/policy", "get", 200>;
+type CandidatePage = Answer<"/api/lifecycle/candidates", "get", 200>;
+type Candidate = CandidatePage["value"][number];
+type Withholding = NonNullable<CandidatePage["withheld"]>;
 type ErrorBody = Answer<"/api/groups", "post", 400>;
 type ErrorCode = ErrorBody["error"]["code"];
 
@@ -160,6 +165,44 @@ const activityItemChecks: Checks<ActivityItem> = {
   lastMailActivity: orNull(isTime),
   lastActivity: orNull(isTime),
   sources: arrayOf(isSource),
+};
+
+const signals = ["teams", "sharePointFileEdit", "sharePointFileView", "sharePointPage", "sharePointList", "mail"];
+const isSignal = (v: unknown): boolean => typeof v === "string" && signals.includes(v);
+
+const lifecyclePolicyChecks: Checks<LifecyclePolicy> = {
+  inactivityDays: isCount,
+  signals: arrayOf(isSignal),
+  exclusions: (v) => v === undefined || isObject(v),
+  reviewWindowDays: isCount,
+  onNoAnswer: (v) => isObject(v) && (v.action === "nothing" || v.action === "archive"),
+  maxActionsPerDay: isCount,
+  execution: (v) => v === undefined || v === "manual" || v === "automatic",
+};
+
+const candidateChecks: Checks<Candidate> = {
+  groupId: isUuid,
+  displayName: isString,
+  inactiveSince: orNull(isTime),
+  inactiveDays: isCount,
+  signals: arrayOf((v) => isObject(v) && isSignal(v.signal) && orNull(isTime)(v.last)),
+  nextStep: (v) => isObject(v) && v.step === "review" && orNull(isTime)(v.due),
+};
+
+const withholdingChecks: Checks<Withholding> = {
+  reason: (v) => v === "noData" || v === "stale" || v === "sourceUnavailable" || v === "historyTooShort",
+  message: isString,
+  signals: arrayOf(isSignal),
+  completeUntil: orNull(isTime),
+  until: orNull(isTime),
+};
+
+const candidatePageChecks: Checks<CandidatePage> = {
+  value: arrayOf(shaped(candidateChecks)),
+  withheld: orNull(shaped(withholdingChecks)),
+  groupsJudged: isCount,
+  dataCompleteUntil: orNull(isTime),
+  policy: shaped(lifecyclePolicyChecks),
 };
 
 const syncQueuedChecks: Checks<SyncQueued> = {
@@ -429,6 +472,45 @@ async function inactiveGroups(days: number): Promise<void> {
   say(step, `${items.value.length} groups without activity for ${days} days${items.nextCursor ? " (first page)" : ""}`);
 }
 
+/** Sets the tenant's lifecycle policy (kept in its own SharePoint site), reads it back, and
+ * asks for its dry run: the groups it would act on, or why none may be judged now. */
+async function lifecycle(): Promise<void> {
+  const step = "lifecycle policy";
+  const policy: LifecyclePolicy = {
+    inactivityDays: 90,
+    signals: ["teams", "sharePointFileEdit"],
+    exclusions: { namePrefixes: ["HR-"], youngerThanDays: 30 },
+    reviewWindowDays: 14,
+    onNoAnswer: { action: "archive", deleteAfterDays: 60 },
+    maxActionsPerDay: 50,
+    execution: "manual",
+  };
+  const put = await client.PUT("/api/lifecycle/policy", { body: policy });
+  expectStatus(step, put.response, 200, put.error);
+  conforms(step, "policy", body(step, put.data), lifecyclePolicyChecks);
+  const read = await client.GET("/api/lifecycle/policy");
+  expectStatus(step, read.response, 200, read.error);
+  const stored = conforms(step, "policy", body(step, read.data), lifecyclePolicyChecks);
+  if (stored.inactivityDays !== 90 || stored.signals.join() !== policy.signals.join()) {
+    fail(step, `set ${JSON.stringify(policy)}, read ${JSON.stringify(stored)}`);
+  }
+  say(step, `${stored.inactivityDays} days on ${stored.signals.join(", ")} (read back)`);
+
+  const dry = "lifecycle dry run";
+  const { data, error, response } = await client.GET("/api/lifecycle/candidates");
+  expectStatus(dry, response, 200, error);
+  const candidates = conforms(dry, "candidates", body(dry, data), candidatePageChecks);
+  if (candidates.withheld && candidates.value.length > 0) {
+    fail(dry, `candidates although withheld (${candidates.withheld.reason})`);
+  }
+  say(
+    dry,
+    candidates.withheld
+      ? `no candidate: ${candidates.withheld.reason} (${candidates.withheld.message})`
+      : `${candidates.value.length} candidates of ${candidates.groupsJudged} groups`,
+  );
+}
+
 async function startSync(): Promise<void> {
   const step = "start a sync";
   const { data, error, response } = await client.POST("/api/sync", {});
@@ -480,6 +562,7 @@ async function main(): Promise<void> {
     await addAndRemoveMember(groups, created);
     await creationPolicy();
     await inactiveGroups(30);
+    await lifecycle();
     await startSync();
     await syncStatus();
     await refusedCreate();
