@@ -33,12 +33,30 @@ impl Signal {
     ];
 }
 
+/// A set written as a JSON array whose items must be unique (the description says
+/// `uniqueItems`): a repeat is refused, not silently merged.
+fn unique<'de, D, T>(d: D) -> Result<BTreeSet<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Ord + std::fmt::Debug,
+{
+    let items = Vec::<T>::deserialize(d)?;
+    let mut set = BTreeSet::new();
+    for item in items {
+        if set.contains(&item) {
+            return Err(serde::de::Error::custom(format!("{item:?} is given twice")));
+        }
+        set.insert(item);
+    }
+    Ok(set)
+}
+
 /// Groups the policy never acts on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Exclusions {
     /// At most 1,000 (the policy is kept in one SharePoint text column of 63,999 characters).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     #[schema(max_items = 1000)]
     pub group_ids: BTreeSet<uuid::Uuid>,
     /// Display-name prefixes, compared case-insensitively; at most 100, each 1 to 64
@@ -48,7 +66,7 @@ pub struct Exclusions {
     pub name_prefixes: Vec<String>,
     /// Sensitivity label ids (at most 100). GroupMgr does not read groups' labels yet, so a
     /// policy that names any holds every group out.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique")]
     #[schema(max_items = 100)]
     pub sensitivity_labels: BTreeSet<uuid::Uuid>,
     /// Groups younger than this many days (1 to 3650).
@@ -93,6 +111,7 @@ pub struct LifecyclePolicy {
     #[schema(minimum = 30, maximum = 3650)]
     pub inactivity_days: u32,
     /// The signals that count as activity (e.g. edits but not views); at least one.
+    #[serde(deserialize_with = "unique")]
     #[schema(min_items = 1)]
     pub signals: BTreeSet<Signal>,
     #[serde(default)]
@@ -207,6 +226,14 @@ mod tests {
         assert!(serde_json::from_value::<LifecyclePolicy>(v).is_err());
         let mut v = serde_json::to_value(policy()).unwrap();
         v["signals"] = serde_json::json!(["yammer"]);
+        assert!(serde_json::from_value::<LifecyclePolicy>(v).is_err());
+        // A set's item given twice is refused (the description says `uniqueItems`).
+        let mut v = serde_json::to_value(policy()).unwrap();
+        v["signals"] = serde_json::json!(["teams", "teams"]);
+        assert!(serde_json::from_value::<LifecyclePolicy>(v).is_err());
+        let mut v = serde_json::to_value(policy()).unwrap();
+        let label = uuid::Uuid::from_u128(7);
+        v["exclusions"]["sensitivityLabels"] = serde_json::json!([label, label]);
         assert!(serde_json::from_value::<LifecyclePolicy>(v).is_err());
         // And it round-trips.
         let v = serde_json::to_value(policy()).unwrap();
