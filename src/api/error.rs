@@ -60,6 +60,8 @@ pub enum ErrorCode {
     Conflict,
     /// 409: a sync of this tenant is already running.
     SyncInProgress,
+    /// 409: the tenant's lifecycle actions for today (`maxActionsPerDay`) are all taken.
+    ActionCapReached,
     /// 413: the request body is too large.
     BodyTooLarge,
     /// 429: Microsoft is throttling this tenant; `Retry-After` says when to retry.

@@ -10,13 +10,20 @@
 use bytes::Bytes;
 use warp::http::{Response, StatusCode};
 
-use super::model::{CandidateItem, CandidatePage};
+use std::collections::HashMap;
+
+use super::model::{CandidateItem, CandidatePage, DecisionBody, OpenReviews, OpenedReviews, ReviewList, Skipped};
 use super::{ApiError, ErrorCode, Request, app_graph, caller_graph, require_admin};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::customer_list::{self, ListError};
+use crate::lifecycle::decide::{DecideError, Decider};
+use crate::lifecycle::reviews::{Review, ReviewState, Reviews, WriteError};
 use crate::lifecycle::site::{self, SettingsError};
-use crate::lifecycle::{LifecyclePolicy, facts};
+use crate::lifecycle::{Candidate, LifecyclePolicy, Withheld, facts};
+
+/// The most groups one `POST /api/lifecycle/reviews` opens reviews for.
+const MAX_BATCH: usize = 500;
 
 impl From<SettingsError> for ApiError {
     fn from(e: SettingsError) -> Self {
@@ -78,9 +85,18 @@ pub async fn put_policy(app: &App, caller: &Caller, req: &Request) -> Result<Res
     Ok(super::json(StatusCode::OK, &policy))
 }
 
-/// `GET /api/lifecycle/candidates`.
-pub async fn candidates(app: &App, caller: &Caller, _req: &Request) -> Result<Response<Bytes>, ApiError> {
-    require_admin(caller)?;
+/// The dry run's judgement: the policy, the data state, each group's facts (with what its
+/// review says) and the candidates or why there are none. Reads only.
+struct Judgement {
+    policy: LifecyclePolicy,
+    data_complete_until: Option<chrono::DateTime<chrono::Utc>>,
+    names: HashMap<uuid::Uuid, String>,
+    judged: usize,
+    outcome: Result<Vec<Candidate>, Withheld>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+async fn judge(app: &App, caller: &Caller) -> Result<Judgement, ApiError> {
     let policy = load(app, caller).await?;
     let tenant = &caller.tenant.tenant_id;
     let state = app.state.as_ref();
@@ -95,35 +111,273 @@ pub async fn candidates(app: &App, caller: &Caller, _req: &Request) -> Result<Re
     let location = customer_list::location(state, tenant)
         .await
         .map_err(|_| ApiError::store_unavailable())?;
-    let rows = match location {
+    let (rows, reviews) = match location {
         Some(loc) if data.complete_until.is_some() => {
             let graph = caller_graph(app, caller).await?;
-            customer_list::all_rows(&graph, &loc).await?
+            let reviews = match Reviews::find(&graph, &loc.site_id).await? {
+                Some(list) => list.all(&graph).await?,
+                None => Vec::new(),
+            };
+            (customer_list::all_rows(&graph, &loc).await?, reviews)
         }
         // No sync has finished: nothing to judge (the evaluation says so).
         _ => Default::default(),
     };
-    let names: std::collections::HashMap<uuid::Uuid, String> = rows
+    let reviews: HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
+    let names = rows
         .values()
         .filter_map(|r| Some((uuid::Uuid::parse_str(&r.row.group_id).ok()?, r.row.name.clone())))
         .collect();
-    let groups: Vec<_> = rows.values().filter_map(|r| facts::of_row(&r.row)).collect();
-    let judged = groups.len();
-    let page = match crate::lifecycle::candidates(&policy, &data, &groups, app.clock.now()) {
-        Ok(found) => CandidatePage {
-            value: found.into_iter().map(|c| CandidateItem::of(c, &names)).collect(),
-            withheld: None,
-            groups_judged: judged,
-            data_complete_until: data.complete_until,
-            policy,
-        },
-        Err(why) => CandidatePage {
-            value: Vec::new(),
-            withheld: Some(why.into()),
-            groups_judged: judged,
-            data_complete_until: data.complete_until,
-            policy,
-        },
+    let groups: Vec<_> = rows
+        .values()
+        .filter_map(|r| {
+            let mut f = facts::of_row(&r.row)?;
+            if let Some(review) = reviews.get(r.row.group_id.as_str()) {
+                facts::apply_review(&mut f, review);
+            }
+            Some(f)
+        })
+        .collect();
+    let now = app.clock.now();
+    Ok(Judgement {
+        outcome: crate::lifecycle::candidates(&policy, &data, &groups, now),
+        judged: groups.len(),
+        data_complete_until: data.complete_until,
+        names,
+        policy,
+        now,
+    })
+}
+
+/// `GET /api/lifecycle/candidates`.
+pub async fn candidates(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let j = judge(app, caller).await?;
+    let (value, withheld) = match j.outcome {
+        Ok(found) => (
+            found.into_iter().map(|c| CandidateItem::of(c, &j.names)).collect(),
+            None,
+        ),
+        Err(why) => (Vec::new(), Some(why.into())),
+    };
+    let page = CandidatePage {
+        value,
+        withheld,
+        groups_judged: j.judged,
+        data_complete_until: j.data_complete_until,
+        policy: j.policy,
     };
     Ok(super::json(StatusCode::OK, &page))
+}
+
+/// The reviews list of the caller's tenant, made if it does not exist (with GroupMgr's grant
+/// on its site).
+async fn reviews_list(
+    app: &App,
+    caller: &Caller,
+    site_graph: &crate::microsoft::graph::Graph<'_>,
+) -> Result<Reviews, ApiError> {
+    let site = customer_list::site_id(
+        site_graph,
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        &app.settings.sharepoint_site,
+    )
+    .await
+    .map_err(|e| ApiError::from(SettingsError::List(e)))?;
+    Ok(Reviews::ensure(site_graph, &site).await?)
+}
+
+/// `GET /api/lifecycle/reviews`: every review, read with the caller's rights.
+pub async fn reviews_get(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let graph = caller_graph(app, caller).await?;
+    let site = customer_list::site_id(
+        &graph,
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        &app.settings.sharepoint_site,
+    )
+    .await
+    .map_err(|e| ApiError::from(SettingsError::List(e)))?;
+    let mut value = match Reviews::find(&graph, &site).await? {
+        Some(list) => list.all(&graph).await?,
+        None => Vec::new(),
+    };
+    value.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.group_id.cmp(&b.group_id)));
+    Ok(super::json(StatusCode::OK, &ReviewList { value }))
+}
+
+/// `POST /api/lifecycle/reviews` `{"groupIds": [...]}`: an administrator confirms a batch of
+/// the dry run's candidates; each gets a pending review, due after the policy's window.
+/// Groups that are not candidates now are skipped, each with the reason.
+pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let body: OpenReviews = req.json()?;
+    if body.group_ids.is_empty() || body.group_ids.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidInput,
+            format!("groupIds: from 1 to {MAX_BATCH} group ids"),
+        ));
+    }
+    let j = judge(app, caller).await?;
+    let candidates = match j.outcome {
+        Ok(c) => c,
+        Err(why) => {
+            let w: crate::api::model::Withholding = why.into();
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                format!("no group may be reviewed now: {}", w.message),
+            ));
+        }
+    };
+    let site_graph = app_graph(app, caller).await?;
+    let list = reviews_list(app, caller, &site_graph).await?;
+    let due = j.now + chrono::TimeDelta::days(i64::from(j.policy.review_window_days));
+    let mut opened = Vec::new();
+    let mut skipped = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in body.group_ids {
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some(c) = candidates.iter().find(|c| c.group_id == id) else {
+            skipped.push(Skipped {
+                group_id: id.to_string(),
+                reason: "not a candidate of the policy now (see GET /api/lifecycle/candidates)".into(),
+            });
+            continue;
+        };
+        let reason = reason_of(c, j.data_complete_until);
+        let name = j.names.get(&id).cloned().unwrap_or_default();
+        let review = Review::open(id.to_string(), name, reason, j.now, due);
+        let created = match list.create(&site_graph, &review).await {
+            Ok(()) => Ok(()),
+            // Its earlier review ended (kept, restored): the same item opens again.
+            Err(WriteError::Exists) => reopen(&site_graph, &list, review.clone()).await,
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(()) => {
+                tracing::info!(event = "lifecycle_review_opened", tenant_id = %caller.tenant.tenant_id, group_id = %id);
+                opened.push(review);
+            }
+            Err(WriteError::Graph(g)) => return Err(g.into()),
+            Err(_) => skipped.push(Skipped {
+                group_id: id.to_string(),
+                reason: "its review changed meanwhile".into(),
+            }),
+        }
+    }
+    Ok(super::json(StatusCode::OK, &OpenedReviews { opened, skipped }))
+}
+
+/// Opens an ended review of the same group again (its item is reused: one per group).
+async fn reopen(graph: &crate::microsoft::graph::Graph<'_>, list: &Reviews, fresh: Review) -> Result<(), WriteError> {
+    let Some(old) = list.get(graph, &fresh.group_id).await? else {
+        return Err(WriteError::Changed);
+    };
+    if matches!(
+        old.state,
+        ReviewState::Pending | ReviewState::Archived | ReviewState::Deleted
+    ) {
+        return Err(WriteError::Exists);
+    }
+    let mut review = Review {
+        item: old.item,
+        etag: old.etag,
+        ..fresh
+    };
+    list.update(graph, &mut review).await
+}
+
+/// Why a candidate is reviewed, for the owners who read the list.
+fn reason_of(c: &Candidate, complete: Option<chrono::DateTime<chrono::Utc>>) -> String {
+    let signals: Vec<String> = c
+        .last_by_signal
+        .iter()
+        .map(|(s, t)| {
+            let name = serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            match t {
+                Some(t) => format!("{name}: last {}", t.format("%Y-%m-%d")),
+                None => format!("{name}: none seen"),
+            }
+        })
+        .collect();
+    format!(
+        "No counted activity for {} days (inactive since {}; data complete until {}). {}",
+        c.inactive_days,
+        c.inactive_since.format("%Y-%m-%d"),
+        complete.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+        signals.join("; ")
+    )
+}
+
+/// The owners of a group (at most 100, Microsoft Entra's limit) include the caller.
+async fn is_owner(graph: &crate::microsoft::graph::Graph<'_>, group: &str, caller: &Caller) -> Result<bool, ApiError> {
+    let Some(me) = caller.principal.object_id else {
+        return Ok(false);
+    };
+    match graph.list_relation(group, crate::domain::Relation::Owners, 100).await {
+        Ok(page) => Ok(page.value.iter().any(|o| o.id.eq_ignore_ascii_case(&me.to_string()))),
+        // A deleted group has no owners to ask.
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /api/groups/{id}/review` `{"decision": …}`: the group's owners (checked with Graph on
+/// behalf of the caller) or a `GroupMgr.Admin` decide. `200` with the review when done; `202`
+/// when the action was sent and Microsoft is still carrying it out.
+pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
+    let group = crate::domain::GroupId::parse(req.param("id"))
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidInput, "id: must be a group id (GUID)"))?
+        .to_string();
+    let body: DecisionBody = req.json()?;
+    let acting = caller_graph(app, caller).await?;
+    let admin = caller.principal.has_role(crate::auth::ADMIN_ROLE);
+    if !admin && !is_owner(&acting, &group, caller).await? {
+        return Err(ApiError::forbidden(
+            ErrorCode::RoleRequired,
+            "only the group's owners or a GroupMgr.Admin may decide its review",
+        ));
+    }
+    let policy = load(app, caller).await?;
+    let site_graph = app_graph(app, caller).await?;
+    let list = reviews_list(app, caller, &site_graph).await?;
+    let decider = Decider {
+        acting: &acting,
+        site: &site_graph,
+        reviews: &list,
+        state: app.state.as_ref(),
+        tenant: caller.tenant.tenant_id,
+        now: app.clock.now(),
+        max_actions_per_day: policy.max_actions_per_day,
+        who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
+    };
+    let decided = decider.decide(&group, body.decision).await.map_err(decide_error)?;
+    let status = if decided.done {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok(super::json(status, &decided.review))
+}
+
+fn decide_error(e: DecideError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        DecideError::NoReview => ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message),
+        DecideError::CapReached(_) => ApiError::new(StatusCode::CONFLICT, ErrorCode::ActionCapReached, message),
+        DecideError::NotApplicable(_)
+        | DecideError::OtherActionInProgress(_)
+        | DecideError::NoTeam
+        | DecideError::Changed => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message),
+        DecideError::Graph(g) => g.into(),
+        DecideError::State(_) => ApiError::store_unavailable(),
+    }
 }

@@ -668,3 +668,41 @@ pub struct CandidatePage {
     /// The policy judged by.
     pub policy: crate::lifecycle::LifecyclePolicy,
 }
+
+/// `POST /api/lifecycle/reviews`: the candidates an administrator confirms for review.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenReviews {
+    /// 1 to 500 group ids, each a current candidate (`GET /api/lifecycle/candidates`).
+    #[schema(min_items = 1, max_items = 500)]
+    pub group_ids: Vec<uuid::Uuid>,
+}
+
+/// A group for which no review was opened, and why.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Skipped {
+    pub group_id: String,
+    pub reason: String,
+}
+
+/// What `POST /api/lifecycle/reviews` did.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OpenedReviews {
+    pub opened: Vec<crate::lifecycle::reviews::Review>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// `GET /api/lifecycle/reviews`: every review, soonest due first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewList {
+    pub value: Vec<crate::lifecycle::reviews::Review>,
+}
+
+/// `POST /api/groups/{id}/review`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecisionBody {
+    pub decision: crate::lifecycle::decide::Decision,
+}

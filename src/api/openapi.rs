@@ -37,7 +37,7 @@ enum Errors {
     /// `method_not_allowed`; `Allow` lists the methods.
     #[response(status = 405)]
     MethodNotAllowed(ErrorBody),
-    /// `conflict` or `sync_in_progress`.
+    /// `conflict`, `sync_in_progress` or `action_cap_reached`.
     #[response(status = 409)]
     Conflict(ErrorBody),
     /// `body_too_large` (1 MiB).
@@ -186,6 +186,31 @@ fn lifecycle_policy_put() {}
 #[allow(dead_code)]
 fn lifecycle_candidates() {}
 
+/// List the lifecycle reviews
+#[utoipa::path(get, path = "/api/lifecycle/reviews", tag = "lifecycle",
+    description = "Requires the `GroupMgr.Admin` app role. Every review, soonest due first, from the list \"GroupMgr Reviews\" of the tenant's GroupMgr site, read with the caller's rights.",
+    responses((status = 200, description = "The reviews", body = ReviewList), Errors))]
+#[allow(dead_code)]
+fn lifecycle_reviews_get() {}
+
+/// Open reviews for a batch of candidates
+#[utoipa::path(post, path = "/api/lifecycle/reviews", tag = "lifecycle", request_body = OpenReviews,
+    description = "Requires the `GroupMgr.Admin` app role: the administrator confirms which of the dry run's candidates are reviewed. Each gets a pending review in \"GroupMgr Reviews\" (written with GroupMgr's grant on its site), due after the policy's `reviewWindowDays`; a group that is not a candidate now is skipped with the reason. `409 conflict` while the dry run withholds every candidate (stale or incomplete data).",
+    responses((status = 200, description = "The reviews opened, and the groups skipped", body = OpenedReviews), Errors))]
+#[allow(dead_code)]
+fn lifecycle_reviews_post() {}
+
+/// Decide a group's review
+#[utoipa::path(post, path = "/api/groups/{id}/review", tag = "lifecycle", request_body = DecisionBody,
+    params(("id" = String, Path, description = "The group's id")),
+    description = "The group's owners (checked with Graph on behalf of the caller) or a `GroupMgr.Admin` decide. `keep` attests that the group is in use and holds it out of review for the policy's `inactivityDays`; `archive` archives its team (members' SharePoint access read-only) and `delete` deletes it (restorable for 30 days) — each with the caller's own rights, recorded as intended before it is sent and as done after, so a repeated request never acts twice; `restore` brings a deleted group back and unarchives its team. Archive and delete count against the policy's `maxActionsPerDay` (`409 action_cap_reached`). `404 not_found`: the group has no review; `409 conflict`: the decision does not apply to the review's state, or another action is in progress.",
+    responses(
+        (status = 200, description = "The review, decided and its action done", body = crate::lifecycle::reviews::Review),
+        (status = 202, description = "The action was sent and Microsoft is still carrying it out (a team archive); the same request later completes the review", body = crate::lifecycle::reviews::Review),
+        Errors))]
+#[allow(dead_code)]
+fn group_review() {}
+
 /// Preview a new group's names under the tenant's naming policy
 #[utoipa::path(get, path = "/api/policy/naming/preview", tag = "policy",
     params(
@@ -301,7 +326,7 @@ impl Modify for BearerScheme {
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, naming_preview, lifecycle_policy_get, lifecycle_policy_put,
-        lifecycle_candidates, activity, sync_state, sync, logs, openapi
+        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),

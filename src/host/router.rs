@@ -32,6 +32,12 @@ pub enum Gated {
     LifecyclePolicyPut,
     /// `GET /api/lifecycle/candidates`: the policy's dry run (role `GroupMgr.Admin`).
     LifecycleCandidates,
+    /// `GET`/`POST /api/lifecycle/reviews`: the reviews; open reviews for candidates (role
+    /// `GroupMgr.Admin`).
+    LifecycleReviewsGet,
+    LifecycleReviewsPost,
+    /// `POST /api/groups/{id}/review`: an owner or administrator decides.
+    GroupReview,
     Activity,
     /// `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`).
     SyncState,
@@ -119,6 +125,16 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "LifecycleCandidates",
         route: "lifecycle/candidates",
         methods: &[("GET", G(LifecycleCandidates))],
+    },
+    HttpFunction {
+        name: "LifecycleReviews",
+        route: "lifecycle/reviews",
+        methods: &[("GET", G(LifecycleReviewsGet)), ("POST", G(LifecycleReviewsPost))],
+    },
+    HttpFunction {
+        name: "GroupReview",
+        route: "groups/{id}/review",
+        methods: &[("POST", G(GroupReview))],
     },
     HttpFunction {
         name: "Activity",

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::evaluate::{DataState, GroupFacts};
 use super::policy::Signal;
+use super::reviews::{ActionState, Review, ReviewState};
 use crate::customer_list::{GroupRow, Lifecycle};
 use crate::domain::TenantId;
 use crate::jobs::activity_sync::{self, Source};
@@ -67,6 +68,19 @@ pub async fn data_state(
         data.unavailable.insert(Signal::Mail);
     }
     Ok(data)
+}
+
+/// What a group's review says of it: one with a review open, an action under way, or that
+/// is archived or deleted is in the lifecycle already (not a new candidate); a kept or
+/// restored one was kept when it was decided.
+pub fn apply_review(facts: &mut GroupFacts, review: &Review) {
+    use ReviewState::*;
+    if matches!(review.state, Pending | Archived | Deleted) || review.action_state == Some(ActionState::Intended) {
+        facts.in_lifecycle = true;
+    }
+    if matches!(review.state, Kept | Restored) {
+        facts.kept_at = review.decided_at.or(Some(review.opened_at));
+    }
 }
 
 /// A row's facts, or `None` for a row of a deleted group or one whose id is not a GUID.

@@ -1,11 +1,15 @@
 //! Lifecycle governance (issue 16): the tenant's policy (`policy.rs`) and which groups it would
 //! act on now, with the evidence (`evaluate.rs`), both pure; what the syncs know, as the
 //! evaluation's input (`facts.rs`); where the policy is kept, in the customer's site
-//! (`site.rs`).
+//! (`site.rs`); the reviews kept there (`reviews.rs`), deciding them and the actions that
+//! follow (`decide.rs`), under a daily cap held across instances (`cap.rs`).
 
+pub mod cap;
+pub mod decide;
 pub mod evaluate;
 pub mod facts;
 pub mod policy;
+pub mod reviews;
 pub mod site;
 
 pub use evaluate::{Candidate, DataState, GroupFacts, NextStep, STALE_AFTER, Withheld, candidates};

@@ -11,7 +11,7 @@ use super::policy::LifecyclePolicy;
 use crate::customer_list::{self, ListError};
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
-use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition};
+use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, SpList};
 
 pub const SETTINGS_LIST: &str = "GroupMgr Settings";
 /// The setting that holds the lifecycle policy.
@@ -32,6 +32,18 @@ pub fn settings_list() -> ListDefinition {
                 kind: ColumnKind::Note,
             },
         ],
+    }
+}
+
+/// The list `definition` names on `site`, made when it does not exist.
+pub async fn ensure_list(graph: &Graph<'_>, site: &str, definition: &ListDefinition) -> Result<SpList, GraphError> {
+    match graph.find_list(site, definition.display_name).await? {
+        Some(l) => Ok(l),
+        None => match graph.create_list(site, definition).await {
+            Ok(l) => Ok(l),
+            // Made by a concurrent request, or our create's answer was lost: look again.
+            Err(e) => graph.find_list(site, definition.display_name).await?.ok_or(e),
+        },
     }
 }
 
@@ -85,14 +97,7 @@ pub async fn save_policy(
     policy: &LifecyclePolicy,
 ) -> Result<(), SettingsError> {
     let site = customer_list::site_id(graph, state, tenant, site_path).await?;
-    let list = match graph.find_list(&site, SETTINGS_LIST).await? {
-        Some(l) => l,
-        None => match graph.create_list(&site, &settings_list()).await {
-            Ok(l) => l,
-            // Made by a concurrent request, or our create's answer was lost: look again.
-            Err(e) => graph.find_list(&site, SETTINGS_LIST).await?.ok_or(e)?,
-        },
-    };
+    let list = ensure_list(graph, &site, &settings_list()).await?;
     // A policy serialises: its fields are plain data.
     let value = serde_json::to_string(policy).map_err(|e| SettingsError::Invalid {
         key: POLICY_KEY,

@@ -55,6 +55,26 @@ pub const EVENTS: &[EventSpec] = &[
     ev("group_deleted", "group {group_id} deleted"),
     ev("group_restored", "group {group_id} restored"),
     ev(
+        "lifecycle_review_opened",
+        "lifecycle review opened for group {group_id}",
+    ),
+    ev(
+        "lifecycle_review_decided",
+        "lifecycle review of group {group_id} decided: {decision}",
+    ),
+    ev(
+        "lifecycle_action_intended",
+        "lifecycle action {action} on group {group_id} recorded as intended",
+    ),
+    ev(
+        "lifecycle_action_done",
+        "lifecycle action {action} on group {group_id} done",
+    ),
+    ev(
+        "lifecycle_intent_not_cleared",
+        "a refused lifecycle action on group {group_id} is still recorded as intended: {error}",
+    ),
+    ev(
         "membership_added",
         "{object_id} added to the {relation} of group {group_id}",
     ),

@@ -306,6 +306,20 @@ impl<'a> Graph<'a> {
         .map(|_| ())
     }
 
+    /// `DELETE /groups/{id}` sent at most once (a lost answer is not retried): for a caller
+    /// that records the deletion as intended and asks Graph afterwards whether it happened.
+    pub async fn delete_group_once(&self, id: &str) -> Result<(), GraphError> {
+        self.send(
+            Method::DELETE,
+            &self.url(&format!("/groups/{}", enc(id))),
+            None,
+            &[],
+            Idempotency::Once,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// `POST /directory/deletedItems/{id}/restore`: restoring twice is harmless (the second
     /// answers 404), so it is retried like an idempotent call.
     pub async fn restore_group(&self, id: &str) -> Result<GraphGroup, GraphError> {

@@ -104,6 +104,23 @@ impl Graph<'_> {
             .ok_or_else(|| GraphError::Protocol(format!("team {action}: 202 without an operation Location")))
     }
 
+    /// Whether the team of group `group` is archived (`GET /teams/{id}`, `isArchived`);
+    /// `None` when the group has no team (404).
+    pub async fn team_is_archived(&self, group: &str) -> Result<Option<bool>, GraphError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Team {
+            #[serde(default)]
+            is_archived: bool,
+        }
+        let url = format!("{}?$select=id,isArchived", self.url(&format!("/teams/{}", enc(group))));
+        match self.get_json::<Team>(&url, &[]).await {
+            Ok(t) => Ok(Some(t.is_archived)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads a teams async operation at `location` (as `set_team_archived` returned it): a
     /// path below the version root, or a URL on our own Graph host and version, nothing else.
     pub async fn teams_operation(&self, location: &str) -> Result<TeamsOperation, GraphError> {
