@@ -35,20 +35,6 @@ fn teams(app: &TestApp) -> (String, String) {
         .expect("Contoso is seeded")
 }
 
-fn is_archived(app: &TestApp, group: &str) -> bool {
-    app.sim
-        .state
-        .with_graph(&CONTOSO, |t| {
-            m365_sim::graph::teams::settle(t, app.sim.state.now());
-            t.groups
-                .values()
-                .find(|g| g.id.to_string() == group)
-                .map(|g| g.archived)
-        })
-        .flatten()
-        .expect("the group exists")
-}
-
 #[tokio::test]
 async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise() {
     let app = spawn_app().await;
@@ -81,7 +67,7 @@ async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise(
     );
     let op = graph.teams_operation(&location).await.unwrap();
     assert!(!op.done(), "{op:?}");
-    assert!(!is_archived(&app, &team), "not before its operation has succeeded");
+    assert!(!team_archived(&app, &team), "not before its operation has succeeded");
 
     app.sim.state.advance_clock(chrono::TimeDelta::seconds(31));
     let op = graph.teams_operation(&location).await.unwrap();
@@ -91,7 +77,7 @@ async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise(
     assert_eq!(graph.teams_operation(&unquoted).await.unwrap().id, op.id);
     assert_eq!(op.operation_type.as_deref(), Some("archiveTeam"));
     assert_eq!(op.target_resource_id.as_deref(), Some(team.as_str()));
-    assert!(is_archived(&app, &team));
+    assert!(team_archived(&app, &team));
 
     let back = graph.set_team_archived(&team, TeamArchival::Unarchive).await.unwrap();
     assert_ne!(back, location, "a new operation");
@@ -100,7 +86,7 @@ async fn a_team_is_archived_once_its_operation_succeeds_and_unarchived_likewise(
         graph.teams_operation(&back).await.unwrap().status,
         OperationStatus::Succeeded
     );
-    assert!(!is_archived(&app, &team));
+    assert!(!team_archived(&app, &team));
 
     // A team whose group has no owner cannot be archived.
     let refused = graph

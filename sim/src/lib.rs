@@ -55,7 +55,7 @@ pub struct SimState {
     requests: std::sync::atomic::AtomicU64,
     /// Graph requests that would change something (any method but GET, a `$batch`'s items
     /// counted one by one and its envelope not at all), for "a dry run writes nothing".
-    pub graph_writes: std::sync::atomic::AtomicU64,
+    pub graph_writes: std::sync::Mutex<std::collections::HashMap<(String, String), u64>>,
     /// Requests answered, by path (without query).
     by_path: std::sync::Mutex<std::collections::HashMap<String, u64>>,
     /// The time the sim's data lives in: the real clock, unless a test fixed it.
@@ -360,7 +360,19 @@ impl Sim {
     /// Graph requests answered that would change something (not `GET`; `$batch` items one by
     /// one).
     pub fn graph_writes(&self) -> u64 {
-        self.state.graph_writes.load(std::sync::atomic::Ordering::Relaxed)
+        self.graph_writes_where(|_, _| true)
+    }
+
+    /// Graph writes whose method and path (below the version root) match `pred`.
+    pub fn graph_writes_where(&self, pred: impl Fn(&str, &str) -> bool) -> u64 {
+        self.state
+            .graph_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((m, p), _)| pred(m, p))
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Microsoft Graph requests answered (everything under `/v1.0/`).

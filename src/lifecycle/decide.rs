@@ -185,7 +185,7 @@ impl Decider<'_> {
                     },
                 )
                 .await
-                .map(|op| Some(op)),
+                .map(Some),
             Action::Delete => match self.acting.delete_group_once(group).await {
                 // Gone already: what was intended is so.
                 Err(e) if e.is_not_found() => Ok(None),

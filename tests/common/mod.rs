@@ -394,3 +394,19 @@ impl tracing::Subscriber for AskEachEvent {
     fn enter(&self, _: &tracing::span::Id) {}
     fn exit(&self, _: &tracing::span::Id) {}
 }
+
+/// Whether the team of `group` (a Contoso group) is archived, once every teams async operation
+/// due by the sim's clock has been applied.
+pub fn team_archived(app: &TestApp, group: &str) -> bool {
+    app.sim
+        .state
+        .with_graph(&m365_sim::directory::CONTOSO, |t| {
+            m365_sim::graph::teams::settle(t, app.sim.state.now());
+            t.groups
+                .values()
+                .find(|g| g.id.to_string() == group)
+                .map(|g| g.archived)
+        })
+        .flatten()
+        .expect("the group exists")
+}

@@ -342,7 +342,12 @@ pub(crate) fn page<T: Clone>(
 /// Dispatches one Graph request (also used for the items of a `$batch`).
 pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
     if req.method != Method::GET {
-        state.graph_writes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *state
+            .graph_writes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((req.method.to_string(), req.path.to_string()))
+            .or_default() += 1;
     }
     // OData keys in parentheses (`teams('{id}')/operations('{op}')`, quoted or not: the form
     // of a teams async operation's Location) address what `teams/{id}/operations/{op}` does

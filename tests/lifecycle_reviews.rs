@@ -1,0 +1,283 @@
+//! Reviews and the actions that follow them (issue 16, items 4 and 5) against m365-sim: reviews
+//! opened for confirmed candidates in the customer's list; owners or administrators decide;
+//! archive, delete and restore — each recorded as intended before it is sent and as done
+//! after, so an answer lost between the two never makes a second request; the daily cap held
+//! under concurrent decisions.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use chrono::TimeDelta;
+use common::*;
+use groupmgr::jobs::tenant_sync;
+use m365_sim::audit::AuditOptions;
+use m365_sim::directory::CONTOSO;
+use m365_sim::{FaultKind, FaultRule, SimOptions};
+use serde_json::{Value, json};
+
+fn spawn_opts() -> Spawn {
+    Spawn {
+        audit: true,
+        sim: SimOptions {
+            reports_concealed: false,
+            audit: AuditOptions {
+                records_per_blob: 4,
+                page_size: 50,
+                ..Default::default()
+            },
+            ..small_pages()
+        },
+        ..Default::default()
+    }
+}
+
+fn policy(max_actions: u32) -> Value {
+    json!({
+        "inactivityDays": 30,
+        "signals": ["teams", "mail"],
+        "reviewWindowDays": 14,
+        "onNoAnswer": {"action": "nothing"},
+        "maxActionsPerDay": max_actions,
+    })
+}
+
+/// A tenant synced once, with a policy, and its candidates (group id → has a team).
+async fn ready(max_actions: u32) -> (TestApp, String, Vec<(String, bool)>) {
+    let app = spawn_with(spawn_opts()).await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(policy(max_actions)))
+        .await;
+    let page = app.json_ok("GET", "/api/lifecycle/candidates", &admin, None).await;
+    let ids: Vec<String> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["groupId"].as_str().unwrap().to_string())
+        .collect();
+    let with_team = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            ids.iter()
+                .map(|id| (id.clone(), t.groups[&id.parse().unwrap()].team.is_some()))
+                .collect()
+        })
+        .unwrap();
+    (app, admin, with_team)
+}
+
+/// The alias of a group's (first) owner, to sign in as.
+fn owner_alias(app: &TestApp, group: &str) -> String {
+    let owner = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            *t.groups[&group.parse().unwrap()].owners.iter().next().unwrap()
+        })
+        .unwrap();
+    let tenant = app.sim.state.tenant(&CONTOSO).unwrap();
+    let upn = tenant.user_by_id(&owner).unwrap().upn.clone();
+    upn.split('@').next().unwrap().to_string()
+}
+
+fn deleted(app: &TestApp, group: &str) -> bool {
+    app.sim
+        .state
+        .with_graph(&CONTOSO, |t| t.groups[&group.parse().unwrap()].deleted.is_some())
+        .unwrap()
+}
+
+async fn open_reviews(app: &TestApp, admin: &str, ids: &[&str]) -> Value {
+    app.json_ok("POST", "/api/lifecycle/reviews", admin, Some(json!({"groupIds": ids})))
+        .await
+}
+
+async fn decide(app: &TestApp, token: &str, group: &str, decision: &str) -> reqwest::Response {
+    app.call(
+        "POST",
+        &format!("/api/groups/{group}/review"),
+        token,
+        Some(json!({"decision": decision})),
+    )
+    .await
+}
+
+/// Reviews are opened only for confirmed candidates, kept in the customer's list, and take
+/// their groups out of the candidates; owners and administrators decide, nobody else; `keep`
+/// holds a group out; the whole loop of archive, delete and restore within 30 days brings the
+/// group back with its team unarchived.
+#[tokio::test]
+async fn reviews_are_decided_by_owners_or_administrators() {
+    let (app, admin, candidates) = ready(50).await;
+    let teams: Vec<&str> = candidates.iter().filter(|(_, t)| *t).map(|(g, _)| g.as_str()).collect();
+    assert!(teams.len() >= 3, "{} candidates with a team", teams.len());
+    let (kept, archived, not_candidate) = (teams[0], teams[1], "00000000-0000-0000-0000-000000000001");
+    let writes = app.sim.graph_writes();
+    let opened = open_reviews(&app, &admin, &[kept, archived, not_candidate]).await;
+    assert_eq!(opened["opened"].as_array().unwrap().len(), 2, "{opened}");
+    assert_eq!(opened["skipped"][0]["groupId"], not_candidate);
+    // Two items written to the customer's list (and the list made): nothing else.
+    assert!(app.sim.graph_writes() - writes <= 3);
+    let review = &opened["opened"][0];
+    assert_eq!(review["state"], "pending");
+    assert!(
+        review["reason"].as_str().unwrap().contains("No counted activity"),
+        "{review}"
+    );
+    // Opened twice: skipped, not duplicated.
+    let again = open_reviews(&app, &admin, &[kept]).await;
+    assert_eq!(again["opened"], json!([]));
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    assert_eq!(reviews["value"].as_array().unwrap().len(), 2);
+    // In review: no longer candidates.
+    let page = app.json_ok("GET", "/api/lifecycle/candidates", &admin, None).await;
+    let now: BTreeSet<&str> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["groupId"].as_str().unwrap())
+        .collect();
+    assert!(!now.contains(kept) && !now.contains(archived));
+
+    // Somebody who is neither owner nor administrator.
+    let owner = owner_alias(&app, kept);
+    let stranger = ["adelev", "alexw", "meganb", "lynner"]
+        .into_iter()
+        .find(|a| *a != owner && *a != owner_alias(&app, archived))
+        .unwrap();
+    let resp = decide(&app, &app.sim.user_token(CONTOSO, stranger), kept, "keep").await;
+    assert_eq!(error_code(resp).await, (403, "role_required".into()));
+    // The owner keeps it.
+    let resp = decide(&app, &app.sim.user_token(CONTOSO, &owner), kept, "keep").await;
+    assert_eq!(resp.status(), 200);
+    let review: Value = resp.json().await.unwrap();
+    assert_eq!(review["state"], "kept");
+    assert!(
+        review["decidedBy"].as_str().is_some_and(|d| !d.contains('@')),
+        "an object id, never a UPN"
+    );
+    let resp = decide(&app, &admin, kept, "archive").await;
+    assert_eq!(
+        error_code(resp).await,
+        (409, "conflict".into()),
+        "kept is final until it lapses"
+    );
+
+    // The administrator archives the other: the team is archived once the operation ends.
+    let resp = decide(&app, &admin, archived, "archive").await;
+    assert_eq!(resp.status(), 200);
+    let review: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (review["state"].as_str(), review["actionState"].as_str()),
+        (Some("archived"), Some("done"))
+    );
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    assert!(team_archived(&app, archived));
+    // Then deleted, then restored (within 30 days): the group is back, its team unarchived.
+    let resp = decide(&app, &admin, archived, "delete").await;
+    assert_eq!(resp.status(), 200);
+    assert!(deleted(&app, archived));
+    app.sim.state.advance_clock(TimeDelta::days(10));
+    let resp = decide(&app, &admin, archived, "restore").await;
+    assert_eq!(resp.status(), 200);
+    let review: Value = resp.json().await.unwrap();
+    assert_eq!(review["state"], "restored");
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    assert!(!deleted(&app, archived));
+    assert!(!team_archived(&app, archived), "restored and unarchived");
+    // No review: 404; a bad decision: 400.
+    let resp = decide(&app, &admin, teams[2], "keep").await;
+    assert_eq!(error_code(resp).await, (404, "not_found".into()));
+    let resp = decide(&app, &admin, kept, "purge").await;
+    assert_eq!(error_code(resp).await, (400, "invalid_input".into()));
+    app.stop().await;
+}
+
+/// The answer to an archive or a delete is lost after Microsoft did it (the connection breaks):
+/// the review stays "intended"; the same decision again asks Graph, finds it done and records
+/// it — without a second archive or delete request.
+#[tokio::test]
+async fn an_answer_lost_between_intended_and_done_never_acts_twice() {
+    let (app, admin, candidates) = ready(50).await;
+    let teams: Vec<&str> = candidates.iter().filter(|(_, t)| *t).map(|(g, _)| g.as_str()).collect();
+    let (archived, removed) = (teams[0], teams[1]);
+    open_reviews(&app, &admin, &[archived, removed]).await;
+
+    // What was sent to Microsoft to act: archive requests, or DELETEs of the group.
+    let acts = |app: &TestApp, group: &str, decision: &str| match decision {
+        "archive" => app
+            .sim
+            .requests_where(|p| p.ends_with(&format!("/teams/{group}/archive"))),
+        _ => app
+            .sim
+            .graph_writes_where(|m, p| m == "DELETE" && p.ends_with(&format!("/groups/{group}"))),
+    };
+    for (group, decision) in [(archived, "archive"), (removed, "delete")] {
+        let (method, path) = match decision {
+            "archive" => ("POST", format!("/teams/{group}/archive")),
+            _ => ("DELETE", format!("/groups/{group}")),
+        };
+        app.sim
+            .state
+            .faults
+            .arm(FaultRule::new(path, FaultKind::DropAnswer).method(method).times(1));
+        let resp = decide(&app, &admin, group, decision).await;
+        assert!(resp.status().is_server_error(), "{decision}: {}", resp.status());
+        assert_eq!(acts(&app, group, decision), 1, "{decision}: sent once, not retried");
+        let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+        let r = reviews["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["groupId"] == group)
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (r["action"].as_str(), r["actionState"].as_str()),
+            (Some(decision), Some("intended")),
+            "{r}"
+        );
+        if decision == "archive" {
+            // Teams is still archiving: the same decision answers 202 and sends nothing.
+            let resp = decide(&app, &admin, group, decision).await;
+            assert_eq!(resp.status(), 202);
+            app.sim.state.advance_clock(TimeDelta::seconds(30));
+        }
+        let resp = decide(&app, &admin, group, decision).await;
+        assert_eq!(resp.status(), 200, "{decision}");
+        let review: Value = resp.json().await.unwrap();
+        assert_eq!(review["actionState"], "done");
+        assert_eq!(acts(&app, group, decision), 1, "{decision}: asked, never sent again");
+    }
+    assert!(team_archived(&app, archived));
+    assert!(deleted(&app, removed));
+    app.stop().await;
+}
+
+/// Two at a time, eight decisions race for a cap of 3 actions a day: exactly 3 act, the others
+/// are refused with `action_cap_reached`; `keep` is not an action and is never refused.
+#[tokio::test]
+async fn the_daily_cap_holds_under_concurrent_decisions() {
+    let (app, admin, candidates) = ready(3).await;
+    let ids: Vec<&str> = candidates.iter().map(|(g, _)| g.as_str()).take(9).collect();
+    assert_eq!(ids.len(), 9);
+    let opened = open_reviews(&app, &admin, &ids).await;
+    assert_eq!(opened["opened"].as_array().unwrap().len(), 9);
+    let (racing, kept) = ids.split_at(8);
+    let answers = futures_util::future::join_all(racing.iter().map(|g| decide(&app, &admin, g, "delete"))).await;
+    let mut statuses = Vec::new();
+    for resp in answers {
+        let status = resp.status().as_u16();
+        if status != 200 {
+            assert_eq!(error_code(resp).await, (409, "action_cap_reached".into()));
+        }
+        statuses.push(status);
+    }
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 3, "{statuses:?}");
+    assert_eq!(racing.iter().filter(|g| deleted(&app, g)).count(), 3);
+    let resp = decide(&app, &admin, kept[0], "keep").await;
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}
