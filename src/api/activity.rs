@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
-use super::model::{Activity, ActivityItem, ActivityPage};
+use super::model::{Activity, ActivityItem, ActivityPage, GroupActivity, SignalDetail};
 use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
@@ -136,4 +136,63 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         data_complete_until,
     };
     Ok(super::json(StatusCode::OK, &page))
+}
+
+/// `GET /api/groups/{id}/activity`: one group's activity per signal (Teams; SharePoint file
+/// edits, file views, pages, lists; the group mailbox), each with since when it has been
+/// observed and whether it can be seen for this group, from the tenant's GroupMgr list (read
+/// with the caller's rights) and GroupMgr's job state.
+pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
+    use crate::lifecycle::{Signal, facts};
+    let id = crate::domain::GroupId::parse(req.param("id"))
+        .map_err(|_| ApiError::bad_request(ErrorCode::InvalidInput, "id: must be a group id (GUID)"))?
+        .to_string();
+    let tenant = &caller.tenant.tenant_id;
+    let state = app.state.as_ref();
+    let unsynced = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "GroupMgr has no activity for this group: no sync has found it yet",
+        )
+    };
+    let loc = customer_list::location(state, tenant)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?
+        .ok_or_else(unsynced)?;
+    let graph = caller_graph(app, caller).await?;
+    let row = customer_list::row(&graph, &loc, &id)
+        .await?
+        .filter(|r| r.row.lifecycle == Lifecycle::Active)
+        .ok_or_else(unsynced)?
+        .row;
+    let teams_report = app.settings.cloud.has_teams_report();
+    let audit = app.management.is_some();
+    let data = facts::data_state(state, tenant, teams_report, audit)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    let sources = crate::jobs::activity_sync::sources(state, tenant, teams_report, audit)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    let group = facts::of_row(&row).ok_or_else(unsynced)?;
+    let signals = Signal::ALL
+        .iter()
+        .map(|s| SignalDetail {
+            signal: *s,
+            last: group.last(*s),
+            observed_since: data.observed_since[*s as usize],
+            available: !data.unavailable.contains(s),
+            observable: !group.unobservable.contains(s),
+        })
+        .collect();
+    let body = GroupActivity {
+        group_id: row.group_id.clone(),
+        display_name: row.name.clone(),
+        signals,
+        last_share_point_activity: row.last_sharepoint_activity,
+        last_activity: row.last_activity,
+        sources: crate::jobs::activity_sync::sources_of(&row, &sources),
+        data_complete_until: data.complete_until,
+    };
+    Ok(super::json(StatusCode::OK, &body))
 }

@@ -706,3 +706,50 @@ pub struct ReviewList {
 pub struct DecisionBody {
     pub decision: crate::lifecycle::decide::Decision,
 }
+
+/// One activity signal of a group, with how far it can be trusted.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignalDetail {
+    pub signal: crate::lifecycle::Signal,
+    /// The latest activity of this kind GroupMgr has seen (`null`: none since
+    /// `observedSince`).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last: Option<DateTime<Utc>>,
+    /// Since when the tenant's source of this signal has been read without a gap: "no
+    /// activity" means none only after this time. `null`: not observed yet.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub observed_since: Option<DateTime<Utc>>,
+    /// Whether the tenant's source of this signal can be read now (`GET /api/sync` says why
+    /// not).
+    pub available: bool,
+    /// Whether this group's activity of this kind can be matched to it (`false`: its site or
+    /// its team's thread id is not known yet).
+    pub observable: bool,
+}
+
+/// `GET /api/groups/{id}/activity`: a group's activity, signal by signal, with its evidence.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupActivity {
+    pub group_id: String,
+    pub display_name: String,
+    /// Teams, the four kinds of SharePoint activity, and the group mailbox.
+    pub signals: Vec<SignalDetail>,
+    /// Any SharePoint activity, sharing included (the four kinds are part of it).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_share_point_activity: Option<DateTime<Utc>>,
+    /// The latest of all.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last_activity: Option<DateTime<Utc>>,
+    /// The sources this group's activity rests on.
+    pub sources: Vec<crate::jobs::activity_sync::Source>,
+    /// Activity is complete up to here for the whole tenant.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub data_complete_until: Option<DateTime<Utc>>,
+}

@@ -186,6 +186,14 @@ fn lifecycle_policy_put() {}
 #[allow(dead_code)]
 fn lifecycle_candidates() {}
 
+/// One group's activity, signal by signal
+#[utoipa::path(get, path = "/api/groups/{id}/activity", tag = "activity",
+    params(("id" = String, Path, description = "The group's id")),
+    description = "From the tenant's GroupMgr list (read with the caller's rights): the latest Teams activity, SharePoint activity by kind (file edits, file views, pages, lists) and the group mailbox's, each with since when its source has been observed without a gap (`observedSince`), whether the source can be read now, and whether this group's activity of that kind can be matched to it. `404 not_found` until a sync has found the group.",
+    responses((status = 200, description = "The group's activity and its evidence", body = GroupActivity), Errors))]
+#[allow(dead_code)]
+fn group_activity() {}
+
 /// List the lifecycle reviews
 #[utoipa::path(get, path = "/api/lifecycle/reviews", tag = "lifecycle",
     description = "Requires the `GroupMgr.Admin` app role. Every review, soonest due first, from the list \"GroupMgr Reviews\" of the tenant's GroupMgr site, read with the caller's rights.",
@@ -326,7 +334,7 @@ impl Modify for BearerScheme {
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, naming_preview, lifecycle_policy_get, lifecycle_policy_put,
-        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, activity, sync_state, sync, logs, openapi
+        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, group_activity, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),

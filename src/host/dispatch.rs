@@ -158,6 +158,7 @@ async fn http(
         Gated::LifecycleReviewsPost => api::lifecycle::reviews_post(app, caller, req).await,
         Gated::GroupReview => api::lifecycle::decide(app, caller, req).await,
         Gated::Activity => api::activity::get(app, caller, req).await,
+        Gated::GroupActivity => api::activity::group(app, caller, req).await,
         Gated::SyncState => api::sync::get(app, caller).await,
         Gated::Sync => api::sync::post(app, caller, req).await,
         Gated::OpenApi => Ok(api::openapi::get()),

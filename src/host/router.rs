@@ -38,6 +38,8 @@ pub enum Gated {
     LifecycleReviewsPost,
     /// `POST /api/groups/{id}/review`: an owner or administrator decides.
     GroupReview,
+    /// `GET /api/groups/{id}/activity`: one group's activity, signal by signal.
+    GroupActivity,
     Activity,
     /// `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`).
     SyncState,
@@ -135,6 +137,11 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "GroupReview",
         route: "groups/{id}/review",
         methods: &[("POST", G(GroupReview))],
+    },
+    HttpFunction {
+        name: "GroupActivity",
+        route: "groups/{id}/activity",
+        methods: &[("GET", G(GroupActivity))],
     },
     HttpFunction {
         name: "Activity",

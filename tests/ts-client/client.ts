@@ -15,7 +15,7 @@
  *
  * The steps: page through the groups, read one, create one, add and remove a member, read and
  * set (then restore) the group creation policy, read the inactive groups, set the lifecycle
- * policy and read its dry run, start a sync, read
+ * policy, read its dry run and the reviews, read one group's activity, start a sync, read
  * where the sync stands, and see a create refused with `invalid_input`; the group it created
  * is deleted at the end.
  */
@@ -48,6 +48,11 @@ type LifecyclePolicy = Answer<"/api/lifecycle/policy", "get", 200>;
 type CandidatePage = Answer<"/api/lifecycle/candidates", "get", 200>;
 type Candidate = CandidatePage["value"][number];
 type Withholding = NonNullable<CandidatePage["withheld"]>;
+type GroupActivity = Answer<"/api/groups/{id}/activity", "get", 200>;
+type SignalDetail = GroupActivity["signals"][number];
+type ReviewList = Answer<"/api/lifecycle/reviews", "get", 200>;
+type Review = ReviewList["value"][number];
+type OpenedReviews = Answer<"/api/lifecycle/reviews", "post", 200>;
 type ErrorBody = Answer<"/api/groups", "post", 400>;
 type ErrorCode = ErrorBody["error"]["code"];
 
@@ -203,6 +208,44 @@ const candidatePageChecks: Checks<CandidatePage> = {
   groupsJudged: isCount,
   dataCompleteUntil: orNull(isTime),
   policy: shaped(lifecyclePolicyChecks),
+};
+
+const signalDetailChecks: Checks<SignalDetail> = {
+  signal: isSignal,
+  last: orNull(isTime),
+  observedSince: orNull(isTime),
+  available: isBoolean,
+  observable: isBoolean,
+};
+
+const groupActivityChecks: Checks<GroupActivity> = {
+  groupId: isUuid,
+  displayName: isString,
+  signals: arrayOf(shaped(signalDetailChecks)),
+  lastSharePointActivity: orNull(isTime),
+  lastActivity: orNull(isTime),
+  sources: arrayOf(isSource),
+  dataCompleteUntil: orNull(isTime),
+};
+
+const reviewChecks: Checks<Review> = {
+  groupId: isUuid,
+  displayName: isString,
+  reason: isString,
+  openedAt: isTime,
+  dueAt: isTime,
+  state: (v) => v === "pending" || v === "kept" || v === "archived" || v === "deleted" || v === "restored",
+  decidedBy: orNull(isUuid),
+  decidedAt: orNull(isTime),
+  action: orNull((v) => v === "archive" || v === "delete" || v === "restore"),
+  actionState: orNull((v) => v === "intended" || v === "done"),
+  actionAt: orNull(isTime),
+  actionDoneAt: orNull(isTime),
+};
+
+const openedReviewsChecks: Checks<OpenedReviews> = {
+  opened: arrayOf(shaped(reviewChecks)),
+  skipped: arrayOf((v) => isObject(v) && isUuid(v.groupId) && isString(v.reason)),
 };
 
 const syncQueuedChecks: Checks<SyncQueued> = {
@@ -511,6 +554,52 @@ async function lifecycle(): Promise<void> {
   );
 }
 
+/** One group's activity, signal by signal, with since when each has been observed. */
+async function groupActivity(id: string): Promise<void> {
+  const step = "group activity";
+  const { data, error, response } = await client.GET("/api/groups/{id}/activity", { params: { path: { id } } });
+  if (response.status === 404) {
+    expectError(step, response, error, 404, "not_found");
+    say(step, "404 not_found (no sync has found the group yet)");
+    return;
+  }
+  expectStatus(step, response, 200, error);
+  const activity = conforms(step, "activity", body(step, data), groupActivityChecks);
+  const seen = activity.signals.filter((s) => s.last !== null).map((s) => s.signal);
+  say(step, `${activity.displayName}: ${seen.length ? seen.join(", ") : "no activity seen"}`);
+}
+
+/** The reviews; a review opened for the first candidate, if there is one, and kept (an
+ * attestation, harmless to the group); a decision on a group without a review is 404. */
+async function reviews(): Promise<void> {
+  const step = "lifecycle reviews";
+  const list = await client.GET("/api/lifecycle/reviews");
+  expectStatus(step, list.response, 200, list.error);
+  const all = conforms(step, "reviews", body(step, list.data), { value: arrayOf(shaped(reviewChecks)) });
+  const dry = await client.GET("/api/lifecycle/candidates");
+  expectStatus(step, dry.response, 200, dry.error);
+  const first = body(step, dry.data).value[0];
+  if (first) {
+    const opened = await client.POST("/api/lifecycle/reviews", { body: { groupIds: [first.groupId] } });
+    expectStatus(step, opened.response, 200, opened.error);
+    conforms(step, "opened", body(step, opened.data), openedReviewsChecks);
+    const kept = await client.POST("/api/groups/{id}/review", {
+      params: { path: { id: first.groupId } },
+      body: { decision: "keep" },
+    });
+    expectStatus(step, kept.response, 200, kept.error);
+    const review = conforms(step, "review", body(step, kept.data), reviewChecks);
+    say(step, `${all.value.length} reviews; ${first.displayName} reviewed and ${review.state}`);
+  } else {
+    say(step, `${all.value.length} reviews; no candidate to review now`);
+  }
+  const none = await client.POST("/api/groups/{id}/review", {
+    params: { path: { id: "00000000-0000-0000-0000-0000000000aa" } },
+    body: { decision: "keep" },
+  });
+  expectError(step, none.response, none.error, 404, "not_found");
+}
+
 async function startSync(): Promise<void> {
   const step = "start a sync";
   const { data, error, response } = await client.POST("/api/sync", {});
@@ -557,12 +646,14 @@ async function main(): Promise<void> {
   const first = groups[0];
   if (!first) return fail("list groups", "no group");
   await readGroup(first.id);
+  await groupActivity(first.id);
   const created = await createGroup();
   try {
     await addAndRemoveMember(groups, created);
     await creationPolicy();
     await inactiveGroups(30);
     await lifecycle();
+    await reviews();
     await startSync();
     await syncStatus();
     await refusedCreate();
