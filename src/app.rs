@@ -43,6 +43,8 @@ pub struct App {
     pub sync: SyncLauncher,
     /// The time the jobs work in (`jobs::Clock`).
     pub clock: crate::jobs::Clock,
+    /// Whether webhooks may go to loopback addresses over plain http (local runs and tests).
+    pub webhook_loopback: bool,
 }
 
 /// Knobs tests turn; production uses the defaults.
@@ -56,6 +58,9 @@ pub struct AppOptions {
     pub queue_syncs: Option<bool>,
     /// The jobs' clock (tests set m365-sim's).
     pub clock: crate::jobs::Clock,
+    /// Let webhooks go to loopback addresses over plain http (tests' receivers); never in
+    /// production, where an endpoint must be https on a public address.
+    pub webhook_loopback: bool,
 }
 
 impl App {
@@ -112,6 +117,7 @@ impl App {
             state,
             sync,
             clock: options.clock,
+            webhook_loopback: options.webhook_loopback,
         }))
     }
 }

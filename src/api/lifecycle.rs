@@ -12,7 +12,9 @@ use warp::http::{Response, StatusCode};
 
 use std::collections::HashMap;
 
-use super::model::{CandidateItem, CandidatePage, DecisionBody, OpenReviews, OpenedReviews, ReviewList, Skipped};
+use super::model::{
+    CandidateItem, CandidatePage, DecisionBody, OpenReviews, OpenedReviews, ReviewList, Skipped, Webhook, WebhookBody,
+};
 use super::{ApiError, ErrorCode, Request, app_graph, caller_graph, require_admin};
 use crate::app::App;
 use crate::auth::Caller;
@@ -20,7 +22,7 @@ use crate::customer_list::{self, ListError};
 use crate::lifecycle::decide::{DecideError, Decider};
 use crate::lifecycle::reviews::{Review, ReviewState, Reviews, WriteError};
 use crate::lifecycle::site::{self, SettingsError};
-use crate::lifecycle::{Candidate, LifecyclePolicy, Withheld, facts};
+use crate::lifecycle::{Candidate, LifecyclePolicy, Withheld, facts, webhooks};
 
 /// The most groups one `POST /api/lifecycle/reviews` opens reviews for.
 const MAX_BATCH: usize = 500;
@@ -261,6 +263,7 @@ pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<R
         match created {
             Ok(()) => {
                 tracing::info!(event = "lifecycle_review_opened", tenant_id = %caller.tenant.tenant_id, group_id = %id);
+                notify(app, &caller.tenant.tenant_id, "review.created", review_event(&review)).await;
                 opened.push(review);
             }
             Err(WriteError::Graph(g)) => return Err(g.into()),
@@ -360,6 +363,18 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
     };
     let decided = decider.decide(&group, body.decision).await.map_err(decide_error)?;
+    // Each action reported once: when this request saw it done.
+    if decided.done && decided.newly_done {
+        let kind = match decided.review.state {
+            ReviewState::Archived => Some("group.archived"),
+            ReviewState::Deleted => Some("group.deleted"),
+            ReviewState::Restored => Some("group.restored"),
+            ReviewState::Pending | ReviewState::Kept => None,
+        };
+        if let Some(kind) = kind {
+            notify(app, &caller.tenant.tenant_id, kind, review_event(&decided.review)).await;
+        }
+    }
     let status = if decided.done {
         StatusCode::OK
     } else {
@@ -380,4 +395,96 @@ fn decide_error(e: DecideError) -> ApiError {
         DecideError::Graph(g) => g.into(),
         DecideError::State(_) => ApiError::store_unavailable(),
     }
+}
+
+/// `GET /api/lifecycle/webhook`: the registered endpoint's URL (never its secret).
+pub async fn webhook_get(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let graph = caller_graph(app, caller).await?;
+    let endpoint = site::load_webhook(
+        &graph,
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        &app.settings.sharepoint_site,
+    )
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no webhook is registered; PUT /api/lifecycle/webhook registers one",
+        )
+    })?;
+    Ok(super::json(
+        StatusCode::OK,
+        &Webhook {
+            url: endpoint.url,
+            secret: None,
+            events: webhooks::EVENT_TYPES.iter().map(|e| e.to_string()).collect(),
+        },
+    ))
+}
+
+/// `PUT /api/lifecycle/webhook` `{"url": …}`: registers the endpoint with a new signing
+/// secret, answered once (it replaces any earlier endpoint and secret).
+pub async fn webhook_put(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let body: WebhookBody = req.json()?;
+    let url = webhooks::check_url(&body.url, app.webhook_loopback)?;
+    let secret = webhooks::WebhookSecret::generate().encode();
+    let endpoint = webhooks::Endpoint {
+        url: url.to_string(),
+        secret: secret.clone(),
+    };
+    let graph = app_graph(app, caller).await?;
+    site::save_webhook(
+        &graph,
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        &app.settings.sharepoint_site,
+        Some(&endpoint),
+    )
+    .await?;
+    Ok(super::json(
+        StatusCode::OK,
+        &Webhook {
+            url: endpoint.url,
+            secret: Some(secret),
+            events: webhooks::EVENT_TYPES.iter().map(|e| e.to_string()).collect(),
+        },
+    ))
+}
+
+/// `DELETE /api/lifecycle/webhook`: no more notifications (waiting ones are discarded).
+pub async fn webhook_delete(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let graph = app_graph(app, caller).await?;
+    site::save_webhook(
+        &graph,
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        &app.settings.sharepoint_site,
+        None,
+    )
+    .await?;
+    Ok(super::no_content())
+}
+
+/// Writes a lifecycle event to the tenant's webhook outbox. An outbox that cannot be written
+/// does not undo what happened; the tenant log says the event was not queued.
+pub async fn notify(app: &App, tenant: &crate::domain::TenantId, kind: &str, data: serde_json::Value) {
+    if let Err(e) = webhooks::enqueue(app.state.as_ref(), tenant, kind, data, app.clock.now()).await {
+        tracing::warn!(event = "webhook_not_queued", tenant_id = %tenant, webhook_type = kind, error = %e);
+    }
+}
+
+fn review_event(review: &Review) -> serde_json::Value {
+    serde_json::json!({
+        "groupId": review.group_id,
+        "displayName": review.display_name,
+        "state": review.state,
+        "dueAt": review.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "decidedBy": review.decided_by,
+        "reason": review.reason,
+    })
 }

@@ -753,3 +753,25 @@ pub struct GroupActivity {
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub data_complete_until: Option<DateTime<Utc>>,
 }
+
+/// `PUT /api/lifecycle/webhook`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookBody {
+    /// An https URL on a public address.
+    #[schema(max_length = 2048)]
+    pub url: String,
+}
+
+/// The tenant's webhook endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub url: String,
+    /// The signing secret (`whsec_…`, Standard Webhooks): only in the answer to the `PUT`
+    /// that made it; `null` otherwise.
+    #[schema(required = true)]
+    pub secret: Option<String>,
+    /// The event types sent.
+    pub events: Vec<String>,
+}

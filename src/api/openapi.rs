@@ -186,6 +186,27 @@ fn lifecycle_policy_put() {}
 #[allow(dead_code)]
 fn lifecycle_candidates() {}
 
+/// Read the tenant's webhook endpoint
+#[utoipa::path(get, path = "/api/lifecycle/webhook", tag = "lifecycle",
+    description = "Requires the `GroupMgr.Admin` app role. The registered endpoint's URL and the event types sent; never the secret. `404 not_found` when none is registered.",
+    responses((status = 200, description = "The endpoint", body = Webhook), Errors))]
+#[allow(dead_code)]
+fn webhook_get() {}
+
+/// Register the tenant's webhook endpoint
+#[utoipa::path(put, path = "/api/lifecycle/webhook", tag = "lifecycle", request_body = WebhookBody,
+    description = "Requires the `GroupMgr.Admin` app role. Lifecycle events (`review.created`, `group.archived`, `group.deleted`, `group.restored`) are POSTed to this https URL as the Standard Webhooks specification describes: headers `webhook-id` (the same on every attempt of an event), `webhook-timestamp` and `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body` under the secret), body `{\"type\", \"timestamp\", \"data\"}`. At least once: an event is retried after 5 s, 5 min, 30 min, 2 h, 5 h, then every 10 h, until the endpoint answers 2xx. The answer carries a new signing secret (`whsec_…`), shown only here; it replaces any earlier endpoint and secret. Both are kept in the tenant's GroupMgr site. The URL must be https on a public address.",
+    responses((status = 200, description = "The endpoint and its new signing secret", body = Webhook), Errors))]
+#[allow(dead_code)]
+fn webhook_put() {}
+
+/// Remove the tenant's webhook endpoint
+#[utoipa::path(delete, path = "/api/lifecycle/webhook", tag = "lifecycle",
+    description = "Requires the `GroupMgr.Admin` app role. No more notifications; events not yet delivered are discarded.",
+    responses((status = 204, description = "Removed"), Errors))]
+#[allow(dead_code)]
+fn webhook_delete() {}
+
 /// One group's activity, signal by signal
 #[utoipa::path(get, path = "/api/groups/{id}/activity", tag = "activity",
     params(("id" = String, Path, description = "The group's id")),
@@ -334,7 +355,7 @@ impl Modify for BearerScheme {
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, naming_preview, lifecycle_policy_get, lifecycle_policy_put,
-        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, group_activity, activity, sync_state, sync, logs, openapi
+        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, webhook_get, webhook_put, webhook_delete, group_activity, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),

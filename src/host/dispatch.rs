@@ -157,6 +157,9 @@ async fn http(
         Gated::LifecycleReviewsGet => api::lifecycle::reviews_get(app, caller).await,
         Gated::LifecycleReviewsPost => api::lifecycle::reviews_post(app, caller, req).await,
         Gated::GroupReview => api::lifecycle::decide(app, caller, req).await,
+        Gated::WebhookGet => api::lifecycle::webhook_get(app, caller).await,
+        Gated::WebhookPut => api::lifecycle::webhook_put(app, caller, req).await,
+        Gated::WebhookDelete => api::lifecycle::webhook_delete(app, caller).await,
         Gated::Activity => api::activity::get(app, caller, req).await,
         Gated::GroupActivity => api::activity::group(app, caller, req).await,
         Gated::SyncState => api::sync::get(app, caller).await,
@@ -180,6 +183,7 @@ async fn invoke(app: &Arc<App>, inv: Invocation, req: &HttpRequest) -> (Response
     };
     let (outcome, tenant) = match inv {
         Invocation::SyncScheduler => (functions::sync_scheduler(app, &envelope).await, None),
+        Invocation::WebhookDispatch => (functions::webhook_dispatch(app).await, None),
         Invocation::TenantSync => (
             functions::tenant_sync(app, &envelope).await,
             functions::tenant_sync_tenant(&envelope),

@@ -55,6 +55,17 @@ pub async fn sync_scheduler(app: &App, req: &InvocationRequest) -> Result<Invoca
     Ok(resp)
 }
 
+/// `WebhookDispatch` (timer, every minute): the tenants' waiting lifecycle webhooks.
+pub async fn webhook_dispatch(app: &App) -> Result<InvocationResponse, InvocationFailure> {
+    let s = crate::lifecycle::webhooks::run(app)
+        .await
+        .map_err(|e| InvocationFailure::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
+    Ok(InvocationResponse::logged(format!(
+        "webhooks: {} delivered, {} failed (to be retried), {} dropped, for {} tenants; {} tenants without an endpoint discarded theirs",
+        s.delivered, s.failed, s.dropped, s.tenants, s.discarded
+    )))
+}
+
 /// The tenant a `TenantSync` invocation is for, when its message says (for the request log).
 pub fn tenant_sync_tenant(req: &InvocationRequest) -> Option<TenantId> {
     message(req).ok().map(|m| m.tenant_id)

@@ -38,6 +38,10 @@ pub enum Gated {
     LifecycleReviewsPost,
     /// `POST /api/groups/{id}/review`: an owner or administrator decides.
     GroupReview,
+    /// `GET`/`PUT`/`DELETE /api/lifecycle/webhook` (role `GroupMgr.Admin`).
+    WebhookGet,
+    WebhookPut,
+    WebhookDelete,
     /// `GET /api/groups/{id}/activity`: one group's activity, signal by signal.
     GroupActivity,
     Activity,
@@ -139,6 +143,15 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         methods: &[("POST", G(GroupReview))],
     },
     HttpFunction {
+        name: "LifecycleWebhook",
+        route: "lifecycle/webhook",
+        methods: &[
+            ("GET", G(WebhookGet)),
+            ("PUT", G(WebhookPut)),
+            ("DELETE", G(WebhookDelete)),
+        ],
+    },
+    HttpFunction {
         name: "GroupActivity",
         route: "groups/{id}/activity",
         methods: &[("GET", G(GroupActivity))],
@@ -172,11 +185,14 @@ pub enum Invocation {
     SyncScheduler,
     /// Queue `tenant-sync`: one tenant's sync.
     TenantSync,
+    /// Timer, every minute: delivers the tenants' waiting lifecycle webhooks.
+    WebhookDispatch,
 }
 
 pub const INVOCATION_FUNCTIONS: &[(&str, Invocation)] = &[
     ("SyncScheduler", Invocation::SyncScheduler),
     ("TenantSync", Invocation::TenantSync),
+    ("WebhookDispatch", Invocation::WebhookDispatch),
 ];
 
 /// Where a request goes.

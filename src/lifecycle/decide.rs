@@ -71,6 +71,9 @@ impl From<WriteError> for DecideError {
 pub struct Decided {
     pub review: Review,
     pub done: bool,
+    /// This decision recorded its action as done (a repeat that found it done already did
+    /// not).
+    pub newly_done: bool,
 }
 
 /// Everything a decision needs.
@@ -148,7 +151,11 @@ impl Decider<'_> {
             review.state = ReviewState::Kept;
             self.reviews.update(self.site, &mut review).await?;
             tracing::info!(event = "lifecycle_review_decided", tenant_id = %self.tenant, group_id = %group, decision = "keep");
-            return Ok(Decided { review, done: true });
+            return Ok(Decided {
+                review,
+                done: true,
+                newly_done: false,
+            });
         };
         if action == Action::Archive && self.acting.team_is_archived(group).await?.is_none() {
             return Err(DecideError::NoTeam);
@@ -173,7 +180,11 @@ impl Decider<'_> {
     /// Sends the intended action, then records it as done.
     async fn perform(&self, group: &str, mut review: Review) -> Result<Decided, DecideError> {
         let Some(action) = review.action else {
-            return Ok(Decided { review, done: true });
+            return Ok(Decided {
+                review,
+                done: true,
+                newly_done: false,
+            });
         };
         let sent = match action {
             Action::Archive => self
@@ -236,7 +247,11 @@ impl Decider<'_> {
 
     async fn done(&self, group: &str, mut review: Review) -> Result<Decided, DecideError> {
         let Some(action) = review.action else {
-            return Ok(Decided { review, done: true });
+            return Ok(Decided {
+                review,
+                done: true,
+                newly_done: false,
+            });
         };
         review.action_state = Some(ActionState::Done);
         review.action_done_at = Some(self.whole_seconds());
@@ -247,20 +262,32 @@ impl Decider<'_> {
         };
         self.reviews.update(self.site, &mut review).await?;
         tracing::info!(event = "lifecycle_action_done", tenant_id = %self.tenant, group_id = %group, action = action_name(action));
-        Ok(Decided { review, done: true })
+        Ok(Decided {
+            review,
+            done: true,
+            newly_done: true,
+        })
     }
 
     /// An action intended but not recorded as done: did it happen?
     async fn resume(&self, group: &str, review: Review) -> Result<Decided, DecideError> {
         let Some(action) = review.action else {
-            return Ok(Decided { review, done: true });
+            return Ok(Decided {
+                review,
+                done: true,
+                newly_done: false,
+            });
         };
         let recent = review.action_at.is_some_and(|t| self.now - t < RESEND_AFTER);
         match action {
             Action::Archive => match self.acting.team_is_archived(group).await? {
                 Some(true) => self.done(group, review).await,
                 // Sent a moment ago: Teams may still be archiving. Not sent twice.
-                Some(false) if recent => Ok(Decided { review, done: false }),
+                Some(false) if recent => Ok(Decided {
+                    review,
+                    done: false,
+                    newly_done: false,
+                }),
                 Some(false) => self.perform(group, review).await,
                 None => Err(DecideError::NoTeam),
             },
@@ -274,7 +301,11 @@ impl Decider<'_> {
                 Err(e) if e.is_not_found() => self.perform(group, review).await,
                 Err(e) => Err(e.into()),
                 Ok(_) => match self.acting.team_is_archived(group).await? {
-                    Some(true) if recent => Ok(Decided { review, done: false }),
+                    Some(true) if recent => Ok(Decided {
+                    review,
+                    done: false,
+                    newly_done: false,
+                }),
                     Some(true) => self.perform(group, review).await,
                     _ => self.done(group, review).await,
                 },

@@ -11,6 +11,7 @@ pub mod facts;
 pub mod policy;
 pub mod reviews;
 pub mod site;
+pub mod webhooks;
 
 pub use evaluate::{Candidate, DataState, GroupFacts, NextStep, STALE_AFTER, Withheld, candidates};
 pub use policy::{Exclusions, Execution, LifecyclePolicy, NoAnswer, Signal};

@@ -1,13 +1,15 @@
 //! Where a tenant's lifecycle settings live: a second list on the customer's GroupMgr site
-//! ("GroupMgr Settings", beside "GroupMgr Groups"), one item per setting, its JSON in a plain
-//! multi-line text column. The customer keeps the policy (it is theirs, and readable and
-//! auditable in SharePoint's own version history); GroupMgr's database never holds it.
-//! Read and written with the caller's rights (on-behalf-of), so only someone who may edit
-//! the site can change it.
+//! ("GroupMgr Settings", beside "GroupMgr Groups"), one item per setting — the lifecycle
+//! policy, the webhook endpoint with its signing secret — its JSON in a plain multi-line text
+//! column. The customer keeps them (they are theirs, readable and auditable in SharePoint's
+//! own version history, and readable by whoever may read that site); GroupMgr's database
+//! never holds them. Written with GroupMgr's grant on that one site once the API checked the
+//! caller's role.
 
 use serde_json::{Map, Value, json};
 
 use super::policy::LifecyclePolicy;
+use super::webhooks::Endpoint;
 use crate::customer_list::{self, ListError};
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
@@ -16,6 +18,8 @@ use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, 
 pub const SETTINGS_LIST: &str = "GroupMgr Settings";
 /// The setting that holds the lifecycle policy.
 const POLICY_KEY: &str = "lifecyclePolicy";
+/// The setting that holds the webhook endpoint and its signing secret.
+const WEBHOOK_KEY: &str = "webhook";
 
 /// The settings list: `SettingKey` (unique, indexed) and `Value` (the setting's JSON).
 pub fn settings_list() -> ListDefinition {
@@ -70,21 +74,14 @@ pub async fn load_policy(
     tenant: &TenantId,
     site_path: &str,
 ) -> Result<Option<LifecyclePolicy>, SettingsError> {
-    let site = customer_list::site_id(graph, state, tenant, site_path).await?;
-    let Some(list) = graph.find_list(&site, SETTINGS_LIST).await? else {
-        return Ok(None);
-    };
-    let items = graph.find_items(&site, &list.id, "SettingKey", POLICY_KEY).await?;
-    let Some(value) = items.iter().find_map(|i| i.fields.get("Value").and_then(Value::as_str)) else {
-        return Ok(None);
-    };
-    let invalid = |reason: String| SettingsError::Invalid {
-        key: POLICY_KEY,
-        reason,
-    };
-    let policy: LifecyclePolicy = serde_json::from_str(value).map_err(|e| invalid(e.to_string()))?;
-    policy.validate().map_err(|e| invalid(e.to_string()))?;
-    Ok(Some(policy))
+    let policy: Option<LifecyclePolicy> = load(graph, state, tenant, site_path, POLICY_KEY).await?;
+    if let Some(p) = &policy {
+        p.validate().map_err(|e| SettingsError::Invalid {
+            key: POLICY_KEY,
+            reason: e.to_string(),
+        })?;
+    }
+    Ok(policy)
 }
 
 /// Stores the policy (validated by the caller), making the settings list when the site has
@@ -96,18 +93,83 @@ pub async fn save_policy(
     site_path: &str,
     policy: &LifecyclePolicy,
 ) -> Result<(), SettingsError> {
+    save(graph, state, tenant, site_path, POLICY_KEY, Some(policy)).await
+}
+
+/// The tenant's webhook endpoint (its URL and signing secret), if one was registered.
+pub async fn load_webhook(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    site_path: &str,
+) -> Result<Option<Endpoint>, SettingsError> {
+    load(graph, state, tenant, site_path, WEBHOOK_KEY).await
+}
+
+/// Registers (`Some`) or removes (`None`) the tenant's webhook endpoint.
+pub async fn save_webhook(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    site_path: &str,
+    endpoint: Option<&Endpoint>,
+) -> Result<(), SettingsError> {
+    save(graph, state, tenant, site_path, WEBHOOK_KEY, endpoint).await
+}
+
+/// A setting's value, if it was set. Never creates anything.
+async fn load<T: serde::de::DeserializeOwned>(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    site_path: &str,
+    key: &'static str,
+) -> Result<Option<T>, SettingsError> {
+    let site = customer_list::site_id(graph, state, tenant, site_path).await?;
+    let Some(list) = graph.find_list(&site, SETTINGS_LIST).await? else {
+        return Ok(None);
+    };
+    let items = graph.find_items(&site, &list.id, "SettingKey", key).await?;
+    let Some(value) = items
+        .iter()
+        .find_map(|i| i.fields.get("Value").and_then(Value::as_str))
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(value)
+        .map(Some)
+        .map_err(|e| SettingsError::Invalid {
+            key,
+            reason: e.to_string(),
+        })
+}
+
+/// Writes a setting's value (`None`: empties it), making the settings list when the site
+/// has none yet.
+async fn save<T: serde::Serialize>(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    site_path: &str,
+    key: &'static str,
+    value: Option<&T>,
+) -> Result<(), SettingsError> {
     let site = customer_list::site_id(graph, state, tenant, site_path).await?;
     let list = ensure_list(graph, &site, &settings_list()).await?;
-    // A policy serialises: its fields are plain data.
-    let value = serde_json::to_string(policy).map_err(|e| SettingsError::Invalid {
-        key: POLICY_KEY,
-        reason: e.to_string(),
-    })?;
+    // Settings are plain data: they serialise.
+    let value = match value {
+        Some(v) => serde_json::to_string(v).map_err(|e| SettingsError::Invalid {
+            key,
+            reason: e.to_string(),
+        })?,
+        None => String::new(),
+    };
     let mut fields = Map::new();
-    fields.insert("Title".into(), json!(POLICY_KEY));
-    fields.insert("SettingKey".into(), json!(POLICY_KEY));
+    fields.insert("Title".into(), json!(key));
+    fields.insert("SettingKey".into(), json!(key));
     fields.insert("Value".into(), json!(value));
-    let existing = graph.find_items(&site, &list.id, "SettingKey", POLICY_KEY).await?;
+    let existing = graph.find_items(&site, &list.id, "SettingKey", key).await?;
     if let Some(item) = existing.first() {
         graph.update_item(&site, &list.id, &item.id, &fields).await?;
         return Ok(());
@@ -123,7 +185,7 @@ pub async fn save_policy(
         // Created meanwhile by another request (the key is unique): replace its value.
         Err(e) if e.status() == Some(409) => {
             let item = graph
-                .find_items(&site, &list.id, "SettingKey", POLICY_KEY)
+                .find_items(&site, &list.id, "SettingKey", key)
                 .await?
                 .into_iter()
                 .next()

@@ -209,6 +209,8 @@ pub async fn spawn_with(opts: Spawn) -> TestApp {
                     let sim = sim.state.clone();
                     groupmgr::jobs::Clock::from_fn(move || sim.now())
                 },
+                // Test receivers listen on loopback.
+                webhook_loopback: true,
             },
             logging: false,
             schedule: Some(false),
