@@ -141,7 +141,8 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
 /// `GET /api/groups/{id}/activity`: one group's activity per signal (Teams; SharePoint file
 /// edits, file views, pages, lists; the group mailbox), each with since when it has been
 /// observed and whether it can be seen for this group, from the tenant's GroupMgr list (read
-/// with the caller's rights) and GroupMgr's job state.
+/// with the caller's rights) and GroupMgr's job state. A group no sync has found yet is
+/// answered with nothing observable.
 pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     use crate::lifecycle::{Signal, facts};
     let id = crate::domain::GroupId::parse(req.param("id"))
@@ -149,23 +150,28 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
         .to_string();
     let tenant = &caller.tenant.tenant_id;
     let state = app.state.as_ref();
-    let unsynced = || {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            ErrorCode::NotFound,
-            "GroupMgr has no activity for this group: no sync has found it yet",
-        )
-    };
     let loc = customer_list::location(state, tenant)
         .await
-        .map_err(|_| ApiError::store_unavailable())?
-        .ok_or_else(unsynced)?;
+        .map_err(|_| ApiError::store_unavailable())?;
     let graph = caller_graph(app, caller).await?;
-    let row = customer_list::row(&graph, &loc, &id)
-        .await?
-        .filter(|r| r.row.lifecycle == Lifecycle::Active)
-        .ok_or_else(unsynced)?
-        .row;
+    let row = match &loc {
+        Some(loc) => customer_list::row(&graph, loc, &id)
+            .await?
+            .filter(|r| r.row.lifecycle == Lifecycle::Active)
+            .map(|r| r.row),
+        None => None,
+    };
+    // Not synced yet (a group made a moment ago): the group exists, nothing of its activity
+    // can be seen yet. A group Graph does not know is 404.
+    let row = match row {
+        Some(r) => r,
+        None => {
+            let g = graph.get_group(&id).await?;
+            let mut r = customer_list::GroupRow::new(&g.id);
+            r.name = g.display_name.unwrap_or_default();
+            r
+        }
+    };
     let teams_report = app.settings.cloud.has_teams_report();
     let audit = app.management.is_some();
     let data = facts::data_state(state, tenant, teams_report, audit)
@@ -174,7 +180,11 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
     let sources = crate::jobs::activity_sync::sources(state, tenant, teams_report, audit)
         .await
         .map_err(|_| ApiError::store_unavailable())?;
-    let group = facts::of_row(&row).ok_or_else(unsynced)?;
+    let mut group = facts::of_row(&row).ok_or_else(ApiError::not_found)?;
+    if row.synced_at.is_none() {
+        // Never synced: no signal can be matched to it yet.
+        group.unobservable.extend(Signal::ALL);
+    }
     let signals = Signal::ALL
         .iter()
         .map(|s| SignalDetail {

@@ -302,10 +302,10 @@ impl Decider<'_> {
                 Err(e) => Err(e.into()),
                 Ok(_) => match self.acting.team_is_archived(group).await? {
                     Some(true) if recent => Ok(Decided {
-                    review,
-                    done: false,
-                    newly_done: false,
-                }),
+                        review,
+                        done: false,
+                        newly_done: false,
+                    }),
                     Some(true) => self.perform(group, review).await,
                     _ => self.done(group, review).await,
                 },

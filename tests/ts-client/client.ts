@@ -15,7 +15,8 @@
  *
  * The steps: page through the groups, read one, create one, add and remove a member, read and
  * set (then restore) the group creation policy, read the inactive groups, set the lifecycle
- * policy, read its dry run and the reviews, read one group's activity, start a sync, read
+ * policy, read its dry run and the reviews, register and remove a webhook, read one group's
+ * activity, start a sync, read
  * where the sync stands, and see a create refused with `invalid_input`; the group it created
  * is deleted at the end.
  */
@@ -53,6 +54,7 @@ type SignalDetail = GroupActivity["signals"][number];
 type ReviewList = Answer<"/api/lifecycle/reviews", "get", 200>;
 type Review = ReviewList["value"][number];
 type OpenedReviews = Answer<"/api/lifecycle/reviews", "post", 200>;
+type Webhook = Answer<"/api/lifecycle/webhook", "put", 200>;
 type ErrorBody = Answer<"/api/groups", "post", 400>;
 type ErrorCode = ErrorBody["error"]["code"];
 
@@ -246,6 +248,12 @@ const reviewChecks: Checks<Review> = {
 const openedReviewsChecks: Checks<OpenedReviews> = {
   opened: arrayOf(shaped(reviewChecks)),
   skipped: arrayOf((v) => isObject(v) && isUuid(v.groupId) && isString(v.reason)),
+};
+
+const webhookChecks: Checks<Webhook> = {
+  url: isString,
+  secret: orNull((v) => typeof v === "string" && v.startsWith("whsec_")),
+  events: arrayOf(isString),
 };
 
 const syncQueuedChecks: Checks<SyncQueued> = {
@@ -558,11 +566,6 @@ async function lifecycle(): Promise<void> {
 async function groupActivity(id: string): Promise<void> {
   const step = "group activity";
   const { data, error, response } = await client.GET("/api/groups/{id}/activity", { params: { path: { id } } });
-  if (response.status === 404) {
-    expectError(step, response, error, 404, "not_found");
-    say(step, "404 not_found (no sync has found the group yet)");
-    return;
-  }
   expectStatus(step, response, 200, error);
   const activity = conforms(step, "activity", body(step, data), groupActivityChecks);
   const seen = activity.signals.filter((s) => s.last !== null).map((s) => s.signal);
@@ -598,6 +601,22 @@ async function reviews(): Promise<void> {
     body: { decision: "keep" },
   });
   expectError(step, none.response, none.error, 404, "not_found");
+}
+
+/** Registers a webhook (its signing secret comes back once), reads it (no secret), removes it. */
+async function webhook(): Promise<void> {
+  const step = "lifecycle webhook";
+  const put = await client.PUT("/api/lifecycle/webhook", { body: { url: "https://hooks.example.com/groupmgr" } });
+  expectStatus(step, put.response, 200, put.error);
+  const made = conforms(step, "webhook", body(step, put.data), webhookChecks);
+  if (!made.secret) fail(step, "no signing secret in the answer to the PUT");
+  const read = await client.GET("/api/lifecycle/webhook");
+  expectStatus(step, read.response, 200, read.error);
+  const now = conforms(step, "webhook", body(step, read.data), webhookChecks);
+  if (now.secret !== null) fail(step, "the secret is shown again");
+  const removed = await client.DELETE("/api/lifecycle/webhook");
+  expectStatus(step, removed.response, 204, removed.error);
+  say(step, `${now.url} registered (${now.events.length} event types, secret shown once), then removed`);
 }
 
 async function startSync(): Promise<void> {
@@ -654,6 +673,7 @@ async function main(): Promise<void> {
     await inactiveGroups(30);
     await lifecycle();
     await reviews();
+    await webhook();
     await startSync();
     await syncStatus();
     await refusedCreate();
