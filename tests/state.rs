@@ -97,3 +97,48 @@ async fn embedded_state() {
         .unwrap();
     contract(&EmbeddedState(store)).await;
 }
+
+/// The lifecycle actions' daily cap with two workers (two independent clients of one storage
+/// account, as two Function instances have): 40 reservations race for 7 places; exactly 7 are
+/// taken, whatever the interleaving; the next day has its own.
+#[tokio::test]
+async fn the_daily_action_cap_holds_across_two_workers() {
+    let Some(azurite) = Azurite::start("the_daily_action_cap_holds_across_two_workers") else {
+        return;
+    };
+    let conn = azurite.connection_string();
+    let worker = || {
+        let access = parse_storage(&groupmgr::storage::StorageSettings {
+            connection_string: Some(&conn),
+            ..Default::default()
+        })
+        .unwrap()
+        .unwrap();
+        Arc::new(BlobState::new(access).unwrap())
+    };
+    let (a, b) = (worker(), worker());
+    a.ensure_container().await.unwrap();
+    let t = contoso();
+    let now = chrono::Utc::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let state = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                groupmgr::lifecycle::cap::reserve(state.as_ref(), &t, now, 7)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        taken += usize::from(task.await.unwrap());
+    }
+    assert_eq!(taken, 7);
+    assert_eq!(groupmgr::lifecycle::cap::taken(a.as_ref(), &t, now).await.unwrap(), 7);
+    assert!(
+        groupmgr::lifecycle::cap::reserve(b.as_ref(), &t, now + chrono::TimeDelta::days(1), 7)
+            .await
+            .unwrap()
+    );
+}
