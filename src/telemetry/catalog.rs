@@ -75,6 +75,23 @@ pub const EVENTS: &[EventSpec] = &[
         "a refused lifecycle action on group {group_id} is still recorded as intended: {error}",
     ),
     ev(
+        "webhook_not_queued",
+        "a {webhook_type} event could not be queued for the tenant's webhook: {error}",
+    ),
+    ev(
+        "webhook_events_dropped",
+        "{count} webhook events dropped: the outbox is full",
+    ),
+    ev(
+        "webhook_attempt_failed",
+        "webhook {webhook_id}, attempt {attempt}: {error}",
+    ),
+    ev(
+        "webhook_event_dropped",
+        "webhook {webhook_id} dropped after its last attempt",
+    ),
+    ev("webhook_dispatch_failed", "webhook dispatch failed: {error}"),
+    ev(
         "membership_added",
         "{object_id} added to the {relation} of group {group_id}",
     ),
