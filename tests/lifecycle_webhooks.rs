@@ -250,6 +250,22 @@ async fn a_receiver_down_for_an_hour_loses_nothing() {
     dispatch(&app).await;
     assert_eq!(receiver.deliveries().len(), before);
 
+    // The other review falls due unanswered: the next sync sends `review.due`, once.
+    app.sim.state.advance_clock(TimeDelta::days(15));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    dispatch(&app).await;
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    dispatch(&app).await;
+    let due: Vec<Delivery> = receiver
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.body["type"] == "review.due")
+        .collect();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(due[0].verified && due[0].status == 200);
+    assert_eq!(due[0].body["data"]["groupId"], ids[1].as_str());
+    let before = receiver.deliveries().len();
+
     // Removed: later events are not sent.
     let resp = app.call("DELETE", "/api/lifecycle/webhook", &admin, None).await;
     assert_eq!(resp.status(), 204);

@@ -387,6 +387,13 @@ async fn work(
         // Another run holds the tenant now: it carries on from the last durable step.
         return Err(TenantSyncError::LeaseLost);
     }
+    // Reviews that fell due: their owners did not answer in time (`review.due`). A failure
+    // here is said and retried by the next sync; it never fails this one.
+    match crate::lifecycle::due::notify_due(&graph, state, tenant, &list.site_id, app.clock.now()).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(event = "reviews_due", tenant_id = %tenant, count = n),
+        Err(e) => tracing::warn!(event = "reviews_due_failed", tenant_id = %tenant, error = %e),
+    }
     if let Some(c) = conditions::clear(state, tenant).await? {
         tracing::info!(event = "sync_condition_cleared", tenant_id = %tenant, condition = c.kind.as_str());
     }

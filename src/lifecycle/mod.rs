@@ -6,6 +6,7 @@
 
 pub mod cap;
 pub mod decide;
+pub mod due;
 pub mod evaluate;
 pub mod facts;
 pub mod policy;

@@ -83,6 +83,7 @@ pub fn reviews_list() -> ListDefinition {
             col("ActionAt", ColumnKind::DateTime),
             col("ActionDoneAt", ColumnKind::DateTime),
             col("Operation", ColumnKind::Note),
+            col("DueNotifiedAt", ColumnKind::DateTime),
         ],
     }
 }
@@ -122,6 +123,9 @@ pub struct Review {
     /// The teams async operation of an archive or unarchive (its location).
     #[serde(skip)]
     pub operation: Option<String>,
+    /// When `review.due` was sent for it.
+    #[serde(skip)]
+    pub due_notified_at: Option<DateTime<Utc>>,
 }
 
 fn time(t: &Option<DateTime<Utc>>) -> Value {
@@ -160,6 +164,7 @@ impl Review {
             item: None,
             etag: None,
             operation: None,
+            due_notified_at: None,
         }
     }
 
@@ -184,6 +189,7 @@ impl Review {
         f.insert("ActionAt".into(), time(&self.action_at));
         f.insert("ActionDoneAt".into(), time(&self.action_done_at));
         f.insert("Operation".into(), json!(self.operation));
+        f.insert("DueNotifiedAt".into(), time(&self.due_notified_at));
         f
     }
 
@@ -216,6 +222,7 @@ impl Review {
             item: Some(item.id),
             etag: item.e_tag,
             operation: text("Operation"),
+            due_notified_at: parse_time(f.get("DueNotifiedAt")),
         })
     }
 }

@@ -51,9 +51,15 @@ const MAX_OUTBOX: usize = 10_000;
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const CAS_ATTEMPTS: usize = 20;
 
-/// The events GroupMgr sends. (`review.due` and `group.ownerless` are not sent yet: GroupMgr
-/// does not yet watch due dates nor detect ownerless groups.)
-pub const EVENT_TYPES: [&str; 4] = ["review.created", "group.archived", "group.deleted", "group.restored"];
+/// The events GroupMgr sends. (`group.ownerless` is not sent yet: GroupMgr does not detect
+/// ownerless groups yet.)
+pub const EVENT_TYPES: [&str; 5] = [
+    "review.created",
+    "review.due",
+    "group.archived",
+    "group.deleted",
+    "group.restored",
+];
 
 /// A signing secret: 32 random bytes, written `whsec_` + base64.
 pub struct WebhookSecret(zeroize::Zeroizing<Vec<u8>>);
@@ -224,8 +230,29 @@ pub async fn enqueue(
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<(), StateError> {
+    enqueue_with_id(
+        state,
+        tenant,
+        &format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        kind,
+        data,
+        now,
+    )
+    .await
+}
+
+/// `enqueue` under a given id: an event already waiting under that id is not added twice
+/// (what a step repeated after a crash enqueues again keeps its id).
+pub async fn enqueue_with_id(
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    id: &str,
+    kind: &str,
+    data: Value,
+    now: DateTime<Utc>,
+) -> Result<(), StateError> {
     let event = Pending {
-        id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+        id: id.to_string(),
         kind: kind.to_string(),
         timestamp: now,
         data,
@@ -233,6 +260,9 @@ pub async fn enqueue(
         next_at: now,
     };
     let dropped = update(state, tenant, |o| {
+        if o.events.iter().any(|e| e.id == event.id) {
+            return 0;
+        }
         o.events.push(event.clone());
         let over = o.events.len().saturating_sub(MAX_OUTBOX);
         o.events.drain(..over).count()

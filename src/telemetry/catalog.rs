@@ -92,6 +92,15 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev("webhook_dispatch_failed", "webhook dispatch failed: {error}"),
     ev(
+        "review_due_not_recorded",
+        "review.due for group {group_id} was queued but not recorded on its review: {error}",
+    ),
+    ev("reviews_due", "{count} lifecycle reviews fell due without an answer"),
+    ev(
+        "reviews_due_failed",
+        "reviews that fell due could not be checked: {error}",
+    ),
+    ev(
         "membership_added",
         "{object_id} added to the {relation} of group {group_id}",
     ),
