@@ -165,7 +165,17 @@ async fn reviews_are_decided_by_owners_or_administrators() {
         "kept is final until it lapses"
     );
 
-    // The administrator archives the other: the team is archived once the operation ends.
+    // The administrator archives the other. Teams archives in the background: 202 while its
+    // operation runs (the same decision again sends nothing), 200 once the team shows it.
+    let resp = decide(&app, &admin, archived, "archive").await;
+    assert_eq!(resp.status(), 202);
+    let review: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (review["state"].as_str(), review["actionState"].as_str()),
+        (Some("pending"), Some("intended"))
+    );
+    assert_eq!(decide(&app, &admin, archived, "archive").await.status(), 202);
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
     let resp = decide(&app, &admin, archived, "archive").await;
     assert_eq!(resp.status(), 200);
     let review: Value = resp.json().await.unwrap();
@@ -173,19 +183,27 @@ async fn reviews_are_decided_by_owners_or_administrators() {
         (review["state"].as_str(), review["actionState"].as_str()),
         (Some("archived"), Some("done"))
     );
-    app.sim.state.advance_clock(TimeDelta::seconds(30));
     assert!(team_archived(&app, archived));
-    // Then deleted, then restored (within 30 days): the group is back, its team unarchived.
+    assert_eq!(
+        app.sim
+            .requests_where(|p| p.ends_with(&format!("/teams/{archived}/archive"))),
+        1,
+        "archived once"
+    );
+    // Then deleted, then restored (within 30 days): the group is back at once, its team
+    // unarchived by another operation of Teams.
     let resp = decide(&app, &admin, archived, "delete").await;
     assert_eq!(resp.status(), 200);
     assert!(deleted(&app, archived));
     app.sim.state.advance_clock(TimeDelta::days(10));
     let resp = decide(&app, &admin, archived, "restore").await;
+    assert_eq!(resp.status(), 202);
+    assert!(!deleted(&app, archived));
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    let resp = decide(&app, &admin, archived, "restore").await;
     assert_eq!(resp.status(), 200);
     let review: Value = resp.json().await.unwrap();
     assert_eq!(review["state"], "restored");
-    app.sim.state.advance_clock(TimeDelta::seconds(30));
-    assert!(!deleted(&app, archived));
     assert!(!team_archived(&app, archived), "restored and unarchived");
     // No review: 404; a bad decision: 400.
     let resp = decide(&app, &admin, teams[2], "keep").await;
@@ -253,6 +271,31 @@ async fn an_answer_lost_between_intended_and_done_never_acts_twice() {
     }
     assert!(team_archived(&app, archived));
     assert!(deleted(&app, removed));
+
+    // The requester goes away after the answer was lost: the next sync finds the deletion
+    // happened and records it (with GroupMgr's own read-only rights), without sending it.
+    let third = teams[2];
+    open_reviews(&app, &admin, &[third]).await;
+    app.sim.state.faults.arm(
+        FaultRule::new(format!("/groups/{third}"), FaultKind::DropAnswer)
+            .method("DELETE")
+            .times(1),
+    );
+    assert!(decide(&app, &admin, third, "delete").await.status().is_server_error());
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    let r = reviews["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["groupId"] == third)
+        .unwrap();
+    assert_eq!(
+        (r["state"].as_str(), r["actionState"].as_str()),
+        (Some("deleted"), Some("done")),
+        "{r}"
+    );
+    assert_eq!(acts(&app, third, "delete"), 1);
     app.stop().await;
 }
 

@@ -349,8 +349,17 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
             "only the group's owners or a GroupMgr.Admin may decide its review",
         ));
     }
-    let policy = load(app, caller).await?;
+    // Owners need no access to the GroupMgr site: the policy and the review are read with
+    // GroupMgr's grant on it, now that the caller's right to decide is established.
     let site_graph = app_graph(app, caller).await?;
+    let policy = site::load_policy(
+        &site_graph,
+        app.state.as_ref(),
+        &caller.tenant.tenant_id,
+        &app.settings.sharepoint_site,
+    )
+    .await?
+    .ok_or_else(no_policy)?;
     let list = reviews_list(app, caller, &site_graph).await?;
     let decider = Decider {
         acting: &acting,
@@ -362,19 +371,8 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         max_actions_per_day: policy.max_actions_per_day,
         who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
     };
+    // Its events are queued by the decision itself, before it records the action done.
     let decided = decider.decide(&group, body.decision).await.map_err(decide_error)?;
-    // Each action reported once: when this request saw it done.
-    if decided.done && decided.newly_done {
-        let kind = match decided.review.state {
-            ReviewState::Archived => Some("group.archived"),
-            ReviewState::Deleted => Some("group.deleted"),
-            ReviewState::Restored => Some("group.restored"),
-            ReviewState::Pending | ReviewState::Kept => None,
-        };
-        if let Some(kind) = kind {
-            notify(app, &caller.tenant.tenant_id, kind, review_event(&decided.review)).await;
-        }
-    }
     let status = if decided.done {
         StatusCode::OK
     } else {

@@ -13,9 +13,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use super::cap;
 use super::reviews::{Action, ActionState, Review, ReviewState, Reviews, WriteError};
+use super::webhooks;
 use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState};
-use crate::microsoft::graph::{Graph, GraphError, TeamArchival};
+use crate::microsoft::graph::{Graph, GraphError, OperationStatus, TeamArchival};
 
 /// How long an archive or unarchive may take before an intended one that has not shown
 /// its effect is sent again. Teams archives in seconds to minutes.
@@ -177,14 +178,12 @@ impl Decider<'_> {
         self.perform(group, review).await
     }
 
-    /// Sends the intended action, then records it as done.
+    /// Sends the intended action. An archive or unarchive is an async operation at Teams: it
+    /// stays intended (its operation's location recorded) until the team shows it; a delete
+    /// or a restore is done when Graph answers.
     async fn perform(&self, group: &str, mut review: Review) -> Result<Decided, DecideError> {
         let Some(action) = review.action else {
-            return Ok(Decided {
-                review,
-                done: true,
-                newly_done: false,
-            });
+            return Ok(Decided::unchanged(review, true));
         };
         let sent = match action {
             Action::Archive => self
@@ -196,62 +195,72 @@ impl Decider<'_> {
                     },
                 )
                 .await
-                .map(Some),
+                .map(Sent::Operation),
             Action::Delete => match self.acting.delete_group_once(group).await {
                 // Gone already: what was intended is so.
-                Err(e) if e.is_not_found() => Ok(None),
-                other => other.map(|()| None),
+                Err(e) if e.is_not_found() => Ok(Sent::Done),
+                other => other.map(|()| Sent::Done),
             },
             Action::Restore => self.restore(group).await,
         };
         match sent {
-            Ok(operation) => {
-                if operation.is_some() {
-                    review.operation = operation;
-                }
-                self.done(group, review).await
+            Ok(Sent::Done) => self.done(group, review).await,
+            Ok(Sent::Operation(location)) => {
+                review.operation = Some(location);
+                self.reviews.update(self.site, &mut review).await?;
+                Ok(Decided::unchanged(review, false))
             }
+            Ok(Sent::Pending) => Ok(Decided::unchanged(review, false)),
             // It may have happened: the intent stays, and the next decision asks Microsoft.
             Err(e) if outcome_unknown(&e) => Err(e.into()),
             // Refused: nothing happened, so nothing is intended any more.
             Err(e) => {
-                review.action = None;
-                review.action_state = None;
-                review.action_at = None;
-                if let Err(also) = self.reviews.update(self.site, &mut review).await {
-                    tracing::warn!(event = "lifecycle_intent_not_cleared", tenant_id = %self.tenant, group_id = %group, error = %also);
-                }
+                self.clear_intent(group, &mut review).await;
                 Err(e.into())
             }
         }
     }
 
-    /// Restores the group if it is deleted, then unarchives its team if it is archived.
-    async fn restore(&self, group: &str) -> Result<Option<String>, GraphError> {
-        match self.acting.get_group(group).await {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {
-                self.acting.restore_group(group).await?;
-            }
-            Err(e) => return Err(e),
+    async fn clear_intent(&self, group: &str, review: &mut Review) {
+        review.action = None;
+        review.action_state = None;
+        review.action_at = None;
+        review.operation = None;
+        if let Err(also) = self.reviews.update(self.site, review).await {
+            tracing::warn!(event = "lifecycle_intent_not_cleared", tenant_id = %self.tenant, group_id = %group, error = %also);
         }
+    }
+
+    /// Restores the group if it is deleted, then unarchives its team if it is archived.
+    async fn restore(&self, group: &str) -> Result<Sent, GraphError> {
+        let g = match self.acting.get_group(group).await {
+            Ok(g) => g,
+            Err(e) if e.is_not_found() => match self.acting.restore_group(group).await {
+                Ok(g) => g,
+                // A restore whose first answer was lost is retried, and the retry finds
+                // nothing left to restore: is the group back?
+                Err(e) if e.is_not_found() => self.acting.get_group(group).await?,
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
         match self.acting.team_is_archived(group).await? {
             Some(true) => self
                 .acting
                 .set_team_archived(group, TeamArchival::Unarchive)
                 .await
-                .map(Some),
-            _ => Ok(None),
+                .map(Sent::Operation),
+            // A team comes back a while after its group: not there yet is not "no team".
+            None if g.teams_enabled() => Ok(Sent::Pending),
+            _ => Ok(Sent::Done),
         }
     }
 
+    /// Records the action as done; its event is queued first, under an id of the action
+    /// (so a repeat after a lost write queues the same event, never a second one).
     async fn done(&self, group: &str, mut review: Review) -> Result<Decided, DecideError> {
         let Some(action) = review.action else {
-            return Ok(Decided {
-                review,
-                done: true,
-                newly_done: false,
-            });
+            return Ok(Decided::unchanged(review, true));
         };
         review.action_state = Some(ActionState::Done);
         review.action_done_at = Some(self.whole_seconds());
@@ -260,6 +269,10 @@ impl Decider<'_> {
             Action::Delete => ReviewState::Deleted,
             Action::Restore => ReviewState::Restored,
         };
+        let (id, kind, data) = action_event(&review, action);
+        if let Err(e) = webhooks::enqueue_with_id(self.state, &self.tenant, &id, kind, data, self.now).await {
+            tracing::warn!(event = "webhook_not_queued", tenant_id = %self.tenant, webhook_type = kind, error = %e);
+        }
         self.reviews.update(self.site, &mut review).await?;
         tracing::info!(event = "lifecycle_action_done", tenant_id = %self.tenant, group_id = %group, action = action_name(action));
         Ok(Decided {
@@ -269,47 +282,148 @@ impl Decider<'_> {
         })
     }
 
-    /// An action intended but not recorded as done: did it happen?
-    async fn resume(&self, group: &str, review: Review) -> Result<Decided, DecideError> {
+    /// An action intended but not recorded as done: did it happen? What did is recorded; what
+    /// is under way is left to finish; what did not happen is sent again — once, by whoever
+    /// claims it (a conditional write of a new intent time), and only after `RESEND_AFTER`,
+    /// so that a request still in flight is never doubled.
+    async fn resume(&self, group: &str, mut review: Review) -> Result<Decided, DecideError> {
         let Some(action) = review.action else {
-            return Ok(Decided {
-                review,
-                done: true,
-                newly_done: false,
-            });
+            return Ok(Decided::unchanged(review, true));
         };
-        let recent = review.action_at.is_some_and(|t| self.now - t < RESEND_AFTER);
-        match action {
-            Action::Archive => match self.acting.team_is_archived(group).await? {
-                Some(true) => self.done(group, review).await,
-                // Sent a moment ago: Teams may still be archiving. Not sent twice.
-                Some(false) if recent => Ok(Decided {
-                    review,
-                    done: false,
-                    newly_done: false,
-                }),
-                Some(false) => self.perform(group, review).await,
-                None => Err(DecideError::NoTeam),
-            },
-            Action::Delete => match self.acting.get_group(group).await {
-                Err(e) if e.is_not_found() => self.done(group, review).await,
-                Err(e) => Err(e.into()),
-                // Still there: the delete did not happen (it is synchronous).
-                Ok(_) => self.perform(group, review).await,
-            },
-            Action::Restore => match self.acting.get_group(group).await {
-                Err(e) if e.is_not_found() => self.perform(group, review).await,
-                Err(e) => Err(e.into()),
-                Ok(_) => match self.acting.team_is_archived(group).await? {
-                    Some(true) if recent => Ok(Decided {
-                        review,
-                        done: false,
-                        newly_done: false,
-                    }),
-                    Some(true) => self.perform(group, review).await,
-                    _ => self.done(group, review).await,
-                },
-            },
+        match self.effect(group, &review, action).await? {
+            Effect::Happened => return self.done(group, review).await,
+            Effect::Failed(why) => {
+                self.clear_intent(group, &mut review).await;
+                return Err(DecideError::Graph(GraphError::Protocol(why)));
+            }
+            Effect::Underway => return Ok(Decided::unchanged(review, false)),
+            Effect::NotYet => {}
+        }
+        if review.action_at.is_some_and(|t| self.now - t < RESEND_AFTER) {
+            return Ok(Decided::unchanged(review, false));
+        }
+        // Sent again on another day: it takes one of that day's places.
+        if action != Action::Restore
+            && !cap::reserve(self.state, &self.tenant, self.now, self.max_actions_per_day).await?
+        {
+            return Err(DecideError::CapReached(self.max_actions_per_day));
+        }
+        review.action_at = Some(self.whole_seconds());
+        review.operation = None;
+        self.reviews.update(self.site, &mut review).await?;
+        self.perform(group, review).await
+    }
+
+    /// Records an intended action as done if Microsoft shows it happened; never sends
+    /// anything (the sync does this with GroupMgr's own read-only rights, so that an action
+    /// whose requester went away is still recorded and announced). `true`: recorded.
+    pub async fn settle(&self, review: Review) -> Result<bool, DecideError> {
+        let (Some(action), Some(ActionState::Intended)) = (review.action, review.action_state) else {
+            return Ok(false);
+        };
+        let group = review.group_id.clone();
+        match self.effect(&group, &review, action).await? {
+            Effect::Happened => Ok(self.done(&group, review).await?.newly_done),
+            _ => Ok(false),
         }
     }
+
+    /// What Microsoft shows of an intended action.
+    async fn effect(&self, group: &str, review: &Review, action: Action) -> Result<Effect, DecideError> {
+        let operation = || async {
+            let Some(location) = &review.operation else {
+                return Ok(Effect::NotYet);
+            };
+            let op = self.acting.teams_operation(location).await?;
+            Ok::<_, DecideError>(match op.status {
+                OperationStatus::Failed | OperationStatus::Invalid => Effect::Failed(format!(
+                    "Teams could not carry out the {}: {}",
+                    action_name(action),
+                    op.error
+                        .and_then(|e| e.message)
+                        .unwrap_or_else(|| "no reason given".into())
+                )),
+                // Succeeded but not yet shown on the team, or still running.
+                _ => Effect::Underway,
+            })
+        };
+        Ok(match action {
+            Action::Archive => match self.acting.team_is_archived(group).await? {
+                Some(true) => Effect::Happened,
+                Some(false) => operation().await?,
+                None => Effect::Failed("the group has no team any more".into()),
+            },
+            Action::Delete => match self.acting.get_group(group).await {
+                Err(e) if e.is_not_found() => Effect::Happened,
+                Err(e) => return Err(e.into()),
+                Ok(_) => Effect::NotYet,
+            },
+            Action::Restore => match self.acting.get_group(group).await {
+                Err(e) if e.is_not_found() => Effect::NotYet,
+                Err(e) => return Err(e.into()),
+                Ok(g) => match self.acting.team_is_archived(group).await? {
+                    Some(false) => Effect::Happened,
+                    None if !g.teams_enabled() => Effect::Happened,
+                    None => Effect::Underway,
+                    Some(true) => match operation().await? {
+                        // Restored, the unarchive not sent (or refused): send it.
+                        Effect::NotYet | Effect::Failed(_) => Effect::NotYet,
+                        other => other,
+                    },
+                },
+            },
+        })
+    }
+}
+
+/// What sending an action did.
+enum Sent {
+    /// Done (Graph answered).
+    Done,
+    /// An async operation was started at this location.
+    Operation(String),
+    /// Nothing could be sent yet (a restored group's team is not back yet).
+    Pending,
+}
+
+/// What Microsoft shows of an intended action.
+enum Effect {
+    Happened,
+    /// Sent and still being carried out.
+    Underway,
+    /// Failed at Microsoft: nothing happened.
+    Failed(String),
+    /// No sign of it.
+    NotYet,
+}
+
+impl Decided {
+    fn unchanged(review: Review, done: bool) -> Self {
+        Decided {
+            review,
+            done,
+            newly_done: false,
+        }
+    }
+}
+
+/// The event of a done action: an id made of the action, the group and when it was
+/// intended, so the same action's event is the same event however often it is queued.
+pub fn action_event(review: &Review, action: Action) -> (String, &'static str, serde_json::Value) {
+    let kind = match action {
+        Action::Archive => "group.archived",
+        Action::Delete => "group.deleted",
+        Action::Restore => "group.restored",
+    };
+    let at = review.action_at.map_or(0, |t| t.timestamp());
+    let id = format!("msg_{}_{}_{at}", action_name(action), review.group_id.replace('-', ""));
+    let data = serde_json::json!({
+        "groupId": review.group_id,
+        "displayName": review.display_name,
+        "state": review.state,
+        "action": action,
+        "decidedBy": review.decided_by,
+        "decidedAt": review.decided_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    });
+    (id, kind, data)
 }

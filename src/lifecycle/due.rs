@@ -1,11 +1,13 @@
-//! Reviews that fell due without an answer: each sync of the tenant sends `review.due` for
-//! them once (the event's id is derived from the review and its due date, so a step repeated
-//! after a crash queues the same event again, never a second one under another id), then
-//! records on the item that it did.
+//! What each sync of the tenant does for its reviews: records actions that happened but were
+//! never recorded as done (their requester went away between sending and recording), and
+//! sends `review.due` once for reviews that fell due without an answer (the event's id is
+//! derived from the review and its due date, so a step repeated after a crash queues the
+//! same event again, never a second one under another id), recording on the item that it did.
 
 use chrono::{DateTime, Utc};
 
-use super::reviews::{Review, ReviewState, Reviews};
+use super::decide::Decider;
+use super::reviews::{ActionState, Review, ReviewState, Reviews};
 use super::webhooks;
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
@@ -40,9 +42,37 @@ pub async fn notify_due(
     let Some(list) = Reviews::find(graph, site).await? else {
         return Ok(0);
     };
+    let reviews = list.all(graph).await?;
+    // Read only: the decider's rights are not ours, so nothing is sent, only what happened
+    // is recorded.
+    let settler = Decider {
+        acting: graph,
+        site: graph,
+        reviews: &list,
+        state,
+        tenant: *tenant,
+        now,
+        max_actions_per_day: 0,
+        who: String::new(),
+    };
+    for review in reviews.iter().filter(|r| r.action_state == Some(ActionState::Intended)) {
+        match settler.settle(review.clone()).await {
+            Ok(true) => {
+                tracing::info!(event = "lifecycle_action_settled", tenant_id = %tenant, group_id = %review.group_id)
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(event = "lifecycle_action_unsettled", tenant_id = %tenant, group_id = %review.group_id, error = %e)
+            }
+        }
+    }
     let mut sent = 0;
-    for mut review in list.all(graph).await? {
-        if review.state != ReviewState::Pending || review.due_at > now || review.due_notified_at.is_some() {
+    for mut review in reviews {
+        if review.state != ReviewState::Pending
+            || review.action_state == Some(ActionState::Intended)
+            || review.due_at > now
+            || review.due_notified_at.is_some()
+        {
             continue;
         }
         let (id, data) = due_event(&review);

@@ -97,6 +97,14 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev("reviews_due", "{count} lifecycle reviews fell due without an answer"),
     ev(
+        "lifecycle_action_settled",
+        "a lifecycle action on group {group_id} had happened: recorded as done",
+    ),
+    ev(
+        "lifecycle_action_unsettled",
+        "a lifecycle action intended on group {group_id} could not be checked: {error}",
+    ),
+    ev(
         "reviews_due_failed",
         "reviews that fell due could not be checked: {error}",
     ),
