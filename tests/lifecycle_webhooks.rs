@@ -151,7 +151,15 @@ async fn a_receiver_down_for_an_hour_loses_nothing() {
     let receiver = Receiver::start().await;
 
     // Only https to public addresses (the test app allows loopback http for its receiver).
-    for bad in ["http://hooks.example.com/x", "https://u:p@hooks.example.com/x", "hooks"] {
+    for bad in [
+        "http://hooks.example.com/x",
+        "https://u:p@hooks.example.com/x",
+        "hooks",
+        // Names and addresses inside private networks or Azure's metadata endpoint.
+        "https://10.1.2.3/x",
+        "https://169.254.169.254/metadata",
+        "https://[fd00::1]/x",
+    ] {
         let resp = app
             .call("PUT", "/api/lifecycle/webhook", &admin, Some(json!({"url": bad})))
             .await;

@@ -429,6 +429,7 @@ pub async fn webhook_put(app: &App, caller: &Caller, req: &Request) -> Result<Re
     require_admin(caller)?;
     let body: WebhookBody = req.json()?;
     let url = webhooks::check_url(&body.url, app.webhook_loopback)?;
+    webhooks::check_resolves_public(&url, app.webhook_loopback).await?;
     let secret = webhooks::WebhookSecret::generate().encode();
     let endpoint = webhooks::Endpoint {
         url: url.to_string(),

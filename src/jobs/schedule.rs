@@ -110,8 +110,20 @@ pub async fn tick(app: &App) {
 }
 
 /// Runs the in-process schedule until the process ends: a first tick right away, then every
-/// 15 minutes.
+/// 15 minutes; and, as `functions/WebhookDispatch` (`0 * * * * *`), the lifecycle webhooks
+/// every minute.
 pub fn spawn(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    let webhooks = app.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = crate::lifecycle::webhooks::run(&webhooks).await {
+                tracing::warn!(event = "webhook_dispatch_failed", error = %e);
+            }
+        }
+    });
     tokio::spawn(async move {
         let mut every = tokio::time::interval(EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

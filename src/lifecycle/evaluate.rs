@@ -34,8 +34,9 @@ pub struct GroupFacts {
     /// When its owners last decided to keep it: that holds it out of review for the policy's
     /// period (`inactivityDays`) from then.
     pub kept_at: Option<DateTime<Utc>>,
-    /// It has a review open, or its team is archived already: the review or the next action
-    /// follows it, not a new candidacy.
+    /// It has a review open, an action under way, or was archived or deleted through a
+    /// review: the review or the next action follows it, not a new candidacy. (A team archived
+    /// outside GroupMgr is not known here.)
     pub in_lifecycle: bool,
     /// Signals this group's activity cannot be seen in yet (its site not found, so SharePoint
     /// records cannot be matched to it; its team's thread id unknown): a policy counting one

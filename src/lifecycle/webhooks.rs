@@ -9,13 +9,15 @@
 //! version-conditional), then a timer function (`WebhookDispatch`, every minute) sends what is
 //! due, removing an event only once the receiver answered 2xx, and trying failures again
 //! after growing waits (the specification's example schedule: 5 s, 5 min, 30 min, 2 h, 5 h,
-//! then every 10 h) for about two days. An event claimed by one dispatcher is not sent by
-//! another for two minutes.
+//! then every 10 h) for about two days (then it is dropped, and the tenant log says so). An
+//! event claimed by one dispatcher is not sent by another for two minutes; a dispatcher sends
+//! for at most one of them.
 //!
 //! The endpoint and its secret are kept in the tenant's own GroupMgr site ("GroupMgr
 //! Settings"), like the policy. Delivery refuses addresses inside private, loopback and
-//! link-local networks (an endpoint must not reach GroupMgr's own network), connects to the
-//! address it checked, follows no redirect and waits at most 10 seconds.
+//! link-local networks and addresses that embed them (an endpoint must not reach GroupMgr's
+//! own network), connects to the address it checked (no proxy), follows no redirect and waits
+//! at most 10 seconds.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -158,16 +160,52 @@ fn public(ip: IpAddr, loopback: bool) -> bool {
                 || v4.is_broadcast()
                 || v4.is_documentation()
                 || (o[0] == 100 && (64..128).contains(&o[1]))
-                || o[0] == 0)
+                || o[0] == 0
+                // Benchmarking (198.18/15), reserved (240/4), and Azure's platform address
+                // (168.63.129.16, DHCP/DNS/health of every Azure host).
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || o[0] >= 240
+                || o == [168, 63, 129, 16])
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return public(IpAddr::V4(v4), loopback);
             }
             let s = v6.segments();
+            let embedded =
+                |hi: u16, lo: u16| IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo)));
+            // Addresses that carry an IPv4 address: IPv4-compatible (::a.b.c.d), NAT64
+            // (64:ff9b::/96) and 6to4 (2002::/16) are judged by the address they carry.
+            if s[..6] == [0; 6] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return public(embedded(s[6], s[7]), loopback);
+            }
+            if s[0] == 0x2002 {
+                return public(embedded(s[1], s[2]), loopback);
+            }
             !(v6.is_unspecified() || v6.is_multicast() || (s[0] & 0xfe00) == 0xfc00 || (s[0] & 0xffc0) == 0xfe80)
         }
     }
+}
+
+/// Refuses, when it is registered, an endpoint whose host resolves to an address a webhook
+/// may not reach. A name that does not resolve now is accepted (its deliveries will say
+/// why they fail); each delivery checks again.
+pub async fn check_resolves_public(url: &url::Url, loopback: bool) -> Result<(), InvalidInput> {
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_matches(|c| c == '[' || c == ']');
+    let port = url.port_or_known_default().unwrap_or(443);
+    let lookup = tokio::time::timeout(Duration::from_secs(3), tokio::net::lookup_host((host, port))).await;
+    if let Ok(Ok(addrs)) = lookup
+        && addrs.into_iter().any(|a| !public(a.ip(), loopback))
+    {
+        return Err(InvalidInput::new(
+            "url",
+            "must name a host on a public address (it resolves to a private, loopback or link-local one)",
+        ));
+    }
+    Ok(())
 }
 
 /// One event waiting to be delivered.
@@ -333,6 +371,9 @@ pub async fn deliver(
         return Err(DeliveryError::Address(format!("{host} resolves to a private address")));
     }
     let client = reqwest::Client::builder()
+        // A proxy would look the name up again itself: the address checked must be the one
+        // connected to.
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(DELIVERY_TIMEOUT)
         .resolve(&host, addr)
@@ -357,15 +398,22 @@ pub async fn deliver(
     }
 }
 
+/// How long one dispatch of a tenant may send, well inside the two minutes its claim holds
+/// the events (those not sent by then are sent by a later run, their attempts not counted).
+const SEND_BUDGET: Duration = Duration::from_secs(60);
+
 /// Sends the tenant's due events to `endpoint`; removes those delivered, sets the next
-/// attempt of the others, drops those out of attempts.
+/// attempt of the others, drops those out of attempts. Each attempt is stamped with the
+/// clock's time when it is sent.
 pub async fn dispatch(
     state: &dyn TenantState,
     tenant: &TenantId,
     endpoint: &Endpoint,
-    now: DateTime<Utc>,
+    clock: &crate::jobs::Clock,
     loopback: bool,
 ) -> Result<Dispatched, StateError> {
+    let now = clock.now();
+    let started = std::time::Instant::now();
     // Claim what is due, so that another dispatcher leaves it alone meanwhile.
     let claimed: Vec<Pending> = update(state, tenant, |o| {
         let mut due = Vec::new();
@@ -378,7 +426,10 @@ pub async fn dispatch(
     .await?;
     let mut outcomes = Vec::with_capacity(claimed.len());
     for event in &claimed {
-        let result = deliver(endpoint, event, now, loopback).await;
+        if started.elapsed() > SEND_BUDGET {
+            break;
+        }
+        let result = deliver(endpoint, event, clock.now(), loopback).await;
         if let Err(e) = &result {
             tracing::warn!(event = "webhook_attempt_failed", tenant_id = %tenant, webhook_id = %event.id, attempt = event.attempts + 1, error = %e);
         }
@@ -472,6 +523,12 @@ mod tests {
             "fe80::1",
             "fd00::1",
             "::ffff:10.0.0.1",
+            "168.63.129.16",
+            "198.18.0.1",
+            "240.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::1",
         ] {
             assert!(!public(ip.parse().unwrap(), false), "{ip}");
         }
@@ -497,7 +554,6 @@ pub struct RunSummary {
 /// events discarded. One tenant failing never stops the others.
 pub async fn run(app: &crate::app::App) -> Result<RunSummary, crate::store::StoreError> {
     use crate::domain::TenantStatus;
-    let now = app.clock.now();
     let mut summary = RunSummary::default();
     for t in app.store.tenants().await? {
         if t.status != TenantStatus::Active {
@@ -515,7 +571,7 @@ pub async fn run(app: &crate::app::App) -> Result<RunSummary, crate::store::Stor
                 super::site::load_webhook(&graph, app.state.as_ref(), &tenant, &app.settings.sharepoint_site).await?;
             match endpoint {
                 Some(e) => Ok(Some(Some(
-                    dispatch(app.state.as_ref(), &tenant, &e, now, app.webhook_loopback).await?,
+                    dispatch(app.state.as_ref(), &tenant, &e, &app.clock, app.webhook_loopback).await?,
                 ))),
                 // Nobody to tell.
                 None => {
