@@ -61,6 +61,11 @@ const BLOB_ATTEMPTS: u32 = 3;
 const REPORT_DAY_KEY: &str = "teams_report_day";
 /// Set once a report was read over its longest period with names shown: later reads take the
 /// last 7 days. Removed while names are concealed, so lifting concealment reads the history.
+/// The last day each report was read successfully (a failing report must not look current).
+const TEAMS_LAST_KEY: &str = "teams_report_last";
+const GROUPS_LAST_KEY: &str = "groups_report_last";
+/// How many daily reads of a report may fail before its source counts as unavailable.
+const REPORT_FAILURES_TOLERATED: i64 = 2;
 /// How far back a report's first read reaches (its period, `D90`).
 const HISTORY_DAYS: i64 = 90;
 const TEAMS_HISTORY_KEY: &str = "teams_report_history";
@@ -274,10 +279,17 @@ pub async fn sources(
     let concealed = state.load(tenant, CONCEALED_KEY).await?.is_some();
     let mut out = Vec::new();
     // Both usage reports are read together, and concealment hides both.
-    for (source, history) in [
-        (Source::TeamsReport, TEAMS_HISTORY_KEY),
-        (Source::GroupMailbox, GROUPS_HISTORY_KEY),
+    let day = |v: Option<(String, Version)>| v.and_then(|(d, _)| NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok());
+    let attempted = day(state.load(tenant, REPORT_DAY_KEY).await?);
+    for (source, history, last) in [
+        (Source::TeamsReport, TEAMS_HISTORY_KEY, TEAMS_LAST_KEY),
+        (Source::GroupMailbox, GROUPS_HISTORY_KEY, GROUPS_LAST_KEY),
     ] {
+        // Read on earlier days but failing since: what it said is getting old.
+        let failing_since = match (day(state.load(tenant, last).await?), attempted) {
+            (Some(ok), Some(tried)) if (tried - ok).num_days() > REPORT_FAILURES_TOLERATED => Some(ok),
+            _ => None,
+        };
         let reason = if !teams_report_offered {
             Some("the usage reports are not offered in this Microsoft cloud (GCC High, DoD, China)")
         } else if concealed {
@@ -287,6 +299,8 @@ pub async fn sources(
             )
         } else if state.load(tenant, history).await?.is_none() {
             Some("not read yet")
+        } else if failing_since.is_some() {
+            Some("its daily reads have failed for days; the last successful one is getting old")
         } else {
             None
         };
@@ -593,12 +607,17 @@ impl ActivitySync<'_> {
         }
         self.flush(rows, &mut map, report).await?;
         // Written: later days read the last 7 days only.
-        for (read, key) in [
-            (report.teams_report == "read", TEAMS_HISTORY_KEY),
-            (report.groups_report == "read", GROUPS_HISTORY_KEY),
+        for (read, key, last) in [
+            (report.teams_report == "read", TEAMS_HISTORY_KEY, TEAMS_LAST_KEY),
+            (report.groups_report == "read", GROUPS_HISTORY_KEY, GROUPS_LAST_KEY),
         ] {
             if read {
                 match self.state.save(&self.tenant, key, &today, None).await {
+                    Ok(_) | Err(StateError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                let version = self.state.load(&self.tenant, last).await?.map(|(_, v)| v);
+                match self.state.save(&self.tenant, last, &today, version.as_ref()).await {
                     Ok(_) | Err(StateError::Conflict) => {}
                     Err(e) => return Err(e.into()),
                 }
@@ -934,6 +953,18 @@ mod source_tests {
         let s = sources(&state, &tenant, true, true).await.unwrap();
         assert!(s.iter().any(|x| x.source == Source::TeamsReport && x.available));
         assert_eq!(reason(&s, Source::GroupMailbox).as_deref(), Some("not read yet"));
+        // Read successfully on the 1st, tried daily since and failing: current for two more
+        // days, then unavailable (a group used by mail alone must not look inactive).
+        state.save(&tenant, TEAMS_LAST_KEY, "2026-12-01", None).await.unwrap();
+        let v = state.save(&tenant, REPORT_DAY_KEY, "2026-12-03", None).await.unwrap();
+        let s = sources(&state, &tenant, true, true).await.unwrap();
+        assert!(s.iter().any(|x| x.source == Source::TeamsReport && x.available));
+        state
+            .save(&tenant, REPORT_DAY_KEY, "2026-12-04", Some(&v))
+            .await
+            .unwrap();
+        let s = sources(&state, &tenant, true, true).await.unwrap();
+        assert!(reason(&s, Source::TeamsReport).unwrap().contains("failed for days"));
         state.save(&tenant, CONCEALED_KEY, "1", None).await.unwrap();
         let s = sources(&state, &tenant, true, true).await.unwrap();
         assert!(reason(&s, Source::TeamsReport).unwrap().contains("conceals"));
