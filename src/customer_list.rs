@@ -42,7 +42,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 5;
+const COLUMNS_VERSION: u32 = 6;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,41 @@ pub enum Lifecycle {
     Active,
     /// Deleted (restorable for 30 days) or gone.
     Deleted,
+}
+
+/// Whether a group has an owner who can act: as the last ownership check found it
+/// (`lifecycle::ownership`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Ownership {
+    /// At least one owner whose account is enabled (or a service principal).
+    Owned,
+    /// No owner at all (removed, or their accounts deleted: Entra removes a deleted user from
+    /// the groups they owned).
+    None,
+    /// Owners, but every one a disabled account.
+    Disabled,
+}
+
+impl Ownership {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ownership::Owned => "owned",
+            Ownership::None => "none",
+            Ownership::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Ownership::Owned, Ownership::None, Ownership::Disabled]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+
+    /// No owner who can act.
+    pub fn is_ownerless(self) -> bool {
+        self != Ownership::Owned
+    }
 }
 
 /// One row: what GroupMgr knows about a group.
@@ -61,6 +96,12 @@ pub struct GroupRow {
     /// When the group was made (Graph's `createdDateTime`).
     pub created: Option<DateTime<Utc>>,
     pub owner_count: Option<u64>,
+    /// The owners' ids (users or service principals); `None` until a sync read them.
+    pub owner_ids: Option<Vec<String>>,
+    /// Whether an owner can act, as the last check found it (`None`: not checked yet).
+    pub ownership: Option<Ownership>,
+    /// When the group was first found ownerless (cleared once it has an owner again).
+    pub ownerless_since: Option<DateTime<Utc>>,
     pub member_count: Option<u64>,
     pub teams_enabled: bool,
     /// The team's thread id (`19:…@thread.skype`, Graph `internalId`): how Teams audit
@@ -125,6 +166,9 @@ fn group_columns() -> Vec<Column> {
         col("GroupId", ColumnKind::Text { unique: true }),
         col("DisplayName", ColumnKind::Note),
         col("OwnerCount", ColumnKind::Number),
+        col("OwnerIds", ColumnKind::Note),
+        col("Ownership", ColumnKind::Choice(&["owned", "none", "disabled"])),
+        col("OwnerlessSince", ColumnKind::DateTime),
         col("MemberCount", ColumnKind::Number),
         col("TeamsEnabled", ColumnKind::Boolean),
         col("TeamsThreadId", ColumnKind::Text { unique: false }),
@@ -208,6 +252,9 @@ impl GroupRow {
             name: String::new(),
             created: None,
             owner_count: None,
+            owner_ids: None,
+            ownership: None,
+            ownerless_since: None,
             member_count: None,
             teams_enabled: false,
             teams_thread_id: None,
@@ -232,6 +279,15 @@ impl GroupRow {
         f.insert("GroupId".into(), json!(self.group_id));
         f.insert("CreatedAt".into(), time(&self.created));
         f.insert("OwnerCount".into(), opt(&self.owner_count));
+        f.insert(
+            "OwnerIds".into(),
+            self.owner_ids.as_ref().map_or(Value::Null, |ids| json!(ids.join("\n"))),
+        );
+        f.insert(
+            "Ownership".into(),
+            self.ownership.map_or(Value::Null, |o| json!(o.as_str())),
+        );
+        f.insert("OwnerlessSince".into(), time(&self.ownerless_since));
         f.insert("MemberCount".into(), opt(&self.member_count));
         f.insert("TeamsEnabled".into(), json!(self.teams_enabled));
         f.insert("TeamsThreadId".into(), opt(&self.teams_thread_id));
@@ -287,6 +343,9 @@ impl GroupRow {
             name: text("DisplayName").or_else(|| text("Title")).unwrap_or_default(),
             created: parse_time(f.get("CreatedAt")),
             owner_count: count("OwnerCount"),
+            owner_ids: text("OwnerIds").map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()),
+            ownership: text("Ownership").as_deref().and_then(Ownership::parse),
+            ownerless_since: parse_time(f.get("OwnerlessSince")),
             member_count: count("MemberCount"),
             teams_enabled: f.get("TeamsEnabled").and_then(Value::as_bool).unwrap_or(false),
             teams_thread_id: text("TeamsThreadId"),

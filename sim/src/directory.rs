@@ -35,7 +35,11 @@ pub struct SimUser {
     pub display_name: String,
     /// GroupMgr app roles assigned to the user.
     pub app_roles: Vec<String>,
+    /// Graph `accountEnabled`: a disabled account cannot sign in (people who left keep their
+    /// account, disabled, for a while: "Delete or restore a user", Microsoft Learn).
     pub enabled: bool,
+    /// Graph `userType` `Guest`: a B2B guest (`…#EXT#@` user principal name).
+    pub guest: bool,
     /// Holds a directory admin role (Global / Groups Administrator): may manage every group
     /// and the tenant's group settings, not only groups they own.
     pub directory_admin: bool,
@@ -110,6 +114,7 @@ fn user(domain: &str, alias: &str, display: &str, admin: bool) -> SimUser {
         display_name: display.to_string(),
         app_roles: if admin { vec![ADMIN_ROLE.to_string()] } else { vec![] },
         enabled: true,
+        guest: false,
         directory_admin: admin,
         mfa_policy: false,
         attributes: UserAttributes::default(),
@@ -133,7 +138,8 @@ fn contoso_user(alias: &str, display: &str, department: Option<&str>, title: &st
 }
 
 /// The seeded tenants: Contoso (the demo tenant, eleven users, one GroupMgr admin, one user
-/// under a conditional-access policy) and Fabrikam.
+/// under a conditional-access policy, two disabled accounts of people who left, one guest)
+/// and Fabrikam.
 pub fn seed() -> Vec<SimTenant> {
     let contoso = "contoso.onmicrosoft.com";
     let fabrikam = "fabrikam.onmicrosoft.com";
@@ -182,6 +188,21 @@ pub fn seed() -> Vec<SimTenant> {
                 SimUser {
                     mfa_policy: true,
                     ..contoso_user("nestorw", "Nestor Wilke", Some("Operations"), "Director", "36/2121")
+                },
+                // People who left: their accounts are disabled, not deleted yet, and still own
+                // groups (a real tenant's ownerless groups are mostly theirs).
+                SimUser {
+                    enabled: false,
+                    ..contoso_user("gradya", "Grady Archie", Some("R&D"), "Designer", "19/2109")
+                },
+                SimUser {
+                    enabled: false,
+                    ..contoso_user("miriamg", "Miriam Graham", Some("Sales"), "Director", "131/2103")
+                },
+                // A B2B guest, member of some groups (never suggested as an owner).
+                SimUser {
+                    guest: true,
+                    ..user(contoso, "jon.doe_fabrikam.com#EXT#", "Jon Doe (Fabrikam)", false)
                 },
             ],
             consented: true,

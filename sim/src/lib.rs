@@ -156,6 +156,68 @@ impl SimState {
             f(t);
         }
     }
+
+    /// Disables (or enables) a user's account: Graph `accountEnabled`. Their groups do not
+    /// change, so no group delta shows it.
+    pub fn set_account_enabled(&self, tenant: &uuid::Uuid, upn: &str, enabled: bool) {
+        self.update_tenant(tenant, |t| {
+            if let Some(u) = t.users.iter_mut().find(|u| u.upn.eq_ignore_ascii_case(upn)) {
+                u.enabled = enabled;
+            }
+        });
+    }
+
+    /// Deletes a user: gone from `/users`, and removed from every group they owned or were a
+    /// member of ("Delete or restore a user", Microsoft Learn: a deleted user's group
+    /// memberships are removed), each removal a change the groups delta shows.
+    pub fn delete_user(&self, tenant: &uuid::Uuid, upn: &str) {
+        let Some(id) = self.tenant(tenant).and_then(|t| t.user_by_upn(upn).map(|u| u.id)) else {
+            return;
+        };
+        self.update_tenant(tenant, |t| t.users.retain(|u| u.id != id));
+        self.with_graph(tenant, |g| {
+            let ids: Vec<uuid::Uuid> = g.groups.keys().copied().collect();
+            for gid in ids {
+                for owners in [true, false] {
+                    let removed = g.groups.get_mut(&gid).is_some_and(|grp| {
+                        if owners { grp.owners.remove(&id) } else { grp.members.remove(&id) }
+                    });
+                    if removed {
+                        let kind = if owners {
+                            graph::model::ChangeKind::Owner { user: id, added: false }
+                        } else {
+                            graph::model::ChangeKind::Member { user: id, added: false }
+                        };
+                        g.record(gid, kind);
+                    }
+                }
+            }
+        });
+    }
+
+    /// The truth about ownership: each live Microsoft 365 group with no owner (`"none"`) or
+    /// whose owners are all disabled accounts (`"disabled"`).
+    pub fn ownerless_groups(&self, tenant: &uuid::Uuid) -> std::collections::BTreeMap<uuid::Uuid, &'static str> {
+        let Some(t) = self.tenant(tenant) else {
+            return Default::default();
+        };
+        self.with_graph(tenant, |g| {
+            g.groups
+                .values()
+                .filter(|grp| grp.is_unified() && grp.deleted.is_none())
+                .filter_map(|grp| {
+                    if grp.owners.is_empty() {
+                        Some((grp.id, "none"))
+                    } else if grp.owners.iter().all(|o| t.user_by_id(o).is_some_and(|u| !u.enabled)) {
+                        Some((grp.id, "disabled"))
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+    }
 }
 
 /// How the sim is seeded.

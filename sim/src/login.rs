@@ -37,6 +37,7 @@ pub const GRAPH_APP_ROLES: &[&str] = &[
     "Sites.Read.All",
     "Sites.Selected",
     "Channel.ReadBasic.All",
+    "User.Read.All",
 ];
 pub const MANAGE_APP_ROLES: &[&str] = &["ActivityFeed.Read"];
 

@@ -25,7 +25,7 @@ use super::pending::Pending;
 use super::state::{StateError, TenantState, load_doc, save_doc};
 use crate::customer_list::{self, GroupRow, Lifecycle, ListLocation, StoredRow, WriteOutcome};
 use crate::domain::TenantId;
-use crate::microsoft::graph::{Graph, GraphError, GraphGroup, Page, RelationCounts};
+use crate::microsoft::graph::{Graph, GraphError, GraphGroup, Page, Relations};
 
 /// The delta link of the last finished round.
 const DELTA_KEY: &str = "groups_delta";
@@ -316,13 +316,13 @@ impl GroupSync<'_> {
             let Some(g) = s.unified() else { continue };
             let old = existing.get(&s.id);
             let counts = if full {
-                Some(RelationCounts {
-                    owners: s.owners.len() as u64,
+                Some(Relations {
+                    owners: s.owners.iter().cloned().collect(),
                     // The delta does not show a hidden membership to us.
                     members: (!g.hidden_membership()).then_some(s.members.len() as u64),
                 })
             } else {
-                counts.get(&s.id).copied()
+                counts.get(&s.id).cloned()
             };
             let mut row = group_row(g, old.map(|o| &o.row), counts);
             match found.sites.get(&s.id) {
@@ -402,7 +402,8 @@ impl GroupSync<'_> {
                 row.lifecycle = Lifecycle::Deleted;
             }
             if let Some(c) = counts.get(&row.group_id) {
-                row.owner_count = Some(c.owners);
+                row.owner_count = Some(c.owners.len() as u64);
+                row.owner_ids = Some(c.owners.clone());
                 row.member_count = c.members.or(row.member_count);
             }
             (!row.same_group_data(stored)).then_some(row)
@@ -560,18 +561,28 @@ async fn find_threads_and_sites(
 /// A group's row from what Graph says now, keeping what other parts of the sync own: the
 /// activity (the activity sync's), the thread id and site found before, and — without new
 /// counts — the counts last written.
-fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<RelationCounts>) -> GroupRow {
+fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<Relations>) -> GroupRow {
     let teams_enabled = g.teams_enabled();
     GroupRow {
         group_id: g.id.clone(),
         name: g.display_name.clone().unwrap_or_default(),
         created: created(g).or(old.and_then(|o| o.created)),
-        owner_count: counts.map(|c| c.owners).or(old.and_then(|o| o.owner_count)),
+        owner_count: counts
+            .as_ref()
+            .map(|c| c.owners.len() as u64)
+            .or(old.and_then(|o| o.owner_count)),
+        // The ownership check (`lifecycle::ownership`) judges the owners after the round.
+        owner_ids: counts
+            .as_ref()
+            .map(|c| c.owners.clone())
+            .or_else(|| old.and_then(|o| o.owner_ids.clone())),
+        ownership: old.and_then(|o| o.ownership),
+        ownerless_since: old.and_then(|o| o.ownerless_since),
         // Unknown when the membership is hidden; a refused count of any other group keeps the
         // count it had.
         member_count: match counts {
             _ if g.hidden_membership() => None,
-            Some(RelationCounts { members: Some(m), .. }) => Some(m),
+            Some(Relations { members: Some(m), .. }) => Some(m),
             _ => old.and_then(|o| o.member_count),
         },
         teams_enabled,

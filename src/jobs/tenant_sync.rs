@@ -394,6 +394,21 @@ async fn work(
         Ok(n) => tracing::info!(event = "reviews_due", tenant_id = %tenant, count = n),
         Err(e) => tracing::warn!(event = "reviews_due_failed", tenant_id = %tenant, error = %e),
     }
+    // Ownerless groups, judged once a round has stored every group's owners. Like the step
+    // above, a failure is said and retried; it never fails the sync.
+    if groups.finished {
+        match crate::lifecycle::ownership::check(&graph, state, tenant, &list, app.clock.now()).await {
+            Ok(r) => tracing::info!(
+                event = "ownership_checked",
+                tenant_id = %tenant,
+                written = r.written,
+                refused = r.refused,
+                events = r.events,
+                disabled_known = r.disabled_known,
+            ),
+            Err(e) => tracing::warn!(event = "ownership_check_failed", tenant_id = %tenant, error = %e),
+        }
+    }
     if let Some(c) = conditions::clear(state, tenant).await? {
         tracing::info!(event = "sync_condition_cleared", tenant_id = %tenant, condition = c.kind.as_str());
     }

@@ -2,13 +2,15 @@
 //! act on now, with the evidence (`evaluate.rs`), both pure; what the syncs know, as the
 //! evaluation's input (`facts.rs`); where the policy is kept, in the customer's site
 //! (`site.rs`); the reviews kept there (`reviews.rs`), deciding them and the actions that
-//! follow (`decide.rs`), under a daily cap held across instances (`cap.rs`).
+//! follow (`decide.rs`), under a daily cap held across instances (`cap.rs`); groups nobody
+//! can answer for (`ownership.rs`).
 
 pub mod cap;
 pub mod decide;
 pub mod due;
 pub mod evaluate;
 pub mod facts;
+pub mod ownership;
 pub mod policy;
 pub mod reviews;
 pub mod site;

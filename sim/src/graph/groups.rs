@@ -9,7 +9,7 @@ use uuid::Uuid;
 use warp::http::StatusCode;
 
 use super::model::{ChangeKind, Group, TenantGraph, fmt_time};
-use super::{GraphCaller, GraphReply, GraphRequest, absolute, naming, page, teams};
+use super::{GraphCaller, GraphReply, GraphRequest, absolute, naming, page, select, teams};
 use crate::SimState;
 use crate::directory::SimUser;
 
@@ -32,19 +32,6 @@ fn context(state: &SimState, what: &str) -> String {
     format!("{}/v1.0/$metadata#{what}", state.base_url())
 }
 
-/// Projects a full representation onto `$select` (Graph returns only what is selected).
-fn select(full: Value, sel: Option<&str>) -> Value {
-    let Some(sel) = sel else { return full };
-    let Value::Object(obj) = full else {
-        return full;
-    };
-    let wanted: Vec<&str> = sel.split(',').map(str::trim).collect();
-    Value::Object(
-        obj.into_iter()
-            .filter(|(k, _)| wanted.contains(&k.as_str()) || k.starts_with('@'))
-            .collect(),
-    )
-}
 
 fn parse_id(raw: &str) -> Option<Uuid> {
     Uuid::try_parse(raw).ok()
@@ -629,9 +616,7 @@ fn restore(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>, id: &s
 
 fn user_json(c: &GraphCaller, id: &Uuid) -> Value {
     match c.tenant.user_by_id(id) {
-        Some(u) => {
-            json!({"@odata.type": "#microsoft.graph.user", "id": u.id.to_string(), "accountEnabled": u.enabled, "displayName": u.display_name, "userPrincipalName": u.upn})
-        }
+        Some(u) => super::users::user_json(u),
         None => json!({"@odata.type": "#microsoft.graph.user", "id": id.to_string()}),
     }
 }

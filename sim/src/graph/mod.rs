@@ -12,6 +12,7 @@ mod reports;
 mod settings;
 mod sites;
 pub mod teams;
+mod users;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -339,6 +340,20 @@ pub(crate) fn page<T: Clone>(
     Ok((page, next))
 }
 
+/// Projects a full representation onto `$select` (Graph returns only what is selected).
+pub(crate) fn select(full: Value, sel: Option<&str>) -> Value {
+    let Some(sel) = sel else { return full };
+    let Value::Object(obj) = full else {
+        return full;
+    };
+    let wanted: Vec<&str> = sel.split(',').map(str::trim).collect();
+    Value::Object(
+        obj.into_iter()
+            .filter(|(k, _)| wanted.contains(&k.as_str()) || k.starts_with('@'))
+            .collect(),
+    )
+}
+
 /// Dispatches one Graph request (also used for the items of a `$batch`).
 pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
     if req.method != Method::GET {
@@ -374,6 +389,7 @@ pub(crate) fn dispatch(state: &SimState, req: &GraphRequest<'_>) -> GraphReply {
         (_, ["groupSettings", ..]) | (_, ["groupSettingTemplates", ..]) => settings::handle(state, req, &segs),
         (_, ["sites", ..]) => sites::handle(state, req, &segs),
         (_, ["reports", ..]) | (_, ["admin", "reportSettings"]) => reports::handle(state, req, &segs),
+        (_, ["users", ..]) => users::handle(state, req, &segs),
         _ => GraphReply::error(
             StatusCode::BAD_REQUEST,
             "BadRequest",

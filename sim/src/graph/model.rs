@@ -350,7 +350,16 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
     let base_time = DateTime::parse_from_rfc3339("2024-01-15T09:00:00Z")
         .expect("valid")
         .with_timezone(&Utc);
-    let users: Vec<Uuid> = tenant.users.iter().map(|u| u.id).collect();
+    // Groups are made by, and filled with, current employees; people who left and guests
+    // join below.
+    let users: Vec<Uuid> = tenant
+        .users
+        .iter()
+        .filter(|u| u.enabled && !u.guest)
+        .map(|u| u.id)
+        .collect();
+    let left: Vec<Uuid> = tenant.users.iter().filter(|u| !u.enabled).map(|u| u.id).collect();
+    let guest = tenant.users.iter().find(|u| u.guest).map(|u| u.id);
     let mut groups = BTreeMap::new();
     let mut changes = Vec::new();
     let mut seq = 0;
@@ -364,6 +373,11 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
             .collect();
         members.insert(owner);
         let team = (rng.below(10) < 4).then(|| format!("19:{}@thread.skype", id.simple()));
+        let owners = seeded_owners(i, owner, &left);
+        members.extend(owners.iter().copied());
+        if let Some(guest) = guest.filter(|_| i % 10 == 3) {
+            members.insert(guest);
+        }
         groups.insert(
             id,
             Group {
@@ -385,7 +399,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 mail_enabled: true,
                 security_enabled: false,
                 created: seeded_created(base_time, i),
-                owners: BTreeSet::from([owner]),
+                owners,
                 members,
                 team,
                 deleted: None,
@@ -458,6 +472,21 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         lists: BTreeMap::new(),
         list_writes: 0,
         team_operations: BTreeMap::new(),
+    }
+}
+
+/// The owners of seeded group `i`, made by `owner`. As in a real tenant, some groups have lost
+/// their owners: one in 50 has none (an owner removed, or whose account was deleted: Entra
+/// removes a deleted user from the groups they owned, "Delete or restore a user"), and where
+/// the tenant has disabled accounts of people who left, one in 50 is owned by one of them
+/// alone, one in 50 by two of them, and one in 50 by one of them and `owner` (not ownerless).
+fn seeded_owners(i: usize, owner: Uuid, left: &[Uuid]) -> BTreeSet<Uuid> {
+    match (i % 50, left) {
+        (7, _) => BTreeSet::new(),
+        (19, [a, ..]) => BTreeSet::from([*a]),
+        (31, [a, b, ..]) => BTreeSet::from([*a, *b]),
+        (43, [a, ..]) => BTreeSet::from([*a, owner]),
+        _ => BTreeSet::from([owner]),
     }
 }
 

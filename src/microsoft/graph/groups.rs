@@ -459,21 +459,32 @@ impl<'a> Graph<'a> {
             .ok_or_else(|| GraphError::Protocol("$count is not a number".into()))
     }
 
-    /// Owner and member counts of many groups, two `$count` items per group in each `$batch`.
-    pub async fn count_relations(&self, ids: &[String]) -> Result<HashMap<String, RelationCounts>, GraphError> {
+    /// Owners (their ids) and member counts of many groups, two items per group in each
+    /// `$batch`: the owners listed (a group has at most 100 owners, "Microsoft Entra service
+    /// limits and restrictions", so one page of 999 holds them all; a further page is read if
+    /// Graph ever sends one), the members counted with `$count`.
+    pub async fn count_relations(&self, ids: &[String]) -> Result<HashMap<String, Relations>, GraphError> {
         let mut out = HashMap::new();
         for chunk in ids.chunks(MAX_BATCH / 2) {
             let requests: Vec<BatchRequest> = chunk
                 .iter()
                 .flat_map(|id| {
-                    [Relation::Owners, Relation::Members]
-                        .map(|rel| BatchRequest::get_eventual(format!("/groups/{}/{}/$count", enc(id), rel.path())))
+                    [
+                        BatchRequest::get(format!("/groups/{}/owners?$select=id&$top=999", enc(id))),
+                        BatchRequest::get_eventual(format!("/groups/{}/members/$count", enc(id))),
+                    ]
                 })
                 .collect();
             let answers = self.batch(&requests).await?;
             for (id, pair) in chunk.iter().zip(answers.chunks(2)) {
-                let counts = RelationCounts {
-                    owners: count_answer(&pair[0])?,
+                let mut page: Page<DirectoryObject> = pair[0].clone().into_result()?;
+                let mut owners: Vec<String> = std::mem::take(&mut page.value).into_iter().map(|o| o.id).collect();
+                if let Some(next) = page.next_link.take() {
+                    let rest: Vec<DirectoryObject> = self.collect_all(&next, &[]).await?;
+                    owners.extend(rest.into_iter().map(|o| o.id));
+                }
+                let relations = Relations {
+                    owners,
                     // "To list the members of a group with hidden membership, the
                     // Member.Read.Hidden permission is required" (group-list-members): refused
                     // is unknown.
@@ -482,10 +493,23 @@ impl<'a> Graph<'a> {
                         _ => Some(count_answer(&pair[1])?),
                     },
                 };
-                out.insert(id.clone(), counts);
+                out.insert(id.clone(), relations);
             }
         }
         Ok(out)
+    }
+
+    /// The ids of the tenant's disabled user accounts (`accountEnabled eq false`, a default
+    /// filter of `GET /users`; application permission `User.Read.All`, since
+    /// `User.ReadBasic.All` does not show `accountEnabled`).
+    pub async fn disabled_users(&self) -> Result<HashSet<String>, GraphError> {
+        let url = format!(
+            "{}?$filter={}&$select=id&$top=999",
+            self.url("/users"),
+            enc("accountEnabled eq false")
+        );
+        let users: Vec<DirectoryObject> = self.collect_all(&url, &[]).await?;
+        Ok(users.into_iter().map(|u| u.id).collect())
     }
 
     /// Teams thread ids (`internalId`) of the given teams and site URLs of the given groups,
@@ -635,9 +659,10 @@ fn site_of(web_url: &str) -> Option<String> {
 /// A group's owner and member counts. The members of a group with hidden membership are not
 /// ours to list (that takes `Member.Read.Hidden`, which GroupMgr does not ask for): their count
 /// is unknown, never a guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RelationCounts {
-    pub owners: u64,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relations {
+    /// The owners' ids (users, or service principals).
+    pub owners: Vec<String>,
     pub members: Option<u64>,
 }
 
