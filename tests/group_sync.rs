@@ -239,11 +239,20 @@ async fn full_then_incremental_with_changes() {
                 "{}",
                 g.id
             );
+            // The owners themselves too (the ownership check judges them).
+            let stored: std::collections::BTreeSet<String> = r["OwnerIds"]
+                .as_str()
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_string)
+                .collect();
+            let want: std::collections::BTreeSet<String> = g.owners.iter().map(|o| o.to_string()).collect();
+            assert_eq!(stored, want, "{}", g.id);
         }
     });
-    // The new group, the renamed and the deleted one, and the two whose counts changed (one
-    // owner for another leaves the row as it was).
-    assert_eq!(third.groups.written, 5, "only changed rows");
+    // The new group, the renamed and the deleted one, the two whose counts changed, and the
+    // one whose owner was swapped for another (same count, other owner ids).
+    assert_eq!(third.groups.written, 6, "only changed rows");
 
     // Restoring brings the row back to active.
     app.http

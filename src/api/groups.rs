@@ -8,10 +8,11 @@ use warp::http::{Response, StatusCode};
 
 use super::model::{Group, GroupPage, GroupUpdateBody, NewGroupBody};
 use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
-use super::{ApiError, ErrorCode, Request, caller_graph, naming};
+use super::{ApiError, ErrorCode, Request, caller_graph, naming, require_admin};
 use crate::app::App;
 use crate::auth::Caller;
-use crate::customer_list;
+use crate::customer_list::{self, Ownership};
+use crate::lifecycle::ownership;
 use crate::domain::{DisplayName, GroupId, GroupUpdate, MailNickname, NewGroup, Relation};
 use crate::microsoft::graph::{Collection, Graph, GraphGroup};
 
@@ -53,7 +54,9 @@ pub(super) fn group_id(req: &Request) -> Result<GroupId, ApiError> {
 pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
     let mut search = None;
     let mut top = Top::default_of(DEFAULT_TOP);
-    let mut cursor = None;
+    let mut cursor: Option<(crate::microsoft::graph::NextLink, bool)> = None;
+    let mut ownership = None;
+    let mut raw_cursor = None;
     let scope = CursorScope {
         key: &app.cursors,
         tenant: &caller.tenant.tenant_id,
@@ -61,6 +64,17 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
     };
     for (k, v) in req.query_pairs() {
         match k.as_str() {
+            "ownership" => {
+                ownership = Some(match Ownership::parse(&v) {
+                    Some(o) if o.is_ownerless() => o,
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            ErrorCode::InvalidInput,
+                            "ownership: must be none or disabled",
+                        ));
+                    }
+                })
+            }
             "search" => {
                 if v.chars().count() > MAX_SEARCH || v.trim().is_empty() {
                     return Err(ApiError::bad_request(
@@ -71,16 +85,26 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
                 search = Some(v);
             }
             "top" => top = Top::parse(&v, MAX_TOP)?,
-            "cursor" => {
-                let c: GroupsCursor = Cursor::decode(&scope, &v)?;
-                let link = app
-                    .graph
-                    .resume(&c.link, Collection::Groups)
-                    .map_err(|_| invalid_cursor())?;
-                cursor = Some((link, c.searching));
-            }
+            "cursor" => raw_cursor = Some(v),
             _ => {}
         }
+    }
+    if let Some(which) = ownership {
+        if search.is_some() {
+            return Err(ApiError::bad_request(
+                ErrorCode::InvalidInput,
+                "search: cannot be combined with ownership",
+            ));
+        }
+        return ownerless(app, caller, which, top, raw_cursor).await;
+    }
+    if let Some(v) = raw_cursor {
+        let c: GroupsCursor = Cursor::decode(&scope, &v)?;
+        let link = app
+            .graph
+            .resume(&c.link, Collection::Groups)
+            .map_err(|_| invalid_cursor())?;
+        cursor = Some((link, c.searching));
     }
     let graph = caller_graph(app, caller).await?;
     let (page, searching) = match cursor {
@@ -101,7 +125,95 @@ pub async fn list(app: &App, caller: &Caller, req: &Request) -> Result<Response<
     let next_cursor = page
         .next_link
         .map(|link| Cursor::encode(&scope, &GroupsCursor { link, searching }));
-    Ok(super::json(StatusCode::OK, &GroupPage { value, next_cursor }))
+    Ok(super::json(
+        StatusCode::OK,
+        &GroupPage {
+            value,
+            next_cursor,
+            ownership_checked_at: None,
+        },
+    ))
+}
+
+/// Where an ownership listing stands: which one, and how far it got.
+#[derive(Serialize, Deserialize)]
+struct OwnershipCursor {
+    #[serde(rename = "w")]
+    which: Ownership,
+    #[serde(rename = "o")]
+    offset: usize,
+}
+
+/// `GET /api/groups?ownership=none|disabled` (role `GroupMgr.Admin`): the ownerless groups as
+/// the last ownership check after a sync found them (`lifecycle::ownership`), longest
+/// ownerless first, read from the customer's list with the caller's rights.
+async fn ownerless(
+    app: &App,
+    caller: &Caller,
+    which: Ownership,
+    top: Top,
+    cursor: Option<String>,
+) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let tenant = &caller.tenant.tenant_id;
+    let scope = CursorScope {
+        key: &app.cursors,
+        tenant,
+        route: "groups-ownership".into(),
+    };
+    let offset = match cursor {
+        Some(c) => {
+            let c: OwnershipCursor = Cursor::decode(&scope, &c)?;
+            if c.which != which {
+                return Err(invalid_cursor());
+            }
+            c.offset
+        }
+        None => 0,
+    };
+    let state = app.state.as_ref();
+    let check = ownership::last_check(state, tenant)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    if which == Ownership::Disabled && check.is_some_and(|c| !c.disabled_known) {
+        return Err(ApiError::forbidden(
+            ErrorCode::ConsentRequired,
+            "telling disabled owners needs the application permission User.Read.All, which this \
+             tenant has not granted GroupMgr; ownership=none still works",
+        ));
+    }
+    let location = customer_list::location(state, tenant)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    let mut rows = match (location, check) {
+        (Some(loc), Some(_)) => {
+            let graph = caller_graph(app, caller).await?;
+            customer_list::all_rows(&graph, &loc).await?
+        }
+        // Not checked yet: nothing is known.
+        _ => Default::default(),
+    }
+    .into_values()
+    .map(|r| r.row)
+    .filter(|r| r.lifecycle == customer_list::Lifecycle::Active && r.ownership == Some(which))
+    .collect::<Vec<_>>();
+    rows.sort_by(|a, b| {
+        a.ownerless_since
+            .cmp(&b.ownerless_since)
+            .then_with(|| a.group_id.cmp(&b.group_id))
+    });
+    let end = offset.saturating_add(top.get() as usize);
+    let value = rows.iter().skip(offset).take(top.get() as usize).map(Group::of_row).collect();
+    let next_cursor = (end < rows.len()).then(|| Cursor::encode(&scope, &OwnershipCursor { which, offset: end }));
+    let checked = check.map(|c| c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    Ok(super::json(
+        StatusCode::OK,
+        &GroupPage {
+            value,
+            next_cursor,
+            ownership_checked_at: Some(checked),
+        },
+    ))
 }
 
 /// `GET /api/groups/{id}`: Graph data, live owner/member counts, and the SharePoint row.

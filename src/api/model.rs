@@ -98,6 +98,14 @@ pub struct Group {
     #[schema(required = true)]
     pub member_count: Option<u64>,
     pub activity: Activity,
+    /// Whether an owner can act, as the last ownership check after a sync found it: `none` (no
+    /// owner), `disabled` (every owner's account disabled) or `owned`; `null` until checked.
+    #[schema(required = true)]
+    pub ownership: Option<crate::customer_list::Ownership>,
+    /// Since when the group has been ownerless (`null` when it is not).
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub ownerless_since: Option<DateTime<Utc>>,
 }
 
 impl Group {
@@ -119,8 +127,43 @@ impl Group {
             owner_count,
             member_count,
             activity: Activity::of(row),
+            ownership: row.and_then(|r| r.ownership),
+            ownerless_since: row.and_then(|r| r.ownerless_since),
         }
     }
+
+    /// From the last sync's row alone (ownership lists): what Graph alone knows — the
+    /// description, nickname and visibility — is `null`; `GET /api/groups/{id}` has it.
+    pub fn of_row(row: &GroupRow) -> Self {
+        Self {
+            id: row.group_id.clone(),
+            display_name: Some(row.name.clone()),
+            description: None,
+            mail_nickname: None,
+            visibility: None,
+            created_date_time: row
+                .created
+                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            teams_enabled: row.teams_enabled,
+            owner_count: row.owner_count,
+            member_count: row.member_count,
+            activity: Activity::of(Some(row)),
+            ownership: row.ownership,
+            ownerless_since: row.ownerless_since,
+        }
+    }
+}
+
+/// `GET /api/groups?ownership=`: which ownerless groups (documentation only; the route parses
+/// it as `customer_list::Ownership`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub enum OwnershipFilter {
+    /// No owner at all.
+    None,
+    /// Every owner's account is disabled.
+    Disabled,
 }
 
 /// A page of groups.
@@ -132,6 +175,11 @@ pub struct GroupPage {
     /// Pass as `cursor` for the next page; `null` on the last.
     #[schema(required = true)]
     pub next_cursor: Option<String>,
+    /// With `ownership`: when the groups' owners were last checked (after a sync); absent
+    /// otherwise, `null` when no check has finished yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub ownership_checked_at: Option<Option<String>>,
 }
 
 /// One group's activity in `GET /api/activity`.

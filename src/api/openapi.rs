@@ -76,6 +76,7 @@ fn health() {}
         ("search" = Option<String>, Query, min_length = 1, max_length = 256, description = "Words in the display name, mail or description"),
         ("top" = Option<u32>, Query, minimum = 1, maximum = 999, description = "Page size (default 100)"),
         ("cursor" = Option<String>, Query, min_length = 1, description = "`nextCursor` of the previous page"),
+        ("ownership" = Option<OwnershipFilter>, Query, description = "Only the ownerless groups (role `GroupMgr.Admin`; not with `search`): `none` (no owner) or `disabled` (every owner's account disabled; needs the application permission `User.Read.All`, else `403 consent_required`), as the last check after a sync found them, longest ownerless first; the page says when that check was (`ownershipCheckedAt`)"),
     ),
     responses((status = 200, description = "A page of the tenant's Microsoft 365 groups", body = GroupPage), Errors))]
 #[allow(dead_code)]
@@ -358,7 +359,7 @@ impl Modify for BearerScheme {
         lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, webhook_get, webhook_put, webhook_delete, group_activity, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
-    components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode)),
+    components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode, OwnershipFilter)),
     modifiers(&BearerScheme),
     security(("entra" = [])),
 )]
