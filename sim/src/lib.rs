@@ -180,7 +180,11 @@ impl SimState {
             for gid in ids {
                 for owners in [true, false] {
                     let removed = g.groups.get_mut(&gid).is_some_and(|grp| {
-                        if owners { grp.owners.remove(&id) } else { grp.members.remove(&id) }
+                        if owners {
+                            grp.owners.remove(&id)
+                        } else {
+                            grp.members.remove(&id)
+                        }
                     });
                     if removed {
                         let kind = if owners {

@@ -12,8 +12,8 @@ use super::{ApiError, ErrorCode, Request, caller_graph, naming, require_admin};
 use crate::app::App;
 use crate::auth::Caller;
 use crate::customer_list::{self, Ownership};
-use crate::lifecycle::ownership;
 use crate::domain::{DisplayName, GroupId, GroupUpdate, MailNickname, NewGroup, Relation};
+use crate::lifecycle::ownership;
 use crate::microsoft::graph::{Collection, Graph, GraphGroup};
 
 const DEFAULT_TOP: u32 = 100;
@@ -203,7 +203,12 @@ async fn ownerless(
             .then_with(|| a.group_id.cmp(&b.group_id))
     });
     let end = offset.saturating_add(top.get() as usize);
-    let value = rows.iter().skip(offset).take(top.get() as usize).map(Group::of_row).collect();
+    let value = rows
+        .iter()
+        .skip(offset)
+        .take(top.get() as usize)
+        .map(Group::of_row)
+        .collect();
     let next_cursor = (end < rows.len()).then(|| Cursor::encode(&scope, &OwnershipCursor { which, offset: end }));
     let checked = check.map(|c| c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     Ok(super::json(

@@ -141,9 +141,7 @@ impl Group {
             description: None,
             mail_nickname: None,
             visibility: None,
-            created_date_time: row
-                .created
-                .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            created_date_time: row.created.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true)),
             teams_enabled: row.teams_enabled,
             owner_count: row.owner_count,
             member_count: row.member_count,

@@ -229,14 +229,20 @@ mod tests {
         let disabled: HashSet<String> = ["a".to_string()].into();
         let d = Some(&disabled);
         let became = apply(&row(Some(&["a"]), Some(Ownership::Owned)), d, t(0)).unwrap();
-        assert_eq!((became.ownership, became.ownerless_since), (Some(Ownership::Disabled), Some(t(0))));
+        assert_eq!(
+            (became.ownership, became.ownerless_since),
+            (Some(Ownership::Disabled), Some(t(0)))
+        );
         // Judged again: unchanged, no write.
         assert_eq!(apply(&became, d, t(5)), None);
         // The disabled owner removed: no owner, still ownerless since the first time.
         let mut removed = became.clone();
         removed.owner_ids = Some(vec![]);
         let none = apply(&removed, d, t(9)).unwrap();
-        assert_eq!((none.ownership, none.ownerless_since), (Some(Ownership::None), Some(t(0))));
+        assert_eq!(
+            (none.ownership, none.ownerless_since),
+            (Some(Ownership::None), Some(t(0)))
+        );
         // An owner again.
         let mut owned = none.clone();
         owned.owner_ids = Some(vec!["c".into()]);

@@ -100,7 +100,10 @@ pub const EVENTS: &[EventSpec] = &[
         "ownership_checked",
         "ownership checked: {written} rows changed, {events} groups newly ownerless (disabled accounts read: {disabled_known})",
     ),
-    ev("ownership_check_failed", "the ownership check failed, tried again after the next round: {error}"),
+    ev(
+        "ownership_check_failed",
+        "the ownership check failed, tried again after the next round: {error}",
+    ),
     ev(
         "lifecycle_action_settled",
         "a lifecycle action on group {group_id} had happened: recorded as done",

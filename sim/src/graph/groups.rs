@@ -32,7 +32,6 @@ fn context(state: &SimState, what: &str) -> String {
     format!("{}/v1.0/$metadata#{what}", state.base_url())
 }
 
-
 fn parse_id(raw: &str) -> Option<Uuid> {
     Uuid::try_parse(raw).ok()
 }
