@@ -19,10 +19,9 @@ use serde_json::Value;
 async fn listed(app: &TestApp, token: &str, which: &str) -> (BTreeMap<String, Value>, Value) {
     let mut out = BTreeMap::new();
     let mut path = format!("/api/groups?ownership={which}&top=999");
-    let mut checked = Value::Null;
     loop {
         let page = app.json_ok("GET", &path, token, None).await;
-        checked = page["ownershipCheckedAt"].clone();
+        let checked = page["ownershipCheckedAt"].clone();
         for g in page["value"].as_array().unwrap() {
             assert!(
                 out.insert(g["id"].as_str().unwrap().to_string(), g.clone()).is_none(),
