@@ -107,6 +107,12 @@ impl Receiver {
     }
 }
 
+async fn waiting(app: &TestApp) -> usize {
+    groupmgr::lifecycle::webhooks::waiting(app.app.state.as_ref(), &contoso())
+        .await
+        .unwrap()
+}
+
 async fn dispatch(app: &TestApp) -> Value {
     let envelope = json!({
         "Data": {"timer": {"Schedule": {"AdjustForDST": true}, "IsPastDue": false}},
@@ -138,6 +144,11 @@ async fn a_receiver_down_for_an_hour_loses_nothing() {
     .await;
     let admin = app.sim.user_token(CONTOSO, "admin");
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    // The sync announced the tenant's ownerless groups; with no endpoint registered the next
+    // dispatch discards them (nobody to tell), so what follows counts lifecycle events only.
+    assert!(waiting(&app).await > 0);
+    dispatch(&app).await;
+    assert_eq!(waiting(&app).await, 0);
     app.json_ok(
         "PUT",
         "/api/lifecycle/policy",

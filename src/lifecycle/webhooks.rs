@@ -53,14 +53,14 @@ const MAX_OUTBOX: usize = 10_000;
 pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 const CAS_ATTEMPTS: usize = 20;
 
-/// The events GroupMgr sends. (`group.ownerless` is not sent yet: GroupMgr does not detect
-/// ownerless groups yet.)
-pub const EVENT_TYPES: [&str; 5] = [
+/// The events GroupMgr sends.
+pub const EVENT_TYPES: [&str; 6] = [
     "review.created",
     "review.due",
     "group.archived",
     "group.deleted",
     "group.restored",
+    "group.ownerless",
 ];
 
 /// A signing secret: 32 random bytes, written `whsec_` + base64.

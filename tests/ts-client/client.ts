@@ -135,6 +135,8 @@ const groupChecks: Checks<Group> = {
   ownerCount: orNull(isCount),
   memberCount: orNull(isCount),
   activity: shaped(activityChecks),
+  ownership: orNull((v) => v === "owned" || v === "none" || v === "disabled"),
+  ownerlessSince: orNull(isTime),
 };
 
 const principalChecks: Checks<Principal> = {
@@ -396,6 +398,20 @@ async function readGroup(id: string): Promise<Group> {
   }
   say(step, `${group.displayName} (${group.visibility}): ${group.ownerCount} owners, ${group.memberCount} members`);
   return group;
+}
+
+/** The ownerless groups (no owner, or every owner's account disabled), as the last check found them. */
+async function ownerlessGroups(): Promise<void> {
+  const step = "ownerless groups";
+  for (const ownership of ["none", "disabled"] as const) {
+    const { data, error, response } = await client.GET("/api/groups", { params: { query: { ownership, top: 999 } } });
+    expectStatus(step, response, 200, error);
+    const groups: GroupPage = page(step, ownership, data, groupChecks);
+    const wrong = groups.value.find((g) => g.ownership !== ownership || g.ownerlessSince === null);
+    if (wrong) fail(step, `${wrong.id} listed as ${ownership} but is ${wrong.ownership}`);
+    if (groups.ownershipCheckedAt === undefined) fail(step, "no ownershipCheckedAt");
+    say(step, `${groups.value.length} with ${ownership === "none" ? "no owner" : "disabled owners only"} (checked ${groups.ownershipCheckedAt ?? "never"})`);
+  }
 }
 
 /** The names the tenant's naming policy gives a new group (what the UI shows before a create). */
@@ -676,6 +692,7 @@ async function main(): Promise<void> {
     await webhook();
     await startSync();
     await syncStatus();
+    await ownerlessGroups();
     await refusedCreate();
   } catch (e) {
     // Leave no test group behind, whatever failed; the failure is what gets reported.
