@@ -168,6 +168,8 @@ pub enum TenantCommand {
     SetLogKey {
         #[arg(value_parser = tenant_id)]
         tenant_id: TenantId,
+        /// Base64url: may begin with `-`, which is part of the key, not an option.
+        #[arg(allow_hyphen_values = true)]
         public_key: String,
     },
     /// Offboard a tenant: delete its data keys and licensed users; its logs become unreadable.
@@ -206,4 +208,19 @@ fn time(raw: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| "must be an RFC 3339 time like 2026-11-27T10:00:00Z".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn a_log_key_beginning_with_a_hyphen_is_a_key() {
+        let key = "-yfFdHlpL4Dra45KiCFz5v7GF1wVae_oEAElxGNJOFg";
+        let tenant = "6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b";
+        let cli = Cli::try_parse_from(["groupmgr", "tenant", "set-log-key", tenant, key]);
+        assert!(cli.is_ok(), "{:?}", cli.err());
+    }
 }
