@@ -20,7 +20,9 @@ use serde_json::{Map, Value, json};
 use crate::activity::{LastActivity, SharePointKinds};
 use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
-use crate::microsoft::graph::{Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem, MAX_BATCH};
+use crate::microsoft::graph::{
+    AssignedLabel, Column, ColumnKind, Graph, GraphError, ItemWrite, ListDefinition, ListItem, MAX_BATCH,
+};
 
 pub const LIST_NAME: &str = "GroupMgr Groups";
 const STATE_KEY: &str = "customer_list";
@@ -42,7 +44,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 6;
+const COLUMNS_VERSION: u32 = 7;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +104,9 @@ pub struct GroupRow {
     pub ownership: Option<Ownership>,
     /// When the group was first found ownerless (cleared once it has an owner again).
     pub ownerless_since: Option<DateTime<Utc>>,
+    /// Its sensitivity labels (`None`: not read yet, as for rows written before GroupMgr
+    /// read them).
+    pub labels: Option<Vec<AssignedLabel>>,
     pub member_count: Option<u64>,
     pub teams_enabled: bool,
     /// The team's thread id (`19:…@thread.skype`, Graph `internalId`): how Teams audit
@@ -169,6 +174,7 @@ fn group_columns() -> Vec<Column> {
         col("OwnerIds", ColumnKind::Note),
         col("Ownership", ColumnKind::Choice(&["owned", "none", "disabled"])),
         col("OwnerlessSince", ColumnKind::DateTime),
+        col("SensitivityLabels", ColumnKind::Note),
         col("MemberCount", ColumnKind::Number),
         col("TeamsEnabled", ColumnKind::Boolean),
         col("TeamsThreadId", ColumnKind::Text { unique: false }),
@@ -255,6 +261,7 @@ impl GroupRow {
             owner_ids: None,
             ownership: None,
             ownerless_since: None,
+            labels: None,
             member_count: None,
             teams_enabled: false,
             teams_thread_id: None,
@@ -288,6 +295,13 @@ impl GroupRow {
             self.ownership.map_or(Value::Null, |o| json!(o.as_str())),
         );
         f.insert("OwnerlessSince".into(), time(&self.ownerless_since));
+        // As Graph spells them (`[]`: none), so that an empty value is not read as unknown.
+        f.insert(
+            "SensitivityLabels".into(),
+            self.labels
+                .as_ref()
+                .map_or(Value::Null, |l| json!(json!(l).to_string())),
+        );
         f.insert("MemberCount".into(), opt(&self.member_count));
         f.insert("TeamsEnabled".into(), json!(self.teams_enabled));
         f.insert("TeamsThreadId".into(), opt(&self.teams_thread_id));
@@ -346,6 +360,7 @@ impl GroupRow {
             owner_ids: text("OwnerIds").map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect()),
             ownership: text("Ownership").as_deref().and_then(Ownership::parse),
             ownerless_since: parse_time(f.get("OwnerlessSince")),
+            labels: text("SensitivityLabels").and_then(|t| serde_json::from_str(&t).ok()),
             member_count: count("MemberCount"),
             teams_enabled: f.get("TeamsEnabled").and_then(Value::as_bool).unwrap_or(false),
             teams_thread_id: text("TeamsThreadId"),

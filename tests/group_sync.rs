@@ -545,3 +545,101 @@ async fn a_channel_graph_refuses_never_stops_the_sync() {
     assert!(found > 10, "other teams' channel sites are known: {found}");
     app.stop().await;
 }
+
+/// The labels of each listed group as its row holds them (`None`: unknown).
+fn row_labels(app: &TestApp) -> std::collections::BTreeMap<String, Option<Vec<String>>> {
+    list_rows(app)
+        .into_iter()
+        .map(|(g, f)| {
+            let labels = f.get("SensitivityLabels").and_then(Value::as_str).map(|t| {
+                let v: Vec<Value> = serde_json::from_str(t).unwrap();
+                v.iter().map(|l| l["labelId"].as_str().unwrap().to_string()).collect()
+            });
+            (g, labels)
+        })
+        .collect()
+}
+
+/// Each group's sensitivity labels reach its row (as Graph's `assignedLabels`, `[]` for none),
+/// and a deployment from before GroupMgr read them — rows without labels, a delta link and a
+/// round under way of the older selection — gets them with one full round, after which the
+/// sync is incremental again.
+#[tokio::test]
+async fn sensitivity_labels_reach_the_rows_also_after_an_upgrade() {
+    let app = spawn_app().await;
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let truth = |app: &TestApp| -> std::collections::BTreeMap<String, Option<Vec<String>>> {
+        let labels = |n: &str| app.sim.state.labelled_groups(&CONTOSO, n);
+        list_rows(app)
+            .keys()
+            .map(|g| {
+                let id: uuid::Uuid = g.parse().unwrap();
+                let on: Vec<String> = m365_sim::graph::model::LABEL_NAMES
+                    .iter()
+                    .filter(|n| labels(n).contains(&id))
+                    .map(|n| m365_sim::graph::model::label_id(CONTOSO, n).to_string())
+                    .collect();
+                (g.clone(), Some(on))
+            })
+            .collect()
+    };
+    let want = truth(&app);
+    assert!(
+        want.values()
+            .filter(|l| l.as_ref().is_some_and(|l| !l.is_empty()))
+            .count()
+            >= 50
+    );
+    assert_eq!(row_labels(&app), want);
+
+    // As an older GroupMgr left it: rows without the column's value, its delta link under the
+    // old key, and a round of the old selection under way.
+    let tenant = contoso();
+    let (link, _) = app.store.get_state(&tenant, "groups_delta_v2").await.unwrap().unwrap();
+    app.store.delete_state(&tenant, "groups_delta_v2").await.unwrap();
+    app.store.put_state(&tenant, "groups_delta", &link, None).await.unwrap();
+    let round = json!({"full": false, "restarted": false, "next": link, "open": null, "seenPages": 0, "recount": []});
+    app.store
+        .put_state(&tenant, "groups_round", &round.to_string(), None)
+        .await
+        .unwrap();
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for lists in t.lists.values_mut() {
+            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Groups") {
+                for fields in l.items.values_mut() {
+                    fields.remove("SensitivityLabels");
+                }
+            }
+        }
+    });
+    assert!(row_labels(&app).values().all(Option::is_none));
+    let run = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(run.groups.full, "the older round is replaced by a full one");
+    assert_eq!(row_labels(&app), want);
+    assert!(app.store.get_state(&tenant, "groups_delta").await.unwrap().is_none());
+
+    // Labels applied and removed: seen by the next, incremental, sync.
+    let ids: Vec<uuid::Uuid> = want.keys().take(2).map(|g| g.parse().unwrap()).collect();
+    app.sim
+        .state
+        .set_group_labels(&CONTOSO, &ids[0], &["Highly Confidential"]);
+    app.sim.state.set_group_labels(&CONTOSO, &ids[1], &[]);
+    let run = tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(!run.groups.full);
+    assert_eq!(row_labels(&app), truth(&app));
+    // The API shows them (the ids a policy's exclusions name).
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let g = app
+        .json_ok("GET", &format!("/api/groups/{}", ids[0]), &admin, None)
+        .await;
+    let hc = m365_sim::graph::model::label_id(CONTOSO, "Highly Confidential").to_string();
+    assert_eq!(
+        g["sensitivityLabels"],
+        json!([{"labelId": hc, "displayName": "Highly Confidential"}])
+    );
+    let g = app
+        .json_ok("GET", &format!("/api/groups/{}", ids[1]), &admin, None)
+        .await;
+    assert_eq!(g["sensitivityLabels"], json!([]));
+    app.stop().await;
+}

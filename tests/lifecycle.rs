@@ -367,7 +367,8 @@ async fn a_90_day_policy_waits_out_the_first_hour_of_a_day() {
 }
 
 /// At a real tenant's size: 10,000 groups, one sync, a 90-day policy on Teams and mail. The
-/// candidates are the sim's truth exactly — no false positive, no false negative.
+/// candidates are the sim's truth exactly — no false positive, no false negative — also when
+/// the policy excludes sensitivity labels, and after labels change.
 #[tokio::test]
 async fn ten_thousand_groups_candidates_equal_the_truth() {
     let app = spawn_with(Spawn {
@@ -414,5 +415,40 @@ async fn ten_thousand_groups_candidates_equal_the_truth() {
         got.len(),
         want.len()
     );
+
+    // Sensitivity labels, read by the sync: excluding two labels removes exactly the groups
+    // the sim labelled so, and a label applied or removed is seen by the next (incremental)
+    // sync.
+    let label = |n: &str| m365_sim::graph::model::label_id(CONTOSO, n);
+    let mut p = policy(90, &["teams", "mail"]);
+    p["exclusions"]["sensitivityLabels"] = json!([label("Confidential"), label("Highly Confidential")]);
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(p)).await;
+    let labelled = |app: &TestApp| -> BTreeSet<uuid::Uuid> {
+        let s = &app.sim.state;
+        let mut l = s.labelled_groups(&CONTOSO, "Confidential");
+        l.extend(s.labelled_groups(&CONTOSO, "Highly Confidential"));
+        l
+    };
+    let excluded = labelled(&app);
+    assert!(
+        want.intersection(&excluded).count() >= 100,
+        "inactive labelled groups in the sim"
+    );
+    let unlabelled: BTreeSet<uuid::Uuid> = want.difference(&excluded).copied().collect();
+    let (page, writes) = dry_run(&app, &admin).await;
+    assert_eq!(writes, 0);
+    assert_eq!(ids(&page), unlabelled);
+    // One candidate labelled Confidential, one excluded group's label removed.
+    let newly = *unlabelled.iter().next().unwrap();
+    let freed = *want.intersection(&excluded).next().unwrap();
+    app.sim.state.set_group_labels(&CONTOSO, &newly, &["Confidential"]);
+    app.sim.state.set_group_labels(&CONTOSO, &freed, &[]);
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let (page, _) = dry_run(&app, &admin).await;
+    let now_excluded = labelled(&app);
+    assert!(now_excluded.contains(&newly) && !now_excluded.contains(&freed));
+    let got = ids(&page);
+    assert!(!got.contains(&newly) && got.contains(&freed));
+    assert_eq!(got, want.difference(&now_excluded).copied().collect());
     app.stop().await;
 }

@@ -61,7 +61,7 @@ async fn standalone_sync_runs_in_process_once_per_tenant() {
 
     // The sync completes (its delta link is saved) and the tenant may be synced again.
     let started = Instant::now();
-    while app.store.get_state(&tenant, "groups_delta").await.unwrap().is_none() {
+    while app.store.get_state(&tenant, "groups_delta_v2").await.unwrap().is_none() {
         assert!(started.elapsed() < Duration::from_secs(60), "the sync did not finish");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

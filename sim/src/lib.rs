@@ -222,6 +222,33 @@ impl SimState {
         })
         .unwrap_or_default()
     }
+
+    /// Labels a group (an administrator applying a sensitivity label in the Microsoft 365
+    /// admin center or Graph `PATCH /groups/{id}` `assignedLabels`, delegated only: "This
+    /// property can be updated only in delegated scenarios", resources/group), a change the
+    /// groups delta shows. `labels` are names of `graph::model::LABEL_NAMES`; none removes
+    /// the label.
+    pub fn set_group_labels(&self, tenant: &uuid::Uuid, group: &uuid::Uuid, labels: &[&str]) {
+        self.with_graph(tenant, |g| {
+            if let Some(grp) = g.groups.get_mut(group) {
+                grp.labels = labels.iter().map(|n| graph::model::label_id(*tenant, n)).collect();
+                g.touch(*group);
+            }
+        });
+    }
+
+    /// The truth about labels: the live Microsoft 365 groups carrying label `name`.
+    pub fn labelled_groups(&self, tenant: &uuid::Uuid, name: &str) -> std::collections::BTreeSet<uuid::Uuid> {
+        let label = graph::model::label_id(*tenant, name);
+        self.with_graph(tenant, |g| {
+            g.groups
+                .values()
+                .filter(|grp| grp.is_unified() && grp.deleted.is_none() && grp.labels.contains(&label))
+                .map(|grp| grp.id)
+                .collect()
+        })
+        .unwrap_or_default()
+    }
 }
 
 /// How the sim is seeded.

@@ -106,6 +106,30 @@ pub struct Group {
     #[serde(serialize_with = "rfc3339")]
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub ownerless_since: Option<DateTime<Utc>>,
+    /// Its sensitivity labels as the last sync read them (the ids a lifecycle policy's
+    /// `exclusions.sensitivityLabels` names); `null` until a sync read them.
+    #[schema(required = true)]
+    pub sensitivity_labels: Option<Vec<SensitivityLabel>>,
+}
+
+/// A sensitivity label on a group (Graph `assignedLabel`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SensitivityLabel {
+    pub label_id: String,
+    #[schema(required = true)]
+    pub display_name: Option<String>,
+}
+
+fn labels(row: Option<&GroupRow>) -> Option<Vec<SensitivityLabel>> {
+    row.and_then(|r| r.labels.as_ref()).map(|ls| {
+        ls.iter()
+            .map(|l| SensitivityLabel {
+                label_id: l.label_id.clone(),
+                display_name: l.display_name.clone(),
+            })
+            .collect()
+    })
 }
 
 impl Group {
@@ -129,6 +153,7 @@ impl Group {
             activity: Activity::of(row),
             ownership: row.and_then(|r| r.ownership),
             ownerless_since: row.and_then(|r| r.ownerless_since),
+            sensitivity_labels: labels(row),
         }
     }
 
@@ -148,6 +173,7 @@ impl Group {
             activity: Activity::of(Some(row)),
             ownership: row.ownership,
             ownerless_since: row.ownerless_since,
+            sensitivity_labels: labels(Some(row)),
         }
     }
 }

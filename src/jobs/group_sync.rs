@@ -28,7 +28,14 @@ use crate::domain::TenantId;
 use crate::microsoft::graph::{Graph, GraphError, GraphGroup, Page, Relations};
 
 /// The delta link of the last finished round.
-const DELTA_KEY: &str = "groups_delta";
+/// The delta link, per selection: a link remembers the `$select` of its round's first call, so
+/// a link of an older selection (`groups_delta`, before `assignedLabels`) would never return
+/// what was added; with no link under the current key the next round is a full one.
+const DELTA_KEY: &str = "groups_delta_v2";
+/// The delta links of older selections, deleted when a round of the current one ends.
+const OLD_DELTA_KEYS: [&str; 1] = ["groups_delta"];
+/// The selection rounds are made with now (rounds saved with an older one start again).
+const SELECTION: u32 = 2;
 /// The progress of the round under way.
 const ROUND_KEY: &str = "groups_round";
 /// The ids of the groups a full round has seen, one document per page.
@@ -149,6 +156,9 @@ struct RoundProgress {
     seen_pages: u32,
     /// Groups seen again after they were written: re-counted when the round ends.
     recount: BTreeSet<String>,
+    /// The `$select` the round reads with (`SELECTION`; 0 for rounds saved before it was).
+    #[serde(default)]
+    selection: u32,
 }
 
 /// The inputs of a group sync.
@@ -171,7 +181,13 @@ impl GroupSync<'_> {
         let requests_before = self.graph.requests_sent();
         let mut report = GroupSyncReport::default();
         let (mut progress, mut version) = match load_doc::<RoundProgress>(self.state, &self.tenant, ROUND_KEY).await? {
-            Some((p, v)) => (p, Some(v)),
+            Some((p, v)) if p.selection == SELECTION => (p, Some(v)),
+            // A round of an older selection lacks what the current one reads: a new full
+            // round replaces it (its saved version is kept for the conditional save).
+            Some((p, v)) => {
+                self.clear_seen(&p).await?;
+                (fresh(true, None), Some(v))
+            }
             None => (self.new_round().await?, None),
         };
         let mut seen_ids = self.seen_ids(&progress).await?;
@@ -223,6 +239,11 @@ impl GroupSync<'_> {
                 Some(delta) => {
                     report.written += self.finish_round(&progress, &seen_ids).await?;
                     replace(self.state, &self.tenant, DELTA_KEY, &delta).await?;
+                    if progress.full {
+                        for old in OLD_DELTA_KEYS {
+                            self.state.delete(&self.tenant, old).await?;
+                        }
+                    }
                     // The round is over before its seen pages go: a run stopped in between
                     // starts a new round from the delta link, and never resumes this one
                     // with pages missing (which would take their groups for gone).
@@ -453,6 +474,9 @@ pub async fn forget_round(state: &dyn TenantState, tenant: &TenantId) -> Result<
         }
     }
     state.delete(tenant, ROUND_KEY).await?;
+    for old in OLD_DELTA_KEYS {
+        state.delete(tenant, old).await?;
+    }
     state.delete(tenant, DELTA_KEY).await
 }
 
@@ -479,6 +503,7 @@ fn fresh(full: bool, next: Option<String>) -> RoundProgress {
         open: None,
         seen_pages: 0,
         recount: BTreeSet::new(),
+        selection: SELECTION,
     }
 }
 
@@ -578,6 +603,8 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<Relations>) 
             .or_else(|| old.and_then(|o| o.owner_ids.clone())),
         ownership: old.and_then(|o| o.ownership),
         ownerless_since: old.and_then(|o| o.ownerless_since),
+        // Absent from an answer that does not say them (an object carrying only relations).
+        labels: g.assigned_labels.clone().or_else(|| old.and_then(|o| o.labels.clone())),
         // Unknown when the membership is hidden; a refused count of any other group keeps the
         // count it had.
         member_count: match counts {

@@ -104,9 +104,12 @@ pub fn of_row(row: &GroupRow) -> Option<GroupFacts> {
         id,
         name: row.name.clone(),
         created: row.created,
-        // GroupMgr does not read sensitivity labels yet: a policy that excludes by label holds
-        // every group out rather than act on a labelled one.
-        labels: None,
+        // Unknown (a row not yet synced with its labels, or a label id that is not a GUID)
+        // holds the group out of a policy that excludes by label rather than act on it.
+        labels: row
+            .labels
+            .as_ref()
+            .and_then(|ls| ls.iter().map(|l| uuid::Uuid::parse_str(&l.label_id).ok()).collect()),
         last: [
             row.last_teams_activity,
             k.file_edit,

@@ -64,8 +64,8 @@ pub struct Exclusions {
     #[serde(default)]
     #[schema(max_items = 100)]
     pub name_prefixes: Vec<String>,
-    /// Sensitivity label ids (at most 100). GroupMgr does not read groups' labels yet, so a
-    /// policy that names any holds every group out.
+    /// Sensitivity label ids (at most 100): groups carrying any are held out, and so are
+    /// groups whose labels the sync has not read yet.
     #[serde(default, deserialize_with = "unique")]
     #[schema(max_items = 100)]
     pub sensitivity_labels: BTreeSet<uuid::Uuid>,

@@ -49,7 +49,7 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
         ("POST", ["groups"]) => guard(c, &["Group.Create", "Group.ReadWrite.All", "Directory.ReadWrite.All"]).unwrap_or_else(|| create(state, tenant, req)),
         ("GET", ["groups", "delta"]) => guard(c, READ).unwrap_or_else(|| delta(state, tenant, req)),
         ("GET", ["groups", id]) => guard(c, READ).unwrap_or_else(|| match parse_id(id).and_then(|i| tenant.live_group(&i)) {
-            Some(g) => GraphReply::ok(with_context(select(g.to_json(&c.tenant.domain), req.q("$select")), &context(state, "groups/$entity"))),
+            Some(g) => GraphReply::ok(with_context(g.view(c.tenant.id, &c.tenant.domain, req.q("$select")), &context(state, "groups/$entity"))),
             None => GraphReply::not_found(id),
         }),
         ("PATCH", ["groups", id]) => guard(c, WRITE).unwrap_or_else(|| update(tenant, req, id)),
@@ -257,7 +257,7 @@ fn list(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphReply
     };
     let value: Vec<Value> = items
         .iter()
-        .map(|g| select(g.to_json(domain), req.q("$select")))
+        .map(|g| g.view(req.caller.tenant.id, domain, req.q("$select")))
         .collect();
     let mut body = json!({"@odata.context": context(state, "groups"), "value": value});
     if searching || req.q("$count") == Some("true") {
@@ -502,6 +502,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
         site_ready: state.now() + state.options.site_delay,
         archived: false,
+        labels: Vec::new(),
     };
     let body = with_context(g.to_json(&req.caller.tenant.domain), &context(state, "groups/$entity"));
     t.groups.insert(id, g);
@@ -739,6 +740,10 @@ struct DeltaState {
     part: usize,
     members: bool,
     owners: bool,
+    /// `assignedLabels` was selected by the round's first call.
+    labels: bool,
+    /// Whose labels (not in the token: the caller's tenant).
+    tenant: Uuid,
 }
 
 impl DeltaState {
@@ -753,6 +758,8 @@ impl DeltaState {
                 part: part.parse().ok()?,
                 members: flags.contains('m'),
                 owners: flags.contains('o'),
+                labels: flags.contains('l'),
+                tenant: Uuid::nil(),
             }),
             _ => None,
         }
@@ -760,9 +767,10 @@ impl DeltaState {
 
     fn token(&self) -> String {
         let flags = format!(
-            "{}{}-",
+            "{}{}{}-",
             if self.members { "m" } else { "" },
-            if self.owners { "o" } else { "" }
+            if self.owners { "o" } else { "" },
+            if self.labels { "l" } else { "" }
         );
         B64URL.encode(format!(
             "s:{}:{}:{}:{}:{flags}",
@@ -824,6 +832,8 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
                 part: 0,
                 members: has("members"),
                 owners: has("owners"),
+                labels: has("assignedLabels"),
+                tenant: req.caller.tenant.id,
             };
             return GraphReply::ok(
                 json!({"@odata.context": context(state, "groups"), "@odata.deltaLink": absolute(state, "/groups/delta", &[("$deltatoken", s.token())]), "value": []}),
@@ -836,7 +846,13 @@ fn delta(state: &SimState, t: &TenantGraph, req: &GraphRequest<'_>) -> GraphRepl
             part: 0,
             members: has("members"),
             owners: has("owners"),
+            labels: has("assignedLabels"),
+            tenant: req.caller.tenant.id,
         }
+    };
+    let st = DeltaState {
+        tenant: req.caller.tenant.id,
+        ..st
     };
     if st.from.is_some_and(|f| f > t.seq) {
         return expired();
@@ -961,7 +977,10 @@ fn delta_object(
     let per_object = per_object.max(1);
     let parts = refs.len().div_ceil(per_object).max(1);
     let mut v = if part == 0 {
-        let mut v = select(g.to_json(domain), Some(GROUP_PROPS));
+        let mut v = g.view(st.tenant, domain, Some(GROUP_PROPS));
+        if st.labels {
+            v["assignedLabels"] = super::model::assigned_labels_json(st.tenant, &g.labels);
+        }
         // The first round states every tracked relationship, empty ones included.
         if st.from.is_none() {
             for (tracked, key) in [(st.members, "members@delta"), (st.owners, "owners@delta")] {
@@ -984,5 +1003,5 @@ fn delta_object(
 }
 
 /// The scalar properties delta returns (the `$select` of the first call is remembered by
-/// Graph; the sim returns these whatever was selected).
+/// Graph; the sim returns these whatever was selected, and `assignedLabels` when selected).
 const GROUP_PROPS: &str = "id,displayName,description,mailNickname,visibility,createdDateTime,groupTypes,resourceProvisioningOptions,securityEnabled";

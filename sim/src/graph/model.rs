@@ -34,6 +34,48 @@ pub struct Group {
     pub site_ready: DateTime<Utc>,
     /// The team is archived (`team.isArchived`; `teams.rs`).
     pub archived: bool,
+    /// Its sensitivity labels (Graph `assignedLabels`, ids of `sensitivity_labels`): a
+    /// Microsoft 365 group carries at most one ("Use sensitivity labels to protect content in
+    /// Microsoft Teams, Microsoft 365 groups, and SharePoint sites", Microsoft Learn).
+    pub labels: Vec<Uuid>,
+}
+
+/// The sensitivity labels a tenant has published for groups and sites: the ones Microsoft
+/// Purview suggests creating first ("Get started with sensitivity labels": General,
+/// Confidential, Highly Confidential). Ids are the tenant's own.
+pub const LABEL_NAMES: [&str; 3] = ["General", "Confidential", "Highly Confidential"];
+
+/// The id of the tenant's label `name` (one of `LABEL_NAMES`).
+pub fn label_id(tenant: Uuid, name: &str) -> Uuid {
+    stable_id("label", &format!("{tenant}:{name}"))
+}
+
+/// Graph `assignedLabels` of a group labelled `labels` in `tenant` (resources/assignedlabel:
+/// `labelId` and `displayName`). Graph returns the property only when `$select`ed
+/// (resources/group, "assignedLabels").
+pub fn assigned_labels_json(tenant: Uuid, labels: &[Uuid]) -> Value {
+    Value::Array(
+        labels
+            .iter()
+            .map(|l| {
+                let name = LABEL_NAMES.iter().find(|n| label_id(tenant, n) == *l).copied();
+                json!({"labelId": l.to_string(), "displayName": name})
+            })
+            .collect(),
+    )
+}
+
+/// The label seeded group `i` carries: one group in eight is Confidential, one in eight
+/// General, one in forty Highly Confidential, the rest none (labels are applied by owners
+/// when they create a group, or by policy, and many groups predate them).
+fn seeded_labels(tenant: Uuid, i: usize) -> Vec<Uuid> {
+    let name = match (i % 8, i % 40) {
+        (_, 17) => "Highly Confidential",
+        (2, _) => "Confidential",
+        (5, _) => "General",
+        _ => return Vec::new(),
+    };
+    vec![label_id(tenant, name)]
 }
 
 /// A team's channel with a site of its own. Private and shared channels get their own
@@ -72,6 +114,17 @@ impl Group {
             membership,
             site: format!("{site}-{name}"),
         }]
+    }
+
+    /// The group as Graph answers a read with `$select` `sel`: the default properties, and
+    /// `assignedLabels` only when selected (resources/group: "Requires `$select` to
+    /// retrieve").
+    pub fn view(&self, tenant: Uuid, domain: &str, sel: Option<&str>) -> Value {
+        let mut v = super::select(self.to_json(domain), sel);
+        if sel.is_some_and(|s| s.split(',').any(|p| p.trim() == "assignedLabels")) {
+            v["assignedLabels"] = assigned_labels_json(tenant, &self.labels);
+        }
+        v
     }
 
     /// The full Graph representation (graph-groups.md §1 example, field for field).
@@ -410,6 +463,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 )),
                 site_ready: seeded_created(base_time, i),
                 archived: false,
+                labels: seeded_labels(tenant.id, i),
             },
         );
         seq += 1;
@@ -440,6 +494,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 site: None,
                 site_ready: base_time,
                 archived: false,
+                labels: Vec::new(),
             },
         );
         seq += 1;

@@ -15,6 +15,10 @@ use crate::microsoft::retry::{Failure, Idempotency};
 
 /// The group properties GroupMgr reads.
 pub const GROUP_SELECT: &str = "id,displayName,description,mailNickname,visibility,createdDateTime,groupTypes,resourceProvisioningOptions,securityEnabled";
+/// What the group sync selects besides `GROUP_SELECT`: the sensitivity labels (which the
+/// lifecycle policy may exclude). A delta link remembers its round's `$select`, so a change
+/// here must start a new full round (`group_sync::DELTA_KEY`).
+pub const DELTA_ALSO: &str = "assignedLabels";
 /// `$filter` for Microsoft 365 (Unified) groups.
 pub const UNIFIED_FILTER: &str = "groupTypes/any(c:c eq 'Unified')";
 /// The tenant-wide Microsoft 365 groups settings template (`Group.Unified`).
@@ -45,6 +49,29 @@ pub struct GraphGroup {
     pub members_delta: Option<Vec<DeltaRef>>,
     #[serde(rename = "owners@delta", default, skip_serializing_if = "Option::is_none")]
     pub owners_delta: Option<Vec<DeltaRef>>,
+    /// Its sensitivity labels, when the answer says (`assignedLabels` is returned only when
+    /// selected; `None` when absent, `Some(vec![])` for a group without a label, whether
+    /// Graph answers `[]` or `null`, which the documentation leaves open).
+    #[serde(
+        default,
+        deserialize_with = "present_labels",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub assigned_labels: Option<Vec<AssignedLabel>>,
+}
+
+/// A sensitivity label on a group (Graph `assignedLabel`: resources/assignedlabel).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedLabel {
+    pub label_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+}
+
+/// `assignedLabels` present: its labels, `null` being none (absent is `None`, by `default`).
+fn present_labels<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<AssignedLabel>>, D::Error> {
+    Ok(Some(Option::<Vec<AssignedLabel>>::deserialize(d)?.unwrap_or_default()))
 }
 
 /// A related object in a delta response: its id, and `@removed` when it left.
@@ -391,7 +418,10 @@ impl<'a> Graph<'a> {
         match link {
             Some(l) => self.next_page(l, &[]).await,
             None => {
-                let url = format!("{}?$select={GROUP_SELECT},members,owners", self.url("/groups/delta"));
+                let url = format!(
+                    "{}?$select={GROUP_SELECT},{DELTA_ALSO},members,owners",
+                    self.url("/groups/delta")
+                );
                 self.get_json(&url, &[]).await
             }
         }
@@ -723,6 +753,20 @@ fn update_body(update: &GroupUpdate) -> Value {
 mod tests {
     use super::*;
     use crate::domain::{Description, DisplayName, MailNickname, Visibility};
+
+    #[test]
+    fn labels_absent_are_unknown_and_null_or_empty_are_none() {
+        let parse = |v: Value| serde_json::from_value::<GraphGroup>(v).unwrap().assigned_labels;
+        assert_eq!(parse(json!({"id": "g"})), None);
+        assert_eq!(parse(json!({"id": "g", "assignedLabels": null})), Some(vec![]));
+        assert_eq!(parse(json!({"id": "g", "assignedLabels": []})), Some(vec![]));
+        let one = parse(json!({"id": "g", "assignedLabels": [{"labelId": "l", "displayName": "General"}]}));
+        assert_eq!(one.unwrap()[0].display_name.as_deref(), Some("General"));
+        // A group kept in a round's saved progress reads back the same.
+        let g: GraphGroup = serde_json::from_value(json!({"id": "g", "assignedLabels": []})).unwrap();
+        let back: GraphGroup = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+        assert_eq!(back.assigned_labels, Some(vec![]));
+    }
 
     #[test]
     fn update_bodies_are_absolute_and_clear_the_description_explicitly() {
