@@ -94,6 +94,12 @@ pub struct SimTenant {
     /// center, Enterprise applications → Permissions → Revoke). App-only tokens no longer
     /// carry them in `roles`, and Graph answers 403 to what needed them.
     pub removed_app_roles: Vec<String>,
+    /// Application permissions an admin granted GroupMgr's service principal beyond what the
+    /// app registration requests (Graph `POST /servicePrincipals/{id}/appRoleAssignedTo`,
+    /// "Grant an appRoleAssignment to a service principal"): how a tenant that chooses
+    /// automatic lifecycle actions grants `TeamSettings.ReadWrite.All` and
+    /// `Group.ReadWrite.All`. App-only tokens carry them in `roles`.
+    pub added_app_roles: Vec<String>,
 }
 
 impl SimTenant {
@@ -207,6 +213,7 @@ pub fn seed() -> Vec<SimTenant> {
             ],
             consented: true,
             removed_app_roles: Vec::new(),
+            added_app_roles: Vec::new(),
         },
         SimTenant {
             id: FABRIKAM,
@@ -219,6 +226,7 @@ pub fn seed() -> Vec<SimTenant> {
             ],
             consented: true,
             removed_app_roles: Vec::new(),
+            added_app_roles: Vec::new(),
         },
     ]
 }

@@ -179,9 +179,11 @@ fn resource_claims(state: &SimState, tenant: &SimTenant, resource: &str, user: O
             } else {
                 GRAPH_APP_ROLES
             };
+            let added = (resource != MANAGE_RESOURCE).then_some(&tenant.added_app_roles);
             let roles: Vec<&str> = roles
                 .iter()
                 .copied()
+                .chain(added.into_iter().flatten().map(String::as_str))
                 .filter(|r| !tenant.removed_app_roles.iter().any(|x| x == r))
                 .collect();
             claims["roles"] = json!(roles);

@@ -75,6 +75,26 @@ pub async fn put_policy(app: &App, caller: &Caller, req: &Request) -> Result<Res
     require_admin(caller)?;
     let policy: LifecyclePolicy = req.json()?;
     policy.validate()?;
+    if policy.execution == crate::lifecycle::Execution::Automatic {
+        // Automatic actions run with application permissions the tenant grants GroupMgr for
+        // this alone: refused until it has (the token says which roles it carries).
+        let token = app
+            .tokens
+            .app_token(&caller.tenant.tenant_id, &app.graph_resource)
+            .await?;
+        let missing = crate::auth::missing_app_roles(&token, &crate::lifecycle::automatic::ROLES);
+        if !missing.is_empty() {
+            return Err(ApiError::forbidden(
+                ErrorCode::ConsentRequired,
+                format!(
+                    "execution automatic needs the application permissions {}, which this tenant \
+                     has not granted GroupMgr (see the README's permissions table); manual \
+                     execution needs none",
+                    missing.join(" and ")
+                ),
+            ));
+        }
+    }
     let graph = app_graph(app, caller).await?;
     site::save_policy(
         &graph,

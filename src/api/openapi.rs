@@ -175,7 +175,7 @@ fn lifecycle_policy_get() {}
 
 /// Set the tenant's lifecycle policy
 #[utoipa::path(put, path = "/api/lifecycle/policy", tag = "lifecycle", request_body = crate::lifecycle::LifecyclePolicy,
-    description = "Requires the `GroupMgr.Admin` app role. Replaces the whole policy, kept in the tenant's GroupMgr site (the list \"GroupMgr Settings\" is made on first use), written with GroupMgr's own grant on that one site (`Sites.Selected`) once the role is checked; nothing of it is stored by GroupMgr. `400 invalid_input` names the property at fault.",
+    description = "Requires the `GroupMgr.Admin` app role. Replaces the whole policy, kept in the tenant's GroupMgr site (the list \"GroupMgr Settings\" is made on first use), written with GroupMgr's own grant on that one site (`Sites.Selected`) once the role is checked; nothing of it is stored by GroupMgr. `400 invalid_input` names the property at fault. `execution` `automatic` (each sync then archives the teams of reviews nobody answered by their due date, and with `deleteAfterDays` deletes them that many days later, as GroupMgr itself, under `maxActionsPerDay`) is `403 consent_required` until the tenant has granted GroupMgr the application permissions `TeamSettings.ReadWrite.All` and `Group.ReadWrite.All`.",
     responses((status = 200, description = "The policy now stored", body = crate::lifecycle::LifecyclePolicy), Errors))]
 #[allow(dead_code)]
 fn lifecycle_policy_put() {}

@@ -394,6 +394,22 @@ async fn work(
         Ok(n) => tracing::info!(event = "reviews_due", tenant_id = %tenant, count = n),
         Err(e) => tracing::warn!(event = "reviews_due_failed", tenant_id = %tenant, error = %e),
     }
+    // `automatic` execution: reviews nobody answered are acted on as the policy says. Like
+    // the step above, a failure is said and retried; it never fails the sync.
+    match automatic_actions(app, &graph, state, tenant, &list.site_id).await {
+        Ok(Some(r)) => tracing::info!(
+            event = "lifecycle_automatic_done",
+            tenant_id = %tenant,
+            archived = r.archived,
+            deleted = r.deleted,
+            underway = r.underway,
+            no_team = r.no_team,
+            failed = r.failed,
+            capped = r.capped,
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, error = %e),
+    }
     // Ownerless groups, judged once a round has stored every group's owners. Like the step
     // above, a failure is said and retried; it never fails the sync.
     if groups.finished {
@@ -576,5 +592,22 @@ pub async fn run(app: &App, tenant: &TenantId, full: bool) -> Result<TenantSyncS
         Completion::Finished(s) => Ok(s),
         Completion::AlreadyRunning => Err(TenantSyncError::AlreadyRunning(*tenant)),
         Completion::Deferred(c) => Err(TenantSyncError::Deferred(*tenant, c.kind.as_str())),
+    }
+}
+
+/// Runs `automatic` execution if the tenant's policy chose it (`None` otherwise).
+async fn automatic_actions(
+    app: &App,
+    graph: &Graph<'_>,
+    state: &dyn super::state::TenantState,
+    tenant: &TenantId,
+    site: &str,
+) -> anyhow::Result<Option<crate::lifecycle::automatic::AutomaticReport>> {
+    let policy = crate::lifecycle::site::load_policy(graph, state, tenant, &app.settings.sharepoint_site).await?;
+    match policy {
+        Some(p) if p.execution == crate::lifecycle::Execution::Automatic => Ok(Some(
+            crate::lifecycle::automatic::run(graph, state, tenant, site, &p, app.clock.now()).await?,
+        )),
+        _ => Ok(None),
     }
 }

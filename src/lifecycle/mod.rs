@@ -3,8 +3,10 @@
 //! evaluation's input (`facts.rs`); where the policy is kept, in the customer's site
 //! (`site.rs`); the reviews kept there (`reviews.rs`), deciding them and the actions that
 //! follow (`decide.rs`), under a daily cap held across instances (`cap.rs`); groups nobody
-//! can answer for (`ownership.rs`).
+//! can answer for (`ownership.rs`); what a tenant that chose `automatic` execution has
+//! GroupMgr do by itself (`automatic.rs`).
 
+pub mod automatic;
 pub mod cap;
 pub mod decide;
 pub mod due;

@@ -105,6 +105,18 @@ pub const EVENTS: &[EventSpec] = &[
         "the ownership check failed, tried again after the next round: {error}",
     ),
     ev(
+        "lifecycle_automatic_done",
+        "automatic lifecycle actions: {archived} teams archived, {deleted} groups deleted, {underway} under way, {no_team} due without a team to archive, {failed} failed (daily cap reached: {capped})",
+    ),
+    ev(
+        "lifecycle_automatic_skipped",
+        "a due review was not acted on automatically ({reason}); its owners or an administrator decide",
+    ),
+    ev(
+        "lifecycle_automatic_failed",
+        "automatic lifecycle actions failed, tried again by the next sync: {error}",
+    ),
+    ev(
         "lifecycle_action_settled",
         "a lifecycle action on group {group_id} had happened: recorded as done",
     ),

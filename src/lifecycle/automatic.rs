@@ -1,0 +1,187 @@
+//! `automatic` execution (issue 16, item 2): what each sync of a tenant that chose it does for
+//! reviews whose owners did not answer. With the policy's `onNoAnswer` `archive`, a review
+//! past its due date archives the group's team; with `deleteAfterDays`, a team GroupMgr
+//! archived so is deleted (soft: restorable for 30 days) that many days after. Every action
+//! goes through the same `Decider` as an owner's decision — recorded as intended before it is
+//! sent and as done after, under the daily cap — with GroupMgr's application permissions,
+//! which only tenants that choose `automatic` grant (`ROLES`).
+//!
+//! A review that cannot be acted on (a group without a team has nothing to archive; Graph
+//! refused) is counted and said in the tenant log, and stays for an owner or administrator;
+//! it never stops the others. The cap reached ends the step for the day.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::decide::{DecideError, Decider, Decision};
+use super::policy::{Execution, LifecyclePolicy, NoAnswer};
+use super::reviews::{ActionState, Review, ReviewState, Reviews};
+use crate::domain::TenantId;
+use crate::jobs::state::TenantState;
+use crate::microsoft::graph::Graph;
+
+/// The application permissions `automatic` execution needs: archiving a team
+/// (`POST /teams/{id}/archive`, "team: archive": `TeamSettings.ReadWrite.All`) and deleting
+/// and restoring a group (`DELETE /groups/{id}`, `POST /directory/deletedItems/{id}/restore`:
+/// `Group.ReadWrite.All`).
+pub const ROLES: [&str; 2] = ["TeamSettings.ReadWrite.All", "Group.ReadWrite.All"];
+
+/// Who decided, on a review GroupMgr acted on by itself (where an owner's or administrator's
+/// object id stands otherwise).
+pub const WHO: &str = "automatic";
+
+/// What one step did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct AutomaticReport {
+    pub archived: usize,
+    pub deleted: usize,
+    /// Sent, and still being carried out at Microsoft (a team archive is an async operation).
+    pub underway: usize,
+    /// Due reviews of groups without a team: nothing to archive; left to their owners.
+    pub no_team: usize,
+    /// Refused or failed at Microsoft (a permission missing, say); tried again next sync.
+    pub failed: usize,
+    /// The day's actions were taken (`maxActionsPerDay`): the rest waits for tomorrow.
+    pub capped: bool,
+}
+
+/// The action a review calls for now, if any.
+fn due_action(review: &Review, policy: &LifecyclePolicy, now: DateTime<Utc>) -> Option<Decision> {
+    let NoAnswer::Archive { delete_after_days } = policy.on_no_answer else {
+        return None;
+    };
+    if review.action_state == Some(ActionState::Intended) {
+        // An action of ours under way (sent, its answer lost): the decider finishes it.
+        return review
+            .action
+            .filter(|_| review.decided_by.as_deref() == Some(WHO))
+            .map(|a| match a {
+                super::reviews::Action::Archive => Decision::Archive,
+                super::reviews::Action::Delete => Decision::Delete,
+                super::reviews::Action::Restore => Decision::Restore,
+            });
+    }
+    match review.state {
+        ReviewState::Pending if review.due_at <= now => Some(Decision::Archive),
+        // Only what GroupMgr archived for want of an answer is deleted later: an owner who
+        // chose to archive chose that, not a deletion.
+        ReviewState::Archived if review.decided_by.as_deref() == Some(WHO) => {
+            let days = delete_after_days?;
+            let archived = review.action_done_at?;
+            (archived + TimeDelta::days(i64::from(days)) <= now).then_some(Decision::Delete)
+        }
+        _ => None,
+    }
+}
+
+/// Acts on the tenant's due reviews when its policy's execution is `automatic`; `graph` holds
+/// GroupMgr's application rights (the actions and the review items both use it).
+pub async fn run(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    site: &str,
+    policy: &LifecyclePolicy,
+    now: DateTime<Utc>,
+) -> anyhow::Result<AutomaticReport> {
+    let mut report = AutomaticReport::default();
+    if policy.execution != Execution::Automatic {
+        return Ok(report);
+    }
+    let Some(list) = Reviews::find(graph, site).await? else {
+        return Ok(report);
+    };
+    let mut reviews = list.all(graph).await?;
+    // Longest overdue first, so that a cap shared over days serves them in order.
+    reviews.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.group_id.cmp(&b.group_id)));
+    let decider = Decider {
+        acting: graph,
+        site: graph,
+        reviews: &list,
+        state,
+        tenant: *tenant,
+        now,
+        max_actions_per_day: policy.max_actions_per_day,
+        who: WHO.to_string(),
+    };
+    for review in &reviews {
+        let Some(decision) = due_action(review, policy, now) else {
+            continue;
+        };
+        let group = review.group_id.as_str();
+        match decider.decide(group, decision).await {
+            Ok(d) if !d.done => report.underway += 1,
+            Ok(d) if d.newly_done && decision == Decision::Archive => report.archived += 1,
+            Ok(d) if d.newly_done && decision == Decision::Delete => report.deleted += 1,
+            Ok(_) => {}
+            Err(DecideError::NoTeam) => {
+                report.no_team += 1;
+                tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no team to archive");
+            }
+            Err(DecideError::CapReached(_)) => {
+                report.capped = true;
+                break;
+            }
+            // Decided meanwhile by an owner or administrator, or changed: theirs stands.
+            Err(DecideError::Changed | DecideError::NotApplicable(_) | DecideError::OtherActionInProgress(_)) => {}
+            Err(e) => {
+                report.failed += 1;
+                tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
+            }
+        }
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lifecycle::reviews::Action;
+
+    fn policy(delete_after_days: Option<u32>) -> LifecyclePolicy {
+        serde_json::from_value(serde_json::json!({
+            "inactivityDays": 90, "signals": ["teams"], "reviewWindowDays": 14,
+            "onNoAnswer": {"action": "archive", "deleteAfterDays": delete_after_days},
+            "maxActionsPerDay": 10, "execution": "automatic"
+        }))
+        .unwrap()
+    }
+
+    fn t(day: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + day * 86_400, 0).unwrap()
+    }
+
+    #[test]
+    fn what_a_review_calls_for() {
+        let p = policy(Some(30));
+        let review = Review::open("g".into(), "G".into(), "r".into(), t(0), t(14));
+        assert_eq!(due_action(&review, &p, t(13)), None, "not due yet");
+        assert_eq!(due_action(&review, &p, t(14)), Some(Decision::Archive));
+        let nothing: LifecyclePolicy = serde_json::from_value(serde_json::json!({
+            "inactivityDays": 90, "signals": ["teams"], "reviewWindowDays": 14,
+            "onNoAnswer": {"action": "nothing"}, "maxActionsPerDay": 10, "execution": "automatic"
+        }))
+        .unwrap();
+        assert_eq!(due_action(&review, &nothing, t(100)), None);
+
+        let mut archived = review.clone();
+        archived.state = ReviewState::Archived;
+        archived.action = Some(Action::Archive);
+        archived.action_state = Some(ActionState::Done);
+        archived.action_done_at = Some(t(15));
+        // Archived by an owner: never deleted for want of an answer.
+        archived.decided_by = Some("5f1c0000-0000-0000-0000-000000000001".into());
+        assert_eq!(due_action(&archived, &p, t(100)), None);
+        archived.decided_by = Some(WHO.into());
+        assert_eq!(due_action(&archived, &p, t(44)), None);
+        assert_eq!(due_action(&archived, &p, t(45)), Some(Decision::Delete));
+        assert_eq!(due_action(&archived, &policy(None), t(400)), None, "archive only");
+
+        // Ours, intended and not done: finished; an owner's is theirs to finish.
+        let mut intended = archived.clone();
+        intended.action = Some(Action::Delete);
+        intended.action_state = Some(ActionState::Intended);
+        assert_eq!(due_action(&intended, &p, t(45)), Some(Decision::Delete));
+        intended.decided_by = Some("someone".into());
+        assert_eq!(due_action(&intended, &p, t(45)), None);
+    }
+}
