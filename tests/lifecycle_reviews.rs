@@ -335,3 +335,140 @@ async fn the_daily_cap_holds_under_concurrent_decisions() {
     assert_eq!(resp.status(), 200);
     app.stop().await;
 }
+
+/// `automatic` execution: refused until the tenant granted GroupMgr the application
+/// permissions it needs; then each sync archives the teams of reviews nobody answered by their
+/// due date — under the daily cap, once each — and deletes what it archived `deleteAfterDays`
+/// later. A review an administrator answered, a group excluded since its review opened and a
+/// group without a team are never acted on.
+#[tokio::test]
+async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
+    let (app, admin, candidates) = ready(3).await;
+    let teams: Vec<&str> = candidates
+        .iter()
+        .filter(|(_, t)| *t)
+        .map(|(g, _)| g.as_str())
+        .take(7)
+        .collect();
+    assert_eq!(teams.len(), 7);
+    let teamless = candidates.iter().find(|(_, t)| !*t).map(|(g, _)| g.as_str()).unwrap();
+    let mut auto = policy(3);
+    auto["onNoAnswer"] = json!({"action": "archive", "deleteAfterDays": 30});
+    auto["execution"] = json!("automatic");
+    auto["exclusions"] =
+        json!({"sensitivityLabels": [m365_sim::graph::model::label_id(CONTOSO, "Highly Confidential")]});
+    let resp = app
+        .call("PUT", "/api/lifecycle/policy", &admin, Some(auto.clone()))
+        .await;
+    assert_eq!(error_code(resp).await, (403, "consent_required".into()));
+    app.sim.state.update_tenant(&CONTOSO, |t| {
+        t.added_app_roles = vec!["TeamSettings.ReadWrite.All".into(), "Group.ReadWrite.All".into()];
+    });
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(auto)).await;
+    let mut opening = teams.clone();
+    opening.push(teamless);
+    let opened = open_reviews(&app, &admin, &opening).await;
+    assert_eq!(opened["opened"].as_array().unwrap().len(), 8, "{opened}");
+    // An administrator keeps one; another group is labelled so that the policy excludes it;
+    // a third loses its owners (who leave the group), which Teams needs to archive it.
+    let (kept, excluded, ownerless, acted) = (teams[4], teams[5], teams[6], &teams[..4]);
+    assert_eq!(decide(&app, &admin, kept, "keep").await.status(), 200);
+    app.sim
+        .state
+        .set_group_labels(&CONTOSO, &excluded.parse().unwrap(), &["Highly Confidential"]);
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        let id = ownerless.parse().unwrap();
+        for owner in std::mem::take(&mut t.groups.get_mut(&id).unwrap().owners) {
+            t.record(
+                id,
+                m365_sim::graph::model::ChangeKind::Owner {
+                    user: owner,
+                    added: false,
+                },
+            );
+        }
+    });
+
+    let archives = |g: &str| app.sim.requests_where(|p| p.ends_with(&format!("/teams/{g}/archive")));
+    let deletes = |g: &str| {
+        app.sim
+            .graph_writes_where(|m, p| m == "DELETE" && p.ends_with(&format!("/groups/{g}")))
+    };
+    let state_of = |reviews: &Value, g: &str| -> (String, Option<String>) {
+        let r = reviews["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["groupId"] == g)
+            .unwrap();
+        (
+            r["state"].as_str().unwrap().to_string(),
+            r["decidedBy"].as_str().map(str::to_string),
+        )
+    };
+    // Synced every 6 days (the feed keeps 7, so the data stays complete); nothing before the
+    // window's 14 days are over.
+    for _ in 0..2 {
+        app.sim.state.advance_clock(TimeDelta::days(6));
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    }
+    assert!(acted.iter().all(|g| archives(g) == 0));
+    // Day 15: due. Three places a day: three archives sent, the fourth waits for tomorrow.
+    app.sim.state.advance_clock(TimeDelta::days(3));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let sent: Vec<&&str> = acted.iter().filter(|g| archives(g) == 1).collect();
+    assert_eq!(sent.len(), 3);
+    // Teams archives asynchronously: the next sync records what it finished, sends nothing.
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    for g in &sent {
+        assert!(team_archived(&app, g), "{g}: {reviews}");
+        assert_eq!(state_of(&reviews, g), ("archived".into(), Some("automatic".into())));
+    }
+    // The next day, the fourth.
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(acted.iter().all(|g| archives(g) == 1 && team_archived(&app, g)));
+    // Never acted on: kept, excluded since, no team, no owner.
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    assert_eq!(state_of(&reviews, kept).0, "kept");
+    for g in [excluded, teamless, ownerless] {
+        assert_eq!(state_of(&reviews, g), ("pending".into(), None), "{g}");
+    }
+    assert!(
+        [kept, excluded, ownerless]
+            .iter()
+            .all(|g| archives(g) == 0 && !team_archived(&app, g))
+    );
+
+    // 30 days after each archive, its group is deleted (soft), once.
+    for _ in 0..5 {
+        app.sim.state.advance_clock(TimeDelta::days(6));
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    }
+    // Day 46: all four are due, three places: the fourth goes the next day.
+    assert_eq!(acted.iter().filter(|g| deleted(&app, g)).count(), 3);
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    for g in acted {
+        assert!(deleted(&app, g), "{g}");
+        assert_eq!(deletes(g), 1);
+        assert_eq!(state_of(&reviews, g), ("deleted".into(), Some("automatic".into())));
+    }
+    assert!(
+        [kept, excluded, teamless, ownerless]
+            .iter()
+            .all(|g| !deleted(&app, g) && deletes(g) == 0)
+    );
+    // Still restorable by an administrator: the group back, its team unarchived.
+    let resp = decide(&app, &admin, acted[0], "restore").await;
+    assert!(resp.status() == 200 || resp.status() == 202);
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    decide(&app, &admin, acted[0], "restore").await;
+    assert!(!deleted(&app, acted[0]) && !team_archived(&app, acted[0]));
+    app.stop().await;
+}

@@ -390,6 +390,8 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         now: app.clock.now(),
         max_actions_per_day: policy.max_actions_per_day,
         who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
+        // On behalf of the owner or administrator who decided.
+        app_only: false,
     };
     // Its events are queued by the decision itself, before it records the action done.
     let decided = decider.decide(&group, body.decision).await.map_err(decide_error)?;

@@ -396,7 +396,7 @@ async fn work(
     }
     // `automatic` execution: reviews nobody answered are acted on as the policy says. Like
     // the step above, a failure is said and retried; it never fails the sync.
-    match automatic_actions(app, &graph, state, tenant, &list.site_id).await {
+    match automatic_actions(app, &graph, state, tenant, &list).await {
         Ok(Some(r)) => tracing::info!(
             event = "lifecycle_automatic_done",
             tenant_id = %tenant,
@@ -404,6 +404,8 @@ async fn work(
             deleted = r.deleted,
             underway = r.underway,
             no_team = r.no_team,
+            no_owner = r.no_owner,
+            waiting = r.waiting,
             failed = r.failed,
             capped = r.capped,
         ),
@@ -601,12 +603,18 @@ async fn automatic_actions(
     graph: &Graph<'_>,
     state: &dyn super::state::TenantState,
     tenant: &TenantId,
-    site: &str,
+    list: &ListLocation,
 ) -> anyhow::Result<Option<crate::lifecycle::automatic::AutomaticReport>> {
+    use crate::lifecycle::automatic;
     let policy = crate::lifecycle::site::load_policy(graph, state, tenant, &app.settings.sharepoint_site).await?;
+    let data = automatic::Data {
+        list,
+        teams_report_offered: app.settings.cloud.has_teams_report(),
+        audit_feed: app.management.is_some(),
+    };
     match policy {
         Some(p) if p.execution == crate::lifecycle::Execution::Automatic => Ok(Some(
-            crate::lifecycle::automatic::run(graph, state, tenant, site, &p, app.clock.now()).await?,
+            automatic::run(graph, state, tenant, &data, &p, app.clock.now()).await?,
         )),
         _ => Ok(None),
     }

@@ -10,11 +10,15 @@
 //! refused) is counted and said in the tenant log, and stays for an owner or administrator;
 //! it never stops the others. The cap reached ends the step for the day.
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decide::{DecideError, Decider, Decision};
 use super::policy::{Execution, LifecyclePolicy, NoAnswer};
 use super::reviews::{ActionState, Review, ReviewState, Reviews};
+use super::{evaluate, facts};
+use crate::customer_list::{self, ListLocation};
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
 use crate::microsoft::graph::Graph;
@@ -38,8 +42,15 @@ pub struct AutomaticReport {
     pub underway: usize,
     /// Due reviews of groups without a team: nothing to archive; left to their owners.
     pub no_team: usize,
+    /// Due reviews of teams with no owner, which Teams does not archive ("team: archive": "the
+    /// team and group must have an owner"); left to an administrator (see the ownerless
+    /// groups).
+    pub no_owner: usize,
     /// Refused or failed at Microsoft (a permission missing, say); tried again next sync.
     pub failed: usize,
+    /// Due, but not acted on: the group is no longer inactive under the policy (used again,
+    /// excluded since), or the data does not allow judging it now.
+    pub waiting: usize,
     /// The day's actions were taken (`maxActionsPerDay`): the rest waits for tomorrow.
     pub capped: bool,
 }
@@ -73,13 +84,26 @@ fn due_action(review: &Review, policy: &LifecyclePolicy, now: DateTime<Utc>) -> 
     }
 }
 
+/// Where the data stands for `automatic` actions (the dry run's inputs).
+pub struct Data<'a> {
+    pub list: &'a ListLocation,
+    pub teams_report_offered: bool,
+    pub audit_feed: bool,
+}
+
 /// Acts on the tenant's due reviews when its policy's execution is `automatic`; `graph` holds
-/// GroupMgr's application rights (the actions and the review items both use it).
+/// GroupMgr's application rights (the actions, the rows and the review items all use it).
+///
+/// Nothing is done that the data does not still support: each group is judged again as the
+/// dry run judges it (its own review aside), and acted on only if it is a candidate now — the
+/// data complete and fresh, every counted source available, no counted activity for the
+/// threshold, not excluded. A group used again during its review, or whose data is withheld,
+/// is left as it is (counted as `waiting`) and judged again by the next sync.
 pub async fn run(
     graph: &Graph<'_>,
     state: &dyn TenantState,
     tenant: &TenantId,
-    site: &str,
+    data: &Data<'_>,
     policy: &LifecyclePolicy,
     now: DateTime<Utc>,
 ) -> anyhow::Result<AutomaticReport> {
@@ -87,12 +111,20 @@ pub async fn run(
     if policy.execution != Execution::Automatic {
         return Ok(report);
     }
-    let Some(list) = Reviews::find(graph, site).await? else {
+    let Some(list) = Reviews::find(graph, &data.list.site_id).await? else {
         return Ok(report);
     };
-    let mut reviews = list.all(graph).await?;
-    // Longest overdue first, so that a cap shared over days serves them in order.
-    reviews.sort_by(|a, b| a.due_at.cmp(&b.due_at).then_with(|| a.group_id.cmp(&b.group_id)));
+    let reviews = list.all(graph).await?;
+    let mut due: Vec<(Review, Decision)> = reviews
+        .iter()
+        .filter_map(|r| Some((r.clone(), due_action(r, policy, now)?)))
+        .collect();
+    if due.is_empty() {
+        return Ok(report);
+    }
+    // Longest overdue first, so that a cap spread over days serves them in order.
+    due.sort_by(|(a, _), (b, _)| a.due_at.cmp(&b.due_at).then_with(|| a.group_id.cmp(&b.group_id)));
+    let Judged { still, ownerless } = still_inactive(graph, state, tenant, data, policy, &reviews, &due, now).await?;
     let decider = Decider {
         acting: graph,
         site: graph,
@@ -102,16 +134,25 @@ pub async fn run(
         now,
         max_actions_per_day: policy.max_actions_per_day,
         who: WHO.to_string(),
+        app_only: true,
     };
-    for review in &reviews {
-        let Some(decision) = due_action(review, policy, now) else {
-            continue;
-        };
+    for (review, decision) in &due {
         let group = review.group_id.as_str();
-        match decider.decide(group, decision).await {
+        // An action of ours already sent is finished whatever the data says now.
+        let sent = review.action_state == Some(ActionState::Intended);
+        if !sent && !still.contains(group) {
+            report.waiting += 1;
+            continue;
+        }
+        if !sent && *decision == Decision::Archive && ownerless.contains(group) {
+            report.no_owner += 1;
+            tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no owner: Teams archives only a team with an owner");
+            continue;
+        }
+        match decider.decide(group, *decision).await {
             Ok(d) if !d.done => report.underway += 1,
-            Ok(d) if d.newly_done && decision == Decision::Archive => report.archived += 1,
-            Ok(d) if d.newly_done && decision == Decision::Delete => report.deleted += 1,
+            Ok(d) if d.newly_done && *decision == Decision::Archive => report.archived += 1,
+            Ok(d) if d.newly_done && *decision == Decision::Delete => report.deleted += 1,
             Ok(_) => {}
             Err(DecideError::NoTeam) => {
                 report.no_team += 1;
@@ -130,6 +171,60 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+/// The groups of due reviews as the data shows them now.
+struct Judged {
+    /// Those the dry run would name as candidates, were they not in review.
+    still: HashSet<String>,
+    /// Those whose last sync found no owner.
+    ownerless: HashSet<String>,
+}
+
+/// Judges the groups of `due` as the dry run would, were they not in review (every other
+/// review counts as it does in the dry run).
+#[allow(clippy::too_many_arguments)]
+async fn still_inactive(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    data: &Data<'_>,
+    policy: &LifecyclePolicy,
+    reviews: &[Review],
+    due: &[(Review, Decision)],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Judged> {
+    let data_state = facts::data_state(state, tenant, data.teams_report_offered, data.audit_feed).await?;
+    let rows = customer_list::all_rows(graph, data.list).await?;
+    let judged: HashSet<&str> = due.iter().map(|(r, _)| r.group_id.as_str()).collect();
+    let ownerless = rows
+        .values()
+        .filter(|r| judged.contains(r.row.group_id.as_str()))
+        .filter(|r| r.row.owner_ids.as_ref().is_some_and(Vec::is_empty))
+        .map(|r| r.row.group_id.clone())
+        .collect();
+    let by_group: HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
+    let groups: Vec<_> = rows
+        .values()
+        .filter_map(|r| {
+            let mut f = facts::of_row(&r.row)?;
+            let id = r.row.group_id.as_str();
+            if let Some(review) = by_group.get(id).filter(|_| !judged.contains(id)) {
+                facts::apply_review(&mut f, review);
+            }
+            Some(f)
+        })
+        .collect();
+    let still = match evaluate::candidates(policy, &data_state, &groups, now) {
+        Ok(found) => found
+            .into_iter()
+            .map(|c| c.group_id.to_string())
+            .filter(|g| judged.contains(g.as_str()))
+            .collect(),
+        // Withheld (stale data, a source unavailable, too little history): nothing moves.
+        Err(_) => HashSet::new(),
+    };
+    Ok(Judged { still, ownerless })
 }
 
 #[cfg(test)]

@@ -90,6 +90,10 @@ pub struct Decider<'a> {
     pub max_actions_per_day: u32,
     /// The decider's object id.
     pub who: String,
+    /// Whether `acting` is GroupMgr itself (application permissions): Teams then archives
+    /// without making the site read-only for members ("team: archive":
+    /// `shouldSetSpoSiteReadOnlyForMembers` is not supported in the application context).
+    pub app_only: bool,
 }
 
 fn state_name(s: ReviewState) -> &'static str {
@@ -191,7 +195,7 @@ impl Decider<'_> {
                 .set_team_archived(
                     group,
                     TeamArchival::Archive {
-                        read_only_for_members: true,
+                        read_only_for_members: !self.app_only,
                     },
                 )
                 .await

@@ -54,6 +54,7 @@ pub async fn notify_due(
         now,
         max_actions_per_day: 0,
         who: String::new(),
+        app_only: true,
     };
     for review in reviews.iter().filter(|r| r.action_state == Some(ActionState::Intended)) {
         match settler.settle(review.clone()).await {
