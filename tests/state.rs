@@ -141,4 +141,9 @@ async fn the_daily_action_cap_holds_across_two_workers() {
             .await
             .unwrap()
     );
+    // A refused action gives its place back: one more may act today, and only one.
+    groupmgr::lifecycle::cap::release(a.as_ref(), &t, now).await.unwrap();
+    assert_eq!(groupmgr::lifecycle::cap::taken(b.as_ref(), &t, now).await.unwrap(), 6);
+    assert!(groupmgr::lifecycle::cap::reserve(b.as_ref(), &t, now, 7).await.unwrap());
+    assert!(!groupmgr::lifecycle::cap::reserve(a.as_ref(), &t, now, 7).await.unwrap());
 }

@@ -167,6 +167,11 @@ pub async fn run(
             Err(e) => {
                 report.failed += 1;
                 tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
+                // A permission missing (revoked since the policy was set) refuses the others
+                // too: they wait for the next sync rather than each being refused.
+                if matches!(&e, DecideError::Graph(g) if g.status() == Some(403)) {
+                    break;
+                }
             }
         }
     }

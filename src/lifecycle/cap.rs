@@ -41,6 +41,27 @@ pub async fn reserve(
     Err(StateError::Conflict)
 }
 
+/// Gives back a place taken on `now`'s day by an action Microsoft refused (nothing was done,
+/// so it did not use the day's allowance). Best effort: a place not given back only makes the
+/// day's cap stricter.
+pub async fn release(state: &dyn TenantState, tenant: &TenantId, now: DateTime<Utc>) -> Result<(), StateError> {
+    let key = key(now);
+    for _ in 0..ATTEMPTS {
+        let Some((taken, version)) = load_doc::<u32>(state, tenant, &key).await? else {
+            return Ok(());
+        };
+        if taken == 0 {
+            return Ok(());
+        }
+        match save_doc(state, tenant, &key, &(taken - 1), Some(&version)).await {
+            Ok(_) => return Ok(()),
+            Err(StateError::Conflict) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(StateError::Conflict)
+}
+
 /// The places taken on `now`'s day.
 pub async fn taken(state: &dyn TenantState, tenant: &TenantId, now: DateTime<Utc>) -> Result<u32, StateError> {
     Ok(load_doc::<u32>(state, tenant, &key(now)).await?.map_or(0, |(n, _)| n))

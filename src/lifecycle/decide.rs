@@ -217,9 +217,15 @@ impl Decider<'_> {
             Ok(Sent::Pending) => Ok(Decided::unchanged(review, false)),
             // It may have happened: the intent stays, and the next decision asks Microsoft.
             Err(e) if outcome_unknown(&e) => Err(e.into()),
-            // Refused: nothing happened, so nothing is intended any more.
+            // Refused: nothing happened, so nothing is intended any more, and the day's place
+            // it took is given back.
             Err(e) => {
                 self.clear_intent(group, &mut review).await;
+                if action != Action::Restore
+                    && let Err(also) = cap::release(self.state, &self.tenant, self.now).await
+                {
+                    tracing::warn!(event = "lifecycle_cap_not_released", tenant_id = %self.tenant, error = %also);
+                }
                 Err(e.into())
             }
         }

@@ -113,6 +113,10 @@ pub const EVENTS: &[EventSpec] = &[
         "a due review was not acted on automatically ({reason}); its owners or an administrator decide",
     ),
     ev(
+        "lifecycle_cap_not_released",
+        "a refused action's place in the day's cap could not be given back: {error}",
+    ),
+    ev(
         "lifecycle_automatic_failed",
         "automatic lifecycle actions failed, tried again by the next sync: {error}",
     ),
