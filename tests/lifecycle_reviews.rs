@@ -348,9 +348,9 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
         .iter()
         .filter(|(_, t)| *t)
         .map(|(g, _)| g.as_str())
-        .take(7)
+        .take(8)
         .collect();
-    assert_eq!(teams.len(), 7);
+    assert_eq!(teams.len(), 8);
     let teamless = candidates.iter().find(|(_, t)| !*t).map(|(g, _)| g.as_str()).unwrap();
     let mut auto = policy(3);
     auto["onNoAnswer"] = json!({"action": "archive", "deleteAfterDays": 30});
@@ -368,10 +368,10 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
     let mut opening = teams.clone();
     opening.push(teamless);
     let opened = open_reviews(&app, &admin, &opening).await;
-    assert_eq!(opened["opened"].as_array().unwrap().len(), 8, "{opened}");
+    assert_eq!(opened["opened"].as_array().unwrap().len(), 9, "{opened}");
     // An administrator keeps one; another group is labelled so that the policy excludes it;
     // a third loses its owners (who leave the group), which Teams needs to archive it.
-    let (kept, excluded, ownerless, acted) = (teams[4], teams[5], teams[6], &teams[..4]);
+    let (kept, excluded, ownerless, revived, acted) = (teams[4], teams[5], teams[6], teams[7], &teams[..4]);
     assert_eq!(decide(&app, &admin, kept, "keep").await.status(), 200);
     app.sim
         .state
@@ -413,6 +413,18 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
         tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     }
     assert!(acted.iter().all(|g| archives(g) == 0));
+    // One is used again during its review (its row records Teams activity of day 12).
+    let used = common::rows::fmt(Some(app.sim.state.now()));
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for lists in t.lists.values_mut() {
+            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Groups") {
+                for fields in l.items.values_mut().filter(|f| f["GroupId"] == revived) {
+                    fields.insert("LastTeamsActivity".into(), used.clone());
+                    fields.insert("LastActivity".into(), used.clone());
+                }
+            }
+        }
+    });
     // Day 15: due. Three places a day: three archives sent, the fourth waits for tomorrow.
     app.sim.state.advance_clock(TimeDelta::days(3));
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
@@ -432,14 +444,15 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
     app.sim.state.advance_clock(TimeDelta::seconds(30));
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     assert!(acted.iter().all(|g| archives(g) == 1 && team_archived(&app, g)));
-    // Never acted on: kept, excluded since, no team, no owner.
+    // Never acted on: kept, excluded since, no team, no owner; used again: kept by GroupMgr.
     let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
     assert_eq!(state_of(&reviews, kept).0, "kept");
+    assert_eq!(state_of(&reviews, revived), ("kept".into(), Some("automatic".into())));
     for g in [excluded, teamless, ownerless] {
         assert_eq!(state_of(&reviews, g), ("pending".into(), None), "{g}");
     }
     assert!(
-        [kept, excluded, ownerless]
+        [kept, excluded, ownerless, revived]
             .iter()
             .all(|g| archives(g) == 0 && !team_archived(&app, g))
     );
@@ -460,7 +473,7 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
         assert_eq!(state_of(&reviews, g), ("deleted".into(), Some("automatic".into())));
     }
     assert!(
-        [kept, excluded, teamless, ownerless]
+        [kept, excluded, teamless, ownerless, revived]
             .iter()
             .all(|g| !deleted(&app, g) && deletes(g) == 0)
     );

@@ -315,7 +315,7 @@ fn add_group_with_late_site(app: &TestApp, k: u128, site_ready: DateTime<Utc>) -
                     site: Some(site),
                     site_ready,
                     archived: false,
-                    labels: Vec::new(),
+                    labels: None,
                 },
             );
             g.touch(id);

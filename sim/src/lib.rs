@@ -231,7 +231,7 @@ impl SimState {
     pub fn set_group_labels(&self, tenant: &uuid::Uuid, group: &uuid::Uuid, labels: &[&str]) {
         self.with_graph(tenant, |g| {
             if let Some(grp) = g.groups.get_mut(group) {
-                grp.labels = labels.iter().map(|n| graph::model::label_id(*tenant, n)).collect();
+                grp.labels = Some(labels.iter().map(|n| graph::model::label_id(*tenant, n)).collect());
                 g.touch(*group);
             }
         });
@@ -243,7 +243,9 @@ impl SimState {
         self.with_graph(tenant, |g| {
             g.groups
                 .values()
-                .filter(|grp| grp.is_unified() && grp.deleted.is_none() && grp.labels.contains(&label))
+                .filter(|grp| {
+                    grp.is_unified() && grp.deleted.is_none() && grp.labels.as_ref().is_some_and(|l| l.contains(&label))
+                })
                 .map(|grp| grp.id)
                 .collect()
         })

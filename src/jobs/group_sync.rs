@@ -603,8 +603,15 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<Relations>) 
             .or_else(|| old.and_then(|o| o.owner_ids.clone())),
         ownership: old.and_then(|o| o.ownership),
         ownerless_since: old.and_then(|o| o.ownerless_since),
-        // Absent from an answer that does not say them (an object carrying only relations).
-        labels: g.assigned_labels.clone().or_else(|| old.and_then(|o| o.labels.clone())),
+        // Delta includes every selected property ever set on an object that carries its
+        // properties ("If the property has never been set before it will not be included in
+        // the response at all", group: delta), so there absent is none; an object carrying only
+        // relations says nothing of them.
+        labels: match &g.assigned_labels {
+            Some(l) => Some(l.clone()),
+            None if g.display_name.is_some() => Some(Vec::new()),
+            None => old.and_then(|o| o.labels.clone()),
+        },
         // Unknown when the membership is hidden; a refused count of any other group keeps the
         // count it had.
         member_count: match counts {

@@ -396,7 +396,14 @@ async fn work(
     }
     // `automatic` execution: reviews nobody answered are acted on as the policy says. Like
     // the step above, a failure is said and retried; it never fails the sync.
-    match automatic_actions(app, &graph, state, tenant, &list).await {
+    // Only once a round has written every group (its rows are what is judged), and with time
+    // left.
+    let automatic = if groups.finished && !budget.exhausted() {
+        automatic_actions(app, &graph, state, tenant, &list).await
+    } else {
+        Ok(None)
+    };
+    match automatic {
         Ok(Some(r)) => tracing::info!(
             event = "lifecycle_automatic_done",
             tenant_id = %tenant,
@@ -405,6 +412,7 @@ async fn work(
             underway = r.underway,
             no_team = r.no_team,
             no_owner = r.no_owner,
+            active_again = r.active_again,
             waiting = r.waiting,
             failed = r.failed,
             capped = r.capped,

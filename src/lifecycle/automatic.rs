@@ -48,8 +48,12 @@ pub struct AutomaticReport {
     pub no_owner: usize,
     /// Refused or failed at Microsoft (a permission missing, say); tried again next sync.
     pub failed: usize,
-    /// Due, but not acted on: the group is no longer inactive under the policy (used again,
-    /// excluded since), or the data does not allow judging it now.
+    /// Used again since their review opened: kept (decided by `automatic`), so a new review
+    /// is needed before anything is done to them.
+    pub active_again: usize,
+    /// Due, but not acted on now: excluded since, the data does not allow judging it, or its
+    /// team's archive state was changed by someone else (archived by its owner: not ours to
+    /// delete; unarchived: not deleted).
     pub waiting: usize,
     /// The day's actions were taken (`maxActionsPerDay`): the rest waits for tomorrow.
     pub capped: bool,
@@ -124,7 +128,11 @@ pub async fn run(
     }
     // Longest overdue first, so that a cap spread over days serves them in order.
     due.sort_by(|(a, _), (b, _)| a.due_at.cmp(&b.due_at).then_with(|| a.group_id.cmp(&b.group_id)));
-    let Judged { still, ownerless } = still_inactive(graph, state, tenant, data, policy, &reviews, &due, now).await?;
+    let Judged {
+        still,
+        ownerless,
+        active_again,
+    } = still_inactive(graph, state, tenant, data, policy, &reviews, &due, now).await?;
     let decider = Decider {
         acting: graph,
         site: graph,
@@ -140,9 +148,39 @@ pub async fn run(
         let group = review.group_id.as_str();
         // An action of ours already sent is finished whatever the data says now.
         let sent = review.action_state == Some(ActionState::Intended);
+        if !sent && *decision == Decision::Archive && active_again.contains(group) {
+            // Alive again: the review ends, kept; a new one is opened if it goes quiet again.
+            match decider.decide(group, Decision::Keep).await {
+                Ok(_) => report.active_again += 1,
+                Err(e) => {
+                    tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e)
+                }
+            }
+            continue;
+        }
         if !sent && !still.contains(group) {
             report.waiting += 1;
             continue;
+        }
+        // The team as Teams shows it now: archived by someone else before we acted is theirs
+        // (never claimed, so never deleted for want of an answer); a team of ours unarchived
+        // since is not deleted.
+        if !sent {
+            let archived = graph.team_is_archived(group).await;
+            let ours = match (decision, &archived) {
+                (Decision::Archive, Ok(Some(true))) => false,
+                (Decision::Delete, Ok(a)) => *a == Some(true),
+                (_, Err(e)) => {
+                    report.failed += 1;
+                    tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
+                    continue;
+                }
+                _ => true,
+            };
+            if !ours {
+                report.waiting += 1;
+                continue;
+            }
         }
         if !sent && *decision == Decision::Archive && ownerless.contains(group) {
             report.no_owner += 1;
@@ -182,6 +220,8 @@ pub async fn run(
 struct Judged {
     /// Those the dry run would name as candidates, were they not in review.
     still: HashSet<String>,
+    /// Those with counted activity after their review opened.
+    active_again: HashSet<String>,
     /// Those whose last sync found no owner.
     ownerless: HashSet<String>,
 }
@@ -220,6 +260,16 @@ async fn still_inactive(
             Some(f)
         })
         .collect();
+    let opened: HashMap<&str, DateTime<Utc>> = due.iter().map(|(r, _)| (r.group_id.as_str(), r.opened_at)).collect();
+    let active_again = groups
+        .iter()
+        .filter_map(|f| {
+            let id = f.id.to_string();
+            let opened = *opened.get(id.as_str())?;
+            let last = policy.signals.iter().filter_map(|s| f.last(*s)).max()?;
+            (last > opened).then_some(id)
+        })
+        .collect();
     let still = match evaluate::candidates(policy, &data_state, &groups, now) {
         Ok(found) => found
             .into_iter()
@@ -229,7 +279,11 @@ async fn still_inactive(
         // Withheld (stale data, a source unavailable, too little history): nothing moves.
         Err(_) => HashSet::new(),
     };
-    Ok(Judged { still, ownerless })
+    Ok(Judged {
+        still,
+        active_again,
+        ownerless,
+    })
 }
 
 #[cfg(test)]

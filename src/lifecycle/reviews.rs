@@ -101,7 +101,8 @@ pub struct Review {
     #[schema(value_type = String, format = DateTime)]
     pub due_at: DateTime<Utc>,
     pub state: ReviewState,
-    /// The object id of who decided (an owner or an administrator).
+    /// The object id of who decided (an owner or an administrator), or `automatic` when
+    /// GroupMgr acted by itself (`automatic` execution).
     #[schema(required = true)]
     pub decided_by: Option<String>,
     #[schema(required = true, value_type = Option<String>, format = DateTime)]

@@ -502,7 +502,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
         site_ready: state.now() + state.options.site_delay,
         archived: false,
-        labels: Vec::new(),
+        labels: None,
     };
     let body = with_context(g.to_json(&req.caller.tenant.domain), &context(state, "groups/$entity"));
     t.groups.insert(id, g);
@@ -978,8 +978,10 @@ fn delta_object(
     let parts = refs.len().div_ceil(per_object).max(1);
     let mut v = if part == 0 {
         let mut v = g.view(st.tenant, domain, Some(GROUP_PROPS));
-        if st.labels {
-            v["assignedLabels"] = super::model::assigned_labels_json(st.tenant, &g.labels);
+        // Selected, and ever set (group: delta, "Properties": a property never set is not
+        // included at all).
+        if let Some(labels) = g.labels.as_deref().filter(|_| st.labels) {
+            v["assignedLabels"] = super::model::assigned_labels_json(st.tenant, labels);
         }
         // The first round states every tracked relationship, empty ones included.
         if st.from.is_none() {

@@ -37,7 +37,10 @@ pub struct Group {
     /// Its sensitivity labels (Graph `assignedLabels`, ids of `sensitivity_labels`): a
     /// Microsoft 365 group carries at most one ("Use sensitivity labels to protect content in
     /// Microsoft Teams, Microsoft 365 groups, and SharePoint sites", Microsoft Learn).
-    pub labels: Vec<Uuid>,
+    /// `None` while no label was ever set on it, which `/groups/delta` tells apart: "If the
+    /// property has never been set before it will not be included in the response at all"
+    /// (group: delta, "Properties"); a label removed leaves `Some(vec![])`, sent as `[]`.
+    pub labels: Option<Vec<Uuid>>,
 }
 
 /// The sensitivity labels a tenant has published for groups and sites: the ones Microsoft
@@ -68,14 +71,14 @@ pub fn assigned_labels_json(tenant: Uuid, labels: &[Uuid]) -> Value {
 /// The label seeded group `i` carries: one group in eight is Confidential, one in eight
 /// General, one in forty Highly Confidential, the rest none (labels are applied by owners
 /// when they create a group, or by policy, and many groups predate them).
-fn seeded_labels(tenant: Uuid, i: usize) -> Vec<Uuid> {
+fn seeded_labels(tenant: Uuid, i: usize) -> Option<Vec<Uuid>> {
     let name = match (i % 8, i % 40) {
         (_, 17) => "Highly Confidential",
         (2, _) => "Confidential",
         (5, _) => "General",
-        _ => return Vec::new(),
+        _ => return None,
     };
-    vec![label_id(tenant, name)]
+    Some(vec![label_id(tenant, name)])
 }
 
 /// A team's channel with a site of its own. Private and shared channels get their own
@@ -122,7 +125,7 @@ impl Group {
     pub fn view(&self, tenant: Uuid, domain: &str, sel: Option<&str>) -> Value {
         let mut v = super::select(self.to_json(domain), sel);
         if sel.is_some_and(|s| s.split(',').any(|p| p.trim() == "assignedLabels")) {
-            v["assignedLabels"] = assigned_labels_json(tenant, &self.labels);
+            v["assignedLabels"] = assigned_labels_json(tenant, self.labels.as_deref().unwrap_or_default());
         }
         v
     }
@@ -494,7 +497,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 site: None,
                 site_ready: base_time,
                 archived: false,
-                labels: Vec::new(),
+                labels: None,
             },
         );
         seq += 1;
