@@ -33,6 +33,7 @@ type Answer<Path extends keyof paths, Method extends keyof paths[Path], Status e
 
 type GroupPage = Answer<"/api/groups", "get", 200>;
 type Group = Answer<"/api/groups/{id}", "get", 200>;
+type SensitivityLabel = NonNullable<Group["sensitivityLabels"]>[number];
 type PrincipalPage = Answer<"/api/groups/{id}/members", "get", 200>;
 type Principal = PrincipalPage["value"][number];
 type Policy = Answer<"/api/policy/group-creation", "get", 200>;
@@ -124,6 +125,11 @@ const activityChecks: Checks<Group["activity"]> = {
   lastActivity: orNull(isTime),
 };
 
+const labelChecks: Checks<SensitivityLabel> = {
+  labelId: isString,
+  displayName: orNull(isString),
+};
+
 const groupChecks: Checks<Group> = {
   id: isUuid,
   displayName: orNull(isString),
@@ -137,6 +143,7 @@ const groupChecks: Checks<Group> = {
   activity: shaped(activityChecks),
   ownership: orNull((v) => v === "owned" || v === "none" || v === "disabled"),
   ownerlessSince: orNull(isTime),
+  sensitivityLabels: orNull(arrayOf(shaped(labelChecks))),
 };
 
 const principalChecks: Checks<Principal> = {
@@ -239,7 +246,7 @@ const reviewChecks: Checks<Review> = {
   openedAt: isTime,
   dueAt: isTime,
   state: (v) => v === "pending" || v === "kept" || v === "archived" || v === "deleted" || v === "restored",
-  decidedBy: orNull(isUuid),
+  decidedBy: orNull((v) => isUuid(v) || v === "automatic"),
   decidedAt: orNull(isTime),
   action: orNull((v) => v === "archive" || v === "delete" || v === "restore"),
   actionState: orNull((v) => v === "intended" || v === "done"),
