@@ -431,7 +431,9 @@ pub async fn ensure(
 ) -> Result<ListLocation, ListError> {
     if let Some((mut loc, version)) = load_doc::<ListLocation>(state, tenant, STATE_KEY).await? {
         if loc.columns < COLUMNS_VERSION {
-            add_missing_columns(graph, &loc.site_id, &loc.list_id).await?;
+            graph
+                .add_missing_columns(&loc.site_id, &loc.list_id, &list_definition().columns)
+                .await?;
             loc.columns = COLUMNS_VERSION;
             match save_doc(state, tenant, STATE_KEY, &loc, Some(&version)).await {
                 Ok(_) | Err(StateError::Conflict) => {}
@@ -443,7 +445,9 @@ pub async fn ensure(
     let site = configured_site(graph, site_path).await?;
     let list = match graph.find_list(&site.id, LIST_NAME).await? {
         Some(l) => {
-            add_missing_columns(graph, &site.id, &l.id).await?;
+            graph
+                .add_missing_columns(&site.id, &l.id, &list_definition().columns)
+                .await?;
             l
         }
         None => match graph.create_list(&site.id, &list_definition()).await {
@@ -488,21 +492,6 @@ pub async fn site_id(
 }
 
 /// Adds the columns a list made by an earlier GroupMgr lacks (e.g. `DisplayName`).
-async fn add_missing_columns(graph: &Graph<'_>, site: &str, list: &str) -> Result<(), GraphError> {
-    let present: Vec<String> = graph
-        .list_columns(site, list)
-        .await?
-        .into_iter()
-        .map(|c| c.name)
-        .collect();
-    for column in list_definition().columns {
-        if !present.iter().any(|p| p == column.name) {
-            graph.add_column(site, list, &column).await?;
-        }
-    }
-    Ok(())
-}
-
 /// The row of one group.
 pub async fn row(graph: &Graph<'_>, loc: &ListLocation, group_id: &str) -> Result<Option<StoredRow>, GraphError> {
     let items = graph

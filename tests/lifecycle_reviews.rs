@@ -129,8 +129,9 @@ async fn reviews_are_decided_by_owners_or_administrators() {
     let opened = open_reviews(&app, &admin, &[kept, archived, not_candidate]).await;
     assert_eq!(opened["opened"].as_array().unwrap().len(), 2, "{opened}");
     assert_eq!(opened["skipped"][0]["groupId"], not_candidate);
-    // Two items written to the customer's list (and the list made): nothing else.
-    assert!(app.sim.graph_writes() - writes <= 3);
+    // Two items written to the customer's list, each then marked as announced (and the list
+    // made): nothing else.
+    assert!(app.sim.graph_writes() - writes <= 5);
     let review = &opened["opened"][0];
     assert_eq!(review["state"], "pending");
     assert!(
@@ -483,5 +484,90 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
     app.sim.state.advance_clock(TimeDelta::seconds(30));
     decide(&app, &admin, acted[0], "restore").await;
     assert!(!deleted(&app, acted[0]) && !team_archived(&app, acted[0]));
+    app.stop().await;
+}
+
+/// The `review.created` events waiting in the tenant's outbox: group → event ids.
+async fn created_events(app: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
+    let doc = app
+        .app
+        .state
+        .load(&contoso(), "webhook_outbox")
+        .await
+        .unwrap()
+        .map(|(d, _)| serde_json::from_str::<Value>(&d).unwrap())
+        .unwrap_or(Value::Null);
+    let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
+    for e in doc["events"].as_array().into_iter().flatten() {
+        if e["type"] == "review.created" {
+            let group = e["data"]["groupId"].as_str().unwrap().to_string();
+            out.entry(group)
+                .or_default()
+                .push(e["id"].as_str().unwrap().to_string());
+        }
+    }
+    out
+}
+
+/// A request that stops between writing a review and queueing its `review.created` loses
+/// nothing: the next sync queues the same event (same id), once — on a reviews list made before
+/// the column that records it, which the sync adds; a review older than a day without the
+/// record (opened before GroupMgr kept it) is not announced late.
+#[tokio::test]
+async fn review_created_survives_a_request_stopped_before_it_queued_it() {
+    let (app, admin, candidates) = ready(50).await;
+    let (stopped, old) = (candidates[0].0.as_str(), candidates[1].0.as_str());
+    open_reviews(&app, &admin, &[stopped, old]).await;
+    let queued = created_events(&app).await;
+    assert_eq!(queued.len(), 2, "{queued:?}");
+    let first_id = queued[stopped][0].clone();
+
+    // As if each request had stopped after writing its review: no event queued, nothing
+    // recorded on the item; the second review was opened two days ago.
+    let two_days_ago = common::rows::fmt(Some(app.sim.state.now() - TimeDelta::days(2)));
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for lists in t.lists.values_mut() {
+            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Reviews") {
+                // A list made before the column existed: the sync adds it before writing it.
+                l.columns.retain(|c| c["name"] != "CreatedNotifiedAt");
+                for f in l.items.values_mut() {
+                    f.remove("CreatedNotifiedAt");
+                    if f["GroupId"] == old {
+                        f.insert("OpenedAt".into(), two_days_ago.clone());
+                    }
+                }
+            }
+        }
+    });
+    app.app.state.delete(&contoso(), "webhook_outbox").await.unwrap();
+    assert!(created_events(&app).await.is_empty());
+
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let after = created_events(&app).await;
+    assert_eq!(
+        after.get(stopped),
+        Some(&vec![first_id.clone()]),
+        "the same event, once"
+    );
+    assert!(!after.contains_key(old), "not announced late");
+    let recorded = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.lists
+                .values()
+                .flatten()
+                .filter(|l| l.display_name == "GroupMgr Reviews")
+                .any(|l| {
+                    l.items
+                        .values()
+                        .any(|f| f["GroupId"] == stopped && f.get("CreatedNotifiedAt").is_some_and(Value::is_string))
+                })
+        })
+        .unwrap();
+    assert!(recorded, "recorded on the review, in the column the sync added");
+    // Recorded: the next sync queues nothing more.
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(created_events(&app).await, after);
     app.stop().await;
 }

@@ -283,7 +283,24 @@ pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<R
         match created {
             Ok(()) => {
                 tracing::info!(event = "lifecycle_review_opened", tenant_id = %caller.tenant.tenant_id, group_id = %id);
-                notify(app, &caller.tenant.tenant_id, "review.created", review_event(&review)).await;
+                // Written first, then announced: a request stopped in between leaves the event
+                // to the next sync (`due::notify_due`), under the same id.
+                let mut review = match list.get(&site_graph, &id.to_string()).await {
+                    Ok(Some(r)) => r,
+                    _ => review,
+                };
+                if let Err(e) = crate::lifecycle::due::announce_created(
+                    &site_graph,
+                    &list,
+                    app.state.as_ref(),
+                    &caller.tenant.tenant_id,
+                    &mut review,
+                    app.clock.now(),
+                )
+                .await
+                {
+                    tracing::warn!(event = "webhook_not_queued", tenant_id = %caller.tenant.tenant_id, webhook_type = "review.created", error = %e);
+                }
                 opened.push(review);
             }
             Err(WriteError::Graph(g)) => return Err(g.into()),
@@ -497,15 +514,4 @@ pub async fn notify(app: &App, tenant: &crate::domain::TenantId, kind: &str, dat
     if let Err(e) = webhooks::enqueue(app.state.as_ref(), tenant, kind, data, app.clock.now()).await {
         tracing::warn!(event = "webhook_not_queued", tenant_id = %tenant, webhook_type = kind, error = %e);
     }
-}
-
-fn review_event(review: &Review) -> serde_json::Value {
-    serde_json::json!({
-        "groupId": review.group_id,
-        "displayName": review.display_name,
-        "state": review.state,
-        "dueAt": review.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "decidedBy": review.decided_by,
-        "reason": review.reason,
-    })
 }

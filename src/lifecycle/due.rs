@@ -4,7 +4,7 @@
 //! derived from the review and its due date, so a step repeated after a crash queues the
 //! same event again, never a second one under another id), recording on the item that it did.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decide::Decider;
 use super::reviews::{ActionState, Review, ReviewState, Reviews};
@@ -12,6 +12,50 @@ use super::webhooks;
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
 use crate::microsoft::graph::Graph;
+
+/// How long after its review opened a `review.created` not recorded as queued is still sent by
+/// a sync (the opening request stopped between writing the review and queueing its event).
+/// Reviews older than that — opened before GroupMgr recorded it — are not announced late.
+pub const CREATED_CATCH_UP: TimeDelta = TimeDelta::days(1);
+
+/// The `review.created` event of a review: an id made of the group and when the review
+/// opened, so the event queued by the request and the one a sync queues after it stopped are
+/// one event; and its data.
+pub fn created_event(review: &Review) -> (String, serde_json::Value) {
+    let id = format!(
+        "msg_created_{}_{}",
+        review.group_id.replace('-', ""),
+        review.opened_at.timestamp()
+    );
+    let data = serde_json::json!({
+        "groupId": review.group_id,
+        "displayName": review.display_name,
+        "state": review.state,
+        "dueAt": review.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "decidedBy": review.decided_by,
+        "reason": review.reason,
+    });
+    (id, data)
+}
+
+/// Queues `review.created` for a review just written, then records on the item that it did.
+/// A failure to record is said, not returned: the next sync queues the same event again.
+pub async fn announce_created(
+    graph: &Graph<'_>,
+    list: &Reviews,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    review: &mut Review,
+    now: DateTime<Utc>,
+) -> Result<(), crate::jobs::state::StateError> {
+    let (id, data) = created_event(review);
+    webhooks::enqueue_with_id(state, tenant, &id, "review.created", data, now).await?;
+    review.created_notified_at = Some(DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now));
+    if let Err(e) = list.update(graph, review).await {
+        tracing::warn!(event = "review_created_not_recorded", tenant_id = %tenant, group_id = %review.group_id, error = %e);
+    }
+    Ok(())
+}
 
 /// The `review.due` event of a review: its id and its data.
 pub fn due_event(review: &Review) -> (String, serde_json::Value) {
@@ -42,7 +86,11 @@ pub async fn notify_due(
     let Some(list) = Reviews::find(graph, site).await? else {
         return Ok(0);
     };
-    let reviews = list.all(graph).await?;
+    // A list made by an older version lacks the columns written below.
+    graph
+        .add_missing_columns(site, &list.list, &super::reviews::reviews_list().columns)
+        .await?;
+    let mut reviews = list.all(graph).await?;
     // Read only: the decider's rights are not ours, so nothing is sent, only what happened
     // is recorded.
     let settler = Decider {
@@ -68,6 +116,16 @@ pub async fn notify_due(
         }
     }
     let mut sent = 0;
+    // Reviews whose opening request stopped before it queued `review.created`.
+    for review in reviews.iter_mut() {
+        if review.state == ReviewState::Pending
+            && review.created_notified_at.is_none()
+            && review.opened_at + CREATED_CATCH_UP > now
+        {
+            announce_created(graph, &list, state, tenant, review, now).await?;
+            tracing::info!(event = "review_created_caught_up", tenant_id = %tenant, group_id = %review.group_id);
+        }
+    }
     for mut review in reviews {
         if review.state != ReviewState::Pending
             || review.action_state == Some(ActionState::Intended)

@@ -84,6 +84,7 @@ pub fn reviews_list() -> ListDefinition {
             col("ActionDoneAt", ColumnKind::DateTime),
             col("Operation", ColumnKind::Note),
             col("DueNotifiedAt", ColumnKind::DateTime),
+            col("CreatedNotifiedAt", ColumnKind::DateTime),
         ],
     }
 }
@@ -127,6 +128,9 @@ pub struct Review {
     /// When `review.due` was sent for it.
     #[serde(skip)]
     pub due_notified_at: Option<DateTime<Utc>>,
+    /// When `review.created` was queued for it (`due::created_event`).
+    #[serde(skip)]
+    pub created_notified_at: Option<DateTime<Utc>>,
 }
 
 fn time(t: &Option<DateTime<Utc>>) -> Value {
@@ -166,6 +170,7 @@ impl Review {
             etag: None,
             operation: None,
             due_notified_at: None,
+            created_notified_at: None,
         }
     }
 
@@ -191,6 +196,7 @@ impl Review {
         f.insert("ActionDoneAt".into(), time(&self.action_done_at));
         f.insert("Operation".into(), json!(self.operation));
         f.insert("DueNotifiedAt".into(), time(&self.due_notified_at));
+        f.insert("CreatedNotifiedAt".into(), time(&self.created_notified_at));
         f
     }
 
@@ -224,6 +230,7 @@ impl Review {
             etag: item.e_tag,
             operation: text("Operation"),
             due_notified_at: parse_time(f.get("DueNotifiedAt")),
+            created_notified_at: parse_time(f.get("CreatedNotifiedAt")),
         })
     }
 }

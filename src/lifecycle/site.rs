@@ -39,10 +39,14 @@ pub fn settings_list() -> ListDefinition {
     }
 }
 
-/// The list `definition` names on `site`, made when it does not exist.
+/// The list `definition` names on `site`, made when it does not exist, with any column an
+/// older version of it lacks.
 pub async fn ensure_list(graph: &Graph<'_>, site: &str, definition: &ListDefinition) -> Result<SpList, GraphError> {
     match graph.find_list(site, definition.display_name).await? {
-        Some(l) => Ok(l),
+        Some(l) => {
+            graph.add_missing_columns(site, &l.id, &definition.columns).await?;
+            Ok(l)
+        }
         None => match graph.create_list(site, definition).await {
             Ok(l) => Ok(l),
             // Made by a concurrent request, or our create's answer was lost: look again.

@@ -97,6 +97,14 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev("reviews_due", "{count} lifecycle reviews fell due without an answer"),
     ev(
+        "review_created_not_recorded",
+        "review.created for group {group_id} was queued but not recorded on its review (the next sync queues the same event): {error}",
+    ),
+    ev(
+        "review_created_caught_up",
+        "review.created for group {group_id} was queued by the sync: the request that opened the review stopped before it did",
+    ),
+    ev(
         "ownership_checked",
         "ownership checked: {written} rows changed, {events} groups newly ownerless (disabled accounts read: {disabled_known})",
     ),

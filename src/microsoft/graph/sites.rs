@@ -284,6 +284,22 @@ impl<'a> Graph<'a> {
         self.collect_all(&url, &[]).await
     }
 
+    /// Adds to an existing list the `columns` it lacks (a list made by an older version).
+    pub async fn add_missing_columns(&self, site: &str, list: &str, columns: &[Column]) -> Result<(), GraphError> {
+        let present: Vec<String> = self
+            .list_columns(site, list)
+            .await?
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        for column in columns {
+            if !present.iter().any(|p| p == column.name) {
+                self.add_column(site, list, column).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// `POST …/lists/{id}/columns`: adds a column to an existing list. A repeat meets the
     /// column already there (409), which is the outcome wanted.
     pub async fn add_column(&self, site: &str, list: &str, column: &Column) -> Result<(), GraphError> {
