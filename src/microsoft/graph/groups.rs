@@ -64,9 +64,16 @@ pub struct GraphGroup {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AssignedLabel {
+    /// Empty when Graph gives none (the schema has it nullable): such a label is unknown, so
+    /// it holds its group out of a policy that excludes labels instead of failing the page.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub label_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display_name: Option<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `assignedLabels` present: its labels, `null` being none (absent is `None`, by `default`).
@@ -762,6 +769,9 @@ mod tests {
         assert_eq!(parse(json!({"id": "g", "assignedLabels": []})), Some(vec![]));
         let one = parse(json!({"id": "g", "assignedLabels": [{"labelId": "l", "displayName": "General"}]}));
         assert_eq!(one.unwrap()[0].display_name.as_deref(), Some("General"));
+        // A label without an id does not fail the group (nor its page): it is unknown.
+        let odd = parse(json!({"id": "g", "assignedLabels": [{"labelId": null}, {}]})).unwrap();
+        assert!(odd.iter().all(|l| l.label_id.is_empty()));
         // A group kept in a round's saved progress reads back the same.
         let g: GraphGroup = serde_json::from_value(json!({"id": "g", "assignedLabels": []})).unwrap();
         let back: GraphGroup = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
