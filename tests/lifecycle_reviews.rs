@@ -489,22 +489,9 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
 
 /// The `review.created` events waiting in the tenant's outbox: group → event ids.
 async fn created_events(app: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
-    let doc = app
-        .app
-        .state
-        .load(&contoso(), "webhook_outbox")
-        .await
-        .unwrap()
-        .map(|(d, _)| serde_json::from_str::<Value>(&d).unwrap())
-        .unwrap_or(Value::Null);
     let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();
-    for e in doc["events"].as_array().into_iter().flatten() {
-        if e["type"] == "review.created" {
-            let group = e["data"]["groupId"].as_str().unwrap().to_string();
-            out.entry(group)
-                .or_default()
-                .push(e["id"].as_str().unwrap().to_string());
-        }
+    for (id, group) in queued_events(app, "review.created").await {
+        out.entry(group).or_default().push(id);
     }
     out
 }

@@ -47,26 +47,7 @@ fn truth(app: &TestApp, which: &str) -> BTreeSet<String> {
 
 /// The `group.ownerless` events waiting in the tenant's outbox: id → group.
 async fn ownerless_events(app: &TestApp) -> BTreeMap<String, String> {
-    let doc = app
-        .app
-        .state
-        .load(&contoso(), "webhook_outbox")
-        .await
-        .unwrap()
-        .map(|(d, _)| serde_json::from_str::<Value>(&d).unwrap())
-        .unwrap_or(Value::Null);
-    doc["events"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["type"] == "group.ownerless")
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap().to_string(),
-                e["data"]["groupId"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+    queued_events(app, "group.ownerless").await.into_iter().collect()
 }
 
 /// A real tenant's size: 10,000 groups, one sync. Both kinds of ownerless groups are exactly

@@ -22,20 +22,25 @@ pub const CREATED_CATCH_UP: TimeDelta = TimeDelta::days(1);
 /// opened, so the event queued by the request and the one a sync queues after it stopped are
 /// one event; and its data.
 pub fn created_event(review: &Review) -> (String, serde_json::Value) {
-    let id = format!(
-        "msg_created_{}_{}",
-        review.group_id.replace('-', ""),
-        review.opened_at.timestamp()
-    );
-    let data = serde_json::json!({
+    let mut data = event_data(review);
+    data["decidedBy"] = serde_json::json!(review.decided_by);
+    (event_id("created", review, review.opened_at), data)
+}
+
+/// An event's id: its kind, the group and the time that makes it this event.
+fn event_id(kind: &str, review: &Review, at: DateTime<Utc>) -> String {
+    format!("msg_{kind}_{}_{}", review.group_id.replace('-', ""), at.timestamp())
+}
+
+/// What every review event says of its review.
+fn event_data(review: &Review) -> serde_json::Value {
+    serde_json::json!({
         "groupId": review.group_id,
         "displayName": review.display_name,
         "state": review.state,
         "dueAt": review.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "decidedBy": review.decided_by,
         "reason": review.reason,
-    });
-    (id, data)
+    })
 }
 
 /// Queues `review.created` for a review just written, then records on the item that it did.
@@ -59,19 +64,7 @@ pub async fn announce_created(
 
 /// The `review.due` event of a review: its id and its data.
 pub fn due_event(review: &Review) -> (String, serde_json::Value) {
-    let id = format!(
-        "msg_due_{}_{}",
-        review.group_id.replace('-', ""),
-        review.due_at.timestamp()
-    );
-    let data = serde_json::json!({
-        "groupId": review.group_id,
-        "displayName": review.display_name,
-        "state": review.state,
-        "dueAt": review.due_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "reason": review.reason,
-    });
-    (id, data)
+    (event_id("due", review, review.due_at), event_data(review))
 }
 
 /// Sends `review.due` for every pending review past its due date not yet notified. Returns
