@@ -84,18 +84,32 @@ fn processing() {
         index.add_group(&id.to_string(), site.as_deref(), team.as_deref());
     }
 
-    // Throughput: alternate the two ways, 11 rounds each, medians.
-    let (mut ours, mut naive) = (Vec::new(), Vec::new());
+    // Who was active (pseudonyms), as the sync does it.
+    let key = groupmgr::crypto::PseudonymKey::new(&groupmgr::crypto::IndexKey::from_bytes([5; 32]));
+    let tenant = groupmgr::domain::TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
+    let mut people = key.tenant(&tenant);
+
+    // Throughput: alternate the three ways, 11 rounds each, medians.
+    let (mut ours, mut naive, mut groups_only) = (Vec::new(), Vec::new(), Vec::new());
     let mut matched = 0;
     for _ in 0..11 {
         let t = Instant::now();
         let (mut seen, mut map) = (SeenIds::default(), ActivityMap::default());
         matched = 0;
         for b in &s.blobs {
-            matched += process_blob(b, &index, &mut seen, &mut map).unwrap().matched;
+            matched += process_blob(b, &index, &mut seen, &mut map, Some(&mut people))
+                .unwrap()
+                .matched;
         }
         std::hint::black_box(&map);
         ours.push(t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let (mut seen, mut map) = (SeenIds::default(), ActivityMap::default());
+        for b in &s.blobs {
+            process_blob(b, &index, &mut seen, &mut map, None).unwrap();
+        }
+        std::hint::black_box(&map);
+        groups_only.push(t.elapsed().as_secs_f64());
         let t = Instant::now();
         for b in &s.blobs {
             let v: Vec<serde_json::Value> = serde_json::from_slice(b).unwrap();
@@ -103,7 +117,13 @@ fn processing() {
         }
         naive.push(t.elapsed().as_secs_f64());
     }
-    let (ours, naive) = (median(ours), median(naive));
+    let (ours, naive, groups_only) = (median(ours), median(naive), median(groups_only));
+    println!(
+        "process_blob with people's active days: {:.0} records/s; without: {:.0} records/s; cost ratio {:.2}x",
+        entries / ours,
+        entries / groups_only,
+        ours / groups_only
+    );
     println!(
         "process_blob: {:.0} records/s ({:.1} MiB/s, {matched} about groups); naive Vec<Value> parse alone: {:.0} records/s; ratio {:.2}x",
         entries / ours,
@@ -119,7 +139,7 @@ fn processing() {
         TRACK.store(true, Ordering::SeqCst);
         let (mut seen, mut map) = (SeenIds::default(), ActivityMap::default());
         for b in &s.blobs[..n] {
-            process_blob(b, &index, &mut seen, &mut map).unwrap();
+            process_blob(b, &index, &mut seen, &mut map, Some(&mut people)).unwrap();
         }
         TRACK.store(false, Ordering::SeqCst);
         let ids = seen.len();
@@ -142,7 +162,7 @@ fn processing() {
         PEAK.store(0, Ordering::SeqCst);
         TRACK.store(true, Ordering::SeqCst);
         for b in &s.blobs[..n] {
-            process_blob(b, &index, &mut seen, &mut map).unwrap();
+            process_blob(b, &index, &mut seen, &mut map, Some(&mut people)).unwrap();
         }
         TRACK.store(false, Ordering::SeqCst);
         println!(

@@ -21,6 +21,9 @@ pub struct App {
     pub settings: Settings,
     /// Authenticates the API's cursors (derived from the index key).
     pub cursors: crate::crypto::CursorKey,
+    /// People's pseudonyms in the activity kept in customers' lists (derived from the index
+    /// key).
+    pub pseudonyms: crate::crypto::PseudonymKey,
     pub store: Arc<dyn Store>,
     pub gate: Gate,
     /// The tenant log / sealed-UPN writer, when running as a server.
@@ -77,6 +80,7 @@ impl App {
         let jwks = Arc::new(JwksCache::new(&authority, http.clone(), options.jwks));
         let validator = TokenValidator::new(&authority, serve.client_id, jwks);
         let cursors = crate::crypto::CursorKey::derive(&serve.index_key);
+        let pseudonyms = crate::crypto::PseudonymKey::new(&serve.index_key);
         let gate = Gate::new(
             validator,
             store.clone(),
@@ -106,6 +110,7 @@ impl App {
         Ok(Arc::new(Self {
             settings,
             cursors,
+            pseudonyms,
             store,
             gate,
             tenant_log,

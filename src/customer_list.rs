@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::activity::{LastActivity, SharePointKinds};
+use crate::activity::{ActivityDays, LastActivity, SharePointKinds};
 use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 use crate::microsoft::graph::{
@@ -124,6 +124,9 @@ pub struct GroupRow {
     /// SharePoint's last activity by kind (file edit, file view, page, list).
     pub last_sharepoint_kinds: SharePointKinds,
     pub last_activity: Option<DateTime<Utc>>,
+    /// The days of the last 96 the group was active, per signal and per person (pseudonyms
+    /// only: `activity::days`).
+    pub activity_days: ActivityDays,
     pub lifecycle: Lifecycle,
     pub synced_at: Option<DateTime<Utc>>,
 }
@@ -203,6 +206,10 @@ fn activity_columns() -> Vec<Column> {
         name,
         kind: ColumnKind::DateTime,
     })
+    .chain([Column {
+        name: "ActivityDays",
+        kind: ColumnKind::Note,
+    }])
     .collect()
 }
 
@@ -272,6 +279,7 @@ impl GroupRow {
             last_mail_activity: None,
             last_sharepoint_kinds: SharePointKinds::default(),
             last_activity: None,
+            activity_days: ActivityDays::default(),
             lifecycle: Lifecycle::Active,
             synced_at: None,
         }
@@ -326,7 +334,7 @@ impl GroupRow {
 
     /// The fields of the activity columns.
     pub fn activity_fields(&self) -> Map<String, Value> {
-        activity_fields(self.activity())
+        activity_fields(&self.activity())
     }
 
     /// The activity as recorded.
@@ -336,6 +344,7 @@ impl GroupRow {
             sharepoint: self.last_sharepoint_activity,
             mail: self.last_mail_activity,
             kinds: self.last_sharepoint_kinds,
+            days: self.activity_days.clone(),
         }
     }
 
@@ -346,6 +355,7 @@ impl GroupRow {
         self.last_mail_activity = a.mail;
         self.last_sharepoint_kinds = a.kinds;
         self.last_activity = a.overall();
+        self.activity_days = a.days;
     }
 
     pub fn from_fields(f: &Map<String, Value>) -> Option<Self> {
@@ -378,6 +388,9 @@ impl GroupRow {
                 list: parse_time(f.get("LastListActivity")),
             },
             last_activity: parse_time(f.get("LastActivity")),
+            activity_days: text("ActivityDays")
+                .map(|t| ActivityDays::from_column(&t))
+                .unwrap_or_default(),
             lifecycle: match f.get("LifecycleStatus").and_then(Value::as_str) {
                 Some("deleted") => Lifecycle::Deleted,
                 _ => Lifecycle::Active,
@@ -545,7 +558,7 @@ pub async fn changed_rows(
 }
 
 /// The activity columns' values for `a` (`LastActivity` the latest).
-fn activity_fields(a: LastActivity) -> Map<String, Value> {
+fn activity_fields(a: &LastActivity) -> Map<String, Value> {
     let mut f = Map::new();
     f.insert("LastTeamsActivity".into(), time(&a.teams));
     f.insert("LastSharePointActivity".into(), time(&a.sharepoint));
@@ -555,6 +568,7 @@ fn activity_fields(a: LastActivity) -> Map<String, Value> {
     f.insert("LastPageView".into(), time(&a.kinds.page));
     f.insert("LastListActivity".into(), time(&a.kinds.list));
     f.insert("LastActivity".into(), time(&a.overall()));
+    f.insert("ActivityDays".into(), opt(&a.days.to_column()));
     f
 }
 
@@ -701,8 +715,8 @@ pub async fn write_activity(
     for attempt in 1..=MERGE_ATTEMPTS {
         let mut writes = Vec::new();
         for (stored, a) in pending.drain(..) {
-            let mut merged = stored.activity;
-            merged.merge(a);
+            let mut merged = stored.activity.clone();
+            merged.merge(a.clone());
             if merged != stored.activity {
                 writes.push((stored, a, merged));
             }
@@ -713,7 +727,7 @@ pub async fn write_activity(
                 .iter()
                 .map(|(stored, _, merged)| ItemWrite::Update {
                     item: stored.item.to_string(),
-                    fields: activity_fields(*merged),
+                    fields: activity_fields(merged),
                     if_match: stored.etag.as_deref().map(str::to_string),
                 })
                 .collect();
@@ -725,7 +739,9 @@ pub async fn write_activity(
                         outcome.etags.insert(stored.group(), etag);
                     }
                     // Changed since it was read: read it again and merge.
-                    Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => lost.push((stored.group(), *a)),
+                    Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => {
+                        lost.push((stored.group(), a.clone()))
+                    }
                     Err(error) => outcome.refused.push(RefusedRow {
                         group_id: stored.group(),
                         error,

@@ -323,6 +323,7 @@ async fn activity(app: &TestApp, state: &dyn TenantState) -> Result<ActivityRepo
         pending: &mut pending,
         teams_report_offered: true,
         progress: None,
+        people: Some(std::sync::Mutex::new(a.pseudonyms.tenant(&contoso()))),
     }
     .run()
     .await
@@ -730,6 +731,7 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
             pending: &mut pending,
             teams_report_offered: true,
             progress: None,
+            people: Some(std::sync::Mutex::new(app.app.pseudonyms.tenant(&contoso()))),
         }
         .run()
         .await

@@ -99,13 +99,7 @@ impl GroupIndex {
                     .copied()
             };
             let group = by_id.or_else(by_thread)?;
-            return Some((
-                group,
-                LastActivity {
-                    teams: Some(time),
-                    ..Default::default()
-                },
-            ));
+            return Some((group, LastActivity::teams_at(time)));
         }
         if workload.eq_ignore_ascii_case("SharePoint") && is_content_operation(r) {
             let group = *self.sites.get(site_key(r.site_url.as_deref()?).as_ref())?;
@@ -155,6 +149,20 @@ fn sharepoint_kind(r: &AuditRecord<'_>) -> Option<SharePointKind> {
         Some(6) => Some(SharePointKind::FileEdit),
         _ => None,
     }
+}
+
+/// The person who did what a record says: its `UserId`, the user principal name of a user
+/// (management-activity-api.md §4, common schema: "The UPN of the user who performed the
+/// action"), for a regular user or an administrator (`UserType` 0 or 2, or absent); `None`
+/// for system accounts, applications, and ids that are not a UPN.
+pub fn actor<'r>(r: &'r AuditRecord<'_>) -> Option<&'r str> {
+    if is_system_actor(r) || !matches!(r.user_type, None | Some(0 | 2)) {
+        return None;
+    }
+    r.user_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| u.contains('@') && !u.starts_with('@'))
 }
 
 fn is_system_actor(r: &AuditRecord<'_>) -> bool {

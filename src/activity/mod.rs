@@ -4,6 +4,7 @@
 //! The result per group is a maximum of times (`LastActivity`), so replays and duplicate
 //! records cannot change it.
 
+pub mod days;
 pub mod mapping;
 pub mod records;
 pub mod usage_reports;
@@ -12,11 +13,13 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
+pub use days::{ActivityDays, DaySet, Pseudonym};
 use mapping::GroupIndex;
 use records::{BlobError, for_each_record};
 
-/// The latest activity seen for one group.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// The latest activity seen for one group, and the days it was active (per signal, per
+/// person).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastActivity {
     #[serde(default)]
     pub teams: Option<DateTime<Utc>>,
@@ -31,6 +34,8 @@ pub struct LastActivity {
     /// before GroupMgr split SharePoint's records by kind.
     #[serde(default, skip_serializing_if = "SharePointKinds::is_empty")]
     pub kinds: SharePointKinds,
+    #[serde(default, skip_serializing_if = "ActivityDays::is_empty")]
+    pub days: ActivityDays,
 }
 
 /// The latest SharePoint activity of each kind.
@@ -46,6 +51,11 @@ pub struct SharePointKinds {
     pub list: Option<DateTime<Utc>>,
 }
 
+/// The index of the Teams and mail signals in `ActivityDays::signals` (`lifecycle::Signal`'s
+/// order).
+pub const TEAMS_SIGNAL: usize = 0;
+pub const MAIL_SIGNAL: usize = 5;
+
 /// Which kind of SharePoint activity a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SharePointKind {
@@ -53,6 +63,18 @@ pub enum SharePointKind {
     FileView,
     Page,
     List,
+}
+
+impl SharePointKind {
+    /// Its index in `ActivityDays::signals`.
+    pub fn signal(self) -> usize {
+        match self {
+            SharePointKind::FileEdit => 1,
+            SharePointKind::FileView => 2,
+            SharePointKind::Page => 3,
+            SharePointKind::List => 4,
+        }
+    }
 }
 
 impl SharePointKinds {
@@ -90,12 +112,13 @@ fn later(a: Option<DateTime<Utc>>, b: Option<DateTime<Utc>>) -> Option<DateTime<
 }
 
 impl LastActivity {
-    /// Merges another observation (a maximum per kind).
+    /// Merges another observation (a maximum per kind, a union of days).
     pub fn merge(&mut self, other: LastActivity) {
         self.teams = later(self.teams, other.teams);
         self.sharepoint = later(self.sharepoint, other.sharepoint);
         self.mail = later(self.mail, other.mail);
         self.kinds.merge(other.kinds);
+        self.days.merge(&other.days);
     }
 
     /// SharePoint activity of one kind at `time` (it is SharePoint activity too).
@@ -106,8 +129,42 @@ impl LastActivity {
         };
         if let Some(k) = kind {
             *a.kinds.slot(k) = Some(time);
+            a.days.signals[k.signal()].insert(days::day_of(time));
         }
         a
+    }
+
+    /// Teams activity at `time`.
+    pub fn teams_at(time: DateTime<Utc>) -> Self {
+        let mut a = LastActivity {
+            teams: Some(time),
+            ..Default::default()
+        };
+        a.days.signals[TEAMS_SIGNAL].insert(days::day_of(time));
+        a
+    }
+
+    /// Group mailbox activity at `time`.
+    pub fn mail_at(time: DateTime<Utc>) -> Self {
+        let mut a = LastActivity {
+            mail: Some(time),
+            ..Default::default()
+        };
+        a.days.signals[MAIL_SIGNAL].insert(days::day_of(time));
+        a
+    }
+
+    /// This activity, done by `who` (on the days it holds).
+    pub fn by(mut self, who: Pseudonym) -> Self {
+        let mut all = DaySet::default();
+        for s in self.days.signals {
+            all.merge(s);
+        }
+        if let Some(t) = self.teams.or(self.sharepoint).or(self.mail) {
+            all.insert(days::day_of(t));
+        }
+        self.days.add_person(who, all);
+        self
     }
 
     /// The overall last activity.
@@ -122,7 +179,12 @@ pub struct ActivityMap(pub HashMap<uuid::Uuid, LastActivity>);
 
 impl ActivityMap {
     pub fn record(&mut self, group: uuid::Uuid, seen: LastActivity) {
-        self.0.entry(group).and_modify(|a| a.merge(seen)).or_insert(seen);
+        match self.0.entry(group) {
+            std::collections::hash_map::Entry::Occupied(mut a) => a.get_mut().merge(seen),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(seen);
+            }
+        }
     }
 
     /// `record` for a group id as text (a report's, the pending work's); one that is not a
@@ -237,6 +299,7 @@ pub fn process_blob(
     index: &GroupIndex,
     seen: &mut SeenIds,
     activity: &mut ActivityMap,
+    mut people: Option<&mut crate::crypto::TenantPseudonyms>,
 ) -> Result<BlobCounts, BlobError> {
     let mut c = BlobCounts::default();
     let (_, unreadable) = for_each_record(blob, |r| {
@@ -248,6 +311,11 @@ pub fn process_blob(
         c.records += 1;
         if let Some((group, last)) = index.classify(r) {
             c.matched += 1;
+            // Who: a pseudonym, never the name (`days.rs`).
+            let last = match (people.as_deref_mut(), mapping::actor(r)) {
+                (Some(p), Some(upn)) => last.by(Pseudonym(p.of(upn))),
+                _ => last,
+            };
             activity.record(group, last);
         }
     })?;
@@ -301,7 +369,7 @@ mod tests {
             rec("a", "2026-11-01T10:00:00", "https://contoso.sharepoint.com/sites/one/"),
         );
         let (mut seen, mut map) = (SeenIds::default(), ActivityMap::default());
-        let c = process_blob(blob.as_bytes(), &index, &mut seen, &mut map).unwrap();
+        let c = process_blob(blob.as_bytes(), &index, &mut seen, &mut map, None).unwrap();
         assert_eq!(
             c,
             BlobCounts {
@@ -316,14 +384,14 @@ mod tests {
             "[{}]",
             rec("b", "2026-11-02T10:00:00", "https://contoso.sharepoint.com/sites/one")
         );
-        let c = process_blob(again.as_bytes(), &index, &mut seen, &mut map).unwrap();
+        let c = process_blob(again.as_bytes(), &index, &mut seen, &mut map, None).unwrap();
         assert_eq!((c.records, c.duplicates), (0, 1));
         assert_eq!(map.0.len(), 1);
-        let last = map.0[&uuid::Uuid::from_u128(0xaaaa0000_0000_0000_0000_000000000001)];
+        let last = &map.0[&uuid::Uuid::from_u128(0xaaaa0000_0000_0000_0000_000000000001)];
         assert_eq!(last.sharepoint.unwrap().to_rfc3339(), "2026-11-02T10:00:00+00:00");
         assert_eq!(last.teams, None);
         assert!(
-            process_blob(b"{}", &index, &mut seen, &mut map).is_err(),
+            process_blob(b"{}", &index, &mut seen, &mut map, None).is_err(),
             "not an array"
         );
     }

@@ -77,10 +77,7 @@ fn midnight(day: NaiveDate) -> chrono::DateTime<Utc> {
 pub fn teams(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportError> {
     let mut out: HashMap<String, LastActivity> = HashMap::new();
     for (id, day, _) in rows("Teams activity report", csv_text, "Team Id", &[])? {
-        out.entry(id).or_default().merge(LastActivity {
-            teams: Some(midnight(day)),
-            ..Default::default()
-        });
+        out.entry(id).or_default().merge(LastActivity::teams_at(midnight(day)));
     }
     Ok(out)
 }
@@ -94,10 +91,7 @@ pub fn groups(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportErr
     for (id, day, values) in rows(report, csv_text, "Group Id", &["Exchange Received Email Count"])? {
         let received: u64 = values[0].parse().unwrap_or(0);
         if received > 0 {
-            out.entry(id).or_default().merge(LastActivity {
-                mail: Some(midnight(day)),
-                ..Default::default()
-            });
+            out.entry(id).or_default().merge(LastActivity::mail_at(midnight(day)));
         }
     }
     Ok(out)
@@ -116,7 +110,7 @@ mod tests {
                    2026-11-26,Short row\n";
         let out = teams(csv).unwrap();
         assert_eq!(out.len(), 2);
-        let a = out["a063d832-ae9a-467d-8cb4-17c073260890"];
+        let a = &out["a063d832-ae9a-467d-8cb4-17c073260890"];
         assert_eq!(a.teams.unwrap().to_rfc3339(), "2026-11-25T00:00:00+00:00");
         // A quoted line break in a name (the hand-written splitter broke on it).
         assert!(out.contains_key("d063d832-ae9a-467d-8cb4-17c073260890"));
@@ -135,7 +129,7 @@ mod tests {
                    2026-11-30,Nothing,False,a@contoso.com,,Public,4,0,0,0,a1111111-0000-0000-0000-000000000003,7\n";
         let out = groups(csv).unwrap();
         assert_eq!(out.len(), 1);
-        let m = out["a1111111-0000-0000-0000-000000000001"];
+        let m = &out["a1111111-0000-0000-0000-000000000001"];
         assert_eq!(m.mail.unwrap().to_rfc3339(), "2026-11-28T00:00:00+00:00");
         assert_eq!((m.teams, m.sharepoint), (None, None));
         // The older form of the report has no `Group Id`: it cannot be joined.

@@ -119,6 +119,73 @@ impl MacKey {
     }
 }
 
+/// People's pseudonyms in the activity GroupMgr keeps in a customer's list (who was active in
+/// a group on which days): HMAC-SHA256 of the normalised user principal name under a key of
+/// the tenant (HKDF of the index key, a salt of its own, the tenant id as info), cut to 9
+/// bytes. Unrelated to the blind index in our database (another key), so the two cannot be
+/// joined; without the master key nobody can test a name against them.
+#[derive(Clone)]
+pub struct PseudonymKey {
+    prk: hkdf::Prk,
+}
+
+const PSEUDONYM_SALT: &[u8] = b"groupmgr/member-activity/v1";
+
+impl PseudonymKey {
+    pub fn new(master: &IndexKey) -> Self {
+        Self {
+            prk: hkdf::Salt::new(hkdf::HKDF_SHA256, PSEUDONYM_SALT).extract(&master.0),
+        }
+    }
+
+    /// The pseudonyms of one tenant's people.
+    pub fn tenant(&self, tenant: &TenantId) -> TenantPseudonyms {
+        let info = [tenant.as_uuid().as_bytes().as_slice()];
+        let okm = self
+            .prk
+            .expand(&info, hmac::HMAC_SHA256)
+            // ring refuses only outputs longer than 255 × hash length; 32 bytes is far below.
+            .expect("HKDF output of one hash length is always valid");
+        TenantPseudonyms {
+            key: hmac::Key::from(okm),
+            cache: std::collections::HashMap::new(),
+        }
+    }
+}
+
+/// One tenant's pseudonym key, with the pseudonyms computed so far (an audit feed names the
+/// same few thousand people over and over).
+pub struct TenantPseudonyms {
+    key: hmac::Key,
+    cache: std::collections::HashMap<Box<str>, [u8; 9]>,
+}
+
+/// Names remembered at most (a bound on memory, not a limit on people).
+const PSEUDONYM_CACHE: usize = 100_000;
+
+impl TenantPseudonyms {
+    /// The pseudonym of `upn` (normalised to NFC, lower-cased, as the blind index is).
+    pub fn of(&mut self, upn: &str) -> [u8; 9] {
+        if let Some(p) = self.cache.get(upn) {
+            return *p;
+        }
+        let p = self.compute(upn);
+        if self.cache.len() >= PSEUDONYM_CACHE {
+            self.cache.clear();
+        }
+        self.cache.insert(upn.into(), p);
+        p
+    }
+
+    pub fn compute(&self, upn: &str) -> [u8; 9] {
+        let normalised: String = upn.nfc().collect::<String>().to_lowercase();
+        let tag = hmac::sign(&self.key, normalised.as_bytes());
+        let mut out = [0u8; 9];
+        out.copy_from_slice(&tag.as_ref()[..9]);
+        out
+    }
+}
+
 /// Computes blind indexes from the master key. Cheap to clone and share.
 #[derive(Clone)]
 pub struct UpnIndexer {
@@ -169,6 +236,21 @@ mod tests {
 
     const A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const B: &str = "11111111-2222-3333-4444-555555555555";
+
+    #[test]
+    fn pseudonyms_are_per_tenant_case_blind_and_not_the_blind_index() {
+        let key = IndexKey::from_bytes([9; 32]);
+        let a = TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
+        let b = TenantId::parse("11111111-86f1-41af-91ab-2d7cd011db47").unwrap();
+        let mut pa = PseudonymKey::new(&key).tenant(&a);
+        let pb = PseudonymKey::new(&key).tenant(&b);
+        assert_eq!(pa.of("Ada@Contoso.com"), pa.of("ada@contoso.com"));
+        assert_eq!(pa.of("Ada@Contoso.com"), pa.compute("ADA@CONTOSO.COM"));
+        assert_ne!(pa.of("ada@contoso.com"), pb.compute("ada@contoso.com"));
+        assert_ne!(pa.of("ada@contoso.com"), pa.of("bob@contoso.com"));
+        let index = UpnIndexer::new(key).index(&a, "ada@contoso.com");
+        assert_ne!(&index.0[..9], &pa.of("ada@contoso.com")[..]);
+    }
 
     #[test]
     fn case_and_normalisation_do_not_split_a_user() {

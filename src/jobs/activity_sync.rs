@@ -354,6 +354,9 @@ pub struct ActivitySync<'a> {
     pub teams_report_offered: bool,
     /// Called after each blob with (blobs done, records so far), for progress displays.
     pub progress: Option<&'a (dyn Fn(u64, u64) + Send + Sync)>,
+    /// The tenant's people's pseudonyms, for the days each was active in a group (`None`:
+    /// the groups' activity only).
+    pub people: Option<std::sync::Mutex<crate::crypto::TenantPseudonyms>>,
 }
 
 /// The rows of the list and what maps audit records to them.
@@ -510,7 +513,7 @@ impl ActivitySync<'_> {
             .filter_map(|r| {
                 seen.iter()
                     .find(|(s, _)| s.group() == r.group_id)
-                    .map(|(_, a)| (r.clone(), *a))
+                    .map(|(_, a)| (r.clone(), a.clone()))
             })
             .collect();
         self.pending.refused_activity(&self.tenant, refused);
@@ -814,7 +817,14 @@ impl ActivitySync<'_> {
         report: &mut ActivityReport,
     ) -> Result<bool, ActivityError> {
         match mgmt.fetch(uri).await {
-            Ok(bytes) => match process_blob(&bytes, index, seen, map) {
+            Ok(bytes) => match {
+                // Held for the parsing only (no await inside).
+                let mut people = self
+                    .people
+                    .as_ref()
+                    .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()));
+                process_blob(&bytes, index, seen, map, people.as_deref_mut())
+            } {
                 Ok(counts) => {
                     report.records += counts.records;
                     report.duplicates += counts.duplicates;

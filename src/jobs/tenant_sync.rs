@@ -353,6 +353,7 @@ async fn work(
             pending: &mut pending,
             teams_report_offered: app.settings.cloud.has_teams_report(),
             progress,
+            people: Some(std::sync::Mutex::new(app.pseudonyms.tenant(tenant))),
         }
         .run()
         .await;
