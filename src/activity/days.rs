@@ -213,7 +213,7 @@ impl ActivityDays {
                 .then(pa.cmp(pb))
         });
         self.people.truncate(MAX_PEOPLE);
-        self.people.sort_by(|(a, _), (b, _)| a.cmp(b));
+        self.people.sort_by_key(|(a, _)| *a);
     }
 
     pub fn merge(&mut self, other: &ActivityDays) {

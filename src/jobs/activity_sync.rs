@@ -800,6 +800,21 @@ impl ActivitySync<'_> {
         Ok(true)
     }
 
+    /// `process_blob` with the tenant's pseudonyms (held for the parsing only).
+    fn process(
+        &self,
+        bytes: &[u8],
+        index: &GroupIndex,
+        seen: &mut SeenIds,
+        map: &mut ActivityMap,
+    ) -> Result<crate::activity::BlobCounts, crate::activity::records::BlobError> {
+        let mut people = self
+            .people
+            .as_ref()
+            .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()));
+        process_blob(bytes, index, seen, map, people.as_deref_mut())
+    }
+
     /// Reads one blob into `map`, or notes why it could not be read. `false`: the budget ran
     /// out before it could be read (nothing noted; the next invocation reads it).
     #[allow(clippy::too_many_arguments)]
@@ -817,14 +832,7 @@ impl ActivitySync<'_> {
         report: &mut ActivityReport,
     ) -> Result<bool, ActivityError> {
         match mgmt.fetch(uri).await {
-            Ok(bytes) => match {
-                // Held for the parsing only (no await inside).
-                let mut people = self
-                    .people
-                    .as_ref()
-                    .map(|p| p.lock().unwrap_or_else(|e| e.into_inner()));
-                process_blob(&bytes, index, seen, map, people.as_deref_mut())
-            } {
+            Ok(bytes) => match self.process(&bytes, index, seen, map) {
                 Ok(counts) => {
                     report.records += counts.records;
                     report.duplicates += counts.duplicates;
