@@ -125,6 +125,8 @@ pub struct Truth {
     /// A SharePoint record's kind: 0 list item, 1 page view, 2 file edit, 3 file view.
     pub kind: usize,
     pub time: DateTime<Utc>,
+    /// Who did it (`UserId`): a user principal name.
+    pub user: String,
 }
 
 fn fmt_time(t: DateTime<Utc>) -> String {
@@ -188,6 +190,9 @@ fn base(
         let id = Uuid::from_u128(((b.seed(tenant) as u128) << 64) | (i as u128).wrapping_mul(2_654_435_761));
         let user = format!("user{}@{mail_domain}", rng.below(50));
         let roll = rng.below(100);
+        // Who, when the record is a group's (one draw whatever the record, so that who the
+        // members are changes no other record).
+        let pick = rng.next_u64();
         let rec = if b.sharepoint {
             let g = (!groups.is_empty()).then(|| groups[rng.below(groups.len() as u64) as usize]);
             // One of each kind GroupMgr tells apart (Purview "Audit log activities": file and
@@ -212,12 +217,15 @@ fn base(
                         Some(ch) if i % 3 == 0 => ch.site.clone(),
                         _ => g.site.clone().unwrap_or_default(),
                     };
+                    let user = actor(t, g, pick).unwrap_or(user);
+                    r["UserId"] = json!(user);
                     truth.push(Truth {
                         record: i,
                         group: g.id,
                         teams: false,
                         kind,
                         time,
+                        user,
                     });
                     r["SiteUrl"] = json!(format!("{site}/"));
                     r["ObjectId"] = json!(format!("{site}/Shared Documents/Report.docx"));
@@ -242,12 +250,15 @@ fn base(
                 "UserType": 0, "UserId": user, "UserKey": Uuid::from_u128(id.as_u128() ^ 1).to_string(), "Workload": "MicrosoftTeams", "Version": 1});
             match (roll, team) {
                 (0..=49, Some(g)) if teams_active(g.id) => {
+                    let user = actor(t, g, pick).unwrap_or(user);
+                    r["UserId"] = json!(user);
                     truth.push(Truth {
                         record: i,
                         group: g.id,
                         teams: true,
                         kind: 0,
                         time,
+                        user,
                     });
                     let operations = if opts.premium_teams_events {
                         PREMIUM_TEAM_OPERATIONS
@@ -262,12 +273,15 @@ fn base(
                     r["HostedContents"] = json!([{"Id": "aGlkZGVuIGNvbnRlbnQ="}]);
                 }
                 (50..=59, Some(g)) if teams_active(g.id) => {
+                    let user = actor(t, g, pick).unwrap_or(user);
+                    r["UserId"] = json!(user);
                     truth.push(Truth {
                         record: i,
                         group: g.id,
                         teams: true,
                         kind: 0,
                         time,
+                        user,
                     });
                     if opts.premium_teams_events {
                         // A meeting's details name the group, not the team's thread.
@@ -300,6 +314,92 @@ fn base(
         records.push(rec);
     }
     (records, truth)
+}
+
+/// Who did a group's activity (`UserId`: "The UPN of the user who performed the action",
+/// office-365-management-activity-api-schema, "Common schema"). Nine records in ten are by a
+/// member, some members far more active than others: in an order of the group's own, the
+/// first does one in two of the members' records, the second one in four, and so on. One in
+/// ten is by someone of the tenant who is not a member (a public group's site and team are
+/// open to the organisation). Guests and people who left are members like any other, so
+/// their activity is in the feed too. `None` for a tenant without people.
+fn actor(t: &TenantGraph, g: &crate::graph::model::Group, pick: u64) -> Option<String> {
+    let mut members: Vec<Uuid> = g.members.iter().copied().collect();
+    let order = |u: &Uuid| (u.as_u128() ^ g.id.as_u128()).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
+    members.sort_by_key(order);
+    if pick % 10 == 0 || members.is_empty() {
+        let others: Vec<&String> = t
+            .upns
+            .iter()
+            .filter(|(id, _)| !g.members.contains(id))
+            .map(|(_, upn)| upn)
+            .collect();
+        if !others.is_empty() {
+            return Some(others[(pick / 10) as usize % others.len()].clone());
+        }
+    }
+    let rank = ((pick >> 4).trailing_ones() as usize).min(members.len().checked_sub(1)?);
+    t.upns.get(&members[rank]).cloned()
+}
+
+/// Days (since 1970-01-01, UTC) of activity in the feed: per group and person (lower-case
+/// user principal name), and per group and signal (Teams, SharePoint file edit, file view,
+/// page, list, mail — the last never in the feed).
+#[derive(Debug, Default)]
+pub struct FeedDays {
+    pub people: HashMap<Uuid, HashMap<String, std::collections::BTreeSet<i64>>>,
+    pub signals: HashMap<Uuid, [std::collections::BTreeSet<i64>; 6]>,
+}
+
+/// Who was active in each group on which days (UTC, days since 1970-01-01), by user
+/// principal name, as the feed's records say in the blobs that became available from `from`
+/// to `now` (the repeats of earlier records included). A reader that listed the feed from
+/// `from` on, at least once every 7 days, has seen exactly these records.
+pub fn feed_days(
+    t: &TenantGraph,
+    tenant: &Uuid,
+    host: &str,
+    opts: &AuditOptions,
+    from: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> FeedDays {
+    let mut out = FeedDays::default();
+    // A blob is available from 30 minutes to 3 hours and a half after its hour.
+    let first = from.timestamp().div_euclid(3600) - 4;
+    let last = *live_hours(now).end();
+    for sharepoint in [true, false] {
+        for hour in first..=last {
+            for index in 0..opts.blobs_per_hour {
+                let b = BlobId {
+                    sharepoint,
+                    hour,
+                    index,
+                };
+                if b.created(tenant) > now || b.created(tenant) < from {
+                    continue;
+                }
+                let previous = previous(b, opts);
+                let repeated = base(t, tenant, host, previous, opts, DUPLICATES)
+                    .1
+                    .into_iter()
+                    .filter(|t| t.record < DUPLICATES);
+                for truth in base(t, tenant, host, b, opts, usize::MAX).1.into_iter().chain(repeated) {
+                    let day = truth.time.timestamp().div_euclid(86_400);
+                    out.people
+                        .entry(truth.group)
+                        .or_default()
+                        .entry(truth.user.to_lowercase())
+                        .or_default()
+                        .insert(day);
+                    // Record kinds 0 list, 1 page, 2 edit, 3 view → signals (Teams, file edit,
+                    // file view, page, list, mail).
+                    let signal = if truth.teams { 0 } else { [4, 3, 1, 2][truth.kind] };
+                    out.signals.entry(truth.group).or_default()[signal].insert(day);
+                }
+            }
+        }
+    }
+    out
 }
 
 fn previous(b: BlobId, opts: &AuditOptions) -> BlobId {

@@ -557,6 +557,69 @@ impl Sim {
             .unwrap_or_default()
     }
 
+    /// On which days (since 1970-01-01, UTC) each group was active, per person (lower-case
+    /// user principal name) and per signal, in the feed's content that became available from
+    /// `from` to `now`.
+    pub fn expected_feed_days(
+        &self,
+        tenant: uuid::Uuid,
+        from: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> audit::FeedDays {
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let host = format!("{}.sharepoint.com", t.name.to_lowercase());
+        let opts = self.state.options.audit.clone();
+        self.state
+            .with_graph(&tenant, |g| audit::feed_days(g, &tenant, &host, &opts, from, now))
+            .unwrap_or_default()
+    }
+
+    /// The truth for successors of a group (issue 16): its members who are neither guests nor
+    /// disabled, ranked by the days (of the 90 ending on `now`'s day) they were active in the
+    /// group as the feed's content from `from` to `now` says, then by their latest such day,
+    /// then by id; at most `n`, and only people active at least once. Each with their days.
+    pub fn expected_successors(
+        &self,
+        tenant: uuid::Uuid,
+        from: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+        n: usize,
+    ) -> std::collections::HashMap<uuid::Uuid, Vec<(uuid::Uuid, u32)>> {
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let days = self.expected_feed_days(tenant, from, now).people;
+        let today = now.timestamp().div_euclid(86_400);
+        let members: Vec<(uuid::Uuid, Vec<uuid::Uuid>)> = self
+            .state
+            .with_graph(&tenant, |g| {
+                g.groups
+                    .values()
+                    .filter(|x| x.is_unified() && x.deleted.is_none())
+                    .map(|x| (x.id, x.members.iter().copied().collect()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out = std::collections::HashMap::new();
+        for (group, ids) in members {
+            let Some(active) = days.get(&group) else { continue };
+            let mut ranked: Vec<(uuid::Uuid, u32, i64)> = ids
+                .iter()
+                .filter_map(|id| t.user_by_id(id))
+                .filter(|u| u.enabled && !u.guest)
+                .filter_map(|u| {
+                    let d = active.get(&u.upn.to_lowercase())?;
+                    let recent: Vec<i64> = d.iter().copied().filter(|d| *d > today - 90).collect();
+                    Some((u.id, recent.len() as u32, *recent.last()?))
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.cmp(&a.2)).then(a.0.cmp(&b.0)));
+            ranked.truncate(n);
+            if !ranked.is_empty() {
+                out.insert(group, ranked.into_iter().map(|(id, days, _)| (id, days)).collect());
+            }
+        }
+        out
+    }
+
     /// What the audit feed says at `now` about each group's SharePoint activity by kind:
     /// [file edit, file view, page view, list item].
     pub fn expected_sharepoint_kinds_at(

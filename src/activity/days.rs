@@ -30,7 +30,8 @@ pub fn day_of(t: DateTime<Utc>) -> Day {
     t.timestamp().div_euclid(86_400) as Day
 }
 
-fn date_of(day: Day) -> Option<NaiveDate> {
+/// The date of a day number.
+pub fn date(day: Day) -> Option<NaiveDate> {
     DateTime::from_timestamp(i64::from(day) * 86_400, 0).map(|t| t.date_naive())
 }
 
@@ -108,7 +109,7 @@ impl DaySet {
 
     /// `2026-12-03:1f` — the latest day, then the bits in hex (bit 0: that day).
     fn encode(&self) -> Option<String> {
-        let date = date_of(self.latest()?)?;
+        let date = date(self.latest()?)?;
         Some(format!("{}:{:x}", date.format("%Y-%m-%d"), self.bits))
     }
 

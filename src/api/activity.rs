@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
-use super::model::{Activity, ActivityItem, ActivityPage, GroupActivity, SignalDetail};
+use super::model::{ActiveDays, Activity, ActivityItem, ActivityPage, GroupActivity, SignalDetail};
 use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
@@ -185,6 +185,7 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
         // Never synced: no signal can be matched to it yet.
         group.unobservable.extend(Signal::ALL);
     }
+    let today = crate::activity::days::day_of(app.clock.now());
     let signals = Signal::ALL
         .iter()
         .map(|s| SignalDetail {
@@ -193,6 +194,7 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
             observed_since: data.observed_since[*s as usize],
             available: !data.unavailable.contains(s),
             observable: !group.unobservable.contains(s),
+            active_days: ActiveDays::of(row.activity_days.signals[*s as usize], today),
         })
         .collect();
     let body = GroupActivity {

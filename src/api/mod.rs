@@ -14,6 +14,7 @@ pub mod naming;
 pub mod openapi;
 mod paging;
 pub mod policy;
+pub mod successors;
 pub mod sync;
 mod upstream;
 

@@ -800,6 +800,80 @@ pub struct SignalDetail {
     /// Whether this group's activity of this kind can be matched to it (`false`: its site or
     /// its team's thread id is not known yet).
     pub observable: bool,
+    /// On how many days of the last 7, 30 and 90 it was seen.
+    pub active_days: ActiveDays,
+}
+
+/// On how many days a signal was seen, of the last 7, 30 and 90 (UTC days, today included).
+/// Days, not events: a day is counted once however many times its records are read, so the
+/// numbers cannot be inflated by the audit feed's repeats or a re-read after a failure.
+/// Counted from when GroupMgr began keeping days (this version's first sync) and
+/// `observedSince`, whichever is later.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ActiveDays {
+    pub last7: u32,
+    pub last30: u32,
+    pub last90: u32,
+}
+
+impl ActiveDays {
+    pub fn of(set: crate::activity::DaySet, today: crate::activity::days::Day) -> Self {
+        Self {
+            last7: set.count(today, 7),
+            last30: set.count(today, 30),
+            last90: set.count(today, 90),
+        }
+    }
+}
+
+/// `GET /api/groups/{id}/successors`: who could own the group next.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Successors {
+    pub group_id: String,
+    pub display_name: String,
+    /// The days of activity that count (the last 90, today included).
+    pub window_days: u32,
+    /// At most three, most active first: members who are not guests and whose accounts are
+    /// not disabled, with at least one active day in the group. Ties: the latest active day,
+    /// then the id.
+    pub successors: Vec<Successor>,
+    /// Members who could be suggested (users, not guests, not disabled).
+    pub members_considered: usize,
+    /// Of those, how many were active in the group in the window.
+    pub active_members: usize,
+    /// Guests are never suggested.
+    pub guests_left_out: usize,
+    /// Members with a disabled account; `null` when GroupMgr cannot tell (the application
+    /// permission `User.Read.All` is not granted), in which case they may be among the
+    /// successors.
+    #[schema(required = true)]
+    pub disabled_left_out: Option<usize>,
+    /// Whether the tenant's audit feed is read at all (without it nobody's activity is known
+    /// and the list is empty).
+    pub audit_feed: bool,
+    /// Activity is complete up to here for the whole tenant.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub data_complete_until: Option<DateTime<Utc>>,
+    #[schema(value_type = String, format = DateTime)]
+    pub as_of: DateTime<Utc>,
+}
+
+/// A suggested successor.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Successor {
+    pub id: String,
+    #[schema(required = true)]
+    pub display_name: Option<String>,
+    pub user_principal_name: String,
+    /// Days of the window on which they were active in the group's team or sites.
+    pub active_days: u32,
+    /// The latest of those days (UTC).
+    #[schema(value_type = Option<String>, format = Date, required = true)]
+    pub last_active_day: Option<chrono::NaiveDate>,
 }
 
 /// `GET /api/groups/{id}/activity`: a group's activity, signal by signal, with its evidence.

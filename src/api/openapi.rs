@@ -216,6 +216,14 @@ fn webhook_delete() {}
 #[allow(dead_code)]
 fn group_activity() {}
 
+/// Who could own a group next
+#[utoipa::path(get, path = "/api/groups/{id}/successors", tag = "lifecycle",
+    params(("id" = String, Path, description = "The group's id")),
+    description = "Requires the `GroupMgr.Admin` app role. For a group without an owner who can act (`GET /api/groups?ownership=none|disabled`): up to three of its members — never guests, never disabled accounts (when `User.Read.All` is granted; `disabledLeftOut` is `null` when it is not) — ranked by the days of the last 90 on which the audit feed shows them active in the group's team or sites, then by their latest active day. The members are read now with the caller's rights; who was active when is kept in the tenant's GroupMgr list under pseudonyms, never in GroupMgr's database. Works for any group, owned or not. `404 not_found`: no Microsoft 365 group with this id.",
+    responses((status = 200, description = "The suggested successors and what they rest on", body = Successors), Errors))]
+#[allow(dead_code)]
+fn group_successors() {}
+
 /// List the lifecycle reviews
 #[utoipa::path(get, path = "/api/lifecycle/reviews", tag = "lifecycle",
     description = "Requires the `GroupMgr.Admin` app role. Every review, soonest due first, from the list \"GroupMgr Reviews\" of the tenant's GroupMgr site, read with the caller's rights.",
@@ -356,7 +364,7 @@ impl Modify for BearerScheme {
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, naming_preview, lifecycle_policy_get, lifecycle_policy_put,
-        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, webhook_get, webhook_put, webhook_delete, group_activity, activity, sync_state, sync, logs, openapi
+        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, group_successors, webhook_get, webhook_put, webhook_delete, group_activity, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode, OwnershipFilter)),

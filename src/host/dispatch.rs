@@ -162,6 +162,7 @@ async fn http(
         Gated::WebhookDelete => api::lifecycle::webhook_delete(app, caller).await,
         Gated::Activity => api::activity::get(app, caller, req).await,
         Gated::GroupActivity => api::activity::group(app, caller, req).await,
+        Gated::GroupSuccessors => api::successors::get(app, caller, req).await,
         Gated::SyncState => api::sync::get(app, caller).await,
         Gated::Sync => api::sync::post(app, caller, req).await,
         Gated::OpenApi => Ok(api::openapi::get()),

@@ -44,6 +44,9 @@ pub enum Gated {
     WebhookDelete,
     /// `GET /api/groups/{id}/activity`: one group's activity, signal by signal.
     GroupActivity,
+    /// `GET /api/groups/{id}/successors`: who could own the group next (role
+    /// `GroupMgr.Admin`).
+    GroupSuccessors,
     Activity,
     /// `GET /api/sync`: where the caller's tenant's sync stands (role `GroupMgr.Admin`).
     SyncState,
@@ -155,6 +158,11 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "GroupActivity",
         route: "groups/{id}/activity",
         methods: &[("GET", G(GroupActivity))],
+    },
+    HttpFunction {
+        name: "GroupSuccessors",
+        route: "groups/{id}/successors",
+        methods: &[("GET", G(GroupSuccessors))],
     },
     HttpFunction {
         name: "Activity",

@@ -55,6 +55,11 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
         ("PATCH", ["groups", id]) => guard(c, WRITE).unwrap_or_else(|| update(tenant, req, id)),
         ("DELETE", ["groups", id]) => guard(c, WRITE).unwrap_or_else(|| delete(state, tenant, req, id)),
         ("GET", ["groups", id, rel @ ("owners" | "members")]) => guard(c, READ).unwrap_or_else(|| list_relation(state, tenant, req, id, rel)),
+        // The OData cast to users (api/group-list-members: "GET /groups/{id}/members/
+        // microsoft.graph.user"): every member the sim has is a user, so the same list.
+        ("GET", ["groups", id, rel @ ("owners" | "members"), "microsoft.graph.user"]) => {
+            guard(c, READ).unwrap_or_else(|| list_relation(state, tenant, req, id, rel))
+        }
         ("GET", ["groups", id, rel @ ("owners" | "members"), "$count"]) => guard(c, READ).unwrap_or_else(|| {
             if req.header("consistencylevel").is_none_or(|v| !v.eq_ignore_ascii_case("eventual")) {
                 return GraphReply::error(StatusCode::BAD_REQUEST, "Request_BadRequest", "Count is not currently supported without the ConsistencyLevel: eventual header.");

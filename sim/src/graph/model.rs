@@ -303,6 +303,9 @@ pub struct TenantGraph {
     pub list_writes: u64,
     /// Team archive and unarchive operations by id (`teams.rs`).
     pub team_operations: BTreeMap<String, super::teams::TeamOperation>,
+    /// The tenant's people by id: their user principal names, as audit records name them
+    /// (`UserId`), guests' with `#EXT#`.
+    pub upns: BTreeMap<Uuid, String>,
 }
 
 /// A role on one site (`Sites.Selected` grants: read, write, manage, fullcontrol).
@@ -530,6 +533,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         lists: BTreeMap::new(),
         list_writes: 0,
         team_operations: BTreeMap::new(),
+        upns: tenant.users.iter().map(|u| (u.id, u.upn.clone())).collect(),
     }
 }
 

@@ -108,6 +108,25 @@ pub struct DirectoryObject {
     pub odata_type: Option<String>,
     pub display_name: Option<String>,
     pub user_principal_name: Option<String>,
+    /// A user's `Member` or `Guest` (when selected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_type: Option<String>,
+}
+
+impl DirectoryObject {
+    /// A B2B guest: `userType` `Guest`, or (where the type was not given) a user principal
+    /// name with `#EXT#`, as every invited guest's has.
+    pub fn is_guest(&self) -> bool {
+        self.user_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Guest"))
+            || self
+                .user_principal_name
+                .as_deref()
+                .is_some_and(|u| u.to_ascii_uppercase().contains("#EXT#"))
+    }
+
+    pub fn is_user(&self) -> bool {
+        self.odata_type.as_deref().is_none_or(|t| t == "#microsoft.graph.user")
+    }
 }
 
 /// One name/value of a directory setting (values are strings).
@@ -380,6 +399,17 @@ impl<'a> Graph<'a> {
             self.url(&format!("/groups/{}/{}", enc(group), rel.path()))
         );
         self.get_json(&url, &[]).await
+    }
+
+    /// Every member of a group that is a user, with their `userType` (groups/{id}/members cast
+    /// to microsoft.graph.user: api/group-list-members "List members": `$select` and paging
+    /// as for any directoryObject collection).
+    pub async fn member_users(&self, group: &str) -> Result<Vec<DirectoryObject>, GraphError> {
+        let url = format!(
+            "{}?$select=id,displayName,userPrincipalName,userType&$top=999",
+            self.url(&format!("/groups/{}/members/microsoft.graph.user", enc(group)))
+        );
+        self.collect_all(&url, &[]).await
     }
 
     /// A further page of `list_relation`.
