@@ -327,7 +327,7 @@ fn actor(t: &TenantGraph, g: &crate::graph::model::Group, pick: u64) -> Option<S
     let mut members: Vec<Uuid> = g.members.iter().copied().collect();
     let order = |u: &Uuid| (u.as_u128() ^ g.id.as_u128()).wrapping_mul(0x9E37_79B9_7F4A_7C15_F39C_C060_5CED_C835);
     members.sort_by_key(order);
-    if pick % 10 == 0 || members.is_empty() {
+    if pick.is_multiple_of(10) || members.is_empty() {
         let others: Vec<&String> = t
             .upns
             .iter()
@@ -352,9 +352,11 @@ pub struct FeedDays {
 }
 
 /// Who was active in each group on which days (UTC, days since 1970-01-01), by user
-/// principal name, as the feed's records say in the blobs that became available from `from`
-/// to `now` (the repeats of earlier records included). A reader that listed the feed from
-/// `from` on, at least once every 7 days, has seen exactly these records.
+/// principal name, and each signal's days, as the feed's records say in the blobs of the
+/// hours after `from`'s that became available from `from` to `now` (the repeats of earlier
+/// records included). A reader whose first listing began at `from` (7 days before it, less
+/// a margin: the feed lists only the hours after the one 7 days back) and that listed the
+/// feed at least once every 7 days since has seen exactly these records.
 pub fn feed_days(
     t: &TenantGraph,
     tenant: &Uuid,
@@ -364,8 +366,7 @@ pub fn feed_days(
     now: DateTime<Utc>,
 ) -> FeedDays {
     let mut out = FeedDays::default();
-    // A blob is available from 30 minutes to 3 hours and a half after its hour.
-    let first = from.timestamp().div_euclid(3600) - 4;
+    let first = from.timestamp().div_euclid(3600) + 1;
     let last = *live_hours(now).end();
     for sharepoint in [true, false] {
         for hour in first..=last {

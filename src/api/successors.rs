@@ -104,13 +104,10 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
     });
     let active_members = ranked.len();
     ranked.truncate(SUGGESTED);
-    let data_complete_until = crate::jobs::activity_sync::data_complete_until(
-        app.state.as_ref(),
-        tenant,
-        app.management.is_some(),
-    )
-    .await
-    .map_err(|_| ApiError::store_unavailable())?;
+    let data_complete_until =
+        crate::jobs::activity_sync::data_complete_until(app.state.as_ref(), tenant, app.management.is_some())
+            .await
+            .map_err(|_| ApiError::store_unavailable())?;
     let body = Successors {
         group_id: group.id.clone(),
         display_name: group.display_name.clone().unwrap_or_default(),

@@ -117,7 +117,9 @@ impl DirectoryObject {
     /// A B2B guest: `userType` `Guest`, or (where the type was not given) a user principal
     /// name with `#EXT#`, as every invited guest's has.
     pub fn is_guest(&self) -> bool {
-        self.user_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("Guest"))
+        self.user_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("Guest"))
             || self
                 .user_principal_name
                 .as_deref()
