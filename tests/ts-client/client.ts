@@ -52,6 +52,8 @@ type Candidate = CandidatePage["value"][number];
 type Withholding = NonNullable<CandidatePage["withheld"]>;
 type GroupActivity = Answer<"/api/groups/{id}/activity", "get", 200>;
 type SignalDetail = GroupActivity["signals"][number];
+type Successors = Answer<"/api/groups/{id}/successors", "get", 200>;
+type Successor = Successors["successors"][number];
 type ReviewList = Answer<"/api/lifecycle/reviews", "get", 200>;
 type Review = ReviewList["value"][number];
 type OpenedReviews = Answer<"/api/lifecycle/reviews", "post", 200>;
@@ -227,6 +229,33 @@ const signalDetailChecks: Checks<SignalDetail> = {
   observedSince: orNull(isTime),
   available: isBoolean,
   observable: isBoolean,
+  activeDays: (v) => {
+    if (!isObject(v) || !isCount(v.last7) || !isCount(v.last30) || !isCount(v.last90)) return false;
+    const [d7, d30, d90] = [v.last7, v.last30, v.last90] as number[];
+    return d7 <= 7 && d7 <= d30 && d30 <= d90 && d90 <= 90;
+  },
+};
+
+const successorChecks: Checks<Successor> = {
+  id: isUuid,
+  displayName: orNull(isString),
+  userPrincipalName: isString,
+  activeDays: (v) => isCount(v) && (v as number) >= 1 && (v as number) <= 90,
+  lastActiveDay: orNull((v) => typeof v === "string" && /^\d{4}-\d{2}-\d{2}$/.test(v)),
+};
+
+const successorsChecks: Checks<Successors> = {
+  groupId: isUuid,
+  displayName: isString,
+  windowDays: (v) => v === 90,
+  successors: arrayOf(shaped(successorChecks)),
+  membersConsidered: isCount,
+  activeMembers: isCount,
+  guestsLeftOut: isCount,
+  disabledLeftOut: orNull(isCount),
+  auditFeed: isBoolean,
+  dataCompleteUntil: orNull(isTime),
+  asOf: isTime,
 };
 
 const groupActivityChecks: Checks<GroupActivity> = {
@@ -418,7 +447,21 @@ async function ownerlessGroups(): Promise<void> {
     if (wrong) fail(step, `${wrong.id} listed as ${ownership} but is ${wrong.ownership}`);
     if (groups.ownershipCheckedAt === undefined) fail(step, "no ownershipCheckedAt");
     say(step, `${groups.value.length} with ${ownership === "none" ? "no owner" : "disabled owners only"} (checked ${groups.ownershipCheckedAt ?? "never"})`);
+    const group = groups.value[0];
+    if (group) await successors(group.id);
   }
+}
+
+/** Who could own a group next: at most three members, most active first. */
+async function successors(id: string): Promise<void> {
+  const step = "successors";
+  const { data, error, response } = await client.GET("/api/groups/{id}/successors", { params: { path: { id } } });
+  expectStatus(step, response, 200, error);
+  const s = conforms(step, "successors", body(step, data), successorsChecks);
+  if (s.successors.length > 3) fail(step, `${s.successors.length} suggested`);
+  const days = s.successors.map((x) => x.activeDays);
+  if (days.some((d, i) => i > 0 && d > (days[i - 1] ?? 0))) fail(step, `not most active first: ${days.join(", ")}`);
+  say(step, `${s.displayName}: ${s.successors.map((x) => `${x.displayName ?? x.id} (${x.activeDays} days)`).join(", ") || "nobody active"} of ${s.membersConsidered} members`);
 }
 
 /** The names the tenant's naming policy gives a new group (what the UI shows before a create). */
