@@ -57,6 +57,9 @@ pub struct Pending {
     /// Rows of this run, by group id, whose refusal would be kept (set by the writers).
     rows_in_flight: BTreeMap<String, GroupRow>,
     changed: bool,
+    /// People's active days left out of what is kept here (they may only be in the customer's
+    /// list): how many, this run.
+    pub people_dropped: usize,
 }
 
 impl Pending {
@@ -107,7 +110,10 @@ impl Pending {
                 continue;
             };
             let mut fields = row.group_fields();
-            fields.extend(row.activity_fields());
+            // Who was active stays in the customer's list only, never in our job state.
+            let mut kept = row.clone();
+            self.people_dropped += kept.activity_days.clear_people();
+            fields.extend(kept.activity_fields());
             let attempts = self.doc.rows.get(&r.group_id).map_or(0, |p| p.attempts) + 1;
             // Throttled or unavailable is not a refusal: kept the same way, said nowhere.
             if !r.transient() {
@@ -136,7 +142,8 @@ impl Pending {
 
     /// Activity that could not be written, to merge again later.
     pub fn refused_activity(&mut self, tenant: &TenantId, refused: Vec<(RefusedRow, LastActivity)>) {
-        for (r, a) in refused {
+        for (r, mut a) in refused {
+            self.people_dropped += a.days.clear_people();
             let entry = self.doc.activity.entry(r.group_id.clone()).or_default();
             entry.activity.merge(a);
             entry.attempts += 1;
@@ -150,7 +157,8 @@ impl Pending {
 
     /// Activity kept for later: its group's row is itself pending (SharePoint refused it), or
     /// the invocation's budget ran out before it was written.
-    pub fn keep_activity(&mut self, group: &str, a: LastActivity) {
+    pub fn keep_activity(&mut self, group: &str, mut a: LastActivity) {
+        self.people_dropped += a.days.clear_people();
         let entry = self.doc.activity.entry(group.to_string()).or_default();
         entry.activity.merge(a);
         entry.error = "not written yet".into();

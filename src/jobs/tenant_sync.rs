@@ -362,6 +362,9 @@ async fn work(
         if read.is_ok() {
             pending.save(state, tenant).await?;
         }
+        if pending.people_dropped > 0 {
+            tracing::warn!(event = "people_days_not_kept", tenant_id = %tenant, count = pending.people_dropped);
+        }
         activity = match read {
             Err(ActivityError::Graph(e)) if e.is_not_found() && list_deleted(app, tenant, &graph, &list).await? => {
                 return Ok(SyncOutcome::Continue {

@@ -27,6 +27,10 @@ use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 use crate::microsoft::graph::Graph;
 
+/// Writes of verdicts tried again after a throttling answer, and the longest wait for one.
+const TRANSIENT_RETRIES: usize = 3;
+const MAX_RETRY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The last check: when, and whether disabled accounts could be read.
 const CHECK_KEY: &str = "ownership_check";
 
@@ -153,7 +157,31 @@ pub async fn check(
         changed
     })
     .await?;
-    let outcome = customer_list::write_group_rows(graph, list, changes.clone()).await?;
+    let mut outcome = customer_list::write_group_rows(graph, list, changes.clone()).await?;
+    // Rows SharePoint throttled (or was briefly unable to take) are written again after the
+    // wait it asked for, a few times; a row it refused is judged again after the next round.
+    for _ in 0..TRANSIENT_RETRIES {
+        let transient: Vec<_> = outcome.refused.iter().filter(|r| r.transient()).cloned().collect();
+        if transient.is_empty() {
+            break;
+        }
+        let wait = transient
+            .iter()
+            .filter_map(|r| r.retry_after())
+            .max()
+            .unwrap_or(std::time::Duration::from_secs(1))
+            .min(MAX_RETRY_WAIT);
+        tokio::time::sleep(wait).await;
+        let again: Vec<_> = changes
+            .iter()
+            .filter(|(_, row)| transient.iter().any(|r| r.group_id == row.group_id))
+            .cloned()
+            .collect();
+        let retried = customer_list::write_group_rows(graph, list, again).await?;
+        outcome.refused.retain(|r| !r.transient());
+        outcome.written += retried.written;
+        outcome.refused.extend(retried.refused);
+    }
     let refused: HashSet<&str> = outcome.refused.iter().map(|r| r.group_id.as_str()).collect();
     let mut report = CheckReport {
         written: outcome.written,

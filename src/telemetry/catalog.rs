@@ -186,6 +186,10 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev("tenant_sync_failed", "tenant sync failed: {error}"),
     ev(
+        "people_days_not_kept",
+        "{count} people's active days could not be written to the GroupMgr list this run and were not kept for later (who did what is kept only in your list): successor suggestions may miss those days",
+    ),
+    ev(
         "row_refused",
         "SharePoint refused the row of group {group_id} ({attempts} attempt(s); kept and tried again next run): {error}",
     ),
