@@ -630,6 +630,9 @@ pub struct WriteOutcome {
     pub refused: Vec<RefusedRow>,
     /// The new eTag of each row written, by group id (`None`: Graph did not say).
     pub etags: HashMap<String, Option<String>>,
+    /// The activity each row written now holds (merged with the row as it was read last, which
+    /// may be newer than the caller's copy), by group id.
+    pub activity: HashMap<String, LastActivity>,
 }
 
 /// Writes the group columns of rows: creates the missing ones (activity empty), updates the
@@ -732,11 +735,12 @@ pub async fn write_activity(
                 })
                 .collect();
             let answers = graph.write_items(&loc.site_id, &loc.list_id, &items).await?;
-            for ((stored, a, _), answer) in chunk.iter().zip(answers) {
+            for ((stored, a, merged), answer) in chunk.iter().zip(answers) {
                 match answer {
                     Ok(etag) => {
                         outcome.written += 1;
                         outcome.etags.insert(stored.group(), etag);
+                        outcome.activity.insert(stored.group(), merged.clone());
                     }
                     // Changed since it was read: read it again and merge.
                     Err(e) if e.status() == Some(412) && attempt < MERGE_ATTEMPTS => {

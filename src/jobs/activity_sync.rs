@@ -521,7 +521,12 @@ impl ActivitySync<'_> {
         // Graph said it; else the row is read again before its next write).
         for (stored, a) in seen {
             if let Some(r) = rows.rows.get_mut(&stored.group_id) {
-                r.activity.merge(a);
+                // What the row holds now: a write that met a newer row (412) merged with it,
+                // and a later write of this run must start from that, not from our older copy.
+                match outcome.activity.get(&stored.group()) {
+                    Some(written) => r.activity = written.clone(),
+                    None => r.activity.merge(a),
+                }
                 r.etag = outcome
                     .etags
                     .get(&stored.group())
