@@ -170,10 +170,12 @@ impl ActivityDays {
         self.signals.iter().all(DaySet::is_empty) && self.people.is_empty()
     }
 
-    /// Forgets who was active (kept outside the customer's list, it would tell our store who
-    /// did what); how many people's days were dropped.
-    pub fn clear_people(&mut self) -> usize {
-        std::mem::take(&mut self.people).len()
+    /// Who was active, taken out (what is left has the signals only).
+    pub fn take_people(&mut self) -> ActivityDays {
+        ActivityDays {
+            signals: Default::default(),
+            people: std::mem::take(&mut self.people),
+        }
     }
 
     pub fn people(&self) -> &[(Pseudonym, DaySet)] {

@@ -127,14 +127,35 @@ impl MacKey {
 #[derive(Clone)]
 pub struct PseudonymKey {
     prk: hkdf::Prk,
+    seal_prk: hkdf::Prk,
 }
 
 const PSEUDONYM_SALT: &[u8] = b"groupmgr/member-activity/v1";
+const PEOPLE_SEAL_SALT: &[u8] = b"groupmgr/pending-people/v1";
 
 impl PseudonymKey {
     pub fn new(master: &IndexKey) -> Self {
         Self {
             prk: hkdf::Salt::new(hkdf::HKDF_SHA256, PSEUDONYM_SALT).extract(&master.0),
+            seal_prk: hkdf::Salt::new(hkdf::HKDF_SHA256, PEOPLE_SEAL_SALT).extract(&master.0),
+        }
+    }
+
+    /// The key that seals one tenant's people's activity while it waits in the job state.
+    pub fn seal(&self, tenant: &TenantId) -> PeopleSeal {
+        let info = [tenant.as_uuid().as_bytes().as_slice()];
+        let mut key = [0u8; 32];
+        self.seal_prk
+            .expand(&info, &ring::aead::AES_256_GCM)
+            .and_then(|okm| okm.fill(&mut key))
+            // ring refuses only outputs longer than 255 × hash length; 32 bytes is far below.
+            .expect("HKDF output of an AES-256 key length is always valid");
+        let unbound =
+            ring::aead::UnboundKey::new(&ring::aead::AES_256_GCM, &key).expect("32 bytes is an AES-256-GCM key");
+        zeroize::Zeroize::zeroize(&mut key);
+        PeopleSeal {
+            key: ring::aead::LessSafeKey::new(unbound),
+            tenant: *tenant.as_uuid().as_bytes(),
         }
     }
 
@@ -150,6 +171,72 @@ impl PseudonymKey {
             key: hmac::Key::from(okm),
             cache: std::collections::HashMap::new(),
         }
+    }
+}
+
+/// Seals who was active in a group (pseudonyms and days) while it waits in GroupMgr's job
+/// state for its row to be written: AES-256-GCM under a per-tenant key derived from the index
+/// key (which is not in the database), the tenant and group as associated data. The database
+/// holds ciphertext only.
+pub struct PeopleSeal {
+    key: ring::aead::LessSafeKey,
+    tenant: [u8; 16],
+}
+
+impl fmt::Debug for PeopleSeal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeopleSeal(<redacted>)")
+    }
+}
+
+impl PeopleSeal {
+    fn aad(&self, group: &str) -> Vec<u8> {
+        let mut aad = self.tenant.to_vec();
+        aad.extend_from_slice(group.as_bytes());
+        aad
+    }
+
+    /// `base64url(nonce || ciphertext || tag)` of `plain`, bound to `group`.
+    pub fn seal(&self, group: &str, plain: &[u8]) -> String {
+        use base64::Engine as _;
+        use ring::rand::SecureRandom as _;
+        let mut nonce = [0u8; 12];
+        ring::rand::SystemRandom::new()
+            .fill(&mut nonce)
+            // The system's random source does not fail once the process runs.
+            .expect("system random source");
+        let mut data = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                ring::aead::Nonce::assume_unique_for_key(nonce),
+                ring::aead::Aad::from(self.aad(group)),
+                &mut data,
+            )
+            // Fails only for inputs over 64 GiB.
+            .expect("AES-GCM seals any input of this size");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&data);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out)
+    }
+
+    /// What `seal` sealed for `group`, or `None` (another key, another group, tampered).
+    pub fn open(&self, group: &str, sealed: &str) -> Option<Vec<u8>> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed).ok()?;
+        if bytes.len() < 12 + 16 {
+            return None;
+        }
+        let (nonce, rest) = bytes.split_at(12);
+        let mut data = rest.to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?,
+                ring::aead::Aad::from(self.aad(group)),
+                &mut data,
+            )
+            .ok()?;
+        Some(plain.to_vec())
     }
 }
 
@@ -236,6 +323,27 @@ mod tests {
 
     const A: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
     const B: &str = "11111111-2222-3333-4444-555555555555";
+
+    #[test]
+    fn people_seals_open_only_for_their_tenant_and_group() {
+        let key = PseudonymKey::new(&IndexKey::from_bytes([9; 32]));
+        let a = TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap();
+        let b = TenantId::parse("11111111-86f1-41af-91ab-2d7cd011db47").unwrap();
+        let sealed = key.seal(&a).seal("g1", b"who did what");
+        assert!(!sealed.contains("who"));
+        assert_eq!(key.seal(&a).open("g1", &sealed).as_deref(), Some(&b"who did what"[..]));
+        assert_eq!(key.seal(&a).open("g2", &sealed), None);
+        assert_eq!(key.seal(&b).open("g1", &sealed), None);
+        assert_ne!(
+            key.seal(&a).seal("g1", b"who did what"),
+            sealed,
+            "a fresh nonce each time"
+        );
+        let other = PseudonymKey::new(&IndexKey::from_bytes([8; 32]));
+        assert_eq!(other.seal(&a).open("g1", &sealed), None);
+        assert_eq!(key.seal(&a).open("g1", "not base64!"), None);
+        assert_eq!(key.seal(&a).open("g1", "AAAA"), None);
+    }
 
     #[test]
     fn pseudonyms_are_per_tenant_case_blind_and_not_the_blind_index() {

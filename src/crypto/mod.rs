@@ -7,7 +7,9 @@ mod publisher;
 pub mod seal;
 pub mod tenant_key;
 
-pub use blind_index::{BlindIndex, CursorKey, IndexKey, MacKey, PseudonymKey, TenantPseudonyms, UpnIndexer};
+pub use blind_index::{
+    BlindIndex, CursorKey, IndexKey, MacKey, PeopleSeal, PseudonymKey, TenantPseudonyms, UpnIndexer,
+};
 pub use publisher::PublisherKey;
 pub use seal::{DataKey, OpenError, OpeningKey, SealedValue};
 pub use tenant_key::{KeyFileError, TenantPrivateKey, TenantPublicKey};

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::state::{StateError, TenantState, Version, load_doc, save_doc};
-use crate::activity::LastActivity;
+use crate::activity::{ActivityDays, LastActivity};
 use crate::customer_list::{GroupRow, RefusedRow};
 use crate::domain::TenantId;
 
@@ -24,6 +24,10 @@ pub struct PendingRow {
     pub fields: Map<String, Value>,
     pub attempts: u32,
     pub error: String,
+    /// Who was active in the group (the people part of `ActivityDays`), sealed: in memory it
+    /// is in `fields`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_people: Option<String>,
 }
 
 /// Activity still to be written to a row (merged, the later of each time).
@@ -34,6 +38,9 @@ pub struct PendingActivity {
     pub activity: LastActivity,
     pub attempts: u32,
     pub error: String,
+    /// Who was active (`activity.days`' people), sealed: in memory it is in `activity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_people: Option<String>,
 }
 
 /// The pending work of one tenant.
@@ -57,21 +64,94 @@ pub struct Pending {
     /// Rows of this run, by group id, whose refusal would be kept (set by the writers).
     rows_in_flight: BTreeMap<String, GroupRow>,
     changed: bool,
-    /// People's active days left out of what is kept here (they may only be in the customer's
-    /// list): how many, this run.
+    /// Seals who was active in a group before the work is saved (our job state never holds
+    /// it readable); `None`: people's days are not kept here at all.
+    seal: Option<crate::crypto::PeopleSeal>,
+    /// People's active days that could not be kept (no seal) or opened again (the key
+    /// changed): how many groups' worth, this run.
     pub people_dropped: usize,
 }
 
 impl Pending {
     pub async fn load(state: &dyn TenantState, tenant: &TenantId) -> Result<Self, StateError> {
-        Ok(match load_doc::<PendingDoc>(state, tenant, NAME).await? {
+        Self::load_sealed(state, tenant, None).await
+    }
+
+    /// `load`, opening who was active with `seal` (and sealing it again on `save`).
+    pub async fn load_sealed(
+        state: &dyn TenantState,
+        tenant: &TenantId,
+        seal: Option<crate::crypto::PeopleSeal>,
+    ) -> Result<Self, StateError> {
+        let mut me = match load_doc::<PendingDoc>(state, tenant, NAME).await? {
             Some((doc, version)) => Self {
                 doc,
                 version: Some(version),
                 ..Default::default()
             },
             None => Self::default(),
-        })
+        };
+        me.seal = seal;
+        me.open_people();
+        Ok(me)
+    }
+
+    /// Puts what was sealed back where it belongs (in memory only).
+    fn open_people(&mut self) {
+        let mut dropped = 0;
+        let seal = self.seal.as_ref();
+        let mut open = |group: &str, sealed: Option<String>| -> Option<ActivityDays> {
+            let sealed = sealed?;
+            let days = seal
+                .and_then(|s| s.open(group, &sealed))
+                .and_then(|plain| String::from_utf8(plain).ok())
+                .map(|text| ActivityDays::from_column(&text));
+            dropped += usize::from(days.is_none());
+            days
+        };
+        for (group, p) in self.doc.activity.iter_mut() {
+            if let Some(people) = open(group, p.sealed_people.take()) {
+                p.activity.days.merge(&people);
+            }
+        }
+        for (group, p) in self.doc.rows.iter_mut() {
+            if let Some(people) = open(group, p.sealed_people.take()) {
+                let mut days = column_days(&p.fields);
+                days.merge(&people);
+                p.fields.insert("ActivityDays".into(), column_value(&days));
+            }
+        }
+        self.people_dropped += dropped;
+    }
+
+    /// The document as it is stored: who was active sealed, or left out without a seal.
+    fn stored_doc(&mut self) -> PendingDoc {
+        let mut doc = self.doc.clone();
+        let mut dropped = 0;
+        let seal = self.seal.as_ref();
+        let mut seal_people = |group: &str, people: ActivityDays| -> Option<String> {
+            if people.is_empty() {
+                return None;
+            }
+            let text = people.to_column()?;
+            let sealed = seal.map(|s| s.seal(group, text.as_bytes()));
+            dropped += usize::from(sealed.is_none());
+            sealed
+        };
+        for (group, p) in doc.activity.iter_mut() {
+            let people = p.activity.days.take_people();
+            p.sealed_people = seal_people(group, people);
+        }
+        for (group, p) in doc.rows.iter_mut() {
+            let mut days = column_days(&p.fields);
+            let people = days.take_people();
+            if !people.is_empty() {
+                p.fields.insert("ActivityDays".into(), column_value(&days));
+                p.sealed_people = seal_people(group, people);
+            }
+        }
+        self.people_dropped += dropped;
+        doc
     }
 
     /// Writes the pending work if it changed.
@@ -79,7 +159,8 @@ impl Pending {
         if !self.changed {
             return Ok(());
         }
-        self.version = Some(save_doc(state, tenant, NAME, &self.doc, self.version.as_ref()).await?);
+        let stored = self.stored_doc();
+        self.version = Some(save_doc(state, tenant, NAME, &stored, self.version.as_ref()).await?);
         self.changed = false;
         Ok(())
     }
@@ -110,10 +191,7 @@ impl Pending {
                 continue;
             };
             let mut fields = row.group_fields();
-            // Who was active stays in the customer's list only, never in our job state.
-            let mut kept = row.clone();
-            self.people_dropped += kept.activity_days.clear_people();
-            fields.extend(kept.activity_fields());
+            fields.extend(row.activity_fields());
             let attempts = self.doc.rows.get(&r.group_id).map_or(0, |p| p.attempts) + 1;
             // Throttled or unavailable is not a refusal: kept the same way, said nowhere.
             if !r.transient() {
@@ -125,6 +203,7 @@ impl Pending {
                     fields,
                     attempts,
                     error: r.error.to_string(),
+                    sealed_people: None,
                 },
             );
             self.changed = true;
@@ -142,8 +221,7 @@ impl Pending {
 
     /// Activity that could not be written, to merge again later.
     pub fn refused_activity(&mut self, tenant: &TenantId, refused: Vec<(RefusedRow, LastActivity)>) {
-        for (r, mut a) in refused {
-            self.people_dropped += a.days.clear_people();
+        for (r, a) in refused {
             let entry = self.doc.activity.entry(r.group_id.clone()).or_default();
             entry.activity.merge(a);
             entry.attempts += 1;
@@ -157,8 +235,7 @@ impl Pending {
 
     /// Activity kept for later: its group's row is itself pending (SharePoint refused it), or
     /// the invocation's budget ran out before it was written.
-    pub fn keep_activity(&mut self, group: &str, mut a: LastActivity) {
-        self.people_dropped += a.days.clear_people();
+    pub fn keep_activity(&mut self, group: &str, a: LastActivity) {
         let entry = self.doc.activity.entry(group.to_string()).or_default();
         entry.activity.merge(a);
         entry.error = "not written yet".into();
@@ -208,5 +285,86 @@ impl Pending {
     /// Rows and activity waiting to be written.
     pub fn waiting(&self) -> usize {
         self.doc.rows.len() + self.doc.activity.len()
+    }
+}
+/// The `ActivityDays` column of a row's fields.
+fn column_days(fields: &Map<String, Value>) -> ActivityDays {
+    fields
+        .get("ActivityDays")
+        .and_then(Value::as_str)
+        .map(ActivityDays::from_column)
+        .unwrap_or_default()
+}
+
+fn column_value(days: &ActivityDays) -> Value {
+    days.to_column().map_or(Value::Null, Value::String)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::activity::Pseudonym;
+    use crate::crypto::{IndexKey, PseudonymKey};
+
+    fn tenant() -> TenantId {
+        TenantId::parse("72f988bf-86f1-41af-91ab-2d7cd011db47").unwrap()
+    }
+
+    fn seal() -> crate::crypto::PeopleSeal {
+        PseudonymKey::new(&IndexKey::from_bytes([4; 32])).seal(&tenant())
+    }
+
+    #[test]
+    fn who_was_active_is_stored_sealed_and_comes_back_whole() {
+        let t = chrono::DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let someone = Pseudonym([7; 9]);
+        let a = LastActivity::teams_at(t).by(someone);
+        let mut row = GroupRow::new("g-row");
+        row.set_activity(a.clone());
+
+        let mut pending = Pending {
+            seal: Some(seal()),
+            ..Default::default()
+        };
+        pending.keep_activity("g-act", a.clone());
+        pending.writing(&[(None, row.clone())]);
+        pending.refused_groups(
+            &tenant(),
+            vec![RefusedRow {
+                group_id: "g-row".into(),
+                error: crate::microsoft::graph::GraphError::Timeout,
+            }],
+        );
+        let stored = serde_json::to_string(&pending.stored_doc()).unwrap();
+        let pseudonym = serde_json::to_string(&a.days).unwrap();
+        assert!(pseudonym.contains("BwcHBwcHBwcH"), "{pseudonym}");
+        assert!(!stored.contains("BwcHBwcHBwcH"), "{stored}");
+        assert_eq!(pending.people_dropped, 0);
+
+        // Read back with the key: as it was; without it (or with another): people dropped.
+        let doc: PendingDoc = serde_json::from_str(&stored).unwrap();
+        let mut back = Pending {
+            doc: doc.clone(),
+            seal: Some(seal()),
+            ..Default::default()
+        };
+        back.open_people();
+        assert_eq!(back.people_dropped, 0);
+        assert_eq!(back.doc.activity["g-act"].activity, a);
+        assert_eq!(
+            GroupRow::from_fields(&back.doc.rows["g-row"].fields)
+                .unwrap()
+                .activity(),
+            a
+        );
+        let mut keyless = Pending {
+            doc,
+            ..Default::default()
+        };
+        keyless.open_people();
+        assert_eq!(keyless.people_dropped, 2);
+        assert!(keyless.doc.activity["g-act"].activity.days.people().is_empty());
     }
 }

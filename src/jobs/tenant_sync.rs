@@ -302,7 +302,7 @@ async fn work(
     let token = app.tokens.app_token(tenant, &app.graph_resource).await?;
     consented(&token, crate::microsoft::graph::APP_ROLES)?;
     let graph = app.graph.session_until(token, budget.deadline());
-    let mut pending = Pending::load(state, tenant).await?;
+    let mut pending = Pending::load_sealed(state, tenant, Some(app.pseudonyms.seal(tenant))).await?;
     let list = list(app, tenant, &graph).await?;
     let groups = GroupSync {
         graph: &graph,

@@ -187,7 +187,7 @@ pub const EVENTS: &[EventSpec] = &[
     ev("tenant_sync_failed", "tenant sync failed: {error}"),
     ev(
         "people_days_not_kept",
-        "{count} people's active days could not be written to the GroupMgr list this run and were not kept for later (who did what is kept only in your list): successor suggestions may miss those days",
+        "who was active in {count} group(s) could not be kept for a later write (it is kept sealed while it waits, and a changed GroupMgr key cannot open what an older key sealed): successor suggestions may miss those days",
     ),
     ev(
         "row_refused",
