@@ -204,3 +204,34 @@ async fn successors_refuse_what_they_cannot_answer() {
     assert!(got["membersConsidered"].as_u64().unwrap() >= 1, "{got}");
     app.stop().await;
 }
+
+/// Without `User.Read.All` GroupMgr cannot read members' `userType` or `accountEnabled` (the
+/// basic profile has neither): guests are still left out by their `#EXT#` name, and the
+/// answer says disabled accounts could not be told (`disabledLeftOut` null).
+#[tokio::test]
+async fn without_user_read_all_guests_are_still_left_out_and_disabled_is_unknown() {
+    let app = spawn_with(Spawn::default()).await;
+    app.sim
+        .state
+        .update_tenant(&CONTOSO, |t| t.removed_app_roles = vec!["User.Read.All".into()]);
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let tenant = app.sim.state.tenant(&CONTOSO).unwrap();
+    let guest = tenant.users.iter().find(|u| u.guest).unwrap().id;
+    let g = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            t.groups
+                .values()
+                .find(|g| g.is_unified() && g.members.contains(&guest))
+                .unwrap()
+                .id
+        })
+        .unwrap();
+    let got = app
+        .json_ok("GET", &format!("/api/groups/{g}/successors"), &admin, None)
+        .await;
+    assert_eq!(got["disabledLeftOut"], Value::Null, "{got}");
+    assert_eq!(got["guestsLeftOut"], 1, "{got}");
+    app.stop().await;
+}

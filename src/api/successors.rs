@@ -8,8 +8,6 @@
 //! rights, and only here, for this answer, are pseudonyms turned back into people. Nothing of
 //! it is stored by GroupMgr.
 
-use std::collections::HashSet;
-
 use bytes::Bytes;
 use warp::http::{Response, StatusCode};
 
@@ -52,27 +50,42 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
             .filter(|r| r.lifecycle == Lifecycle::Active),
         None => None,
     };
-    let members = graph.member_users(&group.id).await?;
-    // Disabled accounts need `User.Read.All` (application); without it they cannot be told
-    // apart, and the answer says so rather than leave them out silently.
-    let disabled: Option<HashSet<String>> = match app_graph(app, caller).await {
-        Ok(g) => match g.disabled_users().await {
-            Ok(d) => Some(d),
-            Err(e) if matches!(e.status(), Some(401 | 403)) => None,
-            Err(e) => return Err(e.into()),
-        },
-        Err(e) => return Err(e),
+    // Members with GroupMgr's own token (after the role check above): `userType` and
+    // `accountEnabled` need `User.Read.All`, which only the application holds (the caller's
+    // `User.ReadBasic.All` does not show them). Without it, guests are still told by their
+    // `#EXT#` name, disabled accounts not at all, and the answer says so.
+    // A group that hides its membership needs `Member.Read.Hidden`, which GroupMgr does not
+    // ask for: its members are read with the caller's rights instead (basic profiles).
+    // Their accounts' state then comes from the tenant's disabled accounts (`User.Read.All`).
+    let app_graph = app_graph(app, caller).await?;
+    let mut members = match app_graph.member_users(&group.id).await {
+        Err(e) if e.status() == Some(403) => {
+            let mut members = graph.member_users(&group.id).await?;
+            match app_graph.disabled_users().await {
+                Ok(disabled) => {
+                    for m in members.iter_mut() {
+                        m.account_enabled = Some(!disabled.contains(&m.id));
+                    }
+                }
+                Err(e) if e.status() == Some(403) => {}
+                Err(e) => return Err(e.into()),
+            }
+            members
+        }
+        other => other?,
     };
+    members.retain(|m| m.is_user());
+    let disabled_known = members.iter().all(|m| m.account_enabled.is_some());
     let today = days::day_of(app.clock.now());
     let mut pseudonyms = app.pseudonyms.tenant(tenant);
     let (mut guests, mut disabled_members) = (0, 0);
     let mut ranked = Vec::new();
-    for m in members.iter().filter(|m| m.is_user()) {
+    for m in &members {
         if m.is_guest() {
             guests += 1;
             continue;
         }
-        if disabled.as_ref().is_some_and(|d| d.contains(&m.id)) {
+        if disabled_known && m.account_enabled == Some(false) {
             disabled_members += 1;
             continue;
         }
@@ -95,7 +108,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
             latest: active.latest().unwrap_or_default(),
         });
     }
-    let considered = members.iter().filter(|m| m.is_user()).count() - guests - disabled_members;
+    let considered = members.len() - guests - disabled_members;
     ranked.sort_by(|a, b| {
         b.days
             .cmp(&a.days)
@@ -125,7 +138,7 @@ pub async fn get(app: &App, caller: &Caller, req: &Request) -> Result<Response<B
         members_considered: considered,
         active_members,
         guests_left_out: guests,
-        disabled_left_out: disabled.as_ref().map(|_| disabled_members),
+        disabled_left_out: disabled_known.then_some(disabled_members),
         audit_feed: app.management.is_some(),
         data_complete_until,
         as_of: app.clock.now(),

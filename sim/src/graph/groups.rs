@@ -619,9 +619,27 @@ fn restore(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>, id: &s
     }
 }
 
+/// A user as a member or owner. A caller with only `User.ReadBasic.All` sees the basic profile
+/// (Graph permissions reference, User.ReadBasic.All: "display name, first and last name,
+/// email address, open extensions, and photo" — plus id and userPrincipalName), not
+/// `userType` or `accountEnabled`, which need `User.Read.All` or more.
 fn user_json(c: &GraphCaller, id: &Uuid) -> Value {
     match c.tenant.user_by_id(id) {
-        Some(u) => super::users::user_json(u),
+        Some(u) => {
+            let mut v = super::users::user_json(u);
+            if !c.has_any(&[
+                "User.Read.All",
+                "User.ReadWrite.All",
+                "Directory.Read.All",
+                "Directory.ReadWrite.All",
+            ]) {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("userType");
+                    o.remove("accountEnabled");
+                }
+            }
+            v
+        }
         None => json!({"@odata.type": "#microsoft.graph.user", "id": id.to_string()}),
     }
 }

@@ -108,9 +108,12 @@ pub struct DirectoryObject {
     pub odata_type: Option<String>,
     pub display_name: Option<String>,
     pub user_principal_name: Option<String>,
-    /// A user's `Member` or `Guest` (when selected).
+    /// A user's `Member` or `Guest` (when selected and the caller may read it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_type: Option<String>,
+    /// A user's `accountEnabled` (when selected and the caller may read it: `User.Read.All`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_enabled: Option<bool>,
 }
 
 impl DirectoryObject {
@@ -403,12 +406,14 @@ impl<'a> Graph<'a> {
         self.get_json(&url, &[]).await
     }
 
-    /// Every member of a group that is a user, with their `userType` (groups/{id}/members cast
-    /// to microsoft.graph.user: api/group-list-members "List members": `$select` and paging
-    /// as for any directoryObject collection).
+    /// Every member of a group that is a user, with their `userType` and `accountEnabled`
+    /// (groups/{id}/members cast to microsoft.graph.user: api/group-list-members "List
+    /// members": `$select` and paging as for any directoryObject collection). Both come only
+    /// to a caller that may read full profiles (`User.Read.All`); with `User.ReadBasic.All`
+    /// they are absent.
     pub async fn member_users(&self, group: &str) -> Result<Vec<DirectoryObject>, GraphError> {
         let url = format!(
-            "{}?$select=id,displayName,userPrincipalName,userType&$top=999",
+            "{}?$select=id,displayName,userPrincipalName,userType,accountEnabled&$top=999",
             self.url(&format!("/groups/{}/members/microsoft.graph.user", enc(group)))
         );
         self.collect_all(&url, &[]).await
