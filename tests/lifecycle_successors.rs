@@ -121,6 +121,11 @@ async fn successors_and_active_days_equal_the_sims_truth() {
         for (i, name) in SIGNALS.iter().enumerate() {
             let signal = &activity["signals"][i];
             assert_eq!(signal["signal"], *name);
+            if *name == "mail" {
+                // The groups report names the last day only: days are not claimed.
+                assert_eq!(signal["activeDays"], Value::Null, "{activity}");
+                continue;
+            }
             for n in [7, 30, 90] {
                 let expected = days[i].iter().filter(|d| **d > today - n).count() as u64;
                 assert_eq!(

@@ -51,10 +51,8 @@ pub struct SharePointKinds {
     pub list: Option<DateTime<Utc>>,
 }
 
-/// The index of the Teams and mail signals in `ActivityDays::signals` (`lifecycle::Signal`'s
-/// order).
+/// The index of the Teams signal in `ActivityDays::signals` (`lifecycle::Signal`'s order).
 pub const TEAMS_SIGNAL: usize = 0;
-pub const MAIL_SIGNAL: usize = 5;
 
 /// Which kind of SharePoint activity a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,16 +139,6 @@ impl LastActivity {
             ..Default::default()
         };
         a.days.signals[TEAMS_SIGNAL].insert(days::day_of(time));
-        a
-    }
-
-    /// Group mailbox activity at `time`.
-    pub fn mail_at(time: DateTime<Utc>) -> Self {
-        let mut a = LastActivity {
-            mail: Some(time),
-            ..Default::default()
-        };
-        a.days.signals[MAIL_SIGNAL].insert(days::day_of(time));
         a
     }
 

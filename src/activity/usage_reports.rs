@@ -77,7 +77,12 @@ fn midnight(day: NaiveDate) -> chrono::DateTime<Utc> {
 pub fn teams(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportError> {
     let mut out: HashMap<String, LastActivity> = HashMap::new();
     for (id, day, _) in rows("Teams activity report", csv_text, "Team Id", &[])? {
-        out.entry(id).or_default().merge(LastActivity::teams_at(midnight(day)));
+        // A time, not a day of activity: the report names the last day only, so days seen
+        // this way would be a fraction of the days there were (`days.rs` counts the feed's).
+        out.entry(id).or_default().merge(LastActivity {
+            teams: Some(midnight(day)),
+            ..Default::default()
+        });
     }
     Ok(out)
 }
@@ -91,7 +96,10 @@ pub fn groups(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportErr
     for (id, day, values) in rows(report, csv_text, "Group Id", &["Exchange Received Email Count"])? {
         let received: u64 = values[0].parse().unwrap_or(0);
         if received > 0 {
-            out.entry(id).or_default().merge(LastActivity::mail_at(midnight(day)));
+            out.entry(id).or_default().merge(LastActivity {
+                mail: Some(midnight(day)),
+                ..Default::default()
+            });
         }
     }
     Ok(out)

@@ -194,7 +194,8 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
             observed_since: data.observed_since[*s as usize],
             available: !data.unavailable.contains(s),
             observable: !group.unobservable.contains(s),
-            active_days: ActiveDays::of(row.activity_days.signals[*s as usize], today),
+            active_days: (audit && *s != Signal::Mail)
+                .then(|| ActiveDays::of(row.activity_days.signals[*s as usize], today)),
         })
         .collect();
     let body = GroupActivity {

@@ -800,8 +800,11 @@ pub struct SignalDetail {
     /// Whether this group's activity of this kind can be matched to it (`false`: its site or
     /// its team's thread id is not known yet).
     pub observable: bool,
-    /// On how many days of the last 7, 30 and 90 it was seen.
-    pub active_days: ActiveDays,
+    /// On how many days of the last 7, 30 and 90 the audit feed saw it. `null` where days
+    /// cannot be known: for `mail` (the groups activity report names only the last day) and
+    /// for every signal when the tenant's audit feed is not read.
+    #[schema(required = true)]
+    pub active_days: Option<ActiveDays>,
 }
 
 /// On how many days a signal was seen, of the last 7, 30 and 90 (UTC days, today included).

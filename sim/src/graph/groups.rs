@@ -627,16 +627,15 @@ fn user_json(c: &GraphCaller, id: &Uuid) -> Value {
     match c.tenant.user_by_id(id) {
         Some(u) => {
             let mut v = super::users::user_json(u);
-            if !c.has_any(&[
+            let full = c.has_any(&[
                 "User.Read.All",
                 "User.ReadWrite.All",
                 "Directory.Read.All",
                 "Directory.ReadWrite.All",
-            ]) {
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("userType");
-                    o.remove("accountEnabled");
-                }
+            ]);
+            if let (false, Some(o)) = (full, v.as_object_mut()) {
+                o.remove("userType");
+                o.remove("accountEnabled");
             }
             v
         }
