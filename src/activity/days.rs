@@ -87,6 +87,29 @@ impl DaySet {
         self.end = end;
     }
 
+    /// Forgets the days after `last` (a record stamped in the future would otherwise make
+    /// every real day older than 96 days before it, and so drop them all).
+    pub fn forget_after(&mut self, last: Day) {
+        if self.is_empty() || self.end <= last {
+            return;
+        }
+        let shift = i64::from(self.end) - i64::from(last);
+        if shift >= DAYS {
+            *self = DaySet::default();
+            return;
+        }
+        let bits = self.bits >> shift;
+        *self = if bits == 0 {
+            DaySet::default()
+        } else {
+            let gap = bits.trailing_zeros();
+            DaySet {
+                end: last - gap as Day,
+                bits: bits >> gap,
+            }
+        };
+    }
+
     /// Days in the set among the `n` days that end with `today` (days after `today`, from a
     /// clock ahead of ours, count as `today`'s window too).
     pub fn count(&self, today: Day, n: u32) -> u32 {
@@ -225,6 +248,17 @@ impl ActivityDays {
         self.people.sort_by_key(|(a, _)| *a);
     }
 
+    /// Forgets the days after `last` (`DaySet::forget_after`), and people left without days.
+    pub fn forget_after(&mut self, last: Day) {
+        for s in &mut self.signals {
+            s.forget_after(last);
+        }
+        for (_, d) in &mut self.people {
+            d.forget_after(last);
+        }
+        self.people.retain(|(_, d)| !d.is_empty());
+    }
+
     pub fn merge(&mut self, other: &ActivityDays) {
         for (mine, theirs) in self.signals.iter_mut().zip(other.signals) {
             mine.merge(theirs);
@@ -338,6 +372,17 @@ mod tests {
         // A set ahead of today (another clock) counts what falls in today's window.
         assert_eq!(DaySet::of(d("2026-12-04")).count(today, 7), 1);
         assert_eq!(DaySet::of(d("2026-12-03")).count(today, 1), 1);
+        // A day in the future is forgotten, and the days before it are kept.
+        let mut f = s;
+        f.insert(d("2027-06-01"));
+        assert_eq!(f.len(), 1, "a far-future day pushed every real one out");
+        let mut g = s;
+        g.insert(d("2026-12-25"));
+        g.forget_after(d("2026-12-21"));
+        assert_eq!(g, s);
+        let mut h = DaySet::of(d("2026-12-25"));
+        h.forget_after(d("2026-12-21"));
+        assert!(h.is_empty());
     }
 
     #[test]

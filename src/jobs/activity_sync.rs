@@ -439,6 +439,12 @@ impl ActivitySync<'_> {
         report: &mut ActivityReport,
     ) -> Result<(), ActivityError> {
         // A chunk of rows at a time: the rows are copied for writing only `FLUSH_ROWS` at once.
+        // A record dated after tomorrow (a wrong clock somewhere) adds no day: kept, it would
+        // push every real day out of the sets.
+        let tomorrow = crate::activity::days::day_of(self.now) + 1;
+        for a in map.0.values_mut() {
+            a.days.forget_after(tomorrow);
+        }
         let mut rest = std::mem::take(&mut map.0).into_iter();
         loop {
             let mut chunk: Vec<(ActivityRow, LastActivity)> = Vec::with_capacity(FLUSH_ROWS);
