@@ -232,7 +232,7 @@ const signalDetailChecks: Checks<SignalDetail> = {
   activeDays: (v) => {
     if (v === null) return true;
     if (!isObject(v) || !isCount(v.last7) || !isCount(v.last30) || !isCount(v.last90)) return false;
-    const [d7, d30, d90] = [v.last7, v.last30, v.last90] as number[];
+    const [d7, d30, d90] = [v.last7 as number, v.last30 as number, v.last90 as number];
     return d7 <= 7 && d7 <= d30 && d30 <= d90 && d90 <= 90;
   },
 };
