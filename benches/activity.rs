@@ -334,6 +334,11 @@ fn main() {
         println!("activity bench: skipped outside `cargo bench`");
         return;
     }
+    // `PROCESSING_BENCH_ONLY=1` runs the blob processing measurement alone.
+    if std::env::var_os("PROCESSING_BENCH_ONLY").is_some() {
+        processing();
+        return;
+    }
     // `SCALE_BENCH_ONLY=1` runs the scale measurement alone (it takes minutes by itself).
     if std::env::var_os("SCALE_BENCH_ONLY").is_none() {
         processing();

@@ -55,8 +55,14 @@ async fn ownerless_events(app: &TestApp) -> BTreeMap<String, String> {
 #[tokio::test]
 async fn ten_thousand_groups_ownerless_equal_the_truth() {
     let app = spawn_with(Spawn {
+        audit: true,
         sim: SimOptions {
             groups: 10_000,
+            audit: m365_sim::audit::AuditOptions {
+                records_per_blob: 40,
+                page_size: 200,
+                ..Default::default()
+            },
             ..Default::default()
         },
         ..Default::default()
@@ -93,6 +99,43 @@ async fn ten_thousand_groups_ownerless_equal_the_truth() {
             .values()
             .all(|g| g["ownership"] == "disabled" && g["ownerCount"].as_u64() >= Some(1))
     );
+    // Each ownerless group's successors: the sim's activity truth, exactly (who, in which
+    // order, how many active days), over what the feed held since the sync first read it.
+    let first = none.keys().next().unwrap();
+    let activity = app
+        .json_ok("GET", &format!("/api/groups/{first}/activity"), &admin, None)
+        .await;
+    let from: chrono::DateTime<chrono::Utc> = activity["signals"][1]["observedSince"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want = app.sim.expected_successors(CONTOSO, from, app.sim.state.now(), 3);
+    let mut with_successors = 0;
+    for g in none.keys().chain(disabled.keys()) {
+        let got = app
+            .json_ok("GET", &format!("/api/groups/{g}/successors"), &admin, None)
+            .await;
+        let listed: Vec<(uuid::Uuid, u32)> = got["successors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["id"].as_str().unwrap().parse().unwrap(),
+                    s["activeDays"].as_u64().unwrap() as u32,
+                )
+            })
+            .collect();
+        let expected = want.get(&g.parse::<uuid::Uuid>().unwrap()).cloned().unwrap_or_default();
+        assert_eq!(listed, expected, "successors of {g}: {got}");
+        with_successors += usize::from(!listed.is_empty());
+    }
+    assert!(
+        with_successors >= 100,
+        "{with_successors} ownerless groups with successors"
+    );
+
     // Announced once each, under one id each.
     let events = ownerless_events(&app).await;
     let announced: BTreeSet<String> = events.values().cloned().collect();
