@@ -83,20 +83,7 @@ async fn successors_and_active_days_equal_the_sims_truth() {
 
     let (mut suggested, mut full, mut ownerless_with) = (0, 0, 0);
     for g in &groups {
-        let got = app
-            .json_ok("GET", &format!("/api/groups/{g}/successors"), &admin, None)
-            .await;
-        let listed: Vec<(uuid::Uuid, u32)> = got["successors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["id"].as_str().unwrap().parse().unwrap(),
-                    s["activeDays"].as_u64().unwrap() as u32,
-                )
-            })
-            .collect();
+        let (listed, got) = successors(&app, &admin, g).await;
         let expected = want.get(g).cloned().unwrap_or_default();
         assert_eq!(listed, expected, "successors of {g}: {got}");
         assert!(!got["disabledLeftOut"].is_null(), "User.Read.All is granted: {got}");

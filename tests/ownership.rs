@@ -113,20 +113,7 @@ async fn ten_thousand_groups_ownerless_equal_the_truth() {
     let want = app.sim.expected_successors(CONTOSO, from, app.sim.state.now(), 3);
     let mut with_successors = 0;
     for g in none.keys().chain(disabled.keys()) {
-        let got = app
-            .json_ok("GET", &format!("/api/groups/{g}/successors"), &admin, None)
-            .await;
-        let listed: Vec<(uuid::Uuid, u32)> = got["successors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["id"].as_str().unwrap().parse().unwrap(),
-                    s["activeDays"].as_u64().unwrap() as u32,
-                )
-            })
-            .collect();
+        let (listed, got) = successors(&app, &admin, g).await;
         let expected = want.get(&g.parse::<uuid::Uuid>().unwrap()).cloned().unwrap_or_default();
         assert_eq!(listed, expected, "successors of {g}: {got}");
         with_successors += usize::from(!listed.is_empty());

@@ -286,6 +286,26 @@ pub async fn error_code(resp: reqwest::Response) -> (u16, String) {
     (status, code)
 }
 
+/// `GET /api/groups/{group}/successors`: (id, active days) of each successor, in order, and
+/// the whole answer.
+pub async fn successors(app: &TestApp, token: &str, group: impl std::fmt::Display) -> (Vec<(uuid::Uuid, u32)>, Value) {
+    let got = app
+        .json_ok("GET", &format!("/api/groups/{group}/successors"), token, None)
+        .await;
+    let listed = got["successors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().parse().unwrap(),
+                s["activeDays"].as_u64().unwrap() as u32,
+            )
+        })
+        .collect();
+    (listed, got)
+}
+
 impl TestApp {
     /// A request with a bearer token and an optional JSON body.
     pub async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> reqwest::Response {
