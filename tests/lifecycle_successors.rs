@@ -52,8 +52,10 @@ async fn successors_and_active_days_equal_the_sims_truth() {
     })
     .await;
     let admin = app.sim.user_token(CONTOSO, "admin");
-    // On the hour: content is available at half past, so no blob is exactly at a sync's time.
-    let t0 = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap();
+    // At five to the hour: content is available at half past, so no blob is exactly at a
+    // sync's time; and the first read's floor (7 days back, less a margin) falls in the hour
+    // after the first one the feed lists, which the truth must follow.
+    let t0 = Utc::now().duration_trunc(TimeDelta::hours(1)).unwrap() + TimeDelta::minutes(55);
     let mut now = t0;
     for k in 0..5 {
         now = t0 + TimeDelta::days(5 * k);
@@ -78,8 +80,8 @@ async fn successors_and_active_days_equal_the_sims_truth() {
         .await;
     let from: DateTime<Utc> = first["signals"][1]["observedSince"].as_str().unwrap().parse().unwrap();
     assert!(from < t0 - TimeDelta::days(6), "{from}");
-    let want = app.sim.expected_successors(CONTOSO, from, now, 3);
-    let truth = app.sim.expected_feed_days(CONTOSO, from, now);
+    let want = app.sim.expected_successors(CONTOSO, t0, from, now, 3);
+    let truth = app.sim.expected_feed_days(CONTOSO, t0, from, now);
 
     let (mut suggested, mut full, mut ownerless_with) = (0, 0, 0);
     for g in &groups {

@@ -353,21 +353,23 @@ pub struct FeedDays {
 }
 
 /// Who was active in each group on which days (UTC, days since 1970-01-01), by user
-/// principal name, and each signal's days, as the feed's records say in the blobs of the
-/// hours after `from`'s that became available from `from` to `now` (the repeats of earlier
-/// records included). A reader whose first listing began at `from` (7 days before it, less
-/// a margin: the feed lists only the hours after the one 7 days back) and that listed the
-/// feed at least once every 7 days since has seen exactly these records.
+/// principal name, and each signal's days, as the feed's records say in the blobs a reader
+/// saw: its first listing at `first_read` (which lists only the hours after the one 7 days
+/// back) asked for content from `from` on, and it listed the feed at least once every 7 days
+/// until `now` — the blobs of those hours that became available from `from` to `now` (the
+/// repeats of earlier records included).
+#[allow(clippy::too_many_arguments)]
 pub fn feed_days(
     t: &TenantGraph,
     tenant: &Uuid,
     host: &str,
     opts: &AuditOptions,
+    first_read: DateTime<Utc>,
     from: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> FeedDays {
     let mut out = FeedDays::default();
-    let first = from.timestamp().div_euclid(3600) + 1;
+    let first = *live_hours(first_read).start();
     let last = *live_hours(now).end();
     for sharepoint in [true, false] {
         for hour in first..=last {

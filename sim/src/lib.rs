@@ -558,11 +558,13 @@ impl Sim {
     }
 
     /// On which days (since 1970-01-01, UTC) each group was active, per person (lower-case
-    /// user principal name) and per signal, in the feed's content that became available from
-    /// `from` to `now`.
+    /// user principal name) and per signal, in the feed's content a reader saw that first
+    /// listed it at `first_read` from `from` on, and at least once every 7 days until `now`
+    /// (`audit::feed_days`).
     pub fn expected_feed_days(
         &self,
         tenant: uuid::Uuid,
+        first_read: chrono::DateTime<chrono::Utc>,
         from: chrono::DateTime<chrono::Utc>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> audit::FeedDays {
@@ -570,23 +572,27 @@ impl Sim {
         let host = format!("{}.sharepoint.com", t.name.to_lowercase());
         let opts = self.state.options.audit.clone();
         self.state
-            .with_graph(&tenant, |g| audit::feed_days(g, &tenant, &host, &opts, from, now))
+            .with_graph(&tenant, |g| {
+                audit::feed_days(g, &tenant, &host, &opts, first_read, from, now)
+            })
             .unwrap_or_default()
     }
 
     /// The truth for successors of a group (issue 16): its members who are neither guests nor
     /// disabled, ranked by the days (of the 90 ending on `now`'s day) they were active in the
-    /// group as the feed's content from `from` to `now` says, then by their latest such day,
-    /// then by id; at most `n`, and only people active at least once. Each with their days.
+    /// group as the feed's content a reader saw says (`expected_feed_days`), then by their
+    /// latest such day, then by id; at most `n`, and only people active at least once. Each
+    /// with their days.
     pub fn expected_successors(
         &self,
         tenant: uuid::Uuid,
+        first_read: chrono::DateTime<chrono::Utc>,
         from: chrono::DateTime<chrono::Utc>,
         now: chrono::DateTime<chrono::Utc>,
         n: usize,
     ) -> std::collections::HashMap<uuid::Uuid, Vec<(uuid::Uuid, u32)>> {
         let t = self.state.tenant(&tenant).expect("seeded tenant");
-        let days = self.expected_feed_days(tenant, from, now).people;
+        let days = self.expected_feed_days(tenant, first_read, from, now).people;
         let today = now.timestamp().div_euclid(86_400);
         let members: Vec<(uuid::Uuid, Vec<uuid::Uuid>)> = self
             .state
