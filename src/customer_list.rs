@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::activity::{ActivityDays, LastActivity, SharePointKinds};
+use crate::activity::{ActivityDays, LastActivity, ReportedCounts, SharePointKinds};
 use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 use crate::microsoft::graph::{
@@ -44,7 +44,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 8;
+const COLUMNS_VERSION: u32 = 9;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +127,8 @@ pub struct GroupRow {
     /// The days of the last 96 the group was active, per signal and per person (pseudonyms
     /// only: `activity::days`).
     pub activity_days: ActivityDays,
+    /// What the usage reports count over 7, 30 and 90 days (`activity::reported`).
+    pub report_counts: ReportedCounts,
     pub lifecycle: Lifecycle,
     pub synced_at: Option<DateTime<Utc>>,
 }
@@ -206,10 +208,10 @@ fn activity_columns() -> Vec<Column> {
         name,
         kind: ColumnKind::DateTime,
     })
-    .chain([Column {
-        name: "ActivityDays",
+    .chain(["ActivityDays", "ReportCounts"].into_iter().map(|name| Column {
+        name,
         kind: ColumnKind::Note,
-    }])
+    }))
     .collect()
 }
 
@@ -280,6 +282,7 @@ impl GroupRow {
             last_sharepoint_kinds: SharePointKinds::default(),
             last_activity: None,
             activity_days: ActivityDays::default(),
+            report_counts: ReportedCounts::default(),
             lifecycle: Lifecycle::Active,
             synced_at: None,
         }
@@ -345,6 +348,7 @@ impl GroupRow {
             mail: self.last_mail_activity,
             kinds: self.last_sharepoint_kinds,
             days: self.activity_days.clone(),
+            reported: self.report_counts,
         }
     }
 
@@ -356,6 +360,7 @@ impl GroupRow {
         self.last_sharepoint_kinds = a.kinds;
         self.last_activity = a.overall();
         self.activity_days = a.days;
+        self.report_counts = a.reported;
     }
 
     pub fn from_fields(f: &Map<String, Value>) -> Option<Self> {
@@ -390,6 +395,9 @@ impl GroupRow {
             last_activity: parse_time(f.get("LastActivity")),
             activity_days: text("ActivityDays")
                 .map(|t| ActivityDays::from_column(&t))
+                .unwrap_or_default(),
+            report_counts: text("ReportCounts")
+                .map(|t| ReportedCounts::from_column(&t))
                 .unwrap_or_default(),
             lifecycle: match f.get("LifecycleStatus").and_then(Value::as_str) {
                 Some("deleted") => Lifecycle::Deleted,
@@ -569,6 +577,7 @@ fn activity_fields(a: &LastActivity) -> Map<String, Value> {
     f.insert("LastListActivity".into(), time(&a.kinds.list));
     f.insert("LastActivity".into(), time(&a.overall()));
     f.insert("ActivityDays".into(), opt(&a.days.to_column()));
+    f.insert("ReportCounts".into(), opt(&a.reported.to_column()));
     f
 }
 

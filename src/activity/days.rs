@@ -30,6 +30,12 @@ pub fn day_of(t: DateTime<Utc>) -> Day {
     t.timestamp().div_euclid(86_400) as Day
 }
 
+/// The start (00:00 UTC) of a date.
+pub fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    // 00:00:00 exists on every date.
+    day.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
 /// The date of a day number.
 pub fn date(day: Day) -> Option<NaiveDate> {
     DateTime::from_timestamp(i64::from(day) * 86_400, 0).map(|t| t.date_naive())

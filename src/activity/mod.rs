@@ -7,6 +7,7 @@
 pub mod days;
 pub mod mapping;
 pub mod records;
+pub mod reported;
 pub mod usage_reports;
 
 use std::collections::{HashMap, HashSet};
@@ -14,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 pub use days::{ActivityDays, DaySet, Pseudonym};
+pub use reported::ReportedCounts;
 use mapping::GroupIndex;
 use records::{BlobError, for_each_record};
 
@@ -36,6 +38,9 @@ pub struct LastActivity {
     pub kinds: SharePointKinds,
     #[serde(default, skip_serializing_if = "ActivityDays::is_empty")]
     pub days: ActivityDays,
+    /// What the usage reports count over their 7, 30 and 90 days (the latest report's).
+    #[serde(default, skip_serializing_if = "ReportedCounts::is_empty")]
+    pub reported: ReportedCounts,
 }
 
 /// The latest SharePoint activity of each kind.
@@ -117,6 +122,7 @@ impl LastActivity {
         self.mail = later(self.mail, other.mail);
         self.kinds.merge(other.kinds);
         self.days.merge(&other.days);
+        self.reported.merge(other.reported);
     }
 
     /// SharePoint activity of one kind at `time` (it is SharePoint activity too).
@@ -139,6 +145,37 @@ impl LastActivity {
             ..Default::default()
         };
         a.days.signals[TEAMS_SIGNAL].insert(days::day_of(time));
+        a
+    }
+
+    /// The Teams report's last activity day (a time: the report names no day's activity
+    /// but the last, so it adds no active day).
+    pub fn teams_report_day(day: chrono::NaiveDate) -> Self {
+        LastActivity {
+            teams: Some(days::midnight(day)),
+            ..Default::default()
+        }
+    }
+
+    /// The groups report's last activity day of a group whose mailbox received mail.
+    pub fn mail_report_day(day: chrono::NaiveDate) -> Self {
+        LastActivity {
+            mail: Some(days::midnight(day)),
+            ..Default::default()
+        }
+    }
+
+    /// The Teams report's counts over its periods.
+    pub fn reported_teams(c: reported::Reported<reported::TeamsCounts>) -> Self {
+        let mut a = LastActivity::default();
+        a.reported.teams = Some(c);
+        a
+    }
+
+    /// The groups report's received mail over its periods.
+    pub fn reported_mail(c: reported::Reported<u64>) -> Self {
+        let mut a = LastActivity::default();
+        a.reported.mail = Some(c);
         a
     }
 

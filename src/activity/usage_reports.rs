@@ -1,18 +1,24 @@
 //! The usage report CSVs (graph-settings-activity.md §2 and §3), read with a maintained CSV
 //! reader (the `csv` crate: RFC 4180 quoting, quoted line breaks, a byte-order mark) and by
 //! column name, so extra or reordered columns do not matter:
-//! - the Teams team activity report: `Team Id` and `Last Activity Date`;
+//! - the Teams team activity report: `Team Id`, `Last Activity Date`, and the period's
+//!   `Channel Messages`, `Meetings Organized` and `Reactions`;
 //! - the Microsoft 365 groups activity report: `Group Id`, `Last Activity Date` and
 //!   `Exchange Received Email Count` — a group whose mailbox received mail in the period has
 //!   mail activity up to its last activity date.
+//!
+//! Each report says its `Report Refresh Date` (the latest day of its data; usually a day or
+//! two before today: "data for a given day will show up within 48 hours", Microsoft 365
+//! reports in the admin center, Microsoft Teams usage activity).
 //!
 //! No message content exists in either report.
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 
 use super::LastActivity;
+use super::reported::{Reported, TeamsCounts};
 
 /// Why a report could not be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -22,11 +28,24 @@ pub struct ReportError {
     pub problem: String,
 }
 
-/// A report row: the id (lower-cased), the last activity day, and the `extra` columns.
-type Row = (String, NaiveDate, Vec<String>);
+/// One read of a report: its `Report Refresh Date`, and per group id (lower-cased) the last
+/// activity day and the counts of the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Report<T> {
+    pub refreshed: Option<NaiveDate>,
+    /// `false` when a count column is missing: the counts are not known (the days still are).
+    pub counts_known: bool,
+    pub groups: HashMap<String, (NaiveDate, T)>,
+}
 
-/// The rows of a report that have both an id and a last activity day.
-fn rows(report: &'static str, csv_text: &str, id_column: &str, extra: &[&str]) -> Result<Vec<Row>, ReportError> {
+/// The rows of a report that have both an id and a last activity day, with the `counts`
+/// columns (0 where empty; all `None` when one of them is missing).
+fn rows(
+    report: &'static str,
+    csv_text: &str,
+    id_column: &str,
+    counts: &[&str],
+) -> Result<Report<Option<Vec<u64>>>, ReportError> {
     let err = |problem: String| ReportError { report, problem };
     let text = csv_text.trim_start_matches('\u{feff}');
     let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(text.as_bytes());
@@ -36,73 +55,136 @@ fn rows(report: &'static str, csv_text: &str, id_column: &str, extra: &[&str]) -
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
-    let col = |name: &str| {
-        headers
-            .iter()
-            .position(|h| *h == name.to_ascii_lowercase())
-            .ok_or_else(|| err(format!("no `{name}` column")))
-    };
+    let find = |name: &str| headers.iter().position(|h| *h == name.to_ascii_lowercase());
+    let col = |name: &str| find(name).ok_or_else(|| err(format!("no `{name}` column")));
     let id = col(id_column)?;
     let date = col("Last Activity Date")?;
-    let extra: Vec<usize> = extra.iter().map(|c| col(c)).collect::<Result<_, _>>()?;
-    let mut out = Vec::new();
+    let refresh = find("Report Refresh Date");
+    let counts: Option<Vec<usize>> = counts.iter().map(|c| find(c)).collect();
+    let day = |text: Option<&str>| NaiveDate::parse_from_str(text?.trim(), "%Y-%m-%d").ok();
+    let mut out = Report {
+        counts_known: counts.is_some(),
+        ..Default::default()
+    };
     for record in reader.records() {
         // A malformed row is skipped, not the report.
         let Ok(record) = record else { continue };
-        let (Some(group), Some(day)) = (record.get(id), record.get(date)) else {
+        if let Some(r) = day(refresh.and_then(|i| record.get(i))) {
+            out.refreshed = out.refreshed.max(Some(r));
+        }
+        // Groups with no activity in the period have an empty date.
+        let (Some(group), Some(last)) = (record.get(id), day(record.get(date))) else {
             continue;
         };
         let group = group.trim().to_lowercase();
-        // Groups with no activity in the period have an empty date.
-        let Ok(day) = NaiveDate::parse_from_str(day.trim(), "%Y-%m-%d") else {
-            continue;
-        };
         if group.is_empty() {
             continue;
         }
-        let values = extra
-            .iter()
-            .map(|&i| record.get(i).unwrap_or_default().trim().to_string())
-            .collect();
-        out.push((group, day, values));
+        // A count Microsoft left empty is none; one that is not a number is not trusted.
+        let values = counts.as_ref().map(|cols| {
+            cols.iter()
+                .map(|&i| record.get(i).unwrap_or_default().trim().parse::<u64>().unwrap_or(0))
+                .collect()
+        });
+        out.groups.insert(group, (last, values));
     }
     Ok(out)
 }
 
-fn midnight(day: NaiveDate) -> chrono::DateTime<Utc> {
-    Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).expect("midnight exists"))
+/// The Teams team activity report: each team's (by team id = the group's object id) last
+/// activity day and its channel messages, meetings organized and reactions in the period.
+pub fn teams_report(csv_text: &str) -> Result<Report<TeamsCounts>, ReportError> {
+    let r = rows(
+        "Teams activity report",
+        csv_text,
+        "Team Id",
+        &["Channel Messages", "Meetings Organized", "Reactions"],
+    )?;
+    Ok(Report {
+        refreshed: r.refreshed,
+        counts_known: r.counts_known,
+        groups: r
+            .groups
+            .into_iter()
+            .map(|(id, (day, c))| {
+                let c = c.unwrap_or_default();
+                let n = |i: usize| c.get(i).copied().unwrap_or(0);
+                let counts = TeamsCounts {
+                    channel_messages: n(0),
+                    meetings_organized: n(1),
+                    reactions: n(2),
+                };
+                (id, (day, counts))
+            })
+            .collect(),
+    })
+}
+
+/// The Microsoft 365 groups activity report: each group's last activity day (over mail, files
+/// and Yammer) and the mail its mailbox received in the period.
+pub fn groups_report(csv_text: &str) -> Result<Report<u64>, ReportError> {
+    let r = rows(
+        "Microsoft 365 groups activity report",
+        csv_text,
+        "Group Id",
+        &["Exchange Received Email Count"],
+    )?;
+    Ok(Report {
+        refreshed: r.refreshed,
+        counts_known: r.counts_known,
+        groups: r
+            .groups
+            .into_iter()
+            .map(|(id, (day, c))| (id, (day, c.and_then(|c| c.first().copied()).unwrap_or(0))))
+            .collect(),
+    })
+}
+
+/// The counts of one report read over 7, 30 and 90 days (`reported::PERIODS` order), per
+/// group id: a group active in none of them is not in the map. `None` when they cannot be
+/// put side by side: a count column is missing, or the reads are of different refresh
+/// dates (the report was refreshed between them).
+pub fn per_period<T: Copy + Default + PartialEq>(
+    reads: &[Report<T>; 3],
+) -> Option<(NaiveDate, HashMap<String, Reported<T>>)> {
+    let refreshed = reads[0].refreshed?;
+    if reads.iter().any(|r| !r.counts_known || r.refreshed != Some(refreshed)) {
+        return None;
+    }
+    let mut out: HashMap<String, Reported<T>> = HashMap::new();
+    for (i, read) in reads.iter().enumerate() {
+        for (group, (_, counts)) in &read.groups {
+            out.entry(group.clone())
+                .or_insert_with(|| Reported::zero(refreshed))
+                .periods[i] = *counts;
+        }
+    }
+    out.retain(|_, r| !r.is_zero());
+    Some((refreshed, out))
 }
 
 /// Last Teams activity per team id (= the group's object id), lower-cased.
 pub fn teams(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportError> {
-    let mut out: HashMap<String, LastActivity> = HashMap::new();
-    for (id, day, _) in rows("Teams activity report", csv_text, "Team Id", &[])? {
+    Ok(teams_report(csv_text)?
+        .groups
+        .into_iter()
         // A time, not a day of activity: the report names the last day only, so days seen
         // this way would be a fraction of the days there were (`days.rs` counts the feed's).
-        out.entry(id).or_default().merge(LastActivity {
-            teams: Some(midnight(day)),
-            ..Default::default()
-        });
-    }
-    Ok(out)
+        .map(|(id, (day, _))| (id, LastActivity::teams_report_day(day)))
+        .collect())
 }
 
 /// Last mail activity per group id, lower-cased: groups whose mailbox received mail in the
 /// period. The report's date is the group's last activity over mail, files and Yammer; it is
-/// the group's own activity whichever it was.
+/// the group's own activity whichever it was. Without the received-mail column no group is
+/// known to have had mail.
 pub fn groups(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportError> {
-    let mut out: HashMap<String, LastActivity> = HashMap::new();
-    let report = "Microsoft 365 groups activity report";
-    for (id, day, values) in rows(report, csv_text, "Group Id", &["Exchange Received Email Count"])? {
-        let received: u64 = values[0].parse().unwrap_or(0);
-        if received > 0 {
-            out.entry(id).or_default().merge(LastActivity {
-                mail: Some(midnight(day)),
-                ..Default::default()
-            });
-        }
-    }
-    Ok(out)
+    Ok(groups_report(csv_text)?
+        .groups
+        .into_iter()
+        .filter(|(_, (_, received))| *received > 0)
+        .map(|(id, (day, _))| (id, LastActivity::mail_report_day(day)))
+        .collect())
 }
 
 #[cfg(test)]

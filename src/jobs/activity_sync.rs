@@ -27,6 +27,7 @@ use super::Budget;
 use super::pending::Pending;
 use super::state::{StateError, TenantState, Version, load_doc, save_doc};
 use crate::activity::mapping::GroupIndex;
+use crate::activity::reported::Reported;
 use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, usage_reports};
 use crate::customer_list::{self, ActivityRow, ListLocation};
 use crate::domain::TenantId;
@@ -71,6 +72,13 @@ const HISTORY_DAYS: i64 = 90;
 const TEAMS_HISTORY_KEY: &str = "teams_report_history";
 const GROUPS_HISTORY_KEY: &str = "groups_report_history";
 const CONCEALED_KEY: &str = "teams_report_concealed";
+/// The `Report Refresh Date` of the reads whose counts the rows hold (absent: no counts to
+/// show, as when names are concealed or a count column is missing).
+pub const TEAMS_REFRESHED_KEY: &str = "teams_report_refreshed";
+pub const GROUPS_REFRESHED_KEY: &str = "groups_report_refreshed";
+/// The periods each report is read over (`activity::reported::PERIODS`); the longest also
+/// gives the last activity days.
+const REPORT_PERIODS: [Period; 3] = [Period::D7, Period::D30, Period::D90];
 
 /// What one activity sync did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -560,7 +568,12 @@ impl ActivitySync<'_> {
                         Err(e) => return Err(e.into()),
                     }
                 }
-                for key in [TEAMS_HISTORY_KEY, GROUPS_HISTORY_KEY] {
+                for key in [
+                    TEAMS_HISTORY_KEY,
+                    GROUPS_HISTORY_KEY,
+                    TEAMS_REFRESHED_KEY,
+                    GROUPS_REFRESHED_KEY,
+                ] {
                     if self.state.load(&self.tenant, key).await?.is_some() {
                         self.state.delete(&self.tenant, key).await?;
                     }
@@ -581,46 +594,95 @@ impl ActivitySync<'_> {
             Err(e) => return Err(e.into()),
         }
         let mut map = ActivityMap::default();
-        let teams = self
-            .graph
-            .teams_activity_report(self.period(TEAMS_HISTORY_KEY).await?)
-            .await?;
-        match usage_reports::teams(&teams) {
-            Ok(teams) => {
-                for (group, seen) in teams {
-                    map.record_id(&group, seen);
+        // Each report over 7, 30 and 90 days: Microsoft's counts per period, and the last
+        // activity days from the longest.
+        let mut teams = Vec::with_capacity(3);
+        for period in REPORT_PERIODS {
+            let csv = self.graph.teams_activity_report(period).await?;
+            match usage_reports::teams_report(&csv) {
+                Ok(r) => teams.push(r),
+                Err(e) => {
+                    tracing::warn!(event = "teams_report_unreadable", tenant_id = %self.tenant, error = %e);
+                    break;
                 }
-                report.teams_report = "read";
             }
-            Err(e) => {
-                tracing::warn!(event = "teams_report_unreadable", tenant_id = %self.tenant, error = %e);
-                report.teams_report = "unavailable";
+        }
+        let mut refreshed = [None, None];
+        if let Ok(teams) = <[_; 3]>::try_from(teams) {
+            for (group, (day, _)) in &teams[2].groups {
+                map.record_id(group, LastActivity::teams_report_day(*day));
             }
+            if let Some((day, counts)) = usage_reports::per_period(&teams) {
+                refreshed[0] = Some(day);
+                // Groups whose counts went to nothing are in no read: their zeros are written.
+                for r in rows.rows.values() {
+                    if r.activity.reported.teams.is_some_and(|t| !t.is_zero()) && !counts.contains_key(&r.group()) {
+                        map.record(r.group_id, LastActivity::reported_teams(Reported::zero(day)));
+                    }
+                }
+                for (group, c) in counts {
+                    map.record_id(&group, LastActivity::reported_teams(c));
+                }
+            }
+            report.teams_report = "read";
+        } else {
+            report.teams_report = "unavailable";
         }
         // The group mailboxes: groups used by mail alone would otherwise look dead.
-        let groups = match self
-            .graph
-            .groups_activity_report(self.period(GROUPS_HISTORY_KEY).await?)
-            .await
-        {
-            Ok(csv) => usage_reports::groups(&csv).map_err(|e| e.to_string()),
-            Err(e) if matches!(e.status(), Some(403 | 404)) => Err(e.to_string()),
-            Err(e) => return Err(e.into()),
-        };
-        match groups {
-            Ok(groups) => {
-                for (group, seen) in groups {
-                    map.record_id(&group, seen);
+        let mut groups = Vec::with_capacity(3);
+        for period in REPORT_PERIODS {
+            let read = match self.graph.groups_activity_report(period).await {
+                Ok(csv) => usage_reports::groups_report(&csv).map_err(|e| e.to_string()),
+                Err(e) if matches!(e.status(), Some(403 | 404)) => Err(e.to_string()),
+                Err(e) => return Err(e.into()),
+            };
+            match read {
+                Ok(r) => groups.push(r),
+                Err(e) => {
+                    tracing::warn!(event = "groups_report_unreadable", tenant_id = %self.tenant, error = %e);
+                    break;
                 }
-                report.groups_report = "read";
-            }
-            Err(e) => {
-                tracing::warn!(event = "groups_report_unreadable", tenant_id = %self.tenant, error = %e);
-                report.groups_report = "unavailable";
             }
         }
+        if let Ok(groups) = <[_; 3]>::try_from(groups) {
+            for (group, (day, received)) in &groups[2].groups {
+                if *received > 0 {
+                    map.record_id(group, LastActivity::mail_report_day(*day));
+                }
+            }
+            if let Some((day, counts)) = usage_reports::per_period(&groups) {
+                refreshed[1] = Some(day);
+                for r in rows.rows.values() {
+                    if r.activity.reported.mail.is_some_and(|m| !m.is_zero()) && !counts.contains_key(&r.group()) {
+                        map.record(r.group_id, LastActivity::reported_mail(Reported::zero(day)));
+                    }
+                }
+                for (group, c) in counts {
+                    map.record_id(&group, LastActivity::reported_mail(c));
+                }
+            }
+            report.groups_report = "read";
+        } else {
+            report.groups_report = "unavailable";
+        }
         self.flush(rows, &mut map, report).await?;
-        // Written: later days read the last 7 days only.
+        // Written: the counts are as of the reports' refresh dates.
+        for (day, key) in refreshed.iter().zip([TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY]) {
+            match day {
+                Some(d) => {
+                    let version = self.state.load(&self.tenant, key).await?.map(|(_, v)| v);
+                    match self.state.save(&self.tenant, key, &d.to_string(), version.as_ref()).await {
+                        Ok(_) | Err(StateError::Conflict) => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                // Counts that cannot be read today are not shown as today's.
+                None if self.state.load(&self.tenant, key).await?.is_some() => {
+                    self.state.delete(&self.tenant, key).await?;
+                }
+                None => {}
+            }
+        }
         for (read, key, last) in [
             (report.teams_report == "read", TEAMS_HISTORY_KEY, TEAMS_LAST_KEY),
             (report.groups_report == "read", GROUPS_HISTORY_KEY, GROUPS_LAST_KEY),
@@ -638,15 +700,6 @@ impl ActivitySync<'_> {
             }
         }
         self.mark_report_day(&today, version.as_ref()).await
-    }
-
-    /// The period to read a report over: its whole history until that was read once.
-    async fn period(&self, history_key: &str) -> Result<Period, ActivityError> {
-        const _: () = assert!(HISTORY_DAYS == 90, "the first read's period is D90");
-        Ok(match self.state.load(&self.tenant, history_key).await? {
-            Some(_) => Period::D7,
-            None => Period::D90,
-        })
     }
 
     async fn mark_report_day(&self, today: &str, version: Option<&Version>) -> Result<(), ActivityError> {

@@ -629,6 +629,7 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<Relations>) 
         last_sharepoint_kinds: old.map(|o| o.last_sharepoint_kinds).unwrap_or_default(),
         last_activity: old.and_then(|o| o.last_activity),
         activity_days: old.map(|o| o.activity_days.clone()).unwrap_or_default(),
+        report_counts: old.map(|o| o.report_counts).unwrap_or_default(),
         lifecycle: Lifecycle::Active,
         synced_at: None,
     }

@@ -2,6 +2,10 @@
 //! again on the next run, so that one bad row never fails a tenant and nothing computed is
 //! lost: rows SharePoint refused (with the values they were to get), activity that could not
 //! be written, and groups whose SharePoint site did not exist yet.
+//!
+//! Who was active in a group and what the usage reports count for it belong in the customer's
+//! list only: while they wait here they are sealed to the tenant (`PeopleSeal`), and without
+//! the key they are dropped and counted, never kept readable.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::state::{StateError, TenantState, Version, load_doc, save_doc};
-use crate::activity::{ActivityDays, LastActivity};
+use crate::activity::{ActivityDays, LastActivity, ReportedCounts};
 use crate::customer_list::{GroupRow, RefusedRow};
 use crate::domain::TenantId;
 
@@ -28,6 +32,9 @@ pub struct PendingRow {
     /// is in `fields`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_people: Option<String>,
+    /// The `ReportCounts` column, sealed: in memory it is in `fields`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_counts: Option<String>,
 }
 
 /// Activity still to be written to a row (merged, the later of each time).
@@ -41,6 +48,9 @@ pub struct PendingActivity {
     /// Who was active (`activity.days`' people), sealed: in memory it is in `activity`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_people: Option<String>,
+    /// The report counts (`activity.reported`), sealed: in memory they are in `activity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_counts: Option<String>,
 }
 
 /// The pending work of one tenant.
@@ -70,6 +80,8 @@ pub struct Pending {
     /// People's active days that could not be kept (no seal) or opened again (the key
     /// changed): how many groups' worth, this run.
     pub people_dropped: usize,
+    /// Report counts that could not be kept or opened again (the next report writes them).
+    pub counts_dropped: usize,
 }
 
 impl Pending {
@@ -98,59 +110,72 @@ impl Pending {
 
     /// Puts what was sealed back where it belongs (in memory only).
     fn open_people(&mut self) {
-        let mut dropped = 0;
+        let (mut dropped, mut counts_dropped) = (0, 0);
         let seal = self.seal.as_ref();
-        let mut open = |group: &str, sealed: Option<String>| -> Option<ActivityDays> {
+        let open = |group: &str, sealed: Option<String>, dropped: &mut usize| -> Option<String> {
             let sealed = sealed?;
-            let days = seal
+            let text = seal
                 .and_then(|s| s.open(group, &sealed))
-                .and_then(|plain| String::from_utf8(plain).ok())
-                .map(|text| ActivityDays::from_column(&text));
-            dropped += usize::from(days.is_none());
-            days
+                .and_then(|plain| String::from_utf8(plain).ok());
+            *dropped += usize::from(text.is_none());
+            text
         };
         for (group, p) in self.doc.activity.iter_mut() {
-            if let Some(people) = open(group, p.sealed_people.take()) {
-                p.activity.days.merge(&people);
+            if let Some(people) = open(group, p.sealed_people.take(), &mut dropped) {
+                p.activity.days.merge(&ActivityDays::from_column(&people));
+            }
+            if let Some(counts) = open(group, p.sealed_counts.take(), &mut counts_dropped) {
+                p.activity.reported.merge(ReportedCounts::from_column(&counts));
             }
         }
         for (group, p) in self.doc.rows.iter_mut() {
-            if let Some(people) = open(group, p.sealed_people.take()) {
+            if let Some(people) = open(group, p.sealed_people.take(), &mut dropped) {
                 let mut days = column_days(&p.fields);
-                days.merge(&people);
+                days.merge(&ActivityDays::from_column(&people));
                 p.fields.insert("ActivityDays".into(), column_value(&days));
+            }
+            if let Some(counts) = open(group, p.sealed_counts.take(), &mut counts_dropped) {
+                p.fields.insert("ReportCounts".into(), Value::String(counts));
             }
         }
         self.people_dropped += dropped;
+        self.counts_dropped += counts_dropped;
     }
 
     /// The document as it is stored: who was active sealed, or left out without a seal.
     fn stored_doc(&mut self) -> PendingDoc {
         let mut doc = self.doc.clone();
-        let mut dropped = 0;
+        let (mut dropped, mut counts_dropped) = (0, 0);
         let seal = self.seal.as_ref();
-        let mut seal_people = |group: &str, people: ActivityDays| -> Option<String> {
-            if people.is_empty() {
-                return None;
-            }
-            let text = people.to_column()?;
+        let seal_text = |group: &str, text: Option<String>, dropped: &mut usize| -> Option<String> {
+            let text = text?;
             let sealed = seal.map(|s| s.seal(group, text.as_bytes()));
-            dropped += usize::from(sealed.is_none());
+            *dropped += usize::from(sealed.is_none());
             sealed
         };
         for (group, p) in doc.activity.iter_mut() {
             let people = p.activity.days.take_people();
-            p.sealed_people = seal_people(group, people);
+            if !people.is_empty() {
+                p.sealed_people = seal_text(group, people.to_column(), &mut dropped);
+            }
+            let counts = std::mem::take(&mut p.activity.reported);
+            if !counts.is_empty() {
+                p.sealed_counts = seal_text(group, counts.to_column(), &mut counts_dropped);
+            }
         }
         for (group, p) in doc.rows.iter_mut() {
             let mut days = column_days(&p.fields);
             let people = days.take_people();
             if !people.is_empty() {
                 p.fields.insert("ActivityDays".into(), column_value(&days));
-                p.sealed_people = seal_people(group, people);
+                p.sealed_people = seal_text(group, people.to_column(), &mut dropped);
+            }
+            if let Some(Value::String(counts)) = p.fields.remove("ReportCounts") {
+                p.sealed_counts = seal_text(group, Some(counts), &mut counts_dropped);
             }
         }
         self.people_dropped += dropped;
+        self.counts_dropped += counts_dropped;
         doc
     }
 
@@ -204,6 +229,7 @@ impl Pending {
                     attempts,
                     error: r.error.to_string(),
                     sealed_people: None,
+                    sealed_counts: None,
                 },
             );
             self.changed = true;

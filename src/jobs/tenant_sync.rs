@@ -365,6 +365,9 @@ async fn work(
         if pending.people_dropped > 0 {
             tracing::warn!(event = "people_days_not_kept", tenant_id = %tenant, count = pending.people_dropped);
         }
+        if pending.counts_dropped > 0 {
+            tracing::warn!(event = "report_counts_not_kept", tenant_id = %tenant, count = pending.counts_dropped);
+        }
         activity = match read {
             Err(ActivityError::Graph(e)) if e.is_not_found() && list_deleted(app, tenant, &graph, &list).await? => {
                 return Ok(SyncOutcome::Continue {

@@ -190,6 +190,10 @@ pub const EVENTS: &[EventSpec] = &[
         "who was active in {count} group(s) could not be kept for a later write (it is kept sealed while it waits, and a changed GroupMgr key cannot open what an older key sealed): successor suggestions may miss those days",
     ),
     ev(
+        "report_counts_not_kept",
+        "the usage report counts of {count} group(s) could not be kept for a later write (sealed while they wait; a changed GroupMgr key cannot open them): the next report writes them again",
+    ),
+    ev(
         "row_refused",
         "SharePoint refused the row of group {group_id} ({attempts} attempt(s); kept and tried again next run): {error}",
     ),
