@@ -358,6 +358,15 @@ impl Paging {
 
 pub use audit::Activity;
 
+/// A group's usage report counts over 7, 30 and 90 days (`Sim::expected_report_counts`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReportCounts {
+    /// Per period: [channel messages, meetings organized, reactions].
+    pub teams: [[u64; 3]; 3],
+    /// Per period: mail received by the group mailbox.
+    pub mail: [u64; 3],
+}
+
 /// A running sim. Dropping it stops the server.
 pub struct Sim {
     pub state: Arc<SimState>,
@@ -697,6 +706,43 @@ impl Sim {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// What the usage reports read at `at` count for each group over 7, 30 and 90 days, as
+    /// GroupMgr can know it (nothing when report names are concealed): the refresh date (the
+    /// day before `at`), and per group with anything in a period the Teams report's [channel
+    /// messages, meetings organized, reactions] and the mail its mailbox received, per period.
+    pub fn expected_report_counts(
+        &self,
+        tenant: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> (chrono::NaiveDate, std::collections::HashMap<uuid::Uuid, ReportCounts>) {
+        let refreshed = (at - chrono::TimeDelta::days(1)).date_naive();
+        if self.state.reports_concealed(&tenant) {
+            return (refreshed, Default::default());
+        }
+        let teams = self.expected_activity_at(tenant, at);
+        let counts = self
+            .state
+            .with_graph(&tenant, |g| {
+                let mut out = std::collections::HashMap::new();
+                for x in g.groups.values().filter(|x| x.is_unified() && x.deleted.is_none()) {
+                    let mut c = ReportCounts::default();
+                    let last_teams = teams.get(&x.id).and_then(|(t, _)| *t).filter(|_| x.team.is_some());
+                    let last_mail = audit::mail_history(x.id, at);
+                    for (i, days) in [7, 30, 90].into_iter().enumerate() {
+                        let t = graph::reports::teams_counts(x.id, last_teams, at, days);
+                        c.teams[i] = [t.channel_messages(), t.meetings, t.reactions];
+                        c.mail[i] = graph::reports::mail_received(x.id, last_mail, at, days);
+                    }
+                    if c != ReportCounts::default() {
+                        out.insert(x.id, c);
+                    }
+                }
+                out
+            })
+            .unwrap_or_default();
+        (refreshed, counts)
     }
 
     /// What the Microsoft 365 groups activity report (read over `days`) says of each group's

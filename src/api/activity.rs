@@ -8,7 +8,7 @@ use chrono::{TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
-use super::model::{ActiveDays, Activity, ActivityItem, ActivityPage, GroupActivity, SignalDetail};
+use super::model::{ActiveDays, Activity, ActivityItem, ActivityPage, GroupActivity, ReportedCounts, SignalDetail};
 use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
@@ -186,6 +186,15 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
         group.unobservable.extend(Signal::ALL);
     }
     let today = crate::activity::days::day_of(app.clock.now());
+    // The reports' counts are shown as of the refresh date of the last read that had them;
+    // a group without counts in the list was in none of its periods.
+    let refreshed = |key| async move {
+        let day = state.load(tenant, key).await.map_err(|_| ApiError::store_unavailable())?;
+        Ok::<_, ApiError>(day.and_then(|(d, _)| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
+    };
+    let teams_refreshed = refreshed(crate::jobs::activity_sync::TEAMS_REFRESHED_KEY).await?;
+    let mail_refreshed = refreshed(crate::jobs::activity_sync::GROUPS_REFRESHED_KEY).await?;
+    let counts = row.report_counts;
     let signals = Signal::ALL
         .iter()
         .map(|s| SignalDetail {
@@ -196,6 +205,11 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
             observable: !group.unobservable.contains(s),
             active_days: (audit && *s != Signal::Mail)
                 .then(|| ActiveDays::of(row.activity_days.signals[*s as usize], today)),
+            reported: match s {
+                Signal::Teams => teams_refreshed.map(|d| ReportedCounts::teams(d, counts.teams)),
+                Signal::Mail => mail_refreshed.map(|d| ReportedCounts::mail(d, counts.mail)),
+                _ => None,
+            },
         })
         .collect();
     let body = GroupActivity {

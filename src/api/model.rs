@@ -805,6 +805,87 @@ pub struct SignalDetail {
     /// for every signal when the tenant's audit feed is not read.
     #[schema(required = true)]
     pub active_days: Option<ActiveDays>,
+    /// How many events Microsoft's usage report counts for this signal in its last 7, 30 and
+    /// 90 days: `teams` (the Teams team activity report) and `mail` (the Microsoft 365 groups
+    /// activity report). `null` for the SharePoint kinds (no report counts them per group)
+    /// and when the report cannot be read or matched to groups (`sources` says why).
+    #[schema(required = true)]
+    pub reported: Option<ReportedCounts>,
+}
+
+/// A usage report's counts for one group, each period ending with `reportRefreshDate`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedCounts {
+    /// The Graph report function: `getTeamsTeamActivityDetail` or
+    /// `getOffice365GroupsActivityDetail`.
+    pub report: &'static str,
+    /// The latest day of the report's data (Microsoft's data is a day or two behind).
+    #[schema(value_type = String, format = Date)]
+    pub report_refresh_date: chrono::NaiveDate,
+    pub last7: ReportedPeriod,
+    pub last30: ReportedPeriod,
+    pub last90: ReportedPeriod,
+}
+
+/// One period's counts, as the report names them: the Teams report's channel messages,
+/// meetings organized and reactions, or the group mailbox's received mail.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedPeriod {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub channel_messages: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub meetings_organized: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub reactions: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub received_emails: Option<u64>,
+}
+
+impl ReportedCounts {
+    /// The Teams report's counts (none: nothing in any period).
+    pub fn teams(
+        refreshed: chrono::NaiveDate,
+        c: Option<crate::activity::reported::Reported<crate::activity::reported::TeamsCounts>>,
+    ) -> Self {
+        let periods = c.map(|c| c.periods).unwrap_or_default();
+        let period = |i: usize| ReportedPeriod {
+            channel_messages: Some(periods[i].channel_messages),
+            meetings_organized: Some(periods[i].meetings_organized),
+            reactions: Some(periods[i].reactions),
+            received_emails: None,
+        };
+        Self {
+            report: "getTeamsTeamActivityDetail",
+            report_refresh_date: refreshed,
+            last7: period(0),
+            last30: period(1),
+            last90: period(2),
+        }
+    }
+
+    /// The groups report's received mail (none: nothing in any period).
+    pub fn mail(refreshed: chrono::NaiveDate, c: Option<crate::activity::reported::Reported<u64>>) -> Self {
+        let periods = c.map(|c| c.periods).unwrap_or_default();
+        let period = |i: usize| ReportedPeriod {
+            channel_messages: None,
+            meetings_organized: None,
+            reactions: None,
+            received_emails: Some(periods[i]),
+        };
+        Self {
+            report: "getOffice365GroupsActivityDetail",
+            report_refresh_date: refreshed,
+            last7: period(0),
+            last30: period(1),
+            last90: period(2),
+        }
+    }
 }
 
 /// On how many days a signal was seen, of the last 7, 30 and 90 (UTC days, today included).

@@ -8,7 +8,7 @@ mod batch;
 mod groups;
 pub mod model;
 pub mod naming;
-mod reports;
+pub mod reports;
 mod settings;
 mod sites;
 pub mod teams;

@@ -4,7 +4,7 @@
 //! replaced by hashes, so the report cannot be joined to groups.
 
 use bytes::Bytes;
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 use warp::http::{Response, StatusCode};
@@ -70,6 +70,79 @@ pub fn handle(state: &SimState, req: &GraphRequest<'_>, segs: &[&str]) -> GraphR
     }
 }
 
+/// A team's counts in the Teams team activity report over `days` before `now` (period sums,
+/// reportroot-getteamsteamactivitydetail: "Post Messages", "Reply Messages", "Channel
+/// Messages", "Reactions", "Meetings Organized"). Microsoft does not document "Channel
+/// Messages" as posts plus replies; the sim keeps it so. Counts stop at `last`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TeamsCounts {
+    pub posts: u64,
+    pub replies: u64,
+    pub reactions: u64,
+    pub meetings: u64,
+    pub active_days: u64,
+}
+
+impl TeamsCounts {
+    pub fn channel_messages(&self) -> u64 {
+        self.posts + self.replies
+    }
+}
+
+fn mix(mut x: u64) -> u64 {
+    // splitmix64's finaliser: a day's counts from the group and the day alone.
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The days a group was active in a report's eyes, latest first: the day of `last`, then
+/// earlier ones every few days (a group's own rhythm), within the `days` before `now`.
+/// Nothing when `last` is outside the period (the report then has no date and no counts).
+fn active_days(
+    group: uuid::Uuid,
+    salt: u64,
+    last: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    days: i64,
+) -> impl Iterator<Item = (i64, u64)> {
+    let since = now - TimeDelta::days(days);
+    let last = last.filter(|t| *t >= since);
+    let h = mix(group.as_u128() as u64 ^ (group.as_u128() >> 64) as u64 ^ salt);
+    let step = 1 + (h % 5) as i64;
+    let earlier = ((h >> 8) % 15) as i64;
+    let first_day = since.date_naive();
+    last.into_iter().flat_map(move |t| {
+        let end = t.date_naive();
+        (0..=earlier).filter_map(move |j| {
+            let d = end - TimeDelta::days(j * step);
+            let n = d.signed_duration_since(chrono::NaiveDate::default()).num_days();
+            (d >= first_day).then(|| (n, mix(h ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))))
+        })
+    })
+}
+
+/// The Teams report's counts of a team whose last activity is `last`.
+pub fn teams_counts(group: uuid::Uuid, last: Option<DateTime<Utc>>, now: DateTime<Utc>, days: i64) -> TeamsCounts {
+    let mut c = TeamsCounts::default();
+    for (_, h) in active_days(group, 0x7ea5, last, now, days) {
+        c.posts += 1 + h % 4;
+        c.replies += (h >> 8) % 6;
+        c.reactions += (h >> 16) % 9;
+        c.meetings += u64::from((h >> 24).is_multiple_of(4));
+        c.active_days += 1;
+    }
+    c
+}
+
+/// The mail a group mailbox received over `days` before `now` ("Exchange Received Email
+/// Count", reportroot-getoffice365groupsactivitydetail), its last mail being `last`.
+pub fn mail_received(group: uuid::Uuid, last: Option<DateTime<Utc>>, now: DateTime<Utc>, days: i64) -> u64 {
+    active_days(group, 0x3a11, last, now, days)
+        .map(|(_, h)| 1 + (h >> 32) % 12)
+        .sum()
+}
+
 fn conceal(s: &str) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes());
     d.as_ref()[..16].iter().map(|b| format!("{b:02X}")).collect()
@@ -122,17 +195,25 @@ pub fn report_download(state: &SimState, tenant: &str, file: &str) -> Response<B
             let refresh = (now - TimeDelta::days(1)).format("%Y-%m-%d");
             let mut out = String::from("\u{feff}Report Refresh Date,Team Name,Team Id,Team Type,Last Activity Date,Report Period,Active Users,Active Channels,Guests,Reactions,Meetings Organized,Post Messages,Reply Messages,Channel Messages,Urgent Messages,Mentions,Active Shared Channels,Active External Users\r\n");
             for grp in g.groups.values().filter(|x| x.team.is_some() && x.deleted.is_none()) {
-                let last = truth
-                    .get(&grp.id)
-                    .and_then(|(teams, _)| *teams)
+                let last = truth.get(&grp.id).and_then(|(teams, _)| *teams);
+                let c = teams_counts(grp.id, last, now, days);
+                let last = last
                     .filter(|t| *t >= now - TimeDelta::days(days))
                     .map(|t| t.format("%Y-%m-%d").to_string())
                     .unwrap_or_default();
                 let (name, id) = if concealed { (conceal(&grp.display_name), conceal(&grp.id.to_string())) } else { (grp.display_name.clone(), grp.id.to_string()) };
                 let name = if name.contains(',') || name.contains('"') { format!("\"{}\"", name.replace('"', "\"\"")) } else { name };
+                let active_users = if c.active_days == 0 { 0 } else { (1 + c.active_days / 2).min(grp.members.len().max(1) as u64) };
+                let active_channels = u64::from(c.active_days > 0) * (1 + c.posts % 3);
                 out.push_str(&format!(
-                    "{refresh},{name},{id},{},{last},{days},3,2,0,1,0,0,0,0,0,0,0,0\r\n",
-                    grp.visibility.as_deref().unwrap_or("Public")
+                    "{refresh},{name},{id},{},{last},{days},{active_users},{active_channels},0,{},{},{},{},{},0,{},0,0\r\n",
+                    grp.visibility.as_deref().unwrap_or("Public"),
+                    c.reactions,
+                    c.meetings,
+                    c.posts,
+                    c.replies,
+                    c.posts + c.replies,
+                    c.posts / 4,
                 ));
             }
             out
@@ -172,7 +253,7 @@ fn groups_csv(
         }
         .map(|t| t.format("%Y-%m-%d").to_string())
         .unwrap_or_default();
-        let received = mail.map_or(0, |_| 1 + grp.id.as_u128() % 40);
+        let received = mail_received(grp.id, mail, now, days);
         let active_files = files.map_or(0, |_| 1 + grp.id.as_u128() % 9);
         let (name, id) = if concealed {
             (conceal(&grp.display_name), conceal(&grp.id.to_string()))
