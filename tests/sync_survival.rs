@@ -316,6 +316,7 @@ fn add_group_with_late_site(app: &TestApp, k: u128, site_ready: DateTime<Utc>) -
                     site_ready,
                     archived: false,
                     labels: None,
+                    mail_stopped: None,
                 },
             );
             g.touch(id);

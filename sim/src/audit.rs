@@ -154,14 +154,16 @@ pub fn teams_history(group: Uuid, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     })
 }
 
-/// The last day a group's mailbox received mail (one group in three; 0–59 days ago), as the
-/// Microsoft 365 groups activity report knows it. Groups without a team whose site sees no
-/// user activity are then used by mail alone.
-pub fn mail_history(group: Uuid, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    let id = group.as_u128();
-    (id >> 32)
+/// The last day a group's mailbox received mail (one group in three; 0–59 days ago, and not
+/// after its mail stopped), as the Microsoft 365 groups activity report knows it. Groups
+/// without a team whose site sees no user activity are then used by mail alone.
+pub fn mail_history(group: &crate::graph::model::Group, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let id = group.id.as_u128();
+    let day = |t: DateTime<Utc>| t.duration_trunc(TimeDelta::days(1)).expect("valid");
+    let last = (id >> 32)
         .is_multiple_of(3)
-        .then(|| now.duration_trunc(TimeDelta::days(1)).expect("valid") - TimeDelta::days(((id >> 40) % 60) as i64))
+        .then(|| day(now) - TimeDelta::days(((id >> 40) % 60) as i64))?;
+    Some(group.mail_stopped.map_or(last, |s| last.min(day(s))))
 }
 
 /// The first `count` of a blob's own records, unshuffled, and (for the oracle) what each one

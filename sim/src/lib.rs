@@ -63,8 +63,6 @@ pub struct SimState {
 }
 
 impl SimState {
-    /// Now, as the sim's content sees it: when audit content and report rows appear, and what
-    /// the test oracle counts. Tokens keep the real clock (the product checks them by it).
     /// Whether the tenant's usage reports conceal names.
     pub fn reports_concealed(&self, tenant: &uuid::Uuid) -> bool {
         self.concealed_reports
@@ -73,6 +71,19 @@ impl SimState {
             .contains(tenant)
     }
 
+    /// An administrator turns report name concealment on or off (Microsoft 365 admin center:
+    /// Settings > Org settings > Reports; `PATCH /admin/reportSettings`).
+    pub fn set_reports_concealed(&self, tenant: &uuid::Uuid, concealed: bool) {
+        let mut set = self.concealed_reports.lock().unwrap_or_else(|p| p.into_inner());
+        if concealed {
+            set.insert(*tenant);
+        } else {
+            set.remove(tenant);
+        }
+    }
+
+    /// Now, as the sim's content sees it: when audit content and report rows appear, and what
+    /// the test oracle counts. Tokens keep the real clock (the product checks them by it).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock
             .lock()
@@ -233,6 +244,17 @@ impl SimState {
             if let Some(grp) = g.groups.get_mut(group) {
                 grp.labels = Some(labels.iter().map(|n| graph::model::label_id(*tenant, n)).collect());
                 g.touch(*group);
+            }
+        });
+    }
+
+    /// A group's mailbox stops receiving mail now (its last mail stays where it was, and
+    /// the groups activity report's counts fall to nothing as their periods pass it).
+    pub fn stop_mail(&self, tenant: &uuid::Uuid, group: &uuid::Uuid) {
+        let now = self.now();
+        self.with_graph(tenant, |g| {
+            if let Some(grp) = g.groups.get_mut(group) {
+                grp.mail_stopped = Some(now);
             }
         });
     }
@@ -729,7 +751,7 @@ impl Sim {
                 for x in g.groups.values().filter(|x| x.is_unified() && x.deleted.is_none()) {
                     let mut c = ReportCounts::default();
                     let last_teams = teams.get(&x.id).and_then(|(t, _)| *t).filter(|_| x.team.is_some());
-                    let last_mail = audit::mail_history(x.id, at);
+                    let last_mail = audit::mail_history(x, at);
                     for (i, days) in [7, 30, 90].into_iter().enumerate() {
                         let t = graph::reports::teams_counts(x.id, last_teams, at, days);
                         c.teams[i] = [t.channel_messages(), t.meetings, t.reactions];
@@ -769,7 +791,7 @@ impl Sim {
                     .values()
                     .filter(|x| x.is_unified() && x.deleted.is_none())
                     .filter_map(|x| {
-                        let mail = audit::mail_history(x.id, now).filter(|m| *m >= since)?;
+                        let mail = audit::mail_history(x, now).filter(|m| *m >= since)?;
                         let files = feed.get(&x.id).and_then(|(_, sp)| *sp).filter(|t| *t >= since);
                         let last = files.map_or(mail, |f| f.max(mail));
                         Some((x.id, last.duration_trunc(chrono::TimeDelta::days(1)).expect("valid")))

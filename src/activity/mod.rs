@@ -15,9 +15,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 pub use days::{ActivityDays, DaySet, Pseudonym};
-pub use reported::ReportedCounts;
 use mapping::GroupIndex;
 use records::{BlobError, for_each_record};
+pub use reported::ReportedCounts;
 
 /// The latest activity seen for one group, and the days it was active (per signal, per
 /// person).

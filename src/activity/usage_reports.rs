@@ -212,6 +212,40 @@ mod tests {
     }
 
     #[test]
+    fn counts_are_read_by_column_and_put_side_by_side_per_period() {
+        let head = "Report Refresh Date,Team Id,Last Activity Date,Reactions,Meetings Organized,Channel Messages,Report Period\n";
+        let a = "a063d832-ae9a-467d-8cb4-17c073260890";
+        let b = "b063d832-ae9a-467d-8cb4-17c073260890";
+        let d7 = format!("{head}2026-11-29,{a},2026-11-28,2,1,5,7\n2026-11-29,{b},,0,0,0,7\n");
+        let d30 = format!("{head}2026-11-29,{a},2026-11-28,3,1,9,30\n2026-11-29,{b},2026-11-10,,0,4,30\n");
+        let d90 = format!("{head}2026-11-29,{a},2026-11-28,3,2,12,90\n2026-11-29,{b},2026-11-10,1,0,x,90\n");
+        let reads = [&d7, &d30, &d90].map(|t| teams_report(t).unwrap());
+        let (day, counts) = per_period(&reads).unwrap();
+        assert_eq!(day.to_string(), "2026-11-29");
+        let c = |m, o, r| TeamsCounts {
+            channel_messages: m,
+            meetings_organized: o,
+            reactions: r,
+        };
+        assert_eq!(counts[a].periods, [c(5, 1, 2), c(9, 1, 3), c(12, 2, 3)]);
+        // Not in the 7 days (no date): zeros there; an empty count is none; a count that is
+        // not a number is not trusted.
+        assert_eq!(counts[b].periods, [c(0, 0, 0), c(4, 0, 0), c(0, 0, 1)]);
+        // A report refreshed between two reads: its periods are not put side by side.
+        let later = d7.replace("2026-11-29", "2026-11-30");
+        let mixed = [&later, &d30, &d90].map(|t| teams_report(t).unwrap());
+        assert_eq!(per_period(&mixed), None);
+        // Without a count column the days are still known, the counts are not.
+        let bare = format!("Report Refresh Date,Team Id,Last Activity Date\n2026-11-29,{a},2026-11-28\n");
+        let r = teams_report(&bare).unwrap();
+        assert!(!r.counts_known && r.groups.contains_key(a));
+        assert_eq!(per_period(&[r.clone(), r.clone(), r]), None);
+        let mail = "Report Refresh Date,Group Id,Last Activity Date,Exchange Received Email Count\n2026-11-29,G1,2026-11-20,7\n";
+        let m = groups_report(mail).unwrap();
+        assert_eq!(m.groups["g1"].1, 7);
+    }
+
+    #[test]
     fn groups_with_mail_received_have_mail_activity() {
         let csv = "Report Refresh Date,Group Display Name,Is Deleted,Owner Principal Name,Last Activity Date,Group Type,Member Count,External Member Count,Exchange Received Email Count,SharePoint Active File Count,Group Id,Report Period\n\
                    2026-11-30,Mail only,False,a@contoso.com,2026-11-28,Private,4,0,12,0,A1111111-0000-0000-0000-000000000001,7\n\

@@ -189,7 +189,10 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
     // The reports' counts are shown as of the refresh date of the last read that had them;
     // a group without counts in the list was in none of its periods.
     let refreshed = |key| async move {
-        let day = state.load(tenant, key).await.map_err(|_| ApiError::store_unavailable())?;
+        let day = state
+            .load(tenant, key)
+            .await
+            .map_err(|_| ApiError::store_unavailable())?;
         Ok::<_, ApiError>(day.and_then(|(d, _)| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d").ok()))
     };
     let teams_refreshed = refreshed(crate::jobs::activity_sync::TEAMS_REFRESHED_KEY).await?;

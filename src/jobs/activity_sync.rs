@@ -671,7 +671,11 @@ impl ActivitySync<'_> {
             match day {
                 Some(d) => {
                     let version = self.state.load(&self.tenant, key).await?.map(|(_, v)| v);
-                    match self.state.save(&self.tenant, key, &d.to_string(), version.as_ref()).await {
+                    match self
+                        .state
+                        .save(&self.tenant, key, &d.to_string(), version.as_ref())
+                        .await
+                    {
                         Ok(_) | Err(StateError::Conflict) => {}
                         Err(e) => return Err(e.into()),
                     }

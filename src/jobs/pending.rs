@@ -346,7 +346,11 @@ mod tests {
             .unwrap()
             .to_utc();
         let someone = Pseudonym([7; 9]);
-        let a = LastActivity::teams_at(t).by(someone);
+        let mut a = LastActivity::teams_at(t).by(someone);
+        a.reported.mail = Some(crate::activity::reported::Reported {
+            refreshed: t.date_naive(),
+            periods: [4_242_001, 4_242_002, 4_242_003],
+        });
         let mut row = GroupRow::new("g-row");
         row.set_activity(a.clone());
 
@@ -367,7 +371,8 @@ mod tests {
         let pseudonym = serde_json::to_string(&a.days).unwrap();
         assert!(pseudonym.contains("BwcHBwcHBwcH"), "{pseudonym}");
         assert!(!stored.contains("BwcHBwcHBwcH"), "{stored}");
-        assert_eq!(pending.people_dropped, 0);
+        assert!(!stored.contains("4242001"), "report counts are sealed: {stored}");
+        assert_eq!((pending.people_dropped, pending.counts_dropped), (0, 0));
 
         // Read back with the key: as it was; without it (or with another): people dropped.
         let doc: PendingDoc = serde_json::from_str(&stored).unwrap();
@@ -390,7 +395,8 @@ mod tests {
             ..Default::default()
         };
         keyless.open_people();
-        assert_eq!(keyless.people_dropped, 2);
+        assert_eq!((keyless.people_dropped, keyless.counts_dropped), (2, 2));
         assert!(keyless.doc.activity["g-act"].activity.days.people().is_empty());
+        assert!(keyless.doc.activity["g-act"].activity.reported.is_empty());
     }
 }

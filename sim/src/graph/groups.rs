@@ -507,6 +507,7 @@ fn create(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>) -> Grap
         site: unified.then(|| format!("https://{}/sites/{}", t.hostname, nick)),
         site_ready: state.now() + state.options.site_delay,
         archived: false,
+        mail_stopped: None,
         labels: None,
     };
     let body = with_context(g.to_json(&req.caller.tenant.domain), &context(state, "groups/$entity"));

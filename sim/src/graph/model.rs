@@ -41,6 +41,8 @@ pub struct Group {
     /// property has never been set before it will not be included in the response at all"
     /// (group: delta, "Properties"); a label removed leaves `Some(vec![])`, sent as `[]`.
     pub labels: Option<Vec<Uuid>>,
+    /// When its mailbox stopped receiving mail (`SimState::stop_mail`): no mail after it.
+    pub mail_stopped: Option<DateTime<Utc>>,
 }
 
 /// The sensitivity labels a tenant has published for groups and sites: the ones Microsoft
@@ -469,6 +471,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 )),
                 site_ready: seeded_created(base_time, i),
                 archived: false,
+                mail_stopped: None,
                 labels: seeded_labels(tenant.id, i),
             },
         );
@@ -500,6 +503,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
                 site: None,
                 site_ready: base_time,
                 archived: false,
+                mail_stopped: None,
                 labels: None,
             },
         );

@@ -245,7 +245,7 @@ fn groups_csv(
         "\u{feff}Report Refresh Date,Group Display Name,Is Deleted,Owner Principal Name,Last Activity Date,Group Type,Member Count,External Member Count,Exchange Received Email Count,SharePoint Active File Count,Yammer Posted Message Count,Yammer Read Message Count,Yammer Liked Message Count,Exchange Mailbox Total Item Count,Exchange Mailbox Storage Used (Byte),SharePoint Total File Count,SharePoint Site Storage Used (Byte),Group Id,Report Period\r\n",
     );
     for grp in g.groups.values().filter(|x| x.is_unified() && x.deleted.is_none()) {
-        let mail = crate::audit::mail_history(grp.id, now).filter(|t| *t >= since);
+        let mail = crate::audit::mail_history(grp, now).filter(|t| *t >= since);
         let files = truth.get(&grp.id).and_then(|(_, sp)| *sp).filter(|t| *t >= since);
         let last = match (mail, files) {
             (Some(a), Some(b)) => Some(a.max(b)),
