@@ -211,7 +211,7 @@ fn webhook_delete() {}
 /// One group's activity, signal by signal
 #[utoipa::path(get, path = "/api/groups/{id}/activity", tag = "activity",
     params(("id" = String, Path, description = "The group's id")),
-    description = "From the tenant's GroupMgr list (read with the caller's rights): the latest Teams activity, SharePoint activity by kind (file edits, file views, pages, lists) and the group mailbox's, each with since when its source has been observed without a gap (`observedSince`), whether the source can be read now, and whether this group's activity of that kind can be matched to it. A group no sync has found yet (made a moment ago) answers with every signal unobservable; `404 not_found` when there is no such group.",
+    description = "From the tenant's GroupMgr list (read with the caller's rights): the latest Teams activity, SharePoint activity by kind (file edits, file views, pages, lists) and the group mailbox's, each with since when its source has been observed without a gap (`observedSince`), whether the source can be read now, and whether this group's activity of that kind can be matched to it. For `teams` and `mail`, `reported` gives the usage report's own event counts over its last 7, 30 and 90 days (as of its `reportRefreshDate`); for the audit feed's signals, `activeDays` gives on how many of those days it saw activity. A group no sync has found yet (made a moment ago) answers with every signal unobservable; `404 not_found` when there is no such group.",
     responses((status = 200, description = "The group's activity and its evidence", body = GroupActivity), Errors))]
 #[allow(dead_code)]
 fn group_activity() {}

@@ -235,6 +235,21 @@ const signalDetailChecks: Checks<SignalDetail> = {
     const [d7, d30, d90] = [v.last7 as number, v.last30 as number, v.last90 as number];
     return d7 <= 7 && d7 <= d30 && d30 <= d90 && d90 <= 90;
   },
+  reported: (v) => {
+    if (v === null) return true;
+    if (!isObject(v) || typeof v.reportRefreshDate !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(v.reportRefreshDate)) return false;
+    const teams = v.report === "getTeamsTeamActivityDetail";
+    if (!teams && v.report !== "getOffice365GroupsActivityDetail") return false;
+    const names = teams ? ["channelMessages", "meetingsOrganized", "reactions"] : ["receivedEmails"];
+    const periods = [v.last7, v.last30, v.last90];
+    const counts = (p: unknown, n: string): number => (isObject(p) && isCount(p[n]) ? (p[n] as number) : -1);
+    // Each period's counts are those the report names, and a longer period holds the shorter.
+    return periods.every((p) => isObject(p) && Object.keys(p).sort().join() === [...names].sort().join())
+      && names.every((n) => {
+        const [d7, d30, d90] = periods.map((p) => counts(p, n)) as [number, number, number];
+        return d7 >= 0 && d7 <= d30 && d30 <= d90;
+      });
+  },
 };
 
 const successorChecks: Checks<Successor> = {
