@@ -700,7 +700,7 @@ impl Sim {
                 }
             }
             if counted.contains(&"mail") {
-                for (g, t) in self.expected_mail_activity_at(tenant, *at, 90) {
+                for (g, t) in self.expected_mail_activity_at(tenant, *at) {
                     see(g, Some(t));
                 }
             }
@@ -739,7 +739,7 @@ impl Sim {
         tenant: uuid::Uuid,
         at: chrono::DateTime<chrono::Utc>,
     ) -> (chrono::NaiveDate, std::collections::HashMap<uuid::Uuid, ReportCounts>) {
-        let refreshed = (at - chrono::TimeDelta::days(1)).date_naive();
+        let refreshed = graph::reports::refresh_date(at);
         if self.state.reports_concealed(&tenant) {
             return (refreshed, Default::default());
         }
@@ -755,7 +755,7 @@ impl Sim {
                     for (i, days) in [7, 30, 90].into_iter().enumerate() {
                         let t = graph::reports::teams_counts(x.id, last_teams, at, days);
                         c.teams[i] = [t.channel_messages(), t.meetings, t.reactions];
-                        c.mail[i] = graph::reports::mail_received(x.id, last_mail, at, days);
+                        c.mail[i] = graph::reports::groups_row(x.id, last_mail, None, at, days).0;
                     }
                     if c != ReportCounts::default() {
                         out.insert(x.id, c);
@@ -767,23 +767,21 @@ impl Sim {
         (refreshed, counts)
     }
 
-    /// What the Microsoft 365 groups activity report (read over `days`) says of each group's
-    /// mailbox at `now`, as GroupMgr can know it: the group's last activity day when its
-    /// mailbox received mail in the period; nothing when report names are concealed.
+    /// What the Microsoft 365 groups activity report, read over 7, 30 and 90 days at `now`,
+    /// says of each group's mailbox, as GroupMgr can know it (`reports::knowable_last_mail`):
+    /// the day of its last mail, for groups whose mailbox received mail in the 90 days;
+    /// nothing when report names are concealed.
     pub fn expected_mail_activity_at(
         &self,
         tenant: uuid::Uuid,
         now: chrono::DateTime<chrono::Utc>,
-        days: i64,
     ) -> std::collections::HashMap<uuid::Uuid, chrono::DateTime<chrono::Utc>> {
-        use chrono::DurationRound as _;
         if self.state.reports_concealed(&tenant) {
             return Default::default();
         }
         let t = self.state.tenant(&tenant).expect("seeded tenant");
         let host = format!("{}.sharepoint.com", t.name.to_lowercase());
         let opts = self.state.options.audit.clone();
-        let since = now - chrono::TimeDelta::days(days);
         self.state
             .with_graph(&tenant, |g| {
                 let feed = audit::feed_activity(g, &tenant, &host, &opts, now);
@@ -791,10 +789,10 @@ impl Sim {
                     .values()
                     .filter(|x| x.is_unified() && x.deleted.is_none())
                     .filter_map(|x| {
-                        let mail = audit::mail_history(x, now).filter(|m| *m >= since)?;
-                        let files = feed.get(&x.id).and_then(|(_, sp)| *sp).filter(|t| *t >= since);
-                        let last = files.map_or(mail, |f| f.max(mail));
-                        Some((x.id, last.duration_trunc(chrono::TimeDelta::days(1)).expect("valid")))
+                        let mail = audit::mail_history(x, now);
+                        let files = feed.get(&x.id).and_then(|(_, sp)| *sp);
+                        let day = graph::reports::knowable_last_mail(x.id, mail, files, now)?;
+                        Some((x.id, day.and_time(chrono::NaiveTime::MIN).and_utc()))
                     })
                     .collect()
             })

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 
 use super::LastActivity;
-use super::reported::{Reported, TeamsCounts};
+use super::reported::{PERIODS, Reported, TeamsCounts};
 
 /// Why a report could not be read.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -80,10 +80,17 @@ fn rows(
         if group.is_empty() {
             continue;
         }
-        // A count Microsoft left empty is none; one that is not a number is not trusted.
+        // A count Microsoft left empty is none; one that is not a number makes the report's
+        // counts untrusted (a zero read from it would be written over real counts).
         let values = counts.as_ref().map(|cols| {
             cols.iter()
-                .map(|&i| record.get(i).unwrap_or_default().trim().parse::<u64>().unwrap_or(0))
+                .map(|&i| match record.get(i).unwrap_or_default().trim() {
+                    "" => 0,
+                    n => n.parse::<u64>().unwrap_or_else(|_| {
+                        out.counts_known = false;
+                        0
+                    }),
+                })
                 .collect()
         });
         out.groups.insert(group, (last, values));
@@ -163,6 +170,37 @@ pub fn per_period<T: Copy + Default + PartialEq>(
     Some((refreshed, out))
 }
 
+/// The last day each group's mailbox received mail, as closely as the groups report tells
+/// it. Its `Last Activity Date` is the group's last activity of any kind (mail, files,
+/// Yammer), so it stands for the mail only in the shortest period with mail received; when a
+/// shorter period had none, the mail is no later than the day before that period began
+/// (`Report Refresh Date` less its days).
+pub fn last_mail(reads: &[Report<u64>; 3]) -> HashMap<String, NaiveDate> {
+    let mut out = HashMap::new();
+    for read in reads {
+        for group in read.groups.iter().filter(|(_, (_, n))| *n > 0).map(|(g, _)| g) {
+            if out.contains_key(group) {
+                continue;
+            }
+            // The shortest period with mail (this one at the latest).
+            let Some(i) = reads
+                .iter()
+                .position(|r| r.groups.get(group).is_some_and(|(_, n)| *n > 0))
+            else {
+                continue;
+            };
+            let mut day = reads[i].groups[group].0;
+            if let Some(shorter) = i.checked_sub(1)
+                && let Some(r) = reads[shorter].refreshed
+            {
+                day = day.min(r - chrono::Days::new(u64::from(PERIODS[shorter])));
+            }
+            out.insert(group.clone(), day);
+        }
+    }
+    out
+}
+
 /// Last Teams activity per team id (= the group's object id), lower-cased.
 pub fn teams(csv_text: &str) -> Result<HashMap<String, LastActivity>, ReportError> {
     Ok(teams_report(csv_text)?
@@ -218,7 +256,7 @@ mod tests {
         let b = "b063d832-ae9a-467d-8cb4-17c073260890";
         let d7 = format!("{head}2026-11-29,{a},2026-11-28,2,1,5,7\n2026-11-29,{b},,0,0,0,7\n");
         let d30 = format!("{head}2026-11-29,{a},2026-11-28,3,1,9,30\n2026-11-29,{b},2026-11-10,,0,4,30\n");
-        let d90 = format!("{head}2026-11-29,{a},2026-11-28,3,2,12,90\n2026-11-29,{b},2026-11-10,1,0,x,90\n");
+        let d90 = format!("{head}2026-11-29,{a},2026-11-28,3,2,12,90\n2026-11-29,{b},2026-11-10,1,0,,90\n");
         let reads = [&d7, &d30, &d90].map(|t| teams_report(t).unwrap());
         let (day, counts) = per_period(&reads).unwrap();
         assert_eq!(day.to_string(), "2026-11-29");
@@ -228,9 +266,13 @@ mod tests {
             reactions: r,
         };
         assert_eq!(counts[a].periods, [c(5, 1, 2), c(9, 1, 3), c(12, 2, 3)]);
-        // Not in the 7 days (no date): zeros there; an empty count is none; a count that is
-        // not a number is not trusted.
+        // Not in the 7 days (no date): zeros there; an empty count is none.
         assert_eq!(counts[b].periods, [c(0, 0, 0), c(4, 0, 0), c(0, 0, 1)]);
+        // A count that is not a number: the report's counts are not trusted.
+        let bad = d90.replace(",1,0,,90", ",1,0,seven,90");
+        assert_ne!(bad, d90);
+        let reads = [&d7, &d30, &bad].map(|t| teams_report(t).unwrap());
+        assert_eq!(per_period(&reads), None);
         // A report refreshed between two reads: its periods are not put side by side.
         let later = d7.replace("2026-11-29", "2026-11-30");
         let mixed = [&later, &d30, &d90].map(|t| teams_report(t).unwrap());
@@ -243,6 +285,29 @@ mod tests {
         let mail = "Report Refresh Date,Group Id,Last Activity Date,Exchange Received Email Count\n2026-11-29,G1,2026-11-20,7\n";
         let m = groups_report(mail).unwrap();
         assert_eq!(m.groups["g1"].1, 7);
+    }
+
+    #[test]
+    fn the_last_mail_is_bounded_by_the_shortest_period_that_had_none() {
+        let head = "Report Refresh Date,Group Id,Last Activity Date,Exchange Received Email Count\n";
+        // g1: mail in the last 7 days; g2: files yesterday, mail only in the 30 days; g3:
+        // files yesterday, mail only in the 90 days; g4: files only.
+        let d7 = format!(
+            "{head}2026-11-29,g1,2026-11-28,3\n2026-11-29,g2,2026-11-28,0\n2026-11-29,g3,2026-11-28,0\n2026-11-29,g4,2026-11-28,0\n"
+        );
+        let d30 = format!(
+            "{head}2026-11-29,g1,2026-11-28,9\n2026-11-29,g2,2026-11-28,2\n2026-11-29,g3,2026-11-28,0\n2026-11-29,g4,2026-11-28,0\n"
+        );
+        let d90 = format!(
+            "{head}2026-11-29,g1,2026-11-28,9\n2026-11-29,g2,2026-11-28,2\n2026-11-29,g3,2026-11-28,1\n2026-11-29,g4,2026-11-28,0\n"
+        );
+        let reads = [&d7, &d30, &d90].map(|t| groups_report(t).unwrap());
+        let last = last_mail(&reads);
+        let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
+        assert_eq!(last["g1"], day("2026-11-28"));
+        assert_eq!(last["g2"], day("2026-11-22"), "none in the 7 days up to the 29th");
+        assert_eq!(last["g3"], day("2026-10-30"), "none in the 30 days up to the 29th");
+        assert!(!last.contains_key("g4"));
     }
 
     #[test]

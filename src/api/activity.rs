@@ -186,8 +186,10 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
         group.unobservable.extend(Signal::ALL);
     }
     let today = crate::activity::days::day_of(app.clock.now());
-    // The reports' counts are shown as of the refresh date of the last read that had them;
-    // a group without counts in the list was in none of its periods.
+    // The reports' counts are current as of the refresh date of the last read whose counts
+    // every row got (a row written with a later read's says so itself); a group without
+    // counts in the list was in none of the periods. A group not synced yet, or (for Teams)
+    // without a team, has none to show.
     let refreshed = |key| async move {
         let day = state
             .load(tenant, key)
@@ -209,8 +211,15 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
             active_days: (audit && *s != Signal::Mail)
                 .then(|| ActiveDays::of(row.activity_days.signals[*s as usize], today)),
             reported: match s {
-                Signal::Teams => teams_refreshed.map(|d| ReportedCounts::teams(d, counts.teams)),
-                Signal::Mail => mail_refreshed.map(|d| ReportedCounts::mail(d, counts.mail)),
+                _ if row.synced_at.is_none() => None,
+                Signal::Teams if row.teams_enabled => teams_refreshed.map(|d| {
+                    let d = counts.teams.map_or(d, |c| c.refreshed.max(d));
+                    ReportedCounts::teams(d, counts.teams)
+                }),
+                Signal::Mail => mail_refreshed.map(|d| {
+                    let d = counts.mail.map_or(d, |c| c.refreshed.max(d));
+                    ReportedCounts::mail(d, counts.mail)
+                }),
                 _ => None,
             },
         })

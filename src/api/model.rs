@@ -807,8 +807,10 @@ pub struct SignalDetail {
     pub active_days: Option<ActiveDays>,
     /// How many events Microsoft's usage report counts for this signal in its last 7, 30 and
     /// 90 days: `teams` (the Teams team activity report) and `mail` (the Microsoft 365 groups
-    /// activity report). `null` for the SharePoint kinds (no report counts them per group)
-    /// and when the report cannot be read or matched to groups (`sources` says why).
+    /// activity report). `null` for the SharePoint kinds (no report counts them per group),
+    /// for `teams` of a group without a team, for a group no sync has found yet, and when the
+    /// report cannot be read or matched to groups (`sources` says why) or its last counts are
+    /// not all written yet.
     #[schema(required = true)]
     pub reported: Option<ReportedCounts>,
 }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::Budget;
 use super::pending::Pending;
 use super::state::{StateError, TenantState, Version, load_doc, save_doc};
+use crate::activity::ReportedCounts;
 use crate::activity::mapping::GroupIndex;
 use crate::activity::reported::Reported;
 use crate::activity::{ActivityMap, LastActivity, SeenIds, process_blob, usage_reports};
@@ -60,8 +61,6 @@ const BLOBS_PER_SAVE: usize = 200;
 /// Runs a blob may fail to read before it is counted as lost.
 const BLOB_ATTEMPTS: u32 = 3;
 const REPORT_DAY_KEY: &str = "teams_report_day";
-/// Set once a report was read over its longest period with names shown: later reads take the
-/// last 7 days. Removed while names are concealed, so lifting concealment reads the history.
 /// The last day each report was read successfully (a failing report must not look current).
 const TEAMS_LAST_KEY: &str = "teams_report_last";
 const GROUPS_LAST_KEY: &str = "groups_report_last";
@@ -69,6 +68,8 @@ const GROUPS_LAST_KEY: &str = "groups_report_last";
 const REPORT_FAILURES_TOLERATED: i64 = 2;
 /// How far back a report's first read reaches (its period, `D90`).
 const HISTORY_DAYS: i64 = 90;
+/// Set once a report was read over its longest period with names shown (its history is known
+/// from then on: `observed_since`). Removed while names are concealed.
 const TEAMS_HISTORY_KEY: &str = "teams_report_history";
 const GROUPS_HISTORY_KEY: &str = "groups_report_history";
 const CONCEALED_KEY: &str = "teams_report_concealed";
@@ -613,16 +614,17 @@ impl ActivitySync<'_> {
                 map.record_id(group, LastActivity::teams_report_day(*day));
             }
             if let Some((day, counts)) = usage_reports::per_period(&teams) {
-                refreshed[0] = Some(day);
-                // Groups whose counts went to nothing are in no read: their zeros are written.
-                for r in rows.rows.values() {
-                    if r.activity.reported.teams.is_some_and(|t| !t.is_zero()) && !counts.contains_key(&r.group()) {
-                        map.record(r.group_id, LastActivity::reported_teams(Reported::zero(day)));
-                    }
-                }
-                for (group, c) in counts {
-                    map.record_id(&group, LastActivity::reported_teams(c));
-                }
+                refreshed[0] = self.record_counts(
+                    rows,
+                    &mut map,
+                    day,
+                    counts,
+                    |c| c.teams,
+                    |c| ReportedCounts {
+                        teams: Some(c),
+                        mail: None,
+                    },
+                );
             }
             report.teams_report = "read";
         } else {
@@ -645,30 +647,38 @@ impl ActivitySync<'_> {
             }
         }
         if let Ok(groups) = <[_; 3]>::try_from(groups) {
-            for (group, (day, received)) in &groups[2].groups {
-                if *received > 0 {
-                    map.record_id(group, LastActivity::mail_report_day(*day));
-                }
+            for (group, day) in usage_reports::last_mail(&groups) {
+                map.record_id(&group, LastActivity::mail_report_day(day));
             }
             if let Some((day, counts)) = usage_reports::per_period(&groups) {
-                refreshed[1] = Some(day);
-                for r in rows.rows.values() {
-                    if r.activity.reported.mail.is_some_and(|m| !m.is_zero()) && !counts.contains_key(&r.group()) {
-                        map.record(r.group_id, LastActivity::reported_mail(Reported::zero(day)));
-                    }
-                }
-                for (group, c) in counts {
-                    map.record_id(&group, LastActivity::reported_mail(c));
-                }
+                refreshed[1] = self.record_counts(
+                    rows,
+                    &mut map,
+                    day,
+                    counts,
+                    |c| c.mail,
+                    |c| ReportedCounts {
+                        teams: None,
+                        mail: Some(c),
+                    },
+                );
             }
             report.groups_report = "read";
         } else {
             report.groups_report = "unavailable";
         }
         self.flush(rows, &mut map, report).await?;
-        // Written: the counts are as of the reports' refresh dates.
-        for (day, key) in refreshed.iter().zip([TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY]) {
+        // The counts are current as of a report's refresh date once every row has them: with
+        // counts still waiting (refused, or the budget ran out), the date stays where it was.
+        let waiting = self.pending.counts();
+        for (i, (day, key)) in refreshed
+            .iter()
+            .zip([TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY])
+            .enumerate()
+        {
+            let part = |c: &ReportedCounts| if i == 0 { c.teams.is_some() } else { c.mail.is_some() };
             match day {
+                Some(_) if waiting.iter().any(|(_, c)| part(c)) => {}
                 Some(d) => {
                     let version = self.state.load(&self.tenant, key).await?.map(|(_, v)| v);
                     match self
@@ -704,6 +714,52 @@ impl ActivitySync<'_> {
             }
         }
         self.mark_report_day(&today, version.as_ref()).await
+    }
+
+    /// Records one report's counts of `day` for the groups that have them, and zeros for
+    /// the groups that had counts and have none now (by their row, or by what of theirs waits
+    /// in the pending work, which is brought up to date as well). Returns the day, or `None`
+    /// when the report matches none of the tenant's groups though it names some (ids that are
+    /// hashes: names concealed meanwhile), which must not zero every group's counts.
+    fn record_counts<T: Copy + Default + PartialEq>(
+        &mut self,
+        rows: &Rows,
+        map: &mut ActivityMap,
+        day: NaiveDate,
+        counts: HashMap<String, Reported<T>>,
+        part: impl Fn(&ReportedCounts) -> Option<Reported<T>>,
+        whole: impl Fn(Reported<T>) -> ReportedCounts,
+    ) -> Option<NaiveDate> {
+        let known = |g: &String| uuid::Uuid::parse_str(g).is_ok_and(|g| rows.rows.contains_key(&g));
+        if !counts.is_empty() && !counts.keys().any(known) {
+            tracing::warn!(
+                event = "report_counts_unmatched",
+                tenant_id = %self.tenant,
+                groups = counts.len(),
+            );
+            return None;
+        }
+        let had = |c: &ReportedCounts| part(c).is_some_and(|r| !r.is_zero());
+        let seen = |c: Reported<T>| LastActivity {
+            reported: whole(c),
+            ..Default::default()
+        };
+        for r in rows.rows.values() {
+            if had(&r.activity.reported) && !counts.contains_key(&r.group()) {
+                map.record(r.group_id, seen(Reported::zero(day)));
+            }
+        }
+        for (group, waiting) in self.pending.counts() {
+            match counts.get(&group) {
+                Some(c) => self.pending.merge_counts(&group, whole(*c)),
+                None if had(&waiting) => self.pending.merge_counts(&group, whole(Reported::zero(day))),
+                None => {}
+            }
+        }
+        for (group, c) in counts {
+            map.record_id(&group, seen(c));
+        }
+        Some(day)
     }
 
     async fn mark_report_day(&self, today: &str, version: Option<&Version>) -> Result<(), ActivityError> {

@@ -268,6 +268,36 @@ impl Pending {
         self.changed = true;
     }
 
+    /// The report counts waiting here, per group (in activity or in a refused row).
+    pub fn counts(&self) -> Vec<(String, ReportedCounts)> {
+        let rows = self.doc.rows.iter().map(|(g, p)| (g, column_counts(&p.fields)));
+        let activity = self.doc.activity.iter().map(|(g, p)| (g, p.activity.reported));
+        rows.chain(activity)
+            .filter(|(_, c)| !c.is_empty())
+            .map(|(g, c)| (g.clone(), c))
+            .collect()
+    }
+
+    /// A newer report's counts for a group whose activity or row waits here: what waits is
+    /// brought up to date, so it never writes older counts when it is finally written.
+    pub fn merge_counts(&mut self, group: &str, c: ReportedCounts) {
+        if let Some(p) = self.doc.activity.get_mut(group) {
+            let before = p.activity.reported;
+            p.activity.reported.merge(c);
+            self.changed |= p.activity.reported != before;
+        }
+        if let Some(p) = self.doc.rows.get_mut(group) {
+            let mut counts = column_counts(&p.fields);
+            let before = counts;
+            counts.merge(c);
+            if counts != before {
+                let text = counts.to_column().map_or(Value::Null, Value::String);
+                p.fields.insert("ReportCounts".into(), text);
+                self.changed = true;
+            }
+        }
+    }
+
     /// Whether a group's row is pending.
     pub fn row_pending(&self, group: &str) -> bool {
         self.doc.rows.contains_key(group)
@@ -319,6 +349,15 @@ fn column_days(fields: &Map<String, Value>) -> ActivityDays {
         .get("ActivityDays")
         .and_then(Value::as_str)
         .map(ActivityDays::from_column)
+        .unwrap_or_default()
+}
+
+/// The `ReportCounts` column of a row's fields.
+fn column_counts(fields: &Map<String, Value>) -> ReportedCounts {
+    fields
+        .get("ReportCounts")
+        .and_then(Value::as_str)
+        .map(ReportedCounts::from_column)
         .unwrap_or_default()
 }
 

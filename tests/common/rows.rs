@@ -78,7 +78,7 @@ pub fn activity_rows(app: &TestApp) -> BTreeMap<String, (Value, Value, Value)> {
 /// from the groups activity report as a first read, over 90 days, gives it).
 pub fn expected_rows(app: &TestApp, at: DateTime<Utc>) -> BTreeMap<String, (Value, Value, Value)> {
     let truth = app.sim.expected_activity_at(CONTOSO, at);
-    let mail = app.sim.expected_mail_activity_at(CONTOSO, at, 90);
+    let mail = app.sim.expected_mail_activity_at(CONTOSO, at);
     activity_rows(app)
         .keys()
         .map(|g| {

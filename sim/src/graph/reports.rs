@@ -4,7 +4,7 @@
 //! replaced by hashes, so the report cannot be joined to groups.
 
 use bytes::Bytes;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use serde_json::json;
 use uuid::Uuid;
 use warp::http::{Response, StatusCode};
@@ -81,6 +81,7 @@ pub struct TeamsCounts {
     pub reactions: u64,
     pub meetings: u64,
     pub active_days: u64,
+    pub last_day: Option<NaiveDate>,
 }
 
 impl TeamsCounts {
@@ -96,51 +97,100 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// A report's `Report Refresh Date` at `now`: its data ends the day before ("Data for a given
+/// day will show up within 48 hours", Microsoft 365 admin center, Microsoft Teams usage
+/// activity; the sim takes the quick end of it).
+pub fn refresh_date(now: DateTime<Utc>) -> NaiveDate {
+    (now - TimeDelta::days(1)).date_naive()
+}
+
+/// The dates a `days`-day period covers at `now`: the `days` dates up to the refresh date.
+fn period(now: DateTime<Utc>, days: i64) -> (NaiveDate, NaiveDate) {
+    let end = refresh_date(now);
+    (end - TimeDelta::days(days - 1), end)
+}
+
 /// The days a group was active in a report's eyes, latest first: the day of `last`, then
-/// earlier ones every few days (a group's own rhythm), within the `days` before `now`.
-/// Nothing when `last` is outside the period (the report then has no date and no counts).
+/// earlier ones every few days (a group's own rhythm), those of the period only (activity
+/// after the refresh date is not in the report yet).
 fn active_days(
     group: uuid::Uuid,
     salt: u64,
     last: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     days: i64,
-) -> impl Iterator<Item = (i64, u64)> {
-    let since = now - TimeDelta::days(days);
-    let last = last.filter(|t| *t >= since);
+) -> impl Iterator<Item = (NaiveDate, u64)> {
+    let (first, end) = period(now, days);
     let h = mix(group.as_u128() as u64 ^ (group.as_u128() >> 64) as u64 ^ salt);
     let step = 1 + (h % 5) as i64;
     let earlier = ((h >> 8) % 15) as i64;
-    let first_day = since.date_naive();
     last.into_iter().flat_map(move |t| {
-        let end = t.date_naive();
+        let latest = t.date_naive();
         (0..=earlier).filter_map(move |j| {
-            let d = end - TimeDelta::days(j * step);
-            let n = d.signed_duration_since(chrono::NaiveDate::default()).num_days();
-            (d >= first_day).then(|| (n, mix(h ^ (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))))
+            let d = latest - TimeDelta::days(j * step);
+            let n = d.signed_duration_since(NaiveDate::default()).num_days() as u64;
+            (first <= d && d <= end).then(|| (d, mix(h ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))))
         })
     })
 }
 
-/// The Teams report's counts of a team whose last activity is `last`.
+/// The Teams report's row for a team whose last activity is `last`: its counts over the
+/// period and its `Last Activity Date` (the latest active day in the period).
 pub fn teams_counts(group: uuid::Uuid, last: Option<DateTime<Utc>>, now: DateTime<Utc>, days: i64) -> TeamsCounts {
     let mut c = TeamsCounts::default();
-    for (_, h) in active_days(group, 0x7ea5, last, now, days) {
+    for (d, h) in active_days(group, 0x7ea5, last, now, days) {
         c.posts += 1 + h % 4;
         c.replies += (h >> 8) % 6;
         c.reactions += (h >> 16) % 9;
         c.meetings += u64::from((h >> 24).is_multiple_of(4));
         c.active_days += 1;
+        c.last_day = c.last_day.max(Some(d));
     }
     c
 }
 
-/// The mail a group mailbox received over `days` before `now` ("Exchange Received Email
-/// Count", reportroot-getoffice365groupsactivitydetail), its last mail being `last`.
-pub fn mail_received(group: uuid::Uuid, last: Option<DateTime<Utc>>, now: DateTime<Utc>, days: i64) -> u64 {
-    active_days(group, 0x3a11, last, now, days)
-        .map(|(_, h)| 1 + (h >> 32) % 12)
-        .sum()
+/// The groups report's row for a group whose last mail is `mail` and latest SharePoint
+/// activity `files`: the mail its mailbox received in the period ("Exchange Received Email
+/// Count") and its `Last Activity Date`, "the latest date an activity happened in an email
+/// conversation, Viva Engage, or the Site" (reportroot-getoffice365groupsactivitydetail;
+/// Microsoft 365 groups activity report, admin center). Site activity after the refresh
+/// date is taken as on that date.
+pub fn groups_row(
+    group: uuid::Uuid,
+    mail: Option<DateTime<Utc>>,
+    files: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    days: i64,
+) -> (u64, Option<NaiveDate>) {
+    let (first, end) = period(now, days);
+    let mut received = 0;
+    let mut last = None;
+    for (d, h) in active_days(group, 0x3a11, mail, now, days) {
+        received += 1 + (h >> 32) % 12;
+        last = last.max(Some(d));
+    }
+    let files = files.map(|t| t.date_naive().min(end)).filter(|d| *d >= first);
+    (received, last.max(files))
+}
+
+/// What GroupMgr can know of a group mailbox's last mail from the groups report read over
+/// 7, 30 and 90 days at `now`: the `Last Activity Date` of the shortest period with mail,
+/// no later than the day before a shorter period without mail began.
+pub fn knowable_last_mail(
+    group: uuid::Uuid,
+    mail: Option<DateTime<Utc>>,
+    files: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<NaiveDate> {
+    let periods = [7, 30, 90];
+    let i = periods
+        .iter()
+        .position(|d| groups_row(group, mail, files, now, *d).0 > 0)?;
+    let last = groups_row(group, mail, files, now, periods[i]).1?;
+    Some(match i.checked_sub(1) {
+        Some(shorter) => last.min(refresh_date(now) - TimeDelta::days(periods[shorter])),
+        None => last,
+    })
 }
 
 fn conceal(s: &str) -> String {
@@ -192,15 +242,12 @@ pub fn report_download(state: &SimState, tenant: &str, file: &str) -> Response<B
     let csv = state
         .with_graph(&tenant, |g| {
             let truth = crate::audit::expected_activity(g, &tenant, &host, &opts, now);
-            let refresh = (now - TimeDelta::days(1)).format("%Y-%m-%d");
+            let refresh = refresh_date(now);
             let mut out = String::from("\u{feff}Report Refresh Date,Team Name,Team Id,Team Type,Last Activity Date,Report Period,Active Users,Active Channels,Guests,Reactions,Meetings Organized,Post Messages,Reply Messages,Channel Messages,Urgent Messages,Mentions,Active Shared Channels,Active External Users\r\n");
             for grp in g.groups.values().filter(|x| x.team.is_some() && x.deleted.is_none()) {
                 let last = truth.get(&grp.id).and_then(|(teams, _)| *teams);
                 let c = teams_counts(grp.id, last, now, days);
-                let last = last
-                    .filter(|t| *t >= now - TimeDelta::days(days))
-                    .map(|t| t.format("%Y-%m-%d").to_string())
-                    .unwrap_or_default();
+                let last = c.last_day.map(|d| d.to_string()).unwrap_or_default();
                 let (name, id) = if concealed { (conceal(&grp.display_name), conceal(&grp.id.to_string())) } else { (grp.display_name.clone(), grp.id.to_string()) };
                 let name = if name.contains(',') || name.contains('"') { format!("\"{}\"", name.replace('"', "\"\"")) } else { name };
                 let active_users = if c.active_days == 0 { 0 } else { (1 + c.active_days / 2).min(grp.members.len().max(1) as u64) };
@@ -239,22 +286,18 @@ fn groups_csv(
     concealed: bool,
 ) -> String {
     let truth = crate::audit::feed_activity(g, tenant, host, opts, now);
-    let refresh = (now - TimeDelta::days(1)).format("%Y-%m-%d");
-    let since = now - TimeDelta::days(days);
+    let refresh = refresh_date(now);
     let mut out = String::from(
         "\u{feff}Report Refresh Date,Group Display Name,Is Deleted,Owner Principal Name,Last Activity Date,Group Type,Member Count,External Member Count,Exchange Received Email Count,SharePoint Active File Count,Yammer Posted Message Count,Yammer Read Message Count,Yammer Liked Message Count,Exchange Mailbox Total Item Count,Exchange Mailbox Storage Used (Byte),SharePoint Total File Count,SharePoint Site Storage Used (Byte),Group Id,Report Period\r\n",
     );
     for grp in g.groups.values().filter(|x| x.is_unified() && x.deleted.is_none()) {
-        let mail = crate::audit::mail_history(grp, now).filter(|t| *t >= since);
-        let files = truth.get(&grp.id).and_then(|(_, sp)| *sp).filter(|t| *t >= since);
-        let last = match (mail, files) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        }
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default();
-        let received = mail_received(grp.id, mail, now, days);
-        let active_files = files.map_or(0, |_| 1 + grp.id.as_u128() % 9);
+        let mail = crate::audit::mail_history(grp, now);
+        let files = truth.get(&grp.id).and_then(|(_, sp)| *sp);
+        let (received, last) = groups_row(grp.id, mail, files, now, days);
+        let last = last.map(|d| d.to_string()).unwrap_or_default();
+        let active_files = groups_row(grp.id, None, files, now, days)
+            .1
+            .map_or(0, |_| 1 + grp.id.as_u128() % 9);
         let (name, id) = if concealed {
             (conceal(&grp.display_name), conceal(&grp.id.to_string()))
         } else {
