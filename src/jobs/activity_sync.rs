@@ -76,6 +76,8 @@ const CONCEALED_KEY: &str = "teams_report_concealed";
 /// The `Report Refresh Date` of the reads whose counts the rows hold (absent: no counts to
 /// show, as when names are concealed or a count column is missing).
 pub const TEAMS_REFRESHED_KEY: &str = "teams_report_refreshed";
+/// The earlier refresh date of the reports last read: their data ends with it.
+const REPORTS_DATA_UNTIL_KEY: &str = "reports_data_until";
 pub const GROUPS_REFRESHED_KEY: &str = "groups_report_refreshed";
 /// The periods each report is read over (`activity::reported::PERIODS`); the longest also
 /// gives the last activity days.
@@ -161,6 +163,10 @@ pub async fn forget(state: &dyn TenantState, tenant: &TenantId) -> Result<(), St
     for ct in ContentType::ALL {
         state.delete(tenant, &checkpoint_key(ct)).await?;
     }
+    // A new list has no counts yet: none are shown until a read has written them all.
+    for key in [TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY] {
+        state.delete(tenant, key).await?;
+    }
     state.delete(tenant, REPORT_DAY_KEY).await
 }
 
@@ -189,9 +195,16 @@ pub async fn data_complete_until(
     }
     let concealed = state.load(tenant, CONCEALED_KEY).await?.is_some();
     if !concealed && let Some((day, _)) = state.load(tenant, REPORT_DAY_KEY).await? {
-        // The report read on `day` covers up to the end of the day before.
+        // The report read on `day` covers up to the end of the day before at best, and up to
+        // the end of its refresh date (Microsoft's data is a day or two behind).
         if let Ok(d) = NaiveDate::parse_from_str(&day, "%Y-%m-%d") {
-            marks.push(d.and_hms_opt(0, 0, 0).map_or(Utc::now(), |t| t.and_utc()));
+            let mut until = d;
+            if let Some((r, _)) = state.load(tenant, REPORTS_DATA_UNTIL_KEY).await?
+                && let Ok(r) = NaiveDate::parse_from_str(&r, "%Y-%m-%d")
+            {
+                until = until.min(r + chrono::Days::new(1));
+            }
+            marks.push(crate::activity::days::midnight(until));
         }
     }
     Ok(marks.into_iter().min())
@@ -609,7 +622,11 @@ impl ActivitySync<'_> {
             }
         }
         let mut refreshed = [None, None];
+        // The reports' data ends with the earlier of their refresh dates (unknown: not said).
+        let mut data_until: Option<Option<NaiveDate>> = None;
+        let mut ends = |r: Option<NaiveDate>| data_until = Some(data_until.unwrap_or(r).min(r));
         if let Ok(teams) = <[_; 3]>::try_from(teams) {
+            ends(teams[2].refreshed);
             for (group, (day, _)) in &teams[2].groups {
                 map.record_id(group, LastActivity::teams_report_day(*day));
             }
@@ -647,6 +664,7 @@ impl ActivitySync<'_> {
             }
         }
         if let Ok(groups) = <[_; 3]>::try_from(groups) {
+            ends(groups[2].refreshed);
             for (group, day) in usage_reports::last_mail(&groups) {
                 map.record_id(&group, LastActivity::mail_report_day(day));
             }
@@ -668,6 +686,27 @@ impl ActivitySync<'_> {
             report.groups_report = "unavailable";
         }
         self.flush(rows, &mut map, report).await?;
+        match data_until {
+            Some(Some(d)) => {
+                let version = self
+                    .state
+                    .load(&self.tenant, REPORTS_DATA_UNTIL_KEY)
+                    .await?
+                    .map(|(_, v)| v);
+                match self
+                    .state
+                    .save(&self.tenant, REPORTS_DATA_UNTIL_KEY, &d.to_string(), version.as_ref())
+                    .await
+                {
+                    Ok(_) | Err(StateError::Conflict) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Some(None) if self.state.load(&self.tenant, REPORTS_DATA_UNTIL_KEY).await?.is_some() => {
+                self.state.delete(&self.tenant, REPORTS_DATA_UNTIL_KEY).await?;
+            }
+            _ => {}
+        }
         // The counts are current as of a report's refresh date once every row has them: with
         // counts still waiting (refused, or the budget ran out), the date stays where it was.
         let waiting = self.pending.counts();
