@@ -250,3 +250,75 @@ async fn without_user_read_all_only_no_owner_is_told() {
     }
     app.stop().await;
 }
+
+/// SharePoint throttling the verdicts' writes for a minute never holds an invocation past its
+/// budget: the check waits for it only while the budget allows, and the verdicts are written
+/// by a later check.
+#[tokio::test]
+async fn throttled_verdicts_never_hold_an_invocation_past_its_budget() {
+    let app = spawn_with(Spawn {
+        sim: SimOptions {
+            groups: 60,
+            ..small_pages()
+        },
+        ..Default::default()
+    })
+    .await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let (before, _) = listed(&app, &admin, "disabled").await;
+    // Every owner but the administrator (who asks below) disabled: the next check has
+    // verdicts to write, and each write is throttled with a minute to wait.
+    let owners: BTreeSet<String> = app
+        .sim
+        .state
+        .with_graph(&CONTOSO, |t| {
+            let d = app.sim.state.tenant(&CONTOSO).unwrap();
+            t.groups
+                .values()
+                .flat_map(|g| g.owners.iter())
+                .filter_map(|o| d.user_by_id(o).map(|u| u.upn.clone()))
+                .filter(|upn| !upn.starts_with("admin@"))
+                .collect()
+        })
+        .unwrap();
+    for upn in &owners {
+        app.sim.state.set_account_enabled(&CONTOSO, upn, false);
+    }
+    let expected = truth(&app, "disabled");
+    assert!(
+        expected.len() >= before.len() + 10,
+        "{} {}",
+        expected.len(),
+        before.len()
+    );
+    app.sim
+        .state
+        .faults
+        .arm(m365_sim::FaultRule::throttled("/items/", "60").method("PATCH"));
+    let request = groupmgr::jobs::TenantSyncMessage {
+        tenant_id: contoso(),
+        scheduled_at: chrono::Utc::now(),
+        full: false,
+        manual: false,
+    };
+    let budget = std::time::Duration::from_secs(8);
+    let started = std::time::Instant::now();
+    tenant_sync::invoke(&app.app, &contoso(), &request, budget, None)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(took < budget + std::time::Duration::from_secs(4), "{took:?}");
+    let (disabled, _) = listed(&app, &admin, "disabled").await;
+    assert_eq!(
+        disabled.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>(),
+        "nothing new could be written"
+    );
+    // SharePoint takes writes again: the next check writes every verdict.
+    app.sim.state.faults.clear();
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let (disabled, _) = listed(&app, &admin, "disabled").await;
+    assert_eq!(disabled.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    app.stop().await;
+}

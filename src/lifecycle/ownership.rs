@@ -159,7 +159,8 @@ pub async fn check(
     .await?;
     let mut outcome = customer_list::write_group_rows(graph, list, changes.clone()).await?;
     // Rows SharePoint throttled (or was briefly unable to take) are written again after the
-    // wait it asked for, a few times; a row it refused is judged again after the next round.
+    // wait it asked for, a few times while the budget allows; a row it refused is judged
+    // again after the next round.
     for _ in 0..TRANSIENT_RETRIES {
         let transient: Vec<_> = outcome.refused.iter().filter(|r| r.transient()).cloned().collect();
         if transient.is_empty() {
@@ -171,6 +172,10 @@ pub async fn check(
             .max()
             .unwrap_or(std::time::Duration::from_secs(1))
             .min(MAX_RETRY_WAIT);
+        // Not past the invocation's budget: the rows are judged again after the next round.
+        if graph.not_after().is_some_and(|t| std::time::Instant::now() + wait >= t) {
+            break;
+        }
         tokio::time::sleep(wait).await;
         let again: Vec<_> = changes
             .iter()

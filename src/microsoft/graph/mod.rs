@@ -297,6 +297,11 @@ impl GraphClient {
 }
 
 impl<'a> Graph<'a> {
+    /// The time past which this session's calls do not wait (its job's budget), if any.
+    pub fn not_after(&self) -> Option<std::time::Instant> {
+        self.policy.not_after
+    }
+
     /// How many HTTP requests this session has sent.
     pub fn requests_sent(&self) -> u64 {
         self.sent.load(std::sync::atomic::Ordering::Relaxed)
