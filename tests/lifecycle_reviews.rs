@@ -492,6 +492,77 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
     app.stop().await;
 }
 
+/// `automatic` execution and an archive Graph refuses (not for want of a permission): tried
+/// again an hour later, then two hours after that, and so on — not on every sync — and done
+/// once Graph takes it.
+#[tokio::test]
+async fn a_refused_automatic_archive_is_tried_again_later_not_on_every_sync() {
+    let (app, admin, candidates) = ready(3).await;
+    let team = candidates
+        .iter()
+        .filter(|(g, t)| *t && owner_alias(&app, g).is_some())
+        .map(|(g, _)| g.as_str())
+        .find(|g| !m365_sim::audit::teams_active(g.parse().unwrap()))
+        .unwrap()
+        .to_string();
+    app.sim.state.update_tenant(&CONTOSO, |t| {
+        t.added_app_roles = vec!["TeamSettings.ReadWrite.All".into(), "Group.ReadWrite.All".into()];
+    });
+    let mut auto = policy(3);
+    auto["onNoAnswer"] = json!({"action": "archive"});
+    auto["execution"] = json!("automatic");
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(auto)).await;
+    open_reviews(&app, &admin, &[&team]).await;
+    let archives = || {
+        app.sim
+            .requests_where(|p| p.ends_with(&format!("/teams/{team}/archive")))
+    };
+    // Graph refuses the archive, as it would a team in a state it cannot archive.
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            format!("/teams/{team}/archive"),
+            FaultKind::Status {
+                status: 400,
+                code: "BadRequest".into(),
+                retry_after: None,
+            },
+        )
+        .method("POST"),
+    );
+    for _ in 0..2 {
+        app.sim.state.advance_clock(TimeDelta::days(6));
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    }
+    app.sim.state.advance_clock(TimeDelta::days(3));
+    let mut tried = Vec::new();
+    // Due: a sync every 20 minutes for 4 hours.
+    for _ in 0..12 {
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+        tried.push(archives());
+        app.sim.state.advance_clock(TimeDelta::minutes(20));
+    }
+    // Tried at once, an hour later, then two hours after that: three times in 12 syncs.
+    assert_eq!(tried, [1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 3, 3], "{tried:?}");
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    let review = reviews["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["groupId"] == team.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(review["state"], "pending", "{review}");
+    // Graph takes it: archived on the next try, once.
+    app.sim.state.faults.clear();
+    app.sim.state.advance_clock(TimeDelta::hours(4));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(archives(), 4);
+    assert!(team_archived(&app, &team));
+    app.stop().await;
+}
+
 /// The `review.created` events waiting in the tenant's outbox: group → event ids.
 async fn created_events(app: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();

@@ -422,6 +422,7 @@ async fn work(
             active_again = r.active_again,
             waiting = r.waiting,
             failed = r.failed,
+            backing_off = r.backing_off,
             capped = r.capped,
         ),
         Ok(None) => {}

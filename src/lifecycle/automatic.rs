@@ -8,7 +8,9 @@
 //!
 //! A review that cannot be acted on (a group without a team has nothing to archive; Graph
 //! refused) is counted and said in the tenant log, and stays for an owner or administrator;
-//! it never stops the others. The cap reached ends the step for the day.
+//! it never stops the others. One Graph refuses is tried again later, each time after twice
+//! the wait (an hour first, a week at most: `Backoff`), not on every sync. The cap reached
+//! ends the step for the day.
 
 use std::collections::{HashMap, HashSet};
 
@@ -55,8 +57,36 @@ pub struct AutomaticReport {
     /// team's archive state was changed by someone else (archived by its owner: not ours to
     /// delete; unarchived: not deleted).
     pub waiting: usize,
+    /// Refused before and not due to be tried again yet (`Backoff`).
+    pub backing_off: usize,
     /// The day's actions were taken (`maxActionsPerDay`): the rest waits for tomorrow.
     pub capped: bool,
+}
+
+/// The job state's record of the groups whose action Graph refused: how often in a row, and
+/// when to try again (an hour after the first refusal, twice as long after each next, a week
+/// at most). Group ids only, as the rest of the job state.
+const BACKOFF_KEY: &str = "lifecycle_automatic_backoff";
+const FIRST_WAIT_HOURS: i64 = 1;
+const LONGEST_WAIT: TimeDelta = TimeDelta::days(7);
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Refused {
+    failures: u32,
+    next: DateTime<Utc>,
+}
+
+impl Refused {
+    /// After one more refusal at `now`.
+    fn again(previous: Option<&Refused>, now: DateTime<Utc>) -> Self {
+        let failures = previous.map_or(0, |p| p.failures).saturating_add(1);
+        let wait = TimeDelta::hours(FIRST_WAIT_HOURS << failures.saturating_sub(1).min(16)).min(LONGEST_WAIT);
+        Self {
+            failures,
+            next: now + wait,
+        }
+    }
 }
 
 /// The action a review calls for now, if any.
@@ -144,10 +174,22 @@ pub async fn run(
         who: WHO.to_string(),
         app_only: true,
     };
+    let (mut refused, refused_version) =
+        match crate::jobs::state::load_doc::<std::collections::BTreeMap<String, Refused>>(state, tenant, BACKOFF_KEY)
+            .await?
+        {
+            Some((r, v)) => (r, Some(v)),
+            None => (Default::default(), None),
+        };
+    let before = refused.clone();
     for (review, decision) in &due {
         let group = review.group_id.as_str();
         // An action of ours already sent is finished whatever the data says now.
         let sent = review.action_state == Some(ActionState::Intended);
+        if !sent && refused.get(group).is_some_and(|r| r.next > now) {
+            report.backing_off += 1;
+            continue;
+        }
         if !sent && *decision == Decision::Archive && active_again.contains(group) {
             // Alive again: the review ends, kept; a new one is opened if it goes quiet again.
             match decider.decide(group, Decision::Keep).await {
@@ -187,7 +229,18 @@ pub async fn run(
             tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no owner: Teams archives only a team with an owner");
             continue;
         }
-        match decider.decide(group, *decision).await {
+        let outcome = decider.decide(group, *decision).await;
+        match &outcome {
+            Err(DecideError::Graph(g)) if g.status() != Some(403) => {
+                let next = Refused::again(refused.get(group), now);
+                refused.insert(group.to_string(), next);
+            }
+            Ok(_) => {
+                refused.remove(group);
+            }
+            Err(_) => {}
+        }
+        match outcome {
             Ok(d) if !d.done => report.underway += 1,
             Ok(d) if d.newly_done && *decision == Decision::Archive => report.archived += 1,
             Ok(d) if d.newly_done && *decision == Decision::Delete => report.deleted += 1,
@@ -211,6 +264,17 @@ pub async fn run(
                     break;
                 }
             }
+        }
+    }
+    // Forgotten once their review no longer calls for an action (decided, excluded).
+    refused.retain(|g, _| due.iter().any(|(r, _)| r.group_id == *g));
+    if refused != before {
+        let saved = crate::jobs::state::save_doc(state, tenant, BACKOFF_KEY, &refused, refused_version.as_ref()).await;
+        // Another sync saved it meanwhile: its record stands; this one's waits are redone.
+        if let Err(e) = saved
+            && !matches!(e, crate::jobs::state::StateError::Conflict)
+        {
+            return Err(e.into());
         }
     }
     Ok(report)
@@ -302,6 +366,24 @@ mod tests {
 
     fn t(day: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + day * 86_400, 0).unwrap()
+    }
+
+    #[test]
+    fn a_refused_action_waits_twice_as_long_each_time_and_a_week_at_most() {
+        let now = t(10);
+        let waits: Vec<i64> = (0..12)
+            .scan(None, |prev: &mut Option<Refused>, _| {
+                let next = Refused::again(prev.as_ref(), now);
+                *prev = Some(next.clone());
+                Some((next.next - now).num_hours())
+            })
+            .collect();
+        assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 168, 168, 168, 168]);
+        let huge = Refused {
+            failures: u32::MAX,
+            next: now,
+        };
+        assert_eq!(Refused::again(Some(&huge), now).next, now + LONGEST_WAIT);
     }
 
     #[test]
