@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::activity::{ActivityDays, LastActivity, ReportedCounts, SharePointKinds};
+use crate::activity::{ActivityDays, LastActivity, ReportedCounts, SharePointKinds, TeamsSources};
 use crate::domain::TenantId;
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 use crate::microsoft::graph::{
@@ -44,7 +44,7 @@ pub struct ListLocation {
 }
 
 /// The version of the list's columns; raised whenever `list_definition` gains a column.
-const COLUMNS_VERSION: u32 = 9;
+const COLUMNS_VERSION: u32 = 10;
 
 /// Whether a group still exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +118,8 @@ pub struct GroupRow {
     /// are the group's activity too).
     pub channel_sites: Vec<String>,
     pub last_teams_activity: Option<DateTime<Utc>>,
+    /// The Teams report's and the audit feed's last Teams activity, apart.
+    pub last_teams_by: TeamsSources,
     pub last_sharepoint_activity: Option<DateTime<Utc>>,
     /// The group mailbox's last activity (the Microsoft 365 groups activity report).
     pub last_mail_activity: Option<DateTime<Utc>>,
@@ -195,6 +197,8 @@ fn group_columns() -> Vec<Column> {
 fn activity_columns() -> Vec<Column> {
     [
         "LastTeamsActivity",
+        "LastTeamsReport",
+        "LastTeamsAudit",
         "LastSharePointActivity",
         "LastMailActivity",
         "LastFileEdit",
@@ -277,6 +281,7 @@ impl GroupRow {
             site_url: None,
             channel_sites: Vec::new(),
             last_teams_activity: None,
+            last_teams_by: TeamsSources::default(),
             last_sharepoint_activity: None,
             last_mail_activity: None,
             last_sharepoint_kinds: SharePointKinds::default(),
@@ -344,6 +349,7 @@ impl GroupRow {
     pub fn activity(&self) -> LastActivity {
         LastActivity {
             teams: self.last_teams_activity,
+            teams_by: self.last_teams_by,
             sharepoint: self.last_sharepoint_activity,
             mail: self.last_mail_activity,
             kinds: self.last_sharepoint_kinds,
@@ -355,6 +361,7 @@ impl GroupRow {
     /// Sets the activity columns (`LastActivity` is the later of the two).
     pub fn set_activity(&mut self, a: LastActivity) {
         self.last_teams_activity = a.teams;
+        self.last_teams_by = a.teams_by;
         self.last_sharepoint_activity = a.sharepoint;
         self.last_mail_activity = a.mail;
         self.last_sharepoint_kinds = a.kinds;
@@ -384,6 +391,10 @@ impl GroupRow {
                 .map(|t| t.lines().filter(|l| !l.is_empty()).map(str::to_string).collect())
                 .unwrap_or_default(),
             last_teams_activity: parse_time(f.get("LastTeamsActivity")),
+            last_teams_by: TeamsSources {
+                report: parse_time(f.get("LastTeamsReport")),
+                audit: parse_time(f.get("LastTeamsAudit")),
+            },
             last_sharepoint_activity: parse_time(f.get("LastSharePointActivity")),
             last_mail_activity: parse_time(f.get("LastMailActivity")),
             last_sharepoint_kinds: SharePointKinds {
@@ -569,6 +580,8 @@ pub async fn changed_rows(
 fn activity_fields(a: &LastActivity) -> Map<String, Value> {
     let mut f = Map::new();
     f.insert("LastTeamsActivity".into(), time(&a.teams));
+    f.insert("LastTeamsReport".into(), time(&a.teams_by.report));
+    f.insert("LastTeamsAudit".into(), time(&a.teams_by.audit));
     f.insert("LastSharePointActivity".into(), time(&a.sharepoint));
     f.insert("LastMailActivity".into(), time(&a.mail));
     f.insert("LastFileEdit".into(), time(&a.kinds.file_edit));

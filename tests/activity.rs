@@ -749,10 +749,21 @@ async fn the_jobs_tell_the_tenant_log_what_it_must_know() {
 
 /// Every group's counts of the usage reports over 7, 30 and 90 days, as
 /// `GET /api/groups/{id}/activity` answers them, against the sim's truth at `at` (when the
-/// reports were read). Returns how many groups had Teams counts and how many mail.
-async fn check_report_counts(app: &TestApp, at: DateTime<Utc>) -> (usize, usize) {
+/// reports were read), and its latest Teams activity per source against the truth at each of
+/// `synced` (the list keeps the latest). Returns how many groups had Teams counts and how
+/// many mail.
+async fn check_report_counts(app: &TestApp, at: DateTime<Utc>, synced: &[DateTime<Utc>]) -> (usize, usize) {
     let admin = app.sim.user_token(CONTOSO, "admin");
     let (refreshed, truth) = app.sim.expected_report_counts(CONTOSO, at);
+    let mut by_source: std::collections::HashMap<uuid::Uuid, m365_sim::TeamsBySource> = Default::default();
+    for t in synced {
+        for (g, s) in app.sim.expected_teams_by_source_at(CONTOSO, *t) {
+            let e = by_source.entry(g).or_default();
+            e.report = e.report.max(s.report);
+            e.audit = e.audit.max(s.audit);
+        }
+    }
+    let fmt = |t: Option<DateTime<Utc>>| common::rows::fmt(t);
     let groups: Vec<uuid::Uuid> = app
         .sim
         .state
@@ -780,6 +791,23 @@ async fn check_report_counts(app: &TestApp, at: DateTime<Utc>) -> (usize, usize)
             .state
             .with_graph(&CONTOSO, |x| x.groups[&g].team.is_some())
             .unwrap();
+        // Each source's latest, apart; the SharePoint kinds and mail have one source.
+        let sources = &a["signals"][0]["bySource"];
+        let want_by = by_source.get(&g).copied().unwrap_or_default();
+        assert_eq!(
+            (sources[0]["source"].as_str(), sources[1]["source"].as_str()),
+            (Some("teamsReport"), Some("teamsAudit"))
+        );
+        assert_eq!(
+            (&sources[0]["last"], &sources[1]["last"]),
+            (&fmt(want_by.report), &fmt(want_by.audit)),
+            "{g}: {a}"
+        );
+        for s in 1..6 {
+            let one = &a["signals"][s]["bySource"];
+            assert_eq!(one.as_array().map(Vec::len), Some(1), "{a}");
+            assert_eq!(one[0]["last"], a["signals"][s]["last"], "{a}");
+        }
         if team {
             assert_eq!(t["report"], "getTeamsTeamActivityDetail", "{a}");
             assert_eq!(t["reportRefreshDate"], refreshed.to_string(), "{g}: {a}");
@@ -827,11 +855,20 @@ async fn usage_report_counts_per_period_equal_the_sims_truth() {
     let app = spawn_with(revealed(audit_app(3))).await;
     let t0 = app.sim.state.now();
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-    let (teams, mail) = check_report_counts(&app, t0).await;
+    let (teams, mail) = check_report_counts(&app, t0, &[t0]).await;
     assert!(
         teams >= 5 && mail >= 5,
         "{teams} teams and {mail} mailboxes with counts"
     );
+    // The sources differ where it shows: teams only the report knows (older than the feed's
+    // days), and teams both know, at different times.
+    let by = app.sim.expected_teams_by_source_at(CONTOSO, t0);
+    let report_only = by.values().filter(|s| s.report.is_some() && s.audit.is_none()).count();
+    let both = by
+        .values()
+        .filter(|s| s.report.is_some() && s.audit.is_some() && s.report != s.audit)
+        .count();
+    assert!(report_only >= 3 && both >= 3, "{report_only} {both}");
 
     // Some mailboxes stop receiving mail.
     let (_, truth) = app.sim.expected_report_counts(CONTOSO, t0);
@@ -849,7 +886,7 @@ async fn usage_report_counts_per_period_equal_the_sims_truth() {
     let t1 = t0 + chrono::TimeDelta::days(10);
     app.sim.state.set_clock(t1);
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-    check_report_counts(&app, t1).await;
+    check_report_counts(&app, t1, &[t0, t1]).await;
     let (_, truth) = app.sim.expected_report_counts(CONTOSO, t1);
     for g in &stopped {
         assert_eq!(truth[g].mail[0], 0, "{g}");
@@ -860,7 +897,7 @@ async fn usage_report_counts_per_period_equal_the_sims_truth() {
     let t2 = t1 + chrono::TimeDelta::days(100);
     app.sim.state.set_clock(t2);
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-    check_report_counts(&app, t2).await;
+    check_report_counts(&app, t2, &[t0, t1, t2]).await;
     let rows = list_rows(&app);
     for g in &stopped {
         let column = rows[&g.to_string()]["ReportCounts"].as_str().unwrap().to_string();

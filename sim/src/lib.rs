@@ -380,6 +380,13 @@ impl Paging {
 
 pub use audit::Activity;
 
+/// A team's latest activity per source (`Sim::expected_teams_by_source_at`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TeamsBySource {
+    pub report: Option<chrono::DateTime<chrono::Utc>>,
+    pub audit: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// A group's usage report counts over 7, 30 and 90 days (`Sim::expected_report_counts`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReportCounts {
@@ -725,6 +732,39 @@ impl Sim {
                     .filter(|g| g.is_unified() && g.deleted.is_none() && g.created <= cutoff)
                     .filter(|g| last.get(&g.id).is_none_or(|l| *l <= cutoff))
                     .map(|g| g.id)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Each team's latest Teams activity at `at` as each source shows it: the Teams report
+    /// read over 90 days (its `Last Activity Date`; nothing when names are concealed) and the
+    /// audit feed's Teams records.
+    pub fn expected_teams_by_source_at(
+        &self,
+        tenant: uuid::Uuid,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> std::collections::HashMap<uuid::Uuid, TeamsBySource> {
+        let t = self.state.tenant(&tenant).expect("seeded tenant");
+        let host = format!("{}.sharepoint.com", t.name.to_lowercase());
+        let opts = self.state.options.audit.clone();
+        let concealed = self.state.reports_concealed(&tenant);
+        self.state
+            .with_graph(&tenant, |g| {
+                let both = audit::expected_activity(g, &tenant, &host, &opts, at);
+                let feed = audit::feed_activity(g, &tenant, &host, &opts, at);
+                g.groups
+                    .values()
+                    .filter(|x| x.team.is_some() && x.deleted.is_none())
+                    .map(|x| {
+                        let last = both.get(&x.id).and_then(|(t, _)| *t);
+                        let report = (!concealed)
+                            .then(|| graph::reports::teams_counts(x.id, last, at, 90).last_day)
+                            .flatten()
+                            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+                        let audit = feed.get(&x.id).and_then(|(t, _)| *t);
+                        (x.id, TeamsBySource { report, audit })
+                    })
                     .collect()
             })
             .unwrap_or_default()

@@ -23,8 +23,12 @@ pub use reported::ReportedCounts;
 /// person).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LastActivity {
+    /// The later of the Teams report's and the audit feed's (`teams_by`).
     #[serde(default)]
     pub teams: Option<DateTime<Utc>>,
+    /// Teams activity by the source that saw it.
+    #[serde(default, skip_serializing_if = "TeamsSources::is_empty")]
+    pub teams_by: TeamsSources,
     #[serde(default)]
     pub sharepoint: Option<DateTime<Utc>>,
     /// The group mailbox's (the Microsoft 365 groups activity report).
@@ -41,6 +45,23 @@ pub struct LastActivity {
     /// What the usage reports count over their 7, 30 and 90 days (the latest report's).
     #[serde(default, skip_serializing_if = "ReportedCounts::is_empty")]
     pub reported: ReportedCounts,
+}
+
+/// The latest Teams activity each source saw: the Teams team activity report (a day) and
+/// the audit feed's Teams records (a time). `None` also for activity recorded before GroupMgr
+/// kept them apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TeamsSources {
+    #[serde(default, rename = "r", skip_serializing_if = "Option::is_none")]
+    pub report: Option<DateTime<Utc>>,
+    #[serde(default, rename = "a", skip_serializing_if = "Option::is_none")]
+    pub audit: Option<DateTime<Utc>>,
+}
+
+impl TeamsSources {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The latest SharePoint activity of each kind.
@@ -118,6 +139,8 @@ impl LastActivity {
     /// Merges another observation (a maximum per kind, a union of days).
     pub fn merge(&mut self, other: LastActivity) {
         self.teams = later(self.teams, other.teams);
+        self.teams_by.report = later(self.teams_by.report, other.teams_by.report);
+        self.teams_by.audit = later(self.teams_by.audit, other.teams_by.audit);
         self.sharepoint = later(self.sharepoint, other.sharepoint);
         self.mail = later(self.mail, other.mail);
         self.kinds.merge(other.kinds);
@@ -142,6 +165,10 @@ impl LastActivity {
     pub fn teams_at(time: DateTime<Utc>) -> Self {
         let mut a = LastActivity {
             teams: Some(time),
+            teams_by: TeamsSources {
+                audit: Some(time),
+                report: None,
+            },
             ..Default::default()
         };
         a.days.signals[TEAMS_SIGNAL].insert(days::day_of(time));
@@ -151,8 +178,13 @@ impl LastActivity {
     /// The Teams report's last activity day (a time: the report names no day's activity
     /// but the last, so it adds no active day).
     pub fn teams_report_day(day: chrono::NaiveDate) -> Self {
+        let time = days::midnight(day);
         LastActivity {
-            teams: Some(days::midnight(day)),
+            teams: Some(time),
+            teams_by: TeamsSources {
+                report: Some(time),
+                audit: None,
+            },
             ..Default::default()
         }
     }

@@ -8,7 +8,9 @@ use chrono::{TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use warp::http::{Response, StatusCode};
 
-use super::model::{ActiveDays, Activity, ActivityItem, ActivityPage, GroupActivity, ReportedCounts, SignalDetail};
+use super::model::{
+    ActiveDays, Activity, ActivityItem, ActivityPage, GroupActivity, ReportedCounts, SignalDetail, SourceLast,
+};
 use super::paging::{Cursor, CursorScope, Top, invalid_cursor};
 use super::{ApiError, ErrorCode, Request, caller_graph};
 use crate::app::App;
@@ -221,6 +223,18 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
                     ReportedCounts::mail(d, counts.mail)
                 }),
                 _ => None,
+            },
+            by_source: {
+                use crate::jobs::activity_sync::Source;
+                let of = |source, last| SourceLast { source, last };
+                match s {
+                    Signal::Teams => vec![
+                        of(Source::TeamsReport, row.last_teams_by.report),
+                        of(Source::TeamsAudit, row.last_teams_by.audit),
+                    ],
+                    Signal::Mail => vec![of(Source::GroupMailbox, group.last(*s))],
+                    _ => vec![of(Source::SharePointAudit, group.last(*s))],
+                }
             },
         })
         .collect();

@@ -813,6 +813,21 @@ pub struct SignalDetail {
     /// not all written yet.
     #[schema(required = true)]
     pub reported: Option<ReportedCounts>,
+    /// The latest activity of this kind each source saw: for `teams`, the Teams team activity
+    /// report's (a day) and the audit feed's Teams records' (a time), apart; for the
+    /// SharePoint kinds the audit feed's, for `mail` the groups activity report's (both the
+    /// same as `last`). `null` where a source has seen none since it was kept apart.
+    pub by_source: Vec<SourceLast>,
+}
+
+/// One source's latest activity of a signal.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceLast {
+    pub source: crate::jobs::activity_sync::Source,
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub last: Option<DateTime<Utc>>,
 }
 
 /// A usage report's counts for one group, each period ending with `reportRefreshDate`.

@@ -624,6 +624,7 @@ fn group_row(g: &GraphGroup, old: Option<&GroupRow>, counts: Option<Relations>) 
         site_url: old.and_then(|o| o.site_url.clone()),
         channel_sites: old.map(|o| o.channel_sites.clone()).unwrap_or_default(),
         last_teams_activity: old.and_then(|o| o.last_teams_activity),
+        last_teams_by: old.map(|o| o.last_teams_by).unwrap_or_default(),
         last_sharepoint_activity: old.and_then(|o| o.last_sharepoint_activity),
         last_mail_activity: old.and_then(|o| o.last_mail_activity),
         last_sharepoint_kinds: old.map(|o| o.last_sharepoint_kinds).unwrap_or_default(),

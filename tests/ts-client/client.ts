@@ -250,6 +250,7 @@ const signalDetailChecks: Checks<SignalDetail> = {
         return d7 >= 0 && d7 <= d30 && d30 <= d90;
       });
   },
+  bySource: arrayOf((v) => isObject(v) && isSource(v.source) && orNull(isTime)(v.last)),
 };
 
 const successorChecks: Checks<Successor> = {
