@@ -563,6 +563,64 @@ async fn a_refused_automatic_archive_is_tried_again_later_not_on_every_sync() {
     app.stop().await;
 }
 
+/// `automatic` execution opens the reviews itself: the dry run's candidates, longest inactive
+/// first, at most `maxActionsPerDay` a day (switching it on tells a few owners a day, not all
+/// at once), each announced once (`review.created`).
+#[tokio::test]
+async fn automatic_execution_opens_reviews_a_few_a_day() {
+    let (app, admin, candidates) = ready(2).await;
+    assert!(candidates.len() >= 5, "{}", candidates.len());
+    app.sim.state.update_tenant(&CONTOSO, |t| {
+        t.added_app_roles = vec!["TeamSettings.ReadWrite.All".into(), "Group.ReadWrite.All".into()];
+    });
+    let mut auto = policy(2);
+    auto["execution"] = json!("automatic");
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(auto)).await;
+    let page = app.json_ok("GET", "/api/lifecycle/candidates", &admin, None).await;
+    let mut order: Vec<(String, String)> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["inactiveSince"].as_str().unwrap().to_string(),
+                c["groupId"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    order.sort();
+    let opened = || async {
+        let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+        reviews["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                assert_eq!(r["state"], "pending", "{r}");
+                r["groupId"].as_str().unwrap().to_string()
+            })
+            .collect::<BTreeSet<String>>()
+    };
+    let first_two: BTreeSet<String> = order.iter().take(2).map(|(_, g)| g.clone()).collect();
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(opened().await, first_two, "the two longest inactive");
+    // Again the same day: none more.
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert_eq!(opened().await.len(), 2);
+    // The next day, two more.
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let now_open = opened().await;
+    assert_eq!(now_open.len(), 4);
+    let ids: BTreeSet<String> = candidates.iter().map(|(g, _)| g.clone()).collect();
+    assert!(now_open.is_subset(&ids), "only candidates");
+    let events = created_events(&app).await;
+    for g in &now_open {
+        assert_eq!(events.get(g).map(Vec::len), Some(1), "{g}: {events:?}");
+    }
+    app.stop().await;
+}
+
 /// The `review.created` events waiting in the tenant's outbox: group → event ids.
 async fn created_events(app: &TestApp) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut out = std::collections::BTreeMap::<String, Vec<String>>::new();

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::auth::Caller;
 use crate::customer_list::{self, ListError};
 use crate::lifecycle::decide::{DecideError, Decider};
-use crate::lifecycle::reviews::{Review, ReviewState, Reviews, WriteError};
+use crate::lifecycle::reviews::{Review, Reviews, WriteError};
 use crate::lifecycle::site::{self, SettingsError};
 use crate::lifecycle::{Candidate, LifecyclePolicy, Withheld, facts, webhooks};
 
@@ -271,38 +271,21 @@ pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<R
             });
             continue;
         };
-        let reason = reason_of(c, j.data_complete_until);
+        let reason = crate::lifecycle::evaluate::reason_of(c, j.data_complete_until);
         let name = j.names.get(&id).cloned().unwrap_or_default();
         let review = Review::open(id.to_string(), name, reason, j.now, due);
-        let created = match list.create(&site_graph, &review).await {
-            Ok(()) => Ok(()),
-            // Its earlier review ended (kept, restored): the same item opens again.
-            Err(WriteError::Exists) => reopen(&site_graph, &list, review.clone()).await,
-            Err(e) => Err(e),
-        };
-        match created {
-            Ok(()) => {
-                tracing::info!(event = "lifecycle_review_opened", tenant_id = %caller.tenant.tenant_id, group_id = %id);
-                // Written first, then announced: a request stopped in between leaves the event
-                // to the next sync (`due::notify_due`), under the same id.
-                let mut review = match list.get(&site_graph, &id.to_string()).await {
-                    Ok(Some(r)) => r,
-                    _ => review,
-                };
-                if let Err(e) = crate::lifecycle::due::announce_created(
-                    &site_graph,
-                    &list,
-                    app.state.as_ref(),
-                    &caller.tenant.tenant_id,
-                    &mut review,
-                    app.clock.now(),
-                )
-                .await
-                {
-                    tracing::warn!(event = "webhook_not_queued", tenant_id = %caller.tenant.tenant_id, webhook_type = "review.created", error = %e);
-                }
-                opened.push(review);
-            }
+        let tenant = &caller.tenant.tenant_id;
+        match crate::lifecycle::due::open_review(
+            &site_graph,
+            &list,
+            app.state.as_ref(),
+            tenant,
+            review,
+            app.clock.now(),
+        )
+        .await
+        {
+            Ok(review) => opened.push(review),
             Err(WriteError::Graph(g)) => return Err(g.into()),
             Err(_) => skipped.push(Skipped {
                 group_id: id.to_string(),
@@ -311,50 +294,6 @@ pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<R
         }
     }
     Ok(super::json(StatusCode::OK, &OpenedReviews { opened, skipped }))
-}
-
-/// Opens an ended review of the same group again (its item is reused: one per group).
-async fn reopen(graph: &crate::microsoft::graph::Graph<'_>, list: &Reviews, fresh: Review) -> Result<(), WriteError> {
-    let Some(old) = list.get(graph, &fresh.group_id).await? else {
-        return Err(WriteError::Changed);
-    };
-    if matches!(
-        old.state,
-        ReviewState::Pending | ReviewState::Archived | ReviewState::Deleted
-    ) {
-        return Err(WriteError::Exists);
-    }
-    let mut review = Review {
-        item: old.item,
-        etag: old.etag,
-        ..fresh
-    };
-    list.update(graph, &mut review).await
-}
-
-/// Why a candidate is reviewed, for the owners who read the list.
-fn reason_of(c: &Candidate, complete: Option<chrono::DateTime<chrono::Utc>>) -> String {
-    let signals: Vec<String> = c
-        .last_by_signal
-        .iter()
-        .map(|(s, t)| {
-            let name = serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            match t {
-                Some(t) => format!("{name}: last {}", t.format("%Y-%m-%d")),
-                None => format!("{name}: none seen"),
-            }
-        })
-        .collect();
-    format!(
-        "No counted activity for {} days (inactive since {}; data complete until {}). {}",
-        c.inactive_days,
-        c.inactive_since.format("%Y-%m-%d"),
-        complete.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
-        signals.join("; ")
-    )
 }
 
 /// The owners of a group (at most 100, Microsoft Entra's limit) include the caller.

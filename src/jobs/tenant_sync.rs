@@ -414,6 +414,7 @@ async fn work(
         Ok(Some(r)) => tracing::info!(
             event = "lifecycle_automatic_done",
             tenant_id = %tenant,
+            opened = r.opened,
             archived = r.archived,
             deleted = r.deleted,
             underway = r.underway,
@@ -629,9 +630,12 @@ async fn automatic_actions(
         audit_feed: app.management.is_some(),
     };
     match policy {
-        Some(p) if p.execution == crate::lifecycle::Execution::Automatic => Ok(Some(
-            automatic::run(graph, state, tenant, &data, &p, app.clock.now()).await?,
-        )),
+        Some(p) if p.execution == crate::lifecycle::Execution::Automatic => {
+            // Due reviews first: opening new ones is for later days.
+            let mut report = automatic::run(graph, state, tenant, &data, &p, app.clock.now()).await?;
+            report.opened = automatic::open_reviews(graph, state, tenant, &data, &p, app.clock.now()).await?;
+            Ok(Some(report))
+        }
         _ => Ok(None),
     }
 }

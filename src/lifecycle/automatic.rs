@@ -38,6 +38,8 @@ pub const WHO: &str = "automatic";
 /// What one step did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AutomaticReport {
+    /// Reviews opened for candidates (`open_reviews`).
+    pub opened: usize,
     pub archived: usize,
     pub deleted: usize,
     /// Sent, and still being carried out at Microsoft (a team archive is an async operation).
@@ -278,6 +280,68 @@ pub async fn run(
         }
     }
     Ok(report)
+}
+
+/// `automatic` execution opens the reviews itself: each sync, the dry run's candidates with no
+/// review get one, longest inactive first, at most `maxActionsPerDay` opened a day (reviews
+/// lead to actions, which the cap paces; opening more would only announce reviews that wait,
+/// and switching the policy on must not tell every owner at once). Nothing is opened while the
+/// dry run withholds its candidates (data stale or incomplete, a counted source unavailable).
+/// Returns how many were opened.
+pub async fn open_reviews(
+    graph: &Graph<'_>,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    data: &Data<'_>,
+    policy: &LifecyclePolicy,
+    now: DateTime<Utc>,
+) -> anyhow::Result<usize> {
+    if policy.execution != Execution::Automatic {
+        return Ok(0);
+    }
+    let list = Reviews::ensure(graph, &data.list.site_id).await?;
+    let reviews = list.all(graph).await?;
+    let today = crate::activity::days::midnight(now.date_naive());
+    let opened_today = reviews.iter().filter(|r| r.opened_at >= today).count();
+    let room = (policy.max_actions_per_day as usize).saturating_sub(opened_today);
+    if room == 0 {
+        return Ok(0);
+    }
+    let data_state = facts::data_state(state, tenant, data.teams_report_offered, data.audit_feed).await?;
+    let rows = customer_list::all_rows(graph, data.list).await?;
+    let by_group: HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
+    let groups: Vec<_> = rows
+        .values()
+        .filter_map(|r| {
+            let mut f = facts::of_row(&r.row)?;
+            if let Some(review) = by_group.get(r.row.group_id.as_str()) {
+                facts::apply_review(&mut f, review);
+            }
+            Some(f)
+        })
+        .collect();
+    let Ok(mut candidates) = evaluate::candidates(policy, &data_state, &groups, now) else {
+        return Ok(0);
+    };
+    candidates.sort_by(|a, b| {
+        a.inactive_since
+            .cmp(&b.inactive_since)
+            .then_with(|| a.group_id.cmp(&b.group_id))
+    });
+    let due = now + TimeDelta::days(i64::from(policy.review_window_days));
+    let mut opened = 0;
+    for c in candidates.iter().take(room) {
+        let id = c.group_id.to_string();
+        let name = rows.get(&id).map(|r| r.row.name.clone()).unwrap_or_default();
+        let review = Review::open(id, name, evaluate::reason_of(c, data_state.complete_until), now, due);
+        match super::due::open_review(graph, &list, state, tenant, review, now).await {
+            Ok(_) => opened += 1,
+            // Opened meanwhile by an administrator or another sync: theirs stands.
+            Err(super::reviews::WriteError::Changed | super::reviews::WriteError::Exists) => {}
+            Err(super::reviews::WriteError::Graph(e)) => return Err(e.into()),
+        }
+    }
+    Ok(opened)
 }
 
 /// The groups of due reviews as the data shows them now.

@@ -43,6 +43,51 @@ fn event_data(review: &Review) -> serde_json::Value {
     })
 }
 
+/// Opens a review — a new item, or the group's ended one (kept, restored) opened again: one
+/// item per group — then announces it (`review.created`). Written first, then announced: a
+/// run stopped in between leaves the event to the next sync (`notify_due`), under the same id.
+/// A failure to announce is said, not returned.
+pub async fn open_review(
+    graph: &Graph<'_>,
+    list: &Reviews,
+    state: &dyn TenantState,
+    tenant: &TenantId,
+    review: Review,
+    now: DateTime<Utc>,
+) -> Result<Review, super::reviews::WriteError> {
+    use super::reviews::{ReviewState, WriteError};
+    match list.create(graph, &review).await {
+        Ok(()) => {}
+        Err(WriteError::Exists) => {
+            let Some(old) = list.get(graph, &review.group_id).await? else {
+                return Err(WriteError::Changed);
+            };
+            if matches!(
+                old.state,
+                ReviewState::Pending | ReviewState::Archived | ReviewState::Deleted
+            ) {
+                return Err(WriteError::Exists);
+            }
+            let mut again = Review {
+                item: old.item,
+                etag: old.etag,
+                ..review.clone()
+            };
+            list.update(graph, &mut again).await?;
+        }
+        Err(e) => return Err(e),
+    }
+    tracing::info!(event = "lifecycle_review_opened", tenant_id = %tenant, group_id = %review.group_id);
+    let mut review = match list.get(graph, &review.group_id).await {
+        Ok(Some(r)) => r,
+        _ => review,
+    };
+    if let Err(e) = announce_created(graph, list, state, tenant, &mut review, now).await {
+        tracing::warn!(event = "webhook_not_queued", tenant_id = %tenant, webhook_type = "review.created", error = %e);
+    }
+    Ok(review)
+}
+
 /// Queues `review.created` for a review just written, then records on the item that it did.
 /// A failure to record is said, not returned: the next sync queues the same event again.
 pub async fn announce_created(

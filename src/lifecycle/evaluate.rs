@@ -191,6 +191,31 @@ pub fn candidates(
     Ok(out)
 }
 
+/// Why a candidate is reviewed, for the owners who read the list.
+pub fn reason_of(c: &Candidate, complete: Option<DateTime<Utc>>) -> String {
+    let signals: Vec<String> = c
+        .last_by_signal
+        .iter()
+        .map(|(s, t)| {
+            let name = serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            match t {
+                Some(t) => format!("{name}: last {}", t.format("%Y-%m-%d")),
+                None => format!("{name}: none seen"),
+            }
+        })
+        .collect();
+    format!(
+        "No counted activity for {} days (inactive since {}; data complete until {}). {}",
+        c.inactive_days,
+        c.inactive_since.format("%Y-%m-%d"),
+        complete.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string()),
+        signals.join("; ")
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

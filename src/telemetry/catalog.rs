@@ -114,7 +114,7 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev(
         "lifecycle_automatic_done",
-        "automatic lifecycle actions: {archived} teams archived, {deleted} groups deleted, {underway} under way, {no_team} due without a team to archive, {no_owner} due without an owner (Teams archives only teams with one), {active_again} used again since their review opened (kept), {waiting} due but not inactive now or not judgeable, {failed} failed, {backing_off} refused before and waiting to be tried again (daily cap reached: {capped})",
+        "automatic lifecycle actions: {opened} reviews opened, {archived} teams archived, {deleted} groups deleted, {underway} under way, {no_team} due without a team to archive, {no_owner} due without an owner (Teams archives only teams with one), {active_again} used again since their review opened (kept), {waiting} due but not inactive now or not judgeable, {failed} failed, {backing_off} refused before and waiting to be tried again (daily cap reached: {capped})",
     ),
     ev(
         "lifecycle_automatic_skipped",
