@@ -2,11 +2,18 @@
 //! exclusions by prefix, label and age in play (a seventh of the groups carry the excluded
 //! label, a fiftieth the excluded prefix) and thousands of candidates.
 //!
+//! Two measures: the evaluation over facts in memory, and the whole step from the list as
+//! SharePoint returns it — each row's fields as JSON text, parsed, read as a row, made facts,
+//! then evaluated (what `GET /api/lifecycle/candidates` does after its reads).
+//!
 //! Run: `cargo bench --bench lifecycle`
 
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use groupmgr::lifecycle::{DataState, Exclusions, GroupFacts, LifecyclePolicy, NoAnswer, Signal, candidates};
+use groupmgr::activity::{LastActivity, SharePointKinds};
+use groupmgr::customer_list::GroupRow;
+use groupmgr::lifecycle::{DataState, Exclusions, GroupFacts, LifecyclePolicy, NoAnswer, Signal, candidates, facts};
+use groupmgr::microsoft::graph::AssignedLabel;
 
 fn groups(now: DateTime<Utc>, n: usize) -> Vec<GroupFacts> {
     (0..n)
@@ -77,6 +84,57 @@ fn bench(c: &mut Criterion) {
                 .unwrap()
                 .len()
         })
+    });
+    // The same groups as list rows, as SharePoint sends their fields.
+    let items: Vec<String> = all
+        .iter()
+        .map(|f| {
+            let mut row = GroupRow::new(&f.id.to_string());
+            row.name = f.name.clone();
+            row.created = f.created;
+            row.labels = f.labels.as_ref().map(|l| {
+                l.iter()
+                    .map(|id| AssignedLabel {
+                        label_id: id.to_string(),
+                        display_name: Some("Highly Confidential".into()),
+                    })
+                    .collect()
+            });
+            row.synced_at = Some(now);
+            row.site_url = Some(format!("https://contoso.sharepoint.com/sites/g{}", f.id.simple()));
+            row.owner_count = Some(2);
+            row.member_count = Some(12);
+            let a = LastActivity {
+                teams: f.last[0],
+                sharepoint: f.last[1..5].iter().flatten().max().copied(),
+                mail: f.last[5],
+                kinds: SharePointKinds {
+                    file_edit: f.last[1],
+                    file_view: f.last[2],
+                    page: f.last[3],
+                    list: f.last[4],
+                },
+                ..Default::default()
+            };
+            row.set_activity(a);
+            let mut fields = row.group_fields();
+            fields.extend(row.activity_fields());
+            serde_json::to_string(&fields).unwrap()
+        })
+        .collect();
+    let from_list = |items: &[String]| {
+        let facts: Vec<GroupFacts> = items
+            .iter()
+            .filter_map(|text| {
+                let fields: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text).ok()?;
+                facts::of_row(&GroupRow::from_fields(&fields)?)
+            })
+            .collect();
+        candidates(&policy, &data, &facts, now).unwrap().len()
+    };
+    assert_eq!(from_list(&items), n, "the rows say what the facts said");
+    c.bench_function("lifecycle_candidates_100k_list_rows", |b| {
+        b.iter(|| from_list(std::hint::black_box(&items)))
     });
 }
 
