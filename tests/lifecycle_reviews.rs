@@ -312,6 +312,67 @@ async fn an_answer_lost_between_intended_and_done_never_acts_twice() {
     app.stop().await;
 }
 
+/// The day's cap counts actions, not attempts: an intent that could not be recorded gives its
+/// place back (nothing was sent), and an archive sent again the same day (its request lost
+/// before Teams got it) keeps the place it took.
+#[tokio::test]
+async fn the_cap_counts_actions_not_attempts() {
+    let (app, admin, candidates) = ready(2).await;
+    let teams: Vec<&str> = candidates
+        .iter()
+        .filter(|(g, t)| *t && owner_alias(&app, g).is_some())
+        .map(|(g, _)| g.as_str())
+        .take(3)
+        .collect();
+    assert_eq!(teams.len(), 3);
+    let (a, b, c) = (teams[0], teams[1], teams[2]);
+    open_reviews(&app, &admin, &teams).await;
+    let taken = || async {
+        groupmgr::lifecycle::cap::taken(app.app.state.as_ref(), &contoso(), app.sim.state.now())
+            .await
+            .unwrap()
+    };
+    let archives = |g: &str| app.sim.requests_where(|p| p.ends_with(&format!("/teams/{g}/archive")));
+    // The review item's write (the intent) is refused: nothing sent, no place kept.
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            "/items/",
+            FaultKind::Status {
+                status: 412,
+                code: "preconditionFailed".into(),
+                retry_after: None,
+            },
+        )
+        .method("PATCH")
+        .times(1),
+    );
+    assert_eq!(decide(&app, &admin, a, "archive").await.status(), 409);
+    assert_eq!((archives(a), taken().await), (0, 0));
+    // The archive request is lost on its way (Teams never got it): intended, one place.
+    app.sim.state.faults.arm(
+        FaultRule::new(format!("/teams/{a}/archive"), FaultKind::Drop)
+            .method("POST")
+            .times(1),
+    );
+    assert!(decide(&app, &admin, a, "archive").await.status().is_server_error());
+    assert_eq!(taken().await, 1);
+    // Asked again after the resend wait, the same day: sent again, on the same place.
+    app.sim.state.advance_clock(TimeDelta::minutes(16));
+    let resp = decide(&app, &admin, a, "archive").await;
+    assert!(resp.status().is_success(), "{}", resp.status());
+    assert_eq!((archives(a), taken().await), (2, 1));
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    decide(&app, &admin, a, "archive").await;
+    assert!(team_archived(&app, a));
+    // So the day still has a place for another group, and then none.
+    assert!(decide(&app, &admin, b, "archive").await.status().is_success());
+    assert_eq!(
+        error_code(decide(&app, &admin, c, "archive").await).await,
+        (409, "action_cap_reached".into())
+    );
+    app.stop().await;
+}
+
 /// Two at a time, eight decisions race for a cap of 3 actions a day: exactly 3 act, the others
 /// are refused with `action_cap_reached`; `keep` is not an action and is never refused.
 #[tokio::test]

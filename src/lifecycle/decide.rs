@@ -177,7 +177,16 @@ impl Decider<'_> {
         review.action_done_at = None;
         review.operation = None;
         // Recorded before anything is sent; if another request got there first, it acts.
-        self.reviews.update(self.site, &mut review).await?;
+        if let Err(e) = self.reviews.update(self.site, &mut review).await {
+            // Nothing was sent: the place goes back (best effort; kept, it only makes the
+            // day's cap stricter).
+            if action != Action::Restore
+                && let Err(r) = cap::release(self.state, &self.tenant, self.now).await
+            {
+                tracing::warn!(event = "lifecycle_cap_not_released", tenant_id = %self.tenant, error = %r);
+            }
+            return Err(e.into());
+        }
         tracing::info!(event = "lifecycle_action_intended", tenant_id = %self.tenant, group_id = %group, action = action_name(action));
         self.perform(group, review).await
     }
@@ -312,8 +321,13 @@ impl Decider<'_> {
         if review.action_at.is_some_and(|t| self.now - t < RESEND_AFTER) {
             return Ok(Decided::unchanged(review, false));
         }
-        // Sent again on another day: it takes one of that day's places.
+        // Sent again on another day: it takes one of that day's places (on the same day it
+        // still holds the one it took).
+        let same_day = review
+            .action_at
+            .is_some_and(|t| t.date_naive() == self.now.date_naive());
         if action != Action::Restore
+            && !same_day
             && !cap::reserve(self.state, &self.tenant, self.now, self.max_actions_per_day).await?
         {
             return Err(DecideError::CapReached(self.max_actions_per_day));

@@ -190,6 +190,10 @@ pub const EVENTS: &[EventSpec] = &[
         "who was active in {count} group(s) could not be kept for a later write (it is kept sealed while it waits, and a changed GroupMgr key cannot open what an older key sealed): successor suggestions may miss those days",
     ),
     ev(
+        "lifecycle_cap_not_released",
+        "a place of the day's action cap taken by an action never sent could not be given back (the day's cap is one stricter): {error}",
+    ),
+    ev(
         "report_counts_unmatched",
         "a usage report named {groups} group(s) and none is one of the tenant's (names concealed meanwhile?): its counts were not kept",
     ),
