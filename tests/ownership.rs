@@ -309,6 +309,8 @@ async fn throttled_verdicts_never_hold_an_invocation_past_its_budget() {
         .unwrap();
     let took = started.elapsed();
     assert!(took < budget + std::time::Duration::from_secs(4), "{took:?}");
+    // The check ran and met the throttling (not a budget spent before it).
+    assert!(app.sim.state.faults.fired() >= 10, "{}", app.sim.state.faults.fired());
     let (disabled, _) = listed(&app, &admin, "disabled").await;
     assert_eq!(
         disabled.keys().collect::<Vec<_>>(),

@@ -134,6 +134,8 @@ impl FaultRule {
 #[derive(Debug, Default)]
 pub struct Faults {
     rules: Mutex<Vec<FaultRule>>,
+    /// How many requests met a fault so far (a test's proof that its fault was met).
+    fired: std::sync::atomic::AtomicU64,
 }
 
 impl Faults {
@@ -143,6 +145,11 @@ impl Faults {
 
     pub fn clear(&self) {
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// How many requests met a fault so far.
+    pub fn fired(&self) -> u64 {
+        self.fired.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The fault this request (path, with its query if any) meets, if any, using up one of
@@ -170,6 +177,7 @@ impl Faults {
         if rule.remaining == Some(0) {
             rules.remove(pos);
         }
+        self.fired.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Some(kind)
     }
 }

@@ -188,10 +188,11 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
         group.unobservable.extend(Signal::ALL);
     }
     let today = crate::activity::days::day_of(app.clock.now());
-    // The reports' counts are current as of the refresh date of the last read whose counts
-    // every row got (a row written with a later read's says so itself); a group without
-    // counts in the list was in none of the periods. A group not synced yet, or (for Teams)
-    // without a team, has none to show.
+    // The reports' counts are current as of the refresh date of the last read (a row keeps
+    // counts that did not change since), but for a group whose new counts still wait to be
+    // written: its row's are as of their own date, and none are shown if it has none yet. A
+    // group without counts in the list was in none of the periods. A group not synced yet, or
+    // (for Teams) without a team, has none to show.
     let refreshed = |key| async move {
         let day = state
             .load(tenant, key)
@@ -202,6 +203,14 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
     let teams_refreshed = refreshed(crate::jobs::activity_sync::TEAMS_REFRESHED_KEY).await?;
     let mail_refreshed = refreshed(crate::jobs::activity_sync::GROUPS_REFRESHED_KEY).await?;
     let counts = row.report_counts;
+    // Counts of this group still waiting to be written: the row's are as of their own date.
+    let waiting = crate::jobs::pending::counts_waiting(state, tenant, &row.group_id)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    let as_of = |tenant_day: chrono::NaiveDate, row_day: Option<chrono::NaiveDate>| match (waiting, row_day) {
+        (false, d) => Some(d.map_or(tenant_day, |d| d.max(tenant_day))),
+        (true, d) => d,
+    };
     let signals = Signal::ALL
         .iter()
         .map(|s| SignalDetail {
@@ -214,14 +223,12 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
                 .then(|| ActiveDays::of(row.activity_days.signals[*s as usize], today)),
             reported: match s {
                 _ if row.synced_at.is_none() => None,
-                Signal::Teams if row.teams_enabled => teams_refreshed.map(|d| {
-                    let d = counts.teams.map_or(d, |c| c.refreshed.max(d));
-                    ReportedCounts::teams(d, counts.teams)
-                }),
-                Signal::Mail => mail_refreshed.map(|d| {
-                    let d = counts.mail.map_or(d, |c| c.refreshed.max(d));
-                    ReportedCounts::mail(d, counts.mail)
-                }),
+                Signal::Teams if row.teams_enabled => teams_refreshed
+                    .and_then(|d| as_of(d, counts.teams.map(|c| c.refreshed)))
+                    .map(|d| ReportedCounts::teams(d, counts.teams)),
+                Signal::Mail => mail_refreshed
+                    .and_then(|d| as_of(d, counts.mail.map(|c| c.refreshed)))
+                    .map(|d| ReportedCounts::mail(d, counts.mail)),
                 _ => None,
             },
             by_source: {

@@ -809,8 +809,8 @@ pub struct SignalDetail {
     /// 90 days: `teams` (the Teams team activity report) and `mail` (the Microsoft 365 groups
     /// activity report). `null` for the SharePoint kinds (no report counts them per group),
     /// for `teams` of a group without a team, for a group no sync has found yet, and when the
-    /// report cannot be read or matched to groups (`sources` says why) or its last counts are
-    /// not all written yet.
+    /// report cannot be read or matched to groups (`sources` says why), or the group's first
+    /// counts still wait to be written.
     #[schema(required = true)]
     pub reported: Option<ReportedCounts>,
     /// The latest activity of this kind each source saw: for `teams`, the Teams team activity

@@ -707,17 +707,10 @@ impl ActivitySync<'_> {
             }
             _ => {}
         }
-        // The counts are current as of a report's refresh date once every row has them: with
-        // counts still waiting (refused, or the budget ran out), the date stays where it was.
-        let waiting = self.pending.counts();
-        for (i, (day, key)) in refreshed
-            .iter()
-            .zip([TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY])
-            .enumerate()
-        {
-            let part = |c: &ReportedCounts| if i == 0 { c.teams.is_some() } else { c.mail.is_some() };
+        // The counts are current as of a report's refresh date, but for those still waiting in
+        // the pending work (refused, or the budget ran out), whose rows keep their own date.
+        for (day, key) in refreshed.iter().zip([TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY]) {
             match day {
-                Some(_) if waiting.iter().any(|(_, c)| part(c)) => {}
                 Some(d) => {
                     let version = self.state.load(&self.tenant, key).await?.map(|(_, v)| v);
                     match self

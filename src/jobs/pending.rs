@@ -352,6 +352,17 @@ fn column_days(fields: &Map<String, Value>) -> ActivityDays {
         .unwrap_or_default()
 }
 
+/// Whether report counts of `group` wait here to be written (sealed: only their presence is
+/// looked at), so that its row's counts are not the latest read.
+pub async fn counts_waiting(state: &dyn TenantState, tenant: &TenantId, group: &str) -> Result<bool, StateError> {
+    Ok(load_doc::<PendingDoc>(state, tenant, NAME)
+        .await?
+        .is_some_and(|(doc, _)| {
+            doc.activity.get(group).is_some_and(|p| p.sealed_counts.is_some())
+                || doc.rows.get(group).is_some_and(|p| p.sealed_counts.is_some())
+        }))
+}
+
 /// The `ReportCounts` column of a row's fields.
 fn column_counts(fields: &Map<String, Value>) -> ReportedCounts {
     fields

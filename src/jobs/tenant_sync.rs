@@ -633,7 +633,11 @@ async fn automatic_actions(
         Some(p) if p.execution == crate::lifecycle::Execution::Automatic => {
             // Due reviews first: opening new ones is for later days.
             let mut report = automatic::run(graph, state, tenant, &data, &p, app.clock.now()).await?;
-            report.opened = automatic::open_reviews(graph, state, tenant, &data, &p, app.clock.now()).await?;
+            // A failure to open reviews is said; what was done above is still reported.
+            match automatic::open_reviews(graph, state, tenant, &data, &p, app.clock.now()).await {
+                Ok(n) => report.opened = n,
+                Err(e) => tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, error = %e),
+            }
             Ok(Some(report))
         }
         _ => Ok(None),

@@ -8,8 +8,9 @@
 //!
 //! A review that cannot be acted on (a group without a team has nothing to archive; Graph
 //! refused) is counted and said in the tenant log, and stays for an owner or administrator;
-//! it never stops the others. One Graph refuses is tried again later, each time after twice
-//! the wait (an hour first, a week at most: `Backoff`), not on every sync. The cap reached
+//! it never stops the others. One that failed at Microsoft (or has no team) is tried again
+//! later, each time after twice the wait (an hour first, a week at most: `Refused`), not on
+//! every sync. The cap reached
 //! ends the step for the day.
 
 use std::collections::{HashMap, HashSet};
@@ -156,6 +157,13 @@ pub async fn run(
         .filter_map(|r| Some((r.clone(), due_action(r, policy, now)?)))
         .collect();
     if due.is_empty() {
+        // Nothing calls for an action: what was refused before is forgotten.
+        if crate::jobs::state::load_doc::<serde_json::Value>(state, tenant, BACKOFF_KEY)
+            .await?
+            .is_some()
+        {
+            state.delete(tenant, BACKOFF_KEY).await?;
+        }
         return Ok(report);
     }
     // Longest overdue first, so that a cap spread over days serves them in order.
@@ -188,7 +196,9 @@ pub async fn run(
         let group = review.group_id.as_str();
         // An action of ours already sent is finished whatever the data says now.
         let sent = review.action_state == Some(ActionState::Intended);
-        if !sent && refused.get(group).is_some_and(|r| r.next > now) {
+        // A failure waits its turn, an action of ours whose outcome was unknown too (asked
+        // again later, not every sync).
+        if refused.get(group).is_some_and(|r| r.next > now) {
             report.backing_off += 1;
             continue;
         }
@@ -233,7 +243,13 @@ pub async fn run(
         }
         let outcome = decider.decide(group, *decision).await;
         match &outcome {
+            // Refused or failed at Microsoft (but for a missing permission, which stops the
+            // step), or a group with no team to archive: asked again later.
             Err(DecideError::Graph(g)) if g.status() != Some(403) => {
+                let next = Refused::again(refused.get(group), now);
+                refused.insert(group.to_string(), next);
+            }
+            Err(DecideError::NoTeam) => {
                 let next = Refused::again(refused.get(group), now);
                 refused.insert(group.to_string(), next);
             }

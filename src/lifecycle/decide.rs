@@ -178,12 +178,9 @@ impl Decider<'_> {
         review.operation = None;
         // Recorded before anything is sent; if another request got there first, it acts.
         if let Err(e) = self.reviews.update(self.site, &mut review).await {
-            // Nothing was sent: the place goes back (best effort; kept, it only makes the
-            // day's cap stricter).
-            if action != Action::Restore
-                && let Err(r) = cap::release(self.state, &self.tenant, self.now).await
-            {
-                tracing::warn!(event = "lifecycle_cap_not_released", tenant_id = %self.tenant, error = %r);
+            // Nothing was sent: the place goes back.
+            if action != Action::Restore {
+                self.release_place().await;
             }
             return Err(e.into());
         }
@@ -229,24 +226,43 @@ impl Decider<'_> {
             // Refused: nothing happened, so nothing is intended any more, and the day's place
             // it took is given back.
             Err(e) => {
-                self.clear_intent(group, &mut review).await;
-                if action != Action::Restore
-                    && let Err(also) = cap::release(self.state, &self.tenant, self.now).await
-                {
-                    tracing::warn!(event = "lifecycle_cap_not_released", tenant_id = %self.tenant, error = %also);
-                }
+                self.give_up(group, &mut review, action).await;
                 Err(e.into())
             }
         }
     }
 
-    async fn clear_intent(&self, group: &str, review: &mut Review) {
+    /// An action that did not happen: nothing is intended any more, and the place it took
+    /// today is given back — only once the intent is cleared (an intent still recorded would
+    /// be sent again today without taking one).
+    async fn give_up(&self, group: &str, review: &mut Review, action: Action) {
+        let intended_today = review
+            .action_at
+            .is_some_and(|t| t.date_naive() == self.now.date_naive());
+        if self.clear_intent(group, review).await && intended_today && action != Action::Restore {
+            self.release_place().await;
+        }
+    }
+
+    /// Gives back a place of today's cap (best effort: kept, it only makes the day stricter).
+    async fn release_place(&self) {
+        if let Err(e) = cap::release(self.state, &self.tenant, self.now).await {
+            tracing::warn!(event = "lifecycle_cap_not_released", tenant_id = %self.tenant, error = %e);
+        }
+    }
+
+    /// Clears the intent; `false` when the review could not be written.
+    async fn clear_intent(&self, group: &str, review: &mut Review) -> bool {
         review.action = None;
         review.action_state = None;
         review.action_at = None;
         review.operation = None;
-        if let Err(also) = self.reviews.update(self.site, review).await {
-            tracing::warn!(event = "lifecycle_intent_not_cleared", tenant_id = %self.tenant, group_id = %group, error = %also);
+        match self.reviews.update(self.site, review).await {
+            Ok(()) => true,
+            Err(also) => {
+                tracing::warn!(event = "lifecycle_intent_not_cleared", tenant_id = %self.tenant, group_id = %group, error = %also);
+                false
+            }
         }
     }
 
@@ -312,7 +328,7 @@ impl Decider<'_> {
         match self.effect(group, &review, action).await? {
             Effect::Happened => return self.done(group, review).await,
             Effect::Failed(why) => {
-                self.clear_intent(group, &mut review).await;
+                self.give_up(group, &mut review, action).await;
                 return Err(DecideError::Graph(GraphError::Protocol(why)));
             }
             Effect::Underway => return Ok(Decided::unchanged(review, false)),
@@ -326,15 +342,19 @@ impl Decider<'_> {
         let same_day = review
             .action_at
             .is_some_and(|t| t.date_naive() == self.now.date_naive());
-        if action != Action::Restore
-            && !same_day
-            && !cap::reserve(self.state, &self.tenant, self.now, self.max_actions_per_day).await?
-        {
+        let reserve = action != Action::Restore && !same_day;
+        if reserve && !cap::reserve(self.state, &self.tenant, self.now, self.max_actions_per_day).await? {
             return Err(DecideError::CapReached(self.max_actions_per_day));
         }
         review.action_at = Some(self.whole_seconds());
         review.operation = None;
-        self.reviews.update(self.site, &mut review).await?;
+        // Claimed by a conditional write; one that lost sends nothing and keeps no place.
+        if let Err(e) = self.reviews.update(self.site, &mut review).await {
+            if reserve {
+                self.release_place().await;
+            }
+            return Err(e.into());
+        }
         self.perform(group, review).await
     }
 

@@ -122,7 +122,7 @@ pub const EVENTS: &[EventSpec] = &[
     ),
     ev(
         "lifecycle_cap_not_released",
-        "a refused action's place in the day's cap could not be given back: {error}",
+        "a place in the day's cap taken by an action that did not happen could not be given back (the day's cap is one stricter): {error}",
     ),
     ev(
         "lifecycle_automatic_failed",
@@ -188,10 +188,6 @@ pub const EVENTS: &[EventSpec] = &[
     ev(
         "people_days_not_kept",
         "who was active in {count} group(s) could not be kept for a later write (it is kept sealed while it waits, and a changed GroupMgr key cannot open what an older key sealed): successor suggestions may miss those days",
-    ),
-    ev(
-        "lifecycle_cap_not_released",
-        "a place of the day's action cap taken by an action never sent could not be given back (the day's cap is one stricter): {error}",
     ),
     ev(
         "report_counts_unmatched",
