@@ -145,21 +145,11 @@ async fn judge(app: &App, caller: &Caller) -> Result<Judgement, ApiError> {
         // No sync has finished: nothing to judge (the evaluation says so).
         _ => Default::default(),
     };
-    let reviews: HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
     let names = rows
         .values()
         .filter_map(|r| Some((uuid::Uuid::parse_str(&r.row.group_id).ok()?, r.row.name.clone())))
         .collect();
-    let groups: Vec<_> = rows
-        .values()
-        .filter_map(|r| {
-            let mut f = facts::of_row(&r.row)?;
-            if let Some(review) = reviews.get(r.row.group_id.as_str()) {
-                facts::apply_review(&mut f, review);
-            }
-            Some(f)
-        })
-        .collect();
+    let groups = facts::of_rows(rows.values().map(|r| &r.row), &reviews, |_| false);
     let now = app.clock.now();
     Ok(Judgement {
         outcome: crate::lifecycle::candidates(&policy, &data, &groups, now),

@@ -325,17 +325,7 @@ pub async fn open_reviews(
     }
     let data_state = facts::data_state(state, tenant, data.teams_report_offered, data.audit_feed).await?;
     let rows = customer_list::all_rows(graph, data.list).await?;
-    let by_group: HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
-    let groups: Vec<_> = rows
-        .values()
-        .filter_map(|r| {
-            let mut f = facts::of_row(&r.row)?;
-            if let Some(review) = by_group.get(r.row.group_id.as_str()) {
-                facts::apply_review(&mut f, review);
-            }
-            Some(f)
-        })
-        .collect();
+    let groups = facts::of_rows(rows.values().map(|r| &r.row), &reviews, |_| false);
     let Ok(mut candidates) = evaluate::candidates(policy, &data_state, &groups, now) else {
         return Ok(0);
     };
@@ -392,18 +382,7 @@ async fn still_inactive(
         .filter(|r| r.row.owner_ids.as_ref().is_some_and(Vec::is_empty))
         .map(|r| r.row.group_id.clone())
         .collect();
-    let by_group: HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
-    let groups: Vec<_> = rows
-        .values()
-        .filter_map(|r| {
-            let mut f = facts::of_row(&r.row)?;
-            let id = r.row.group_id.as_str();
-            if let Some(review) = by_group.get(id).filter(|_| !judged.contains(id)) {
-                facts::apply_review(&mut f, review);
-            }
-            Some(f)
-        })
-        .collect();
+    let groups = facts::of_rows(rows.values().map(|r| &r.row), reviews, |id| judged.contains(id));
     let opened: HashMap<&str, DateTime<Utc>> = due.iter().map(|(r, _)| (r.group_id.as_str(), r.opened_at)).collect();
     let active_again = groups
         .iter()

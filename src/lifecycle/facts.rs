@@ -70,6 +70,25 @@ pub async fn data_state(
     Ok(data)
 }
 
+/// The facts of every row of the list, each with its group's review applied (`apply_review`)
+/// but for the groups `judged_apart` names (judged as if they had none).
+pub fn of_rows<'a>(
+    rows: impl Iterator<Item = &'a GroupRow>,
+    reviews: &[Review],
+    judged_apart: impl Fn(&str) -> bool,
+) -> Vec<GroupFacts> {
+    let by_group: std::collections::HashMap<&str, &Review> = reviews.iter().map(|r| (r.group_id.as_str(), r)).collect();
+    rows.filter_map(|row| {
+        let mut f = of_row(row)?;
+        let id = row.group_id.as_str();
+        if let Some(review) = by_group.get(id).filter(|_| !judged_apart(id)) {
+            apply_review(&mut f, review);
+        }
+        Some(f)
+    })
+    .collect()
+}
+
 /// What a group's review says of it: one with a review open, an action under way, or that
 /// is archived or deleted is in the lifecycle already (not a new candidate); a kept or
 /// restored one was kept when it was decided.
