@@ -431,16 +431,20 @@ async fn work(
     }
     // Ownerless groups, judged once a round has stored every group's owners. Like the step
     // above, a failure is said and retried; it never fails the sync.
+    let mut verdicts_deferred = false;
     if groups.finished {
         match crate::lifecycle::ownership::check(&graph, state, tenant, &list, app.clock.now()).await {
-            Ok(r) => tracing::info!(
-                event = "ownership_checked",
-                tenant_id = %tenant,
-                written = r.written,
-                refused = r.refused,
-                events = r.events,
-                disabled_known = r.disabled_known,
-            ),
+            Ok(r) => {
+                verdicts_deferred = r.deferred > 0;
+                tracing::info!(
+                    event = "ownership_checked",
+                    tenant_id = %tenant,
+                    written = r.written,
+                    refused = r.refused,
+                    events = r.events,
+                    disabled_known = r.disabled_known,
+                );
+            }
             Err(e) => tracing::warn!(event = "ownership_check_failed", tenant_id = %tenant, error = %e),
         }
     }
@@ -454,8 +458,9 @@ async fn work(
         groups,
         activity,
     };
-    // Rows throttled at the end of the budget are pending: the next invocation writes them.
-    let writes_done = summary.groups.deferred == 0;
+    // Rows throttled at the end of the budget are pending, and throttled verdicts are judged
+    // again: the next invocation writes them.
+    let writes_done = summary.groups.deferred == 0 && !verdicts_deferred;
     Ok(if summary.groups.finished && summary.activity.finished && writes_done {
         SyncOutcome::Finished(summary)
     } else {

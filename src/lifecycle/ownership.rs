@@ -50,6 +50,10 @@ pub struct CheckReport {
     pub written: usize,
     /// Rows SharePoint refused (judged again by the next check).
     pub refused: usize,
+    /// Of those, rows it only throttled (or was briefly unable to take) and that were not
+    /// written again for want of time: the sync continues, and the next invocation's check
+    /// writes them.
+    pub deferred: usize,
     /// `group.ownerless` events queued.
     pub events: usize,
     pub disabled_known: bool,
@@ -159,8 +163,8 @@ pub async fn check(
     .await?;
     let mut outcome = customer_list::write_group_rows(graph, list, changes.clone()).await?;
     // Rows SharePoint throttled (or was briefly unable to take) are written again after the
-    // wait it asked for, a few times while the budget allows; a row it refused is judged
-    // again after the next round.
+    // wait it asked for, a few times while the budget allows (what is left is `deferred`: the
+    // next invocation checks again); a row it refused is judged again after the next round.
     for _ in 0..TRANSIENT_RETRIES {
         let transient: Vec<_> = outcome.refused.iter().filter(|r| r.transient()).cloned().collect();
         if transient.is_empty() {
@@ -172,7 +176,7 @@ pub async fn check(
             .max()
             .unwrap_or(std::time::Duration::from_secs(1))
             .min(MAX_RETRY_WAIT);
-        // Not past the invocation's budget: the rows are judged again after the next round.
+        // Not past the invocation's budget: the next invocation writes them.
         if graph.not_after().is_some_and(|t| std::time::Instant::now() + wait >= t) {
             break;
         }
@@ -191,6 +195,7 @@ pub async fn check(
     let mut report = CheckReport {
         written: outcome.written,
         refused: outcome.refused.len(),
+        deferred: outcome.refused.iter().filter(|r| r.transient()).count(),
         disabled_known: disabled.is_some(),
         ..Default::default()
     };
