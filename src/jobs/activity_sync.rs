@@ -686,48 +686,14 @@ impl ActivitySync<'_> {
             report.groups_report = "unavailable";
         }
         self.flush(rows, &mut map, report).await?;
-        match data_until {
-            Some(Some(d)) => {
-                let version = self
-                    .state
-                    .load(&self.tenant, REPORTS_DATA_UNTIL_KEY)
-                    .await?
-                    .map(|(_, v)| v);
-                match self
-                    .state
-                    .save(&self.tenant, REPORTS_DATA_UNTIL_KEY, &d.to_string(), version.as_ref())
-                    .await
-                {
-                    Ok(_) | Err(StateError::Conflict) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Some(None) if self.state.load(&self.tenant, REPORTS_DATA_UNTIL_KEY).await?.is_some() => {
-                self.state.delete(&self.tenant, REPORTS_DATA_UNTIL_KEY).await?;
-            }
-            _ => {}
+        if let Some(until) = data_until {
+            self.set_day(REPORTS_DATA_UNTIL_KEY, until).await?;
         }
         // The counts are current as of a report's refresh date, but for those still waiting in
         // the pending work (refused, or the budget ran out), whose rows keep their own date.
+        // Counts that cannot be read today are not shown as today's.
         for (day, key) in refreshed.iter().zip([TEAMS_REFRESHED_KEY, GROUPS_REFRESHED_KEY]) {
-            match day {
-                Some(d) => {
-                    let version = self.state.load(&self.tenant, key).await?.map(|(_, v)| v);
-                    match self
-                        .state
-                        .save(&self.tenant, key, &d.to_string(), version.as_ref())
-                        .await
-                    {
-                        Ok(_) | Err(StateError::Conflict) => {}
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-                // Counts that cannot be read today are not shown as today's.
-                None if self.state.load(&self.tenant, key).await?.is_some() => {
-                    self.state.delete(&self.tenant, key).await?;
-                }
-                None => {}
-            }
+            self.set_day(key, *day).await?;
         }
         for (read, key, last) in [
             (report.teams_report == "read", TEAMS_HISTORY_KEY, TEAMS_LAST_KEY),
@@ -792,6 +758,28 @@ impl ActivitySync<'_> {
             map.record_id(&group, seen(c));
         }
         Some(day)
+    }
+
+    /// Sets a day kept in the job state, or removes it (`None`); another run's write meanwhile
+    /// stands.
+    async fn set_day(&self, key: &str, day: Option<NaiveDate>) -> Result<(), ActivityError> {
+        match day {
+            Some(d) => {
+                let version = self.state.load(&self.tenant, key).await?.map(|(_, v)| v);
+                match self
+                    .state
+                    .save(&self.tenant, key, &d.to_string(), version.as_ref())
+                    .await
+                {
+                    Ok(_) | Err(StateError::Conflict) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            None if self.state.load(&self.tenant, key).await?.is_some() => {
+                Ok(self.state.delete(&self.tenant, key).await?)
+            }
+            None => Ok(()),
+        }
     }
 
     async fn mark_report_day(&self, today: &str, version: Option<&Version>) -> Result<(), ActivityError> {
