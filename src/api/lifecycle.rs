@@ -13,7 +13,8 @@ use warp::http::{Response, StatusCode};
 use std::collections::HashMap;
 
 use super::model::{
-    CandidateItem, CandidatePage, DecisionBody, OpenReviews, OpenedReviews, ReviewList, Skipped, Webhook, WebhookBody,
+    CandidateItem, CandidatePage, ConfirmActions, ConfirmedActions, DecisionBody, DueAction, DueActionList, DueStep,
+    OpenReviews, OpenedReviews, ReviewList, Skipped, Webhook, WebhookBody,
 };
 use super::{ApiError, ErrorCode, Request, app_graph, caller_graph, require_admin};
 use crate::app::App;
@@ -22,9 +23,10 @@ use crate::customer_list::{self, ListError};
 use crate::lifecycle::decide::{DecideError, Decider};
 use crate::lifecycle::reviews::{Review, Reviews, WriteError};
 use crate::lifecycle::site::{self, SettingsError};
-use crate::lifecycle::{Candidate, LifecyclePolicy, Withheld, facts, webhooks};
+use crate::lifecycle::{Candidate, LifecyclePolicy, Withheld, facts, no_answer, webhooks};
 
-/// The most groups one `POST /api/lifecycle/reviews` opens reviews for.
+/// The most groups one `POST /api/lifecycle/reviews` opens reviews for, or one
+/// `POST /api/lifecycle/actions` confirms.
 const MAX_BATCH: usize = 500;
 
 impl From<SettingsError> for ApiError {
@@ -286,6 +288,179 @@ pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<R
     Ok(super::json(StatusCode::OK, &OpenedReviews { opened, skipped }))
 }
 
+/// What the policy's `onNoAnswer` calls for now: the policy, the due reviews (longest overdue
+/// first) and how the data judges each group. Read with `reader` (the caller's rights).
+struct DueNow {
+    policy: LifecyclePolicy,
+    due: Vec<(Review, crate::lifecycle::decide::Decision)>,
+    judged: no_answer::Judged,
+}
+
+async fn due_now(app: &App, caller: &Caller, reader: &crate::microsoft::graph::Graph<'_>) -> Result<DueNow, ApiError> {
+    let policy = load(app, caller).await?;
+    let tenant = &caller.tenant.tenant_id;
+    let state = app.state.as_ref();
+    let location = customer_list::location(state, tenant)
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    // No sync has finished: nothing was reviewed.
+    let Some(list) = location else {
+        return Ok(DueNow {
+            policy,
+            due: Vec::new(),
+            judged: Default::default(),
+        });
+    };
+    let reviews = match Reviews::find(reader, &list.site_id).await? {
+        Some(l) => l.all(reader).await?,
+        None => Vec::new(),
+    };
+    let now = app.clock.now();
+    let due = no_answer::due(&reviews, &policy, now);
+    let data = no_answer::Data {
+        list: &list,
+        teams_report_offered: app.settings.cloud.has_teams_report(),
+        audit_feed: app.management.is_some(),
+    };
+    let judged = no_answer::read_and_judge(reader, state, tenant, &data, &policy, &reviews, &due, now)
+        .await
+        .map_err(|e| match e {
+            no_answer::JudgeError::Graph(g) => ApiError::from(g),
+            no_answer::JudgeError::State(_) => ApiError::store_unavailable(),
+        })?;
+    Ok(DueNow { policy, due, judged })
+}
+
+fn due_step(decision: crate::lifecycle::decide::Decision, verdict: no_answer::Verdict) -> DueStep {
+    use crate::lifecycle::decide::Decision;
+    match (decision, verdict) {
+        (_, no_answer::Verdict::Keep) => DueStep::Keep,
+        (Decision::Delete, _) => DueStep::Delete,
+        _ => DueStep::Archive,
+    }
+}
+
+/// `GET /api/lifecycle/actions`: what the policy's `onNoAnswer` calls for now — each due
+/// review's step, and why one would do nothing now. Reads only.
+pub async fn actions_get(app: &App, caller: &Caller) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let graph = caller_graph(app, caller).await?;
+    let DueNow { policy, due, judged } = due_now(app, caller, &graph).await?;
+    let value = due
+        .iter()
+        .map(|(review, decision)| {
+            let verdict = no_answer::Verdict::of(review, *decision, &judged);
+            DueAction {
+                group_id: review.group_id.clone(),
+                display_name: review.display_name.clone(),
+                step: due_step(*decision, verdict),
+                due_since: no_answer::due_since(review, &policy),
+                reason: review.reason.clone(),
+                in_progress: review.action_state == Some(crate::lifecycle::reviews::ActionState::Intended),
+                not_now: verdict.why_not().map(str::to_string),
+            }
+        })
+        .collect();
+    let taken_today = crate::lifecycle::cap::taken(app.state.as_ref(), &caller.tenant.tenant_id, app.clock.now())
+        .await
+        .map_err(|_| ApiError::store_unavailable())?;
+    Ok(super::json(
+        StatusCode::OK,
+        &DueActionList {
+            value,
+            execution: policy.execution,
+            taken_today,
+            max_actions_per_day: policy.max_actions_per_day,
+        },
+    ))
+}
+
+/// `POST /api/lifecycle/actions` `{"groupIds": [...]}`: an administrator confirms a batch of
+/// the due actions; each runs on behalf of that administrator (no application permission),
+/// through the same decider as an owner's decision — recorded as intended before it is sent
+/// and as done after, under the daily cap — and is marked as taken for want of an answer.
+/// The data is judged again first: a group used again is kept, one no longer inactive is
+/// skipped with the reason. Longest overdue first; once the day's cap is reached the rest
+/// are skipped.
+pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<Response<Bytes>, ApiError> {
+    require_admin(caller)?;
+    let body: ConfirmActions = req.json()?;
+    if body.group_ids.is_empty() || body.group_ids.len() > MAX_BATCH {
+        return Err(ApiError::bad_request(
+            ErrorCode::InvalidInput,
+            format!("groupIds: from 1 to {MAX_BATCH} group ids"),
+        ));
+    }
+    let acting = caller_graph(app, caller).await?;
+    let DueNow { policy, due, judged } = due_now(app, caller, &acting).await?;
+    let wanted: std::collections::HashSet<String> = body.group_ids.iter().map(|g| g.to_string()).collect();
+    let mut out = ConfirmedActions::default();
+    for id in &wanted {
+        if !due.iter().any(|(r, _)| r.group_id == *id) {
+            out.skipped.push(Skipped {
+                group_id: id.clone(),
+                reason: "no action is due for it under the policy's onNoAnswer (see GET /api/lifecycle/actions)"
+                    .into(),
+            });
+        }
+    }
+    out.skipped.sort_by(|a, b| a.group_id.cmp(&b.group_id));
+    let site_graph = app_graph(app, caller).await?;
+    let list = reviews_list(app, caller, &site_graph).await?;
+    let decider = Decider {
+        acting: &acting,
+        site: &site_graph,
+        reviews: &list,
+        state: app.state.as_ref(),
+        tenant: caller.tenant.tenant_id,
+        now: app.clock.now(),
+        max_actions_per_day: policy.max_actions_per_day,
+        who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
+        app_only: false,
+        for_no_answer: true,
+    };
+    // Set once an answer ends the batch (the day's cap, a permission the caller lacks): the
+    // rest are not tried.
+    let mut stop: Option<String> = None;
+    for (review, decision) in due.iter().filter(|(r, _)| wanted.contains(&r.group_id)) {
+        let group_id = review.group_id.clone();
+        if let Some(why) = &stop {
+            out.skipped.push(Skipped {
+                group_id,
+                reason: format!("not tried: {why}"),
+            });
+            continue;
+        }
+        let skip = |reason: String| Skipped {
+            group_id: review.group_id.clone(),
+            reason,
+        };
+        match no_answer::carry_out(&decider, review, *decision, &judged).await {
+            no_answer::Step::Kept(Ok(d)) => out.kept.push(d.review),
+            no_answer::Step::Acted(Ok(d)) if d.done => out.done.push(d.review),
+            no_answer::Step::Acted(Ok(d)) => out.underway.push(d.review),
+            no_answer::Step::Kept(Err(e)) | no_answer::Step::Acted(Err(e)) => {
+                if matches!(&e, DecideError::CapReached(_))
+                    || matches!(&e, DecideError::Graph(g) if g.status() == Some(403))
+                {
+                    stop = Some(e.to_string());
+                }
+                out.skipped.push(skip(e.to_string()));
+            }
+            no_answer::Step::NotActed(verdict) => {
+                out.skipped.push(skip(verdict.why_not().unwrap_or_default().to_string()));
+            }
+            no_answer::Step::TeamChanged => out.skipped.push(skip(
+                "its team was archived or unarchived by someone else since; nothing is done".into(),
+            )),
+            no_answer::Step::Unreadable(e) => {
+                out.skipped.push(skip(format!("Teams could not be asked about its team: {e}")))
+            }
+        }
+    }
+    Ok(super::json(StatusCode::OK, &out))
+}
+
 /// The owners of a group (at most 100, Microsoft Entra's limit) include the caller.
 async fn is_owner(graph: &crate::microsoft::graph::Graph<'_>, group: &str, caller: &Caller) -> Result<bool, ApiError> {
     let Some(me) = caller.principal.object_id else {
@@ -338,6 +513,7 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
         // On behalf of the owner or administrator who decided.
         app_only: false,
+        for_no_answer: false,
     };
     // Its events are queued by the decision itself, before it records the action done.
     let decided = decider.decide(&group, body.decision).await.map_err(decide_error)?;

@@ -766,6 +766,75 @@ pub struct OpenedReviews {
     pub skipped: Vec<Skipped>,
 }
 
+/// What confirming a due action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum DueStep {
+    /// Archive the group's team: its review is past due and its owners did not answer.
+    Archive,
+    /// Delete the group (restorable for 30 days): its team was archived for want of an
+    /// answer `deleteAfterDays` ago.
+    Delete,
+    /// End the review, kept: the group was used again since its review opened.
+    Keep,
+}
+
+/// An action the policy's `onNoAnswer` calls for now.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DueAction {
+    pub group_id: String,
+    pub display_name: String,
+    pub step: DueStep,
+    /// Since when it has been due.
+    #[serde(serialize_with = "rfc3339")]
+    #[schema(required = true, value_type = Option<String>, format = DateTime)]
+    pub due_since: Option<DateTime<Utc>>,
+    /// Why the group was reviewed (its review's reason).
+    pub reason: String,
+    /// Already sent and not yet known to be done: confirming it asks Microsoft what happened
+    /// and only sends again what did not.
+    pub in_progress: bool,
+    /// Why confirming it does nothing now (`null`: it is carried out).
+    #[schema(required = true)]
+    pub not_now: Option<String>,
+}
+
+/// `GET /api/lifecycle/actions`: what the policy's `onNoAnswer` calls for now, longest
+/// overdue first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DueActionList {
+    pub value: Vec<DueAction>,
+    pub execution: crate::lifecycle::Execution,
+    /// Archives and deletes taken today (UTC), of `maxActionsPerDay`.
+    pub taken_today: u32,
+    pub max_actions_per_day: u32,
+}
+
+/// `POST /api/lifecycle/actions`: the due actions an administrator confirms.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfirmActions {
+    /// 1 to 500 group ids, each with a due action (`GET /api/lifecycle/actions`).
+    #[schema(min_items = 1, max_items = 500)]
+    pub group_ids: Vec<uuid::Uuid>,
+}
+
+/// What `POST /api/lifecycle/actions` did.
+#[derive(Debug, Default, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmedActions {
+    /// Archived or deleted, each review as it now stands.
+    pub done: Vec<crate::lifecycle::reviews::Review>,
+    /// Sent, and still being carried out by Teams (an archive is an asynchronous operation):
+    /// the next sync, or confirming again, records it done.
+    pub underway: Vec<crate::lifecycle::reviews::Review>,
+    /// Used again since their review opened: the review ended, kept.
+    pub kept: Vec<crate::lifecycle::reviews::Review>,
+    pub skipped: Vec<Skipped>,
+}
+
 /// `GET /api/lifecycle/reviews`: every review, soonest due first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewList {

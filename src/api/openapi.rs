@@ -238,6 +238,20 @@ fn lifecycle_reviews_get() {}
 #[allow(dead_code)]
 fn lifecycle_reviews_post() {}
 
+/// What the policy's onNoAnswer calls for now
+#[utoipa::path(get, path = "/api/lifecycle/actions", tag = "lifecycle",
+    description = "Requires the `GroupMgr.Admin` app role. The actions the policy's `onNoAnswer` calls for now, longest overdue first, for an administrator to confirm (`manual` execution; under `automatic` execution, what GroupMgr's next syncs carry out): `archive` for a pending review past its due date, `delete` for a team archived for want of an answer `deleteAfterDays` ago (never one an owner chose to archive), `keep` for a group used again since its review opened. Each group is judged again as the dry run judges it: `notNow` says why confirming it would do nothing now (excluded since, data withheld, a team with no owner). Reads only.",
+    responses((status = 200, description = "The due actions", body = DueActionList), Errors))]
+#[allow(dead_code)]
+fn lifecycle_actions_get() {}
+
+/// Confirm a batch of the due actions
+#[utoipa::path(post, path = "/api/lifecycle/actions", tag = "lifecycle", request_body = ConfirmActions,
+    description = "Requires the `GroupMgr.Admin` app role: the administrator confirms which of the due actions (`GET /api/lifecycle/actions`) are carried out. Each runs on behalf of that administrator (no application permission), longest overdue first, judged again first, and is recorded on its review as intended before it is sent and as done after (marked `noAnswer`, decided by the administrator): a repeated request never acts twice. Archives and deletes count against `maxActionsPerDay`; once it is reached, or Microsoft refuses the administrator a permission (403), the rest are skipped with the reason. A group with no due action is skipped.",
+    responses((status = 200, description = "Done, underway (a team archive Teams is still carrying out), kept, and skipped with the reason", body = ConfirmedActions), Errors))]
+#[allow(dead_code)]
+fn lifecycle_actions_post() {}
+
 /// Decide a group's review
 #[utoipa::path(post, path = "/api/groups/{id}/review", tag = "lifecycle", request_body = DecisionBody,
     params(("id" = String, Path, description = "The group's id")),
@@ -364,7 +378,7 @@ impl Modify for BearerScheme {
         health, groups_list, group_create, group_get, group_update, group_delete, group_restore,
         owners_list, owner_add, owner_remove, members_list, member_add, member_remove,
         policy_get, policy_put, naming_preview, lifecycle_policy_get, lifecycle_policy_put,
-        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, group_review, group_successors, webhook_get, webhook_put, webhook_delete, group_activity, activity, sync_state, sync, logs, openapi
+        lifecycle_candidates, lifecycle_reviews_get, lifecycle_reviews_post, lifecycle_actions_get, lifecycle_actions_post, group_review, group_successors, webhook_get, webhook_put, webhook_delete, group_activity, activity, sync_state, sync, logs, openapi
     ),
     servers((url = "/", description = "The host that serves this description (the Function App, or `groupmgr dev` locally)")),
     components(schemas(ErrorBody, super::ErrorDetail, super::ErrorCode, OwnershipFilter)),

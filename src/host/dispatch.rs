@@ -156,6 +156,8 @@ async fn http(
         Gated::LifecycleCandidates => api::lifecycle::candidates(app, caller).await,
         Gated::LifecycleReviewsGet => api::lifecycle::reviews_get(app, caller).await,
         Gated::LifecycleReviewsPost => api::lifecycle::reviews_post(app, caller, req).await,
+        Gated::LifecycleActionsGet => api::lifecycle::actions_get(app, caller).await,
+        Gated::LifecycleActionsPost => api::lifecycle::actions_post(app, caller, req).await,
         Gated::GroupReview => api::lifecycle::decide(app, caller, req).await,
         Gated::WebhookGet => api::lifecycle::webhook_get(app, caller).await,
         Gated::WebhookPut => api::lifecycle::webhook_put(app, caller, req).await,

@@ -36,6 +36,10 @@ pub enum Gated {
     /// `GroupMgr.Admin`).
     LifecycleReviewsGet,
     LifecycleReviewsPost,
+    /// `GET`/`POST /api/lifecycle/actions`: what the policy's `onNoAnswer` calls for; confirm
+    /// a batch of it (role `GroupMgr.Admin`).
+    LifecycleActionsGet,
+    LifecycleActionsPost,
     /// `POST /api/groups/{id}/review`: an owner or administrator decides.
     GroupReview,
     /// `GET`/`PUT`/`DELETE /api/lifecycle/webhook` (role `GroupMgr.Admin`).
@@ -139,6 +143,11 @@ pub const HTTP_FUNCTIONS: &[HttpFunction] = &[
         name: "LifecycleReviews",
         route: "lifecycle/reviews",
         methods: &[("GET", G(LifecycleReviewsGet)), ("POST", G(LifecycleReviewsPost))],
+    },
+    HttpFunction {
+        name: "LifecycleActions",
+        route: "lifecycle/actions",
+        methods: &[("GET", G(LifecycleActionsGet)), ("POST", G(LifecycleActionsPost))],
     },
     HttpFunction {
         name: "GroupReview",

@@ -13,15 +13,14 @@
 //! every sync. The cap reached
 //! ends the step for the day.
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decide::{DecideError, Decider, Decision};
-use super::policy::{Execution, LifecyclePolicy, NoAnswer};
-use super::reviews::{ActionState, Review, ReviewState, Reviews};
+use super::no_answer::{self, Step, Verdict};
+use super::policy::{Execution, LifecyclePolicy};
+use super::reviews::{Review, Reviews};
 use super::{evaluate, facts};
-use crate::customer_list::{self, ListLocation};
+use crate::customer_list;
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
 use crate::microsoft::graph::Graph;
@@ -34,7 +33,7 @@ pub const ROLES: [&str; 2] = ["TeamSettings.ReadWrite.All", "Group.ReadWrite.All
 
 /// Who decided, on a review GroupMgr acted on by itself (where an owner's or administrator's
 /// object id stands otherwise).
-pub const WHO: &str = "automatic";
+pub const WHO: &str = super::no_answer::AUTOMATIC;
 
 /// What one step did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -92,41 +91,7 @@ impl Refused {
     }
 }
 
-/// The action a review calls for now, if any.
-fn due_action(review: &Review, policy: &LifecyclePolicy, now: DateTime<Utc>) -> Option<Decision> {
-    let NoAnswer::Archive { delete_after_days } = policy.on_no_answer else {
-        return None;
-    };
-    if review.action_state == Some(ActionState::Intended) {
-        // An action of ours under way (sent, its answer lost): the decider finishes it.
-        return review
-            .action
-            .filter(|_| review.decided_by.as_deref() == Some(WHO))
-            .map(|a| match a {
-                super::reviews::Action::Archive => Decision::Archive,
-                super::reviews::Action::Delete => Decision::Delete,
-                super::reviews::Action::Restore => Decision::Restore,
-            });
-    }
-    match review.state {
-        ReviewState::Pending if review.due_at <= now => Some(Decision::Archive),
-        // Only what GroupMgr archived for want of an answer is deleted later: an owner who
-        // chose to archive chose that, not a deletion.
-        ReviewState::Archived if review.decided_by.as_deref() == Some(WHO) => {
-            let days = delete_after_days?;
-            let archived = review.action_done_at?;
-            (archived + TimeDelta::days(i64::from(days)) <= now).then_some(Decision::Delete)
-        }
-        _ => None,
-    }
-}
-
-/// Where the data stands for `automatic` actions (the dry run's inputs).
-pub struct Data<'a> {
-    pub list: &'a ListLocation,
-    pub teams_report_offered: bool,
-    pub audit_feed: bool,
-}
+pub use super::no_answer::Data;
 
 /// Acts on the tenant's due reviews when its policy's execution is `automatic`; `graph` holds
 /// GroupMgr's application rights (the actions, the rows and the review items all use it).
@@ -152,10 +117,7 @@ pub async fn run(
         return Ok(report);
     };
     let reviews = list.all(graph).await?;
-    let mut due: Vec<(Review, Decision)> = reviews
-        .iter()
-        .filter_map(|r| Some((r.clone(), due_action(r, policy, now)?)))
-        .collect();
+    let due = no_answer::due(&reviews, policy, now);
     if due.is_empty() {
         // Nothing calls for an action: what was refused before is forgotten.
         if crate::jobs::state::load_doc::<serde_json::Value>(state, tenant, BACKOFF_KEY)
@@ -166,13 +128,7 @@ pub async fn run(
         }
         return Ok(report);
     }
-    // Longest overdue first, so that a cap spread over days serves them in order.
-    due.sort_by(|(a, _), (b, _)| a.due_at.cmp(&b.due_at).then_with(|| a.group_id.cmp(&b.group_id)));
-    let Judged {
-        still,
-        ownerless,
-        active_again,
-    } = still_inactive(graph, state, tenant, data, policy, &reviews, &due, now).await?;
+    let judged = no_answer::read_and_judge(graph, state, tenant, data, policy, &reviews, &due, now).await?;
     let decider = Decider {
         acting: graph,
         site: graph,
@@ -183,6 +139,7 @@ pub async fn run(
         max_actions_per_day: policy.max_actions_per_day,
         who: WHO.to_string(),
         app_only: true,
+        for_no_answer: true,
     };
     let (mut refused, refused_version) =
         match crate::jobs::state::load_doc::<std::collections::BTreeMap<String, Refused>>(state, tenant, BACKOFF_KEY)
@@ -194,54 +151,38 @@ pub async fn run(
     let before = refused.clone();
     for (review, decision) in &due {
         let group = review.group_id.as_str();
-        // An action of ours already sent is finished whatever the data says now.
-        let sent = review.action_state == Some(ActionState::Intended);
         // A failure waits its turn, an action of ours whose outcome was unknown too (asked
         // again later, not every sync).
         if refused.get(group).is_some_and(|r| r.next > now) {
             report.backing_off += 1;
             continue;
         }
-        if !sent && *decision == Decision::Archive && active_again.contains(group) {
+        let outcome = match no_answer::carry_out(&decider, review, *decision, &judged).await {
             // Alive again: the review ends, kept; a new one is opened if it goes quiet again.
-            match decider.decide(group, Decision::Keep).await {
-                Ok(_) => report.active_again += 1,
-                Err(e) => {
-                    tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e)
-                }
+            Step::Kept(Ok(_)) => {
+                report.active_again += 1;
+                continue;
             }
-            continue;
-        }
-        if !sent && !still.contains(group) {
-            report.waiting += 1;
-            continue;
-        }
-        // The team as Teams shows it now: archived by someone else before we acted is theirs
-        // (never claimed, so never deleted for want of an answer); a team of ours unarchived
-        // since is not deleted.
-        if !sent {
-            let archived = graph.team_is_archived(group).await;
-            let ours = match (decision, &archived) {
-                (Decision::Archive, Ok(Some(true))) => false,
-                (Decision::Delete, Ok(a)) => *a == Some(true),
-                (_, Err(e)) => {
-                    report.failed += 1;
-                    tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
-                    continue;
-                }
-                _ => true,
-            };
-            if !ours {
+            Step::Kept(Err(e)) => {
+                tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
+                continue;
+            }
+            Step::NotActed(Verdict::NoOwner) => {
+                report.no_owner += 1;
+                tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no owner: Teams archives only a team with an owner");
+                continue;
+            }
+            Step::NotActed(_) | Step::TeamChanged => {
                 report.waiting += 1;
                 continue;
             }
-        }
-        if !sent && *decision == Decision::Archive && ownerless.contains(group) {
-            report.no_owner += 1;
-            tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no owner: Teams archives only a team with an owner");
-            continue;
-        }
-        let outcome = decider.decide(group, *decision).await;
+            Step::Unreadable(e) => {
+                report.failed += 1;
+                tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
+                continue;
+            }
+            Step::Acted(outcome) => outcome,
+        };
         match &outcome {
             // Refused or failed at Microsoft (but for a missing permission, which stops the
             // step), or a group with no team to archive: asked again later.
@@ -350,79 +291,9 @@ pub async fn open_reviews(
     Ok(opened)
 }
 
-/// The groups of due reviews as the data shows them now.
-struct Judged {
-    /// Those the dry run would name as candidates, were they not in review.
-    still: HashSet<String>,
-    /// Those with counted activity after their review opened.
-    active_again: HashSet<String>,
-    /// Those whose last sync found no owner.
-    ownerless: HashSet<String>,
-}
-
-/// Judges the groups of `due` as the dry run would, were they not in review (every other
-/// review counts as it does in the dry run).
-#[allow(clippy::too_many_arguments)]
-async fn still_inactive(
-    graph: &Graph<'_>,
-    state: &dyn TenantState,
-    tenant: &TenantId,
-    data: &Data<'_>,
-    policy: &LifecyclePolicy,
-    reviews: &[Review],
-    due: &[(Review, Decision)],
-    now: DateTime<Utc>,
-) -> anyhow::Result<Judged> {
-    let data_state = facts::data_state(state, tenant, data.teams_report_offered, data.audit_feed).await?;
-    let rows = customer_list::all_rows(graph, data.list).await?;
-    let judged: HashSet<&str> = due.iter().map(|(r, _)| r.group_id.as_str()).collect();
-    let ownerless = rows
-        .values()
-        .filter(|r| judged.contains(r.row.group_id.as_str()))
-        .filter(|r| r.row.owner_ids.as_ref().is_some_and(Vec::is_empty))
-        .map(|r| r.row.group_id.clone())
-        .collect();
-    let groups = facts::of_rows(rows.values().map(|r| &r.row), reviews, |id| judged.contains(id));
-    let opened: HashMap<&str, DateTime<Utc>> = due.iter().map(|(r, _)| (r.group_id.as_str(), r.opened_at)).collect();
-    let active_again = groups
-        .iter()
-        .filter_map(|f| {
-            let id = f.id.to_string();
-            let opened = *opened.get(id.as_str())?;
-            let last = policy.signals.iter().filter_map(|s| f.last(*s)).max()?;
-            (last > opened).then_some(id)
-        })
-        .collect();
-    let still = match evaluate::candidates(policy, &data_state, &groups, now) {
-        Ok(found) => found
-            .into_iter()
-            .map(|c| c.group_id.to_string())
-            .filter(|g| judged.contains(g.as_str()))
-            .collect(),
-        // Withheld (stale data, a source unavailable, too little history): nothing moves.
-        Err(_) => HashSet::new(),
-    };
-    Ok(Judged {
-        still,
-        active_again,
-        ownerless,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lifecycle::reviews::Action;
-
-    fn policy(delete_after_days: Option<u32>) -> LifecyclePolicy {
-        serde_json::from_value(serde_json::json!({
-            "inactivityDays": 90, "signals": ["teams"], "reviewWindowDays": 14,
-            "onNoAnswer": {"action": "archive", "deleteAfterDays": delete_after_days},
-            "maxActionsPerDay": 10, "execution": "automatic"
-        }))
-        .unwrap()
-    }
-
     fn t(day: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000 + day * 86_400, 0).unwrap()
     }
@@ -443,40 +314,5 @@ mod tests {
             next: now,
         };
         assert_eq!(Refused::again(Some(&huge), now).next, now + LONGEST_WAIT);
-    }
-
-    #[test]
-    fn what_a_review_calls_for() {
-        let p = policy(Some(30));
-        let review = Review::open("g".into(), "G".into(), "r".into(), t(0), t(14));
-        assert_eq!(due_action(&review, &p, t(13)), None, "not due yet");
-        assert_eq!(due_action(&review, &p, t(14)), Some(Decision::Archive));
-        let nothing: LifecyclePolicy = serde_json::from_value(serde_json::json!({
-            "inactivityDays": 90, "signals": ["teams"], "reviewWindowDays": 14,
-            "onNoAnswer": {"action": "nothing"}, "maxActionsPerDay": 10, "execution": "automatic"
-        }))
-        .unwrap();
-        assert_eq!(due_action(&review, &nothing, t(100)), None);
-
-        let mut archived = review.clone();
-        archived.state = ReviewState::Archived;
-        archived.action = Some(Action::Archive);
-        archived.action_state = Some(ActionState::Done);
-        archived.action_done_at = Some(t(15));
-        // Archived by an owner: never deleted for want of an answer.
-        archived.decided_by = Some("5f1c0000-0000-0000-0000-000000000001".into());
-        assert_eq!(due_action(&archived, &p, t(100)), None);
-        archived.decided_by = Some(WHO.into());
-        assert_eq!(due_action(&archived, &p, t(44)), None);
-        assert_eq!(due_action(&archived, &p, t(45)), Some(Decision::Delete));
-        assert_eq!(due_action(&archived, &policy(None), t(400)), None, "archive only");
-
-        // Ours, intended and not done: finished; an owner's is theirs to finish.
-        let mut intended = archived.clone();
-        intended.action = Some(Action::Delete);
-        intended.action_state = Some(ActionState::Intended);
-        assert_eq!(due_action(&intended, &p, t(45)), Some(Decision::Delete));
-        intended.decided_by = Some("someone".into());
-        assert_eq!(due_action(&intended, &p, t(45)), None);
     }
 }

@@ -94,6 +94,9 @@ pub struct Decider<'a> {
     /// without making the site read-only for members ("team: archive":
     /// `shouldSetSpoSiteReadOnlyForMembers` is not supported in the application context).
     pub app_only: bool,
+    /// The decision carries out the policy's `onNoAnswer` (the owners did not answer by the
+    /// due date), not an owner's choice: its action is marked so (`Review::no_answer`).
+    pub for_no_answer: bool,
 }
 
 fn state_name(s: ReviewState) -> &'static str {
@@ -172,6 +175,7 @@ impl Decider<'_> {
             return Err(DecideError::CapReached(self.max_actions_per_day));
         }
         review.action = Some(action);
+        review.no_answer |= self.for_no_answer;
         review.action_state = Some(ActionState::Intended);
         review.action_at = Some(self.whole_seconds());
         review.action_done_at = None;

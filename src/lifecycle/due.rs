@@ -71,6 +71,7 @@ pub async fn open_review(
             let mut again = Review {
                 item: old.item,
                 etag: old.etag,
+                no_answer_stored: old.no_answer_stored,
                 ..review.clone()
             };
             list.update(graph, &mut again).await?;
@@ -141,6 +142,7 @@ pub async fn notify_due(
         max_actions_per_day: 0,
         who: String::new(),
         app_only: true,
+        for_no_answer: false,
     };
     for review in reviews.iter().filter(|r| r.action_state == Some(ActionState::Intended)) {
         match settler.settle(review.clone()).await {

@@ -12,6 +12,7 @@ pub mod decide;
 pub mod due;
 pub mod evaluate;
 pub mod facts;
+pub mod no_answer;
 pub mod ownership;
 pub mod policy;
 pub mod reviews;

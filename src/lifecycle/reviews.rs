@@ -85,6 +85,7 @@ pub fn reviews_list() -> ListDefinition {
             col("Operation", ColumnKind::Note),
             col("DueNotifiedAt", ColumnKind::DateTime),
             col("CreatedNotifiedAt", ColumnKind::DateTime),
+            col("NoAnswer", ColumnKind::Boolean),
         ],
     }
 }
@@ -117,11 +118,19 @@ pub struct Review {
     pub action_at: Option<DateTime<Utc>>,
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub action_done_at: Option<DateTime<Utc>>,
+    /// The action was taken because the owners did not answer by the due date (the policy's
+    /// `onNoAnswer`, confirmed by an administrator or carried out by `automatic` execution),
+    /// not chosen by an owner: only such an archive is followed by a deletion after
+    /// `deleteAfterDays`.
+    pub no_answer: bool,
     /// The item and its version, for conditional writes.
     #[serde(skip)]
     pub item: Option<String>,
     #[serde(skip)]
     pub etag: Option<String>,
+    /// Whether the item holds a `NoAnswer` value (so a review opened again over it clears it).
+    #[serde(skip)]
+    pub no_answer_stored: bool,
     /// The teams async operation of an archive or unarchive (its location).
     #[serde(skip)]
     pub operation: Option<String>,
@@ -166,8 +175,10 @@ impl Review {
             action_state: None,
             action_at: None,
             action_done_at: None,
+            no_answer: false,
             item: None,
             etag: None,
+            no_answer_stored: false,
             operation: None,
             due_notified_at: None,
             created_notified_at: None,
@@ -197,6 +208,11 @@ impl Review {
         f.insert("Operation".into(), json!(self.operation));
         f.insert("DueNotifiedAt".into(), time(&self.due_notified_at));
         f.insert("CreatedNotifiedAt".into(), time(&self.created_notified_at));
+        // Written only once set (or to clear it), so that a list made before the column existed
+        // (found, not ensured, by a reader) takes every other write.
+        if self.no_answer || self.no_answer_stored {
+            f.insert("NoAnswer".into(), json!(self.no_answer));
+        }
         f
     }
 
@@ -226,8 +242,10 @@ impl Review {
             ),
             action_at: parse_time(f.get("ActionAt")),
             action_done_at: parse_time(f.get("ActionDoneAt")),
+            no_answer: f.get("NoAnswer").and_then(Value::as_bool).unwrap_or(false),
             item: Some(item.id),
             etag: item.e_tag,
+            no_answer_stored: f.get("NoAnswer").is_some_and(|v| !v.is_null()),
             operation: text("Operation"),
             due_notified_at: parse_time(f.get("DueNotifiedAt")),
             created_notified_at: parse_time(f.get("CreatedNotifiedAt")),
@@ -325,6 +343,7 @@ impl Reviews {
         match answer {
             Ok(etag) => {
                 review.etag = etag;
+                review.no_answer_stored |= review.no_answer;
                 Ok(())
             }
             Err(e) if e.status() == Some(412) => Err(WriteError::Changed),
