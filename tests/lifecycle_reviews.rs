@@ -761,3 +761,200 @@ async fn review_created_survives_a_request_stopped_before_it_queued_it() {
     assert_eq!(created_events(&app).await, after);
     app.stop().await;
 }
+
+/// `manual` execution: the policy's `onNoAnswer` is offered to an administrator as a batch to
+/// confirm (`GET /api/lifecycle/actions`), and carried out on their behalf
+/// (`POST /api/lifecycle/actions`) — the tenant granted GroupMgr no application permission, so
+/// every archive and delete here ran with the administrator's delegated rights. Nothing happens
+/// until it is confirmed; the day's cap holds; a group used again is kept; a confirmation
+/// repeated acts once; and only teams archived for want of an answer are deleted
+/// `deleteAfterDays` later, never one an owner chose to archive.
+#[tokio::test]
+async fn manual_execution_offers_unanswered_reviews_as_a_batch_to_confirm() {
+    let (app, admin, candidates) = ready(2).await;
+    let teams: Vec<&str> = candidates
+        .iter()
+        .filter(|(g, t)| *t && owner_alias(&app, g).is_some())
+        .filter(|(g, _)| !m365_sim::audit::teams_active(g.parse().unwrap()))
+        .map(|(g, _)| g.as_str())
+        .take(6)
+        .collect();
+    assert_eq!(teams.len(), 6);
+    let teamless = candidates.iter().find(|(_, t)| !*t).map(|(g, _)| g.as_str()).unwrap();
+    let mut manual = policy(2);
+    manual["onNoAnswer"] = json!({"action": "archive", "deleteAfterDays": 30});
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(manual)).await;
+    let mut opening = teams.clone();
+    opening.push(teamless);
+    let opened = open_reviews(&app, &admin, &opening).await;
+    assert_eq!(opened["opened"].as_array().unwrap().len(), 7, "{opened}");
+    // One owner archives their team themselves; another group is used again during its review.
+    let (by_owner, revived, unanswered) = (teams[0], teams[1], &teams[2..]);
+    let owner = app.sim.user_token(CONTOSO, &owner_alias(&app, by_owner).unwrap());
+    assert_eq!(decide(&app, &owner, by_owner, "archive").await.status(), 202);
+    let archives = |g: &str| app.sim.requests_where(|p| p.ends_with(&format!("/teams/{g}/archive")));
+    let deletes = |g: &str| {
+        app.sim
+            .graph_writes_where(|m, p| m == "DELETE" && p.ends_with(&format!("/groups/{g}")))
+    };
+    let ids_of = |v: &Value, key: &str| -> BTreeSet<String> {
+        v[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["groupId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // Nothing is due inside the review window; not for someone who is not an administrator.
+    assert_eq!(due_actions(&app, &admin).await["value"], json!([]));
+    let resp = app.call("GET", "/api/lifecycle/actions", &owner, None).await;
+    assert_eq!(error_code(resp).await, (403, "role_required".into()));
+
+    for _ in 0..2 {
+        app.sim.state.advance_clock(TimeDelta::days(6));
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    }
+    let used = common::rows::fmt(Some(app.sim.state.now()));
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for lists in t.lists.values_mut() {
+            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Groups") {
+                for fields in l.items.values_mut().filter(|f| f["GroupId"] == revived) {
+                    fields.insert("LastTeamsActivity".into(), used.clone());
+                    fields.insert("LastActivity".into(), used.clone());
+                }
+            }
+        }
+    });
+    // Day 15: due. Syncs of a manual tenant do nothing to them.
+    app.sim.state.advance_clock(TimeDelta::days(3));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    assert!(unanswered.iter().all(|g| archives(g) == 0));
+    let due = due_actions(&app, &admin).await;
+    assert_eq!(due["execution"], "manual");
+    assert_eq!(
+        (due["takenToday"].as_u64(), due["maxActionsPerDay"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let step_of = |due: &Value, g: &str| -> (String, Option<String>) {
+        let a = due["value"].as_array().unwrap().iter().find(|a| a["groupId"] == g);
+        let a = a.unwrap_or_else(|| panic!("{g} not in {due}"));
+        (
+            a["step"].as_str().unwrap().into(),
+            a["notNow"].as_str().map(str::to_string),
+        )
+    };
+    for g in unanswered {
+        assert_eq!(step_of(&due, g), ("archive".into(), None), "{due}");
+    }
+    assert_eq!(step_of(&due, revived), ("keep".into(), None));
+    assert_eq!(step_of(&due, teamless).0, "archive");
+    assert!(step_of(&due, teamless).1.is_some_and(|w| w.contains("no team")));
+    assert!(!due.to_string().contains(by_owner), "decided by its owner: nothing due");
+
+    // Confirmed, all of them and a group with nothing due: two archives (the day's cap), the
+    // revived group kept, the rest skipped with the reason.
+    let mut all: Vec<&str> = unanswered.to_vec();
+    all.extend([revived, teamless, by_owner]);
+    let out = confirm(&app, &admin, &all).await;
+    assert_eq!(ids_of(&out, "underway").len(), 2, "{out}");
+    assert_eq!(ids_of(&out, "kept"), BTreeSet::from([revived.to_string()]));
+    let skipped: Vec<(String, String)> = out["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["groupId"].as_str().unwrap().into(),
+                s["reason"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 4, "{out}");
+    assert!(
+        skipped
+            .iter()
+            .any(|(g, r)| g == by_owner && r.contains("no action is due"))
+    );
+    assert!(skipped.iter().any(|(g, r)| g == teamless && r.contains("no team")));
+    assert_eq!(
+        skipped.iter().filter(|(_, r)| r.contains("maxActionsPerDay")).count(),
+        2,
+        "{out}"
+    );
+    for r in out["underway"].as_array().unwrap() {
+        assert_eq!(r["noAnswer"], true);
+        let by = r["decidedBy"].as_str().unwrap();
+        assert!(by != "automatic" && uuid::Uuid::parse_str(by).is_ok(), "{by}");
+    }
+    // Confirmed again at once: nothing sent twice (the archives are under way at Teams).
+    let again = confirm(&app, &admin, &all).await;
+    assert_eq!(
+        ids_of(&again, "done").len() + ids_of(&again, "underway").len(),
+        2,
+        "{again}"
+    );
+    assert!(unanswered.iter().all(|g| archives(g) <= 1));
+    // The next day, the other two; a sync records what Teams finished.
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    confirm(&app, &admin, &all).await;
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    let review = |g: &str| {
+        reviews["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["groupId"] == g)
+            .cloned()
+            .unwrap()
+    };
+    for g in unanswered {
+        assert!(team_archived(&app, g), "{g}");
+        assert_eq!(archives(g), 1, "{g}: archived once");
+        assert_eq!(
+            (review(g)["state"].clone(), review(g)["noAnswer"].clone()),
+            (json!("archived"), json!(true))
+        );
+    }
+    assert_eq!(review(revived)["state"], "kept");
+    assert_eq!(review(by_owner)["noAnswer"], false);
+    assert_eq!(review(teamless)["state"], "pending");
+
+    // 30 days after each archive: the deletes are offered, never the owner's own archive.
+    for _ in 0..5 {
+        app.sim.state.advance_clock(TimeDelta::days(6));
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    }
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let due = due_actions(&app, &admin).await;
+    for g in unanswered {
+        assert_eq!(step_of(&due, g), ("delete".into(), None), "{due}");
+    }
+    assert!(!due.to_string().contains(by_owner));
+    assert!(
+        unanswered.iter().all(|g| !deleted(&app, g)),
+        "nothing before it is confirmed"
+    );
+    let out = confirm(&app, &admin, unanswered).await;
+    assert_eq!(ids_of(&out, "done").len(), 2, "{out}");
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    let out = confirm(&app, &admin, unanswered).await;
+    assert_eq!(ids_of(&out, "done").len(), 2, "{out}");
+    for g in unanswered {
+        assert!(deleted(&app, g) && deletes(g) == 1, "{g}: deleted once");
+    }
+    assert!(!deleted(&app, by_owner) && deletes(by_owner) == 0);
+    app.stop().await;
+}
+
+async fn due_actions(app: &TestApp, admin: &str) -> Value {
+    app.json_ok("GET", "/api/lifecycle/actions", admin, None).await
+}
+
+async fn confirm(app: &TestApp, admin: &str, ids: &[&str]) -> Value {
+    app.json_ok("POST", "/api/lifecycle/actions", admin, Some(json!({"groupIds": ids})))
+        .await
+}

@@ -399,8 +399,7 @@ pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<R
         if !due.iter().any(|(r, _)| r.group_id == *id) {
             out.skipped.push(Skipped {
                 group_id: id.clone(),
-                reason: "no action is due for it under the policy's onNoAnswer (see GET /api/lifecycle/actions)"
-                    .into(),
+                reason: "no action is due for it under the policy's onNoAnswer (see GET /api/lifecycle/actions)".into(),
             });
         }
     }
@@ -448,14 +447,15 @@ pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<R
                 out.skipped.push(skip(e.to_string()));
             }
             no_answer::Step::NotActed(verdict) => {
-                out.skipped.push(skip(verdict.why_not().unwrap_or_default().to_string()));
+                out.skipped
+                    .push(skip(verdict.why_not().unwrap_or_default().to_string()));
             }
             no_answer::Step::TeamChanged => out.skipped.push(skip(
                 "its team was archived or unarchived by someone else since; nothing is done".into(),
             )),
-            no_answer::Step::Unreadable(e) => {
-                out.skipped.push(skip(format!("Teams could not be asked about its team: {e}")))
-            }
+            no_answer::Step::Unreadable(e) => out
+                .skipped
+                .push(skip(format!("Teams could not be asked about its team: {e}"))),
         }
     }
     Ok(super::json(StatusCode::OK, &out))

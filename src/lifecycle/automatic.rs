@@ -167,6 +167,11 @@ pub async fn run(
                 tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, group_id = %group, error = %e);
                 continue;
             }
+            Step::NotActed(Verdict::NoTeam) => {
+                report.no_team += 1;
+                tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no team to archive");
+                continue;
+            }
             Step::NotActed(Verdict::NoOwner) => {
                 report.no_owner += 1;
                 tracing::info!(event = "lifecycle_automatic_skipped", tenant_id = %tenant, group_id = %group, reason = "no owner: Teams archives only a team with an owner");

@@ -15,9 +15,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::decide::{DecideError, Decided, Decider, Decision};
+use super::evaluate::DataState;
 use super::policy::{LifecyclePolicy, NoAnswer};
 use super::reviews::{Action, ActionState, Review, ReviewState};
-use super::evaluate::DataState;
 use super::{evaluate, facts};
 use crate::customer_list::{self, ListLocation, StoredRow};
 use crate::domain::TenantId;
@@ -58,9 +58,12 @@ pub fn due_action(review: &Review, policy: &LifecyclePolicy, now: DateTime<Utc>)
 /// Since when the review's action has been due (`None`: not due).
 pub fn due_since(review: &Review, policy: &LifecyclePolicy) -> Option<DateTime<Utc>> {
     match (review.state, policy.on_no_answer) {
-        (ReviewState::Archived, NoAnswer::Archive { delete_after_days: Some(days) }) => review
-            .action_done_at
-            .map(|t| t + TimeDelta::days(i64::from(days))),
+        (
+            ReviewState::Archived,
+            NoAnswer::Archive {
+                delete_after_days: Some(days),
+            },
+        ) => review.action_done_at.map(|t| t + TimeDelta::days(i64::from(days))),
         _ => Some(review.due_at),
     }
 }
@@ -96,6 +99,8 @@ pub struct Judged {
     pub active_again: HashSet<String>,
     /// Those whose last sync found no owner.
     pub ownerless: HashSet<String>,
+    /// Those whose last sync found no team: nothing to archive.
+    pub teamless: HashSet<String>,
 }
 
 /// Judges the groups of `due` as the dry run would, were they not in review (every other
@@ -109,10 +114,13 @@ pub fn judge(
     now: DateTime<Utc>,
 ) -> Judged {
     let judged: HashSet<&str> = due.iter().map(|(r, _)| r.group_id.as_str()).collect();
-    let ownerless = rows
-        .values()
-        .filter(|r| judged.contains(r.row.group_id.as_str()))
+    let of_due = || rows.values().filter(|r| judged.contains(r.row.group_id.as_str()));
+    let ownerless = of_due()
         .filter(|r| r.row.owner_ids.as_ref().is_some_and(Vec::is_empty))
+        .map(|r| r.row.group_id.clone())
+        .collect();
+    let teamless = of_due()
+        .filter(|r| !r.row.teams_enabled)
         .map(|r| r.row.group_id.clone())
         .collect();
     let groups = facts::of_rows(rows.values().map(|r| &r.row), reviews, |id| judged.contains(id));
@@ -139,6 +147,7 @@ pub fn judge(
         still,
         active_again,
         ownerless,
+        teamless,
     }
 }
 
@@ -182,6 +191,8 @@ pub enum Verdict {
     /// Not a candidate of the policy now (excluded since, or the data does not allow judging
     /// it): nothing is done; judged again later.
     Wait,
+    /// The group has no team: nothing to archive (left to its owners).
+    NoTeam,
     /// Its team has no owner, and Teams archives only a team with an owner ("team: archive":
     /// "the team and group must have an owner"): left to an administrator.
     NoOwner,
@@ -200,6 +211,9 @@ impl Verdict {
         if !judged.still.contains(group) {
             return Verdict::Wait;
         }
+        if decision == Decision::Archive && judged.teamless.contains(group) {
+            return Verdict::NoTeam;
+        }
         if decision == Decision::Archive && judged.ownerless.contains(group) {
             return Verdict::NoOwner;
         }
@@ -214,6 +228,7 @@ impl Verdict {
                 "not a candidate of the policy now (excluded since, or its data does not allow \
                  judging it: see GET /api/lifecycle/candidates)",
             ),
+            Verdict::NoTeam => Some("the group has no team to archive"),
             Verdict::NoOwner => Some("its team has no owner, and Teams archives only a team with an owner"),
         }
     }
@@ -242,7 +257,7 @@ pub async fn carry_out(decider: &Decider<'_>, review: &Review, decision: Decisio
     let verdict = Verdict::of(review, decision, judged);
     match verdict {
         Verdict::Keep => return Step::Kept(decider.decide(group, Decision::Keep).await),
-        Verdict::Wait | Verdict::NoOwner => return Step::NotActed(verdict),
+        Verdict::Wait | Verdict::NoTeam | Verdict::NoOwner => return Step::NotActed(verdict),
         Verdict::Act => {}
     }
     if review.action_state != Some(ActionState::Intended) {
@@ -356,7 +371,13 @@ mod tests {
         assert_eq!(Verdict::of(&review, Decision::Archive, &judged), Verdict::Act);
         judged.ownerless.insert("g".into());
         assert_eq!(Verdict::of(&review, Decision::Archive, &judged), Verdict::NoOwner);
-        assert_eq!(Verdict::of(&review, Decision::Delete, &judged), Verdict::Act, "a delete needs no owner");
+        judged.teamless.insert("g".into());
+        assert_eq!(Verdict::of(&review, Decision::Archive, &judged), Verdict::NoTeam);
+        assert_eq!(
+            Verdict::of(&review, Decision::Delete, &judged),
+            Verdict::Act,
+            "a delete needs no owner"
+        );
         judged.active_again.insert("g".into());
         assert_eq!(Verdict::of(&review, Decision::Archive, &judged), Verdict::Keep);
         let mut sent = review.clone();
