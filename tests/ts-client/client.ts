@@ -15,8 +15,8 @@
  *
  * The steps: page through the groups, read one, create one, add and remove a member, read and
  * set (then restore) the group creation policy, read the inactive groups, set the lifecycle
- * policy, read its dry run and the reviews, register and remove a webhook, read one group's
- * activity, start a sync, read
+ * policy, read its dry run, the reviews and the due actions, register and remove a webhook,
+ * read one group's activity, start a sync, read
  * where the sync stands, and see a create refused with `invalid_input`; the group it created
  * is deleted at the end.
  */
@@ -57,6 +57,9 @@ type Successor = Successors["successors"][number];
 type ReviewList = Answer<"/api/lifecycle/reviews", "get", 200>;
 type Review = ReviewList["value"][number];
 type OpenedReviews = Answer<"/api/lifecycle/reviews", "post", 200>;
+type DueActionList = Answer<"/api/lifecycle/actions", "get", 200>;
+type DueAction = DueActionList["value"][number];
+type ConfirmedActions = Answer<"/api/lifecycle/actions", "post", 200>;
 type Webhook = Answer<"/api/lifecycle/webhook", "put", 200>;
 type ErrorBody = Answer<"/api/groups", "post", 400>;
 type ErrorCode = ErrorBody["error"]["code"];
@@ -298,10 +301,35 @@ const reviewChecks: Checks<Review> = {
   actionState: orNull((v) => v === "intended" || v === "done"),
   actionAt: orNull(isTime),
   actionDoneAt: orNull(isTime),
+  noAnswer: isBoolean,
 };
 
 const openedReviewsChecks: Checks<OpenedReviews> = {
   opened: arrayOf(shaped(reviewChecks)),
+  skipped: arrayOf((v) => isObject(v) && isUuid(v.groupId) && isString(v.reason)),
+};
+
+const dueActionChecks: Checks<DueAction> = {
+  groupId: isUuid,
+  displayName: isString,
+  step: (v) => v === "archive" || v === "delete" || v === "keep",
+  dueSince: orNull(isTime),
+  reason: isString,
+  inProgress: isBoolean,
+  notNow: orNull(isString),
+};
+
+const dueActionListChecks: Checks<DueActionList> = {
+  value: arrayOf(shaped(dueActionChecks)),
+  execution: (v) => v === "manual" || v === "automatic",
+  takenToday: isCount,
+  maxActionsPerDay: isCount,
+};
+
+const confirmedActionsChecks: Checks<ConfirmedActions> = {
+  done: arrayOf(shaped(reviewChecks)),
+  underway: arrayOf(shaped(reviewChecks)),
+  kept: arrayOf(shaped(reviewChecks)),
   skipped: arrayOf((v) => isObject(v) && isUuid(v.groupId) && isString(v.reason)),
 };
 
@@ -686,6 +714,23 @@ async function reviews(): Promise<void> {
   expectError(step, none.response, none.error, 404, "not_found");
 }
 
+/** What the policy's onNoAnswer calls for now; confirming a group with nothing due skips it
+ * with the reason (nothing is archived or deleted by this run). */
+async function dueActions(): Promise<void> {
+  const step = "lifecycle due actions";
+  const list = await client.GET("/api/lifecycle/actions");
+  expectStatus(step, list.response, 200, list.error);
+  const due = conforms(step, "due actions", body(step, list.data), dueActionListChecks);
+  const nothingDue = "00000000-0000-0000-0000-0000000000ab";
+  const confirmed = await client.POST("/api/lifecycle/actions", { body: { groupIds: [nothingDue] } });
+  expectStatus(step, confirmed.response, 200, confirmed.error);
+  const out = conforms(step, "confirmed", body(step, confirmed.data), confirmedActionsChecks);
+  if (out.skipped.length !== 1 || out.skipped[0]?.groupId !== nothingDue) {
+    fail(step, "a group with nothing due was not skipped");
+  }
+  say(step, `${due.value.length} due (${due.execution}, ${due.takenToday} of ${due.maxActionsPerDay} taken today); a group with nothing due skipped`);
+}
+
 /** Registers a webhook (its signing secret comes back once), reads it (no secret), removes it. */
 async function webhook(): Promise<void> {
   const step = "lifecycle webhook";
@@ -756,6 +801,7 @@ async function main(): Promise<void> {
     await inactiveGroups(30);
     await lifecycle();
     await reviews();
+    await dueActions();
     await webhook();
     await startSync();
     await syncStatus();
