@@ -223,6 +223,42 @@ async fn a_receiver_down_for_an_hour_loses_nothing() {
     }
     let down = receiver.deliveries();
     assert!(down.len() >= 3 && down.iter().all(|d| d.status == 503), "{down:?}");
+    // While they wait, our database holds what they say sealed: no group's name, no group id
+    // in their data, nobody who decided.
+    let raw = app
+        .app
+        .state
+        .load(&contoso(), "webhook_outbox")
+        .await
+        .unwrap()
+        .expect("events waiting")
+        .0;
+    let names: Vec<&str> = page["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(2)
+        .map(|c| c["displayName"].as_str().unwrap())
+        .collect();
+    assert!(raw.contains("\"sealed\""), "{raw}");
+    for secret in names
+        .iter()
+        .copied()
+        .chain(["groupId", "decidedBy", "displayName", ids[0].as_str()])
+    {
+        assert!(!raw.contains(secret), "{secret} in the outbox: {raw}");
+    }
+    let queued = groupmgr::lifecycle::webhooks::queued(
+        app.app.state.as_ref(),
+        &app.app.pseudonyms.outbox_seal(&contoso()),
+        &contoso(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        queued.iter().any(|e| e.data["groupId"] == ids[0].as_str()),
+        "opened with the tenant's key"
+    );
 
     // Up again: within the next retries everything arrives.
     receiver.set_status(200);

@@ -271,6 +271,7 @@ pub async fn reviews_post(app: &App, caller: &Caller, req: &Request) -> Result<R
             &site_graph,
             &list,
             app.state.as_ref(),
+            &app.pseudonyms.outbox_seal(tenant),
             tenant,
             review,
             app.clock.now(),
@@ -406,6 +407,7 @@ pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<R
     out.skipped.sort_by(|a, b| a.group_id.cmp(&b.group_id));
     let site_graph = app_graph(app, caller).await?;
     let list = reviews_list(app, caller, &site_graph).await?;
+    let seal = app.pseudonyms.outbox_seal(&caller.tenant.tenant_id);
     let decider = Decider {
         acting: &acting,
         site: &site_graph,
@@ -417,6 +419,7 @@ pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<R
         who: caller.principal.object_id.map(|o| o.to_string()).unwrap_or_default(),
         app_only: false,
         for_no_answer: true,
+        seal: &seal,
     };
     // Set once an answer ends the batch (the day's cap, a permission the caller lacks): the
     // rest are not tried.
@@ -502,6 +505,7 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
     .await?
     .ok_or_else(no_policy)?;
     let list = reviews_list(app, caller, &site_graph).await?;
+    let seal = app.pseudonyms.outbox_seal(&caller.tenant.tenant_id);
     let decider = Decider {
         acting: &acting,
         site: &site_graph,
@@ -514,6 +518,7 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         // On behalf of the owner or administrator who decided.
         app_only: false,
         for_no_answer: false,
+        seal: &seal,
     };
     // Its events are queued by the decision itself, before it records the action done.
     let decided = decider.decide(&group, body.decision).await.map_err(decide_error)?;
@@ -616,7 +621,16 @@ pub async fn webhook_delete(app: &App, caller: &Caller) -> Result<Response<Bytes
 /// Writes a lifecycle event to the tenant's webhook outbox. An outbox that cannot be written
 /// does not undo what happened; the tenant log says the event was not queued.
 pub async fn notify(app: &App, tenant: &crate::domain::TenantId, kind: &str, data: serde_json::Value) {
-    if let Err(e) = webhooks::enqueue(app.state.as_ref(), tenant, kind, data, app.clock.now()).await {
+    if let Err(e) = webhooks::enqueue(
+        app.state.as_ref(),
+        &app.pseudonyms.outbox_seal(tenant),
+        tenant,
+        kind,
+        data,
+        app.clock.now(),
+    )
+    .await
+    {
         tracing::warn!(event = "webhook_not_queued", tenant_id = %tenant, webhook_type = kind, error = %e);
     }
 }

@@ -128,25 +128,37 @@ impl MacKey {
 pub struct PseudonymKey {
     prk: hkdf::Prk,
     seal_prk: hkdf::Prk,
+    outbox_prk: hkdf::Prk,
 }
 
 const PSEUDONYM_SALT: &[u8] = b"groupmgr/member-activity/v1";
 const PEOPLE_SEAL_SALT: &[u8] = b"groupmgr/pending-people/v1";
+const OUTBOX_SEAL_SALT: &[u8] = b"groupmgr/webhook-outbox/v1";
 
 impl PseudonymKey {
     pub fn new(master: &IndexKey) -> Self {
         Self {
             prk: hkdf::Salt::new(hkdf::HKDF_SHA256, PSEUDONYM_SALT).extract(&master.0),
             seal_prk: hkdf::Salt::new(hkdf::HKDF_SHA256, PEOPLE_SEAL_SALT).extract(&master.0),
+            outbox_prk: hkdf::Salt::new(hkdf::HKDF_SHA256, OUTBOX_SEAL_SALT).extract(&master.0),
         }
     }
 
     /// The key that seals one tenant's people's activity while it waits in the job state.
     pub fn seal(&self, tenant: &TenantId) -> PeopleSeal {
+        Self::seal_of(&self.seal_prk, tenant)
+    }
+
+    /// The key that seals one tenant's webhook events (group names, who decided) while they
+    /// wait in the job state to be delivered: another key than `seal`'s.
+    pub fn outbox_seal(&self, tenant: &TenantId) -> PeopleSeal {
+        Self::seal_of(&self.outbox_prk, tenant)
+    }
+
+    fn seal_of(prk: &hkdf::Prk, tenant: &TenantId) -> PeopleSeal {
         let info = [tenant.as_uuid().as_bytes().as_slice()];
         let mut key = [0u8; 32];
-        self.seal_prk
-            .expand(&info, &ring::aead::AES_256_GCM)
+        prk.expand(&info, &ring::aead::AES_256_GCM)
             .and_then(|okm| okm.fill(&mut key))
             // ring refuses only outputs longer than 255 × hash length; 32 bytes is far below.
             .expect("HKDF output of an AES-256 key length is always valid");

@@ -396,7 +396,16 @@ async fn work(
     }
     // Reviews that fell due: their owners did not answer in time (`review.due`). A failure
     // here is said and retried by the next sync; it never fails this one.
-    match crate::lifecycle::due::notify_due(&graph, state, tenant, &list.site_id, app.clock.now()).await {
+    match crate::lifecycle::due::notify_due(
+        &graph,
+        state,
+        &app.pseudonyms.outbox_seal(tenant),
+        tenant,
+        &list.site_id,
+        app.clock.now(),
+    )
+    .await
+    {
         Ok(0) => {}
         Ok(n) => tracing::info!(event = "reviews_due", tenant_id = %tenant, count = n),
         Err(e) => tracing::warn!(event = "reviews_due_failed", tenant_id = %tenant, error = %e),
@@ -433,7 +442,16 @@ async fn work(
     // above, a failure is said and retried; it never fails the sync.
     let mut verdicts_deferred = false;
     if groups.finished {
-        match crate::lifecycle::ownership::check(&graph, state, tenant, &list, app.clock.now()).await {
+        match crate::lifecycle::ownership::check(
+            &graph,
+            state,
+            &app.pseudonyms.outbox_seal(tenant),
+            tenant,
+            &list,
+            app.clock.now(),
+        )
+        .await
+        {
             Ok(r) => {
                 verdicts_deferred = r.deferred > 0;
                 tracing::info!(
@@ -637,9 +655,10 @@ async fn automatic_actions(
     match policy {
         Some(p) if p.execution == crate::lifecycle::Execution::Automatic => {
             // Due reviews first: opening new ones is for later days.
-            let mut report = automatic::run(graph, state, tenant, &data, &p, app.clock.now()).await?;
+            let seal = app.pseudonyms.outbox_seal(tenant);
+            let mut report = automatic::run(graph, state, &seal, tenant, &data, &p, app.clock.now()).await?;
             // A failure to open reviews is said; what was done above is still reported.
-            match automatic::open_reviews(graph, state, tenant, &data, &p, app.clock.now()).await {
+            match automatic::open_reviews(graph, state, &seal, tenant, &data, &p, app.clock.now()).await {
                 Ok(n) => report.opened = n,
                 Err(e) => tracing::warn!(event = "lifecycle_automatic_failed", tenant_id = %tenant, error = %e),
             }

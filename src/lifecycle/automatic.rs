@@ -20,6 +20,7 @@ use super::no_answer::{self, Step, Verdict};
 use super::policy::{Execution, LifecyclePolicy};
 use super::reviews::{Review, Reviews};
 use super::{evaluate, facts};
+use crate::crypto::PeopleSeal;
 use crate::customer_list;
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
@@ -104,6 +105,7 @@ pub use super::no_answer::Data;
 pub async fn run(
     graph: &Graph<'_>,
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     data: &Data<'_>,
     policy: &LifecyclePolicy,
@@ -140,6 +142,7 @@ pub async fn run(
         who: WHO.to_string(),
         app_only: true,
         for_no_answer: true,
+        seal,
     };
     let (mut refused, refused_version) =
         match crate::jobs::state::load_doc::<std::collections::BTreeMap<String, Refused>>(state, tenant, BACKOFF_KEY)
@@ -253,6 +256,7 @@ pub async fn run(
 pub async fn open_reviews(
     graph: &Graph<'_>,
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     data: &Data<'_>,
     policy: &LifecyclePolicy,
@@ -286,7 +290,7 @@ pub async fn open_reviews(
         let id = c.group_id.to_string();
         let name = rows.get(&id).map(|r| r.row.name.clone()).unwrap_or_default();
         let review = Review::open(id, name, evaluate::reason_of(c, data_state.complete_until), now, due);
-        match super::due::open_review(graph, &list, state, tenant, review, now).await {
+        match super::due::open_review(graph, &list, state, seal, tenant, review, now).await {
             Ok(_) => opened += 1,
             // Opened meanwhile by an administrator or another sync: theirs stands.
             Err(super::reviews::WriteError::Changed | super::reviews::WriteError::Exists) => {}

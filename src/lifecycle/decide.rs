@@ -97,6 +97,8 @@ pub struct Decider<'a> {
     /// The decision carries out the policy's `onNoAnswer` (the owners did not answer by the
     /// due date), not an owner's choice: its action is marked so (`Review::no_answer`).
     pub for_no_answer: bool,
+    /// Seals the events the decision queues (the tenant's `PseudonymKey::outbox_seal`).
+    pub seal: &'a crate::crypto::PeopleSeal,
 }
 
 fn state_name(s: ReviewState) -> &'static str {
@@ -309,7 +311,8 @@ impl Decider<'_> {
             Action::Restore => ReviewState::Restored,
         };
         let (id, kind, data) = action_event(&review, action);
-        if let Err(e) = webhooks::enqueue_with_id(self.state, &self.tenant, &id, kind, data, self.now).await {
+        if let Err(e) = webhooks::enqueue_with_id(self.state, self.seal, &self.tenant, &id, kind, data, self.now).await
+        {
             tracing::warn!(event = "webhook_not_queued", tenant_id = %self.tenant, webhook_type = kind, error = %e);
         }
         self.reviews.update(self.site, &mut review).await?;

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::decide::Decider;
 use super::reviews::{ActionState, Review, ReviewState, Reviews};
 use super::webhooks;
+use crate::crypto::PeopleSeal;
 use crate::domain::TenantId;
 use crate::jobs::state::TenantState;
 use crate::microsoft::graph::Graph;
@@ -51,6 +52,7 @@ pub async fn open_review(
     graph: &Graph<'_>,
     list: &Reviews,
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     review: Review,
     now: DateTime<Utc>,
@@ -83,7 +85,7 @@ pub async fn open_review(
         Ok(Some(r)) => r,
         _ => review,
     };
-    if let Err(e) = announce_created(graph, list, state, tenant, &mut review, now).await {
+    if let Err(e) = announce_created(graph, list, state, seal, tenant, &mut review, now).await {
         tracing::warn!(event = "webhook_not_queued", tenant_id = %tenant, webhook_type = "review.created", error = %e);
     }
     Ok(review)
@@ -95,12 +97,13 @@ pub async fn announce_created(
     graph: &Graph<'_>,
     list: &Reviews,
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     review: &mut Review,
     now: DateTime<Utc>,
 ) -> Result<(), crate::jobs::state::StateError> {
     let (id, data) = created_event(review);
-    webhooks::enqueue_with_id(state, tenant, &id, "review.created", data, now).await?;
+    webhooks::enqueue_with_id(state, seal, tenant, &id, "review.created", data, now).await?;
     review.created_notified_at = Some(DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now));
     if let Err(e) = list.update(graph, review).await {
         tracing::warn!(event = "review_created_not_recorded", tenant_id = %tenant, group_id = %review.group_id, error = %e);
@@ -118,6 +121,7 @@ pub fn due_event(review: &Review) -> (String, serde_json::Value) {
 pub async fn notify_due(
     graph: &Graph<'_>,
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     site: &str,
     now: DateTime<Utc>,
@@ -142,6 +146,7 @@ pub async fn notify_due(
         max_actions_per_day: 0,
         who: String::new(),
         app_only: true,
+        seal,
         for_no_answer: false,
     };
     for review in reviews.iter().filter(|r| r.action_state == Some(ActionState::Intended)) {
@@ -162,7 +167,7 @@ pub async fn notify_due(
             && review.created_notified_at.is_none()
             && review.opened_at + CREATED_CATCH_UP > now
         {
-            announce_created(graph, &list, state, tenant, review, now).await?;
+            announce_created(graph, &list, state, seal, tenant, review, now).await?;
             tracing::info!(event = "review_created_caught_up", tenant_id = %tenant, group_id = %review.group_id);
         }
     }
@@ -175,7 +180,7 @@ pub async fn notify_due(
             continue;
         }
         let (id, data) = due_event(&review);
-        webhooks::enqueue_with_id(state, tenant, &id, "review.due", data, now).await?;
+        webhooks::enqueue_with_id(state, seal, tenant, &id, "review.due", data, now).await?;
         review.due_notified_at = Some(DateTime::from_timestamp(now.timestamp(), 0).unwrap_or(now));
         // Changed meanwhile (decided, say): the next sync looks again; the event is queued
         // once whatever happens.

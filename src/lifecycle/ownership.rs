@@ -134,6 +134,7 @@ impl From<crate::microsoft::graph::GraphError> for CheckError {
 pub async fn check(
     graph: &Graph<'_>,
     state: &dyn TenantState,
+    seal: &crate::crypto::PeopleSeal,
     tenant: &TenantId,
     list: &ListLocation,
     now: DateTime<Utc>,
@@ -206,7 +207,7 @@ pub async fn check(
         .filter(|row| row.ownerless_since == Some(now));
     for row in newly.chain(unsent.iter()) {
         if let Some((id, data)) = ownerless_event(row) {
-            webhooks::enqueue_with_id(state, tenant, &id, "group.ownerless", data, now).await?;
+            webhooks::enqueue_with_id(state, seal, tenant, &id, "group.ownerless", data, now).await?;
             report.events += 1;
         }
     }

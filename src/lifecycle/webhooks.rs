@@ -13,6 +13,12 @@
 //! event claimed by one dispatcher is not sent by another for two minutes; a dispatcher sends
 //! for at most one of them.
 //!
+//! What an event says (a group's name, who decided) is sealed while it waits: AES-256-GCM under
+//! a key of the tenant derived from `GROUPMGR_INDEX_KEY` (not in the database; another key than
+//! the people's seal), the event's id and type as associated data. The outbox in our database
+//! holds each event's id, type, times and attempts in clear, its data as ciphertext only. An
+//! event that cannot be opened (the key changed) is dropped, and the tenant log says so.
+//!
 //! The endpoint and its secret are kept in the tenant's own GroupMgr site ("GroupMgr
 //! Settings"), like the policy. Delivery refuses addresses inside private, loopback and
 //! link-local networks and addresses that embed them (an endpoint must not reach GroupMgr's
@@ -28,6 +34,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::crypto::PeopleSeal;
 use crate::domain::{InvalidInput, TenantId};
 use crate::jobs::state::{StateError, TenantState, load_doc, save_doc};
 
@@ -234,15 +241,75 @@ impl Pending {
     }
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Outbox {
-    events: Vec<Pending>,
+/// One event as the outbox keeps it: its data sealed. (Field names as an older version wrote
+/// them, `Pending`'s.)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Stored {
+    id: String,
+    #[serde(rename = "type")]
+    kind: String,
+    timestamp: DateTime<Utc>,
+    /// The data, sealed (`PeopleSeal::seal`, bound to `aad`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed: Option<String>,
+    /// The data in clear, as an outbox written before sealing held it: sealed by the next
+    /// change of the outbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    data: Option<Value>,
+    #[serde(default)]
+    attempts: u32,
+    next_at: DateTime<Utc>,
 }
 
-/// Changes the outbox with `f`, conditionally on the version read, until it sticks.
+impl Stored {
+    /// What the seal binds the data to: the event's id and type.
+    fn aad(id: &str, kind: &str) -> String {
+        format!("webhook/{id}/{kind}")
+    }
+
+    fn seal(event: &Pending, seal: &PeopleSeal) -> Self {
+        // A JSON value with string keys serialises.
+        let plain = serde_json::to_vec(&event.data).expect("JSON values serialise");
+        Stored {
+            id: event.id.clone(),
+            kind: event.kind.clone(),
+            timestamp: event.timestamp,
+            sealed: Some(seal.seal(&Self::aad(&event.id, &event.kind), &plain)),
+            data: None,
+            attempts: event.attempts,
+            next_at: event.next_at,
+        }
+    }
+
+    /// The event, its data opened; `None` when it cannot be (another key, tampered).
+    fn open(&self, seal: &PeopleSeal) -> Option<Pending> {
+        let data = match (&self.sealed, &self.data) {
+            (Some(sealed), _) => serde_json::from_slice(&seal.open(&Self::aad(&self.id, &self.kind), sealed)?).ok()?,
+            (None, Some(plain)) => plain.clone(),
+            (None, None) => return None,
+        };
+        Some(Pending {
+            id: self.id.clone(),
+            kind: self.kind.clone(),
+            timestamp: self.timestamp,
+            data,
+            attempts: self.attempts,
+            next_at: self.next_at,
+        })
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Outbox {
+    events: Vec<Stored>,
+}
+
+/// Changes the outbox with `f`, conditionally on the version read, until it sticks. With a
+/// seal, events an older version kept in clear are sealed on the way.
 async fn update<R>(
     state: &dyn TenantState,
     tenant: &TenantId,
+    seal: Option<&PeopleSeal>,
     mut f: impl FnMut(&mut Outbox) -> R,
 ) -> Result<R, StateError> {
     for _ in 0..CAS_ATTEMPTS {
@@ -250,6 +317,13 @@ async fn update<R>(
             Some((o, v)) => (o, Some(v)),
             None => (Outbox::default(), None),
         };
+        if let Some(seal) = seal {
+            for e in outbox.events.iter_mut().filter(|e| e.sealed.is_none()) {
+                if let Some(open) = e.open(seal) {
+                    *e = Stored::seal(&open, seal);
+                }
+            }
+        }
         let r = f(&mut outbox);
         match save_doc(state, tenant, OUTBOX_KEY, &outbox, version.as_ref()).await {
             Ok(_) => return Ok(r),
@@ -260,9 +334,11 @@ async fn update<R>(
     Err(StateError::Conflict)
 }
 
-/// Writes an event to the tenant's outbox, due now.
+/// Writes an event to the tenant's outbox, due now, its data sealed with `seal` (the tenant's
+/// `PseudonymKey::outbox_seal`).
 pub async fn enqueue(
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     kind: &str,
     data: Value,
@@ -270,6 +346,7 @@ pub async fn enqueue(
 ) -> Result<(), StateError> {
     enqueue_with_id(
         state,
+        seal,
         tenant,
         &format!("msg_{}", uuid::Uuid::new_v4().simple()),
         kind,
@@ -283,21 +360,25 @@ pub async fn enqueue(
 /// (what a step repeated after a crash enqueues again keeps its id).
 pub async fn enqueue_with_id(
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     id: &str,
     kind: &str,
     data: Value,
     now: DateTime<Utc>,
 ) -> Result<(), StateError> {
-    let event = Pending {
-        id: id.to_string(),
-        kind: kind.to_string(),
-        timestamp: now,
-        data,
-        attempts: 0,
-        next_at: now,
-    };
-    let dropped = update(state, tenant, |o| {
+    let event = Stored::seal(
+        &Pending {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            timestamp: now,
+            data,
+            attempts: 0,
+            next_at: now,
+        },
+        seal,
+    );
+    let dropped = update(state, tenant, Some(seal), |o| {
         if o.events.iter().any(|e| e.id == event.id) {
             return 0;
         }
@@ -321,7 +402,16 @@ pub async fn waiting(state: &dyn TenantState, tenant: &TenantId) -> Result<usize
 
 /// Forgets every waiting event (the tenant registered no endpoint).
 pub async fn discard(state: &dyn TenantState, tenant: &TenantId) -> Result<(), StateError> {
-    update(state, tenant, |o| o.events.clear()).await
+    update(state, tenant, None, |o| o.events.clear()).await
+}
+
+/// The events waiting, in queue order, their data opened (those that cannot be opened are
+/// left out). For operators and tests; reads only.
+pub async fn queued(state: &dyn TenantState, seal: &PeopleSeal, tenant: &TenantId) -> Result<Vec<Pending>, StateError> {
+    Ok(load_doc::<Outbox>(state, tenant, OUTBOX_KEY)
+        .await?
+        .map(|(o, _)| o.events.iter().filter_map(|e| e.open(seal)).collect())
+        .unwrap_or_default())
 }
 
 /// What one dispatch of a tenant's outbox did.
@@ -407,6 +497,7 @@ const SEND_BUDGET: Duration = Duration::from_secs(60);
 /// clock's time when it is sent.
 pub async fn dispatch(
     state: &dyn TenantState,
+    seal: &PeopleSeal,
     tenant: &TenantId,
     endpoint: &Endpoint,
     clock: &crate::jobs::Clock,
@@ -415,7 +506,7 @@ pub async fn dispatch(
     let now = clock.now();
     let started = std::time::Instant::now();
     // Claim what is due, so that another dispatcher leaves it alone meanwhile.
-    let claimed: Vec<Pending> = update(state, tenant, |o| {
+    let claimed: Vec<Stored> = update(state, tenant, Some(seal), |o| {
         let mut due = Vec::new();
         for e in o.events.iter_mut().filter(|e| e.next_at <= now) {
             e.next_at = now + CLAIM;
@@ -425,10 +516,17 @@ pub async fn dispatch(
     })
     .await?;
     let mut outcomes = Vec::with_capacity(claimed.len());
-    for event in &claimed {
+    // Those whose data cannot be opened (the key changed): never deliverable.
+    let mut unopened = Vec::new();
+    for stored in &claimed {
         if started.elapsed() > SEND_BUDGET {
             break;
         }
+        let Some(event) = stored.open(seal) else {
+            unopened.push(stored.id.clone());
+            continue;
+        };
+        let event = &event;
         let result = deliver(endpoint, event, clock.now(), loopback).await;
         if let Err(e) = &result {
             tracing::warn!(event = "webhook_attempt_failed", tenant_id = %tenant, webhook_id = %event.id, attempt = event.attempts + 1, error = %e);
@@ -436,8 +534,9 @@ pub async fn dispatch(
         outcomes.push((event.id.clone(), result.is_ok()));
     }
     let mut report = Dispatched::default();
-    let dropped = update(state, tenant, |o| {
+    let dropped = update(state, tenant, Some(seal), |o| {
         let mut dropped = Vec::new();
+        o.events.retain(|e| !unopened.contains(&e.id));
         o.events
             .retain_mut(|e| match outcomes.iter().find(|(id, _)| *id == e.id) {
                 None => true,
@@ -464,9 +563,12 @@ pub async fn dispatch(
     for id in &dropped {
         tracing::warn!(event = "webhook_event_dropped", tenant_id = %tenant, webhook_id = %id);
     }
+    for id in &unopened {
+        tracing::warn!(event = "webhook_event_not_opened", tenant_id = %tenant, webhook_id = %id);
+    }
     report.delivered = outcomes.iter().filter(|(_, ok)| *ok).count();
     report.failed = outcomes.len() - report.delivered;
-    report.dropped = dropped.len();
+    report.dropped = dropped.len() + unopened.len();
     Ok(report)
 }
 
@@ -491,6 +593,87 @@ mod tests {
         let again = WebhookSecret::parse(&fresh.encode()).unwrap();
         assert_eq!(fresh.sign("a", 1, b"x"), again.sign("a", 1, b"x"));
         assert!(WebhookSecret::parse("whsec_").is_none());
+    }
+
+    fn seal(byte: u8, tenant: &TenantId) -> PeopleSeal {
+        crate::crypto::PseudonymKey::new(&crate::crypto::IndexKey::from_bytes([byte; 32])).outbox_seal(tenant)
+    }
+
+    /// Events wait sealed; an outbox an older version wrote in clear is sealed by its next
+    /// change, and still delivered with what it said.
+    #[tokio::test]
+    async fn events_wait_sealed_and_clear_ones_are_sealed_on_the_next_change() {
+        let (state, tenant) = crate::jobs::state::EmbeddedState::for_test().await;
+        let key = seal(1, &tenant);
+        let now = Utc::now();
+        let legacy = serde_json::json!({"events": [{
+            "id": "msg_old", "type": "group.deleted", "timestamp": now, "data": {"displayName": "Finance Team"},
+            "attempts": 0, "next_at": now
+        }]});
+        state
+            .save(&tenant, OUTBOX_KEY, &legacy.to_string(), None)
+            .await
+            .unwrap();
+        let data = serde_json::json!({"groupId": "g1", "displayName": "HR Team", "decidedBy": "5f1c"});
+        enqueue_with_id(&state, &key, &tenant, "msg_new", "review.created", data.clone(), now)
+            .await
+            .unwrap();
+        let (raw, _) = state.load(&tenant, OUTBOX_KEY).await.unwrap().unwrap();
+        for clear in ["Finance Team", "HR Team", "displayName", "5f1c", "\"data\""] {
+            assert!(!raw.contains(clear), "{clear} in {raw}");
+        }
+        let queued = queued(&state, &key, &tenant).await.unwrap();
+        let got: Vec<(&str, &Value)> = queued.iter().map(|e| (e.id.as_str(), &e.data)).collect();
+        assert_eq!(
+            got,
+            [
+                ("msg_old", &serde_json::json!({"displayName": "Finance Team"})),
+                ("msg_new", &data)
+            ]
+        );
+        // Bound to its id and type: moved to another event, it does not open.
+        let mut doc: Value = serde_json::from_str(&raw).unwrap();
+        let sealed = doc["events"][1]["sealed"].clone();
+        doc["events"][0]["sealed"] = sealed;
+        let stored: Outbox = serde_json::from_value(doc).unwrap();
+        assert!(stored.events[0].open(&key).is_none());
+        assert!(stored.events[1].open(&key).is_some());
+    }
+
+    /// What another key sealed (the index key changed) is dropped, never sent, and said.
+    #[tokio::test]
+    async fn events_another_key_sealed_are_dropped_not_sent() {
+        let (state, tenant) = crate::jobs::state::EmbeddedState::for_test().await;
+        let now = Utc::now();
+        enqueue(
+            &state,
+            &seal(1, &tenant),
+            &tenant,
+            "group.ownerless",
+            serde_json::json!({}),
+            now,
+        )
+        .await
+        .unwrap();
+        let endpoint = Endpoint {
+            // Never reached: nothing is sent.
+            url: "https://hooks.invalid/x".into(),
+            secret: WebhookSecret::generate().encode(),
+        };
+        let clock = crate::jobs::Clock::from_fn(move || now);
+        let report = dispatch(&state, &seal(2, &tenant), &tenant, &endpoint, &clock, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            report,
+            Dispatched {
+                delivered: 0,
+                failed: 0,
+                dropped: 1,
+                waiting: 0
+            }
+        );
+        assert_eq!(waiting(&state, &tenant).await.unwrap(), 0);
     }
 
     #[test]
@@ -570,9 +753,12 @@ pub async fn run(app: &crate::app::App) -> Result<RunSummary, crate::store::Stor
             let endpoint =
                 super::site::load_webhook(&graph, app.state.as_ref(), &tenant, &app.settings.sharepoint_site).await?;
             match endpoint {
-                Some(e) => Ok(Some(Some(
-                    dispatch(app.state.as_ref(), &tenant, &e, &app.clock, app.webhook_loopback).await?,
-                ))),
+                Some(e) => {
+                    let seal = app.pseudonyms.outbox_seal(&tenant);
+                    Ok(Some(Some(
+                        dispatch(app.state.as_ref(), &seal, &tenant, &e, &app.clock, app.webhook_loopback).await?,
+                    )))
+                }
                 // Nobody to tell.
                 None => {
                     discard(app.state.as_ref(), &tenant).await?;

@@ -90,6 +90,10 @@ pub const EVENTS: &[EventSpec] = &[
         "webhook_event_dropped",
         "webhook {webhook_id} dropped after its last attempt",
     ),
+    ev(
+        "webhook_event_not_opened",
+        "webhook {webhook_id} dropped: its sealed data cannot be opened (the key changed)",
+    ),
     ev("webhook_dispatch_failed", "webhook dispatch failed: {error}"),
     ev(
         "review_due_not_recorded",

@@ -436,24 +436,12 @@ pub fn team_archived(app: &TestApp, group: &str) -> bool {
 /// The events of type `kind` waiting in the Contoso tenant's webhook outbox, in queue order:
 /// (event id, the group its data names).
 pub async fn queued_events(app: &TestApp, kind: &str) -> Vec<(String, String)> {
-    let doc = app
-        .app
-        .state
-        .load(&contoso(), "webhook_outbox")
+    let seal = app.app.pseudonyms.outbox_seal(&contoso());
+    groupmgr::lifecycle::webhooks::queued(app.app.state.as_ref(), &seal, &contoso())
         .await
         .expect("job state readable")
-        .map(|(d, _)| serde_json::from_str::<Value>(&d).expect("the outbox is JSON"))
-        .unwrap_or(Value::Null);
-    doc["events"]
-        .as_array()
         .into_iter()
-        .flatten()
-        .filter(|e| e["type"] == kind)
-        .map(|e| {
-            (
-                e["id"].as_str().unwrap_or_default().to_string(),
-                e["data"]["groupId"].as_str().unwrap_or_default().to_string(),
-            )
-        })
+        .filter(|e| e.kind == kind)
+        .map(|e| (e.id, e.data["groupId"].as_str().unwrap_or_default().to_string()))
         .collect()
 }
