@@ -958,3 +958,111 @@ async fn confirm(app: &TestApp, admin: &str, ids: &[&str]) -> Value {
     app.json_ok("POST", "/api/lifecycle/actions", admin, Some(json!({"groupIds": ids})))
         .await
 }
+
+/// Teams accepts an archive and its operation then fails: the next decision finds the
+/// operation `failed`, clears the intent and gives back the day's place (with a cap of one,
+/// archiving again is allowed), says why (502), and a new archive is sent — the team ends
+/// archived, after exactly two archive requests.
+#[tokio::test]
+async fn a_failed_teams_archive_clears_the_intent_and_gives_back_its_place() {
+    let (app, admin, candidates) = ready(1).await;
+    let team = candidates
+        .iter()
+        .find(|(g, t)| *t && owner_alias(&app, g).is_some())
+        .map(|(g, _)| g.as_str())
+        .unwrap();
+    open_reviews(&app, &admin, &[team]).await;
+    app.sim.state.fail_next_team_operation(&CONTOSO, &team.parse().unwrap());
+    assert_eq!(decide(&app, &admin, team, "archive").await.status(), 202);
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    let resp = decide(&app, &admin, team, "archive").await;
+    let (status, code) = error_code(resp).await;
+    assert_eq!((status, code.as_str()), (502, "microsoft_unavailable"));
+    assert!(!team_archived(&app, team));
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    let r = &reviews["value"][0];
+    assert_eq!(
+        (r["state"].as_str(), r["action"].clone(), r["actionState"].clone()),
+        (Some("pending"), Value::Null, Value::Null),
+        "{r}"
+    );
+    let due = due_actions(&app, &admin).await;
+    assert_eq!(due["takenToday"], 0, "the place is given back");
+    // Tried again: the only place of the day is free.
+    assert_eq!(decide(&app, &admin, team, "archive").await.status(), 202);
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    assert_eq!(decide(&app, &admin, team, "archive").await.status(), 200);
+    assert!(team_archived(&app, team));
+    assert_eq!(
+        app.sim
+            .requests_where(|p| p.ends_with(&format!("/teams/{team}/archive"))),
+        2
+    );
+    app.stop().await;
+}
+
+/// The answers to a restore and to the unarchive that follows it are both lost after
+/// Microsoft acted: the restore (safe to repeat: a group restored already is not found among
+/// the deleted items) is asked again at once and found done; the unarchive is not sent again —
+/// deciding again before 15 minutes sends nothing, and after them finds the team unarchived
+/// and records it. Each took effect once; the unarchive was sent once.
+#[tokio::test]
+async fn a_lost_restore_or_unarchive_answer_never_acts_twice() {
+    let (app, admin, candidates) = ready(50).await;
+    let team = candidates
+        .iter()
+        .find(|(g, t)| *t && owner_alias(&app, g).is_some())
+        .map(|(g, _)| g.as_str())
+        .unwrap();
+    open_reviews(&app, &admin, &[team]).await;
+    assert_eq!(decide(&app, &admin, team, "archive").await.status(), 202);
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    assert_eq!(decide(&app, &admin, team, "archive").await.status(), 200);
+    assert_eq!(decide(&app, &admin, team, "delete").await.status(), 200);
+    assert!(deleted(&app, team));
+    let restores = || {
+        app.sim
+            .requests_where(|p| p.ends_with(&format!("/directory/deletedItems/{team}/restore")))
+    };
+    let unarchives = || {
+        app.sim
+            .requests_where(|p| p.ends_with(&format!("/teams/{team}/unarchive")))
+    };
+
+    for path in [
+        format!("/directory/deletedItems/{team}/restore"),
+        format!("/teams/{team}/unarchive"),
+    ] {
+        app.sim
+            .state
+            .faults
+            .arm(FaultRule::new(path, FaultKind::DropAnswer).method("POST").times(1));
+    }
+    assert!(decide(&app, &admin, team, "restore").await.status().is_server_error());
+    assert!(!deleted(&app, team), "Microsoft restored it");
+    // The restore asked again found nothing left to restore; the unarchive went once.
+    assert_eq!((restores(), unarchives()), (2, 1));
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    assert_eq!(
+        (
+            reviews["value"][0]["action"].as_str(),
+            reviews["value"][0]["actionState"].as_str()
+        ),
+        (Some("restore"), Some("intended"))
+    );
+    // Too soon to send anything again (the unarchive may still be running): still intended.
+    assert_eq!(decide(&app, &admin, team, "restore").await.status(), 202);
+    assert_eq!((restores(), unarchives()), (2, 1));
+    // Later: Teams finished the unarchive it got; the decision records it, sending nothing.
+    app.sim.state.advance_clock(TimeDelta::minutes(16));
+    let resp = decide(&app, &admin, team, "restore").await;
+    assert_eq!(resp.status(), 200);
+    let review: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (review["state"].as_str(), review["actionState"].as_str()),
+        (Some("restored"), Some("done"))
+    );
+    assert!(!deleted(&app, team) && !team_archived(&app, team));
+    assert_eq!((restores(), unarchives()), (2, 1), "the unarchive sent once");
+    app.stop().await;
+}

@@ -24,8 +24,11 @@ struct Delivery {
     id: String,
     timestamp: i64,
     body: Value,
-    /// The signature verified, independently of GroupMgr's code.
+    /// The signature verified, independently of GroupMgr's code, and the timestamp within the
+    /// specification's tolerance of the receiver's clock.
     verified: bool,
+    /// The receiver's clock (the sim's) when it arrived, Unix seconds.
+    received_at: i64,
     /// What the receiver answered.
     status: u16,
     raw: bytes::Bytes,
@@ -53,8 +56,19 @@ fn verify(key: &[u8], id: &str, timestamp: &str, body: &[u8], signatures: &str) 
     })
 }
 
+/// Standard Webhooks, "Verifying webhooks": receivers reject a `webhook-timestamp` too far from
+/// their own clock (the reference libraries allow five minutes either way), so that a captured
+/// delivery cannot be replayed later.
+const TOLERANCE_SECONDS: i64 = 5 * 60;
+
+fn fresh(timestamp: i64, now: i64) -> bool {
+    (timestamp - now).abs() <= TOLERANCE_SECONDS
+}
+
 impl Receiver {
-    async fn start() -> Self {
+    /// `now`: the receiver's clock, Unix seconds.
+    async fn start(now: impl Fn() -> i64 + Send + Sync + 'static) -> Self {
+        let now = Arc::new(now);
         let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
         let got = Arc::new(Mutex::new(Vec::new()));
         let secret = Arc::new(Mutex::new(Vec::new()));
@@ -71,12 +85,15 @@ impl Receiver {
                     header("webhook-signature"),
                 );
                 let status = s.load(std::sync::atomic::Ordering::SeqCst);
+                let received_at = now();
+                let timestamp: i64 = ts.parse().unwrap_or_default();
                 g.lock().unwrap().push(Delivery {
-                    verified: verify(&k.lock().unwrap(), &id, &ts, &body, &sig),
+                    verified: fresh(timestamp, received_at) && verify(&k.lock().unwrap(), &id, &ts, &body, &sig),
+                    received_at,
                     raw: body.clone(),
                     signature: sig.clone(),
                     id,
-                    timestamp: ts.parse().unwrap_or_default(),
+                    timestamp,
                     body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                     status,
                 });
@@ -159,7 +176,8 @@ async fn a_receiver_down_for_an_hour_loses_nothing() {
         ),
     )
     .await;
-    let receiver = Receiver::start().await;
+    let sim = app.sim.state.clone();
+    let receiver = Receiver::start(move || sim.now().timestamp()).await;
 
     // Only https to public addresses (the test app allows loopback http for its receiver).
     for bad in [
@@ -276,6 +294,9 @@ async fn a_receiver_down_for_an_hour_loses_nothing() {
     assert!(!verify(b"another key", &d.id, &ts, &d.raw, &d.signature));
     assert!(!verify(&key, &d.id, &ts, b"{\"type\":\"forged\"}", &d.signature));
     assert!(!verify(&key, "msg_other", &ts, &d.raw, &d.signature));
+    // Each attempt is stamped when it is sent: fresh on arrival, stale if replayed later.
+    assert!(all.iter().all(|d| fresh(d.timestamp, d.received_at)));
+    assert!(!fresh(d.timestamp, d.received_at + TOLERANCE_SECONDS + 60));
     let mut by_id: BTreeMap<&str, Vec<&Delivery>> = BTreeMap::new();
     for d in &all {
         by_id.entry(d.id.as_str()).or_default().push(d);

@@ -248,6 +248,14 @@ impl SimState {
         });
     }
 
+    /// The next archive or unarchive of `team`'s team fails (its operation ends `failed`, the
+    /// team unchanged).
+    pub fn fail_next_team_operation(&self, tenant: &uuid::Uuid, team: &uuid::Uuid) {
+        self.with_graph(tenant, |g| {
+            g.failing_team_operations.insert(*team);
+        });
+    }
+
     /// A group's mailbox stops receiving mail now (its last mail stays where it was, and
     /// the groups activity report's counts fall to nothing as their periods pass it).
     pub fn stop_mail(&self, tenant: &uuid::Uuid, group: &uuid::Uuid) {

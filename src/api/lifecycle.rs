@@ -539,6 +539,7 @@ fn decide_error(e: DecideError) -> ApiError {
         | DecideError::OtherActionInProgress(_)
         | DecideError::NoTeam
         | DecideError::Changed => ApiError::new(StatusCode::CONFLICT, ErrorCode::Conflict, message),
+        DecideError::Failed(_) => ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::MicrosoftUnavailable, message),
         DecideError::Graph(g) => g.into(),
         DecideError::State(_) => ApiError::store_unavailable(),
     }

@@ -198,7 +198,7 @@ pub async fn run(
                 let next = Refused::again(refused.get(group), now);
                 refused.insert(group.to_string(), next);
             }
-            Err(DecideError::NoTeam) => {
+            Err(DecideError::NoTeam | DecideError::Failed(_)) => {
                 let next = Refused::again(refused.get(group), now);
                 refused.insert(group.to_string(), next);
             }

@@ -51,6 +51,10 @@ pub enum DecideError {
     CapReached(u32),
     #[error("the review changed meanwhile; read it again")]
     Changed,
+    /// Microsoft ran the action and it failed (a Teams operation ended `failed`): nothing
+    /// happened, nothing is intended any more.
+    #[error("{0}; nothing was done, and deciding again tries again")]
+    Failed(String),
     #[error(transparent)]
     Graph(#[from] GraphError),
     #[error(transparent)]
@@ -336,7 +340,7 @@ impl Decider<'_> {
             Effect::Happened => return self.done(group, review).await,
             Effect::Failed(why) => {
                 self.give_up(group, &mut review, action).await;
-                return Err(DecideError::Graph(GraphError::Protocol(why)));
+                return Err(DecideError::Failed(why));
             }
             Effect::Underway => return Ok(Decided::unchanged(review, false)),
             Effect::NotYet => {}

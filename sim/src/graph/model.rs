@@ -305,6 +305,8 @@ pub struct TenantGraph {
     pub list_writes: u64,
     /// Team archive and unarchive operations by id (`teams.rs`).
     pub team_operations: BTreeMap<String, super::teams::TeamOperation>,
+    /// Teams whose next archive or unarchive operation fails (`SimState::fail_next_team_operation`).
+    pub failing_team_operations: std::collections::BTreeSet<Uuid>,
     /// The tenant's people by id: their user principal names, as audit records name them
     /// (`UserId`), guests' with `#EXT#`.
     pub upns: BTreeMap<Uuid, String>,
@@ -537,6 +539,7 @@ pub fn seed(tenant: &SimTenant, count: usize) -> TenantGraph {
         lists: BTreeMap::new(),
         list_writes: 0,
         team_operations: BTreeMap::new(),
+        failing_team_operations: Default::default(),
         upns: tenant.users.iter().map(|u| (u.id, u.upn.clone())).collect(),
     }
 }

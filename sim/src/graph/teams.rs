@@ -30,6 +30,9 @@
 //! - How long an operation takes: 20 seconds of the sim's clock (tests move the clock).
 //! - Archiving an archived team, or unarchiving an active one: a new operation that succeeds.
 //!   The end state is the same either way.
+//! - An operation can fail (`SimState::fail_next_team_operation`): its status becomes `failed`
+//!   when it would have succeeded, with an `error` (`operationError`: `code`, `message`, as the
+//!   teamsAsyncOperation resource documents), and the team is left as it was.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -60,6 +63,8 @@ pub struct TeamOperation {
     pub done_at: DateTime<Utc>,
     /// Its effect is applied to the group (once, when the clock reaches `done_at`).
     pub applied: bool,
+    /// It fails when it would have succeeded: nothing is applied.
+    pub fails: bool,
 }
 
 /// Applies every operation whose time has come.
@@ -68,9 +73,9 @@ pub fn settle(t: &mut TenantGraph, now: DateTime<Utc>) {
         .team_operations
         .values_mut()
         .filter(|op| !op.applied && op.done_at <= now)
-        .map(|op| {
+        .filter_map(|op| {
             op.applied = true;
-            (op.team, op.archive)
+            (!op.fails).then_some((op.team, op.archive))
         })
         .collect();
     for (team, archive) in due {
@@ -121,6 +126,7 @@ pub fn change(state: &SimState, t: &mut TenantGraph, req: &GraphRequest<'_>, id:
         created: now,
         done_at: now + OPERATION_TAKES,
         applied: false,
+        fails: t.failing_team_operations.remove(&team),
     };
     let location = format!("/teams('{team}')/operations('{}')", op.id);
     t.team_operations.insert(op.id.clone(), op);
@@ -139,7 +145,9 @@ pub fn operation(state: &SimState, t: &mut TenantGraph, team: &str, id: &str) ->
     let Some(op) = t.team_operations.get(id).filter(|op| op.team.to_string() == team) else {
         return GraphReply::error(StatusCode::NOT_FOUND, "NotFound", "Operation not found");
     };
-    let status = if op.applied {
+    let status = if op.applied && op.fails {
+        "failed"
+    } else if op.applied {
         "succeeded"
     } else if now >= op.created + OPERATION_TAKES / 4 {
         "inProgress"
@@ -156,6 +164,10 @@ pub fn operation(state: &SimState, t: &mut TenantGraph, team: &str, id: &str) ->
         "attemptsCount": 1,
         "targetResourceId": op.team.to_string(),
         "targetResourceLocation": format!("/groups('{}')/team", op.team),
-        "error": null,
+        "error": if op.applied && op.fails {
+            json!({"code": "InternalServerError", "message": "The team could not be archived or unarchived."})
+        } else {
+            Value::Null
+        },
     }))
 }
