@@ -1066,3 +1066,140 @@ async fn a_lost_restore_or_unarchive_answer_never_acts_twice() {
     assert_eq!((restores(), unarchives()), (2, 1), "the unarchive sent once");
     app.stop().await;
 }
+
+/// Sync every 6 days (the feed keeps 7, so the data stays complete and fresh) until `days`
+/// have passed, then once more.
+async fn sync_through(app: &TestApp, days: i64) {
+    let mut left = days;
+    while left > 0 {
+        let step = left.min(6);
+        app.sim.state.advance_clock(TimeDelta::days(step));
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+        left -= step;
+    }
+}
+
+/// What a failed action for want of an answer leaves behind. A no-answer archive whose Teams
+/// operation fails leaves the review pending and unmarked: offered again, and an owner who then
+/// archives it chose that, so it is never deleted for want of an answer. A no-answer deletion
+/// Microsoft refuses (403) ends the batch, and the archive it followed keeps its time and mark:
+/// the deletion is offered again, due since the same day.
+#[tokio::test]
+async fn failed_no_answer_actions_lose_nothing_and_mark_nothing_wrongly() {
+    let (app, admin, candidates) = ready(5).await;
+    let teams: Vec<&str> = candidates
+        .iter()
+        .filter(|(g, t)| *t && owner_alias(&app, g).is_some())
+        .filter(|(g, _)| !m365_sim::audit::teams_active(g.parse().unwrap()))
+        .map(|(g, _)| g.as_str())
+        .take(2)
+        .collect();
+    let (failing, refused) = (teams[0], teams[1]);
+    let mut manual = policy(5);
+    manual["onNoAnswer"] = json!({"action": "archive", "deleteAfterDays": 30});
+    app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(manual)).await;
+    open_reviews(&app, &admin, &teams).await;
+    sync_through(&app, 15).await;
+    app.sim
+        .state
+        .fail_next_team_operation(&CONTOSO, &failing.parse().unwrap());
+    let out = confirm(&app, &admin, &teams).await;
+    assert_eq!(out["underway"].as_array().unwrap().len(), 2, "{out}");
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    let out = confirm(&app, &admin, &teams).await;
+    assert_eq!(out["done"][0]["groupId"], refused, "{out}");
+    assert_eq!(out["skipped"][0]["groupId"], failing, "{out}");
+    assert!(
+        out["skipped"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not carry out the archive"),
+        "{out}"
+    );
+    let review_of = |reviews: &Value, g: &str| {
+        reviews["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["groupId"] == g)
+            .cloned()
+            .unwrap()
+    };
+    let reviews = app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await;
+    let r = review_of(&reviews, failing);
+    assert_eq!(
+        (r["state"].as_str(), r["action"].clone(), r["noAnswer"].clone()),
+        (Some("pending"), Value::Null, json!(false)),
+        "{r}"
+    );
+    let due = due_actions(&app, &admin).await;
+    assert_eq!(due["value"][0]["groupId"], failing, "offered again: {due}");
+    assert_eq!(due["value"][0]["step"], "archive");
+    // Its owner archives it now: their choice.
+    let owner = app.sim.user_token(CONTOSO, &owner_alias(&app, failing).unwrap());
+    assert_eq!(decide(&app, &owner, failing, "archive").await.status(), 202);
+    app.sim.state.advance_clock(TimeDelta::seconds(30));
+    assert_eq!(decide(&app, &owner, failing, "archive").await.status(), 200);
+    let archived_at = time(
+        &review_of(
+            &app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await,
+            refused,
+        )["actionDoneAt"],
+    );
+
+    // 30 days on: only the no-answer archive's deletion is offered; Microsoft refuses it.
+    sync_through(&app, 31).await;
+    let due = due_actions(&app, &admin).await;
+    let offered: Vec<&str> = due["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["groupId"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, [refused], "{due}");
+    assert_eq!(time(&due["value"][0]["dueSince"]), archived_at + TimeDelta::days(30));
+    app.sim.state.faults.arm(
+        FaultRule::new(
+            format!("/groups/{refused}"),
+            FaultKind::Status {
+                status: 403,
+                code: "Authorization_RequestDenied".into(),
+                retry_after: None,
+            },
+        )
+        .method("DELETE")
+        .times(1),
+    );
+    let out = confirm(&app, &admin, &[refused, failing]).await;
+    assert_eq!(out["skipped"].as_array().unwrap().len(), 2, "{out}");
+    assert!(!deleted(&app, refused));
+    let r = review_of(
+        &app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await,
+        refused,
+    );
+    assert_eq!(
+        (
+            r["state"].as_str(),
+            r["action"].as_str(),
+            r["actionState"].as_str(),
+            r["noAnswer"].clone()
+        ),
+        (Some("archived"), Some("archive"), Some("done"), json!(true)),
+        "{r}"
+    );
+    assert_eq!(time(&r["actionDoneAt"]), archived_at, "the archive keeps its time");
+    let due = due_actions(&app, &admin).await;
+    assert_eq!(due["value"][0]["groupId"], refused, "offered again: {due}");
+    assert_eq!(time(&due["value"][0]["dueSince"]), archived_at + TimeDelta::days(30));
+    // Allowed now: deleted, once.
+    let out = confirm(&app, &admin, &[refused]).await;
+    assert_eq!(out["done"][0]["groupId"], refused, "{out}");
+    assert!(deleted(&app, refused) && !deleted(&app, failing));
+    app.stop().await;
+}
+
+fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {v}")))
+        .unwrap()
+        .to_utc()
+}

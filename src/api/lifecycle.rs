@@ -421,33 +421,37 @@ pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<R
         for_no_answer: true,
         seal: &seal,
     };
-    // Set once an answer ends the batch (the day's cap, a permission the caller lacks): the
-    // rest are not tried.
-    let mut stop: Option<String> = None;
+    // What ends the batch: a permission the caller lacks, Microsoft throttling, the store
+    // unavailable (every later item would meet it too). The day's cap ends only what would take
+    // a place: a keep, or an action already under way, is still carried out.
+    let mut stopped: Option<String> = None;
+    let mut capped: Option<String> = None;
     for (review, decision) in due.iter().filter(|(r, _)| wanted.contains(&r.group_id)) {
-        let group_id = review.group_id.clone();
-        if let Some(why) = &stop {
-            out.skipped.push(Skipped {
-                group_id,
-                reason: format!("not tried: {why}"),
-            });
-            continue;
-        }
         let skip = |reason: String| Skipped {
             group_id: review.group_id.clone(),
             reason,
         };
+        let new_action = no_answer::Verdict::of(review, *decision, &judged) == no_answer::Verdict::Act
+            && review.action_state != Some(crate::lifecycle::reviews::ActionState::Intended);
+        if let Some(why) = stopped.as_ref().or(capped.as_ref().filter(|_| new_action)) {
+            out.skipped.push(skip(format!("not tried: {why}")));
+            continue;
+        }
         match no_answer::carry_out(&decider, review, *decision, &judged).await {
             no_answer::Step::Kept(Ok(d)) => out.kept.push(d.review),
             no_answer::Step::Acted(Ok(d)) if d.done => out.done.push(d.review),
             no_answer::Step::Acted(Ok(d)) => out.underway.push(d.review),
             no_answer::Step::Kept(Err(e)) | no_answer::Step::Acted(Err(e)) => {
-                if matches!(&e, DecideError::CapReached(_))
-                    || matches!(&e, DecideError::Graph(g) if g.status() == Some(403))
-                {
-                    stop = Some(e.to_string());
+                let cap = matches!(e, DecideError::CapReached(_));
+                let ends = matches!(&e, DecideError::State(_)) || matches!(&e, DecideError::Graph(g) if ends_batch(g));
+                // Said as an error answer would say it (no upstream detail).
+                let why = decide_error(e).message;
+                if cap {
+                    capped = Some(why.clone());
+                } else if ends {
+                    stopped = Some(why.clone());
                 }
-                out.skipped.push(skip(e.to_string()));
+                out.skipped.push(skip(why));
             }
             no_answer::Step::NotActed(verdict) => {
                 out.skipped
@@ -456,9 +460,14 @@ pub async fn actions_post(app: &App, caller: &Caller, req: &Request) -> Result<R
             no_answer::Step::TeamChanged => out.skipped.push(skip(
                 "its team was archived or unarchived by someone else since; nothing is done".into(),
             )),
-            no_answer::Step::Unreadable(e) => out
-                .skipped
-                .push(skip(format!("Teams could not be asked about its team: {e}"))),
+            no_answer::Step::Unreadable(g) => {
+                let ends = ends_batch(&g);
+                let why = format!("Teams could not be asked about its team: {}", ApiError::from(g).message);
+                if ends {
+                    stopped = Some(why.clone());
+                }
+                out.skipped.push(skip(why));
+            }
         }
     }
     Ok(super::json(StatusCode::OK, &out))
@@ -528,6 +537,12 @@ pub async fn decide(app: &App, caller: &Caller, req: &Request) -> Result<Respons
         StatusCode::ACCEPTED
     };
     Ok(super::json(status, &decided.review))
+}
+
+/// A Graph answer that every later item of a batch would meet too: a permission the caller
+/// lacks, or Microsoft throttling.
+fn ends_batch(g: &crate::microsoft::graph::GraphError) -> bool {
+    matches!(g.status(), Some(403 | 429))
 }
 
 fn decide_error(e: DecideError) -> ApiError {

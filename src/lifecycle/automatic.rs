@@ -118,6 +118,10 @@ pub async fn run(
     let Some(list) = Reviews::find(graph, &data.list.site_id).await? else {
         return Ok(report);
     };
+    // A list made by an older version lacks columns the actions write (`NoAnswer`).
+    graph
+        .add_missing_columns(&list.site, &list.list, &super::reviews::reviews_list().columns)
+        .await?;
     let reviews = list.all(graph).await?;
     let due = no_answer::due(&reviews, policy, now);
     if due.is_empty() {

@@ -181,10 +181,13 @@ impl Decider<'_> {
             return Err(DecideError::CapReached(self.max_actions_per_day));
         }
         review.action = Some(action);
-        review.no_answer |= self.for_no_answer;
+        // The intent's basis: for want of an answer, or someone's own choice.
+        review.no_answer = self.for_no_answer;
         review.action_state = Some(ActionState::Intended);
         review.action_at = Some(self.whole_seconds());
-        review.action_done_at = None;
+        // `action_done_at` keeps the previous action's time until this one is done (an
+        // archive's, which a deletion after `deleteAfterDays` counts from, must survive a
+        // deletion that is refused).
         review.operation = None;
         // Recorded before anything is sent; if another request got there first, it acts.
         if let Err(e) = self.reviews.update(self.site, &mut review).await {
@@ -261,10 +264,24 @@ impl Decider<'_> {
         }
     }
 
-    /// Clears the intent; `false` when the review could not be written.
+    /// Clears the intent, putting back the action the review's state records as done (an
+    /// archived review's archive, with its time); `false` when the review could not be
+    /// written. A pending review had no action, so none was for want of an answer; otherwise
+    /// the mark stays as the failed intent left it, which is safe: a no-answer deletion is
+    /// only ever intended after a no-answer archive, and an unmarked archive is never deleted
+    /// for want of an answer.
     async fn clear_intent(&self, group: &str, review: &mut Review) -> bool {
-        review.action = None;
-        review.action_state = None;
+        review.action = match review.state {
+            ReviewState::Pending | ReviewState::Kept => None,
+            ReviewState::Archived => Some(Action::Archive),
+            ReviewState::Deleted => Some(Action::Delete),
+            ReviewState::Restored => Some(Action::Restore),
+        };
+        review.action_state = review.action.map(|_| ActionState::Done);
+        if review.action.is_none() {
+            review.no_answer = false;
+            review.action_done_at = None;
+        }
         review.action_at = None;
         review.operation = None;
         match self.reviews.update(self.site, review).await {

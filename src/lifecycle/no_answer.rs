@@ -37,12 +37,13 @@ pub fn due_action(review: &Review, policy: &LifecyclePolicy, now: DateTime<Utc>)
     let for_no_answer = review.no_answer || review.decided_by.as_deref() == Some(AUTOMATIC);
     if review.action_state == Some(ActionState::Intended) {
         // An action for want of an answer under way (sent, its answer lost): finished by
-        // whoever carries out the policy next. An owner's is theirs to finish.
-        return review.action.filter(|_| for_no_answer).map(|a| match a {
-            Action::Archive => Decision::Archive,
-            Action::Delete => Decision::Delete,
-            Action::Restore => Decision::Restore,
-        });
+        // whoever carries out the policy next. Anyone's own choice is theirs to finish, and a
+        // restore is never for want of an answer.
+        return match review.action? {
+            Action::Archive if for_no_answer => Some(Decision::Archive),
+            Action::Delete if for_no_answer => Some(Decision::Delete),
+            _ => None,
+        };
     }
     match review.state {
         ReviewState::Pending if review.due_at <= now => Some(Decision::Archive),

@@ -116,12 +116,14 @@ pub struct Review {
     /// When the action was recorded as intended.
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub action_at: Option<DateTime<Utc>>,
+    /// When the last action done was recorded as done (while another is intended, the one
+    /// before it).
     #[schema(required = true, value_type = Option<String>, format = DateTime)]
     pub action_done_at: Option<DateTime<Utc>>,
-    /// The action was taken because the owners did not answer by the due date (the policy's
-    /// `onNoAnswer`, confirmed by an administrator or carried out by `automatic` execution),
-    /// not chosen by an owner: only such an archive is followed by a deletion after
-    /// `deleteAfterDays`.
+    /// The action (intended, or else the last done) is taken because the owners did not
+    /// answer by the due date (the policy's `onNoAnswer`, confirmed by an administrator or
+    /// carried out by `automatic` execution), not chosen by an owner or administrator: only
+    /// such an archive is followed by a deletion after `deleteAfterDays`.
     pub no_answer: bool,
     /// The item and its version, for conditional writes.
     #[serde(skip)]

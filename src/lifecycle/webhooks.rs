@@ -286,7 +286,8 @@ impl Stored {
         let data = match (&self.sealed, &self.data) {
             (Some(sealed), _) => serde_json::from_slice(&seal.open(&Self::aad(&self.id, &self.kind), sealed)?).ok()?,
             (None, Some(plain)) => plain.clone(),
-            (None, None) => return None,
+            // An older version's event whose data was `null`.
+            (None, None) => Value::Null,
         };
         Some(Pending {
             id: self.id.clone(),
