@@ -19,13 +19,15 @@ fn groups(now: DateTime<Utc>, n: usize) -> Vec<GroupFacts> {
     (0..n)
         .map(|i| {
             let day = |d: usize| Some(now - TimeDelta::days((d % 700) as i64));
-            let mut last = [None; 6];
+            let mut last = [None; Signal::ALL.len()];
             // A tenth untouched for a year; the rest active within the last 80 days on some
             // signal.
             if i % 10 != 0 {
                 last[i % 6] = day(i % 80);
                 last[(i + 3) % 6] = day(i % 500);
             }
+            // `teams` is the later of its two sources: here, the report's.
+            last[Signal::TeamsReport as usize] = last[Signal::Teams as usize];
             GroupFacts {
                 id: uuid::Uuid::from_u128(i as u128),
                 name: if i % 50 == 0 {
@@ -72,7 +74,7 @@ fn bench(c: &mut Criterion) {
     };
     let data = DataState {
         complete_until: Some(now - TimeDelta::hours(6)),
-        observed_since: [Some(now - TimeDelta::days(400)); 6],
+        observed_since: [Some(now - TimeDelta::days(400)); Signal::ALL.len()],
         unavailable: Default::default(),
     };
     let all = groups(now, 100_000);

@@ -323,6 +323,70 @@ async fn after_the_threshold_sharepoint_kinds_decide() {
     app.stop().await;
 }
 
+/// One Teams source alone: watched for 30 days (synced every 6, the feed keeps 7), a policy
+/// counting only the Teams audit feed, or only the Teams report, names exactly the groups the
+/// sim's truth for that source alone shows inactive; both include every candidate of `teams`
+/// (either source). With report names concealed, only the report-alone policy is withheld.
+#[tokio::test]
+async fn one_teams_source_alone_decides_when_the_policy_says_so() {
+    let app = spawn_with(revealed_audit()).await;
+    let admin = app.sim.user_token(CONTOSO, "admin");
+    let mut seen_at = Vec::new();
+    for _ in 0..5 {
+        seen_at.push(app.sim.state.now());
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+        app.sim.state.advance_clock(TimeDelta::days(6));
+    }
+    seen_at.push(app.sim.state.now());
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let mut found = Vec::new();
+    for signal in ["teamsAudit", "teamsReport", "teams"] {
+        app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(policy(30, &[signal])))
+            .await;
+        let (page, writes) = dry_run(&app, &admin).await;
+        assert_eq!(writes, 0);
+        assert_eq!(page["withheld"], Value::Null, "{signal}: {}", page["withheld"]);
+        let complete = time(&page["dataCompleteUntil"]);
+        let want = truth(&app, &seen_at, &[signal], complete - TimeDelta::days(30));
+        assert_eq!(ids(&page), want, "{signal}");
+        eprintln!("{signal}: {} candidates", want.len());
+        found.push(want);
+    }
+    let (audit_alone, report_alone, either) = (&found[0], &found[1], &found[2]);
+    assert!(either.is_subset(audit_alone) && either.is_subset(report_alone));
+    assert!(
+        audit_alone.len() > either.len(),
+        "a group only the report saw used: {} vs {}",
+        audit_alone.len(),
+        either.len()
+    );
+
+    // Names concealed in the reports: the report alone can no longer be judged.
+    app.sim.state.set_reports_concealed(&CONTOSO, true);
+    app.sim.state.advance_clock(TimeDelta::days(1));
+    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    app.json_ok(
+        "PUT",
+        "/api/lifecycle/policy",
+        &admin,
+        Some(policy(30, &["teamsReport"])),
+    )
+    .await;
+    let (page, _) = dry_run(&app, &admin).await;
+    assert_eq!(page["withheld"]["reason"], "sourceUnavailable", "{page}");
+    assert_eq!(page["withheld"]["signals"], json!(["teamsReport"]));
+    app.json_ok(
+        "PUT",
+        "/api/lifecycle/policy",
+        &admin,
+        Some(policy(30, &["teamsAudit"])),
+    )
+    .await;
+    let (page, _) = dry_run(&app, &admin).await;
+    assert_eq!(page["withheld"], Value::Null, "{page}");
+    app.stop().await;
+}
+
 /// `t`, or three hours earlier when `t` is in the first two hours of its day.
 fn clear_of_midnight(t: DateTime<Utc>) -> DateTime<Utc> {
     use chrono::Timelike;

@@ -691,8 +691,9 @@ impl Sim {
     /// (not deleted) made at or before `cutoff` whose every counted signal's latest activity,
     /// as Microsoft made it available at any of `seen_at` (the times a sync read it), is at or
     /// before `cutoff` (or never was). Signals by the policy's names: `teams` (the Teams report
-    /// and feed), `sharePointFileEdit`, `sharePointFileView`, `sharePointPage`,
-    /// `sharePointList` (the feed), `mail` (the groups activity report over 90 days).
+    /// and feed), `teamsReport` and `teamsAudit` (each alone), `sharePointFileEdit`,
+    /// `sharePointFileView`, `sharePointPage`, `sharePointList` (the feed), `mail` (the groups
+    /// activity report over 90 days).
     pub fn inactive_groups(
         &self,
         tenant: uuid::Uuid,
@@ -712,6 +713,16 @@ impl Sim {
             if counted.contains(&"teams") {
                 for (g, (teams, _)) in self.expected_activity_at(tenant, *at) {
                     see(g, teams);
+                }
+            }
+            if counted.contains(&"teamsReport") || counted.contains(&"teamsAudit") {
+                for (g, by) in self.expected_teams_by_source_at(tenant, *at) {
+                    if counted.contains(&"teamsReport") {
+                        see(g, by.report);
+                    }
+                    if counted.contains(&"teamsAudit") {
+                        see(g, by.audit);
+                    }
                 }
             }
             if counted.contains(&"mail") {

@@ -185,7 +185,7 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
     let mut group = facts::of_row(&row).ok_or_else(ApiError::not_found)?;
     if row.synced_at.is_none() {
         // Never synced: no signal can be matched to it yet.
-        group.unobservable.extend(Signal::ALL);
+        group.unobservable.extend(Signal::OF_ACTIVITY);
     }
     let today = crate::activity::days::day_of(app.clock.now());
     // The reports' counts are current as of the refresh date of the last read (a row keeps
@@ -211,7 +211,7 @@ pub async fn group(app: &App, caller: &Caller, req: &Request) -> Result<Response
         (false, d) => Some(d.map_or(tenant_day, |d| d.max(tenant_day))),
         (true, d) => d,
     };
-    let signals = Signal::ALL
+    let signals = Signal::OF_ACTIVITY
         .iter()
         .map(|s| SignalDetail {
             signal: *s,

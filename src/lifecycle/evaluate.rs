@@ -30,7 +30,7 @@ pub struct GroupFacts {
     /// holds it out).
     pub labels: Option<Vec<uuid::Uuid>>,
     /// The latest activity per signal, in `Signal::ALL` order (`None`: none seen).
-    pub last: [Option<DateTime<Utc>>; 6],
+    pub last: [Option<DateTime<Utc>>; Signal::ALL.len()],
     /// When its owners last decided to keep it: that holds it out of review for the policy's
     /// period (`inactivityDays`) from then.
     pub kept_at: Option<DateTime<Utc>>,
@@ -57,7 +57,7 @@ pub struct DataState {
     pub complete_until: Option<DateTime<Utc>>,
     /// Since when each signal has been observed, in `Signal::ALL` order (`None`: never). The
     /// audit feed reaches 7 days back at first connection, the reports 180 days.
-    pub observed_since: [Option<DateTime<Utc>>; 6],
+    pub observed_since: [Option<DateTime<Utc>>; Signal::ALL.len()],
     /// Sources that cannot be read now (concealed reports, missing consent, …).
     pub unavailable: BTreeSet<Signal>,
 }
@@ -247,7 +247,7 @@ mod tests {
             name: format!("Group {n}"),
             created: Some(t(created_days_ago)),
             labels: Some(Vec::new()),
-            last: [None; 6],
+            last: [None; Signal::ALL.len()],
             kept_at: None,
             in_lifecycle: false,
             unobservable: BTreeSet::new(),
@@ -266,7 +266,7 @@ mod tests {
     fn fresh() -> DataState {
         DataState {
             complete_until: Some(t(1)),
-            observed_since: [Some(t(1000)); 6],
+            observed_since: [Some(t(1000)); Signal::ALL.len()],
             unavailable: BTreeSet::new(),
         }
     }

@@ -55,6 +55,15 @@ pub async fn data_state(
     if !available(Source::TeamsReport) && !available(Source::TeamsAudit) {
         data.unavailable.insert(Signal::Teams);
     }
+    for (signal, source, since) in [
+        (Signal::TeamsReport, Source::TeamsReport, teams_report),
+        (Signal::TeamsAudit, Source::TeamsAudit, teams_audit),
+    ] {
+        data.observed_since[signal as usize] = since;
+        if !available(source) {
+            data.unavailable.insert(signal);
+        }
+    }
     for s in SHAREPOINT {
         if available(Source::SharePointAudit) {
             data.observed_since[s as usize] = since.sharepoint_audit;
@@ -118,6 +127,15 @@ pub fn of_row(row: &GroupRow) -> Option<GroupFacts> {
     // report (and records naming the group itself) can be matched.
     if row.teams_enabled && row.teams_thread_id.is_none() {
         unobservable.insert(Signal::Teams);
+        unobservable.insert(Signal::TeamsAudit);
+    }
+    // Teams activity the row holds but neither source's column does (written before GroupMgr
+    // kept the two apart): what each source alone saw is not known until they are rewritten.
+    if row.last_teams_activity.is_some()
+        && row.last_teams_by.report.max(row.last_teams_by.audit) < row.last_teams_activity
+    {
+        unobservable.insert(Signal::TeamsReport);
+        unobservable.insert(Signal::TeamsAudit);
     }
     Some(GroupFacts {
         id,
@@ -136,6 +154,8 @@ pub fn of_row(row: &GroupRow) -> Option<GroupFacts> {
             k.page,
             k.list,
             row.last_mail_activity,
+            row.last_teams_by.report,
+            row.last_teams_by.audit,
         ],
         kept_at: None,
         in_lifecycle: false,

@@ -10,7 +10,9 @@ use crate::domain::InvalidInput;
 
 /// An activity signal a policy may count. The SharePoint kinds split the audit feed's
 /// SharePoint records (file edits, file views, pages, lists); `teams` is the Teams audit and
-/// report; `mail` the group mailbox.
+/// report (the later of the two); `mail` the group mailbox. `teamsReport` and `teamsAudit` are
+/// one Teams source alone, for a policy that trusts only one (the report lags Microsoft's day
+/// by about two and is withheld while names are concealed; the feed sees what it has read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Signal {
@@ -20,10 +22,25 @@ pub enum Signal {
     SharePointPage,
     SharePointList,
     Mail,
+    TeamsReport,
+    TeamsAudit,
 }
 
 impl Signal {
-    pub const ALL: [Signal; 6] = [
+    pub const ALL: [Signal; 8] = [
+        Signal::Teams,
+        Signal::SharePointFileEdit,
+        Signal::SharePointFileView,
+        Signal::SharePointPage,
+        Signal::SharePointList,
+        Signal::Mail,
+        Signal::TeamsReport,
+        Signal::TeamsAudit,
+    ];
+
+    /// The signals of a group's activity (`GET /api/groups/{id}/activity`), each once: the
+    /// two Teams sources are `teams`'s `bySource` there.
+    pub const OF_ACTIVITY: [Signal; 6] = [
         Signal::Teams,
         Signal::SharePointFileEdit,
         Signal::SharePointFileView,

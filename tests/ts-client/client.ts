@@ -188,7 +188,16 @@ const activityItemChecks: Checks<ActivityItem> = {
   sources: arrayOf(isSource),
 };
 
-const signals = ["teams", "sharePointFileEdit", "sharePointFileView", "sharePointPage", "sharePointList", "mail"];
+const signals = [
+  "teams",
+  "sharePointFileEdit",
+  "sharePointFileView",
+  "sharePointPage",
+  "sharePointList",
+  "mail",
+  "teamsReport",
+  "teamsAudit",
+];
 const isSignal = (v: unknown): boolean => typeof v === "string" && signals.includes(v);
 
 const lifecyclePolicyChecks: Checks<LifecyclePolicy> = {
