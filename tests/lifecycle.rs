@@ -354,6 +354,7 @@ async fn one_teams_source_alone_decides_when_the_policy_says_so() {
     }
     let (audit_alone, report_alone, either) = (&found[0], &found[1], &found[2]);
     assert!(either.is_subset(audit_alone) && either.is_subset(report_alone));
+    assert!(!report_alone.is_empty() && report_alone != audit_alone);
     assert!(
         audit_alone.len() > either.len(),
         "a group only the report saw used: {} vs {}",

@@ -1158,18 +1158,36 @@ async fn failed_no_answer_actions_lose_nothing_and_mark_nothing_wrongly() {
         .collect();
     assert_eq!(offered, [refused], "{due}");
     assert_eq!(time(&due["value"][0]["dueSince"]), archived_at + TimeDelta::days(30));
-    app.sim.state.faults.arm(
-        FaultRule::new(
-            format!("/groups/{refused}"),
-            FaultKind::Status {
-                status: 403,
-                code: "Authorization_RequestDenied".into(),
-                retry_after: None,
-            },
+    let refuse_delete = || {
+        app.sim.state.faults.arm(
+            FaultRule::new(
+                format!("/groups/{refused}"),
+                FaultKind::Status {
+                    status: 403,
+                    code: "Authorization_RequestDenied".into(),
+                    retry_after: None,
+                },
+            )
+            .method("DELETE")
+            .times(1),
         )
-        .method("DELETE")
-        .times(1),
+    };
+    // An administrator's own deletion of it, refused: the archive stays one for want of an
+    // answer, with its time.
+    refuse_delete();
+    assert_eq!(decide(&app, &admin, refused, "delete").await.status(), 403);
+    let r = review_of(
+        &app.json_ok("GET", "/api/lifecycle/reviews", &admin, None).await,
+        refused,
     );
+    assert_eq!(
+        (r["state"].as_str(), r["actionState"].as_str(), r["noAnswer"].clone()),
+        (Some("archived"), Some("done"), json!(true)),
+        "{r}"
+    );
+    assert_eq!(time(&r["actionDoneAt"]), archived_at);
+    // Confirmed in a batch, refused again: it ends the batch.
+    refuse_delete();
     let out = confirm(&app, &admin, &[refused, failing]).await;
     assert_eq!(out["skipped"].as_array().unwrap().len(), 2, "{out}");
     assert!(!deleted(&app, refused));

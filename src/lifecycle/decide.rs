@@ -181,7 +181,12 @@ impl Decider<'_> {
             return Err(DecideError::CapReached(self.max_actions_per_day));
         }
         review.action = Some(action);
-        // The intent's basis: for want of an answer, or someone's own choice.
+        // The intent's basis: for want of an answer, or someone's own choice; the done
+        // action's mark is kept aside until this one is done (a review `automatic` archived
+        // before the mark existed counts as marked).
+        review.prior_no_answer = review.no_answer
+            || (review.state != ReviewState::Pending
+                && review.decided_by.as_deref() == Some(super::no_answer::AUTOMATIC));
         review.no_answer = self.for_no_answer;
         review.action_state = Some(ActionState::Intended);
         review.action_at = Some(self.whole_seconds());
@@ -265,11 +270,8 @@ impl Decider<'_> {
     }
 
     /// Clears the intent, putting back the action the review's state records as done (an
-    /// archived review's archive, with its time); `false` when the review could not be
-    /// written. A pending review had no action, so none was for want of an answer; otherwise
-    /// the mark stays as the failed intent left it, which is safe: a no-answer deletion is
-    /// only ever intended after a no-answer archive, and an unmarked archive is never deleted
-    /// for want of an answer.
+    /// archived review's archive, with its time and its mark); `false` when the review could
+    /// not be written.
     async fn clear_intent(&self, group: &str, review: &mut Review) -> bool {
         review.action = match review.state {
             ReviewState::Pending | ReviewState::Kept => None,
@@ -278,8 +280,9 @@ impl Decider<'_> {
             ReviewState::Restored => Some(Action::Restore),
         };
         review.action_state = review.action.map(|_| ActionState::Done);
+        review.no_answer = review.action.is_some() && review.prior_no_answer;
+        review.prior_no_answer = false;
         if review.action.is_none() {
-            review.no_answer = false;
             review.action_done_at = None;
         }
         review.action_at = None;
@@ -326,6 +329,7 @@ impl Decider<'_> {
         };
         review.action_state = Some(ActionState::Done);
         review.action_done_at = Some(self.whole_seconds());
+        review.prior_no_answer = false;
         review.state = match action {
             Action::Archive => ReviewState::Archived,
             Action::Delete => ReviewState::Deleted,

@@ -130,13 +130,17 @@ pub fn of_row(row: &GroupRow) -> Option<GroupFacts> {
         unobservable.insert(Signal::TeamsAudit);
     }
     // Teams activity the row holds but neither source's column does (written before GroupMgr
-    // kept the two apart): what each source alone saw is not known until they are rewritten.
-    if row.last_teams_activity.is_some()
-        && row.last_teams_by.report.max(row.last_teams_by.audit) < row.last_teams_activity
-    {
-        unobservable.insert(Signal::TeamsReport);
-        unobservable.insert(Signal::TeamsAudit);
-    }
+    // kept the two apart): either source may have seen it, so each source alone counts it too
+    // (a bound that can only hold a group back, never make it a candidate early).
+    let by = row.last_teams_by;
+    let (report, audit) = if by.report.max(by.audit) < row.last_teams_activity {
+        (
+            by.report.max(row.last_teams_activity),
+            by.audit.max(row.last_teams_activity),
+        )
+    } else {
+        (by.report, by.audit)
+    };
     Some(GroupFacts {
         id,
         name: row.name.clone(),
@@ -154,11 +158,47 @@ pub fn of_row(row: &GroupRow) -> Option<GroupFacts> {
             k.page,
             k.list,
             row.last_mail_activity,
-            row.last_teams_by.report,
-            row.last_teams_by.audit,
+            report,
+            audit,
         ],
         kept_at: None,
         in_lifecycle: false,
         unobservable,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeDelta;
+
+    /// A row written before the Teams sources had their own columns holds Teams activity
+    /// neither column shows: each source alone counts it (never a candidate early), and a row
+    /// whose sources are known counts each its own.
+    #[test]
+    fn teams_sources_of_rows_that_predate_their_columns() {
+        let at = |d: i64| DateTime::from_timestamp(1_800_000_000 + d * 86_400, 0);
+        let mut row = GroupRow::new("6f1c2b4a-3d5e-4f70-8a9b-0c1d2e3f4a5b");
+        row.last_teams_activity = at(10);
+        let f = of_row(&row).unwrap();
+        assert_eq!(
+            (f.last(Signal::TeamsReport), f.last(Signal::TeamsAudit)),
+            (at(10), at(10))
+        );
+        // The report rewrote its day (midnight of day 9); the audit's later time that day is
+        // still only in the combined column.
+        row.last_teams_by.report = at(9).map(|t| t - TimeDelta::hours(1));
+        let f = of_row(&row).unwrap();
+        assert_eq!(
+            (f.last(Signal::TeamsReport), f.last(Signal::TeamsAudit)),
+            (at(10), at(10))
+        );
+        row.last_teams_by.audit = at(10);
+        let f = of_row(&row).unwrap();
+        assert_eq!(
+            (f.last(Signal::TeamsReport), f.last(Signal::TeamsAudit)),
+            (at(9).map(|t| t - TimeDelta::hours(1)), at(10))
+        );
+        assert_eq!(f.last(Signal::Teams), at(10));
+    }
 }

@@ -86,6 +86,7 @@ pub fn reviews_list() -> ListDefinition {
             col("DueNotifiedAt", ColumnKind::DateTime),
             col("CreatedNotifiedAt", ColumnKind::DateTime),
             col("NoAnswer", ColumnKind::Boolean),
+            col("PriorNoAnswer", ColumnKind::Boolean),
         ],
     }
 }
@@ -130,7 +131,11 @@ pub struct Review {
     pub item: Option<String>,
     #[serde(skip)]
     pub etag: Option<String>,
-    /// Whether the item holds a `NoAnswer` value (so a review opened again over it clears it).
+    /// While an action is intended: the mark of the action done before it, put back if the
+    /// intended one fails or is refused (an archive for want of an answer stays one).
+    #[serde(skip)]
+    pub prior_no_answer: bool,
+    /// Whether the item holds the marks' values (so a review opened again over it clears them).
     #[serde(skip)]
     pub no_answer_stored: bool,
     /// The teams async operation of an archive or unarchive (its location).
@@ -180,6 +185,7 @@ impl Review {
             no_answer: false,
             item: None,
             etag: None,
+            prior_no_answer: false,
             no_answer_stored: false,
             operation: None,
             due_notified_at: None,
@@ -212,8 +218,9 @@ impl Review {
         f.insert("CreatedNotifiedAt".into(), time(&self.created_notified_at));
         // Written only once set (or to clear it), so that a list made before the column existed
         // (found, not ensured, by a reader) takes every other write.
-        if self.no_answer || self.no_answer_stored {
+        if self.no_answer || self.prior_no_answer || self.no_answer_stored {
             f.insert("NoAnswer".into(), json!(self.no_answer));
+            f.insert("PriorNoAnswer".into(), json!(self.prior_no_answer));
         }
         f
     }
@@ -247,7 +254,10 @@ impl Review {
             no_answer: f.get("NoAnswer").and_then(Value::as_bool).unwrap_or(false),
             item: Some(item.id),
             etag: item.e_tag,
-            no_answer_stored: f.get("NoAnswer").is_some_and(|v| !v.is_null()),
+            prior_no_answer: f.get("PriorNoAnswer").and_then(Value::as_bool).unwrap_or(false),
+            no_answer_stored: ["NoAnswer", "PriorNoAnswer"]
+                .iter()
+                .any(|k| f.get(*k).is_some_and(|v| !v.is_null())),
             operation: text("Operation"),
             due_notified_at: parse_time(f.get("DueNotifiedAt")),
             created_notified_at: parse_time(f.get("CreatedNotifiedAt")),
@@ -345,7 +355,7 @@ impl Reviews {
         match answer {
             Ok(etag) => {
                 review.etag = etag;
-                review.no_answer_stored |= review.no_answer;
+                review.no_answer_stored |= review.no_answer || review.prior_no_answer;
                 Ok(())
             }
             Err(e) if e.status() == Some(412) => Err(WriteError::Changed),
