@@ -297,14 +297,7 @@ async fn after_the_threshold_sharepoint_kinds_decide() {
     let counted = ["sharePointFileEdit", "sharePointPage"];
     app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(policy(30, &counted)))
         .await;
-    let mut seen_at = Vec::new();
-    for _ in 0..5 {
-        seen_at.push(app.sim.state.now());
-        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-        app.sim.state.advance_clock(TimeDelta::days(6));
-    }
-    seen_at.push(app.sim.state.now());
-    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let seen_at = watch_30_days(&app).await;
     let (page, writes) = dry_run(&app, &admin).await;
     assert_eq!(writes, 0);
     assert_eq!(page["withheld"], Value::Null, "{}", page["withheld"]);
@@ -323,6 +316,20 @@ async fn after_the_threshold_sharepoint_kinds_decide() {
     app.stop().await;
 }
 
+/// Syncs every 6 days for 30 days of the sim's clock (the feed keeps 7, so nothing is missed),
+/// and once more at the end; returns when each sync read.
+async fn watch_30_days(app: &TestApp) -> Vec<DateTime<Utc>> {
+    let mut seen_at = Vec::new();
+    for i in 0..6 {
+        if i > 0 {
+            app.sim.state.advance_clock(TimeDelta::days(6));
+        }
+        seen_at.push(app.sim.state.now());
+        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    }
+    seen_at
+}
+
 /// One Teams source alone: watched for 30 days (synced every 6, the feed keeps 7), a policy
 /// counting only the Teams audit feed, or only the Teams report, names exactly the groups the
 /// sim's truth for that source alone shows inactive; both include every candidate of `teams`
@@ -331,14 +338,7 @@ async fn after_the_threshold_sharepoint_kinds_decide() {
 async fn one_teams_source_alone_decides_when_the_policy_says_so() {
     let app = spawn_with(revealed_audit()).await;
     let admin = app.sim.user_token(CONTOSO, "admin");
-    let mut seen_at = Vec::new();
-    for _ in 0..5 {
-        seen_at.push(app.sim.state.now());
-        tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
-        app.sim.state.advance_clock(TimeDelta::days(6));
-    }
-    seen_at.push(app.sim.state.now());
-    tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
+    let seen_at = watch_30_days(&app).await;
     let mut found = Vec::new();
     for signal in ["teamsAudit", "teamsReport", "teams"] {
         app.json_ok("PUT", "/api/lifecycle/policy", &admin, Some(policy(30, &[signal])))

@@ -489,17 +489,7 @@ async fn automatic_execution_acts_on_unanswered_reviews_as_the_policy_says() {
     }
     assert!(acted.iter().all(|g| archives(g) == 0));
     // One is used again during its review (its row records Teams activity of day 12).
-    let used = common::rows::fmt(Some(app.sim.state.now()));
-    app.sim.state.with_graph(&CONTOSO, |t| {
-        for lists in t.lists.values_mut() {
-            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Groups") {
-                for fields in l.items.values_mut().filter(|f| f["GroupId"] == revived) {
-                    fields.insert("LastTeamsActivity".into(), used.clone());
-                    fields.insert("LastActivity".into(), used.clone());
-                }
-            }
-        }
-    });
+    mark_used(&app, revived);
     // Day 15: due. Three places a day: three archives sent, the fourth waits for tomorrow.
     app.sim.state.advance_clock(TimeDelta::days(3));
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
@@ -814,17 +804,7 @@ async fn manual_execution_offers_unanswered_reviews_as_a_batch_to_confirm() {
         app.sim.state.advance_clock(TimeDelta::days(6));
         tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
     }
-    let used = common::rows::fmt(Some(app.sim.state.now()));
-    app.sim.state.with_graph(&CONTOSO, |t| {
-        for lists in t.lists.values_mut() {
-            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Groups") {
-                for fields in l.items.values_mut().filter(|f| f["GroupId"] == revived) {
-                    fields.insert("LastTeamsActivity".into(), used.clone());
-                    fields.insert("LastActivity".into(), used.clone());
-                }
-            }
-        }
-    });
+    mark_used(&app, revived);
     // Day 15: due. Syncs of a manual tenant do nothing to them.
     app.sim.state.advance_clock(TimeDelta::days(3));
     tenant_sync::run(&app.app, &contoso(), false).await.unwrap();
@@ -1220,4 +1200,19 @@ fn time(v: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("a time: {v}")))
         .unwrap()
         .to_utc()
+}
+
+/// Its row in the customer's list records Teams activity now, as a sync that saw it would.
+fn mark_used(app: &TestApp, group: &str) {
+    let used = common::rows::fmt(Some(app.sim.state.now()));
+    app.sim.state.with_graph(&CONTOSO, |t| {
+        for lists in t.lists.values_mut() {
+            for l in lists.iter_mut().filter(|l| l.display_name == "GroupMgr Groups") {
+                for fields in l.items.values_mut().filter(|f| f["GroupId"] == group) {
+                    fields.insert("LastTeamsActivity".into(), used.clone());
+                    fields.insert("LastActivity".into(), used.clone());
+                }
+            }
+        }
+    });
 }
