@@ -286,7 +286,14 @@ async fn sync_status_tells_the_ui_where_the_sync_stands() {
     app.sim.state.update_tenant(&CONTOSO, |t| t.consented = false);
     let asked = chrono::Utc::now();
     assert_eq!(post_sync(&app, &admin, "").await.status().as_u16(), 202);
-    let s = settled(&app, &admin, asked).await;
+    let mut s = settled(&app, &admin, asked).await;
+    // The run's record and the condition it met are two writes: a poll between them sees the
+    // run ended and no condition yet (seen on a loaded CI machine). Wait for the condition.
+    let waited = Instant::now();
+    while s["condition"].is_null() && waited.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        s = sync_state(&app, &admin).await;
+    }
     assert_eq!(s["lastRun"]["outcome"], "deferred", "{s}");
     let c = &s["condition"];
     assert_eq!(c["kind"], "consent_revoked");
